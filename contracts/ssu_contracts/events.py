@@ -1,0 +1,384 @@
+"""Event payloads of the suite (DESIGN §4): immutable, past tense, versioned."""
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
+
+from ssu_contracts.enums import (
+    DeliveryChannel,
+    Language,
+    LegalForm,
+    LicenseStatus,
+    RecipientCategory,
+    ServiceForm,
+)
+from ssu_contracts.ids import Bin, Iin, Kato, RegionCode, iin_birth_date
+
+# Serialised as a JSON string ("1234.50") so no consumer ever reads money as a float.
+Money = Annotated[
+    Decimal,
+    Field(allow_inf_nan=False),
+    WithJsonSchema({"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$", "format": "decimal"}),
+]
+Period = Annotated[str, Field(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", examples=["2026-01"])]
+
+
+class Event(BaseModel):
+    """Base of every event payload; unknown fields are ignored so new optional fields are safe."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    event_type: ClassVar[str]
+
+
+class Part(BaseModel):
+    """Base of the value objects events are made of."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class Contact(Part):
+    email: str | None = None
+    phone: str | None = None
+    language: Language
+
+
+class Subtype(Part):
+    form: ServiceForm
+    category: RecipientCategory
+
+
+class Site(Part):
+    site_id: str
+    address: str
+    kato: Kato
+    places: int | None = Field(default=None, ge=0)
+
+
+class Addressee(Part):
+    """Who is told about an enrollment: the recipient or their guardian."""
+
+    name: str
+    email: str | None = None
+    phone: str | None = None
+    language: Language
+    is_guardian: bool = False
+
+
+class Guardian(Part):
+    name: str
+    phone: str | None = None
+    email: str | None = None
+    iin: Iin | None = None
+
+
+class Finding(Part):
+    """Outcome of one requirement of a requirement set for an application or license."""
+
+    requirement_id: str
+    kind: str
+    core: bool
+    blocking: bool
+    met: bool
+    expected: str
+    actual: str
+    title_kk: str | None = None
+    title_ru: str | None = None
+
+
+class Alternative(Part):
+    """A provider site with free places for the same subtype in the same region."""
+
+    bin: Bin
+    name: str
+    site_id: str
+    address: str
+    free_places: int = Field(ge=0)
+    license_number: str | None = None
+    phone: str | None = None
+
+
+# licensing
+
+
+class ApplicationSubmittedV1(Event):
+    """A provider applied for a license; findings come from the requirement set in force."""
+
+    event_type: ClassVar[str] = "licensing.application.submitted.v1"
+
+    application_id: str
+    bin: Bin
+    provider_name: str
+    legal_form: LegalForm
+    region: RegionCode
+    contact: Contact
+    subtypes: list[Subtype]
+    sites: list[Site] = Field(default_factory=list)
+    requirement_set: str
+    findings: list[Finding]
+    submitted_at: datetime
+
+
+class ApplicationRejectedV1(Event):
+    """An inspector rejected an application; findings are the unmet requirements."""
+
+    event_type: ClassVar[str] = "licensing.application.rejected.v1"
+
+    application_id: str
+    bin: Bin
+    provider_name: str
+    region: RegionCode
+    contact: Contact
+    reason: str
+    findings: list[Finding]
+    inspector: str
+    decided_at: datetime
+
+
+class LicenseEvent(Event):
+    """Full snapshot of a license after a change; consumers keep the highest seq."""
+
+    license_number: str
+    bin: Bin
+    provider_name: str
+    legal_form: LegalForm
+    region: RegionCode
+    contact: Contact
+    subtypes: list[Subtype]
+    sites: list[Site]
+    status: LicenseStatus
+    seq: int = Field(ge=1)
+    effective_date: date
+
+
+class LicenseIssuedV1(LicenseEvent):
+    """A license was issued on approval of an application."""
+
+    event_type: ClassVar[str] = "licensing.license.issued.v1"
+
+    application_id: str | None = None
+
+
+class LicenseAmendedV1(LicenseEvent):
+    """A license changed (a site or subtype added) without changing its status."""
+
+    event_type: ClassVar[str] = "licensing.license.amended.v1"
+
+    change: str | None = None
+
+
+class LicenseSuspendedV1(LicenseEvent):
+    """A license was suspended from effective_date, until a date or until reinstated."""
+
+    event_type: ClassVar[str] = "licensing.license.suspended.v1"
+
+    reason: str
+    until: date | None = None
+
+
+class LicenseReinstatedV1(LicenseEvent):
+    """A suspension ended; the license is active again from effective_date."""
+
+    event_type: ClassVar[str] = "licensing.license.reinstated.v1"
+
+
+class LicenseRevokedV1(LicenseEvent):
+    """A license was revoked from effective_date; revocation is final."""
+
+    event_type: ClassVar[str] = "licensing.license.revoked.v1"
+
+    reason: str
+
+
+# registry
+
+
+class RecipientRegisteredV1(Event):
+    """A recipient of special social services was registered (or re-registered by IIN)."""
+
+    event_type: ClassVar[str] = "registry.recipient.registered.v1"
+
+    iin: Iin
+    full_name: str
+    birth_date: date
+    category: RecipientCategory
+    region: RegionCode
+    disability_group: int | None = Field(default=None, ge=1, le=3)
+    language: Language
+    phone: str | None = None
+    email: str | None = None
+    guardian: Guardian | None = None
+
+    @model_validator(mode="after")
+    def _birth_date_agrees_with_iin(self) -> "RecipientRegisteredV1":
+        if iin_birth_date(self.iin) != self.birth_date:
+            raise ValueError(
+                f"birth_date {self.birth_date.isoformat()} does not agree with the IIN"
+            )
+        return self
+
+
+class EnrollmentStartedV1(Event):
+    """A recipient started receiving a service at a provider's site."""
+
+    event_type: ClassVar[str] = "registry.enrollment.started.v1"
+
+    enrollment_id: str
+    iin: Iin
+    provider_bin: Bin
+    provider_name: str | None = None
+    license_number: str
+    site_id: str
+    site_address: str | None = None
+    region: RegionCode
+    form: ServiceForm
+    category: RecipientCategory
+    start_date: date
+    addressee: Addressee
+
+
+class EnrollmentEndedV1(Event):
+    """An enrollment ended; end_date is the last date of service."""
+
+    event_type: ClassVar[str] = "registry.enrollment.ended.v1"
+
+    enrollment_id: str
+    iin: Iin
+    provider_bin: Bin
+    region: RegionCode
+    form: ServiceForm
+    category: RecipientCategory
+    end_date: date
+    reason: str
+
+
+class EnrollmentDisruptedV1(Event):
+    """An active enrollment was disrupted by its provider's license suspension."""
+
+    event_type: ClassVar[str] = "registry.enrollment.disrupted.v1"
+
+    enrollment_id: str
+    iin: Iin
+    provider_bin: Bin
+    provider_name: str | None = None
+    license_number: str
+    region: RegionCode
+    form: ServiceForm
+    category: RecipientCategory
+    disrupted_on: date
+    reason: str
+    alternatives: list[Alternative] = Field(default_factory=list, max_length=3)
+    addressee: Addressee
+
+
+class EnrollmentResumedV1(Event):
+    """A disrupted enrollment became active again on its provider's reinstatement."""
+
+    event_type: ClassVar[str] = "registry.enrollment.resumed.v1"
+
+    enrollment_id: str
+    iin: Iin
+    provider_bin: Bin
+    region: RegionCode
+    form: ServiceForm
+    category: RecipientCategory
+    resumed_on: date
+    addressee: Addressee
+
+
+# billing
+
+
+class InvoiceIssuedV1(Event):
+    """A billing run issued an invoice for one contract and month."""
+
+    event_type: ClassVar[str] = "billing.invoice.issued.v1"
+
+    invoice_id: str
+    invoice_number: str
+    contract_number: str
+    provider_bin: Bin
+    provider_name: str | None = None
+    region: RegionCode
+    period: Period
+    total: Money
+    over_budget: Money = Decimal("0")
+    lines: int = Field(ge=0)
+    issued_at: datetime
+    contact: Contact | None = None
+
+
+class BudgetExhaustedV1(Event):
+    """Lines of a month would take a contract past its budget; they are kept as over budget."""
+
+    event_type: ClassVar[str] = "billing.budget.exhausted.v1"
+
+    contract_number: str
+    provider_bin: Bin
+    provider_name: str | None = None
+    region: RegionCode
+    year: int
+    budget: Money
+    invoiced: Money
+    over_budget: Money
+    period: Period
+
+
+class RunCompletedV1(Event):
+    """A billing run for a month finished."""
+
+    event_type: ClassVar[str] = "billing.run.completed.v1"
+
+    run_id: str
+    period: Period
+    invoices: int = Field(ge=0)
+    lines: int = Field(ge=0)
+    total: Money
+    unbilled_dates: int = Field(ge=0)
+    completed_at: datetime
+
+
+# notification
+
+
+class DeliveryFailedV1(Event):
+    """A notification could not be delivered after every retry (dead)."""
+
+    event_type: ClassVar[str] = "notification.delivery.failed.v1"
+
+    # `event_type` names the class's own type, so the failed event's type is read through an
+    # alias: the JSON key is `event_type`, the attribute `failed_event_type`.
+    model_config = ConfigDict(
+        validate_by_name=True, validate_by_alias=True, serialize_by_alias=True
+    )
+
+    delivery_id: str
+    event_id: str
+    failed_event_type: str = Field(alias="event_type")
+    channel: DeliveryChannel
+    attempts: int = Field(ge=0)
+    last_error: str
+
+
+_ALL: tuple[type[Event], ...] = (
+    ApplicationSubmittedV1,
+    ApplicationRejectedV1,
+    LicenseIssuedV1,
+    LicenseAmendedV1,
+    LicenseSuspendedV1,
+    LicenseReinstatedV1,
+    LicenseRevokedV1,
+    RecipientRegisteredV1,
+    EnrollmentStartedV1,
+    EnrollmentEndedV1,
+    EnrollmentDisruptedV1,
+    EnrollmentResumedV1,
+    InvoiceIssuedV1,
+    BudgetExhaustedV1,
+    RunCompletedV1,
+    DeliveryFailedV1,
+)
+
+EVENTS: dict[str, type[Event]] = {model.event_type: model for model in _ALL}

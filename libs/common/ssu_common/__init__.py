@@ -1,0 +1,52 @@
+"""What every ssu service needs once: settings, logs, metrics, database, outbox, inbox, HTTP."""
+
+from ssu_common.auth import ApiKeys, Principal, authorize, hash_key
+from ssu_common.context import current_causation_id, current_correlation_id, work_context
+from ssu_common.db import Connection, create_pool, ensure_database, migrate
+from ssu_common.logging import configure_logging, get_logger, mask_pii
+from ssu_common.messaging import (
+    DEAD_LETTER_EXCHANGE,
+    EVENTS_EXCHANGE,
+    REASON_HEADER,
+    EventHandler,
+    PermanentError,
+    dlq_name,
+    queue_name,
+)
+from ssu_common.outbox import OutboxRelay, emit, emit_many
+from ssu_common.problems import Problem, field_error
+from ssu_common.runtime import ServiceRuntime, connection
+from ssu_common.settings import REPO_ROOT, ServiceSettings
+
+__all__ = [
+    "DEAD_LETTER_EXCHANGE",
+    "EVENTS_EXCHANGE",
+    "REASON_HEADER",
+    "REPO_ROOT",
+    "ApiKeys",
+    "Connection",
+    "EventHandler",
+    "OutboxRelay",
+    "PermanentError",
+    "Principal",
+    "Problem",
+    "ServiceRuntime",
+    "ServiceSettings",
+    "authorize",
+    "configure_logging",
+    "connection",
+    "create_pool",
+    "current_causation_id",
+    "current_correlation_id",
+    "dlq_name",
+    "emit",
+    "emit_many",
+    "ensure_database",
+    "field_error",
+    "get_logger",
+    "hash_key",
+    "mask_pii",
+    "migrate",
+    "queue_name",
+    "work_context",
+]

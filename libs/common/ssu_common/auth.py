@@ -1,0 +1,99 @@
+"""API keys with scopes and an optional region restriction (DESIGN §6).
+
+Keys are configured as SHA-256 hashes; a presented key is hashed and compared in constant time
+against every configured hash, so neither the key nor its position leaks through timing.
+"""
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import yaml
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, SecurityScopes
+
+from ssu_common.problems import Problem
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The calling client system, as its key describes it."""
+
+    client: str
+    scopes: frozenset[str]
+    region: str | None = None
+
+    def sees_region(self, region: str | None) -> bool:
+        return self.region is None or region == self.region
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    client: str
+    key_sha256: str
+    scopes: frozenset[str]
+    region: str | None
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class ApiKeys:
+    def __init__(self, keys: list[ApiKey]) -> None:
+        self._keys = keys
+
+    @classmethod
+    def load(cls, path: Path) -> "ApiKeys":
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        keys = [
+            ApiKey(
+                client=str(k["client"]),
+                key_sha256=str(k["key_sha256"]).lower(),
+                scopes=frozenset(k.get("scopes", [])),
+                region=str(k["region"]) if k.get("region") else None,
+            )
+            for k in doc.get("clients", [])
+        ]
+        return cls(keys)
+
+    def lookup(self, presented: str) -> ApiKey | None:
+        digest = hash_key(presented)
+        found: ApiKey | None = None
+        for key in self._keys:
+            if hmac.compare_digest(digest, key.key_sha256):
+                found = key
+        return found
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def authorize(
+    security: SecurityScopes,
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """Resolve the caller; 401 without a known key, 403 without every required scope."""
+    if credentials is None or not credentials.credentials:
+        raise Problem(
+            401,
+            "an API key is required: Authorization: Bearer <key>",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    keys: ApiKeys = request.app.state.api_keys
+    key = keys.lookup(credentials.credentials)
+    if key is None:
+        raise Problem(401, "the API key is not known", headers={"WWW-Authenticate": "Bearer"})
+    missing = [s for s in security.scopes if s not in key.scopes]
+    if missing:
+        raise Problem(
+            403,
+            f"the key of {key.client} lacks the scope {', '.join(missing)}",
+            required_scopes=security.scopes,
+        )
+    principal = Principal(client=key.client, scopes=key.scopes, region=key.region)
+    request.state.principal = principal
+    return principal

@@ -1,0 +1,264 @@
+"""Broker topology, the outbox publisher, and the consumer that runs handlers through the inbox.
+
+Topology (DESIGN §2): topic exchange `ssu.events`; per consuming service a durable quorum queue
+`<service>.events` bound to the event types it handles, dead-lettering into `ssu.dlx`, whose
+queue `<service>.events.dlq` keeps what could not be processed. Messages are persistent and
+published with confirms.
+"""
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import aio_pika
+import asyncpg
+from faststream import AckPolicy
+from faststream.rabbit import (
+    Channel,
+    ExchangeType,
+    QueueType,
+    RabbitBroker,
+    RabbitExchange,
+    RabbitMessage,
+    RabbitQueue,
+)
+from faststream.rabbit.prometheus import RabbitPrometheusMiddleware
+from prometheus_client import CollectorRegistry
+from pydantic import ValidationError
+from ssu_contracts import Envelope, Event, parse_data
+
+from ssu_common import inbox
+from ssu_common.context import work_context
+from ssu_common.db import Connection
+from ssu_common.logging import get_logger
+from ssu_common.outbox import OutboxRow
+
+log = get_logger(__name__)
+
+EVENTS_EXCHANGE = RabbitExchange("ssu.events", type=ExchangeType.TOPIC, durable=True)
+DEAD_LETTER_EXCHANGE = RabbitExchange("ssu.dlx", type=ExchangeType.DIRECT, durable=True)
+CONTENT_TYPE = "application/cloudevents+json"
+REASON_HEADER = "x-ssu-dead-letter-reason"
+
+
+class PermanentError(Exception):
+    """A message that can never succeed (a domain rule refuses it): dead-lettered at once."""
+
+
+EventHandler = Callable[[Connection, Envelope, Any], Awaitable[None]]
+
+
+def queue_name(service: str) -> str:
+    return f"{service}.events"
+
+
+def dlq_name(service: str) -> str:
+    return f"{service}.events.dlq"
+
+
+def service_queue(service: str, *, delivery_limit: int) -> RabbitQueue:
+    return RabbitQueue(
+        queue_name(service),
+        queue_type=QueueType.QUORUM,
+        durable=True,
+        arguments={
+            "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE.name,
+            "x-dead-letter-routing-key": dlq_name(service),
+            "x-delivery-limit": delivery_limit,
+        },
+    )
+
+
+def dead_letter_queue(service: str) -> RabbitQueue:
+    return RabbitQueue(
+        dlq_name(service), queue_type=QueueType.QUORUM, durable=True, routing_key=dlq_name(service)
+    )
+
+
+def create_broker(
+    *, url: str, service: str, registry: CollectorRegistry, prefetch: int = 32
+) -> RabbitBroker:
+    """A broker that publishes with confirms, fails on unroutable messages and exports metrics."""
+    return RabbitBroker(
+        url,
+        default_channel=Channel(prefetch_count=prefetch, on_return_raises=True),
+        middlewares=[RabbitPrometheusMiddleware(registry=registry, app_name=service)],
+        app_id=service,
+        logger=get_logger("faststream"),
+        fail_fast=False,
+        reconnect_interval=1.0,
+    )
+
+
+async def declare_topology(
+    broker: RabbitBroker, service: str, *, delivery_limit: int, event_types: list[str]
+) -> None:
+    """Declare the exchanges and, for a consumer, its queue, bindings and dead-letter queue."""
+    exchange = await broker.declare_exchange(EVENTS_EXCHANGE)
+    dlx = await broker.declare_exchange(DEAD_LETTER_EXCHANGE)
+    if not event_types:
+        return
+    dlq = await broker.declare_queue(dead_letter_queue(service))
+    await dlq.bind(dlx, routing_key=dlq_name(service))
+    queue = await broker.declare_queue(service_queue(service, delivery_limit=delivery_limit))
+    for event_type in event_types:
+        await queue.bind(exchange, routing_key=event_type)
+
+
+def outbox_publisher(
+    broker: RabbitBroker, *, timeout: float = 10.0
+) -> Callable[[OutboxRow], Awaitable[None]]:
+    """The relay's publish: persistent, mandatory, confirmed by the broker."""
+
+    async def publish(row: OutboxRow) -> None:
+        try:
+            await broker.publish(
+                row.body.encode(),
+                exchange=EVENTS_EXCHANGE,
+                routing_key=row.event_type,
+                persist=True,
+                mandatory=True,
+                message_id=row.event_id,
+                correlation_id=row.correlation_id,
+                content_type=CONTENT_TYPE,
+                message_type=row.event_type,
+                timeout=timeout,
+            )
+        except aio_pika.exceptions.DeliveryError as exc:
+            # Returned as unroutable: no queue is bound to this type (no consumer reads it).
+            # Retrying cannot help; the event stays in the outbox table as its record.
+            if exc.frame is not None and getattr(exc.frame, "name", "") == "Basic.Return":
+                log.warning("outbox.unroutable", event_type=row.event_type, event_id=row.event_id)
+                return
+            raise
+
+    return publish
+
+
+@dataclass
+class Consumer:
+    """Runs a service's event handlers: decode, dedupe through the inbox, apply, ack.
+
+    - invalid body, unknown type, wrong data, PermanentError: dead-lettered with the reason;
+    - any other failure (database down, bug): nack and redeliver with back-off until the
+      queue's delivery limit dead-letters it.
+    """
+
+    service: str
+    pool: asyncpg.Pool
+    broker: RabbitBroker
+    handlers: Mapping[str, EventHandler]
+    on_dead_letter: Callable[[str], None] | None = None
+
+    def subscribe(self, delivery_limit: int) -> None:
+        self.broker.subscriber(
+            service_queue(self.service, delivery_limit=delivery_limit),
+            ack_policy=AckPolicy.MANUAL,
+            no_reply=True,
+        )(self._on_message)
+
+    async def _on_message(self, message: RabbitMessage) -> None:
+        try:
+            envelope = Envelope.from_bytes(message.body)
+            handler = self.handlers.get(envelope.type)
+            if handler is None:
+                raise ValueError(f"event type {envelope.type!r} is not handled by {self.service}")
+            data = parse_data(envelope)
+        except (ValidationError, ValueError) as exc:
+            await self._dead_letter(message, f"invalid message: {_describe(exc)}")
+            return
+        with work_context(
+            correlation_id=envelope.correlationid,
+            causation_id=envelope.id,
+            event_id=envelope.id,
+            event_type=envelope.type,
+        ):
+            try:
+                await self._apply(envelope, data, handler)
+            except PermanentError as exc:
+                await self._dead_letter(message, f"refused: {exc}")
+                return
+            except Exception as exc:
+                await self._retry_later(message, exc)
+                return
+            await message.ack()
+
+    async def _apply(self, envelope: Envelope, data: Event, handler: EventHandler) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            if not await inbox.claim(conn, event_id=envelope.id, event_type=envelope.type):
+                log.info("event.duplicate")
+                return
+            await handler(conn, envelope, data)
+        log.info("event.handled")
+
+    async def _retry_later(self, message: RabbitMessage, exc: Exception) -> None:
+        headers = message.raw_message.headers or {}
+        count_header = headers.get("x-delivery-count", 0)
+        count = int(count_header) if isinstance(count_header, int | str) else 0
+        delay = min(0.1 * 2**count, 5.0)
+        log.warning(
+            "event.failed_transient", error=repr(exc)[:500], delivery=count + 1, retry_in=delay
+        )
+        # Back-off before the nack: the message is redelivered after the delay, and a consumer
+        # that keeps failing cannot spin the queue. The queue's delivery limit ends the loop.
+        await asyncio.sleep(delay)
+        await message.nack(requeue=True)
+
+    async def _dead_letter(self, message: RabbitMessage, reason: str) -> None:
+        raw = message.raw_message
+        headers: dict[str, Any] = dict(raw.headers or {})
+        headers.update(
+            {
+                REASON_HEADER: reason[:1000],
+                "x-ssu-service": self.service,
+                "x-ssu-original-routing-key": raw.routing_key or "",
+                "x-ssu-dead-lettered-at": datetime.now(UTC).isoformat(),
+            }
+        )
+        try:
+            await self.broker.publish(
+                message.body,
+                exchange=DEAD_LETTER_EXCHANGE,
+                routing_key=dlq_name(self.service),
+                persist=True,
+                headers=headers,
+                message_id=raw.message_id,
+                correlation_id=raw.correlation_id,
+                content_type=raw.content_type,
+                timeout=10.0,
+            )
+        except Exception as exc:
+            # Not recorded in the DLQ: keep the message in the queue rather than lose it.
+            log.error("event.dead_letter_failed", error=repr(exc))
+            await message.nack(requeue=True)
+            return
+        log.warning("event.dead_lettered", reason=reason, message_id=raw.message_id)
+        if self.on_dead_letter is not None:
+            self.on_dead_letter(reason)
+        await message.ack()
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        errors = [
+            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
+            for e in exc.errors()[:10]
+        ]
+        return json.dumps(errors, ensure_ascii=False)
+    return str(exc)
+
+
+async def queue_depth(broker: RabbitBroker, name: str) -> int | None:
+    """Messages waiting in a queue (passive declare), or None when it cannot be read."""
+    try:
+        channel = await broker._connection.channel()  # type: ignore[union-attr]
+        try:
+            queue = await channel.declare_queue(name, passive=True)
+            return int(queue.declaration_result.message_count or 0)
+        finally:
+            await channel.close()
+    except Exception:
+        return None

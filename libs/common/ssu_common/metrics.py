@@ -1,0 +1,51 @@
+"""Prometheus metrics of one service process, on a registry of its own (DESIGN §7)."""
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+@dataclass
+class Metrics:
+    service: str
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.http_requests = Counter(
+            "ssu_http_requests_total",
+            "HTTP requests handled",
+            ["service", "method", "route", "status"],
+            registry=r,
+        )
+        self.http_latency = Histogram(
+            "ssu_http_request_duration_seconds",
+            "HTTP request latency",
+            ["service", "method", "route"],
+            registry=r,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.outbox_pending = Gauge(
+            "ssu_outbox_pending", "Outbox events not yet published", ["service"], registry=r
+        )
+        self.outbox_oldest = Gauge(
+            "ssu_outbox_oldest_seconds",
+            "Age of the oldest unpublished outbox event",
+            ["service"],
+            registry=r,
+        )
+        self.dlq_messages = Gauge(
+            "ssu_dlq_messages",
+            "Messages in the service's dead-letter queue",
+            ["service"],
+            registry=r,
+        )
+        self.dead_lettered = Counter(
+            "ssu_dead_lettered_total",
+            "Messages this process dead-lettered",
+            ["service"],
+            registry=r,
+        )
+        self.ready = Gauge(
+            "ssu_ready", "1 when the database and the broker answer", ["service"], registry=r
+        )

@@ -1,0 +1,255 @@
+"""Assembly of one service process: settings, logging, database, broker, relay, consumer, HTTP."""
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import uvicorn
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from faststream.rabbit import RabbitBroker
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.routing import Match
+
+from ssu_common import outbox
+from ssu_common.auth import ApiKeys
+from ssu_common.context import work_context
+from ssu_common.db import Connection, create_pool, ensure_database, migrate
+from ssu_common.logging import configure_logging, get_logger
+from ssu_common.messaging import (
+    Consumer,
+    EventHandler,
+    create_broker,
+    declare_topology,
+    dlq_name,
+    outbox_publisher,
+    queue_depth,
+)
+from ssu_common.metrics import Metrics
+from ssu_common.problems import install_problem_handlers
+from ssu_common.settings import ServiceSettings
+
+log = get_logger(__name__)
+
+BackgroundJob = Callable[["ServiceRuntime"], Coroutine[Any, Any, None]]
+
+
+class ServiceRuntime:
+    """Everything one service process holds; built once in `main.py`."""
+
+    def __init__(
+        self,
+        *,
+        settings: ServiceSettings,
+        migrations: Path,
+        handlers: Mapping[str, EventHandler] | None = None,
+        routers: Sequence[APIRouter] = (),
+        background: Sequence[BackgroundJob] = (),
+        title: str | None = None,
+        version: str = "1.0.0",
+    ) -> None:
+        self.settings = settings
+        self.service = settings.service
+        self.migrations = migrations
+        self.handlers = dict(handlers or {})
+        self.routers = routers
+        self.background = background
+        self.title = title or f"ssu {self.service}"
+        self.version = version
+        self.metrics = Metrics(self.service)
+        self.broker: RabbitBroker = create_broker(
+            url=settings.amqp_url,
+            service=self.service,
+            registry=self.metrics.registry,
+            prefetch=settings.prefetch,
+        )
+        self.consumer: Consumer | None = None
+        self._pool: asyncpg.Pool | None = None
+        self.relay: outbox.OutboxRelay | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        outbox.EventSource.set(self.service)
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("the service has not started")
+        return self._pool
+
+    async def start(self) -> None:
+        """Prepare the database, connect the broker, start consuming and relaying."""
+        await ensure_database(self.settings.database_url)
+        self._pool = await create_pool(
+            self.settings.database_url,
+            max_size=self.settings.db_pool_max,
+            command_timeout=self.settings.db_command_timeout,
+        )
+        await migrate(self._pool, self.migrations)
+        if self.handlers:
+            self.consumer = Consumer(
+                service=self.service,
+                pool=self._pool,
+                broker=self.broker,
+                handlers=self.handlers,
+                on_dead_letter=lambda _r: self.metrics.dead_lettered.labels(self.service).inc(),
+            )
+            self.consumer.subscribe(self.settings.delivery_limit)
+        await self.broker.connect()
+        # Bindings exist before the first message is consumed or published.
+        await declare_topology(
+            self.broker,
+            self.service,
+            delivery_limit=self.settings.delivery_limit,
+            event_types=sorted(self.handlers),
+        )
+        await self.broker.start()
+        self.relay = outbox.OutboxRelay(
+            pool=self._pool,
+            dsn=self.settings.database_url,
+            publish=outbox_publisher(self.broker),
+            batch_size=self.settings.outbox_batch,
+            poll_seconds=self.settings.outbox_poll_seconds,
+        )
+        self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        for job in self.background:
+            self._tasks.append(asyncio.create_task(job(self), name=getattr(job, "__name__", "job")))
+        log.info("service.started", port=self.settings.port)
+
+    async def stop(self) -> None:
+        if self.relay is not None:
+            self.relay.stop()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        await self.broker.stop()
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+        log.info("service.stopped")
+
+    async def readiness(self) -> dict[str, str]:
+        checks: dict[str, str] = {}
+        try:
+            async with self.pool.acquire(timeout=2.0) as conn:
+                await conn.fetchval("SELECT 1", timeout=2.0)
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"unavailable: {type(exc).__name__}"
+        connection = getattr(self.broker, "_connection", None)
+        checks["broker"] = (
+            "ok" if connection is not None and not connection.is_closed else ("unavailable")
+        )
+        return checks
+
+    async def refresh_gauges(self) -> None:
+        """Update the gauges that are read from the database and the broker at scrape time."""
+        with contextlib.suppress(Exception):
+            async with self.pool.acquire(timeout=2.0) as conn:
+                st = await outbox.status(conn)
+            self.metrics.outbox_pending.labels(self.service).set(st.pending)
+            self.metrics.outbox_oldest.labels(self.service).set(st.oldest_seconds)
+        if self.handlers:
+            depth = await queue_depth(self.broker, dlq_name(self.service))
+            if depth is not None:
+                self.metrics.dlq_messages.labels(self.service).set(depth)
+
+    def create_app(self) -> FastAPI:
+        runtime = self
+
+        @asynccontextmanager
+        async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+            await runtime.start()
+            try:
+                yield
+            finally:
+                await runtime.stop()
+
+        app = FastAPI(title=self.title, version=self.version, lifespan=lifespan)
+        app.state.runtime = self
+        app.state.api_keys = ApiKeys.load(self.settings.api_keys_file)
+        install_problem_handlers(app)
+        self._install_middleware(app)
+        self._install_operations_routes(app)
+        for router in self.routers:
+            app.include_router(router)
+        return app
+
+    def _install_middleware(self, app: FastAPI) -> None:
+        metrics = self.metrics
+        service = self.service
+
+        @app.middleware("http")
+        async def observe(
+            request: Request, call_next: Callable[[Request], Awaitable[Response]]
+        ) -> Response:
+            correlation_id = request.headers.get("x-correlation-id") or str(uuid.uuid4())
+            route = _route_template(request)
+            started = time.perf_counter()
+            with work_context(correlation_id=correlation_id):
+                response = await call_next(request)
+            metrics.http_latency.labels(service, request.method, route).observe(
+                time.perf_counter() - started
+            )
+            metrics.http_requests.labels(
+                service, request.method, route, str(response.status_code)
+            ).inc()
+            response.headers["X-Correlation-ID"] = correlation_id
+            return response
+
+    def _install_operations_routes(self, app: FastAPI) -> None:
+        runtime = self
+
+        @app.get("/health/live", tags=["operations"], include_in_schema=True)
+        async def live() -> dict[str, str]:
+            return {"status": "ok"}
+
+        @app.get("/health/ready", tags=["operations"])
+        async def ready() -> JSONResponse:
+            checks = await runtime.readiness()
+            ok = all(v == "ok" for v in checks.values())
+            runtime.metrics.ready.labels(runtime.service).set(1 if ok else 0)
+            return JSONResponse(
+                {"status": "ok" if ok else "unavailable", "checks": checks},
+                status_code=200 if ok else 503,
+            )
+
+        @app.get("/metrics", tags=["operations"])
+        async def metrics() -> Response:
+            await runtime.refresh_gauges()
+            return Response(
+                generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST
+            )
+
+    def serve(self, app: FastAPI) -> None:
+        """Run the service in this process until interrupted."""
+        configure_logging(self.service, self.settings.log_level)
+        uvicorn.run(
+            app, host=self.settings.host, port=self.settings.port, log_config=None, access_log=True
+        )
+
+
+def _route_template(request: Request) -> str:
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match == Match.FULL:
+            return str(getattr(route, "path", "unmatched"))
+    return "unmatched"
+
+
+async def connection(request: Request) -> AsyncIterator[Connection]:
+    """FastAPI dependency: a pooled connection for the length of the request."""
+    runtime: ServiceRuntime = request.app.state.runtime
+    async with runtime.pool.acquire() as conn:
+        yield conn
+
+
+def runtime_of(request: Request) -> Any:
+    return request.app.state.runtime

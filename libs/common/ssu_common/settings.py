@@ -1,0 +1,34 @@
+"""Configuration shared by every service; each service subclasses it with its own prefix."""
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+class ServiceSettings(BaseSettings):
+    """Settings every service has: `SSU_*` for shared values, `SSU_<SERVICE>_*` for its own."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    service: str = "ssu"
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/ssu"
+    port: int = 8080
+    host: str = "127.0.0.1"
+
+    amqp_url: str = Field(
+        default="amqp://guest:guest@127.0.0.1:5672/", validation_alias="SSU_AMQP_URL"
+    )
+    api_keys_file: Path = Field(
+        default=REPO_ROOT / "deploy" / "api-keys.dev.yaml", validation_alias="SSU_API_KEYS_FILE"
+    )
+    log_level: str = Field(default="INFO", validation_alias="SSU_LOG_LEVEL")
+    # A message that keeps failing transiently is dead-lettered after this many deliveries.
+    delivery_limit: int = Field(default=10, validation_alias="SSU_DELIVERY_LIMIT")
+    prefetch: int = Field(default=32, validation_alias="SSU_PREFETCH")
+    outbox_batch: int = Field(default=200, validation_alias="SSU_OUTBOX_BATCH")
+    outbox_poll_seconds: float = Field(default=2.0, validation_alias="SSU_OUTBOX_POLL_SECONDS")
+    db_pool_max: int = Field(default=10, validation_alias="SSU_DB_POOL_MAX")
+    db_command_timeout: float = Field(default=60.0, validation_alias="SSU_DB_COMMAND_TIMEOUT")

@@ -1,0 +1,3 @@
+from ssu_billing.main import main
+
+main()

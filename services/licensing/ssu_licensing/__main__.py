@@ -1,0 +1,3 @@
+from ssu_licensing.main import main
+
+main()

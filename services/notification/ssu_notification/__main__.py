@@ -1,0 +1,3 @@
+from ssu_notification.main import main
+
+main()

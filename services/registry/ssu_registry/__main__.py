@@ -1,0 +1,3 @@
+from ssu_registry.main import main
+
+main()

@@ -1,0 +1,278 @@
+"""Builds the test world on the real PostgreSQL and RabbitMQ of this machine.
+
+Tests use their own databases (`ssu_test_<service>`) and their own RabbitMQ virtual host
+(`ssu_test`), so a `make run` on the same machine is left alone.
+"""
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+import asyncpg
+import httpx
+from ssu_common import ServiceRuntime, ServiceSettings
+
+ROOT = Path(__file__).resolve().parents[1]
+PG_ADMIN = os.environ.get("SSU_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+VHOST = "ssu_test"
+AMQP_URL = os.environ.get("SSU_TEST_AMQP_URL", f"amqp://guest:guest@127.0.0.1:5672/{VHOST}")
+ADMIN_KEY = "ssu-dev-admin"
+ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
+
+
+def test_dsn(service: str) -> str:
+    return PG_ADMIN.rsplit("/", 1)[0] + f"/ssu_test_{service}"
+
+
+def ensure_vhost() -> None:
+    """Create the tests' virtual host once (rabbitmqctl is local and we run as root)."""
+    if "SSU_TEST_AMQP_URL" in os.environ:
+        return
+    subprocess.run(["rabbitmqctl", "-q", "add_vhost", VHOST], capture_output=True, check=False)
+    subprocess.run(
+        ["rabbitmqctl", "-q", "set_permissions", "-p", VHOST, "guest", ".*", ".*", ".*"],
+        capture_output=True, check=True,
+    )
+
+
+async def drop_database(service: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "ssu_test_{service}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def delete_queues(*names: str) -> None:
+    connection = await aio_pika.connect(AMQP_URL)
+    async with connection:
+        for name in names:
+            channel = await connection.channel()
+            with contextlib.suppress(Exception):
+                await channel.queue_delete(name)
+            with contextlib.suppress(Exception):
+                await channel.close()
+
+
+async def reset_service(service: str) -> None:
+    """A fresh database and no leftover queues for one service."""
+    await drop_database(service)
+    await delete_queues(f"{service}.events", f"{service}.events.dlq")
+
+
+def settings_for(cls: type[ServiceSettings], db_service: str, **overrides: Any) -> ServiceSettings:
+    values: dict[str, Any] = {
+        "database_url": test_dsn(db_service), "amqp_url": AMQP_URL,
+        "api_keys_file": ROOT / "deploy" / "api-keys.dev.yaml", "outbox_poll_seconds": 0.5,
+        "delivery_limit": 5,
+    }
+    values.update(overrides)
+    return cls(**values)
+
+
+@dataclass
+class RunningService:
+    runtime: ServiceRuntime
+    client: httpx.AsyncClient
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self.runtime.pool
+
+
+@asynccontextmanager
+async def running_service(runtime: ServiceRuntime) -> AsyncIterator[RunningService]:
+    """Start a service in this process (real database and broker) with an HTTP client on it."""
+    app = runtime.create_app()
+    await runtime.start()
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield RunningService(runtime=runtime, client=client)
+    finally:
+        await runtime.stop()
+
+
+@dataclass
+class EventProbe:
+    """A private queue bound to `ssu.events` that records what is published."""
+
+    queue: aio_pika.abc.AbstractQueue
+    connection: aio_pika.abc.AbstractRobustConnection
+    received: list[dict[str, Any]] = field(default_factory=list)
+
+    async def wait_for(
+        self, predicate: Callable[[dict[str, Any]], bool], *, timeout: float = 10.0
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            for event in self.received:
+                if predicate(event):
+                    return event
+            if time.monotonic() > deadline:
+                types = [e.get("type") for e in self.received]
+                raise AssertionError(f"no matching event within {timeout}s; got {types}")
+            await self.pull(wait=0.1)
+
+    async def pull(self, wait: float = 0.0) -> None:
+        if wait:
+            await asyncio.sleep(wait)
+        while True:
+            message = await self.queue.get(fail=False, no_ack=True)
+            if message is None:
+                return
+            self.received.append(json.loads(message.body))
+
+    def of_type(self, event_type: str) -> list[dict[str, Any]]:
+        return [e for e in self.received if e["type"] == event_type]
+
+
+@asynccontextmanager
+async def event_probe(*binding_keys: str) -> AsyncIterator[EventProbe]:
+    connection = await aio_pika.connect_robust(AMQP_URL)
+    try:
+        channel = await connection.channel()
+        exchange = await channel.declare_exchange("ssu.events", "topic", durable=True)
+        queue = await channel.declare_queue(f"probe-{uuid.uuid4()}", exclusive=True)
+        for key in binding_keys or ("#",):
+            await queue.bind(exchange, routing_key=key)
+        yield EventProbe(queue=queue, connection=connection)
+    finally:
+        await connection.close()
+
+
+async def publish_raw(
+    body: bytes, *, routing_key: str, message_id: str | None = None,
+    headers: dict[str, Any] | None = None,
+) -> None:
+    """Publish bytes to `ssu.events` as a foreign system (or an attacker) would."""
+    connection = await aio_pika.connect(AMQP_URL)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.declare_exchange("ssu.events", "topic", durable=True)
+        await exchange.publish(
+            aio_pika.Message(body, message_id=message_id or str(uuid.uuid4()), headers=headers,
+                             delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+            routing_key=routing_key,
+        )
+
+
+async def read_dlq(service: str, *, expect: int, timeout: float = 10.0) -> list[Any]:
+    """Take `expect` messages from a service's dead-letter queue, failing after the timeout."""
+    connection = await aio_pika.connect(AMQP_URL)
+    taken: list[Any] = []
+    async with connection:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(f"{service}.events.dlq", passive=True)
+        deadline = time.monotonic() + timeout
+        while len(taken) < expect and time.monotonic() < deadline:
+            message = await queue.get(fail=False, no_ack=True)
+            if message is None:
+                await asyncio.sleep(0.1)
+                continue
+            taken.append(message)
+    return taken
+
+
+async def eventually(
+    check: Callable[[], Any], *, timeout: float = 10.0, interval: float = 0.1
+) -> Any:
+    """Await `check()` until it returns something truthy; fail with its last value."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if asyncio.iscoroutine(last):
+            last = await last
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s (last value {last!r})")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class ServiceProcess:
+    service: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+
+def spawn_service(service: str, *, log_dir: Path, env: dict[str, str] | None = None,
+                  port: int | None = None) -> ServiceProcess:
+    """Start `python -m ssu_<service>` as a real process against the test database and vhost."""
+    port = port or free_port()
+    upper = service.upper()
+    full_env = {
+        **os.environ,
+        f"SSU_{upper}_DATABASE_URL": test_dsn(service),
+        f"SSU_{upper}_PORT": str(port),
+        "SSU_AMQP_URL": AMQP_URL,
+        "SSU_OUTBOX_POLL_SECONDS": "0.5",
+        **(env or {}),
+    }
+    log_path = log_dir / f"{service}-{port}.log"
+    with log_path.open("ab") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", f"ssu_{service}"], env=full_env, cwd=ROOT,
+            stdout=log_file, stderr=subprocess.STDOUT,
+        )
+    return ServiceProcess(service=service, port=port, process=process, log_path=log_path)
+
+
+async def wait_ready(proc: ServiceProcess, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient() as client:
+        while time.monotonic() < deadline:
+            if proc.process.poll() is not None:
+                raise AssertionError(
+                    f"{proc.service} exited:\n{proc.log_path.read_text()[-3000:]}"
+                )
+            with contextlib.suppress(httpx.HTTPError):
+                r = await client.get(f"{proc.url}/health/ready", timeout=2.0)
+                if r.status_code == 200:
+                    return
+            await asyncio.sleep(0.2)
+    raise AssertionError(f"{proc.service} not ready:\n{proc.log_path.read_text()[-3000:]}")
+
+
+@contextlib.contextmanager
+def processes(*procs: ServiceProcess) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        for p in procs:
+            p.stop()
