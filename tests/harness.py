@@ -26,20 +26,20 @@ from ssu_common import ServiceRuntime, ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_ADMIN = os.environ.get("SSU_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-VHOST = "ssu_test"
-AMQP_URL = os.environ.get("SSU_TEST_AMQP_URL", f"amqp://guest:guest@127.0.0.1:5672/{VHOST}")
+# Parallel runs (several developers on one machine) set these to keep out of each other's way.
+VHOST = os.environ.get("SSU_TEST_VHOST", "ssu_test")
+DB_PREFIX = os.environ.get("SSU_TEST_DB_PREFIX", "ssu_test")
+AMQP_URL = f"amqp://guest:guest@127.0.0.1:5672/{VHOST}"
 ADMIN_KEY = "ssu-dev-admin"
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
 
 def test_dsn(service: str) -> str:
-    return PG_ADMIN.rsplit("/", 1)[0] + f"/ssu_test_{service}"
+    return PG_ADMIN.rsplit("/", 1)[0] + f"/{DB_PREFIX}_{service}"
 
 
 def ensure_vhost() -> None:
     """Create the tests' virtual host once (rabbitmqctl is local and we run as root)."""
-    if "SSU_TEST_AMQP_URL" in os.environ:
-        return
     subprocess.run(["rabbitmqctl", "-q", "add_vhost", VHOST], capture_output=True, check=False)
     subprocess.run(
         ["rabbitmqctl", "-q", "set_permissions", "-p", VHOST, "guest", ".*", ".*", ".*"],
@@ -50,7 +50,8 @@ def ensure_vhost() -> None:
 async def drop_database(service: str) -> None:
     conn = await asyncpg.connect(PG_ADMIN)
     try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "ssu_test_{service}" WITH (FORCE)')
+        name = test_dsn(service).rsplit("/", 1)[1]
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await conn.close()
 
