@@ -6,7 +6,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent / "common"))
 
-from harness import ensure_vhost  # noqa: E402
+from harness import ensure_vhost
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -43,7 +43,8 @@ def ensure_vhost() -> None:
     subprocess.run(["rabbitmqctl", "-q", "add_vhost", VHOST], capture_output=True, check=False)
     subprocess.run(
         ["rabbitmqctl", "-q", "set_permissions", "-p", VHOST, "guest", ".*", ".*", ".*"],
-        capture_output=True, check=True,
+        capture_output=True,
+        check=True,
     )
 
 
@@ -75,8 +76,10 @@ async def reset_service(service: str) -> None:
 
 def settings_for(cls: type[ServiceSettings], db_service: str, **overrides: Any) -> ServiceSettings:
     values: dict[str, Any] = {
-        "database_url": test_dsn(db_service), "amqp_url": AMQP_URL,
-        "api_keys_file": ROOT / "deploy" / "api-keys.dev.yaml", "outbox_poll_seconds": 0.5,
+        "database_url": test_dsn(db_service),
+        "amqp_url": AMQP_URL,
+        "api_keys_file": ROOT / "deploy" / "api-keys.dev.yaml",
+        "outbox_poll_seconds": 0.5,
         "delivery_limit": 5,
     }
     values.update(overrides)
@@ -155,7 +158,10 @@ async def event_probe(*binding_keys: str) -> AsyncIterator[EventProbe]:
 
 
 async def publish_raw(
-    body: bytes, *, routing_key: str, message_id: str | None = None,
+    body: bytes,
+    *,
+    routing_key: str,
+    message_id: str | None = None,
     headers: dict[str, Any] | None = None,
 ) -> None:
     """Publish bytes to `ssu.events` as a foreign system (or an attacker) would."""
@@ -164,8 +170,12 @@ async def publish_raw(
         channel = await connection.channel(publisher_confirms=True)
         exchange = await channel.declare_exchange("ssu.events", "topic", durable=True)
         await exchange.publish(
-            aio_pika.Message(body, message_id=message_id or str(uuid.uuid4()), headers=headers,
-                             delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+            aio_pika.Message(
+                body,
+                message_id=message_id or str(uuid.uuid4()),
+                headers=headers,
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            ),
             routing_key=routing_key,
         )
 
@@ -232,8 +242,9 @@ class ServiceProcess:
             self.kill()
 
 
-def spawn_service(service: str, *, log_dir: Path, env: dict[str, str] | None = None,
-                  port: int | None = None) -> ServiceProcess:
+def spawn_service(
+    service: str, *, log_dir: Path, env: dict[str, str] | None = None, port: int | None = None
+) -> ServiceProcess:
     """Start `python -m ssu_<service>` as a real process against the test database and vhost."""
     port = port or free_port()
     upper = service.upper()
@@ -248,8 +259,11 @@ def spawn_service(service: str, *, log_dir: Path, env: dict[str, str] | None = N
     log_path = log_dir / f"{service}-{port}.log"
     with log_path.open("ab") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", f"ssu_{service}"], env=full_env, cwd=ROOT,
-            stdout=log_file, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", f"ssu_{service}"],
+            env=full_env,
+            cwd=ROOT,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
         )
     return ServiceProcess(service=service, port=port, process=process, log_path=log_path)
 
@@ -259,9 +273,7 @@ async def wait_ready(proc: ServiceProcess, timeout: float = 60.0) -> None:
     async with httpx.AsyncClient() as client:
         while time.monotonic() < deadline:
             if proc.process.poll() is not None:
-                raise AssertionError(
-                    f"{proc.service} exited:\n{proc.log_path.read_text()[-3000:]}"
-                )
+                raise AssertionError(f"{proc.service} exited:\n{proc.log_path.read_text()[-3000:]}")
             with contextlib.suppress(httpx.HTTPError):
                 r = await client.get(f"{proc.url}/health/ready", timeout=2.0)
                 if r.status_code == 200:
@@ -277,3 +289,55 @@ def processes(*procs: ServiceProcess) -> Iterator[None]:
     finally:
         for p in procs:
             p.stop()
+
+
+class TcpProxy:
+    """A TCP relay in front of RabbitMQ that a test can cut and restore: a network partition
+    between one service and the broker, without disturbing anyone else on the machine."""
+
+    def __init__(self, target_host: str = "127.0.0.1", target_port: int = 5672) -> None:
+        self.target = (target_host, target_port)
+        self.port = free_port()
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    @property
+    def amqp_url(self) -> str:
+        return f"amqp://guest:guest@127.0.0.1:{self.port}/{VHOST}"
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+
+    async def cut(self) -> None:
+        """Refuse new connections and drop the open ones."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        for writer in list(self._writers):
+            writer.transport.abort()
+        self._writers.clear()
+
+    async def restore(self) -> None:
+        await self.start()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.close()
+            return
+        self._writers.update({writer, up_writer})
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                dst.transport.abort()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        self._writers.difference_update({writer, up_writer})

@@ -3,10 +3,21 @@
 from pathlib import Path
 from typing import Any
 
-from ssu_common import Connection, PermanentError, ServiceRuntime, ServiceSettings, emit
-from ssu_contracts import Envelope, LicenseRevokedV1, RecipientRegisteredV1
-
+from fastapi import APIRouter, Depends, Security
 from harness import settings_for
+from pydantic import BaseModel
+from ssu_common import (
+    Connection,
+    PermanentError,
+    Principal,
+    Problem,
+    ServiceRuntime,
+    ServiceSettings,
+    authorize,
+    connection,
+    emit,
+)
+from ssu_contracts import Bin, Envelope, RecipientRegisteredV1
 
 SERVICE = "probe"
 
@@ -32,10 +43,32 @@ HANDLERS = {
 }
 
 
+router = APIRouter(prefix="/v1")
+
+
+class NewThing(BaseModel):
+    bin: Bin
+    places: int
+
+
+@router.post("/things", status_code=201)
+async def create_thing(
+    body: NewThing,
+    principal: Principal = Security(authorize, scopes=["licensing:write"]),
+    conn: Connection = Depends(connection),
+) -> dict[str, Any]:
+    if body.places > 100:
+        raise Problem(409, "too many places", current_places=100)
+    return {"bin": body.bin, "client": principal.client}
+
+
 def build(**overrides: Any) -> ServiceRuntime:
     settings = settings_for(ServiceSettings, SERVICE, service=SERVICE, **overrides)
     return ServiceRuntime(
-        settings=settings, migrations=Path(__file__).parent / "migrations", handlers=HANDLERS
+        settings=settings,
+        migrations=Path(__file__).parent / "migrations",
+        handlers=HANDLERS,
+        routers=[router],
     )
 
 

@@ -1,17 +1,20 @@
 from datetime import date
 
+import probe_service
 from harness import event_probe, eventually, reset_service, running_service
 from ssu_contracts import RecipientRegisteredV1
-
-import probe_service
 
 
 async def test_event_goes_out_and_comes_back_in() -> None:
     await reset_service("probe")
     async with event_probe("registry.#") as probe, running_service(probe_service.build()) as svc:
         event = RecipientRegisteredV1(
-            iin="791028302728", full_name="Айгерим", birth_date=date(1979, 10, 28),
-            category="adult_disability", region="630000000", language="kk",
+            iin="791028302728",
+            full_name="Айгерим",
+            birth_date=date(1979, 10, 28),
+            category="adult_disability",
+            region="630000000",
+            language="kk",
         )
         async with svc.pool.acquire() as conn:
             env = await probe_service.write_thing_and_event(conn, "t1", event)

@@ -15,7 +15,6 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from faststream.rabbit import RabbitBroker
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.routing import Match
 
 from ssu_common import outbox
 from ssu_common.auth import ApiKeys
@@ -191,10 +190,11 @@ class ServiceRuntime:
             request: Request, call_next: Callable[[Request], Awaitable[Response]]
         ) -> Response:
             correlation_id = request.headers.get("x-correlation-id") or str(uuid.uuid4())
-            route = _route_template(request)
             started = time.perf_counter()
             with work_context(correlation_id=correlation_id):
                 response = await call_next(request)
+            # Routing has run by now and left the matched route in the scope.
+            route = _route_template(request)
             metrics.http_latency.labels(service, request.method, route).observe(
                 time.perf_counter() - started
             )
@@ -237,11 +237,8 @@ class ServiceRuntime:
 
 
 def _route_template(request: Request) -> str:
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match == Match.FULL:
-            return str(getattr(route, "path", "unmatched"))
-    return "unmatched"
+    route = request.scope.get("route")
+    return str(getattr(route, "path", "unmatched"))
 
 
 async def connection(request: Request) -> AsyncIterator[Connection]:

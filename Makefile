@@ -1,0 +1,39 @@
+# ssu: the two commands of the README (`make run`, `make test`) do all set-up themselves.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV := $(PYTHON) -m uv
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: sync run test test-faults lint contracts bench clean help
+
+help:
+	@echo "make run        - the four services with demo data on local PostgreSQL and RabbitMQ"
+	@echo "make test       - the whole test suite (real PostgreSQL and RabbitMQ)"
+	@echo "make lint       - ruff and mypy"
+	@echo "make contracts  - regenerate contracts/schemas and contracts/asyncapi.yaml"
+
+# uv is bootstrapped from PyPI when missing; the lock file pins every dependency.
+$(VENV)/.synced: uv.lock pyproject.toml */pyproject.toml */*/pyproject.toml
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+	$(UV) sync --all-packages --frozen --python $(PYTHON)
+	@touch $@
+
+sync: $(VENV)/.synced
+
+run: sync
+	$(PY) deploy/run_local.py
+
+test: sync
+	$(VENV)/bin/pytest
+
+lint: sync
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy contracts/ssu_contracts libs/common/ssu_common services/*/ssu_*
+
+contracts: sync
+	$(PY) -m ssu_contracts.generate
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .run

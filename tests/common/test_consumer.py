@@ -1,0 +1,70 @@
+"""The consumer: inbox deduplication, dead letters with a reason, and it keeps going."""
+
+import json
+import uuid
+from datetime import date
+
+import probe_service
+import pytest
+from harness import eventually, publish_raw, read_dlq, reset_service, running_service
+from ssu_common import REASON_HEADER
+from ssu_contracts import RecipientRegisteredV1, make_event
+
+ROUTING = "registry.recipient.registered.v1"
+
+
+def registered(name: str) -> bytes:
+    data = RecipientRegisteredV1(
+        iin="791028302728",
+        full_name=name,
+        birth_date=date(1979, 10, 28),
+        category="adult_disability",
+        region="630000000",
+        language="ru",
+    )
+    return make_event(data, source="/ssu/registry", subject="791028302728").to_bytes()
+
+
+@pytest.fixture(scope="module")
+async def svc():  # type: ignore[no-untyped-def]
+    await reset_service("probe")
+    async with running_service(probe_service.build()) as running:
+        yield running
+
+
+async def effects(svc, note: str) -> int:  # type: ignore[no-untyped-def]
+    return int(await svc.pool.fetchval("SELECT count(*) FROM effects WHERE note = $1", note))
+
+
+async def test_same_event_delivered_twice_has_one_effect(svc) -> None:  # type: ignore[no-untyped-def]
+    body = registered("twice")
+    await publish_raw(body, routing_key=ROUTING)
+    await publish_raw(body, routing_key=ROUTING)
+    await publish_raw(registered("after-twice"), routing_key=ROUTING)
+    await eventually(lambda: effects(svc, "after-twice"))
+    assert await effects(svc, "twice") == 1
+
+
+async def test_malformed_and_mistyped_messages_are_dead_lettered_and_the_next_is_handled(
+    svc,  # type: ignore[no-untyped-def]
+) -> None:
+    good = json.loads(registered("x"))
+    mistyped = {**good, "id": str(uuid.uuid4()), "data": {**good["data"], "birth_date": 123}}
+    await publish_raw(b"{not json", routing_key=ROUTING)
+    await publish_raw(json.dumps(mistyped).encode(), routing_key=ROUTING)
+    await publish_raw(registered("after-poison"), routing_key=ROUTING)
+    await eventually(lambda: effects(svc, "after-poison"))
+
+    dead = await read_dlq("probe", expect=2)
+    reasons = [m.headers[REASON_HEADER] for m in dead]
+    assert reasons[0].startswith("invalid message:")
+    assert "birth_date" in reasons[1]
+    assert [m.headers["x-ssu-original-routing-key"] for m in dead] == [ROUTING, ROUTING]
+    assert dead[0].body == b"{not json"
+
+
+async def test_domain_refusal_is_dead_lettered_with_its_reason(svc) -> None:  # type: ignore[no-untyped-def]
+    await publish_raw(registered("refuse me"), routing_key=ROUTING)
+    dead = await read_dlq("probe", expect=1)
+    assert dead[0].headers[REASON_HEADER] == "refused: this recipient is refused by a domain rule"
+    assert await effects(svc, "refuse me") == 0

@@ -1,0 +1,97 @@
+"""The HTTP factory: API keys and scopes, problem details naming the field, health, metrics."""
+
+import probe_service
+import pytest
+from harness import ADMIN, reset_service, running_service
+
+READER = {"Authorization": "Bearer ssu-dev-reader"}
+GOOD = {"bin": "940140000385", "places": 10}
+
+
+@pytest.fixture(scope="module")
+async def svc():  # type: ignore[no-untyped-def]
+    await reset_service("probe")
+    async with running_service(probe_service.build()) as running:
+        yield running
+
+
+async def test_request_without_key_is_401_problem(svc) -> None:  # type: ignore[no-untyped-def]
+    r = await svc.client.post("/v1/things", json=GOOD)
+    assert r.status_code == 401
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.headers["www-authenticate"] == "Bearer"
+    assert r.json()["status"] == 401
+
+
+async def test_unknown_key_is_401(svc) -> None:  # type: ignore[no-untyped-def]
+    r = await svc.client.post("/v1/things", json=GOOD, headers={"Authorization": "Bearer nope"})
+    assert r.status_code == 401
+    assert r.json()["detail"] == "the API key is not known"
+
+
+async def test_key_without_scope_is_403_naming_it(svc) -> None:  # type: ignore[no-untyped-def]
+    r = await svc.client.post("/v1/things", json=GOOD, headers=READER)
+    assert r.status_code == 403
+    body = r.json()
+    assert body["required_scopes"] == ["licensing:write"]
+    assert "licensing:write" in body["detail"]
+
+
+async def test_bad_body_is_422_naming_the_field(svc) -> None:  # type: ignore[no-untyped-def]
+    r = await svc.client.post(
+        "/v1/things", json={"bin": "940140000386", "places": 1}, headers=ADMIN
+    )
+    assert r.status_code == 422
+    assert r.headers["content-type"] == "application/problem+json"
+    body = r.json()
+    assert [e["field"] for e in body["errors"]] == ["bin"]
+    assert body["detail"].startswith("bin: ")
+
+
+async def test_malformed_json_is_422_not_500(svc) -> None:  # type: ignore[no-untyped-def]
+    r = await svc.client.post(
+        "/v1/things", content=b"{", headers={**ADMIN, "content-type": "application/json"}
+    )
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["type"] == "json_invalid"
+
+
+async def test_domain_problem_carries_its_members(svc) -> None:  # type: ignore[no-untyped-def]
+    r = await svc.client.post("/v1/things", json={**GOOD, "places": 101}, headers=ADMIN)
+    assert r.status_code == 409
+    assert r.json() == {
+        "type": "about:blank",
+        "title": "Conflict",
+        "status": 409,
+        "detail": "too many places",
+        "instance": "/v1/things",
+        "current_places": 100,
+    }
+
+
+async def test_allowed_request_names_the_client(svc) -> None:  # type: ignore[no-untyped-def]
+    r = await svc.client.post("/v1/things", json=GOOD, headers=ADMIN)
+    assert r.status_code == 201
+    assert r.json() == {"bin": "940140000385", "client": "dev-admin"}
+    assert r.headers["x-correlation-id"]
+
+
+async def test_unknown_route_is_404_problem(svc) -> None:  # type: ignore[no-untyped-def]
+    r = await svc.client.get("/v1/nowhere")
+    assert r.status_code == 404
+    assert r.headers["content-type"] == "application/problem+json"
+
+
+async def test_health_and_metrics(svc) -> None:  # type: ignore[no-untyped-def]
+    assert (await svc.client.get("/health/live")).json() == {"status": "ok"}
+    ready = await svc.client.get("/health/ready")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"database": "ok", "broker": "ok"}
+    await svc.client.post("/v1/things", json=GOOD, headers=ADMIN)
+    text = (await svc.client.get("/metrics")).text
+    assert 'ssu_outbox_pending{service="probe"} 0.0' in text
+    assert 'ssu_dlq_messages{service="probe"}' in text
+    assert (
+        'ssu_http_requests_total{method="POST",route="/v1/things",service="probe",status="201"}'
+        in text
+    )
