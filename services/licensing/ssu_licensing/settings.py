@@ -5,7 +5,9 @@ from ssu_common import ServiceSettings
 
 
 class Settings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="SSU_LICENSING_", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_prefix="SSU_LICENSING_", extra="ignore", populate_by_name=True
+    )
 
     service: str = "licensing"
     database_url: str = "postgresql://postgres@127.0.0.1:5432/ssu_licensing"
