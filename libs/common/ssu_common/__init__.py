@@ -14,6 +14,7 @@ from ssu_common.messaging import (
     queue_name,
 )
 from ssu_common.outbox import OutboxRelay, emit, emit_many
+from ssu_common.paging import decode_cursor, encode_cursor
 from ssu_common.problems import Problem, field_error
 from ssu_common.runtime import ServiceRuntime, connection
 from ssu_common.settings import REPO_ROOT, ServiceSettings
@@ -38,9 +39,11 @@ __all__ = [
     "create_pool",
     "current_causation_id",
     "current_correlation_id",
+    "decode_cursor",
     "dlq_name",
     "emit",
     "emit_many",
+    "encode_cursor",
     "ensure_database",
     "field_error",
     "get_logger",

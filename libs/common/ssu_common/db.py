@@ -2,7 +2,7 @@
 
 import re
 from pathlib import Path
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -11,10 +11,14 @@ from ssu_common.logging import get_logger
 
 log = get_logger(__name__)
 
-# What service code receives: a plain connection or one borrowed from the pool.
-Connection: TypeAlias = (
-    "asyncpg.Connection[asyncpg.Record] | asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
-)
+# What service code receives: a plain connection or one borrowed from the pool. FastAPI reads
+# annotations at run time, where asyncpg's classes are not subscriptable.
+if TYPE_CHECKING:
+    Connection: TypeAlias = (
+        asyncpg.Connection[asyncpg.Record] | asyncpg.pool.PoolConnectionProxy[asyncpg.Record]
+    )
+else:
+    Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
 COMMON_MIGRATIONS = Path(__file__).parent / "migrations"
 _DB_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")

@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import hashlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
@@ -11,13 +12,13 @@ from typing import Any
 
 import asyncpg
 import uvicorn
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response, Security
 from fastapi.responses import JSONResponse
 from faststream.rabbit import RabbitBroker
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from ssu_common import outbox
-from ssu_common.auth import ApiKeys
+from ssu_common import audit, outbox
+from ssu_common.auth import ApiKeys, Principal, authorize
 from ssu_common.context import work_context
 from ssu_common.db import Connection, create_pool, ensure_database, migrate
 from ssu_common.logging import configure_logging, get_logger
@@ -31,10 +32,13 @@ from ssu_common.messaging import (
     queue_depth,
 )
 from ssu_common.metrics import Metrics
+from ssu_common.paging import decode_cursor, encode_cursor
 from ssu_common.problems import install_problem_handlers
 from ssu_common.settings import ServiceSettings
 
 log = get_logger(__name__)
+
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 BackgroundJob = Callable[["ServiceRuntime"], Coroutine[Any, Any, None]]
 
@@ -181,7 +185,27 @@ class ServiceRuntime:
             app.include_router(router)
         return app
 
+    async def audit(self, request: Request, status: int, correlation_id: str, body: bytes) -> None:
+        """Record a write in the service's audit chain (refused attempts included)."""
+        principal = getattr(request.state, "principal", None)
+        entry = audit.AuditEntry(
+            client=principal.client if principal is not None else "anonymous",
+            method=request.method,
+            path=request.url.path,
+            route=_route_template(request),
+            status=status,
+            correlation_id=correlation_id,
+            body_sha256=hashlib.sha256(body).hexdigest() if body else None,
+            body_bytes=len(body),
+        )
+        try:
+            async with self.pool.acquire() as conn:
+                await audit.append(conn, entry)
+        except Exception as exc:
+            log.error("audit.write_failed", error=repr(exc), path=request.url.path)
+
     def _install_middleware(self, app: FastAPI) -> None:
+        runtime = self
         metrics = self.metrics
         service = self.service
 
@@ -191,8 +215,12 @@ class ServiceRuntime:
         ) -> Response:
             correlation_id = request.headers.get("x-correlation-id") or str(uuid.uuid4())
             started = time.perf_counter()
+            audited = request.method in _WRITES and request.url.path.startswith("/v1/")
+            body = await request.body() if audited else b""
             with work_context(correlation_id=correlation_id):
                 response = await call_next(request)
+                if audited:
+                    await runtime.audit(request, response.status_code, correlation_id, body)
             # Routing has run by now and left the matched route in the scope.
             route = _route_template(request)
             metrics.http_latency.labels(service, request.method, route).observe(
@@ -220,6 +248,20 @@ class ServiceRuntime:
                 {"status": "ok" if ok else "unavailable", "checks": checks},
                 status_code=200 if ok else 503,
             )
+
+        @app.get("/v1/audit", tags=["audit"])
+        async def audit_trail(
+            principal: Principal = Security(authorize, scopes=["audit:read"]),
+            conn: Connection = Depends(connection),
+            limit: int = Query(100, ge=1, le=1000),
+            cursor: str | None = None,
+            client: str | None = None,
+        ) -> dict[str, Any]:
+            """The audit trail of writes, oldest first; `next_cursor` pages on."""
+            after = decode_cursor(cursor)
+            items = await audit.page(conn, after_id=after, limit=limit, client=client)
+            next_cursor = encode_cursor(items[-1]["id"]) if len(items) == limit else None
+            return {"items": items, "next_cursor": next_cursor}
 
         @app.get("/metrics", tags=["operations"])
         async def metrics() -> Response:
