@@ -1,0 +1,543 @@
+"""HTTP API of the registry (DESIGN §5): recipients, providers, enrollments, disruptions."""
+
+import base64
+import binascii
+import json
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Response, Security
+from pydantic import BaseModel, ConfigDict, Field
+from ssu_common import Connection, Principal, Problem, authorize, connection
+from ssu_contracts import (
+    EnrollmentStatus,
+    Iin,
+    Language,
+    LicenseStatus,
+    RecipientCategory,
+    RegionCode,
+    ServiceForm,
+)
+from ssu_contracts.ids import iin_birth_date
+
+from ssu_registry import domain, service, store
+
+router = APIRouter(prefix="/v1", tags=["registry"])
+
+READ = ["registry:read"]
+WRITE = ["registry:write"]
+MAX_LIMIT = 200
+MAX_IMPORT_BYTES = 64 * 1024 * 1024
+
+
+@contextmanager
+def _problems() -> Iterator[None]:
+    """Domain refusals become problem details naming the field at fault."""
+    try:
+        yield
+    except service.RegistryError as exc:
+        extra: dict[str, Any] = dict(exc.extra)
+        if exc.field:
+            extra["errors"] = [{"field": exc.field, "message": exc.detail}]
+        raise Problem(exc.status, exc.detail, **extra) from None
+
+
+def _encode_cursor(value: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str | None) -> Any:
+    if not cursor:
+        return None
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        return json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, binascii.Error):
+        raise Problem(
+            422,
+            "query.cursor: not a cursor returned by this API",
+            errors=[{"field": "query.cursor", "message": "not a cursor returned by this API"}],
+        ) from None
+
+
+def _visible_region(principal: Principal, region: str | None) -> str | None:
+    """The region a list is limited to; a restricted key asking for another region gets 404."""
+    if principal.region is None:
+        return region
+    if region is not None and region != principal.region:
+        raise Problem(404, f"region {region} not found")
+    return principal.region
+
+
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+
+
+# Providers
+
+
+class SubtypeOut(BaseModel):
+    form: str
+    category: str
+
+
+class SiteOut(BaseModel):
+    site_id: str
+    address: str
+    kato: str
+    region: str
+    places: int | None
+    occupied: int
+    free_places: int | None
+
+
+class ContactOut(BaseModel):
+    email: str | None
+    phone: str | None
+    language: str
+
+
+class ProviderOut(BaseModel):
+    license_number: str
+    bin: str
+    name: str
+    legal_form: str
+    region: str
+    status: str
+    seq: int
+    effective_date: date
+    contact: ContactOut
+    subtypes: list[SubtypeOut]
+    sites: list[SiteOut]
+    free_places: int | None
+
+
+class ProviderPage(BaseModel):
+    items: list[ProviderOut]
+    next_cursor: str | None
+
+
+@router.get("/providers", response_model=ProviderPage)
+async def list_providers(
+    region: RegionCode | None = None,
+    form: ServiceForm | None = None,
+    category: RecipientCategory | None = None,
+    free: bool = False,
+    status: LicenseStatus | None = None,
+    bin: str | None = None,
+    limit: Limit = 50,
+    cursor: str | None = None,
+    principal: Principal = Security(authorize, scopes=READ),
+    conn: Connection = Depends(connection),
+) -> ProviderPage:
+    """Licensed providers with their sites and free places (the read model of licenses)."""
+    after = _decode_cursor(cursor)
+    rows = await store.list_providers(
+        conn,
+        region=region,
+        form=str(form) if form else None,
+        category=str(category) if category else None,
+        free_only=free,
+        status=str(status) if status else None,
+        bin=bin,
+        after=str(after) if after is not None else None,
+        limit=limit + 1,
+    )
+    page = rows[:limit]
+    numbers = [r["license_number"] for r in page]
+    subtypes: dict[str, list[SubtypeOut]] = defaultdict(list)
+    for s in await store.subtypes_of(conn, numbers):
+        subtypes[s["license_number"]].append(SubtypeOut(form=s["form"], category=s["category"]))
+    sites: dict[str, list[SiteOut]] = defaultdict(list)
+    for s in await store.sites_of(conn, numbers):
+        if free and not (s["free_places"] or 0) > 0:
+            continue
+        if free and region is not None and s["region"] != region:
+            continue
+        sites[s["license_number"]].append(
+            SiteOut(
+                site_id=s["site_id"],
+                address=s["address"],
+                kato=s["kato"],
+                region=s["region"],
+                places=s["places"],
+                occupied=s["occupied"],
+                free_places=s["free_places"],
+            )
+        )
+    items = []
+    for r in page:
+        own = sites[r["license_number"]]
+        counted = [s.free_places for s in own if s.free_places is not None]
+        items.append(
+            ProviderOut(
+                license_number=r["license_number"],
+                bin=r["bin"],
+                name=r["name"],
+                legal_form=r["legal_form"],
+                region=r["region"],
+                status=r["status"],
+                seq=r["seq"],
+                effective_date=r["effective_date"],
+                contact=ContactOut(email=r["email"], phone=r["phone"], language=r["language"]),
+                subtypes=subtypes[r["license_number"]],
+                sites=own,
+                free_places=sum(counted) if counted else None,
+            )
+        )
+    next_cursor = _encode_cursor(page[-1]["license_number"]) if len(rows) > limit else None
+    return ProviderPage(items=items, next_cursor=next_cursor)
+
+
+# Recipients
+
+
+class GuardianIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=300)
+    phone: str | None = Field(default=None, max_length=40)
+    email: str | None = Field(default=None, max_length=320)
+    iin: Iin | None = None
+
+
+class RecipientIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    iin: Iin
+    full_name: str = Field(min_length=1, max_length=300)
+    birth_date: date
+    category: RecipientCategory
+    region: RegionCode
+    disability_group: int | None = Field(default=None, ge=1, le=3)
+    language: Language
+    phone: str | None = Field(default=None, max_length=40)
+    email: str | None = Field(default=None, max_length=320)
+    guardian: GuardianIn | None = None
+
+
+class GuardianOut(BaseModel):
+    name: str
+    phone: str | None
+    email: str | None
+    iin: str | None
+
+
+class RecipientOut(BaseModel):
+    iin: str
+    full_name: str
+    birth_date: date
+    category: str
+    region: str
+    disability_group: int | None
+    language: str
+    phone: str | None
+    email: str | None
+    guardian: GuardianOut | None
+    registered_at: datetime
+
+
+def _recipient_out(row: Any) -> RecipientOut:
+    guardian = (
+        GuardianOut(
+            name=row["guardian_name"],
+            phone=row["guardian_phone"],
+            email=row["guardian_email"],
+            iin=row["guardian_iin"],
+        )
+        if row["guardian_name"]
+        else None
+    )
+    return RecipientOut(
+        iin=row["iin"],
+        full_name=row["full_name"],
+        birth_date=row["birth_date"],
+        category=row["category"],
+        region=row["region"],
+        disability_group=row["disability_group"],
+        language=row["language"],
+        phone=row["phone"],
+        email=row["email"],
+        guardian=guardian,
+        registered_at=row["registered_at"],
+    )
+
+
+@router.post("/recipients", response_model=RecipientOut, status_code=201)
+async def register_recipient(
+    body: RecipientIn,
+    response: Response,
+    principal: Principal = Security(authorize, scopes=WRITE),
+    conn: Connection = Depends(connection),
+) -> RecipientOut:
+    """Register a recipient (201); the same recipient again is 200, a different one 409."""
+    if iin_birth_date(body.iin) != body.birth_date:
+        raise Problem(
+            422,
+            f"birth_date: {body.birth_date.isoformat()} does not agree with the IIN",
+            errors=[{"field": "birth_date", "message": "does not agree with the IIN"}],
+        )
+    guardian = body.guardian
+    command = service.RegisterRecipient(
+        iin=body.iin,
+        full_name=body.full_name.strip(),
+        birth_date=body.birth_date,
+        category=str(body.category),
+        region=body.region,
+        disability_group=body.disability_group,
+        language=str(body.language),
+        phone=body.phone,
+        email=body.email,
+        guardian_name=guardian.name if guardian else None,
+        guardian_phone=guardian.phone if guardian else None,
+        guardian_email=guardian.email if guardian else None,
+        guardian_iin=guardian.iin if guardian else None,
+    )
+    with _problems():
+        row, created = await service.register_recipient(
+            conn=conn, command=command, region_scope=principal.region
+        )
+    if not created:
+        response.status_code = 200
+    return _recipient_out(row)
+
+
+@router.get("/recipients/{iin}", response_model=RecipientOut)
+async def get_recipient(
+    iin: str,
+    principal: Principal = Security(authorize, scopes=READ),
+    conn: Connection = Depends(connection),
+) -> RecipientOut:
+    with _problems():
+        row = await service.get_recipient(conn=conn, iin=iin, region_scope=principal.region)
+    return _recipient_out(row)
+
+
+# Enrollments
+
+
+class EnrollmentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    iin: Iin
+    provider_bin: str = Field(min_length=12, max_length=12)
+    site_id: str = Field(min_length=1)
+    form: ServiceForm
+    category: RecipientCategory | None = None
+    start_date: date | None = None
+    license_number: str | None = None
+
+
+class EndEnrollmentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    end_date: date | None = None
+    reason: str = Field(default="ended", min_length=1, max_length=500)
+
+
+class EnrollmentOut(BaseModel):
+    id: str
+    iin: str
+    provider_bin: str
+    license_number: str
+    site_id: str
+    region: str
+    form: str
+    category: str
+    start_date: date
+    end_date: date | None
+    status: str
+    end_reason: str | None
+    disrupted_on: date | None
+    alternatives: list[dict[str, Any]] | None
+
+
+class EnrollmentPage(BaseModel):
+    items: list[EnrollmentOut]
+    next_cursor: str | None
+
+
+def _enrollment_out(row: Any) -> EnrollmentOut:
+    alternatives = json.loads(row["alternatives"]) if row["alternatives"] else None
+    return EnrollmentOut(
+        id=str(row["id"]),
+        iin=row["iin"],
+        provider_bin=row["provider_bin"],
+        license_number=row["license_number"],
+        site_id=row["site_id"],
+        region=row["region"],
+        form=row["form"],
+        category=row["category"],
+        start_date=row["start_date"],
+        end_date=row["end_date"],
+        status=row["status"],
+        end_reason=row["end_reason"],
+        disrupted_on=row["disrupted_on"],
+        alternatives=alternatives,
+    )
+
+
+@router.post("/enrollments", response_model=EnrollmentOut, status_code=201)
+async def enroll(
+    body: EnrollmentIn,
+    principal: Principal = Security(authorize, scopes=WRITE),
+    conn: Connection = Depends(connection),
+) -> EnrollmentOut:
+    """Enroll a recipient at a provider's site (license active and covering the subtype,
+    places never exceeded, one enrollment per form)."""
+    with _problems():
+        row = await service.enroll(
+            conn=conn,
+            command=service.EnrollRecipient(
+                iin=body.iin,
+                provider_bin=body.provider_bin,
+                site_id=body.site_id,
+                form=str(body.form),
+                category=str(body.category) if body.category else None,
+                start_date=body.start_date,
+                license_number=body.license_number,
+            ),
+            region_scope=principal.region,
+        )
+    return _enrollment_out(row)
+
+
+def _uuid_or_404(value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise Problem(404, f"enrollment {value} not found") from None
+
+
+@router.post("/enrollments/{enrollment_id}/end", response_model=EnrollmentOut)
+async def end_enrollment(
+    enrollment_id: str,
+    body: EndEnrollmentIn | None = None,
+    principal: Principal = Security(authorize, scopes=WRITE),
+    conn: Connection = Depends(connection),
+) -> EnrollmentOut:
+    body = body or EndEnrollmentIn()
+    with _problems():
+        row = await service.end_enrollment(
+            conn=conn,
+            enrollment_id=_uuid_or_404(enrollment_id),
+            end_date=body.end_date,
+            reason=body.reason,
+            region_scope=principal.region,
+        )
+    return _enrollment_out(row)
+
+
+@router.get("/enrollments/{enrollment_id}", response_model=EnrollmentOut)
+async def get_enrollment(
+    enrollment_id: str,
+    principal: Principal = Security(authorize, scopes=READ),
+    conn: Connection = Depends(connection),
+) -> EnrollmentOut:
+    with _problems():
+        row = await service.get_enrollment(
+            conn=conn, enrollment_id=_uuid_or_404(enrollment_id), region_scope=principal.region
+        )
+    return _enrollment_out(row)
+
+
+@router.get("/enrollments", response_model=EnrollmentPage)
+async def list_enrollments(
+    provider: str | None = None,
+    recipient: str | None = None,
+    status: EnrollmentStatus | None = None,
+    region: RegionCode | None = None,
+    limit: Limit = 50,
+    cursor: str | None = None,
+    principal: Principal = Security(authorize, scopes=READ),
+    conn: Connection = Depends(connection),
+) -> EnrollmentPage:
+    """Enrollments by provider (BIN or license number), recipient (IIN) and status."""
+    after = _decode_cursor(cursor)
+    rows = await store.list_enrollments(
+        conn,
+        provider=provider,
+        recipient=recipient,
+        status=str(status) if status else None,
+        region=_visible_region(principal, region),
+        after=(datetime.fromisoformat(after[0]), after[1]) if after else None,
+        limit=limit + 1,
+    )
+    page = rows[:limit]
+    next_cursor = (
+        _encode_cursor([page[-1]["created_at"].isoformat(), str(page[-1]["id"])])
+        if len(rows) > limit
+        else None
+    )
+    return EnrollmentPage(items=[_enrollment_out(r) for r in page], next_cursor=next_cursor)
+
+
+# Disruptions
+
+
+class DisruptionOut(BaseModel):
+    enrollment_id: str
+    iin: str
+    full_name: str
+    region: str
+    form: str
+    category: str
+    provider_bin: str
+    provider_name: str
+    license_number: str
+    site_id: str
+    disrupted_on: date
+    days_disrupted: int
+    reason: str | None
+    alternatives: list[dict[str, Any]]
+    addressee: dict[str, Any]
+
+
+class DisruptionPage(BaseModel):
+    items: list[DisruptionOut]
+    next_cursor: str | None
+
+
+@router.get("/disruptions", response_model=DisruptionPage)
+async def list_disruptions(
+    region: RegionCode | None = None,
+    limit: Limit = 100,
+    cursor: str | None = None,
+    principal: Principal = Security(authorize, scopes=READ),
+    conn: Connection = Depends(connection),
+) -> DisruptionPage:
+    """Every recipient whose enrollment is disrupted and who is not placed again yet."""
+    after = _decode_cursor(cursor)
+    rows = await store.list_disruptions(
+        conn,
+        region=_visible_region(principal, region),
+        after=str(after) if after else None,
+        limit=limit + 1,
+    )
+    page = rows[:limit]
+    today = domain.today()
+    items = [
+        DisruptionOut(
+            enrollment_id=r["enrollment_id"],
+            iin=r["iin"],
+            full_name=r["full_name"],
+            region=r["region"],
+            form=r["form"],
+            category=r["category"],
+            provider_bin=r["provider_bin"],
+            provider_name=r["provider_name"],
+            license_number=r["license_number"],
+            site_id=r["site_id"],
+            disrupted_on=r["disrupted_on"],
+            days_disrupted=max((today - r["disrupted_on"]).days, 0),
+            reason=r["disruption_reason"],
+            alternatives=json.loads(r["alternatives"]) if r["alternatives"] else [],
+            addressee=domain.addressee_for(service.contact_of(r), on=today).model_dump(mode="json"),
+        )
+        for r in page
+    ]
+    next_cursor = _encode_cursor(page[-1]["enrollment_id"]) if len(rows) > limit else None
+    return DisruptionPage(items=items, next_cursor=next_cursor)

@@ -1,0 +1,214 @@
+"""Pure rules of the registry: addressees, age bands, import rows. No I/O."""
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from ssu_contracts import (
+    RESIDENTIAL_FORMS,
+    Addressee,
+    Language,
+    RecipientCategory,
+    ServiceForm,
+)
+from ssu_contracts.ids import check_digit
+from ssu_contracts.reference import REGIONS
+
+ALMATY = ZoneInfo("Asia/Almaty")
+ADULT_AGE = 18
+SENIOR_AGE = 65
+AGE_BANDS = ("0-17", "18-64", "65+")
+
+IMPORT_COLUMNS = (
+    "iin",
+    "full_name",
+    "birth_date",
+    "category",
+    "region",
+    "disability_group",
+    "language",
+    "guardian_name",
+    "guardian_phone",
+    "guardian_email",
+)
+
+_CENTURIES = {"1": 1800, "2": 1800, "3": 1900, "4": 1900, "5": 2000, "6": 2000}
+_CATEGORIES = frozenset(c.value for c in RecipientCategory)
+_LANGUAGES = frozenset(lang.value for lang in Language)
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_PHONE = re.compile(r"^\+?[0-9][0-9 ()-]{6,19}$")
+
+
+def today() -> date:
+    """The current calendar date in Asia/Almaty, the suite's civil date."""
+    return datetime.now(ALMATY).date()
+
+
+def age_on(birth_date: date, on: date) -> int:
+    """Completed years of age on a date."""
+    years = on.year - birth_date.year
+    if (on.month, on.day) < (birth_date.month, birth_date.day):
+        years -= 1
+    return years
+
+
+def age_band(birth_date: date, on: date) -> str:
+    age = age_on(birth_date, on)
+    if age < ADULT_AGE:
+        return AGE_BANDS[0]
+    if age < SENIOR_AGE:
+        return AGE_BANDS[1]
+    return AGE_BANDS[2]
+
+
+def has_capacity_limit(form: ServiceForm | str) -> bool:
+    """Residential, day-care and temporary forms may not exceed a site's places."""
+    return ServiceForm(form) in RESIDENTIAL_FORMS
+
+
+@dataclass(frozen=True)
+class RecipientContact:
+    full_name: str
+    birth_date: date
+    language: str
+    phone: str | None
+    email: str | None
+    guardian_name: str | None
+    guardian_phone: str | None
+    guardian_email: str | None
+
+
+def addressee_for(recipient: RecipientContact, *, on: date) -> Addressee:
+    """Who is told about an enrollment: the guardian for a minor (or a recipient without any
+    contact of their own) when a guardian is known, otherwise the recipient."""
+    has_guardian = bool(recipient.guardian_name) and bool(
+        recipient.guardian_phone or recipient.guardian_email
+    )
+    minor = age_on(recipient.birth_date, on) < ADULT_AGE
+    unreachable = not (recipient.phone or recipient.email)
+    if has_guardian and (minor or unreachable):
+        assert recipient.guardian_name is not None
+        return Addressee(
+            name=recipient.guardian_name,
+            email=recipient.guardian_email,
+            phone=recipient.guardian_phone,
+            language=Language(recipient.language),
+            is_guardian=True,
+        )
+    return Addressee(
+        name=recipient.full_name,
+        email=recipient.email,
+        phone=recipient.phone,
+        language=Language(recipient.language),
+        is_guardian=False,
+    )
+
+
+def last_date_before(start_date: date, day: date) -> date:
+    """Last date of service of an enrollment that stops on a day (never before its start)."""
+    return max(start_date, day - timedelta(days=1))
+
+
+# Bulk import
+
+
+@dataclass(frozen=True)
+class RowError:
+    line: int
+    field: str
+    reason: str
+
+
+ImportRecord = tuple[
+    str,  # iin
+    str,  # full_name
+    date,  # birth_date
+    str,  # category
+    str,  # region
+    int | None,  # disability_group
+    str,  # language
+    str | None,  # guardian_name
+    str | None,  # guardian_phone
+    str | None,  # guardian_email
+    int,  # line
+]
+
+
+def iin_problem(iin: str) -> str | None:
+    """Why a string is not a valid IIN, or None."""
+    if len(iin) != 12 or not iin.isascii() or not iin.isdigit():
+        return "must be exactly 12 digits"
+    expected = check_digit(iin[:11])
+    if expected is None or expected != int(iin[11]):
+        return "wrong check digit"
+    century = _CENTURIES.get(iin[6])
+    if century is None:
+        return "invalid century digit (7th digit must be 1-6)"
+    try:
+        date(century + int(iin[:2]), int(iin[2:4]), int(iin[4:6]))
+    except ValueError:
+        return "encodes an invalid birth date"
+    return None
+
+
+def iin_birth(iin: str) -> date:
+    """Birth date of an IIN already checked by `iin_problem`."""
+    return date(_CENTURIES[iin[6]] + int(iin[:2]), int(iin[2:4]), int(iin[4:6]))
+
+
+def parse_import_row(
+    values: list[str], line: int, *, region_scope: str | None
+) -> tuple[ImportRecord | None, RowError | None]:
+    """One CSV row as a record ready for staging, or the first error found in it."""
+    if len(values) != len(IMPORT_COLUMNS):
+        return None, RowError(
+            line, "row", f"expected {len(IMPORT_COLUMNS)} columns, got {len(values)}"
+        )
+    (iin, full_name, birth, category, region, group, language, g_name, g_phone, g_email) = (
+        v.strip() for v in values
+    )
+    problem = iin_problem(iin)
+    if problem:
+        return None, RowError(line, "iin", problem)
+    if not full_name:
+        return None, RowError(line, "full_name", "is required")
+    try:
+        birth_date = date.fromisoformat(birth)
+    except ValueError:
+        return None, RowError(line, "birth_date", "must be a date YYYY-MM-DD")
+    if birth_date != iin_birth(iin):
+        return None, RowError(line, "birth_date", "does not agree with the IIN")
+    if category not in _CATEGORIES:
+        return None, RowError(line, "category", f"unknown category {category!r}")
+    if region not in REGIONS:
+        return None, RowError(line, "region", f"unknown region {region!r}")
+    if region_scope is not None and region != region_scope:
+        return None, RowError(line, "region", "outside the region of this API key")
+    disability_group: int | None = None
+    if group:
+        if group not in {"1", "2", "3"}:
+            return None, RowError(line, "disability_group", "must be 1, 2 or 3")
+        disability_group = int(group)
+    if language not in _LANGUAGES:
+        return None, RowError(line, "language", "must be kk or ru")
+    if g_phone and not _PHONE.match(g_phone):
+        return None, RowError(line, "guardian_phone", "is not a phone number")
+    if g_email and not _EMAIL.match(g_email):
+        return None, RowError(line, "guardian_email", "is not an email address")
+    if (g_phone or g_email) and not g_name:
+        return None, RowError(line, "guardian_name", "is required with a guardian contact")
+    record: ImportRecord = (
+        iin,
+        full_name,
+        birth_date,
+        category,
+        region,
+        disability_group,
+        language,
+        g_name or None,
+        g_phone or None,
+        g_email or None,
+        line,
+    )
+    return record, None

@@ -1,0 +1,460 @@
+"""Use cases of the registry: one transaction each, domain rules, writes, outbox."""
+
+import json
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import asyncpg
+from ssu_common import Connection, emit, emit_many, get_logger
+from ssu_contracts import (
+    Alternative,
+    EnrollmentDisruptedV1,
+    EnrollmentEndedV1,
+    EnrollmentResumedV1,
+    EnrollmentStartedV1,
+    Event,
+    Guardian,
+    LicenseEvent,
+    LicenseReinstatedV1,
+    LicenseRevokedV1,
+    LicenseSuspendedV1,
+    RecipientRegisteredV1,
+)
+
+from ssu_registry import domain, store
+
+log = get_logger(__name__)
+
+
+class RegistryError(Exception):
+    """A domain refusal; the API maps it to a problem, a handler to a dead letter."""
+
+    def __init__(self, status: int, detail: str, *, field: str | None = None, **extra: Any):
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.field = field
+        self.extra = extra
+
+
+class NotFound(RegistryError):
+    def __init__(self, detail: str) -> None:
+        super().__init__(404, detail)
+
+
+def contact_of(row: Any) -> domain.RecipientContact:
+    return domain.RecipientContact(
+        full_name=row["full_name"],
+        birth_date=row["birth_date"],
+        language=row["language"],
+        phone=row["phone"],
+        email=row["email"],
+        guardian_name=row["guardian_name"],
+        guardian_phone=row["guardian_phone"],
+        guardian_email=row["guardian_email"],
+    )
+
+
+# Providers
+
+
+async def apply_license_event(*, conn: Connection, event: LicenseEvent) -> bool:
+    """Bring the provider read model to a license snapshot and carry out continuity of care.
+
+    An event whose seq is not newer than the stored one is ignored (False)."""
+    if not await store.upsert_provider_if_newer(conn, event):
+        log.info("provider.stale_event_ignored", license=event.license_number, seq=event.seq)
+        return False
+    await store.replace_provider_subtypes(conn, event)
+    await store.replace_provider_sites(conn, event)
+    if isinstance(event, LicenseSuspendedV1):
+        await _disrupt(conn=conn, event=event)
+    elif isinstance(event, LicenseReinstatedV1):
+        await _resume(conn=conn, event=event)
+    elif isinstance(event, LicenseRevokedV1):
+        await _end_all(conn=conn, event=event)
+    log.info("provider.updated", license=event.license_number, seq=event.seq, status=event.status)
+    return True
+
+
+async def _disrupt(*, conn: Connection, event: LicenseSuspendedV1) -> None:
+    disrupted = await store.disrupt_active_enrollments(
+        conn,
+        license_number=event.license_number,
+        disrupted_on=event.effective_date,
+        reason=event.reason,
+    )
+    if not disrupted:
+        return
+    wanted = sorted({(r["region"], r["form"], r["category"]) for r in disrupted})
+    offers: dict[tuple[str, str, str], list[Alternative]] = defaultdict(list)
+    for row in await store.alternatives_for(
+        conn, excluded_license=event.license_number, subtypes=wanted
+    ):
+        offers[(row["region"], row["form"], row["category"])].append(
+            Alternative(
+                bin=row["bin"],
+                name=row["name"],
+                site_id=row["site_id"],
+                address=row["address"],
+                free_places=row["free_places"],
+                license_number=row["license_number"],
+                phone=row["phone"],
+            )
+        )
+    events: list[tuple[Event, str | None]] = []
+    kept: list[tuple[str, str]] = []
+    for row in disrupted:
+        alternatives = offers[(row["region"], row["form"], row["category"])]
+        kept.append(
+            (
+                row["enrollment_id"],
+                json.dumps([a.model_dump(mode="json") for a in alternatives], ensure_ascii=False),
+            )
+        )
+        events.append(
+            (
+                EnrollmentDisruptedV1(
+                    enrollment_id=row["enrollment_id"],
+                    iin=row["iin"],
+                    provider_bin=row["provider_bin"],
+                    provider_name=event.provider_name,
+                    license_number=event.license_number,
+                    region=row["region"],
+                    form=row["form"],
+                    category=row["category"],
+                    disrupted_on=event.effective_date,
+                    reason=event.reason,
+                    alternatives=alternatives,
+                    addressee=domain.addressee_for(contact_of(row), on=event.effective_date),
+                ),
+                row["enrollment_id"],
+            )
+        )
+    await store.store_alternatives(conn, kept)
+    await emit_many(conn, events)
+    log.info("enrollments.disrupted", license=event.license_number, count=len(events))
+
+
+async def _resume(*, conn: Connection, event: LicenseReinstatedV1) -> None:
+    resumed = await store.resume_disrupted_enrollments(conn, license_number=event.license_number)
+    events: list[tuple[Event, str | None]] = [
+        (
+            EnrollmentResumedV1(
+                enrollment_id=row["enrollment_id"],
+                iin=row["iin"],
+                provider_bin=row["provider_bin"],
+                region=row["region"],
+                form=row["form"],
+                category=row["category"],
+                resumed_on=event.effective_date,
+                addressee=domain.addressee_for(contact_of(row), on=event.effective_date),
+            ),
+            row["enrollment_id"],
+        )
+        for row in resumed
+    ]
+    await emit_many(conn, events)
+    log.info("enrollments.resumed", license=event.license_number, count=len(events))
+
+
+async def _end_all(*, conn: Connection, event: LicenseRevokedV1) -> None:
+    ended = await store.end_open_enrollments(
+        conn,
+        license_number=event.license_number,
+        effective_date=event.effective_date,
+        reason=f"license revoked: {event.reason}",
+    )
+    events: list[tuple[Event, str | None]] = [
+        (
+            EnrollmentEndedV1(
+                enrollment_id=row["enrollment_id"],
+                iin=row["iin"],
+                provider_bin=row["provider_bin"],
+                region=row["region"],
+                form=row["form"],
+                category=row["category"],
+                end_date=row["end_date"],
+                reason=f"license revoked: {event.reason}",
+            ),
+            row["enrollment_id"],
+        )
+        for row in ended
+    ]
+    await emit_many(conn, events)
+    log.info("enrollments.ended_by_revocation", license=event.license_number, count=len(events))
+
+
+# Recipients
+
+
+@dataclass(frozen=True)
+class RegisterRecipient:
+    iin: str
+    full_name: str
+    birth_date: date
+    category: str
+    region: str
+    disability_group: int | None
+    language: str
+    phone: str | None
+    email: str | None
+    guardian_name: str | None
+    guardian_phone: str | None
+    guardian_email: str | None
+    guardian_iin: str | None
+
+    def values(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+_COMPARED = (
+    "full_name",
+    "birth_date",
+    "category",
+    "region",
+    "disability_group",
+    "language",
+    "phone",
+    "email",
+    "guardian_name",
+    "guardian_phone",
+    "guardian_email",
+    "guardian_iin",
+)
+
+
+async def register_recipient(
+    *, conn: Connection, command: RegisterRecipient, region_scope: str | None
+) -> tuple[asyncpg.Record, bool]:
+    """Register a recipient by IIN; re-posting the same data is a no-op, different data a 409.
+
+    Returns the stored row and whether it was created now."""
+    if region_scope is not None and command.region != region_scope:
+        raise NotFound("the recipient's region is outside the region of this API key")
+    async with conn.transaction():
+        created = await store.insert_recipient(conn, command.values())
+        row = await store.get_recipient(conn, command.iin)
+        assert row is not None
+        if not created:
+            if region_scope is not None and row["region"] != region_scope:
+                raise NotFound(f"recipient {command.iin} not found")
+            differing = [f for f in _COMPARED if row[f] != getattr(command, f)]
+            if differing:
+                raise RegistryError(
+                    409,
+                    "a recipient with this IIN is already registered with different "
+                    f"{', '.join(differing)}",
+                    field="iin",
+                    differing_fields=differing,
+                )
+            return row, False
+        guardian = (
+            Guardian(
+                name=command.guardian_name,
+                phone=command.guardian_phone,
+                email=command.guardian_email,
+                iin=command.guardian_iin,
+            )
+            if command.guardian_name
+            else None
+        )
+        await emit(
+            conn,
+            RecipientRegisteredV1(
+                iin=command.iin,
+                full_name=command.full_name,
+                birth_date=command.birth_date,
+                category=command.category,
+                region=command.region,
+                disability_group=command.disability_group,
+                language=command.language,
+                phone=command.phone,
+                email=command.email,
+                guardian=guardian,
+            ),
+            subject=command.iin,
+        )
+    log.info("recipient.registered", iin=command.iin, region=command.region)
+    return row, True
+
+
+async def get_recipient(*, conn: Connection, iin: str, region_scope: str | None) -> asyncpg.Record:
+    row = await store.get_recipient(conn, iin)
+    if row is None or (region_scope is not None and row["region"] != region_scope):
+        raise NotFound(f"recipient {iin} not found")
+    return row
+
+
+# Enrollments
+
+
+@dataclass(frozen=True)
+class EnrollRecipient:
+    iin: str
+    provider_bin: str
+    site_id: str
+    form: str
+    category: str | None
+    start_date: date | None
+    license_number: str | None = None
+
+
+async def enroll(
+    *, conn: Connection, command: EnrollRecipient, region_scope: str | None
+) -> asyncpg.Record:
+    """Start an enrollment under every rule of DESIGN §3; a disrupted enrollment of the same
+    form is closed by it (a transfer)."""
+    async with conn.transaction():
+        recipient = await store.get_recipient(conn, command.iin, lock=True)
+        if recipient is None or (region_scope is not None and recipient["region"] != region_scope):
+            raise NotFound(f"recipient {command.iin} not found")
+        if command.license_number is not None:
+            candidates = [command.license_number]
+        else:
+            candidates = await store.find_site_license(conn, command.provider_bin, command.site_id)
+        site = await store.lock_site(conn, candidates[0], command.site_id) if candidates else None
+        provider = await store.get_provider(conn, candidates[0]) if candidates else None
+        if site is None or provider is None or provider["bin"] != command.provider_bin:
+            raise RegistryError(
+                422,
+                f"site {command.site_id} of provider {command.provider_bin} is not known",
+                field="site_id",
+            )
+        if region_scope is not None and site["region"] != region_scope:
+            raise NotFound(f"site {command.site_id} not found")
+        category = command.category or recipient["category"]
+        if provider["status"] != "active":
+            raise RegistryError(
+                409,
+                f"the license {provider['license_number']} is {provider['status']}",
+                current_status=provider["status"],
+            )
+        if not await store.provider_covers(
+            conn, provider["license_number"], command.form, category
+        ):
+            raise RegistryError(
+                422,
+                f"the license {provider['license_number']} does not cover the form "
+                f"{command.form} for the category {category}",
+                field="form",
+            )
+        start_date = command.start_date or domain.today()
+        events: list[tuple[Event, str | None]] = []
+        current = await store.open_enrollment_for_form(conn, command.iin, command.form)
+        if current is not None:
+            if current["status"] == "active":
+                raise RegistryError(
+                    409,
+                    f"the recipient already has an active enrollment for the form {command.form}",
+                    current_status="active",
+                    enrollment_id=str(current["id"]),
+                )
+            transferred = await store.end_enrollment(
+                conn,
+                str(current["id"]),
+                end_date=domain.last_date_before(current["start_date"], start_date),
+                reason="transferred",
+            )
+            events.append((_ended_event(transferred), str(transferred["id"])))
+        if domain.has_capacity_limit(command.form) and site["places"] is not None:
+            occupied = await store.occupied_places(conn, site["license_number"], site["site_id"])
+            if occupied >= site["places"]:
+                raise RegistryError(
+                    409,
+                    f"site {site['site_id']} has no free places ({site['places']} of "
+                    f"{site['places']} taken)",
+                    free_places=0,
+                )
+        row = await store.insert_enrollment(
+            conn,
+            {
+                "id": uuid.uuid4(),
+                "iin": command.iin,
+                "license_number": provider["license_number"],
+                "site_id": site["site_id"],
+                "provider_bin": provider["bin"],
+                "region": site["region"],
+                "form": command.form,
+                "category": category,
+                "start_date": start_date,
+            },
+        )
+        events.append(
+            (
+                EnrollmentStartedV1(
+                    enrollment_id=str(row["id"]),
+                    iin=command.iin,
+                    provider_bin=provider["bin"],
+                    provider_name=provider["name"],
+                    license_number=provider["license_number"],
+                    site_id=site["site_id"],
+                    site_address=site["address"],
+                    region=site["region"],
+                    form=command.form,
+                    category=category,
+                    start_date=start_date,
+                    addressee=domain.addressee_for(contact_of(recipient), on=start_date),
+                ),
+                str(row["id"]),
+            )
+        )
+        await emit_many(conn, events)
+    log.info("enrollment.started", enrollment=str(row["id"]), site=site["site_id"])
+    return row
+
+
+def _ended_event(row: Any) -> EnrollmentEndedV1:
+    return EnrollmentEndedV1(
+        enrollment_id=str(row["id"]),
+        iin=row["iin"],
+        provider_bin=row["provider_bin"],
+        region=row["region"],
+        form=row["form"],
+        category=row["category"],
+        end_date=row["end_date"],
+        reason=row["end_reason"],
+    )
+
+
+async def end_enrollment(
+    *,
+    conn: Connection,
+    enrollment_id: str,
+    end_date: date | None,
+    reason: str,
+    region_scope: str | None,
+) -> asyncpg.Record:
+    """End an active or disrupted enrollment; end_date is the last date of service."""
+    async with conn.transaction():
+        current = await store.get_enrollment(conn, enrollment_id, lock=True)
+        if current is None or (region_scope is not None and current["region"] != region_scope):
+            raise NotFound(f"enrollment {enrollment_id} not found")
+        if current["status"] == "ended":
+            raise RegistryError(
+                409, f"enrollment {enrollment_id} has already ended", current_status="ended"
+            )
+        last = end_date or domain.today()
+        if last < current["start_date"]:
+            raise RegistryError(
+                422,
+                f"end_date {last.isoformat()} is before the start date "
+                f"{current['start_date'].isoformat()}",
+                field="end_date",
+            )
+        row = await store.end_enrollment(conn, enrollment_id, end_date=last, reason=reason)
+        await emit(conn, _ended_event(row), subject=enrollment_id)
+    log.info("enrollment.ended", enrollment=enrollment_id)
+    return row
+
+
+async def get_enrollment(
+    *, conn: Connection, enrollment_id: str, region_scope: str | None
+) -> asyncpg.Record:
+    row = await store.get_enrollment(conn, enrollment_id)
+    if row is None or (region_scope is not None and row["region"] != region_scope):
+        raise NotFound(f"enrollment {enrollment_id} not found")
+    return row

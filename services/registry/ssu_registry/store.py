@@ -1,0 +1,457 @@
+"""All SQL of the registry service."""
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+import asyncpg
+from ssu_common import Connection
+from ssu_contracts import LicenseEvent
+from ssu_contracts.ids import region_of
+
+Record = asyncpg.Record
+
+# Providers (read model of licenses)
+
+
+async def upsert_provider_if_newer(conn: Connection, event: LicenseEvent) -> bool:
+    """Store a license snapshot unless a snapshot with the same or a higher seq is held."""
+    applied = await conn.fetchval(
+        """
+        INSERT INTO providers (license_number, bin, name, legal_form, region, email, phone,
+                               language, status, seq, effective_date)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+        ON CONFLICT (license_number) DO UPDATE SET
+            bin = EXCLUDED.bin, name = EXCLUDED.name, legal_form = EXCLUDED.legal_form,
+            region = EXCLUDED.region, email = EXCLUDED.email, phone = EXCLUDED.phone,
+            language = EXCLUDED.language, status = EXCLUDED.status, seq = EXCLUDED.seq,
+            effective_date = EXCLUDED.effective_date, updated_at = now()
+        WHERE providers.seq < EXCLUDED.seq
+        RETURNING true
+        """,
+        event.license_number,
+        event.bin,
+        event.provider_name,
+        str(event.legal_form),
+        event.region,
+        event.contact.email,
+        event.contact.phone,
+        str(event.contact.language),
+        str(event.status),
+        event.seq,
+        event.effective_date,
+    )
+    return bool(applied)
+
+
+async def replace_provider_subtypes(conn: Connection, event: LicenseEvent) -> None:
+    await conn.execute(
+        "DELETE FROM provider_subtypes WHERE license_number = $1", event.license_number
+    )
+    await conn.execute(
+        """
+        INSERT INTO provider_subtypes (license_number, form, category)
+        SELECT $1, f, c FROM unnest($2::text[], $3::text[]) AS t(f, c)
+        ON CONFLICT DO NOTHING
+        """,
+        event.license_number,
+        [str(s.form) for s in event.subtypes],
+        [str(s.category) for s in event.subtypes],
+    )
+
+
+async def replace_provider_sites(conn: Connection, event: LicenseEvent) -> None:
+    """Upsert the snapshot's sites; sites no longer in it stay for history but are unlisted."""
+    sites = event.sites
+    await conn.execute(
+        """
+        INSERT INTO provider_sites (license_number, site_id, address, kato, region, places, listed)
+        SELECT $1, s, a, k, r, p, true
+        FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::integer[])
+             AS t(s, a, k, r, p)
+        ON CONFLICT (license_number, site_id) DO UPDATE SET
+            address = EXCLUDED.address, kato = EXCLUDED.kato, region = EXCLUDED.region,
+            places = EXCLUDED.places, listed = true
+        """,
+        event.license_number,
+        [s.site_id for s in sites],
+        [s.address for s in sites],
+        [s.kato for s in sites],
+        [region_of(s.kato) for s in sites],
+        [s.places for s in sites],
+    )
+    await conn.execute(
+        "UPDATE provider_sites SET listed = false"
+        " WHERE license_number = $1 AND NOT (site_id = ANY($2::text[]))",
+        event.license_number,
+        [s.site_id for s in sites],
+    )
+
+
+async def get_provider(conn: Connection, license_number: str) -> Record | None:
+    return await conn.fetchrow("SELECT * FROM providers WHERE license_number = $1", license_number)
+
+
+async def list_providers(
+    conn: Connection,
+    *,
+    region: str | None,
+    form: str | None,
+    category: str | None,
+    free_only: bool,
+    status: str | None,
+    bin: str | None,
+    after: str | None,
+    limit: int,
+) -> list[Record]:
+    """Providers matching the filters, ordered by license number, after a cursor."""
+    return await conn.fetch(
+        """
+        SELECT p.* FROM providers p
+        WHERE ($1::text IS NULL OR p.region = $1 OR EXISTS (
+                  SELECT 1 FROM provider_sites s
+                  WHERE s.license_number = p.license_number AND s.listed AND s.region = $1))
+          AND (($2::text IS NULL AND $3::text IS NULL) OR EXISTS (
+                  SELECT 1 FROM provider_subtypes t
+                  WHERE t.license_number = p.license_number
+                    AND ($2::text IS NULL OR t.form = $2)
+                    AND ($3::text IS NULL OR t.category = $3)))
+          AND (NOT $4::boolean OR (p.status = 'active' AND EXISTS (
+                  SELECT 1 FROM site_occupancy o
+                  WHERE o.license_number = p.license_number AND o.listed
+                    AND o.free_places > 0
+                    AND ($1::text IS NULL OR p.region = $1 OR o.region = $1))))
+          AND ($5::text IS NULL OR p.status = $5)
+          AND ($6::text IS NULL OR p.bin = $6)
+          AND ($7::text IS NULL OR p.license_number > $7)
+        ORDER BY p.license_number
+        LIMIT $8
+        """,
+        region,
+        form,
+        category,
+        free_only,
+        status,
+        bin,
+        after,
+        limit,
+    )
+
+
+async def subtypes_of(conn: Connection, license_numbers: Sequence[str]) -> list[Record]:
+    return await conn.fetch(
+        "SELECT license_number, form, category FROM provider_subtypes"
+        " WHERE license_number = ANY($1::text[]) ORDER BY license_number, form, category",
+        list(license_numbers),
+    )
+
+
+async def sites_of(conn: Connection, license_numbers: Sequence[str]) -> list[Record]:
+    return await conn.fetch(
+        "SELECT * FROM site_occupancy WHERE license_number = ANY($1::text[]) AND listed"
+        " ORDER BY license_number, site_id",
+        list(license_numbers),
+    )
+
+
+# Recipients
+
+
+async def get_recipient(conn: Connection, iin: str, *, lock: bool = False) -> Record | None:
+    if lock:
+        return await conn.fetchrow("SELECT * FROM recipients WHERE iin = $1 FOR UPDATE", iin)
+    return await conn.fetchrow("SELECT * FROM recipients WHERE iin = $1", iin)
+
+
+async def insert_recipient(conn: Connection, values: dict[str, Any]) -> bool:
+    """Insert a recipient; False when the IIN is already registered."""
+    inserted = await conn.fetchval(
+        """
+        INSERT INTO recipients (iin, full_name, birth_date, category, region, disability_group,
+                                language, phone, email, guardian_name, guardian_phone,
+                                guardian_email, guardian_iin)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+        ON CONFLICT (iin) DO NOTHING
+        RETURNING true
+        """,
+        values["iin"],
+        values["full_name"],
+        values["birth_date"],
+        values["category"],
+        values["region"],
+        values["disability_group"],
+        values["language"],
+        values["phone"],
+        values["email"],
+        values["guardian_name"],
+        values["guardian_phone"],
+        values["guardian_email"],
+        values["guardian_iin"],
+    )
+    return bool(inserted)
+
+
+# Enrollments
+
+
+async def lock_site(conn: Connection, license_number: str, site_id: str) -> Record | None:
+    """The site row, locked until the transaction ends: serialises enrollments for its places."""
+    return await conn.fetchrow(
+        "SELECT * FROM provider_sites WHERE license_number = $1 AND site_id = $2 FOR UPDATE",
+        license_number,
+        site_id,
+    )
+
+
+async def find_site_license(conn: Connection, bin: str, site_id: str) -> list[str]:
+    """License numbers of a provider (BIN) that hold a site with this id."""
+    rows = await conn.fetch(
+        "SELECT s.license_number FROM provider_sites s JOIN providers p USING (license_number)"
+        " WHERE p.bin = $1 AND s.site_id = $2 ORDER BY (p.status = 'active') DESC,"
+        " s.license_number",
+        bin,
+        site_id,
+    )
+    return [r["license_number"] for r in rows]
+
+
+async def provider_covers(conn: Connection, license_number: str, form: str, category: str) -> bool:
+    return bool(
+        await conn.fetchval(
+            "SELECT true FROM provider_subtypes"
+            " WHERE license_number = $1 AND form = $2 AND category = $3",
+            license_number,
+            form,
+            category,
+        )
+    )
+
+
+async def occupied_places(conn: Connection, license_number: str, site_id: str) -> int:
+    return int(
+        await conn.fetchval(
+            "SELECT count(*) FROM enrollments"
+            " WHERE license_number = $1 AND site_id = $2 AND status <> 'ended'",
+            license_number,
+            site_id,
+        )
+    )
+
+
+async def open_enrollment_for_form(conn: Connection, iin: str, form: str) -> Record | None:
+    return await conn.fetchrow(
+        "SELECT * FROM enrollments WHERE iin = $1 AND form = $2 AND status <> 'ended'",
+        iin,
+        form,
+    )
+
+
+async def insert_enrollment(conn: Connection, values: dict[str, Any]) -> Record:
+    row = await conn.fetchrow(
+        """
+        INSERT INTO enrollments (id, iin, license_number, site_id, provider_bin, region, form,
+                                 category, start_date, status)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'active')
+        RETURNING *
+        """,
+        values["id"],
+        values["iin"],
+        values["license_number"],
+        values["site_id"],
+        values["provider_bin"],
+        values["region"],
+        values["form"],
+        values["category"],
+        values["start_date"],
+    )
+    assert row is not None
+    return row
+
+
+async def get_enrollment(
+    conn: Connection, enrollment_id: str, *, lock: bool = False
+) -> Record | None:
+    sql = "SELECT * FROM enrollments WHERE id = $1::uuid"
+    return await conn.fetchrow(sql + (" FOR UPDATE" if lock else ""), enrollment_id)
+
+
+async def end_enrollment(
+    conn: Connection, enrollment_id: str, *, end_date: date, reason: str
+) -> Record:
+    row = await conn.fetchrow(
+        "UPDATE enrollments SET status = 'ended', end_date = $2, end_reason = $3,"
+        " updated_at = now() WHERE id = $1::uuid RETURNING *",
+        enrollment_id,
+        end_date,
+        reason,
+    )
+    assert row is not None
+    return row
+
+
+async def list_enrollments(
+    conn: Connection,
+    *,
+    provider: str | None,
+    recipient: str | None,
+    status: str | None,
+    region: str | None,
+    after: tuple[Any, str] | None,
+    limit: int,
+) -> list[Record]:
+    """Enrollments matching the filters, newest first, after a cursor (created_at, id)."""
+    return await conn.fetch(
+        """
+        SELECT e.*, p.name AS provider_name FROM enrollments e
+        JOIN providers p USING (license_number)
+        WHERE ($1::text IS NULL OR e.provider_bin = $1 OR e.license_number = $1)
+          AND ($2::text IS NULL OR e.iin = $2)
+          AND ($3::text IS NULL OR e.status = $3)
+          AND ($4::text IS NULL OR e.region = $4)
+          AND ($5::timestamptz IS NULL OR (e.created_at, e.id) < ($5, $6::uuid))
+        ORDER BY e.created_at DESC, e.id DESC
+        LIMIT $7
+        """,
+        provider,
+        recipient,
+        status,
+        region,
+        after[0] if after else None,
+        after[1] if after else None,
+        limit,
+    )
+
+
+# Continuity of care
+
+
+_ENROLLMENT_WITH_RECIPIENT = """
+    e.id::text AS enrollment_id, e.iin, e.provider_bin, e.license_number, e.region, e.form,
+    e.category, e.start_date, r.full_name, r.birth_date, r.language, r.phone, r.email,
+    r.guardian_name, r.guardian_phone, r.guardian_email
+"""
+
+
+async def disrupt_active_enrollments(
+    conn: Connection, *, license_number: str, disrupted_on: date, reason: str
+) -> list[Record]:
+    """Every active enrollment of a license becomes disrupted; returns them with recipients."""
+    return await conn.fetch(
+        f"""
+        WITH changed AS (
+            UPDATE enrollments SET status = 'disrupted', disrupted_on = $2,
+                                   disruption_reason = $3, updated_at = now()
+            WHERE license_number = $1 AND status = 'active'
+            RETURNING *
+        )
+        SELECT {_ENROLLMENT_WITH_RECIPIENT}
+        FROM changed e JOIN recipients r USING (iin)
+        ORDER BY e.iin, e.form
+        """,  # noqa: S608 (a constant column list, no input)
+        license_number,
+        disrupted_on,
+        reason,
+    )
+
+
+async def alternatives_for(
+    conn: Connection, *, excluded_license: str, subtypes: Sequence[tuple[str, str, str]]
+) -> list[Record]:
+    """Up to three sites per (region, form, category) with free places, most free first."""
+    return await conn.fetch(
+        """
+        SELECT w.region, w.form, w.category, a.*
+        FROM unnest($2::text[], $3::text[], $4::text[]) AS w(region, form, category)
+        CROSS JOIN LATERAL (
+            SELECT p.bin, p.name, p.license_number, p.phone, o.site_id, o.address,
+                   o.free_places
+            FROM site_occupancy o
+            JOIN providers p USING (license_number)
+            JOIN provider_subtypes t ON t.license_number = p.license_number
+                 AND t.form = w.form AND t.category = w.category
+            WHERE o.region = w.region AND o.listed AND p.status = 'active'
+              AND o.free_places > 0 AND p.license_number <> $1
+            ORDER BY o.free_places DESC, p.name, p.license_number, o.site_id
+            LIMIT 3
+        ) a
+        ORDER BY w.region, w.form, w.category, a.free_places DESC, a.name, a.license_number,
+                 a.site_id
+        """,
+        excluded_license,
+        [s[0] for s in subtypes],
+        [s[1] for s in subtypes],
+        [s[2] for s in subtypes],
+    )
+
+
+async def store_alternatives(conn: Connection, items: Sequence[tuple[str, str]]) -> None:
+    """Keep the alternatives offered with each disruption (enrollment id, JSON array)."""
+    await conn.execute(
+        """
+        UPDATE enrollments e SET alternatives = t.alts::jsonb
+        FROM unnest($1::uuid[], $2::text[]) AS t(id, alts)
+        WHERE e.id = t.id
+        """,
+        [i[0] for i in items],
+        [i[1] for i in items],
+    )
+
+
+async def resume_disrupted_enrollments(conn: Connection, *, license_number: str) -> list[Record]:
+    return await conn.fetch(
+        f"""
+        WITH changed AS (
+            UPDATE enrollments SET status = 'active', disrupted_on = NULL,
+                                   disruption_reason = NULL, alternatives = NULL,
+                                   updated_at = now()
+            WHERE license_number = $1 AND status = 'disrupted'
+            RETURNING *
+        )
+        SELECT {_ENROLLMENT_WITH_RECIPIENT}
+        FROM changed e JOIN recipients r USING (iin)
+        ORDER BY e.iin, e.form
+        """,  # noqa: S608 (a constant column list, no input)
+        license_number,
+    )
+
+
+async def end_open_enrollments(
+    conn: Connection, *, license_number: str, effective_date: date, reason: str
+) -> list[Record]:
+    """End every active or disrupted enrollment of a license; the day before revocation is the
+    last date of service (never before the start date)."""
+    return await conn.fetch(
+        """
+        UPDATE enrollments SET status = 'ended',
+               end_date = greatest(start_date, $2::date - 1), end_reason = $3,
+               updated_at = now()
+        WHERE license_number = $1 AND status <> 'ended'
+        RETURNING id::text AS enrollment_id, iin, provider_bin, region, form, category, end_date
+        """,
+        license_number,
+        effective_date,
+        reason,
+    )
+
+
+async def list_disruptions(
+    conn: Connection, *, region: str | None, after: str | None, limit: int
+) -> list[Record]:
+    return await conn.fetch(
+        """
+        SELECT e.id::text AS enrollment_id, e.iin, r.full_name, r.birth_date, e.region, e.form,
+               e.category, e.license_number, e.provider_bin, p.name AS provider_name,
+               e.site_id, e.disrupted_on, e.disruption_reason, e.alternatives,
+               r.language, r.phone, r.email, r.guardian_name, r.guardian_phone, r.guardian_email
+        FROM enrollments e
+        JOIN recipients r USING (iin)
+        JOIN providers p USING (license_number)
+        WHERE e.status = 'disrupted' AND ($1::text IS NULL OR e.region = $1)
+          AND ($2::uuid IS NULL OR e.id > $2::uuid)
+        ORDER BY e.id
+        LIMIT $3
+        """,
+        region,
+        after,
+        limit,
+    )
