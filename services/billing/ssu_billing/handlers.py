@@ -1,0 +1,41 @@
+"""Events in: licensing (license snapshots) and registry (enrollments)."""
+
+from typing import Any
+
+from ssu_common import Connection, EventHandler
+from ssu_contracts import Envelope
+
+from ssu_billing import service
+
+
+async def on_license_event(conn: Connection, envelope: Envelope, data: Any) -> None:
+    await service.apply_license_event(conn=conn, event_type=envelope.type, data=data)
+
+
+async def on_enrollment_started(conn: Connection, envelope: Envelope, data: Any) -> None:
+    await service.start_enrollment(conn=conn, data=data)
+
+
+async def on_enrollment_ended(conn: Connection, envelope: Envelope, data: Any) -> None:
+    await service.end_enrollment(conn=conn, data=data)
+
+
+async def on_enrollment_disrupted(conn: Connection, envelope: Envelope, data: Any) -> None:
+    await service.disrupt_enrollment(conn=conn, data=data)
+
+
+async def on_enrollment_resumed(conn: Connection, envelope: Envelope, data: Any) -> None:
+    await service.resume_enrollment(conn=conn, data=data)
+
+
+HANDLERS: dict[str, EventHandler] = {
+    "licensing.license.issued.v1": on_license_event,
+    "licensing.license.amended.v1": on_license_event,
+    "licensing.license.suspended.v1": on_license_event,
+    "licensing.license.reinstated.v1": on_license_event,
+    "licensing.license.revoked.v1": on_license_event,
+    "registry.enrollment.started.v1": on_enrollment_started,
+    "registry.enrollment.ended.v1": on_enrollment_ended,
+    "registry.enrollment.disrupted.v1": on_enrollment_disrupted,
+    "registry.enrollment.resumed.v1": on_enrollment_resumed,
+}
