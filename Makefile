@@ -30,7 +30,7 @@ test: sync
 lint: sync
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy contracts/ssu_contracts libs/common/ssu_common services/*/ssu_*
+	$(VENV)/bin/mypy contracts/ssu_contracts libs/common/ssu_common services/*/ssu_* cli/ssu_cli
 
 contracts: sync
 	$(PY) -m ssu_contracts.generate

@@ -38,6 +38,9 @@ def test_dsn(service: str) -> str:
     return PG_ADMIN.rsplit("/", 1)[0] + f"/{DB_PREFIX}_{service}"
 
 
+test_dsn.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+
+
 def ensure_vhost() -> None:
     """Create the tests' virtual host once (rabbitmqctl is local and we run as root)."""
     subprocess.run(["rabbitmqctl", "-q", "add_vhost", VHOST], capture_output=True, check=False)

@@ -1,0 +1,180 @@
+"""`ssu`: the operations command line (DESIGN §7).
+
+Exit codes scripts can rely on: 0 done; 1 the operation failed or was refused; 2 wrong usage;
+3 a check found problems (a broken audit chain); 4 a service, database or broker unreachable.
+"""
+
+import asyncio
+import json
+import re
+from collections.abc import Coroutine
+from enum import StrEnum
+from typing import Any, TypeVar
+
+import asyncpg
+import httpx
+import typer
+from ssu_common import audit, outbox
+
+from ssu_cli import dlq
+from ssu_cli.settings import SERVICES, CliSettings
+
+app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
+dlq_app = typer.Typer(help="Dead-letter queues: list, replay, purge.", no_args_is_help=True)
+outbox_app = typer.Typer(help="Outboxes of every service.", no_args_is_help=True)
+billing_app = typer.Typer(help="Billing runs.", no_args_is_help=True)
+audit_app = typer.Typer(help="Audit trails.", no_args_is_help=True)
+demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
+for sub, name in (
+    (dlq_app, "dlq"),
+    (outbox_app, "outbox"),
+    (billing_app, "billing"),
+    (audit_app, "audit"),
+    (demo_app, "demo"),
+):
+    app.add_typer(sub, name=name)
+
+EXIT_FAILED, EXIT_PROBLEMS, EXIT_UNREACHABLE = 1, 3, 4
+T = TypeVar("T")
+
+
+class Service(StrEnum):
+    licensing = "licensing"
+    registry = "registry"
+    billing = "billing"
+    notification = "notification"
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine; turn an unreachable dependency into exit code 4 with a clear line."""
+    try:
+        return asyncio.run(coro)
+    except (OSError, asyncpg.PostgresConnectionError, httpx.ConnectError) as exc:
+        typer.secho(f"unreachable: {exc}", fg="red", err=True)
+        raise typer.Exit(EXIT_UNREACHABLE) from exc
+
+
+@dlq_app.command("list")
+def dlq_list(
+    service: Service, limit: int = typer.Option(100, min=1), as_json: bool = False
+) -> None:
+    """Show dead letters with their reason, leaving them in the queue."""
+    letters = run(dlq.list_dead_letters(CliSettings().amqp_url, service.value, limit))
+    if as_json:
+        typer.echo(dlq.as_json(letters))
+        return
+    if not letters:
+        typer.echo(f"{service.value}: no dead letters")
+    for letter in letters:
+        typer.echo(
+            f"{letter.message_id}  {letter.routing_key}  {letter.dead_lettered_at}\n"
+            f"    reason: {letter.reason}"
+        )
+
+
+@dlq_app.command("replay")
+def dlq_replay(service: Service, limit: int = typer.Option(10_000, min=1)) -> None:
+    """Send dead letters back to the service's queue (after the cause was fixed)."""
+    moved = run(dlq.replay(CliSettings().amqp_url, service.value, limit))
+    typer.echo(f"{service.value}: replayed {moved}")
+
+
+@dlq_app.command("purge")
+def dlq_purge(service: Service, yes: bool = typer.Option(False, "--yes")) -> None:
+    """Delete every dead letter of a service."""
+    if not yes:
+        typer.confirm(f"delete every dead letter of {service.value}?", abort=True)
+    purged = run(dlq.purge(CliSettings().amqp_url, service.value))
+    typer.echo(f"{service.value}: purged {purged}")
+
+
+@outbox_app.command("status")
+def outbox_status(as_json: bool = False) -> None:
+    """Unpublished events per service and the age of the oldest."""
+    settings = CliSettings()
+
+    async def collect() -> dict[str, dict[str, Any]]:
+        result: dict[str, dict[str, Any]] = {}
+        for service in SERVICES:
+            try:
+                conn = await asyncpg.connect(settings.database_url(service), timeout=5)
+            except (OSError, asyncpg.PostgresError) as exc:
+                result[service] = {"error": str(exc)}
+                continue
+            try:
+                st = await outbox.status(conn)
+                result[service] = {
+                    "pending": st.pending,
+                    "oldest_seconds": round(st.oldest_seconds, 1),
+                    "sent": st.sent,
+                }
+            finally:
+                await conn.close()
+        return result
+
+    report = run(collect())
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+    else:
+        for service, row in report.items():
+            if "error" in row:
+                typer.echo(f"{service:<13} unreachable: {row['error']}")
+            else:
+                typer.echo(
+                    f"{service:<13} pending {row['pending']:>7}  oldest "
+                    f"{row['oldest_seconds']:>8}s  sent {row['sent']}"
+                )
+    if any("error" in row for row in report.values()):
+        raise typer.Exit(EXIT_UNREACHABLE)
+
+
+@billing_app.command("run")
+def billing_run(period: str) -> None:
+    """Run billing for a month (YYYY-MM) through the billing service and print the result."""
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", period):
+        typer.secho("period must be YYYY-MM", fg="red", err=True)
+        raise typer.Exit(2)
+    settings = CliSettings()
+
+    async def call() -> httpx.Response:
+        async with httpx.AsyncClient(timeout=600) as client:
+            return await client.post(
+                f"{settings.api_url('billing')}/v1/runs",
+                json={"period": period},
+                headers={"Authorization": f"Bearer {settings.api_key}"},
+            )
+
+    with typer.progressbar(length=1, label=f"billing {period}") as bar:
+        response = run(call())
+        bar.update(1)
+    typer.echo(json.dumps(response.json(), ensure_ascii=False, indent=2))
+    if response.status_code >= 400:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@audit_app.command("verify")
+def audit_verify(service: Service) -> None:
+    """Check a service's audit chain; exit 3 when a record was edited or deleted."""
+    settings = CliSettings()
+
+    async def check() -> tuple[int, list[audit.ChainBreak]]:
+        conn = await asyncpg.connect(settings.database_url(service.value), timeout=5)
+        try:
+            return await audit.verify(conn)
+        finally:
+            await conn.close()
+
+    checked, breaks = run(check())
+    for b in breaks:
+        typer.secho(f"record {b.record_id}: {b.problem}", fg="red")
+    typer.echo(f"{service.value}: {checked} records checked, {len(breaks)} problems")
+    if breaks:
+        raise typer.Exit(EXIT_PROBLEMS)
+
+
+@demo_app.command("seed")
+def demo_seed() -> None:
+    """Load the demo region (East Kazakhstan) through the running services' APIs."""
+    from ssu_cli import demo
+
+    run(demo.seed(CliSettings()))

@@ -1,0 +1,28 @@
+"""Where the command line finds each service's database, the broker and the APIs."""
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SERVICES = ("licensing", "registry", "billing", "notification")
+PORTS = {"licensing": 8081, "registry": 8082, "billing": 8083, "notification": 8084}
+
+
+class CliSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SSU_", extra="ignore")
+
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    api_key: str = Field(default="ssu-dev-admin", description="key used for API calls")
+    licensing_database_url: str = "postgresql://postgres@127.0.0.1:5432/ssu_licensing"
+    registry_database_url: str = "postgresql://postgres@127.0.0.1:5432/ssu_registry"
+    billing_database_url: str = "postgresql://postgres@127.0.0.1:5432/ssu_billing"
+    notification_database_url: str = "postgresql://postgres@127.0.0.1:5432/ssu_notification"
+    licensing_url: str = "http://127.0.0.1:8081"
+    registry_url: str = "http://127.0.0.1:8082"
+    billing_url: str = "http://127.0.0.1:8083"
+    notification_url: str = "http://127.0.0.1:8084"
+
+    def database_url(self, service: str) -> str:
+        return str(getattr(self, f"{service}_database_url"))
+
+    def api_url(self, service: str) -> str:
+        return str(getattr(self, f"{service}_url"))

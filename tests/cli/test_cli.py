@@ -1,0 +1,123 @@
+"""The `ssu` command as scripts use it: real process, real broker and database, exit codes."""
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+import aio_pika
+from harness import AMQP_URL, drop_database, test_dsn
+from prometheus_client import CollectorRegistry
+from ssu_common import audit
+from ssu_common.db import create_pool, ensure_database, migrate
+from ssu_common.messaging import create_broker, declare_topology
+
+SSU = str(Path(sys.executable).parent / "ssu")
+
+
+async def ssu(*args: str, **env: str) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        SSU,
+        *args,
+        env={**os.environ, "SSU_AMQP_URL": AMQP_URL, **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await proc.communicate()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode()
+
+
+async def test_dlq_list_replay_purge() -> None:
+    # The billing service's queues, declared as the service declares them.
+    broker = create_broker(url=AMQP_URL, service="billing", registry=CollectorRegistry())
+    await broker.connect()
+    await declare_topology(broker, "billing", delivery_limit=5, event_types=["cli.test.v1"])
+    connection = await aio_pika.connect(AMQP_URL)
+    try:
+        channel = await connection.channel()
+        await (await channel.get_queue("billing.events")).purge()
+        dlq = await channel.get_queue("billing.events.dlq")
+        await dlq.purge()
+        for i in range(3):
+            await channel.default_exchange.publish(
+                aio_pika.Message(
+                    f'{{"n": {i}}}'.encode(),
+                    message_id=f"m{i}",
+                    headers={
+                        "x-ssu-dead-letter-reason": f"invalid message: n={i}",
+                        "x-ssu-original-routing-key": "cli.test.v1",
+                    },
+                ),
+                routing_key="billing.events.dlq",
+            )
+        code, out = await ssu("dlq", "list", "billing", "--as-json")
+        assert code == 0, out
+        listed = json.loads(out)
+        assert [d["message_id"] for d in listed] == ["m0", "m1", "m2"]
+        assert listed[1]["reason"] == "invalid message: n=1"
+        assert listed[1]["routing_key"] == "cli.test.v1"
+
+        code, out = await ssu("dlq", "replay", "billing", "--limit", "2")
+        assert (code, out.strip()) == (0, "billing: replayed 2")
+        work = await channel.declare_queue("billing.events", passive=True)
+        assert work.declaration_result.message_count == 2
+        replayed = await work.get(no_ack=True)
+        assert replayed.body == b'{"n": 0}'
+        assert replayed.headers["x-ssu-replayed"] is True
+        assert "x-ssu-dead-letter-reason" not in replayed.headers
+
+        code, out = await ssu("dlq", "purge", "billing", "--yes")
+        assert (code, out.strip()) == (0, "billing: purged 1")
+    finally:
+        channel = await connection.channel()
+        await channel.queue_delete("billing.events")
+        await channel.queue_delete("billing.events.dlq")
+        await connection.close()
+        await broker.stop()
+
+
+async def test_audit_verify_exit_codes(tmp_path: Path) -> None:
+    await drop_database("cli_audit")
+    dsn = test_dsn("cli_audit")
+    await ensure_database(dsn)
+    pool = await create_pool(dsn)
+    try:
+        await migrate(pool, tmp_path)
+        async with pool.acquire() as conn:
+            for i in range(3):
+                await audit.append(
+                    conn,
+                    audit.AuditEntry(
+                        client="dev-admin",
+                        method="POST",
+                        path=f"/v1/x/{i}",
+                        route="/v1/x/{id}",
+                        status=201,
+                        correlation_id=f"c{i}",
+                        body_sha256=None,
+                        body_bytes=0,
+                    ),
+                )
+        env = {"SSU_REGISTRY_DATABASE_URL": dsn}
+        assert await ssu("audit", "verify", "registry", **env) == (
+            0,
+            "registry: 3 records checked, 0 problems\n",
+        )
+        await pool.execute("UPDATE audit_log SET status = 200 WHERE id = 2")
+        code, out = await ssu("audit", "verify", "registry", **env)
+        assert code == 3
+        assert "record 2: the record was edited" in out
+    finally:
+        await pool.close()
+
+
+async def test_usage_and_unreachable_exit_codes() -> None:
+    code, _ = await ssu("billing", "run", "2026-13")
+    assert code == 2
+    code, out = await ssu(
+        "outbox", "status", SSU_LICENSING_DATABASE_URL="postgresql://postgres@127.0.0.1:1/x"
+    )
+    assert code == 4
+    assert out.startswith("licensing     unreachable:")
