@@ -8,6 +8,8 @@ from harness import settings_for
 from pydantic import BaseModel
 from ssu_common import (
     Connection,
+    DomainGauge,
+    GaugeRows,
     PermanentError,
     Principal,
     Problem,
@@ -62,6 +64,11 @@ async def create_thing(
     return {"bin": body.bin, "client": principal.client}
 
 
+async def things_by_note(conn: Connection) -> GaugeRows:
+    rows = await conn.fetch("SELECT note, count(*) AS n FROM things GROUP BY note")
+    return [({"note": r["note"]}, float(r["n"])) for r in rows]
+
+
 def build(**overrides: Any) -> ServiceRuntime:
     settings = settings_for(ServiceSettings, SERVICE, service=SERVICE, **overrides)
     return ServiceRuntime(
@@ -69,6 +76,7 @@ def build(**overrides: Any) -> ServiceRuntime:
         migrations=Path(__file__).parent / "migrations",
         handlers=HANDLERS,
         routers=[router],
+        gauges=[DomainGauge("ssu_probe_things", "Things by note", ("note",), things_by_note)],
     )
 
 

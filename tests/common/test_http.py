@@ -88,7 +88,10 @@ async def test_health_and_metrics(svc) -> None:  # type: ignore[no-untyped-def]
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"database": "ok", "broker": "ok"}
     await svc.client.post("/v1/things", json=GOOD, headers=ADMIN)
+    await svc.pool.execute("INSERT INTO things VALUES ('a', 'blue'), ('b', 'blue'), ('c', 'red')")
     text = (await svc.client.get("/metrics")).text
+    assert 'ssu_probe_things{note="blue",service="probe"} 2.0' in text
+    assert 'ssu_probe_things{note="red",service="probe"} 1.0' in text
     assert 'ssu_outbox_pending{service="probe"} 0.0' in text
     assert 'ssu_dlq_messages{service="probe"}' in text
     assert (

@@ -13,6 +13,7 @@ from ssu_common.messaging import (
     dlq_name,
     queue_name,
 )
+from ssu_common.metrics import DomainGauge, GaugeRows
 from ssu_common.outbox import OutboxRelay, emit, emit_many
 from ssu_common.paging import decode_cursor, encode_cursor
 from ssu_common.problems import Problem, field_error
@@ -26,7 +27,9 @@ __all__ = [
     "REPO_ROOT",
     "ApiKeys",
     "Connection",
+    "DomainGauge",
     "EventHandler",
+    "GaugeRows",
     "OutboxRelay",
     "PermanentError",
     "Principal",

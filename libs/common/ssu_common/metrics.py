@@ -1,8 +1,11 @@
 """Prometheus metrics of one service process, on a registry of its own (DESIGN §7)."""
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from ssu_common.db import Connection
 
 
 @dataclass
@@ -49,3 +52,19 @@ class Metrics:
         self.ready = Gauge(
             "ssu_ready", "1 when the database and the broker answer", ["service"], registry=r
         )
+
+
+GaugeRows = list[tuple[dict[str, str], float]]
+
+
+@dataclass(frozen=True)
+class DomainGauge:
+    """A gauge read from the service's own database at scrape time (licenses by status…).
+
+    `collect` is a store function: one set-based query returning (labels, value) rows.
+    """
+
+    name: str
+    help: str
+    labels: tuple[str, ...]
+    collect: Callable[[Connection], Awaitable[GaugeRows]]

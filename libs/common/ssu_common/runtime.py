@@ -15,7 +15,7 @@ import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response, Security
 from fastapi.responses import JSONResponse
 from faststream.rabbit import RabbitBroker
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 
 from ssu_common import audit, outbox
 from ssu_common.auth import ApiKeys, Principal, authorize
@@ -31,7 +31,7 @@ from ssu_common.messaging import (
     outbox_publisher,
     queue_depth,
 )
-from ssu_common.metrics import Metrics
+from ssu_common.metrics import DomainGauge, Metrics
 from ssu_common.paging import decode_cursor, encode_cursor
 from ssu_common.problems import install_problem_handlers
 from ssu_common.settings import ServiceSettings
@@ -54,6 +54,7 @@ class ServiceRuntime:
         handlers: Mapping[str, EventHandler] | None = None,
         routers: Sequence[APIRouter] = (),
         background: Sequence[BackgroundJob] = (),
+        gauges: Sequence[DomainGauge] = (),
         title: str | None = None,
         version: str = "1.0.0",
     ) -> None:
@@ -66,6 +67,10 @@ class ServiceRuntime:
         self.title = title or f"ssu {self.service}"
         self.version = version
         self.metrics = Metrics(self.service)
+        self.domain_gauges = [
+            (g, Gauge(g.name, g.help, ["service", *g.labels], registry=self.metrics.registry))
+            for g in gauges
+        ]
         self.broker: RabbitBroker = create_broker(
             url=settings.amqp_url,
             service=self.service,
@@ -159,6 +164,16 @@ class ServiceRuntime:
                 st = await outbox.status(conn)
             self.metrics.outbox_pending.labels(self.service).set(st.pending)
             self.metrics.outbox_oldest.labels(self.service).set(st.oldest_seconds)
+        for spec, gauge in self.domain_gauges:
+            try:
+                async with self.pool.acquire(timeout=2.0) as conn:
+                    rows = await spec.collect(conn)
+            except Exception as exc:
+                log.warning("metrics.gauge_failed", gauge=spec.name, error=repr(exc))
+                continue
+            gauge.clear()
+            for labels, value in rows:
+                gauge.labels(service=self.service, **labels).set(value)
         if self.handlers:
             depth = await queue_depth(self.broker, dlq_name(self.service))
             if depth is not None:
