@@ -1,0 +1,298 @@
+"""HTTP API of licensing (DESIGN §5): parse, authorise, call the service, shape the answer."""
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Query, Request, Security
+from pydantic import BaseModel, ConfigDict, Field
+from ssu_common import (
+    Connection,
+    Principal,
+    Problem,
+    authorize,
+    connection,
+    decode_cursor,
+    encode_cursor,
+    field_error,
+)
+from ssu_contracts import ApplicationStatus, LicenseStatus, RegionCode
+
+from ssu_licensing import domain, service
+
+router = APIRouter(prefix="/v1")
+
+Writer = Annotated[Principal, Security(authorize, scopes=["licensing:write"])]
+Reader = Annotated[Principal, Security(authorize, scopes=["licensing:read"])]
+Db = Annotated[Connection, Depends(connection)]
+
+
+def _limit(request: Request, limit: int) -> int:
+    return min(limit, int(request.app.state.runtime.settings.max_page))
+
+
+def _page(items: list[dict[str, Any]], limit: int, key: Any) -> dict[str, Any]:
+    cursor = encode_cursor(key(items[-1])) if len(items) == limit and items else None
+    return {"items": items, "next_cursor": cursor}
+
+
+def _scoped_region(principal: Principal, region: str | None) -> str | None:
+    if principal.region is not None:
+        if region is not None and region != principal.region:
+            return "none"
+        return principal.region
+    return region
+
+
+class Reason(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class Suspension(Reason):
+    until: date | None = None
+
+
+class NewRequirementSet(domain.RequirementSet):
+    """A requirement set to store; with `effective_from` it is in force from that date."""
+
+    effective_from: date | None = None
+
+
+class Activation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    effective_from: date
+
+
+# applications
+
+
+@router.post("/applications", status_code=201, tags=["applications"])
+async def submit_application(
+    cmd: domain.SubmitApplication, principal: Writer, conn: Db
+) -> dict[str, Any]:
+    """Apply for a license; the answer carries the findings against the set in force."""
+    return await service.submit_application(conn=conn, cmd=cmd, region_scope=principal.region)
+
+
+@router.get("/applications", tags=["applications"])
+async def list_applications(
+    request: Request,
+    principal: Reader,
+    conn: Db,
+    region: RegionCode | None = None,
+    status: ApplicationStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    limit = _limit(request, limit)
+    after = None
+    if cursor:
+        decoded = decode_cursor(cursor)
+        try:
+            after = (datetime.fromisoformat(decoded[0]), str(uuid.UUID(decoded[1])))
+        except (TypeError, ValueError, IndexError, KeyError):
+            raise field_error("query.cursor", "not a cursor this API issued") from None
+    items = await service.list_applications(
+        conn=conn,
+        region=_scoped_region(principal, region),
+        status=status,
+        after=after,
+        limit=limit,
+    )
+    return _page(items, limit, lambda i: [i["submitted_at"].isoformat(), i["id"]])
+
+
+def _uuid_or_404(value: str, what: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise Problem(404, f"{what} {value} does not exist") from None
+
+
+@router.get("/applications/{application_id}", tags=["applications"])
+async def get_application(application_id: str, principal: Reader, conn: Db) -> dict[str, Any]:
+    return await service.get_application(
+        conn=conn,
+        application_id=_uuid_or_404(application_id, "application"),
+        region_scope=principal.region,
+    )
+
+
+@router.post("/applications/{application_id}/inspections", status_code=201, tags=["applications"])
+async def record_inspection(
+    application_id: str, cmd: domain.RecordInspection, principal: Writer, conn: Db
+) -> dict[str, Any]:
+    """An on-site inspection; its findings override the declared values."""
+    return await service.record_inspection(
+        conn=conn,
+        application_id=_uuid_or_404(application_id, "application"),
+        cmd=cmd,
+        inspector=principal.client,
+        region_scope=principal.region,
+    )
+
+
+@router.post("/applications/{application_id}/approve", status_code=201, tags=["applications"])
+async def approve_application(application_id: str, principal: Writer, conn: Db) -> dict[str, Any]:
+    """Issue a license (201 with it), or 409 listing the unmet blocking findings."""
+    return await service.approve_application(
+        conn=conn,
+        application_id=_uuid_or_404(application_id, "application"),
+        inspector=principal.client,
+        region_scope=principal.region,
+    )
+
+
+@router.post("/applications/{application_id}/reject", tags=["applications"])
+async def reject_application(
+    application_id: str, body: Reason, principal: Writer, conn: Db
+) -> dict[str, Any]:
+    return await service.reject_application(
+        conn=conn,
+        application_id=_uuid_or_404(application_id, "application"),
+        reason=body.reason,
+        inspector=principal.client,
+        region_scope=principal.region,
+    )
+
+
+# licenses (reads are public)
+
+
+@router.get("/licenses", tags=["licenses"])
+async def list_licenses(
+    request: Request,
+    conn: Db,
+    bin: str | None = None,
+    region: RegionCode | None = None,
+    status: LicenseStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    """The public license registry; no key needed."""
+    limit = _limit(request, limit)
+    after = decode_cursor(cursor, None)
+    if after is not None and not isinstance(after, str):
+        raise field_error("query.cursor", "not a cursor this API issued")
+    items = await service.list_licenses(
+        conn=conn, bin=bin, region=region, status=status, after=after, limit=limit
+    )
+    return _page(items, limit, lambda i: i["number"])
+
+
+@router.get("/licenses/{number}", tags=["licenses"])
+async def get_license(number: str, conn: Db) -> dict[str, Any]:
+    """One license of the public registry; no key needed."""
+    return await service.get_license(conn=conn, number=number)
+
+
+@router.post("/licenses/{number}/suspend", tags=["licenses"])
+async def suspend_license(
+    number: str, body: Suspension, principal: Writer, conn: Db
+) -> dict[str, Any]:
+    return await service.suspend_license(
+        conn=conn,
+        number=number,
+        reason=body.reason,
+        until=body.until,
+        actor=principal.client,
+        region_scope=principal.region,
+    )
+
+
+@router.post("/licenses/{number}/reinstate", tags=["licenses"])
+async def reinstate_license(number: str, principal: Writer, conn: Db) -> dict[str, Any]:
+    return await service.reinstate_license(
+        conn=conn, number=number, actor=principal.client, region_scope=principal.region
+    )
+
+
+@router.post("/licenses/{number}/revoke", tags=["licenses"])
+async def revoke_license(number: str, body: Reason, principal: Writer, conn: Db) -> dict[str, Any]:
+    return await service.revoke_license(
+        conn=conn,
+        number=number,
+        reason=body.reason,
+        actor=principal.client,
+        region_scope=principal.region,
+    )
+
+
+@router.post("/licenses/{number}/sites", status_code=201, tags=["licenses"])
+async def add_license_site(
+    number: str, site: domain.SiteIn, principal: Writer, conn: Db
+) -> dict[str, Any]:
+    """A branch: the new site amends the license."""
+    return await service.add_license_site(
+        conn=conn, number=number, site=site, actor=principal.client, region_scope=principal.region
+    )
+
+
+# requirement sets
+
+
+@router.get("/requirement-sets", tags=["requirement sets"])
+async def list_requirement_sets(principal: Reader, conn: Db) -> dict[str, Any]:
+    return {"items": await service.list_requirement_sets(conn=conn)}
+
+
+@router.get("/requirement-sets/{version}", tags=["requirement sets"])
+async def get_requirement_set(version: str, principal: Reader, conn: Db) -> dict[str, Any]:
+    return await service.get_requirement_set(conn=conn, version=version)
+
+
+@router.post("/requirement-sets", status_code=201, tags=["requirement sets"])
+async def create_requirement_set(
+    body: NewRequirementSet, principal: Writer, conn: Db
+) -> dict[str, Any]:
+    model = domain.RequirementSet.model_validate(body.model_dump(exclude={"effective_from"}))
+    return await service.create_requirement_set(
+        conn=conn, model=model, effective_from=body.effective_from, actor=principal.client
+    )
+
+
+@router.post("/requirement-sets/{version}/activate", tags=["requirement sets"])
+async def activate_requirement_set(
+    version: str, body: Activation, principal: Writer, conn: Db
+) -> dict[str, Any]:
+    return await service.activate_requirement_set(
+        conn=conn, version=version, effective_from=body.effective_from, actor=principal.client
+    )
+
+
+@router.post("/requirement-sets/{version}/impact", tags=["requirement sets"])
+async def simulate_impact(
+    version: str, principal: Reader, conn: Db, body: Annotated[dict[str, Any] | None, Body()] = None
+) -> dict[str, Any]:
+    """Who would pass or fail this set compared with the set in force, and what changes."""
+    return await service.simulate_impact(conn=conn, version=version, region_scope=principal.region)
+
+
+# decisions
+
+
+@router.get("/decisions", tags=["decisions"])
+async def list_decisions(
+    request: Request,
+    principal: Reader,
+    conn: Db,
+    subject: str | None = None,
+    action: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    """The trail of decisions and license changes: who, what, when, before and after.
+
+    `subject` is `application:<id>`, `license:<number>` or `requirement-set:<version>`.
+    """
+    limit = _limit(request, limit)
+    after = decode_cursor(cursor, 0)
+    if not isinstance(after, int):
+        raise field_error("query.cursor", "not a cursor this API issued")
+    items = await service.list_decisions(
+        conn=conn, subject=subject, action=action, after=after, limit=limit
+    )
+    return _page(items, limit, lambda i: i["id"])

@@ -1,0 +1,471 @@
+"""Pure licensing rules: requirement sets, findings, license numbers, transitions, commands."""
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from ssu_contracts import (
+    REGIONS,
+    RESIDENTIAL_FORMS,
+    Bin,
+    Finding,
+    Kato,
+    Language,
+    LegalForm,
+    LicenseStatus,
+    RecipientCategory,
+    RegionCode,
+    ServiceForm,
+    region_of,
+)
+
+# Staff roles an application may declare (codes of the staffing table), kk/ru names.
+ROLES: dict[str, tuple[str, str]] = {
+    "director": ("директор", "директор"),
+    "social_worker": ("әлеуметтік қызметкер", "социальный работник"),
+    "social_work_specialist": (
+        "әлеуметтік жұмыс жөніндегі маман",
+        "специалист по социальной работе",
+    ),
+    "caregiver": ("күтуші", "сиделка (ассистент по уходу)"),
+    "nurse": ("мейірбике", "медицинская сестра"),
+    "doctor": ("дәрігер", "врач"),
+    "psychologist": ("психолог", "психолог"),
+    "speech_therapist": ("логопед", "логопед"),
+    "special_educator": ("дефектолог", "дефектолог"),
+    "rehabilitation_specialist": ("оңалту маманы", "специалист по реабилитации"),
+    "physiotherapist": ("емдік дене шынықтыру нұсқаушысы", "инструктор ЛФК"),
+    "lawyer": ("заңгер", "юрист"),
+    "accountant": ("бухгалтер", "бухгалтер"),
+    "cook": ("аспаз", "повар"),
+    "laundry_worker": ("кір жуушы", "работник прачечной"),
+    "janitor": ("аула сыпырушы", "дворник"),
+    "gardener": ("бағбан", "садовник"),
+    "tractor_driver": ("тракторшы", "тракторист"),
+    "bread_cutter": ("нан кесуші", "хлеборез"),
+    "driver": ("жүргізуші", "водитель"),
+    "security_guard": ("күзетші", "сторож"),
+}
+
+# Equipment an application may declare, kk/ru names.
+EQUIPMENT: dict[str, tuple[str, str]] = {
+    "first_aid_kit": ("алғашқы көмек дәрі қобдишасы", "аптечка первой помощи"),
+    "fire_alarm": ("өрт дабылы", "пожарная сигнализация"),
+    "wheelchair_ramp": ("пандус", "пандус"),
+    "handrails": ("тұтқалар", "поручни"),
+    "adapted_bathroom": ("бейімделген санитарлық бөлме", "адаптированный санузел"),
+    "patient_lift": ("науқасты көтергіш", "подъёмник для маломобильных"),
+    "functional_beds": ("функционалды төсектер", "функциональные кровати"),
+    "medical_room": ("медициналық кабинет", "медицинский кабинет"),
+    "rehabilitation_equipment": ("оңалту жабдығы", "реабилитационное оборудование"),
+    "sensory_room": ("сенсорлық бөлме", "сенсорная комната"),
+    "kitchen": ("ас блогы", "пищеблок"),
+    "laundry": ("кір жуу орны", "прачечная"),
+    "video_surveillance": ("бейнебақылау", "видеонаблюдение"),
+    "emergency_button": ("дабыл түймесі", "тревожная кнопка"),
+    "vehicle": ("көлік", "транспортное средство"),
+}
+
+RequirementKind = Literal["staff_ratio", "equipment", "area_per_place", "step_free_access"]
+TWO = Decimal("0.01")
+
+
+class _RequirementBase(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    title_kk: str = Field(min_length=1)
+    title_ru: str = Field(min_length=1)
+    core: bool
+    # Empty: every form / every category.
+    forms: list[ServiceForm] = Field(default_factory=list)
+    categories: list[RecipientCategory] = Field(default_factory=list)
+
+    def applies_to(self, subtypes: Iterable[tuple[ServiceForm, RecipientCategory]]) -> bool:
+        return any(
+            (not self.forms or form in self.forms)
+            and (not self.categories or category in self.categories)
+            for form, category in subtypes
+        )
+
+
+class StaffRatio(_RequirementBase):
+    """At least `fte` of a role per `per_places` places, per site, or once."""
+
+    kind: Literal["staff_ratio"]
+    role: str
+    fte: Decimal = Field(gt=0, max_digits=6, decimal_places=2)
+    per_places: int | None = Field(default=None, ge=1)
+    per_site: bool = False
+
+    @model_validator(mode="after")
+    def _known_role(self) -> "StaffRatio":
+        if self.role not in ROLES:
+            raise ValueError(f"unknown staff role {self.role!r}")
+        return self
+
+
+class EquipmentPresent(_RequirementBase):
+    kind: Literal["equipment"]
+    code: str
+
+    @model_validator(mode="after")
+    def _known_code(self) -> "EquipmentPresent":
+        if self.code not in EQUIPMENT:
+            raise ValueError(f"unknown equipment code {self.code!r}")
+        return self
+
+
+class AreaPerPlace(_RequirementBase):
+    kind: Literal["area_per_place"]
+    m2_per_place: Decimal = Field(gt=0, max_digits=6, decimal_places=2)
+
+
+class StepFreeAccess(_RequirementBase):
+    kind: Literal["step_free_access"]
+
+
+Requirement = Annotated[
+    StaffRatio | EquipmentPresent | AreaPerPlace | StepFreeAccess, Field(discriminator="kind")
+]
+
+
+class RequirementSet(BaseModel):
+    """A versioned set of requirements and its policy for non-core requirements."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: str = Field(min_length=1, max_length=32, pattern=r"^[0-9A-Za-z][0-9A-Za-z._-]*$")
+    title: str = Field(min_length=1, max_length=300)
+    non_core_blocking: bool
+    requirements: list[Requirement] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> "RequirementSet":
+        seen: set[str] = set()
+        for requirement in self.requirements:
+            if requirement.id in seen:
+                raise ValueError(f"requirement id {requirement.id!r} appears twice")
+            seen.add(requirement.id)
+        return self
+
+    def blocks(self, requirement: _RequirementBase) -> bool:
+        return requirement.core or self.non_core_blocking
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What an application (or a license) declares, as evaluation reads it."""
+
+    subtypes: Sequence[tuple[ServiceForm, RecipientCategory]]
+    site_places: Sequence[int | None]
+    staffing: dict[str, Decimal]
+    equipment: frozenset[str]
+    area_m2: Decimal
+    step_free_access: bool
+
+    @property
+    def places(self) -> int:
+        return sum(p or 0 for p in self.site_places)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """An inspector's finding on one requirement, overriding the declared values."""
+
+    met: bool
+    actual: str
+
+
+def _fmt(value: Decimal) -> str:
+    return str(value.quantize(TWO))
+
+
+def _staff_expected(req: StaffRatio, profile: Profile) -> Decimal:
+    units = 1
+    if req.per_places is not None:
+        units = math.ceil(profile.places / req.per_places)
+    if req.per_site:
+        units *= len(profile.site_places)
+    return req.fte * units
+
+
+def evaluate_one(req: _RequirementBase, profile: Profile) -> tuple[bool, str, str]:
+    """Whether one requirement is met, with the expected and actual values as text."""
+    if isinstance(req, StaffRatio):
+        expected = _staff_expected(req, profile)
+        actual = profile.staffing.get(req.role, Decimal(0))
+        return (
+            actual >= expected,
+            f"{req.role} >= {_fmt(expected)} FTE",
+            f"{req.role} {_fmt(actual)} FTE",
+        )
+    if isinstance(req, EquipmentPresent):
+        present = req.code in profile.equipment
+        return present, f"{req.code} present", "present" if present else "absent"
+    if isinstance(req, AreaPerPlace):
+        needed = req.m2_per_place * profile.places
+        return (
+            profile.area_m2 >= needed,
+            f">= {_fmt(needed)} m2 ({_fmt(req.m2_per_place)} m2 x {profile.places} places)",
+            f"{_fmt(profile.area_m2)} m2",
+        )
+    if isinstance(req, StepFreeAccess):
+        return profile.step_free_access, "yes", "yes" if profile.step_free_access else "no"
+    raise TypeError(f"unknown requirement kind {type(req).__name__}")
+
+
+def evaluate(
+    requirement_set: RequirementSet,
+    profile: Profile,
+    observations: dict[str, Observation] | None = None,
+) -> list[Finding]:
+    """A finding per requirement that applies to the profile's subtypes."""
+    findings = []
+    for req in requirement_set.requirements:
+        if not req.applies_to(profile.subtypes):
+            continue
+        met, expected, actual = evaluate_one(req, profile)
+        observed = (observations or {}).get(req.id)
+        if observed is not None:
+            met, actual = observed.met, observed.actual
+        findings.append(
+            Finding(
+                requirement_id=req.id,
+                kind=req.kind,
+                core=req.core,
+                blocking=requirement_set.blocks(req),
+                met=met,
+                expected=expected,
+                actual=actual,
+                title_kk=req.title_kk,
+                title_ru=req.title_ru,
+            )
+        )
+    return findings
+
+
+def unmet_blocking(findings: Iterable[Finding]) -> list[Finding]:
+    return [f for f in findings if f.blocking and not f.met]
+
+
+def unmet(findings: Iterable[Finding]) -> list[Finding]:
+    return [f for f in findings if not f.met]
+
+
+def passes(findings: Iterable[Finding]) -> bool:
+    return not unmet_blocking(findings)
+
+
+def places_required(forms: Iterable[ServiceForm]) -> bool:
+    """Sites must state places when any requested form is residential, day care or temporary."""
+    return any(form in RESIDENTIAL_FORMS for form in forms)
+
+
+def license_number(*, region: str, year: int, sequence: int) -> str:
+    """`SSU-<region two digits>-<year>-<6-digit sequence>`."""
+    if not 1 <= sequence <= 999_999:
+        raise ValueError(f"license sequence {sequence} is outside 1..999999")
+    return f"SSU-{region[:2]}-{year:04d}-{sequence:06d}"
+
+
+Action = Literal["suspend", "reinstate", "revoke", "add_site"]
+
+_ALLOWED: dict[str, frozenset[LicenseStatus]] = {
+    "suspend": frozenset({LicenseStatus.ACTIVE}),
+    "reinstate": frozenset({LicenseStatus.SUSPENDED}),
+    "revoke": frozenset({LicenseStatus.ACTIVE, LicenseStatus.SUSPENDED}),
+    "add_site": frozenset({LicenseStatus.ACTIVE, LicenseStatus.SUSPENDED}),
+}
+
+
+def transition_allowed(action: Action, status: LicenseStatus) -> bool:
+    return status in _ALLOWED[action]
+
+
+@dataclass
+class ImpactTotals:
+    providers_passing: int = 0
+    providers_failing: int = 0
+    places_passing: int = 0
+    places_failing: int = 0
+    recipients_passing: int = 0
+    recipients_failing: int = 0
+
+    def add(self, *, passing: bool, places: int, recipients: int) -> None:
+        if passing:
+            self.providers_passing += 1
+            self.places_passing += places
+            self.recipients_passing += recipients
+        else:
+            self.providers_failing += 1
+            self.places_failing += places
+            self.recipients_failing += recipients
+
+
+@dataclass
+class ImpactChange:
+    """Who passes under one set and not the other."""
+
+    newly_passing: list[str] = field(default_factory=list)
+    newly_failing: list[str] = field(default_factory=list)
+    places_gained: int = 0
+    places_lost: int = 0
+    recipients_gained: int = 0
+    recipients_lost: int = 0
+
+    def add(self, key: str, *, before: bool, after: bool, places: int, recipients: int) -> None:
+        if after and not before:
+            self.newly_passing.append(key)
+            self.places_gained += places
+            self.recipients_gained += recipients
+        elif before and not after:
+            self.newly_failing.append(key)
+            self.places_lost += places
+            self.recipients_lost += recipients
+
+
+# commands
+
+
+def _known_role(value: str) -> str:
+    if value not in ROLES:
+        raise ValueError(f"unknown staff role {value!r}; known roles: {', '.join(sorted(ROLES))}")
+    return value
+
+
+def _known_equipment(value: str) -> str:
+    if value not in EQUIPMENT:
+        raise ValueError(
+            f"unknown equipment code {value!r}; known codes: {', '.join(sorted(EQUIPMENT))}"
+        )
+    return value
+
+
+RoleCode = Annotated[str, AfterValidator(_known_role)]
+EquipmentCode = Annotated[str, AfterValidator(_known_equipment)]
+
+
+class _Command(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ContactIn(_Command):
+    email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)
+    phone: str | None = Field(default=None, pattern=r"^\+?[0-9][0-9 ()-]{6,19}$")
+    language: Language
+
+
+class SubtypeIn(_Command):
+    form: ServiceForm
+    category: RecipientCategory
+
+
+class SiteIn(_Command):
+    address: str = Field(min_length=1, max_length=500)
+    kato: Kato
+    places: int | None = Field(default=None, ge=1, le=100_000)
+
+
+class StaffIn(_Command):
+    role: RoleCode
+    fte: Decimal = Field(gt=0, le=10_000, decimal_places=2)
+
+
+class PremisesIn(_Command):
+    area_m2: Decimal = Field(gt=0, le=10_000_000, decimal_places=2)
+    step_free_access: bool
+
+
+class SubmitApplication(_Command):
+    """The body of `POST /v1/applications`."""
+
+    bin: Bin
+    provider_name: str = Field(min_length=1, max_length=500)
+    legal_form: LegalForm
+    region: RegionCode
+    contact: ContactIn
+    subtypes: list[SubtypeIn] = Field(min_length=1)
+    sites: list[SiteIn] = Field(min_length=1)
+    staffing: list[StaffIn] = Field(default_factory=list)
+    equipment: list[EquipmentCode] = Field(default_factory=list)
+    premises: PremisesIn
+
+
+def sites_errors(
+    sites: Sequence[SiteIn], forms: Iterable[ServiceForm], *, prefix: str = "sites"
+) -> list[tuple[str, str]]:
+    """Field errors of sites: a known region in each KATO, places where the form needs them."""
+    errors = []
+    need_places = places_required(forms)
+    for i, site in enumerate(sites):
+        if region_of(site.kato) not in REGIONS:
+            errors.append((f"{prefix}.{i}.kato", f"KATO {site.kato} is in no known region"))
+        if need_places and site.places is None:
+            errors.append(
+                (
+                    f"{prefix}.{i}.places",
+                    "places are required for stationary, semi_stationary and temporary_stay forms",
+                )
+            )
+    return errors
+
+
+def application_errors(cmd: SubmitApplication) -> list[tuple[str, str]]:
+    """Field errors that involve more than one field of an application."""
+    errors: list[tuple[str, str]] = []
+    if cmd.contact.email is None and cmd.contact.phone is None:
+        errors.append(("contact.email", "an email or a phone is required"))
+    seen: set[tuple[str, str]] = set()
+    for i, sub in enumerate(cmd.subtypes):
+        key = (sub.form, sub.category)
+        if key in seen:
+            errors.append((f"subtypes.{i}", "this subtype is listed twice"))
+        seen.add(key)
+    errors += sites_errors(cmd.sites, [s.form for s in cmd.subtypes])
+    return errors
+
+
+class ObservationIn(_Command):
+    requirement_id: str = Field(min_length=1)
+    met: bool
+    actual: str = Field(min_length=1, max_length=500)
+
+
+class RecordInspection(_Command):
+    """The body of `POST /v1/applications/{id}/inspections`."""
+
+    inspected_on: date
+    findings: list[ObservationIn] = Field(default_factory=list)
+    photos: list[str] = Field(default_factory=list, max_length=100)
+    notes: str | None = Field(default=None, max_length=5000)
+
+
+def profile_of(record: dict[str, Any]) -> Profile:
+    """The evaluation profile of a stored application or license."""
+    staffing: dict[str, Decimal] = {}
+    for item in record["staffing"]:
+        staffing[item["role"]] = staffing.get(item["role"], Decimal(0)) + Decimal(item["fte"])
+    return Profile(
+        subtypes=[
+            (ServiceForm(s["form"]), RecipientCategory(s["category"])) for s in record["subtypes"]
+        ],
+        site_places=[s.get("places") for s in record["sites"]],
+        staffing=staffing,
+        equipment=frozenset(record["equipment"]),
+        area_m2=Decimal(record["premises"]["area_m2"]),
+        step_free_access=bool(record["premises"]["step_free_access"]),
+    )
+
+
+def observations_of(inspection: dict[str, Any] | None) -> dict[str, Observation]:
+    if inspection is None:
+        return {}
+    return {
+        o["requirement_id"]: Observation(met=o["met"], actual=o["actual"])
+        for o in inspection["observations"]
+    }

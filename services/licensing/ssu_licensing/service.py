@@ -1,0 +1,911 @@
+"""Licensing use cases: each one transaction with its rules, writes and outbox events."""
+
+import uuid
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import yaml
+from ssu_common import Connection, Problem, emit, emit_many, field_error, get_logger
+from ssu_contracts import (
+    ApplicationRejectedV1,
+    ApplicationStatus,
+    ApplicationSubmittedV1,
+    Contact,
+    Finding,
+    LicenseAmendedV1,
+    LicenseEvent,
+    LicenseIssuedV1,
+    LicenseReinstatedV1,
+    LicenseRevokedV1,
+    LicenseStatus,
+    LicenseSuspendedV1,
+    ServiceForm,
+    Site,
+    Subtype,
+    name_of,
+)
+
+from ssu_licensing import domain, store
+from ssu_licensing.domain import RequirementSet
+
+log = get_logger(__name__)
+
+ALMATY = ZoneInfo("Asia/Almaty")
+TIMER = "system:suspension-timer"
+
+
+def almaty_today() -> date:
+    """Today's calendar date in Asia/Almaty, the date licensing changes take effect."""
+    return datetime.now(ALMATY).date()
+
+
+# requirement sets
+
+
+def _set_model(row: dict[str, Any]) -> RequirementSet:
+    return RequirementSet.model_validate(
+        {
+            "version": row["version"],
+            "title": row["title"],
+            "non_core_blocking": row["non_core_blocking"],
+            "requirements": row["requirements"],
+        }
+    )
+
+
+def requirement_set_view(row: dict[str, Any], *, in_force: str | None) -> dict[str, Any]:
+    return {
+        "version": row["version"],
+        "title": row["title"],
+        "non_core_blocking": row["non_core_blocking"],
+        "effective_from": row["effective_from"],
+        "in_force": row["version"] == in_force,
+        "status": (
+            "in_force"
+            if row["version"] == in_force
+            else ("draft" if row["effective_from"] is None else "scheduled_or_superseded")
+        ),
+        "requirements": row["requirements"],
+        "created_by": row["created_by"],
+        "created_at": row["created_at"],
+    }
+
+
+def read_requirement_set_files(
+    directory: Path,
+) -> list[tuple[RequirementSet, date | None, str]]:
+    """Each `<version>.yaml` of a directory: the set, its effective date if any, the file name."""
+    found = []
+    for path in sorted(directory.glob("*.yaml")):
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        effective_from = doc.pop("effective_from", None)
+        found.append(
+            (
+                RequirementSet.model_validate(doc),
+                date.fromisoformat(str(effective_from)) if effective_from else None,
+                path.name,
+            )
+        )
+    return found
+
+
+async def load_requirement_sets(
+    *, conn: Connection, files: list[tuple[RequirementSet, date | None, str]]
+) -> list[str]:
+    """Store the sets read from files that are not stored yet; returns the versions added."""
+    added = []
+    for model, effective_from, name in files:
+        inserted = await store.insert_requirement_set(
+            conn,
+            version=model.version,
+            title=model.title,
+            non_core_blocking=model.non_core_blocking,
+            requirements=model.model_dump(mode="json")["requirements"],
+            effective_from=effective_from,
+            created_by=f"file:{name}",
+        )
+        if inserted:
+            added.append(model.version)
+            log.info("requirement_set.loaded", version=model.version, file=name)
+    return added
+
+
+async def _set_in_force(conn: Connection, on: date) -> tuple[RequirementSet, dict[str, Any]]:
+    row = await store.requirement_set_in_force(conn, on)
+    if row is None:
+        raise Problem(409, f"no requirement set is in force on {on.isoformat()}")
+    return _set_model(row), row
+
+
+async def list_requirement_sets(*, conn: Connection) -> list[dict[str, Any]]:
+    in_force = await store.requirement_set_in_force(conn, almaty_today())
+    current = in_force["version"] if in_force else None
+    return [
+        requirement_set_view(r, in_force=current) for r in await store.list_requirement_sets(conn)
+    ]
+
+
+async def get_requirement_set(*, conn: Connection, version: str) -> dict[str, Any]:
+    row = await store.get_requirement_set(conn, version)
+    if row is None:
+        raise Problem(404, f"requirement set {version} does not exist")
+    in_force = await store.requirement_set_in_force(conn, almaty_today())
+    return requirement_set_view(row, in_force=in_force["version"] if in_force else None)
+
+
+async def create_requirement_set(
+    *, conn: Connection, model: RequirementSet, effective_from: date | None, actor: str
+) -> dict[str, Any]:
+    """Store a new version; it is in force from `effective_from` when given, else a draft."""
+    async with conn.transaction():
+        inserted = await store.insert_requirement_set(
+            conn,
+            version=model.version,
+            title=model.title,
+            non_core_blocking=model.non_core_blocking,
+            requirements=model.model_dump(mode="json")["requirements"],
+            effective_from=effective_from,
+            created_by=actor,
+        )
+        if not inserted:
+            raise Problem(
+                409, f"requirement set {model.version} exists already; versions are immutable"
+            )
+        await store.insert_decision(
+            conn,
+            actor=actor,
+            action="requirement_set.created",
+            subject=f"requirement-set:{model.version}",
+            before=None,
+            after={"version": model.version, "effective_from": effective_from},
+        )
+    return await get_requirement_set(conn=conn, version=model.version)
+
+
+async def activate_requirement_set(
+    *, conn: Connection, version: str, effective_from: date, actor: str
+) -> dict[str, Any]:
+    """Put a set in force from a date (it replaces the set in force from that date)."""
+    async with conn.transaction():
+        before = await store.get_requirement_set(conn, version)
+        if before is None:
+            raise Problem(404, f"requirement set {version} does not exist")
+        await store.activate_requirement_set(conn, version=version, effective_from=effective_from)
+        await store.insert_decision(
+            conn,
+            actor=actor,
+            action="requirement_set.activated",
+            subject=f"requirement-set:{version}",
+            before={"effective_from": before["effective_from"]},
+            after={"effective_from": effective_from},
+        )
+    return await get_requirement_set(conn=conn, version=version)
+
+
+# applications
+
+
+def _names(kind: str, code: str) -> dict[str, str]:
+    return {"kk": name_of(kind, code, "kk"), "ru": name_of(kind, code, "ru")}
+
+
+def _subtype_views(subtypes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "form": s["form"],
+            "category": s["category"],
+            "form_name": _names("form", s["form"]),
+            "category_name": _names("category", s["category"]),
+        }
+        for s in subtypes
+    ]
+
+
+def application_view(row: dict[str, Any]) -> dict[str, Any]:
+    findings = [Finding.model_validate(f) for f in row["findings"]]
+    return {
+        "id": str(row["id"]),
+        "status": row["status"],
+        "bin": row["bin"],
+        "provider_name": row["provider_name"],
+        "legal_form": row["legal_form"],
+        "region": row["region"],
+        "region_name": _names("region", row["region"]),
+        "contact": row["contact"],
+        "subtypes": _subtype_views(row["subtypes"]),
+        "sites": row["sites"],
+        "staffing": row["staffing"],
+        "equipment": row["equipment"],
+        "premises": row["premises"],
+        "requirement_set": row["requirement_set"],
+        "findings_source": row["findings_source"],
+        "findings": row["findings"],
+        "passes": domain.passes(findings),
+        "unmet_blocking": [f.requirement_id for f in domain.unmet_blocking(findings)],
+        "license_number": row["license_number"],
+        "decision_reason": row["decision_reason"],
+        "decided_by": row["decided_by"],
+        "decided_at": row["decided_at"],
+        "submitted_at": row["submitted_at"],
+    }
+
+
+def _check_region(region: str, region_scope: str | None, what: str) -> None:
+    # A region-restricted key does not learn that another region's record exists.
+    if region_scope is not None and region != region_scope:
+        raise Problem(404, f"{what} does not exist")
+
+
+async def submit_application(
+    *, conn: Connection, cmd: domain.SubmitApplication, region_scope: str | None
+) -> dict[str, Any]:
+    """Validate, evaluate against the set in force, store, publish `submitted`."""
+    errors = domain.application_errors(cmd)
+    if errors:
+        raise _field_errors(errors)
+    if region_scope is not None and cmd.region != region_scope:
+        raise field_error("region", f"this key may only apply in region {region_scope}", 403)
+    dumped = cmd.model_dump(mode="json")
+    sites = [{"site_id": str(uuid.uuid4()), **site} for site in dumped["sites"]]
+    record = {**dumped, "id": str(uuid.uuid4()), "sites": sites}
+    async with conn.transaction():
+        requirement_set, _ = await _set_in_force(conn, almaty_today())
+        findings = domain.evaluate(requirement_set, domain.profile_of(record))
+        record["requirement_set"] = requirement_set.version
+        record["findings"] = [f.model_dump(mode="json") for f in findings]
+        row = await store.insert_application(conn, record)
+        await emit(
+            conn,
+            ApplicationSubmittedV1(
+                application_id=record["id"],
+                bin=cmd.bin,
+                provider_name=cmd.provider_name,
+                legal_form=cmd.legal_form,
+                region=cmd.region,
+                contact=Contact.model_validate(dumped["contact"]),
+                subtypes=[Subtype.model_validate(s) for s in dumped["subtypes"]],
+                sites=[Site.model_validate(s) for s in sites],
+                requirement_set=requirement_set.version,
+                findings=findings,
+                submitted_at=row["submitted_at"],
+            ),
+            subject=record["id"],
+        )
+    log.info("application.submitted", application=record["id"], region=cmd.region)
+    return application_view(row)
+
+
+def _field_errors(errors: list[tuple[str, str]]) -> Problem:
+    if len(errors) == 1:
+        return field_error(*errors[0])
+    return Problem(
+        422,
+        "; ".join(f"{f}: {m}" for f, m in errors[:5]),
+        errors=[{"field": f, "message": m} for f, m in errors],
+    )
+
+
+async def _application_for_decision(
+    conn: Connection, application_id: str, region_scope: str | None
+) -> dict[str, Any]:
+    row = await store.get_application(conn, application_id, for_update=True)
+    if row is None:
+        raise Problem(404, f"application {application_id} does not exist")
+    _check_region(row["region"], region_scope, f"application {application_id}")
+    if row["status"] != ApplicationStatus.SUBMITTED:
+        raise Problem(
+            409,
+            f"application {application_id} is {row['status']}; it has been decided already",
+            current_status=row["status"],
+        )
+    return row
+
+
+async def _reevaluate(
+    conn: Connection, row: dict[str, Any]
+) -> tuple[dict[str, Any], list[Finding]]:
+    """Findings under the set in force today, with the latest inspection's observations."""
+    requirement_set, _ = await _set_in_force(conn, almaty_today())
+    inspection = await store.latest_inspection(conn, str(row["id"]))
+    findings = domain.evaluate(
+        requirement_set, domain.profile_of(row), domain.observations_of(inspection)
+    )
+    row = await store.update_application_findings(
+        conn,
+        application_id=str(row["id"]),
+        requirement_set=requirement_set.version,
+        findings=[f.model_dump(mode="json") for f in findings],
+        source="inspection" if inspection else "declaration",
+    )
+    return row, findings
+
+
+async def get_application(
+    *, conn: Connection, application_id: str, region_scope: str | None
+) -> dict[str, Any]:
+    row = await store.get_application(conn, application_id)
+    if row is None:
+        raise Problem(404, f"application {application_id} does not exist")
+    _check_region(row["region"], region_scope, f"application {application_id}")
+    view = application_view(row)
+    view["inspections"] = [
+        inspection_view(i) for i in await store.inspections_of(conn, application_id)
+    ]
+    return view
+
+
+async def list_applications(
+    *,
+    conn: Connection,
+    region: str | None,
+    status: str | None,
+    after: tuple[datetime, str] | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    rows = await store.list_applications(
+        conn, region=region, status=status, after=after, limit=limit
+    )
+    return [application_view(r) for r in rows]
+
+
+def inspection_view(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": str(row["id"]),
+        "application_id": str(row["application_id"]),
+        "inspected_on": row["inspected_on"],
+        "inspector": row["inspector"],
+        "findings": row["observations"],
+        "photos": row["photos"],
+        "notes": row["notes"],
+        "recorded_at": row["recorded_at"],
+    }
+
+
+async def record_inspection(
+    *,
+    conn: Connection,
+    application_id: str,
+    cmd: domain.RecordInspection,
+    inspector: str,
+    region_scope: str | None,
+) -> dict[str, Any]:
+    """Keep an on-site inspection; the application's findings then come from it."""
+    if cmd.inspected_on > almaty_today():
+        raise field_error("inspected_on", "an inspection cannot be recorded before it happens")
+    async with conn.transaction():
+        row = await _application_for_decision(conn, application_id, region_scope)
+        requirement_set, _ = await _set_in_force(conn, almaty_today())
+        known = {r.id for r in requirement_set.requirements}
+        errors = [
+            (
+                f"findings.{i}.requirement_id",
+                f"{o.requirement_id!r} is not a requirement of "
+                f"the set in force ({requirement_set.version})",
+            )
+            for i, o in enumerate(cmd.findings)
+            if o.requirement_id not in known
+        ]
+        if errors:
+            raise _field_errors(errors)
+        before = row["findings"]
+        inspection = await store.insert_inspection(
+            conn,
+            {
+                "id": str(uuid.uuid4()),
+                "application_id": application_id,
+                "inspected_on": cmd.inspected_on,
+                "inspector": inspector,
+                "observations": [o.model_dump(mode="json") for o in cmd.findings],
+                "photos": cmd.photos,
+                "notes": cmd.notes,
+            },
+        )
+        row, _ = await _reevaluate(conn, row)
+        await store.insert_decision(
+            conn,
+            actor=inspector,
+            action="application.inspected",
+            subject=f"application:{application_id}",
+            before={"findings": before},
+            after={"findings": row["findings"]},
+            detail={"inspection_id": str(inspection["id"])},
+        )
+    return {"inspection": inspection_view(inspection), "application": application_view(row)}
+
+
+async def approve_application(
+    *, conn: Connection, application_id: str, inspector: str, region_scope: str | None
+) -> dict[str, Any]:
+    """Issue a license, unless a blocking requirement is unmet (409 naming them)."""
+    async with conn.transaction():
+        row = await _application_for_decision(conn, application_id, region_scope)
+        row, findings = await _reevaluate(conn, row)
+        blocking = domain.unmet_blocking(findings)
+        if blocking:
+            raise Problem(
+                409,
+                f"application {application_id} has {len(blocking)} unmet blocking requirement(s)"
+                f": {', '.join(f.requirement_id for f in blocking)}",
+                current_status=row["status"],
+                requirement_set=row["requirement_set"],
+                unmet=[f.model_dump(mode="json") for f in blocking],
+            )
+        today = almaty_today()
+        sequence = await store.next_license_sequence(
+            conn, region_prefix=row["region"][:2], year=today.year
+        )
+        number = domain.license_number(region=row["region"], year=today.year, sequence=sequence)
+        lic = await store.insert_license(
+            conn,
+            {
+                **{
+                    k: row[k]
+                    for k in (
+                        "bin",
+                        "provider_name",
+                        "legal_form",
+                        "region",
+                        "contact",
+                        "subtypes",
+                        "sites",
+                        "staffing",
+                        "equipment",
+                        "premises",
+                    )
+                },
+                "number": number,
+                "application_id": str(row["id"]),
+                "issued_on": today,
+            },
+        )
+        decided = await store.decide_application(
+            conn,
+            application_id=application_id,
+            status=ApplicationStatus.APPROVED,
+            reason=None,
+            decided_by=inspector,
+            license_number=number,
+        )
+        await store.insert_decision(
+            conn,
+            actor=inspector,
+            action="application.approved",
+            subject=f"application:{application_id}",
+            before={"status": row["status"]},
+            after={"status": decided["status"], "license_number": number},
+            detail={"requirement_set": row["requirement_set"], "findings": row["findings"]},
+        )
+        await store.insert_decision(
+            conn,
+            actor=inspector,
+            action="license.issued",
+            subject=f"license:{number}",
+            before=None,
+            after={"status": lic["status"], "seq": lic["seq"]},
+        )
+        await emit(
+            conn,
+            _license_event(
+                LicenseIssuedV1, lic, effective_date=today, application_id=application_id
+            ),
+            subject=number,
+        )
+    log.info("license.issued", license=number, application=application_id)
+    return license_view(lic, private=True)
+
+
+async def reject_application(
+    *,
+    conn: Connection,
+    application_id: str,
+    reason: str,
+    inspector: str,
+    region_scope: str | None,
+) -> dict[str, Any]:
+    """Refuse an application with the reason and the unmet requirements."""
+    async with conn.transaction():
+        row = await _application_for_decision(conn, application_id, region_scope)
+        row, findings = await _reevaluate(conn, row)
+        decided = await store.decide_application(
+            conn,
+            application_id=application_id,
+            status=ApplicationStatus.REJECTED,
+            reason=reason,
+            decided_by=inspector,
+            license_number=None,
+        )
+        await store.insert_decision(
+            conn,
+            actor=inspector,
+            action="application.rejected",
+            subject=f"application:{application_id}",
+            before={"status": row["status"]},
+            after={"status": decided["status"], "reason": reason},
+            detail={"requirement_set": row["requirement_set"], "findings": row["findings"]},
+        )
+        await emit(
+            conn,
+            ApplicationRejectedV1(
+                application_id=application_id,
+                bin=row["bin"],
+                provider_name=row["provider_name"],
+                region=row["region"],
+                contact=Contact.model_validate(row["contact"]),
+                reason=reason,
+                findings=domain.unmet(findings),
+                inspector=inspector,
+                decided_at=decided["decided_at"],
+            ),
+            subject=application_id,
+        )
+    return application_view(decided)
+
+
+# licenses
+
+
+def _license_event(model: type[LicenseEvent], lic: dict[str, Any], **extra: Any) -> LicenseEvent:
+    return model(
+        license_number=lic["number"],
+        bin=lic["bin"],
+        provider_name=lic["provider_name"],
+        legal_form=lic["legal_form"],
+        region=lic["region"],
+        contact=Contact.model_validate(lic["contact"]),
+        subtypes=[Subtype.model_validate(s) for s in lic["subtypes"]],
+        sites=[Site.model_validate(s) for s in lic["sites"]],
+        status=lic["status"],
+        seq=lic["seq"],
+        **extra,
+    )
+
+
+def license_view(lic: dict[str, Any], *, private: bool = False) -> dict[str, Any]:
+    """A license as the public registry shows it, with bilingual reference names."""
+    view: dict[str, Any] = {
+        "number": lic["number"],
+        "bin": lic["bin"],
+        "provider_name": lic["provider_name"],
+        "legal_form": lic["legal_form"],
+        "legal_form_name": _names("legal_form", lic["legal_form"]),
+        "region": lic["region"],
+        "region_name": _names("region", lic["region"]),
+        "status": lic["status"],
+        "status_name": _names("license_status", lic["status"]),
+        "status_since": lic["status_since"],
+        "status_reason": lic["status_reason"],
+        "suspended_until": lic["suspended_until"],
+        "issued_on": lic["issued_on"],
+        "seq": lic["seq"],
+        "subtypes": _subtype_views(lic["subtypes"]),
+        "sites": [
+            {
+                **s,
+                "region": s["kato"][:2] + "0000000",
+                "region_name": _names("region", s["kato"][:2] + "0000000"),
+            }
+            for s in lic["sites"]
+        ],
+    }
+    if private:
+        view["application_id"] = str(lic["application_id"]) if lic["application_id"] else None
+        view["contact"] = lic["contact"]
+    return view
+
+
+async def get_license(*, conn: Connection, number: str) -> dict[str, Any]:
+    lic = await store.get_license(conn, number)
+    if lic is None:
+        raise Problem(404, f"license {number} does not exist")
+    return license_view(lic)
+
+
+async def list_licenses(
+    *,
+    conn: Connection,
+    bin: str | None,
+    region: str | None,
+    status: str | None,
+    after: str | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    rows = await store.list_licenses(
+        conn, bin=bin, region=region, status=status, after=after, limit=limit
+    )
+    return [license_view(r) for r in rows]
+
+
+_VERBS = {
+    "suspend": "suspended",
+    "reinstate": "reinstated",
+    "revoke": "revoked",
+    "add_site": "given a new site",
+}
+
+
+async def _license_for_change(
+    conn: Connection, number: str, action: domain.Action, region_scope: str | None
+) -> dict[str, Any]:
+    lic = await store.get_license(conn, number, for_update=True)
+    if lic is None:
+        raise Problem(404, f"license {number} does not exist")
+    _check_region(lic["region"], region_scope, f"license {number}")
+    if not domain.transition_allowed(action, LicenseStatus(lic["status"])):
+        raise Problem(
+            409,
+            f"license {number} is {lic['status']}; it cannot be {_VERBS[action]}",
+            current_status=lic["status"],
+        )
+    return lic
+
+
+def _status_snapshot(lic: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "status": lic["status"],
+        "seq": lic["seq"],
+        "status_since": lic["status_since"],
+        "status_reason": lic["status_reason"],
+        "suspended_until": lic["suspended_until"],
+    }
+
+
+async def suspend_license(
+    *,
+    conn: Connection,
+    number: str,
+    reason: str,
+    until: date | None,
+    actor: str,
+    region_scope: str | None,
+) -> dict[str, Any]:
+    """Suspend from today; with `until`, the license is active again on that date by itself."""
+    today = almaty_today()
+    if until is not None and until <= today:
+        raise field_error("until", f"must be after today ({today.isoformat()})")
+    async with conn.transaction():
+        before = await _license_for_change(conn, number, "suspend", region_scope)
+        lic = await store.change_license_status(
+            conn, number=number, status="suspended", since=today, reason=reason, until=until
+        )
+        await _record_change(conn, actor, "license.suspended", before, lic)
+        await emit(
+            conn,
+            _license_event(
+                LicenseSuspendedV1, lic, effective_date=today, reason=reason, until=until
+            ),
+            subject=number,
+        )
+    log.info("license.suspended", license=number, until=until)
+    return license_view(lic, private=True)
+
+
+async def reinstate_license(
+    *, conn: Connection, number: str, actor: str, region_scope: str | None
+) -> dict[str, Any]:
+    today = almaty_today()
+    async with conn.transaction():
+        before = await _license_for_change(conn, number, "reinstate", region_scope)
+        lic = await store.change_license_status(
+            conn, number=number, status="active", since=today, reason=None, until=None
+        )
+        await _record_change(conn, actor, "license.reinstated", before, lic)
+        await emit(
+            conn, _license_event(LicenseReinstatedV1, lic, effective_date=today), subject=number
+        )
+    log.info("license.reinstated", license=number)
+    return license_view(lic, private=True)
+
+
+async def revoke_license(
+    *, conn: Connection, number: str, reason: str, actor: str, region_scope: str | None
+) -> dict[str, Any]:
+    today = almaty_today()
+    async with conn.transaction():
+        before = await _license_for_change(conn, number, "revoke", region_scope)
+        lic = await store.change_license_status(
+            conn, number=number, status="revoked", since=today, reason=reason, until=None
+        )
+        await _record_change(conn, actor, "license.revoked", before, lic)
+        await emit(
+            conn,
+            _license_event(LicenseRevokedV1, lic, effective_date=today, reason=reason),
+            subject=number,
+        )
+    log.info("license.revoked", license=number)
+    return license_view(lic, private=True)
+
+
+async def add_license_site(
+    *, conn: Connection, number: str, site: domain.SiteIn, actor: str, region_scope: str | None
+) -> dict[str, Any]:
+    """A branch: a new site amends the license."""
+    today = almaty_today()
+    async with conn.transaction():
+        before = await _license_for_change(conn, number, "add_site", region_scope)
+        forms = [ServiceForm(s["form"]) for s in before["subtypes"]]
+        errors = domain.sites_errors([site], forms)
+        if errors:
+            raise field_error(errors[0][0].removeprefix("sites.0."), errors[0][1])
+        new_site = {"site_id": str(uuid.uuid4()), **site.model_dump(mode="json")}
+        lic = await store.replace_license_sites(
+            conn, number=number, sites=[*before["sites"], new_site]
+        )
+        await store.insert_decision(
+            conn,
+            actor=actor,
+            action="license.amended",
+            subject=f"license:{number}",
+            before={"sites": before["sites"], "seq": before["seq"]},
+            after={"sites": lic["sites"], "seq": lic["seq"]},
+        )
+        await emit(
+            conn,
+            _license_event(
+                LicenseAmendedV1,
+                lic,
+                effective_date=today,
+                change=f"site added: {new_site['site_id']}",
+            ),
+            subject=number,
+        )
+    return license_view(lic, private=True)
+
+
+async def _record_change(
+    conn: Connection, actor: str, action: str, before: dict[str, Any], after: dict[str, Any]
+) -> None:
+    await store.insert_decision(
+        conn,
+        actor=actor,
+        action=action,
+        subject=f"license:{after['number']}",
+        before=_status_snapshot(before),
+        after=_status_snapshot(after),
+    )
+
+
+async def end_due_suspensions(*, conn: Connection, today: date) -> list[str]:
+    """Reinstate every license whose suspension end date has come (the timer's work)."""
+    async with conn.transaction():
+        rows = await store.reinstate_due_suspensions(conn, today=today)
+        if not rows:
+            return []
+        await store.insert_decisions(
+            conn,
+            [
+                (
+                    TIMER,
+                    "license.reinstated",
+                    f"license:{r['number']}",
+                    {
+                        "status": "suspended",
+                        "seq": r["seq"] - 1,
+                        "suspended_until": r["status_since"],
+                    },
+                    _status_snapshot(r),
+                    {"cause": "suspension end date reached"},
+                )
+                for r in rows
+            ],
+        )
+        await emit_many(
+            conn,
+            [
+                (
+                    _license_event(LicenseReinstatedV1, r, effective_date=r["status_since"]),
+                    r["number"],
+                )
+                for r in rows
+            ],
+        )
+    numbers = [r["number"] for r in rows]
+    log.info("license.suspensions_ended", licenses=numbers)
+    return numbers
+
+
+# events from the registry
+
+
+async def enrollment_started(*, conn: Connection, enrollment_id: str, provider_bin: str) -> None:
+    await store.record_enrollment_started(conn, enrollment_id=enrollment_id, bin=provider_bin)
+
+
+async def enrollment_ended(*, conn: Connection, enrollment_id: str, provider_bin: str) -> None:
+    await store.record_enrollment_ended(conn, enrollment_id=enrollment_id, bin=provider_bin)
+
+
+# impact simulation
+
+
+async def simulate_impact(
+    *, conn: Connection, version: str, region_scope: str | None
+) -> dict[str, Any]:
+    """Who passes the given set and the set in force: licensees and pending applications."""
+    row = await store.get_requirement_set(conn, version)
+    if row is None:
+        raise Problem(404, f"requirement set {version} does not exist")
+    candidate = _set_model(row)
+    in_force, _ = await _set_in_force(conn, almaty_today())
+    licenses = await store.current_licenses(conn, region=region_scope)
+    pending = await store.pending_applications(conn, region=region_scope)
+    bins = sorted({r["bin"] for r in licenses} | {r["bin"] for r in pending})
+    recipients = await store.recipients_by_provider(conn, bins)
+    inspections = await store.latest_inspections(
+        conn,
+        [str(r["id"]) for r in pending]
+        + [str(r["application_id"]) for r in licenses if r["application_id"]],
+    )
+    totals = {"in_force": domain.ImpactTotals(), "simulated": domain.ImpactTotals()}
+    change = domain.ImpactChange()
+
+    def judge(
+        kind: str, key: str, record: dict[str, Any], inspection_key: str | None
+    ) -> dict[str, Any]:
+        profile = domain.profile_of(record)
+        observations = domain.observations_of(inspections.get(inspection_key or ""))
+        now = domain.evaluate(in_force, profile, observations)
+        then = domain.evaluate(candidate, profile, observations)
+        served = recipients.get(record["bin"], 0)
+        totals["in_force"].add(passing=domain.passes(now), places=profile.places, recipients=served)
+        totals["simulated"].add(
+            passing=domain.passes(then), places=profile.places, recipients=served
+        )
+        change.add(
+            key,
+            before=domain.passes(now),
+            after=domain.passes(then),
+            places=profile.places,
+            recipients=served,
+        )
+        return {
+            "kind": kind,
+            "key": key,
+            "bin": record["bin"],
+            "provider_name": record["provider_name"],
+            "region": record["region"],
+            "places": profile.places,
+            "recipients": served,
+            "passes_in_force": domain.passes(now),
+            "passes_simulated": domain.passes(then),
+            "unmet_blocking_in_force": [f.requirement_id for f in domain.unmet_blocking(now)],
+            "unmet_blocking_simulated": [f.requirement_id for f in domain.unmet_blocking(then)],
+        }
+
+    licensees = [
+        {
+            **judge("license", r["number"], r, str(r["application_id"])),
+            "license_number": r["number"],
+            "status": r["status"],
+        }
+        for r in licenses
+    ]
+    applications = [
+        {**judge("application", str(r["id"]), r, str(r["id"])), "application_id": str(r["id"])}
+        for r in pending
+    ]
+    return {
+        "version": candidate.version,
+        "in_force": in_force.version,
+        "licensees": licensees,
+        "applications": applications,
+        "totals": {k: vars(v) for k, v in totals.items()},
+        "change": {
+            **vars(change),
+            "providers": len(change.newly_passing) - len(change.newly_failing),
+            "places": change.places_gained - change.places_lost,
+            "recipients": change.recipients_gained - change.recipients_lost,
+        },
+    }
+
+
+# decisions
+
+
+async def list_decisions(
+    *, conn: Connection, subject: str | None, action: str | None, after: int, limit: int
+) -> list[dict[str, Any]]:
+    return await store.list_decisions(
+        conn, subject=subject, action=action, after=after, limit=limit
+    )
