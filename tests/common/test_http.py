@@ -98,3 +98,24 @@ async def test_health_and_metrics(svc) -> None:  # type: ignore[no-untyped-def]
         'ssu_http_requests_total{method="POST",route="/v1/things",service="probe",status="201"}'
         in text
     )
+
+
+async def test_body_over_the_limit_is_413_problem(svc) -> None:  # type: ignore[no-untyped-def]
+    big = b'{"bin": "940140000385", "places": 1, "pad": "' + b"x" * 1_048_576 + b'"}'
+    r = await svc.client.post(
+        "/v1/things", content=big, headers={**ADMIN, "content-type": "application/json"}
+    )
+    assert r.status_code == 413
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["limit"] == 1_048_576
+
+
+async def test_streamed_body_over_the_limit_is_413(svc) -> None:  # type: ignore[no-untyped-def]
+    async def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(20):
+            yield b"x" * 100_000
+
+    r = await svc.client.post(
+        "/v1/things", content=chunks(), headers={**ADMIN, "content-type": "application/json"}
+    )
+    assert r.status_code == 413

@@ -21,6 +21,7 @@ from ssu_common import audit, outbox
 from ssu_common.auth import ApiKeys, Principal, authorize
 from ssu_common.context import work_context
 from ssu_common.db import Connection, create_pool, ensure_database, migrate
+from ssu_common.limits import BodyLimit
 from ssu_common.logging import configure_logging, get_logger
 from ssu_common.messaging import (
     Consumer,
@@ -33,7 +34,7 @@ from ssu_common.messaging import (
 )
 from ssu_common.metrics import DomainGauge, Metrics
 from ssu_common.paging import decode_cursor, encode_cursor
-from ssu_common.problems import install_problem_handlers
+from ssu_common.problems import Problem, install_problem_handlers, problem_response
 from ssu_common.settings import ServiceSettings
 
 log = get_logger(__name__)
@@ -198,6 +199,11 @@ class ServiceRuntime:
         self._install_operations_routes(app)
         for router in self.routers:
             app.include_router(router)
+        app.add_middleware(
+            BodyLimit,
+            json_limit=self.settings.max_body_bytes,
+            file_limit=self.settings.max_file_bytes,
+        )
         return app
 
     async def audit(self, request: Request, status: int, correlation_id: str, body: bytes) -> None:
@@ -231,7 +237,12 @@ class ServiceRuntime:
             correlation_id = request.headers.get("x-correlation-id") or str(uuid.uuid4())
             started = time.perf_counter()
             audited = request.method in _WRITES and request.url.path.startswith("/v1/")
-            body = await request.body() if audited else b""
+            try:
+                body = await request.body() if audited else b""
+            except Problem as exc:
+                return problem_response(
+                    exc.status, exc.detail, instance=request.url.path, **exc.extensions
+                )
             with work_context(correlation_id=correlation_id):
                 response = await call_next(request)
                 if audited:

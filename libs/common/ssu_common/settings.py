@@ -30,5 +30,7 @@ class ServiceSettings(BaseSettings):
     prefetch: int = Field(default=32, validation_alias="SSU_PREFETCH")
     outbox_batch: int = Field(default=200, validation_alias="SSU_OUTBOX_BATCH")
     outbox_poll_seconds: float = Field(default=2.0, validation_alias="SSU_OUTBOX_POLL_SECONDS")
+    max_body_bytes: int = Field(default=1_048_576, validation_alias="SSU_MAX_BODY_BYTES")
+    max_file_bytes: int = Field(default=64 * 1_048_576, validation_alias="SSU_MAX_FILE_BYTES")
     db_pool_max: int = Field(default=10, validation_alias="SSU_DB_POOL_MAX")
     db_command_timeout: float = Field(default=60.0, validation_alias="SSU_DB_COMMAND_TIMEOUT")
