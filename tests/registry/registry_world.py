@@ -99,3 +99,70 @@ async def publish_license(event: LicenseEvent, *, event_id: str | None = None) -
         envelope = envelope.model_copy(update={"id": event_id})
     await publish_raw(envelope.to_bytes(), routing_key=envelope.type, message_id=envelope.id)
     return envelope.id
+
+
+def recipient_body(
+    iin: str | None = None,
+    *,
+    birth: date = date(1980, 5, 17),
+    sex: str = "female",
+    region: str = EAST,
+    category: str = "elderly",
+    **extra: Any,
+) -> dict[str, Any]:
+    iin = iin or new_iin(birth, sex)
+    body: dict[str, Any] = {
+        "iin": iin,
+        "full_name": "Айгерим Сейтқали",
+        "birth_date": birth.isoformat(),
+        "category": category,
+        "region": region,
+        "language": "kk",
+        "phone": "+77051112233",
+    }
+    body.update(extra)
+    return body
+
+
+async def register(client: Any, headers: dict[str, str], **kwargs: Any) -> dict[str, Any]:
+    r = await client.post("/v1/recipients", json=recipient_body(**kwargs), headers=headers)
+    assert r.status_code == 201, r.text
+    result: dict[str, Any] = r.json()
+    return result
+
+
+async def provider_with(
+    client: Any,
+    headers: dict[str, str],
+    *,
+    seq: int = 1,
+    number: str | None = None,
+    bin: str | None = None,
+    **kwargs: Any,
+) -> tuple[str, str]:
+    """Publish an issued license and wait until the registry lists it; (number, bin)."""
+    from harness import eventually
+
+    number = number or new_license_number()
+    bin = bin or new_bin()
+    await publish_license(license_event("issued", number=number, bin=bin, seq=seq, **kwargs))
+
+    async def listed() -> bool:
+        r = await client.get("/v1/providers", params={"bin": bin}, headers=headers)
+        return any(i["license_number"] == number for i in r.json()["items"])
+
+    await eventually(listed)
+    return number, bin
+
+
+async def license_applied(
+    client: Any, headers: dict[str, str], *, bin: str, number: str, seq: int
+) -> None:
+    """Wait until the registry holds a license at (at least) a seq."""
+    from harness import eventually
+
+    async def applied() -> bool:
+        r = await client.get("/v1/providers", params={"bin": bin}, headers=headers)
+        return any(i["license_number"] == number and i["seq"] >= seq for i in r.json()["items"])
+
+    await eventually(applied)

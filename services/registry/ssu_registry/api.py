@@ -1,7 +1,5 @@
 """HTTP API of the registry (DESIGN §5): recipients, providers, enrollments, disruptions."""
 
-import base64
-import binascii
 import json
 import uuid
 from collections import defaultdict
@@ -10,9 +8,17 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response, Security
+from fastapi import APIRouter, Depends, Query, Request, Response, Security
 from pydantic import BaseModel, ConfigDict, Field
-from ssu_common import Connection, Principal, Problem, authorize, connection
+from ssu_common import (
+    Connection,
+    Principal,
+    Problem,
+    authorize,
+    connection,
+    decode_cursor,
+    encode_cursor,
+)
 from ssu_contracts import (
     EnrollmentStatus,
     Iin,
@@ -44,24 +50,6 @@ def _problems() -> Iterator[None]:
         if exc.field:
             extra["errors"] = [{"field": exc.field, "message": exc.detail}]
         raise Problem(exc.status, exc.detail, **extra) from None
-
-
-def _encode_cursor(value: Any) -> str:
-    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str | None) -> Any:
-    if not cursor:
-        return None
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        return json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, binascii.Error):
-        raise Problem(
-            422,
-            "query.cursor: not a cursor returned by this API",
-            errors=[{"field": "query.cursor", "message": "not a cursor returned by this API"}],
-        ) from None
 
 
 def _visible_region(principal: Principal, region: str | None) -> str | None:
@@ -134,7 +122,7 @@ async def list_providers(
     conn: Connection = Depends(connection),
 ) -> ProviderPage:
     """Licensed providers with their sites and free places (the read model of licenses)."""
-    after = _decode_cursor(cursor)
+    after = decode_cursor(cursor, None)
     rows = await store.list_providers(
         conn,
         region=region,
@@ -188,7 +176,7 @@ async def list_providers(
                 free_places=sum(counted) if counted else None,
             )
         )
-    next_cursor = _encode_cursor(page[-1]["license_number"]) if len(rows) > limit else None
+    next_cursor = encode_cursor(page[-1]["license_number"]) if len(rows) > limit else None
     return ProviderPage(items=items, next_cursor=next_cursor)
 
 
@@ -456,7 +444,7 @@ async def list_enrollments(
     conn: Connection = Depends(connection),
 ) -> EnrollmentPage:
     """Enrollments by provider (BIN or license number), recipient (IIN) and status."""
-    after = _decode_cursor(cursor)
+    after = decode_cursor(cursor, None)
     rows = await store.list_enrollments(
         conn,
         provider=provider,
@@ -468,7 +456,7 @@ async def list_enrollments(
     )
     page = rows[:limit]
     next_cursor = (
-        _encode_cursor([page[-1]["created_at"].isoformat(), str(page[-1]["id"])])
+        encode_cursor([page[-1]["created_at"].isoformat(), str(page[-1]["id"])])
         if len(rows) > limit
         else None
     )
@@ -510,7 +498,7 @@ async def list_disruptions(
     conn: Connection = Depends(connection),
 ) -> DisruptionPage:
     """Every recipient whose enrollment is disrupted and who is not placed again yet."""
-    after = _decode_cursor(cursor)
+    after = decode_cursor(cursor, None)
     rows = await store.list_disruptions(
         conn,
         region=_visible_region(principal, region),
@@ -539,5 +527,77 @@ async def list_disruptions(
         )
         for r in page
     ]
-    next_cursor = _encode_cursor(page[-1]["enrollment_id"]) if len(rows) > limit else None
+    next_cursor = encode_cursor(page[-1]["enrollment_id"]) if len(rows) > limit else None
     return DisruptionPage(items=items, next_cursor=next_cursor)
+
+
+# Bulk import
+
+
+class RowErrorOut(BaseModel):
+    line: int
+    field: str
+    reason: str
+
+
+class ImportOut(BaseModel):
+    rows: int
+    stored: int
+    unchanged: int
+    rejected: int
+    errors: list[RowErrorOut]
+
+
+@router.post(
+    "/recipients/import",
+    response_model=ImportOut,
+    openapi_extra={
+        "requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}, "required": True}
+    },
+)
+async def import_recipients(
+    request: Request,
+    principal: Principal = Security(authorize, scopes=WRITE),
+    conn: Connection = Depends(connection),
+) -> ImportOut:
+    """Import recipients from a CSV body (header: iin, full_name, birth_date, category, region,
+    disability_group, language, guardian_name, guardian_phone, guardian_email)."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/"):
+        raise Problem(415, "send the CSV file as the request body (Content-Type: text/csv)")
+    body = await request.body()
+    if len(body) > MAX_IMPORT_BYTES:
+        raise Problem(413, f"the CSV is larger than {MAX_IMPORT_BYTES} bytes")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Problem(
+            422,
+            "body: the CSV must be UTF-8",
+            errors=[{"field": "body", "message": "the CSV must be UTF-8"}],
+        ) from None
+    with _problems():
+        result = await service.import_recipients(
+            conn=conn, text=text, region_scope=principal.region
+        )
+    return ImportOut(
+        rows=result.rows,
+        stored=result.stored,
+        unchanged=result.unchanged,
+        rejected=len(result.rejected),
+        errors=[RowErrorOut(line=e.line, field=e.field, reason=e.reason) for e in result.rejected],
+    )
+
+
+# Statistics
+
+
+@router.get("/statistics")
+async def statistics(
+    region: RegionCode | None = None,
+    principal: Principal = Security(authorize, scopes=READ),
+    conn: Connection = Depends(connection),
+) -> dict[str, Any]:
+    """Providers by ownership, places, recipients served by form, category and age band, and
+    disrupted recipients: for the country (or one region) and per region."""
+    return await service.statistics(conn=conn, region=_visible_region(principal, region))

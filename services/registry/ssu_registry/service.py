@@ -1,5 +1,7 @@
 """Use cases of the registry: one transaction each, domain rules, writes, outbox."""
 
+import csv
+import io
 import json
 import uuid
 from collections import defaultdict
@@ -8,7 +10,7 @@ from datetime import date
 from typing import Any
 
 import asyncpg
-from ssu_common import Connection, emit, emit_many, get_logger
+from ssu_common import Connection, current_correlation_id, emit, emit_many, get_logger
 from ssu_contracts import (
     Alternative,
     EnrollmentDisruptedV1,
@@ -21,8 +23,11 @@ from ssu_contracts import (
     LicenseReinstatedV1,
     LicenseRevokedV1,
     LicenseSuspendedV1,
+    RecipientCategory,
     RecipientRegisteredV1,
+    ServiceForm,
 )
+from ssu_contracts.reference import REGIONS
 
 from ssu_registry import domain, store
 
@@ -458,3 +463,174 @@ async def get_enrollment(
     if row is None or (region_scope is not None and row["region"] != region_scope):
         raise NotFound(f"enrollment {enrollment_id} not found")
     return row
+
+
+# Bulk import
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    rows: int
+    stored: int
+    unchanged: int
+    rejected: list[domain.RowError]
+
+
+def _read_rows(text: str, *, region_scope: str | None) -> tuple[list[Any], list[domain.RowError]]:
+    """Parse and check every CSV row; one staged record per IIN, the first error per bad row."""
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    header = next(reader, None)
+    columns = tuple(c.strip().lower() for c in header or ())
+    if columns != domain.IMPORT_COLUMNS:
+        raise RegistryError(
+            422,
+            f"the CSV header must be: {','.join(domain.IMPORT_COLUMNS)}",
+            field="header",
+        )
+    records: dict[str, Any] = {}
+    errors: list[domain.RowError] = []
+    parse = domain.parse_import_row
+    for values in reader:
+        line = reader.line_num
+        if not values or (len(values) == 1 and not values[0].strip()):
+            continue
+        record, error = parse(values, line, region_scope=region_scope)
+        if error is not None:
+            errors.append(error)
+            continue
+        assert record is not None
+        earlier = records.get(record[0])
+        if earlier is None:
+            records[record[0]] = record
+        elif earlier[:-1] != record[:-1]:
+            errors.append(
+                domain.RowError(line, "iin", f"conflicts with line {earlier[-1]} of this file")
+            )
+    return list(records.values()), errors
+
+
+async def import_recipients(
+    *, conn: Connection, text: str, region_scope: str | None
+) -> ImportResult:
+    """Store every valid row (by IIN, idempotently) and report every bad row with its line."""
+    records, errors = _read_rows(text, region_scope=region_scope)
+    rows = len(records) + len(errors)
+    async with conn.transaction():
+        await store.stage_import(conn, records)
+        conflicts = await store.conflicting_staged_rows(conn)
+        if conflicts:
+            await store.unstage(conn, [c["iin"] for c in conflicts])
+        stored = await store.merge_staged_recipients(conn, correlation_id=current_correlation_id())
+    errors.extend(
+        domain.RowError(c["line"], "iin", "already registered with different data")
+        for c in conflicts
+    )
+    errors.sort(key=lambda e: e.line)
+    log.info("recipients.imported", rows=rows, stored=stored, rejected=len(errors))
+    return ImportResult(
+        rows=rows,
+        stored=stored,
+        unchanged=len(records) - len(conflicts) - stored,
+        rejected=errors,
+    )
+
+
+# Statistics
+
+
+_LEGAL_FORMS = ("state", "ngo", "private")
+_STATUSES = ("active", "suspended", "revoked")
+
+
+def _zeros(keys: Any) -> dict[str, int]:
+    return {str(k): 0 for k in keys}
+
+
+def _served_block() -> dict[str, Any]:
+    return {
+        "total": 0,
+        "by_form": _zeros(ServiceForm),
+        "by_category": _zeros(RecipientCategory),
+        "by_age_band": _zeros(domain.AGE_BANDS),
+        "by_legal_form": _zeros(_LEGAL_FORMS),
+    }
+
+
+def _region_block(region: str) -> dict[str, Any]:
+    names = REGIONS.get(region)
+    return {
+        "region": region,
+        "name_kk": names.name_kk if names else None,
+        "name_ru": names.name_ru if names else None,
+        "providers": {"total": 0, **_zeros(_LEGAL_FORMS), "by_status": _zeros(_STATUSES)},
+        "places": {"total": 0, "occupied": 0, "free": 0},
+        "recipients_served": _served_block(),
+        "disrupted_recipients": 0,
+    }
+
+
+_SERVED_KEYS = {
+    "form": "by_form",
+    "category": "by_category",
+    "band": "by_age_band",
+    "legal_form": "by_legal_form",
+}
+
+
+async def statistics(*, conn: Connection, region: str | None) -> dict[str, Any]:
+    """Figures for the ministry: providers by ownership, places, recipients served, disruptions;
+    for the whole country (or one region) and per region."""
+    on = domain.today()
+    overall = _region_block(region) if region else _region_block("")
+    regions: dict[str, dict[str, Any]] = {}
+
+    def block(r: str) -> dict[str, Any]:
+        return regions.setdefault(r, _region_block(r))
+
+    for row in await store.provider_counts(conn, region):
+        for target in (overall, block(row["region"])):
+            providers = target["providers"]
+            providers["by_status"][row["status"]] += row["n"]
+            if row["status"] != "revoked":
+                providers["total"] += row["n"]
+                providers[row["legal_form"]] += row["n"]
+    for row in await store.place_counts(conn, region):
+        for target in (overall, block(row["region"])):
+            target["places"]["total"] += row["places"]
+            target["places"]["occupied"] += row["occupied"]
+            target["places"]["free"] += row["free"]
+    for row in await store.served_counts(conn, region, on):
+        target = block(row["region"]) if row["by_region"] else overall
+        served = target["recipients_served"]
+        if row["grouped"] == "total":
+            served["total"] = row["n"]
+        else:
+            served[_SERVED_KEYS[row["grouped"]]][row["key"]] = row["n"]
+    for row in await store.disrupted_counts(conn, region):
+        target = block(row["region"]) if row["region"] is not None else overall
+        target["disrupted_recipients"] = row["n"]
+    result: dict[str, Any] = {
+        "as_of": on.isoformat(),
+        "region": region,
+        "providers": overall["providers"],
+        "places": overall["places"],
+        "recipients_served": overall["recipients_served"],
+        "disrupted_recipients": overall["disrupted_recipients"],
+        "regions": [regions[r] for r in sorted(regions)],
+    }
+    if region is not None:
+        result["name_kk"] = overall["name_kk"]
+        result["name_ru"] = overall["name_ru"]
+        result["by_provider"] = [
+            {
+                "license_number": p["license_number"],
+                "bin": p["bin"],
+                "name": p["name"],
+                "legal_form": p["legal_form"],
+                "status": p["status"],
+                "places": p["places"],
+                "recipients_served": p["recipients"],
+            }
+            for p in await store.provider_figures(conn, region)
+        ]
+    return result

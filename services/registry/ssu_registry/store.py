@@ -455,3 +455,197 @@ async def list_disruptions(
         after,
         limit,
     )
+
+
+# Bulk import
+
+STAGING_COLUMNS = (
+    "iin",
+    "full_name",
+    "birth_date",
+    "category",
+    "region",
+    "disability_group",
+    "language",
+    "guardian_name",
+    "guardian_phone",
+    "guardian_email",
+    "line",
+)
+
+
+async def stage_import(conn: Connection, records: Sequence[tuple[Any, ...]]) -> None:
+    """COPY valid rows into a staging table that lives until the transaction ends."""
+    await conn.execute(
+        """
+        CREATE TEMP TABLE import_staging (
+            iin text PRIMARY KEY, full_name text NOT NULL, birth_date date NOT NULL,
+            category text NOT NULL, region text NOT NULL, disability_group smallint,
+            language text NOT NULL, guardian_name text, guardian_phone text,
+            guardian_email text, line integer NOT NULL
+        ) ON COMMIT DROP
+        """
+    )
+    await conn.copy_records_to_table(
+        "import_staging", records=records, columns=list(STAGING_COLUMNS)
+    )
+
+
+async def conflicting_staged_rows(conn: Connection) -> list[Record]:
+    """Staged rows whose IIN is registered with different data."""
+    return await conn.fetch(
+        """
+        SELECT s.line, s.iin FROM import_staging s JOIN recipients r USING (iin)
+        WHERE (r.full_name, r.birth_date, r.category, r.region, r.disability_group, r.language,
+               r.guardian_name, r.guardian_phone, r.guardian_email)
+              IS DISTINCT FROM
+              (s.full_name, s.birth_date, s.category, s.region, s.disability_group, s.language,
+               s.guardian_name, s.guardian_phone, s.guardian_email)
+        ORDER BY s.line
+        """
+    )
+
+
+async def unstage(conn: Connection, iins: Sequence[str]) -> None:
+    await conn.execute("DELETE FROM import_staging WHERE iin = ANY($1::text[])", list(iins))
+
+
+async def merge_staged_recipients(conn: Connection, *, correlation_id: str) -> int:
+    """Insert the staged recipients not registered yet and, in the same statement, one
+    `registry.recipient.registered.v1` outbox event per inserted row; returns how many."""
+    inserted = await conn.fetchval(
+        """
+        WITH inserted AS (
+            INSERT INTO recipients (iin, full_name, birth_date, category, region,
+                                    disability_group, language, guardian_name,
+                                    guardian_phone, guardian_email)
+            SELECT iin, full_name, birth_date, category, region, disability_group, language,
+                   guardian_name, guardian_phone, guardian_email
+            FROM import_staging
+            ON CONFLICT (iin) DO NOTHING
+            RETURNING *
+        ), events AS (
+            SELECT gen_random_uuid() AS event_id, i.* FROM inserted i
+        ), written AS (
+            INSERT INTO outbox (event_id, event_type, subject, body, correlation_id)
+            SELECT e.event_id, 'registry.recipient.registered.v1', e.iin,
+                   jsonb_build_object(
+                       'specversion', '1.0', 'id', e.event_id,
+                       'type', 'registry.recipient.registered.v1',
+                       'source', '/ssu/registry', 'subject', e.iin,
+                       'time', to_char(now() AT TIME ZONE 'UTC',
+                                       'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                       'datacontenttype', 'application/json',
+                       'correlationid', $1::text, 'causationid', NULL,
+                       'data', jsonb_build_object(
+                           'iin', e.iin, 'full_name', e.full_name,
+                           'birth_date', to_char(e.birth_date, 'YYYY-MM-DD'),
+                           'category', e.category, 'region', e.region,
+                           'disability_group', e.disability_group, 'language', e.language,
+                           'phone', NULL, 'email', NULL,
+                           'guardian', CASE WHEN e.guardian_name IS NULL THEN NULL
+                               ELSE jsonb_build_object(
+                                   'name', e.guardian_name, 'phone', e.guardian_phone,
+                                   'email', e.guardian_email, 'iin', NULL) END)
+                   )::text,
+                   $1::text
+            FROM events e
+            RETURNING 1
+        )
+        SELECT count(*) FROM written
+        """,
+        correlation_id,
+    )
+    await conn.execute("SELECT pg_notify('ssu_outbox', '')")
+    return int(inserted)
+
+
+# Statistics
+
+
+async def provider_counts(conn: Connection, region: str | None) -> list[Record]:
+    return await conn.fetch(
+        "SELECT region, legal_form, status, count(*)::integer AS n FROM providers"
+        " WHERE ($1::text IS NULL OR region = $1) GROUP BY region, legal_form, status",
+        region,
+    )
+
+
+async def place_counts(conn: Connection, region: str | None) -> list[Record]:
+    """Places of listed sites of licenses not revoked, by the site's region."""
+    return await conn.fetch(
+        """
+        SELECT o.region, coalesce(sum(o.places), 0)::integer AS places,
+               coalesce(sum(o.occupied) FILTER (WHERE o.places IS NOT NULL), 0)::integer
+                   AS occupied,
+               coalesce(sum(o.free_places), 0)::integer AS free
+        FROM site_occupancy o JOIN providers p USING (license_number)
+        WHERE o.listed AND p.status <> 'revoked' AND ($1::text IS NULL OR o.region = $1)
+        GROUP BY o.region
+        """,
+        region,
+    )
+
+
+async def served_counts(conn: Connection, region: str | None, on: date) -> list[Record]:
+    """Distinct recipients with an active enrollment, by region and each breakdown.
+
+    `grouped` names the breakdown of a row: total, form, category, band or legal_form."""
+    return await conn.fetch(
+        """
+        WITH served AS (
+            SELECT e.region, e.form, e.category, p.legal_form, e.iin,
+                   CASE WHEN extract(year FROM age($2::date, r.birth_date)) < 18 THEN '0-17'
+                        WHEN extract(year FROM age($2::date, r.birth_date)) < 65 THEN '18-64'
+                        ELSE '65+' END AS band
+            FROM enrollments e
+            JOIN recipients r USING (iin)
+            JOIN providers p USING (license_number)
+            WHERE e.status = 'active' AND ($1::text IS NULL OR e.region = $1)
+        )
+        SELECT CASE
+                   WHEN grouping(form) = 0 THEN 'form'
+                   WHEN grouping(category) = 0 THEN 'category'
+                   WHEN grouping(band) = 0 THEN 'band'
+                   WHEN grouping(legal_form) = 0 THEN 'legal_form'
+                   ELSE 'total' END AS grouped,
+               grouping(region) = 0 AS by_region,
+               region, coalesce(form, category, band, legal_form) AS key,
+               count(DISTINCT iin)::integer AS n
+        FROM served
+        GROUP BY GROUPING SETS (
+            (), (form), (category), (band), (legal_form),
+            (region), (region, form), (region, category), (region, band),
+            (region, legal_form))
+        """,
+        region,
+        on,
+    )
+
+
+async def disrupted_counts(conn: Connection, region: str | None) -> list[Record]:
+    return await conn.fetch(
+        "SELECT region, count(DISTINCT iin)::integer AS n FROM enrollments"
+        " WHERE status = 'disrupted' AND ($1::text IS NULL OR region = $1)"
+        " GROUP BY GROUPING SETS ((region), ())",
+        region,
+    )
+
+
+async def provider_figures(conn: Connection, region: str) -> list[Record]:
+    """Every provider of a region (including those serving nobody) with places and recipients."""
+    return await conn.fetch(
+        """
+        SELECT p.license_number, p.bin, p.name, p.legal_form, p.status,
+               coalesce((SELECT sum(o.places) FROM site_occupancy o
+                         WHERE o.license_number = p.license_number AND o.listed), 0)::integer
+                   AS places,
+               (SELECT count(DISTINCT e.iin) FROM enrollments e
+                WHERE e.license_number = p.license_number AND e.status = 'active')::integer
+                   AS recipients
+        FROM providers p
+        WHERE p.region = $1
+        ORDER BY p.name, p.license_number
+        """,
+        region,
+    )
