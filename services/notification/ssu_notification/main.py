@@ -1,20 +1,25 @@
-"""Assembles the notification service: settings, database, broker, handlers, HTTP API."""
+"""Assembles the notification service: settings, database, broker, handlers, HTTP, worker."""
 
 from pathlib import Path
 
 from ssu_common import ServiceRuntime
 
-from ssu_notification import api, handlers
+from ssu_notification import api, handlers, service
+from ssu_notification.departments import load_departments
 from ssu_notification.settings import Settings
+from ssu_notification.worker import delivery_worker
 
 
 def build(settings: Settings | None = None) -> ServiceRuntime:
     """The service's runtime; tests build it with their own settings."""
+    settings = settings or Settings()
+    service.use_departments(load_departments(settings.departments_file))
     return ServiceRuntime(
-        settings=settings or Settings(),
+        settings=settings,
         migrations=Path(__file__).parent / "migrations",
         handlers=handlers.HANDLERS,
         routers=[api.router],
+        background=[delivery_worker],
         title="ssu notification",
     )
 

@@ -1,0 +1,203 @@
+"""HTTP API of notification: the delivery log and webhook subscriptions."""
+
+import base64
+import binascii
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, Request, Response, Security
+from pydantic import BaseModel, Field
+from ssu_common import Connection, Principal, Problem, authorize, connection, field_error, mask_pii
+from ssu_contracts import DeliveryChannel, DeliveryStatus
+
+from ssu_notification import domain, service, store
+
+router = APIRouter(prefix="/v1", tags=["notification"])
+
+READ_SCOPES = frozenset({"notification:read", "notification:admin"})
+MAX_LIMIT = 500
+
+
+def _reader(principal: Annotated[Principal, Security(authorize)]) -> Principal:
+    if not READ_SCOPES & principal.scopes:
+        raise Problem(
+            403,
+            f"the key of {principal.client} lacks the scope notification:read",
+            required_scopes=sorted(READ_SCOPES),
+        )
+    return principal
+
+
+class Delivery(BaseModel):
+    id: UUID
+    event_id: str
+    event_type: str
+    audience: str
+    addressee: str
+    channel: DeliveryChannel
+    destination: str
+    language: str
+    subject: str | None
+    status: DeliveryStatus
+    attempts: int
+    next_attempt_at: datetime | None
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None
+
+
+class DeliveryPage(BaseModel):
+    items: list[Delivery]
+    next_cursor: str | None
+
+
+def _delivery(row: Any) -> Delivery:
+    # The log is readable by read-only clients: people's contacts are shown masked.
+    pending = row["status"] in ("queued", "failed")
+    return Delivery(
+        id=row["id"],
+        event_id=row["event_id"],
+        event_type=row["event_type"],
+        audience=row["audience"],
+        addressee=mask_pii(row["addressee"]),
+        channel=row["channel"],
+        destination=mask_pii(row["destination"]),
+        language=row["language"],
+        subject=row["subject"],
+        status=row["status"],
+        attempts=row["attempts"],
+        next_attempt_at=row["next_attempt_at"] if pending else None,
+        last_error=row["last_error"],
+        created_at=row["created_at"],
+        sent_at=row["sent_at"],
+    )
+
+
+def _encode_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"d:{seq}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        kind, seq = text.split(":", 1)
+        if kind != "d":
+            raise ValueError(kind)
+        return int(seq)
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise field_error("query.cursor", "is not a cursor this API returned") from None
+
+
+@router.get("/deliveries", response_model=DeliveryPage)
+async def list_deliveries(
+    principal: Annotated[Principal, Depends(_reader)],
+    conn: Annotated[Connection, Depends(connection)],
+    event_id: UUID | None = None,
+    status: DeliveryStatus | None = None,
+    channel: DeliveryChannel | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+    cursor: str | None = None,
+) -> DeliveryPage:
+    """The delivery log, oldest first; a regional key sees its region's deliveries only."""
+    rows = await store.list_deliveries(
+        conn,
+        event_id=str(event_id) if event_id else None,
+        status=str(status) if status else None,
+        channel=str(channel) if channel else None,
+        region=principal.region,
+        after_seq=_decode_cursor(cursor),
+        limit=limit + 1,
+    )
+    page = rows[:limit]
+    more = len(rows) > limit
+    return DeliveryPage(
+        items=[_delivery(r) for r in page],
+        next_cursor=_encode_cursor(page[-1]["seq"]) if more and page else None,
+    )
+
+
+class NewSubscription(BaseModel):
+    callback_url: str = Field(max_length=2000)
+    event_types: list[str] = Field(min_length=1, max_length=50)
+    secret: str | None = Field(default=None, min_length=16, max_length=200)
+    description: str | None = Field(default=None, max_length=500)
+
+
+class Subscription(BaseModel):
+    id: UUID
+    callback_url: str
+    event_types: list[str]
+    description: str | None
+    created_by: str
+    created_at: datetime
+
+
+class CreatedSubscription(Subscription):
+    secret: str = Field(description="returned once, on creation; never again")
+
+
+class SubscriptionList(BaseModel):
+    items: list[Subscription]
+
+
+@router.post("/subscriptions", status_code=201, response_model=CreatedSubscription)
+async def create_subscription(
+    body: NewSubscription,
+    request: Request,
+    principal: Annotated[Principal, Security(authorize, scopes=["notification:admin"])],
+    conn: Annotated[Connection, Depends(connection)],
+) -> CreatedSubscription:
+    """Subscribe a callback URL to event types; the body is the signed CloudEvents envelope."""
+    settings = request.app.state.runtime.settings
+    problem = domain.callback_url_problem(
+        body.callback_url, allow_loopback=settings.allow_loopback_webhooks
+    )
+    if problem:
+        raise field_error("callback_url", problem)
+    for i, event_type in enumerate(body.event_types):
+        if event_type not in service.SUBSCRIBABLE:
+            raise field_error(f"event_types.{i}", f"unknown event type {event_type!r}")
+    row, secret = await service.create_subscription(
+        conn=conn,
+        callback_url=body.callback_url,
+        event_types=body.event_types,
+        secret=body.secret,
+        description=body.description,
+        created_by=principal.client,
+    )
+    return CreatedSubscription(**row, secret=secret)
+
+
+@router.get("/subscriptions", response_model=SubscriptionList)
+async def list_subscriptions(
+    _principal: Annotated[Principal, Security(authorize, scopes=["notification:admin"])],
+    conn: Annotated[Connection, Depends(connection)],
+) -> SubscriptionList:
+    rows = await store.list_subscriptions(conn)
+    return SubscriptionList(items=[Subscription(**store.record(r)) for r in rows])
+
+
+@router.get("/subscriptions/{subscription_id}", response_model=Subscription)
+async def get_subscription(
+    subscription_id: UUID,
+    _principal: Annotated[Principal, Security(authorize, scopes=["notification:admin"])],
+    conn: Annotated[Connection, Depends(connection)],
+) -> Subscription:
+    row = await store.get_subscription(conn, subscription_id)
+    if row is None:
+        raise Problem(404, f"no subscription {subscription_id}")
+    return Subscription(**store.record(row))
+
+
+@router.delete("/subscriptions/{subscription_id}", status_code=204)
+async def delete_subscription(
+    subscription_id: UUID,
+    _principal: Annotated[Principal, Security(authorize, scopes=["notification:admin"])],
+    conn: Annotated[Connection, Depends(connection)],
+) -> Response:
+    if not await service.delete_subscription(conn=conn, subscription_id=subscription_id):
+        raise Problem(404, f"no subscription {subscription_id}")
+    return Response(status_code=204)

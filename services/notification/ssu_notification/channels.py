@@ -1,0 +1,134 @@
+"""The three ways out: email over SMTP, SMS through an HTTP gateway, signed webhooks.
+
+Every call is bounded by a timeout; a failure raises `SendError` with a reason for the log.
+"""
+
+import asyncio
+import time
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate
+from urllib.parse import unquote, urlsplit
+
+import aiosmtplib
+import httpx
+
+from ssu_notification.domain import sign
+
+
+class SendError(Exception):
+    """A delivery attempt failed; the message says why."""
+
+
+@dataclass(frozen=True)
+class SmtpTarget:
+    hostname: str
+    port: int
+    use_tls: bool
+    username: str | None
+    password: str | None
+
+
+def parse_smtp_url(url: str) -> SmtpTarget:
+    """`smtp://[user:pass@]host:port` (plain or STARTTLS when offered), `smtps://` (TLS)."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"smtp", "smtps"} or not parts.hostname:
+        raise ValueError(f"SMTP URL must be smtp:// or smtps:// with a host, got {url!r}")
+    tls = parts.scheme == "smtps"
+    return SmtpTarget(
+        hostname=parts.hostname,
+        port=parts.port or (465 if tls else 25),
+        use_tls=tls,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+    )
+
+
+async def send_email(
+    *,
+    target: SmtpTarget,
+    sender: str,
+    to: str,
+    subject: str,
+    body: str,
+    message_id: str,
+    event_id: str,
+    timeout: float,
+) -> None:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = to
+    message["Subject"] = subject
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = f"<{message_id}@ssu.notification>"
+    message["X-SSU-Event-Id"] = event_id
+    message.set_content(body, charset="utf-8")
+    try:
+        await aiosmtplib.send(
+            message,
+            hostname=target.hostname,
+            port=target.port,
+            use_tls=target.use_tls,
+            start_tls=None if not target.use_tls else False,
+            username=target.username,
+            password=target.password,
+            timeout=timeout,
+        )
+    except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+        raise SendError(f"smtp: {type(exc).__name__}: {exc}") from exc
+
+
+async def send_sms(
+    *, client: httpx.AsyncClient, url: str, phone: str, text: str, timeout: float
+) -> None:
+    try:
+        response = await client.post(url, json={"phone": phone, "text": text}, timeout=timeout)
+    except httpx.HTTPError as exc:
+        raise SendError(f"sms: {type(exc).__name__}: {exc}") from exc
+    if response.status_code >= 300:
+        raise SendError(f"sms: gateway answered {response.status_code}")
+
+
+async def send_webhook(
+    *,
+    client: httpx.AsyncClient,
+    url: str,
+    body: bytes,
+    secret: str,
+    delivery_id: str,
+    event_id: str,
+    event_type: str,
+    timeout: float,
+) -> None:
+    headers = {
+        "Content-Type": "application/cloudevents+json; charset=utf-8",
+        "X-SSU-Signature": sign(body, secret),
+        "X-SSU-Delivery": delivery_id,
+        "X-SSU-Event-Id": event_id,
+        "X-SSU-Event-Type": event_type,
+    }
+    try:
+        response = await client.post(
+            url, content=body, headers=headers, timeout=timeout, follow_redirects=False
+        )
+    except httpx.HTTPError as exc:
+        raise SendError(f"webhook: {type(exc).__name__}: {exc}") from exc
+    if response.status_code >= 300:
+        raise SendError(f"webhook: callback answered {response.status_code}")
+
+
+class RateLimit:
+    """At most `per_second` starts per second in this process (0: unlimited), evenly spaced."""
+
+    def __init__(self, per_second: float) -> None:
+        self._interval = 1.0 / per_second if per_second > 0 else 0.0
+        self._next = 0.0
+
+    async def wait(self) -> None:
+        if not self._interval:
+            return
+        now = time.monotonic()
+        slot = max(now, self._next)
+        self._next = slot + self._interval
+        if slot > now:
+            await asyncio.sleep(slot - now)

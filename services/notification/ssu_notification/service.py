@@ -1,0 +1,317 @@
+"""Use cases of notification: keep the contact book, queue notices, manage subscriptions."""
+
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from ssu_common import Connection, emit, get_logger, work_context
+from ssu_contracts import (
+    EVENTS,
+    ApplicationRejectedV1,
+    ApplicationSubmittedV1,
+    DeliveryFailedV1,
+    EnrollmentDisruptedV1,
+    EnrollmentStartedV1,
+    Envelope,
+    Event,
+    InvoiceIssuedV1,
+    LicenseEvent,
+    RecipientRegisteredV1,
+)
+
+from ssu_notification import domain, store
+from ssu_notification.departments import Department
+from ssu_notification.templates import render, render_bilingual
+
+log = get_logger(__name__)
+
+_departments: dict[str, Department] = {}
+
+# Types a webhook may subscribe to: every event of the catalogue but notification's own.
+SUBSCRIBABLE = frozenset(t for t in EVENTS if not t.startswith("notification."))
+
+
+def use_departments(book: dict[str, Department]) -> None:
+    """Set the regional departments read from the departments file."""
+    _departments.clear()
+    _departments.update(book)
+
+
+@dataclass(frozen=True)
+class Told:
+    """One addressee of an event with the contacts and words to reach them."""
+
+    audience: str
+    addressee: str
+    language: str  # kk | ru | kk+ru
+    email: str | None
+    phone: str | None
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+async def handle_event(*, conn: Connection, envelope: Envelope, data: Event) -> None:
+    """Apply an event: update the contact book, queue notices and webhook deliveries."""
+    await _remember_contacts(conn, data)
+    told = await _addressees(conn, envelope.type, data)
+    deliveries = [d for t in told for d in _deliveries_for(envelope.type, t)]
+    region = getattr(data, "region", None)
+    queued = await store.insert_deliveries(
+        conn,
+        event_id=envelope.id,
+        event_type=envelope.type,
+        correlation_id=envelope.correlationid,
+        region=region,
+        deliveries=deliveries,
+    )
+    hooks = await store.insert_webhook_deliveries(
+        conn,
+        event_id=envelope.id,
+        event_type=envelope.type,
+        correlation_id=envelope.correlationid,
+        region=region,
+        body=envelope.to_bytes().decode(),
+    )
+    log.info(
+        "notification.queued",
+        audiences=[t.audience for t in told],
+        notices=queued,
+        webhooks=hooks,
+    )
+
+
+async def _remember_contacts(conn: Connection, data: Event) -> None:
+    if isinstance(data, ApplicationSubmittedV1 | ApplicationRejectedV1 | LicenseEvent):
+        await store.upsert_provider_contact(
+            conn,
+            bin=data.bin,
+            name=data.provider_name,
+            region=data.region,
+            email=data.contact.email,
+            phone=data.contact.phone,
+            language=str(data.contact.language),
+        )
+    elif isinstance(data, RecipientRegisteredV1):
+        guardian = data.guardian
+        await store.upsert_recipient_contact(
+            conn,
+            iin=data.iin,
+            full_name=data.full_name,
+            birth_date=data.birth_date,
+            region=data.region,
+            language=str(data.language),
+            email=data.email,
+            phone=data.phone,
+            guardian_name=guardian.name if guardian else None,
+            guardian_email=guardian.email if guardian else None,
+            guardian_phone=guardian.phone if guardian else None,
+        )
+
+
+async def _addressees(conn: Connection, event_type: str, data: Event) -> list[Told]:
+    audiences = domain.AUDIENCES.get(event_type, ())
+    told: list[Told] = []
+    if "provider" in audiences:
+        provider = await _provider(conn, data)
+        if provider is not None:
+            told.append(provider)
+    if "recipient" in audiences and isinstance(data, EnrollmentStartedV1 | EnrollmentDisruptedV1):
+        told.append(await _person(conn, data))
+    if "department" in audiences:
+        department = _departments.get(str(getattr(data, "region", "")))
+        if department is None:
+            log.warning("notification.no_department", region=getattr(data, "region", None))
+        else:
+            told.append(
+                Told(
+                    audience="department",
+                    addressee=f"department:{department.region}",
+                    language=domain.BOTH_LANGUAGES,
+                    email=department.email,
+                    phone=department.phone,
+                    context={"e": data, "department": department},
+                )
+            )
+    return told
+
+
+async def _provider(conn: Connection, data: Event) -> Told | None:
+    if isinstance(data, ApplicationSubmittedV1 | ApplicationRejectedV1 | LicenseEvent):
+        bin_, name = data.bin, data.provider_name
+        email, phone, lang = data.contact.email, data.contact.phone, str(data.contact.language)
+    elif isinstance(data, InvoiceIssuedV1):
+        book = await store.provider_contact(conn, data.provider_bin)
+        bin_ = data.provider_bin
+        name = data.provider_name or (book["name"] if book else bin_)
+        if data.contact is not None:
+            email, phone = data.contact.email, data.contact.phone
+            lang = str(data.contact.language)
+        elif book is not None:
+            email, phone, lang = book["email"], book["phone"], book["language"]
+        else:
+            log.warning("notification.no_contact", bin=bin_)
+            return None
+    else:
+        return None
+    context: dict[str, Any] = {"e": data, "provider_name": name}
+    if isinstance(data, ApplicationRejectedV1):
+        context["unmet"] = [f for f in data.findings if not f.met]
+    return Told("provider", f"provider:{bin_}", lang, email, phone, context)
+
+
+async def _person(conn: Connection, data: EnrollmentStartedV1 | EnrollmentDisruptedV1) -> Told:
+    book = await store.recipient_contact(conn, data.iin)
+    guardian = None
+    if book is not None and book["guardian_name"]:
+        guardian = domain.GuardianContact(
+            book["guardian_name"], book["guardian_email"], book["guardian_phone"]
+        )
+    on = data.start_date if isinstance(data, EnrollmentStartedV1) else data.disrupted_on
+    person = domain.choose_person(iin=data.iin, on=on, addressee=data.addressee, guardian=guardian)
+    recipient_name = book["full_name"] if book is not None else None
+    if recipient_name is None and person.audience == "recipient":
+        recipient_name = person.name
+    return Told(
+        audience=person.audience,
+        addressee=f"{person.audience}:{data.iin}",
+        language=person.language,
+        email=person.email,
+        phone=person.phone,
+        context={"e": data, "person": person, "recipient_name": recipient_name or ""},
+    )
+
+
+def _deliveries_for(event_type: str, told: Told) -> list[store.NewDelivery]:
+    key = domain.template_key(event_type)
+    if told.language == domain.BOTH_LANGUAGES:
+        text = render_bilingual(key, told.audience, told.context)
+    else:
+        text = render(key, told.audience, told.language, told.context)
+    out = []
+    for channel, destination in domain.channels_of(
+        email=told.email, phone=told.phone, audience=told.audience
+    ):
+        if channel == "sms" and not text.sms:
+            continue
+        out.append(
+            store.NewDelivery(
+                id=uuid.uuid4(),
+                audience=told.audience,
+                addressee=told.addressee,
+                channel=channel,
+                destination=destination,
+                language=told.language,
+                subject=text.subject if channel == "email" else None,
+                body=text.body if channel == "email" else (text.sms or ""),
+            )
+        )
+    return out
+
+
+# delivery outcomes (called by the worker)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """The outcome of one attempt to send one claimed delivery."""
+
+    id: UUID
+    event_id: str
+    event_type: str
+    correlation_id: str
+    channel: str
+    attempts_before: int
+    error: str | None  # None: sent
+    give_up: bool = False  # retrying cannot help (the subscription was deleted)
+
+
+async def record_attempts(
+    *,
+    conn: Connection,
+    attempts: list[Attempt],
+    max_attempts: int,
+    retry_base_seconds: float,
+    retry_max_seconds: float,
+) -> None:
+    """Record a batch of attempts in one transaction; the last failed try makes a delivery dead
+    and publishes `notification.delivery.failed.v1`."""
+    now = datetime.now(UTC)
+    sent = [a.id for a in attempts if a.error is None]
+    failed = [a for a in attempts if a.error is not None]
+    async with conn.transaction():
+        if sent:
+            await store.mark_sent(conn, sent, now)
+        if not failed:
+            return
+        statuses, next_attempts = [], []
+        for a in failed:
+            number = a.attempts_before + 1
+            dead = a.give_up or number >= max_attempts
+            statuses.append("dead" if dead else "failed")
+            next_attempts.append(
+                now
+                + domain.retry_delay(
+                    number, base_seconds=retry_base_seconds, max_seconds=retry_max_seconds
+                )
+            )
+        await store.mark_failed(
+            conn,
+            ids=[a.id for a in failed],
+            statuses=statuses,
+            next_attempts=next_attempts,
+            errors=[(a.error or "")[:1000] for a in failed],
+        )
+        for a, status in zip(failed, statuses, strict=True):
+            if status != "dead":
+                continue
+            with work_context(correlation_id=a.correlation_id, causation_id=a.event_id):
+                await emit(
+                    conn,
+                    DeliveryFailedV1(
+                        delivery_id=str(a.id),
+                        event_id=a.event_id,
+                        failed_event_type=a.event_type,
+                        channel=a.channel,
+                        attempts=a.attempts_before + 1,
+                        last_error=(a.error or "")[:1000],
+                    ),
+                    subject=str(a.id),
+                )
+            log.warning("delivery.dead", delivery_id=str(a.id), channel=a.channel, error=a.error)
+
+
+# subscriptions
+
+
+async def create_subscription(
+    *,
+    conn: Connection,
+    callback_url: str,
+    event_types: list[str],
+    secret: str | None,
+    description: str | None,
+    created_by: str,
+) -> tuple[dict[str, Any], str]:
+    """Store a webhook subscription; returns it and its secret (shown this once only)."""
+    secret = secret or secrets.token_urlsafe(32)
+    row = await store.insert_subscription(
+        conn,
+        id=uuid.uuid4(),
+        callback_url=callback_url,
+        event_types=sorted(set(event_types)),
+        secret=secret,
+        description=description,
+        created_by=created_by,
+    )
+    log.info("subscription.created", subscription_id=str(row["id"]), event_types=event_types)
+    return store.record(row), secret
+
+
+async def delete_subscription(*, conn: Connection, subscription_id: UUID) -> bool:
+    """End a subscription; deliveries already queued for it are not sent."""
+    deleted = await store.delete_subscription(conn, subscription_id)
+    if deleted:
+        log.info("subscription.deleted", subscription_id=str(subscription_id))
+    return deleted

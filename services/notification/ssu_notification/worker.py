@@ -1,0 +1,149 @@
+"""The delivery worker: a background job that sends due deliveries and records the outcome.
+
+Due rows are claimed with a lease (their next attempt moves into the future), sent
+concurrently under per-channel rate limits, and their outcomes written in one transaction.
+Retry times live in the database, so a restarted process picks up where it left off.
+"""
+
+import asyncio
+from typing import Any
+
+import asyncpg
+import httpx
+from ssu_common import ServiceRuntime, get_logger
+
+from ssu_notification import channels, service, store
+from ssu_notification.settings import Settings
+
+log = get_logger(__name__)
+
+
+class DeliveryWorker:
+    def __init__(self, *, pool: asyncpg.Pool, settings: Settings, client: httpx.AsyncClient):
+        self.pool = pool
+        self.settings = settings
+        self.client = client
+        self.smtp = channels.parse_smtp_url(settings.smtp_url)
+        self.limits = {
+            "email": channels.RateLimit(settings.email_per_second),
+            "sms": channels.RateLimit(settings.sms_per_second),
+            "webhook": channels.RateLimit(settings.webhook_per_second),
+        }
+
+    async def run_once(self) -> int:
+        """Send one batch of due deliveries; returns how many were attempted."""
+        s = self.settings
+        async with self.pool.acquire() as conn:
+            rows = await store.claim_due_deliveries(
+                conn, limit=s.worker_batch, lease_seconds=s.worker_lease_seconds
+            )
+            hook_ids = list({r["subscription_id"] for r in rows if r["subscription_id"]})
+            secrets = await store.subscription_secrets(conn, hook_ids) if hook_ids else {}
+        if not rows:
+            return 0
+        attempts = await asyncio.gather(*(self._attempt(row, secrets) for row in rows))
+        async with self.pool.acquire() as conn:
+            await service.record_attempts(
+                conn=conn,
+                attempts=list(attempts),
+                max_attempts=s.max_attempts,
+                retry_base_seconds=s.retry_base_seconds,
+                retry_max_seconds=s.retry_max_seconds,
+            )
+        return len(rows)
+
+    async def _attempt(self, row: Any, secrets: dict[Any, str]) -> service.Attempt:
+        error: str | None = None
+        give_up = False
+        channel = row["channel"]
+        try:
+            if channel == "webhook" and row["subscription_id"] not in secrets:
+                give_up = True
+                raise channels.SendError("webhook: the subscription was deleted")
+            await self.limits[channel].wait()
+            await self._send(row, secrets)
+        except channels.SendError as exc:
+            error = str(exc)
+        except Exception as exc:  # a bug must not stop the other deliveries of the batch
+            error = f"{type(exc).__name__}: {exc}"
+            log.exception("delivery.unexpected_error", delivery_id=str(row["id"]))
+        if error is None:
+            log.info("delivery.sent", delivery_id=str(row["id"]), channel=channel)
+        else:
+            log.warning(
+                "delivery.attempt_failed",
+                delivery_id=str(row["id"]),
+                channel=channel,
+                attempt=row["attempts"] + 1,
+                error=error,
+            )
+        return service.Attempt(
+            id=row["id"],
+            event_id=row["event_id"],
+            event_type=row["event_type"],
+            correlation_id=row["correlation_id"],
+            channel=channel,
+            attempts_before=row["attempts"],
+            error=error,
+            give_up=give_up,
+        )
+
+    async def _send(self, row: Any, secrets: dict[Any, str]) -> None:
+        timeout = self.settings.send_timeout_seconds
+        channel = row["channel"]
+        if channel == "email":
+            await channels.send_email(
+                target=self.smtp,
+                sender=self.settings.mail_from,
+                to=row["destination"],
+                subject=row["subject"] or "",
+                body=row["body"],
+                message_id=str(row["id"]),
+                event_id=row["event_id"],
+                timeout=timeout,
+            )
+        elif channel == "sms":
+            await channels.send_sms(
+                client=self.client,
+                url=self.settings.sms_url,
+                phone=row["destination"],
+                text=row["body"],
+                timeout=timeout,
+            )
+        elif channel == "webhook":
+            await channels.send_webhook(
+                client=self.client,
+                url=row["destination"],
+                body=row["body"].encode(),
+                secret=secrets[row["subscription_id"]],
+                delivery_id=str(row["id"]),
+                event_id=row["event_id"],
+                event_type=row["event_type"],
+                timeout=timeout,
+            )
+        else:
+            raise channels.SendError(f"unknown channel {channel!r}")
+
+    async def run(self) -> None:
+        """Send until cancelled; back off while the database is unavailable."""
+        backoff = 0.5
+        while True:
+            try:
+                sent = await self.run_once()
+                backoff = 0.5
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("delivery.worker_failed", error=repr(exc))
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+                continue
+            if sent < self.settings.worker_batch:
+                await asyncio.sleep(self.settings.worker_poll_seconds)
+
+
+async def delivery_worker(runtime: ServiceRuntime) -> None:
+    """Background job of the service runtime: the delivery worker."""
+    settings = runtime.settings
+    assert isinstance(settings, Settings)
+    async with httpx.AsyncClient() as client:
+        worker = DeliveryWorker(pool=runtime.pool, settings=settings, client=client)
+        await worker.run()
