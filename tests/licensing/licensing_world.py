@@ -32,7 +32,7 @@ def almaty_today() -> date:
 async def licensing_service(**overrides: Any) -> AsyncIterator[RunningService]:
     """A fresh licensing database and a running service on it."""
     await reset_service("licensing")
-    settings = settings_for(Settings, "licensing", suspension_check_seconds=0.2, **overrides)
+    settings = settings_for(Settings, "licensing", **{"suspension_check_seconds": 0.2, **overrides})
     async with running_service(build(settings)) as svc:  # type: ignore[arg-type]
         yield svc
 

@@ -275,3 +275,178 @@ async def test_unknown_application_and_license_are_404(svc: RunningService) -> N
     )
     assert r.status_code == 404
     assert (await svc.client.get("/v1/licenses/SSU-63-2026-999999")).status_code == 404
+
+
+async def test_rejection_keeps_the_reason_and_publishes_the_unmet_findings(
+    svc: RunningService, probe: EventProbe
+) -> None:
+    body = core_only_application(premises={"area_m2": "100.00", "step_free_access": False})
+    app = await submit(svc, body)
+    r = await svc.client.post(
+        f"/v1/applications/{app['id']}/reject",
+        json={"reason": "premises too small"},
+        headers=ADMIN,
+    )
+    assert r.status_code == 200, r.text
+    assert (r.json()["status"], r.json()["decision_reason"], r.json()["decided_by"]) == (
+        "rejected",
+        "premises too small",
+        "dev-admin",
+    )
+    event = await probe.wait_for(
+        lambda e: e["type"] == "licensing.application.rejected.v1" and e["subject"] == app["id"]
+    )
+    data = event["data"]
+    assert (data["reason"], data["inspector"], data["bin"], data["contact"]) == (
+        "premises too small",
+        "dev-admin",
+        body["bin"],
+        body["contact"],
+    )
+    assert [(f["requirement_id"], f["expected"], f["actual"]) for f in data["findings"]] == [
+        ("premises.area.residential", ">= 120.00 m2 (6.00 m2 x 20 places)", "100.00 m2"),
+        ("premises.step_free", "yes", "no"),
+        ("staff.gardener.site", "gardener >= 0.50 FTE", "gardener 0.00 FTE"),
+        ("staff.janitor.site", "janitor >= 1.00 FTE", "janitor 0.00 FTE"),
+        ("staff.tractor_driver.site", "tractor_driver >= 1.00 FTE", "tractor_driver 0.00 FTE"),
+        ("staff.bread_cutter.site", "bread_cutter >= 0.50 FTE", "bread_cutter 0.00 FTE"),
+    ]
+    r = await svc.client.post(
+        f"/v1/applications/{app['id']}/reject", json={"reason": "again"}, headers=ADMIN
+    )
+    assert (r.status_code, r.json()["current_status"]) == (409, "rejected")
+    r = await svc.client.post(f"/v1/applications/{app['id']}/approve", headers=ADMIN)
+    assert (r.status_code, r.json()["current_status"]) == (409, "rejected")
+
+
+async def test_rejection_needs_a_reason(svc: RunningService) -> None:
+    app = await submit(svc, application())
+    r = await svc.client.post(f"/v1/applications/{app['id']}/reject", json={}, headers=ADMIN)
+    assert r.status_code == 422
+    assert [e["field"] for e in r.json()["errors"]] == ["reason"]
+
+
+async def test_inspection_findings_override_the_declared_values(svc: RunningService) -> None:
+    app = await submit(svc, application())
+    r = await svc.client.post(
+        f"/v1/applications/{app['id']}/inspections",
+        json={
+            "inspected_on": almaty_today().isoformat(),
+            "findings": [
+                {
+                    "requirement_id": "equipment.fire_alarm",
+                    "met": False,
+                    "actual": "alarm disconnected",
+                },
+                {"requirement_id": "staff.nurse.places", "met": True, "actual": "nurse 1.00 FTE"},
+            ],
+            "photos": ["s3://inspections/2026/alarm.jpg"],
+            "notes": "visited unannounced",
+        },
+        headers=ADMIN,
+    )
+    assert r.status_code == 201, r.text
+    inspection = r.json()["inspection"]
+    assert (inspection["inspector"], inspection["photos"]) == (
+        "dev-admin",
+        ["s3://inspections/2026/alarm.jpg"],
+    )
+    after = r.json()["application"]
+    assert after["findings_source"] == "inspection"
+    assert after["unmet_blocking"] == ["equipment.fire_alarm"]
+    r = await svc.client.post(f"/v1/applications/{app['id']}/approve", headers=ADMIN)
+    assert r.status_code == 409
+    assert [(f["requirement_id"], f["expected"], f["actual"]) for f in r.json()["unmet"]] == [
+        ("equipment.fire_alarm", "fire_alarm present", "alarm disconnected")
+    ]
+    got = (await svc.client.get(f"/v1/applications/{app['id']}", headers=READER)).json()
+    assert [i["id"] for i in got["inspections"]] == [inspection["id"]]
+    # A second visit finds the alarm repaired: the latest inspection counts.
+    r = await svc.client.post(
+        f"/v1/applications/{app['id']}/inspections",
+        json={
+            "inspected_on": almaty_today().isoformat(),
+            "findings": [
+                {"requirement_id": "equipment.fire_alarm", "met": True, "actual": "repaired"}
+            ],
+        },
+        headers=ADMIN,
+    )
+    assert r.json()["application"]["passes"] is True
+    r = await svc.client.post(f"/v1/applications/{app['id']}/approve", headers=ADMIN)
+    assert r.status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"inspected_on": "2999-01-01"}, "inspected_on"),
+        ({}, "inspected_on"),
+        (
+            {
+                "inspected_on": "2026-01-05",
+                "findings": [{"requirement_id": "no.such", "met": True, "actual": "x"}],
+            },
+            "findings.0.requirement_id",
+        ),
+        (
+            {
+                "inspected_on": "2026-01-05",
+                "findings": [{"requirement_id": "premises.step_free", "actual": "x"}],
+            },
+            "findings.0.met",
+        ),
+    ],
+)
+async def test_bad_inspections_are_422_naming_the_field(
+    svc: RunningService, body: dict[str, Any], field: str
+) -> None:
+    app = await submit(svc, application())
+    r = await svc.client.post(f"/v1/applications/{app['id']}/inspections", json=body, headers=ADMIN)
+    assert r.status_code == 422, r.text
+    assert [e["field"] for e in r.json()["errors"]] == [field]
+
+
+async def test_applications_and_licenses_are_listed_with_filters_and_pages(
+    svc: RunningService,
+) -> None:
+    region = "590000000"
+    site = [{"address": "Петропавл, Жамбыл 1", "kato": "591010000", "places": 20}]
+    apps = [await submit(svc, application(region=region, sites=site)) for _ in range(3)]
+    await svc.client.post(f"/v1/applications/{apps[0]['id']}/approve", headers=ADMIN)
+    await svc.client.post(f"/v1/applications/{apps[1]['id']}/approve", headers=ADMIN)
+
+    r = await svc.client.get(
+        "/v1/applications", params={"region": region, "status": "submitted"}, headers=READER
+    )
+    assert [a["id"] for a in r.json()["items"]] == [apps[2]["id"]]
+    r = await svc.client.get(
+        "/v1/applications", params={"region": region, "limit": 2}, headers=READER
+    )
+    page = r.json()
+    assert [a["id"] for a in page["items"]] == [apps[0]["id"], apps[1]["id"]]
+    r = await svc.client.get(
+        "/v1/applications",
+        params={"region": region, "limit": 2, "cursor": page["next_cursor"]},
+        headers=READER,
+    )
+    assert [a["id"] for a in r.json()["items"]] == [apps[2]["id"]]
+    assert (await svc.client.get("/v1/applications")).status_code == 401
+
+    r = await svc.client.get("/v1/licenses", params={"region": region, "limit": 1})
+    assert r.status_code == 200
+    first = r.json()
+    year = almaty_today().year
+    assert [i["number"] for i in first["items"]] == [f"SSU-59-{year}-000001"]
+    r = await svc.client.get(
+        "/v1/licenses", params={"region": region, "limit": 1, "cursor": first["next_cursor"]}
+    )
+    assert [i["number"] for i in r.json()["items"]] == [f"SSU-59-{year}-000002"]
+    r = await svc.client.get("/v1/licenses", params={"bin": apps[1]["bin"]})
+    assert [i["number"] for i in r.json()["items"]] == [f"SSU-59-{year}-000002"]
+    r = await svc.client.get("/v1/licenses", params={"region": region, "status": "revoked"})
+    assert r.json()["items"] == []
+    r = await svc.client.get("/v1/licenses", params={"region": "123"})
+    assert (r.status_code, r.json()["errors"][0]["field"]) == (422, "query.region")
+    r = await svc.client.get("/v1/licenses", params={"cursor": "%%%"})
+    assert (r.status_code, r.json()["errors"][0]["field"]) == (422, "query.cursor")

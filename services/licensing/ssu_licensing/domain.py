@@ -70,6 +70,25 @@ EQUIPMENT: dict[str, tuple[str, str]] = {
     "vehicle": ("көлік", "транспортное средство"),
 }
 
+
+def _known_role(value: str) -> str:
+    if value not in ROLES:
+        raise ValueError(f"unknown staff role {value!r}; known roles: {', '.join(sorted(ROLES))}")
+    return value
+
+
+def _known_equipment(value: str) -> str:
+    if value not in EQUIPMENT:
+        raise ValueError(
+            f"unknown equipment code {value!r}; known codes: {', '.join(sorted(EQUIPMENT))}"
+        )
+    return value
+
+
+RoleCode = Annotated[str, AfterValidator(_known_role)]
+EquipmentCode = Annotated[str, AfterValidator(_known_equipment)]
+
+
 RequirementKind = Literal["staff_ratio", "equipment", "area_per_place", "step_free_access"]
 TWO = Decimal("0.01")
 
@@ -97,27 +116,15 @@ class StaffRatio(_RequirementBase):
     """At least `fte` of a role per `per_places` places, per site, or once."""
 
     kind: Literal["staff_ratio"]
-    role: str
+    role: RoleCode
     fte: Decimal = Field(gt=0, max_digits=6, decimal_places=2)
     per_places: int | None = Field(default=None, ge=1)
     per_site: bool = False
 
-    @model_validator(mode="after")
-    def _known_role(self) -> "StaffRatio":
-        if self.role not in ROLES:
-            raise ValueError(f"unknown staff role {self.role!r}")
-        return self
-
 
 class EquipmentPresent(_RequirementBase):
     kind: Literal["equipment"]
-    code: str
-
-    @model_validator(mode="after")
-    def _known_code(self) -> "EquipmentPresent":
-        if self.code not in EQUIPMENT:
-            raise ValueError(f"unknown equipment code {self.code!r}")
-        return self
+    code: EquipmentCode
 
 
 class AreaPerPlace(_RequirementBase):
@@ -330,24 +337,6 @@ class ImpactChange:
 
 
 # commands
-
-
-def _known_role(value: str) -> str:
-    if value not in ROLES:
-        raise ValueError(f"unknown staff role {value!r}; known roles: {', '.join(sorted(ROLES))}")
-    return value
-
-
-def _known_equipment(value: str) -> str:
-    if value not in EQUIPMENT:
-        raise ValueError(
-            f"unknown equipment code {value!r}; known codes: {', '.join(sorted(EQUIPMENT))}"
-        )
-    return value
-
-
-RoleCode = Annotated[str, AfterValidator(_known_role)]
-EquipmentCode = Annotated[str, AfterValidator(_known_equipment)]
 
 
 class _Command(BaseModel):
