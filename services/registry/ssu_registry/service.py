@@ -476,7 +476,9 @@ class ImportResult:
     rejected: list[domain.RowError]
 
 
-def _read_rows(text: str, *, region_scope: str | None) -> tuple[list[Any], list[domain.RowError]]:
+def _read_rows(
+    text: str, *, region_scope: str | None
+) -> tuple[int, list[Any], list[domain.RowError]]:
     """Parse and check every CSV row; one staged record per IIN, the first error per bad row."""
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
     header = next(reader, None)
@@ -490,10 +492,12 @@ def _read_rows(text: str, *, region_scope: str | None) -> tuple[list[Any], list[
     records: dict[str, Any] = {}
     errors: list[domain.RowError] = []
     parse = domain.parse_import_row
+    rows = 0
     for values in reader:
         line = reader.line_num
         if not values or (len(values) == 1 and not values[0].strip()):
             continue
+        rows += 1
         record, error = parse(values, line, region_scope=region_scope)
         if error is not None:
             errors.append(error)
@@ -506,15 +510,14 @@ def _read_rows(text: str, *, region_scope: str | None) -> tuple[list[Any], list[
             errors.append(
                 domain.RowError(line, "iin", f"conflicts with line {earlier[-1]} of this file")
             )
-    return list(records.values()), errors
+    return rows, list(records.values()), errors
 
 
 async def import_recipients(
     *, conn: Connection, text: str, region_scope: str | None
 ) -> ImportResult:
     """Store every valid row (by IIN, idempotently) and report every bad row with its line."""
-    records, errors = _read_rows(text, region_scope=region_scope)
-    rows = len(records) + len(errors)
+    rows, records, errors = _read_rows(text, region_scope=region_scope)
     async with conn.transaction():
         await store.stage_import(conn, records)
         conflicts = await store.conflicting_staged_rows(conn)
@@ -530,7 +533,7 @@ async def import_recipients(
     return ImportResult(
         rows=rows,
         stored=stored,
-        unchanged=len(records) - len(conflicts) - stored,
+        unchanged=rows - stored - len(errors),
         rejected=errors,
     )
 
