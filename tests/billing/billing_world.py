@@ -5,7 +5,7 @@ import uuid
 from datetime import date
 from typing import Any
 
-from harness import RunningService, eventually, publish_raw
+from harness import ADMIN, RunningService, eventually, publish_raw
 from ssu_contracts import (
     Addressee,
     Contact,
@@ -165,3 +165,135 @@ def resumed(e: EnrollmentStartedV1, on: date) -> EnrollmentResumedV1:
         resumed_on=on,
         addressee=ADDRESSEE,
     )
+
+
+# HTTP side of the world
+
+APPROVER = {"Authorization": "Bearer ssu-dev-approver"}
+
+
+async def licensed_provider(
+    svc: RunningService,
+    *,
+    region: str,
+    year: int,
+    budget: str = "100000000.00",
+    issued_on: date | None = None,
+) -> tuple[str, str, str]:
+    """A provider with an active license and a contract: (bin, license number, contract)."""
+    bin_ = new_bin()
+    number = f"LIC-{uuid.uuid4().hex[:10]}"
+    await feed(svc, issued(bin_, number, issued_on or date(year, 1, 1), region=region))
+    contract = f"C-{year}-{bin_}"
+    r = await svc.client.post(
+        "/v1/contracts",
+        headers=ADMIN,
+        json={
+            "number": contract,
+            "provider_bin": bin_,
+            "region": region,
+            "year": year,
+            "budget": budget,
+        },
+    )
+    assert r.status_code == 201, r.text
+    return bin_, number, contract
+
+
+async def enroll(
+    svc: RunningService,
+    bin_: str,
+    number: str,
+    start: date,
+    *,
+    form: str = "stationary",
+    category: str = "elderly",
+    region: str,
+    end: date | None = None,
+    iin: str | None = None,
+) -> str:
+    e = started(
+        str(uuid.uuid4()),
+        iin or new_iin(),
+        bin_,
+        number,
+        start,
+        form=form,
+        category=category,
+        region=region,
+    )
+    await feed(svc, e)
+    if end is not None:
+        await feed(svc, ended(e, end))
+    return e.enrollment_id
+
+
+async def tariff(
+    svc: RunningService,
+    *,
+    region: str,
+    form: str,
+    rate: str,
+    unit: str,
+    effective_from: date,
+    category: str = "*",
+) -> None:
+    r = await svc.client.put(
+        "/v1/tariffs",
+        headers=ADMIN,
+        json={
+            "region": region,
+            "form": form,
+            "category": category,
+            "effective_from": effective_from.isoformat(),
+            "rate": rate,
+            "unit": unit,
+            "act_reference": f"akimat decree {region}-{effective_from}",
+        },
+    )
+    assert r.status_code in (200, 201), r.text
+
+
+async def attend(
+    svc: RunningService, bin_: str, month: str, dates: dict[str, list[int]]
+) -> dict[str, Any]:
+    year, mon = (int(x) for x in month.split("-"))
+    r = await svc.client.post(
+        "/v1/attendance",
+        headers=ADMIN,
+        json={
+            "provider_bin": bin_,
+            "month": month,
+            "enrollments": [
+                {"enrollment_id": eid, "dates": [date(year, mon, d).isoformat() for d in days]}
+                for eid, days in dates.items()
+            ],
+        },
+    )
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+async def run(svc: RunningService, period: str, expect: int = 201) -> dict[str, Any]:
+    r = await svc.client.post("/v1/runs", headers=ADMIN, json={"period": period})
+    assert r.status_code == expect, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+async def invoice_of(svc: RunningService, bin_: str, period: str) -> dict[str, Any]:
+    r = await svc.client.get(
+        "/v1/invoices", headers=ADMIN, params={"provider": bin_, "period": period}
+    )
+    assert r.status_code == 200, r.text
+    items = r.json()["items"]
+    assert len(items) == 1, items
+    r = await svc.client.get(f"/v1/invoices/{items[0]['id']}", headers=ADMIN)
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def amounts(invoice: dict[str, Any]) -> dict[str, str]:
+    return {line["enrollment_id"]: line["amount"] for line in invoice["items"]}

@@ -1,5 +1,440 @@
 """HTTP API of the billing service (DESIGN §5)."""
 
-from fastapi import APIRouter
+import csv
+import io
+import json
+import uuid
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response, Security
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from ssu_common import (
+    Connection,
+    Principal,
+    Problem,
+    authorize,
+    connection,
+    decode_cursor,
+    encode_cursor,
+    field_error,
+)
+from ssu_contracts import Bin, Iin, Money, Period, RecipientCategory, RegionCode, ServiceForm
+
+from ssu_billing import domain, service, store
 
 router = APIRouter(prefix="/v1", tags=["billing"])
+
+Read = Annotated[Principal, Security(authorize, scopes=["billing:read"])]
+Write = Annotated[Principal, Security(authorize, scopes=["billing:write"])]
+Approve = Annotated[Principal, Security(authorize, scopes=["billing:approve"])]
+Conn = Annotated[Connection, Depends(connection)]
+
+MAX_LIMIT = 500
+MAX_CSV_BYTES = 20_000_000
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TariffIn(Body):
+    region: RegionCode
+    form: ServiceForm
+    category: RecipientCategory | Literal["*"]
+    effective_from: date
+    rate: Money = Field(gt=0, max_digits=14, decimal_places=2)
+    unit: Literal["day", "month"]
+    act_reference: str = Field(min_length=1, max_length=500)
+
+
+class ContractIn(Body):
+    number: str = Field(min_length=1, max_length=100)
+    provider_bin: Bin
+    region: RegionCode
+    year: int = Field(ge=2025, le=2100)
+    budget: Money = Field(ge=0, max_digits=14, decimal_places=2)
+
+
+class AttendanceEntry(Body):
+    enrollment_id: str | None = None
+    iin: Iin | None = None
+    dates: list[date] = Field(min_length=1, max_length=31)
+
+    @model_validator(mode="after")
+    def _names_the_enrollment(self) -> "AttendanceEntry":
+        if (self.enrollment_id is None) == (self.iin is None):
+            raise ValueError("give either enrollment_id or iin")
+        return self
+
+
+class AttendanceIn(Body):
+    provider_bin: Bin
+    month: Period
+    enrollments: list[AttendanceEntry] = Field(min_length=1, max_length=20_000)
+
+
+class RunIn(Body):
+    period: Period
+
+
+def _money(value: Decimal) -> str:
+    return f"{value:.2f}"
+
+
+def _visible(principal: Principal, region: str) -> None:
+    if not principal.sees_region(region):
+        raise Problem(404, "not found")
+
+
+def _tariff(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "region": row["region"],
+        "form": row["form"],
+        "category": row["category"],
+        "effective_from": row["effective_from"].isoformat(),
+        "rate": _money(row["rate"]),
+        "unit": row["unit"],
+        "act_reference": row["act_reference"],
+    }
+
+
+def _contract(row: Any) -> dict[str, Any]:
+    return {
+        "number": row["number"],
+        "provider_bin": row["provider_bin"],
+        "region": row["region"],
+        "year": row["year"],
+        "budget": _money(row["budget"]),
+    }
+
+
+def _run(row: Any, *, repeated: bool | None = None) -> dict[str, Any]:
+    body = {
+        "id": str(row["id"]),
+        "period": row["period"],
+        "status": "approved" if row["approved_by"] else row["status"],
+        "started_by": row["started_by"],
+        "approved_by": row["approved_by"],
+        "invoices": row["invoices"],
+        "lines": row["lines"],
+        "total": _money(row["total"]),
+        "over_budget": _money(row["over_budget"]),
+        "unbilled_dates": row["unbilled_dates"],
+        "uncontracted_enrollments": row["uncontracted"],
+        "started_at": row["started_at"].isoformat(),
+        "completed_at": row["completed_at"].isoformat() if row["completed_at"] else None,
+    }
+    if repeated is not None:
+        body["repeated"] = repeated
+    return body
+
+
+def _invoice(row: Any) -> dict[str, Any]:
+    return {
+        "id": str(row["id"]),
+        "number": row["number"],
+        "run_id": str(row["run_id"]),
+        "contract_number": row["contract_number"],
+        "provider_bin": row["provider_bin"],
+        "provider_name": row["provider_name"],
+        "region": row["region"],
+        "period": row["period"],
+        "status": row["status"],
+        "total": _money(row["total"]),
+        "over_budget": _money(row["over_budget"]),
+        "lines": row["lines"],
+        "issued_at": row["issued_at"].isoformat(),
+        "approved_by": row["approved_by"],
+        "paid_amount": None if row["paid_amount"] is None else _money(row["paid_amount"]),
+    }
+
+
+def _line(row: Any) -> dict[str, Any]:
+    detail = json.loads(row["detail"])
+    return {
+        "line_no": row["line_no"],
+        "kind": row["kind"],
+        "enrollment_id": row["enrollment_id"],
+        "iin": row["iin"],
+        "form": row["form"],
+        "category": row["category"],
+        "month": f"{row['month']:%Y-%m}",
+        "amount": _money(row["amount"]),
+        "computed_amount": _money(row["computed_amount"]),
+        "previously_billed": _money(row["previously_billed"]),
+        "status": row["status"],
+        "eligible_days": row["eligible_days"],
+        "attended_days": row["attended_days"],
+        "tariffs": detail["tariffs"],
+        "untariffed_dates": detail["untariffed_dates"],
+    }
+
+
+# tariffs and contracts
+
+
+@router.put("/tariffs")
+async def put_tariff(
+    body: TariffIn, request: Request, response: Response, principal: Write, conn: Conn
+) -> dict[str, Any]:
+    _visible(principal, body.region)
+    row = await service.put_tariff(
+        conn=conn,
+        region=body.region,
+        form=body.form.value,
+        category=str(body.category),
+        effective_from=body.effective_from,
+        rate=body.rate,
+        unit=body.unit,
+        act_reference=body.act_reference,
+        limits=request.app.state.runtime.settings.tariff_limits,
+    )
+    response.status_code = 201 if row["created"] else 200
+    return _tariff(row)
+
+
+@router.get("/tariffs")
+async def get_tariffs(
+    principal: Read,
+    conn: Conn,
+    region: RegionCode | None = None,
+    year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
+) -> dict[str, Any]:
+    if principal.region is not None:
+        if region is not None and region != principal.region:
+            raise Problem(404, "not found")
+        region = principal.region
+    rows = await store.list_tariffs(conn, region=region, year=year)
+    return {"items": [_tariff(r) for r in rows]}
+
+
+@router.post("/contracts", status_code=201)
+async def post_contract(body: ContractIn, principal: Write, conn: Conn) -> dict[str, Any]:
+    _visible(principal, body.region)
+    row = await service.create_contract(
+        conn=conn,
+        number=body.number,
+        provider_bin=body.provider_bin,
+        region=body.region,
+        year=body.year,
+        budget=body.budget,
+    )
+    return _contract(row)
+
+
+@router.get("/budgets")
+async def get_budgets(
+    principal: Read, conn: Conn, year: Annotated[int, Query(ge=2000, le=2100)]
+) -> dict[str, Any]:
+    rows = await store.budgets(conn, year=year, region=principal.region)
+    contracts = [
+        {
+            "contract_number": r["number"],
+            "provider_bin": r["provider_bin"],
+            "provider_name": r["provider_name"],
+            "region": r["region"],
+            "year": r["year"],
+            "budget": _money(r["budget"]),
+            "invoiced": _money(r["invoiced"]),
+            "over_budget": _money(r["over_budget"]),
+            "remaining": _money(r["budget"] - r["invoiced"]),
+        }
+        for r in rows
+    ]
+    regions: dict[str, dict[str, Decimal]] = {}
+    for r in rows:
+        total = regions.setdefault(
+            r["region"],
+            {"budget": Decimal(0), "invoiced": Decimal(0), "over_budget": Decimal(0)},
+        )
+        total["budget"] += r["budget"]
+        total["invoiced"] += r["invoiced"]
+        total["over_budget"] += r["over_budget"]
+    return {
+        "year": year,
+        "contracts": contracts,
+        "regions": [
+            {
+                "region": region,
+                "budget": _money(t["budget"]),
+                "invoiced": _money(t["invoiced"]),
+                "over_budget": _money(t["over_budget"]),
+                "remaining": _money(t["budget"] - t["invoiced"]),
+            }
+            for region, t in sorted(regions.items())
+        ],
+    }
+
+
+# attendance
+
+
+@router.post("/attendance")
+async def post_attendance(body: AttendanceIn, principal: Write, conn: Conn) -> dict[str, Any]:
+    rows = [
+        service.AttendanceInput(
+            ref=f"enrollments.{i}.dates.{j}",
+            enrollment_id=entry.enrollment_id,
+            iin=entry.iin,
+            provider_bin=body.provider_bin,
+            day=day,
+        )
+        for i, entry in enumerate(body.enrollments)
+        for j, day in enumerate(entry.dates)
+    ]
+    accepted, errors = await service.record_attendance(
+        conn=conn, rows=rows, month=domain.Month.parse(body.month)
+    )
+    return {
+        "accepted": accepted,
+        "rejected": [
+            {"field": e["ref"], "reason": e["reason"], "value": e["value"]} for e in errors
+        ],
+    }
+
+
+@router.post("/attendance/import")
+async def import_attendance(
+    request: Request,
+    principal: Write,
+    conn: Conn,
+    month: Annotated[Period | None, Query()] = None,
+) -> dict[str, Any]:
+    text = await _csv_body(request)
+    parsed, parse_errors = domain.parse_attendance_csv(text)
+    rows = [
+        service.AttendanceInput(
+            ref=str(r.line), enrollment_id=None, iin=r.iin, provider_bin=r.provider_bin, day=r.day
+        )
+        for r in parsed
+    ]
+    accepted, errors = await service.record_attendance(
+        conn=conn, rows=rows, month=domain.Month.parse(month) if month else None
+    )
+    rejected = [
+        {"line": e.line, "field": e.field, "reason": e.reason, "value": e.value}
+        for e in parse_errors
+    ] + [
+        {"line": int(e["ref"]), "field": "date", "reason": e["reason"], "value": e["value"]}
+        for e in errors
+    ]
+    rejected.sort(key=lambda e: e["line"])
+    return {"accepted": accepted, "rejected": rejected}
+
+
+async def _csv_body(request: Request) -> str:
+    raw = await request.body()
+    if len(raw) > MAX_CSV_BYTES:
+        raise Problem(413, f"the file is larger than {MAX_CSV_BYTES} bytes")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise field_error("body", "the file is not UTF-8 text") from exc
+
+
+# runs and invoices
+
+
+@router.post("/runs")
+async def post_run(body: RunIn, response: Response, principal: Write, conn: Conn) -> Any:
+    outcome = await service.run_billing(conn=conn, period=body.period, started_by=principal.client)
+    response.status_code = 200 if outcome.repeated else 201
+    return _run(outcome.run, repeated=outcome.repeated)
+
+
+@router.get("/runs/{run_id}")
+async def get_run(run_id: str, principal: Read, conn: Conn) -> dict[str, Any]:
+    row = await store.get_run(conn, _uuid(run_id))
+    if row is None:
+        raise Problem(404, "no such billing run")
+    return _run(row)
+
+
+@router.post("/runs/{run_id}/approve")
+async def approve_run(run_id: str, principal: Approve, conn: Conn) -> dict[str, Any]:
+    row = await service.approve_run(conn=conn, run_id=_uuid(run_id), approver=principal.client)
+    return _run(row)
+
+
+@router.get("/invoices")
+async def list_invoices(
+    principal: Read,
+    conn: Conn,
+    provider: Bin | None = None,
+    period: Period | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    after = str(decode_cursor(cursor, default=""))
+    rows = await store.list_invoices(
+        conn, provider=provider, period=period, region=principal.region, after=after, limit=limit
+    )
+    next_cursor = encode_cursor(rows[-1]["number"]) if len(rows) == limit else None
+    return {"items": [_invoice(r) for r in rows], "next_cursor": next_cursor}
+
+
+@router.get("/invoices/{invoice_id}")
+async def get_invoice(invoice_id: str, principal: Read, conn: Conn) -> dict[str, Any]:
+    row = await store.get_invoice(conn, _uuid(invoice_id))
+    if row is None or not principal.sees_region(row["region"]):
+        raise Problem(404, "no such invoice")
+    lines = await store.invoice_lines(conn, str(row["id"]))
+    return {**_invoice(row), "items": [_line(line) for line in lines]}
+
+
+def _uuid(value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise Problem(404, "not found") from None
+
+
+# payment registers
+
+
+@router.get("/payment-registers/{region}/{period}.csv")
+async def payment_register(
+    region: RegionCode, period: Period, principal: Read, conn: Conn
+) -> Response:
+    _visible(principal, region)
+    rows = await store.payment_register(conn, region=region, period=period)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(
+        [
+            "invoice_number",
+            "contract_number",
+            "provider_bin",
+            "provider_name",
+            "region",
+            "period",
+            "amount",
+            "approved_by",
+        ]
+    )
+    for r in rows:
+        writer.writerow(
+            [
+                r["number"],
+                r["contract_number"],
+                r["provider_bin"],
+                r["provider_name"] or "",
+                r["region"],
+                r["period"],
+                _money(r["total"]),
+                r["approved_by"],
+            ]
+        )
+    return Response(out.getvalue(), media_type="text/csv; charset=utf-8")
+
+
+@router.post("/payment-registers/{region}/{period}/reconciliation")
+async def reconciliation(
+    region: RegionCode, period: Period, request: Request, principal: Write, conn: Conn
+) -> dict[str, Any]:
+    _visible(principal, region)
+    text = await _csv_body(request)
+    return await service.reconcile(conn=conn, region=region, period=period, text=text)

@@ -1,17 +1,27 @@
 """Use cases of the billing service: one transaction each, rules, writes, outbox."""
 
 import json
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
 
-from ssu_common import Connection, get_logger
+from ssu_common import Connection, Problem, emit_many, field_error, get_logger
 from ssu_contracts import (
+    BudgetExhaustedV1,
+    Contact,
     EnrollmentDisruptedV1,
     EnrollmentEndedV1,
     EnrollmentResumedV1,
     EnrollmentStartedV1,
+    Event,
+    InvoiceIssuedV1,
     LicenseEvent,
+    RunCompletedV1,
 )
 
-from ssu_billing import store
+from ssu_billing import domain, store
 
 log = get_logger(__name__)
 
@@ -91,3 +101,347 @@ async def resume_enrollment(*, conn: Connection, data: EnrollmentResumedV1) -> N
         conn, enrollment_id=data.enrollment_id, status="active"
     ):
         raise EnrollmentNotYetKnown(data.enrollment_id)
+
+
+# tariffs and contracts
+
+
+async def put_tariff(
+    *,
+    conn: Connection,
+    region: str,
+    form: str,
+    category: str,
+    effective_from: date,
+    rate: Decimal,
+    unit: str,
+    act_reference: str,
+    limits: dict[str, dict[str, tuple[Decimal, Decimal]]],
+) -> Any:
+    """Record an akimat's tariff; a rate outside the national limits for its form is refused."""
+    why = domain.rate_outside_limits(rate=rate, form=form, unit=unit, limits=limits)
+    if why is not None:
+        raise field_error("rate", why)
+    async with conn.transaction():
+        return await store.upsert_tariff(
+            conn,
+            region=region,
+            form=form,
+            category=category,
+            effective_from=effective_from,
+            rate=rate,
+            unit=unit,
+            act_reference=act_reference,
+        )
+
+
+async def create_contract(
+    *, conn: Connection, number: str, provider_bin: str, region: str, year: int, budget: Decimal
+) -> Any:
+    async with conn.transaction():
+        if await store.get_provider(conn, provider_bin) is None:
+            raise field_error("provider_bin", "no licensed provider with this BIN is known")
+        row = await store.insert_contract(
+            conn, number=number, provider_bin=provider_bin, region=region, year=year, budget=budget
+        )
+        if row is None:
+            held = await store.get_contract(conn, number) or await store.contract_for(
+                conn, provider_bin=provider_bin, region=region, year=year
+            )
+            raise Problem(
+                409,
+                "a contract with this number, or for this provider, region and year, exists",
+                contract_number=held["number"] if held else None,
+            )
+        return row
+
+
+# attendance
+
+
+@dataclass(frozen=True)
+class AttendanceInput:
+    ref: str
+    enrollment_id: str | None
+    iin: str | None
+    provider_bin: str
+    day: date
+
+
+async def record_attendance(
+    *, conn: Connection, rows: list[AttendanceInput], month: domain.Month | None
+) -> tuple[int, list[dict[str, Any]]]:
+    """Keep every valid row; report each refused one (outside the month, unknown, duplicate)."""
+    errors: list[dict[str, Any]] = []
+    seen: dict[tuple[str | None, str | None, str, date], str] = {}
+    candidates: list[AttendanceInput] = []
+    for row in rows:
+        if month is not None and not month.contains(row.day):
+            errors.append(
+                {
+                    "ref": row.ref,
+                    "reason": f"date is outside the month {month.label}",
+                    "value": row.day.isoformat(),
+                }
+            )
+            continue
+        key = (row.enrollment_id, row.iin, row.provider_bin, row.day)
+        if key in seen:
+            errors.append(
+                {
+                    "ref": row.ref,
+                    "reason": f"duplicate of {seen[key]}",
+                    "value": row.day.isoformat(),
+                }
+            )
+            continue
+        seen[key] = row.ref
+        candidates.append(row)
+    async with conn.transaction():
+        resolved = await store.resolve_attendance(
+            conn,
+            lines=list(range(len(candidates))),
+            enrollment_ids=[r.enrollment_id for r in candidates],
+            iins=[r.iin for r in candidates],
+            provider_bins=[r.provider_bin for r in candidates],
+            days=[r.day for r in candidates],
+        )
+        valid: list[tuple[int, str]] = []
+        for found in resolved:
+            row = candidates[found["line"]]
+            reason = None
+            if found["enrollment_id"] is None:
+                reason = (
+                    "unknown enrollment of this provider"
+                    if row.enrollment_id is not None
+                    else "no enrollment of this IIN at this provider on this date"
+                )
+            elif found["iin_matches"] > 1:
+                reason = "several enrollments of this IIN at this provider: name enrollment_id"
+            elif found["start_date"] > row.day or (
+                found["end_date"] is not None and found["end_date"] < row.day
+            ):
+                reason = "date is outside the enrollment"
+            if reason is not None:
+                errors.append({"ref": row.ref, "reason": reason, "value": row.day.isoformat()})
+            else:
+                valid.append((found["line"], found["enrollment_id"]))
+        new_lines = set(
+            await store.insert_attendance(
+                conn,
+                lines=[line for line, _ in valid],
+                enrollment_ids=[eid for _, eid in valid],
+                days=[candidates[line].day for line, _ in valid],
+            )
+        )
+    for line, _ in valid:
+        if line not in new_lines:
+            row = candidates[line]
+            errors.append(
+                {
+                    "ref": row.ref,
+                    "reason": "duplicate: this date is already recorded",
+                    "value": row.day.isoformat(),
+                }
+            )
+    return len(new_lines), errors
+
+
+# billing runs
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run: Any
+    repeated: bool
+
+
+async def run_billing(*, conn: Connection, period: str, started_by: str) -> RunOutcome:
+    """Invoice a month: one invoice per contract, a line per enrollment, adjustments, budgets."""
+    month = domain.Month.parse(period)
+    async with conn.transaction():
+        if not await store.try_lock_period(conn, period):
+            raise Problem(409, f"a billing run for {period} is in progress", period=period)
+        existing = await store.get_run_by_period(conn, period)
+        if existing is not None:
+            return RunOutcome(run=existing, repeated=True)
+        await store.lock_all_runs(conn)
+        run_id = str(uuid.uuid4())
+        await store.insert_run(
+            conn, run_id=run_id, period=period, period_start=month.first, started_by=started_by
+        )
+        corrected = await store.months_to_correct(conn, month.first)
+        await store.compute_run(
+            conn, period_start=month.first, months=corrected, year=month.first.year
+        )
+        invoices = await store.issue_invoices(conn, run_id=run_id, period=period)
+        counts = await store.unbilled_counts(conn, period_start=month.first, year=month.first.year)
+        run = await store.complete_run(
+            conn,
+            run_id=run_id,
+            unbilled_dates=counts["unbilled_dates"],
+            uncontracted=counts["uncontracted"],
+        )
+        exhausted = await store.mark_exhausted_contracts(conn, run_id=run_id)
+        events: list[tuple[Event, str | None]] = [
+            (
+                InvoiceIssuedV1(
+                    invoice_id=str(i["id"]),
+                    invoice_number=i["number"],
+                    contract_number=i["contract_number"],
+                    provider_bin=i["provider_bin"],
+                    provider_name=i["provider_name"],
+                    region=i["region"],
+                    period=period,
+                    total=i["total"],
+                    over_budget=i["over_budget"],
+                    lines=i["lines"],
+                    issued_at=i["issued_at"],
+                    contact=Contact.model_validate_json(i["contact"]) if i["contact"] else None,
+                ),
+                str(i["id"]),
+            )
+            for i in invoices
+        ]
+        events += [
+            (
+                BudgetExhaustedV1(
+                    contract_number=c["number"],
+                    provider_bin=c["provider_bin"],
+                    provider_name=c["provider_name"],
+                    region=c["region"],
+                    year=c["year"],
+                    budget=c["budget"],
+                    invoiced=c["invoiced"],
+                    over_budget=c["invoice_over_budget"],
+                    period=period,
+                ),
+                c["number"],
+            )
+            for c in exhausted
+        ]
+        events.append(
+            (
+                RunCompletedV1(
+                    run_id=run_id,
+                    period=period,
+                    invoices=run["invoices"],
+                    lines=run["lines"],
+                    total=run["total"],
+                    unbilled_dates=run["unbilled_dates"],
+                    completed_at=run["completed_at"],
+                ),
+                run_id,
+            )
+        )
+        await emit_many(conn, events)
+    log.info(
+        "billing.run_completed",
+        period=period,
+        invoices=run["invoices"],
+        lines=run["lines"],
+        corrected=[m.isoformat() for m in corrected],
+    )
+    return RunOutcome(run=run, repeated=False)
+
+
+async def approve_run(*, conn: Connection, run_id: str, approver: str) -> Any:
+    """Second pair of eyes: another client than the one that started the run approves it."""
+    async with conn.transaction():
+        run = await store.get_run_for_update(conn, run_id)
+        if run is None:
+            raise Problem(404, "no such billing run")
+        if run["started_by"] == approver:
+            raise Problem(
+                403,
+                "four eyes: the client that started the run cannot approve its invoices",
+                started_by=run["started_by"],
+            )
+        if run["approved_by"] is not None:
+            return run
+        return await store.approve_run(conn, run_id=run_id, approver=approver)
+
+
+# payments
+
+
+async def reconcile(*, conn: Connection, region: str, period: str, text: str) -> dict[str, Any]:
+    """Apply the treasury's result file; differences, unknowns and duplicates are reported."""
+    rows, parse_errors = domain.parse_treasury_csv(text)
+    errors: list[dict[str, Any]] = [
+        {"line": e.line, "field": e.field, "reason": e.reason, "value": e.value}
+        for e in parse_errors
+    ]
+    applied: list[dict[str, Any]] = []
+    discrepancies: list[dict[str, Any]] = []
+    async with conn.transaction():
+        held = {
+            r["number"]: r
+            for r in await store.invoices_for_update(
+                conn, region=region, period=period, numbers=[r.invoice_number for r in rows]
+            )
+        }
+        seen: dict[str, int] = {}
+        updates: list[domain.TreasuryRow] = []
+        statuses: list[str] = []
+        for row in rows:
+            invoice = held.get(row.invoice_number)
+            if row.invoice_number in seen:
+                errors.append(_row_error(row, f"duplicate of line {seen[row.invoice_number]}"))
+                continue
+            seen[row.invoice_number] = row.line
+            if invoice is None:
+                errors.append(_row_error(row, f"unknown invoice for {region} {period}"))
+                continue
+            if invoice["status"] != "approved":
+                reason = (
+                    "not approved: not in the payment register"
+                    if invoice["status"] == "issued"
+                    else f"duplicate: already reconciled as {invoice['status']}"
+                )
+                errors.append(_row_error(row, reason))
+                continue
+            status, discrepancy = domain.payment_outcome(
+                total=invoice["total"], amount_paid=row.amount_paid, status=row.status
+            )
+            if discrepancy is not None:
+                discrepancies.append(
+                    {
+                        "line": row.line,
+                        "invoice_number": row.invoice_number,
+                        "invoice_total": str(invoice["total"]),
+                        "amount_paid": str(row.amount_paid),
+                        "reason": discrepancy,
+                    }
+                )
+            if status is None:
+                errors.append(_row_error(row, discrepancy or "refused"))
+                continue
+            updates.append(row)
+            statuses.append(status)
+            applied.append(
+                {
+                    "invoice_number": row.invoice_number,
+                    "status": status,
+                    "amount_paid": str(row.amount_paid),
+                    "invoice_total": str(invoice["total"]),
+                }
+            )
+        await store.record_payments(
+            conn,
+            numbers=[r.invoice_number for r in updates],
+            amounts=[r.amount_paid for r in updates],
+            statuses=statuses,
+            treasury_statuses=[r.status for r in updates],
+            paid_on=[r.paid_on for r in updates],
+        )
+    return {"applied": applied, "discrepancies": discrepancies, "errors": errors}
+
+
+def _row_error(row: domain.TreasuryRow, reason: str) -> dict[str, Any]:
+    return {
+        "line": row.line,
+        "field": "invoice_number",
+        "reason": reason,
+        "value": row.invoice_number,
+    }

@@ -1,6 +1,7 @@
 """All SQL of the billing service."""
 
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from ssu_common import Connection
@@ -178,3 +179,545 @@ async def set_enrollment_status(conn: Connection, *, enrollment_id: str, status:
 
 async def get_enrollment(conn: Connection, enrollment_id: str) -> Any:
     return await conn.fetchrow("SELECT * FROM enrollments WHERE enrollment_id = $1", enrollment_id)
+
+
+# tariffs
+
+
+async def upsert_tariff(
+    conn: Connection,
+    *,
+    region: str,
+    form: str,
+    category: str,
+    effective_from: date,
+    rate: Decimal,
+    unit: str,
+    act_reference: str,
+) -> Any:
+    return await conn.fetchrow(
+        "INSERT INTO tariffs (region, form, category, effective_from, rate, unit, act_reference)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        " ON CONFLICT (region, form, category, effective_from) DO UPDATE SET"
+        "  rate = EXCLUDED.rate, unit = EXCLUDED.unit, act_reference = EXCLUDED.act_reference,"
+        "  updated_at = clock_timestamp()"
+        " RETURNING *, (xmax = 0) AS created",
+        region,
+        form,
+        category,
+        effective_from,
+        rate,
+        unit,
+        act_reference,
+    )
+
+
+async def list_tariffs(conn: Connection, *, region: str | None, year: int | None) -> list[Any]:
+    """Tariffs of a region (or all) that are in force at some date of a year (or any)."""
+    return await conn.fetch(
+        "SELECT t.* FROM tariffs t"
+        " WHERE ($1::text IS NULL OR t.region = $1)"
+        "  AND ($2::int IS NULL OR (t.effective_from <= make_date($2, 12, 31)"
+        "   AND NOT EXISTS (SELECT 1 FROM tariffs n WHERE n.region = t.region"
+        "    AND n.form = t.form AND n.category = t.category"
+        "    AND n.effective_from > t.effective_from AND n.effective_from <= make_date($2, 1, 1))))"
+        " ORDER BY t.region, t.form, t.category, t.effective_from",
+        region,
+        year,
+    )
+
+
+# contracts
+
+
+async def insert_contract(
+    conn: Connection, *, number: str, provider_bin: str, region: str, year: int, budget: Decimal
+) -> Any:
+    return await conn.fetchrow(
+        "INSERT INTO contracts (number, provider_bin, region, year, budget)"
+        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING *",
+        number,
+        provider_bin,
+        region,
+        year,
+        budget,
+    )
+
+
+async def get_contract(conn: Connection, number: str) -> Any:
+    return await conn.fetchrow("SELECT * FROM contracts WHERE number = $1", number)
+
+
+async def contract_for(conn: Connection, *, provider_bin: str, region: str, year: int) -> Any:
+    return await conn.fetchrow(
+        "SELECT * FROM contracts WHERE provider_bin = $1 AND region = $2 AND year = $3",
+        provider_bin,
+        region,
+        year,
+    )
+
+
+async def budgets(conn: Connection, *, year: int, region: str | None) -> list[Any]:
+    return await conn.fetch(
+        "SELECT c.number, c.provider_bin, p.name AS provider_name, c.region, c.year, c.budget,"
+        "  coalesce(sum(l.amount) FILTER (WHERE l.status = 'billed'), 0)::numeric(14,2)"
+        "   AS invoiced,"
+        "  coalesce(sum(l.amount) FILTER (WHERE l.status = 'over_budget'), 0)::numeric(14,2)"
+        "   AS over_budget"
+        " FROM contracts c"
+        " LEFT JOIN providers p ON p.bin = c.provider_bin"
+        " LEFT JOIN invoices i ON i.contract_number = c.number"
+        " LEFT JOIN invoice_lines l ON l.invoice_id = i.id"
+        " WHERE c.year = $1 AND ($2::text IS NULL OR c.region = $2)"
+        " GROUP BY c.number, p.name ORDER BY c.region, c.number",
+        year,
+        region,
+    )
+
+
+# attendance
+
+
+async def resolve_attendance(
+    conn: Connection,
+    *,
+    lines: list[int],
+    enrollment_ids: list[str | None],
+    iins: list[str | None],
+    provider_bins: list[str],
+    days: list[date],
+) -> list[Any]:
+    """For each row, the enrollment it names (by id, or by IIN at the provider on that date)."""
+    return await conn.fetch(
+        "SELECT r.line, r.day,"
+        "  coalesce(byid.enrollment_id, byiin.enrollment_id) AS enrollment_id,"
+        "  coalesce(byid.start_date, byiin.start_date) AS start_date,"
+        "  coalesce(byid.end_date, byiin.end_date) AS end_date,"
+        "  coalesce(byiin.matches, 0) AS iin_matches"
+        " FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::date[])"
+        "  AS r(line, enrollment_id, iin, provider_bin, day)"
+        " LEFT JOIN enrollments byid ON byid.enrollment_id = r.enrollment_id"
+        "  AND byid.provider_bin = r.provider_bin"
+        " LEFT JOIN LATERAL ("
+        "  SELECT e.enrollment_id, e.start_date, e.end_date,"
+        "   count(*) OVER () AS matches FROM enrollments e"
+        "  WHERE r.enrollment_id IS NULL AND e.provider_bin = r.provider_bin AND e.iin = r.iin"
+        "   AND e.start_date <= r.day AND (e.end_date IS NULL OR e.end_date >= r.day)"
+        "  ORDER BY e.enrollment_id LIMIT 1) byiin ON true"
+        " ORDER BY r.line",
+        lines,
+        enrollment_ids,
+        iins,
+        provider_bins,
+        days,
+    )
+
+
+async def insert_attendance(
+    conn: Connection, *, lines: list[int], enrollment_ids: list[str], days: list[date]
+) -> list[int]:
+    """Store attendance rows; returns the lines that were new (the others were held already)."""
+    rows = await conn.fetch(
+        "WITH r AS (SELECT * FROM unnest($1::int[], $2::text[], $3::date[])"
+        "  AS r(line, enrollment_id, day)),"
+        " ins AS (INSERT INTO attendance (enrollment_id, day)"
+        "  SELECT enrollment_id, day FROM r ON CONFLICT DO NOTHING"
+        "  RETURNING enrollment_id, day)"
+        " SELECT r.line FROM r JOIN ins USING (enrollment_id, day)",
+        lines,
+        enrollment_ids,
+        days,
+    )
+    return [r["line"] for r in rows]
+
+
+# billing runs
+
+
+async def try_lock_period(conn: Connection, period: str) -> bool:
+    """Transaction lock of one period: a concurrent run of it is refused at once."""
+    return bool(
+        await conn.fetchval(
+            "SELECT pg_try_advisory_xact_lock(hashtextextended('ssu.billing.run:' || $1, 0))",
+            period,
+        )
+    )
+
+
+async def lock_all_runs(conn: Connection) -> None:
+    """Runs of different periods wait for each other: adjustments read what runs wrote."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('ssu.billing.runs', 0))")
+
+
+async def get_run_by_period(conn: Connection, period: str) -> Any:
+    return await conn.fetchrow("SELECT * FROM runs WHERE period = $1", period)
+
+
+async def get_run(conn: Connection, run_id: str) -> Any:
+    return await conn.fetchrow("SELECT * FROM runs WHERE id = $1::uuid", run_id)
+
+
+async def insert_run(
+    conn: Connection, *, run_id: str, period: str, period_start: date, started_by: str
+) -> None:
+    await conn.execute(
+        "INSERT INTO runs (id, period, period_start, status, started_by)"
+        " VALUES ($1::uuid, $2, $3, 'running', $4)",
+        run_id,
+        period,
+        period_start,
+        started_by,
+    )
+
+
+async def months_to_correct(conn: Connection, period_start: date) -> list[date]:
+    """Invoiced months before this one whose inputs changed since they were invoiced.
+
+    The margin covers changes committed while that run was in progress; recomputing a month
+    that did not change yields no adjustment, so a generous margin is only a cost.
+    """
+    rows = await conn.fetch(
+        "SELECT r.period_start FROM runs r,"
+        " LATERAL (SELECT r.started_at - interval '10 minutes' AS since,"
+        "   (r.period_start + interval '1 month')::date AS next_month) w"
+        " WHERE r.period_start < $1 AND r.status <> 'running' AND ("
+        "  EXISTS (SELECT 1 FROM attendance a WHERE a.recorded_at > w.since"
+        "   AND a.day >= r.period_start AND a.day < w.next_month)"
+        "  OR EXISTS (SELECT 1 FROM license_transitions t WHERE t.recorded_at > w.since"
+        "   AND t.effective_date < w.next_month)"
+        "  OR EXISTS (SELECT 1 FROM tariffs t WHERE t.updated_at > w.since"
+        "   AND t.effective_from < w.next_month)"
+        "  OR EXISTS (SELECT 1 FROM enrollments e WHERE e.updated_at > w.since"
+        "   AND e.start_date < w.next_month))"
+        " ORDER BY r.period_start",
+        period_start,
+    )
+    return [r["period_start"] for r in rows]
+
+
+# Amount of every contracted enrollment for each month given (DESIGN §3), one set-based
+# statement: dates × enrollments, license ranges, attendance, the tariff of each date.
+_COMPUTE = """
+CREATE TEMP TABLE calc ON COMMIT DROP AS
+WITH months AS (
+    SELECT m AS month, ((m + interval '1 month')::date - 1) AS last_day,
+           ((m + interval '1 month')::date - m) AS dim
+    FROM unnest($1::date[]) AS m
+),
+days AS (
+    SELECT mo.month, mo.dim, g::date AS day
+    FROM months mo, generate_series(mo.month, mo.last_day, interval '1 day') AS g
+),
+enr AS (
+    SELECT e.enrollment_id, e.region, e.form, e.category, e.license_number,
+           e.start_date, e.end_date
+    FROM enrollments e
+    JOIN contracts c ON c.provider_bin = e.provider_bin AND c.region = e.region AND c.year = $2
+    WHERE e.start_date <= (SELECT max(last_day) FROM months)
+      AND (e.end_date IS NULL OR e.end_date >= (SELECT min(month) FROM months))
+),
+keys AS (SELECT DISTINCT region, form, category FROM enr),
+tariff_days AS (
+    SELECT k.region, k.form, k.category, d.day, t.id, t.rate, t.unit
+    FROM keys k
+    CROSS JOIN (SELECT DISTINCT day FROM days) d
+    JOIN LATERAL (
+        SELECT t.id, t.rate, t.unit FROM tariffs t
+        WHERE t.region = k.region AND t.form = k.form AND t.category IN (k.category, '*')
+          AND t.effective_from <= d.day
+        ORDER BY t.category = '*', t.effective_from DESC
+        LIMIT 1
+    ) t ON true
+),
+covered AS (
+    SELECT e.enrollment_id, d.month, d.dim, d.day,
+           coalesce(l.active @> d.day, false) AS eligible,
+           a.enrollment_id IS NOT NULL AS attended,
+           td.id AS tariff_id, td.rate, td.unit
+    FROM enr e
+    JOIN days d ON d.day >= e.start_date AND (e.end_date IS NULL OR d.day <= e.end_date)
+    LEFT JOIN licenses l ON l.license_number = e.license_number
+    LEFT JOIN attendance a ON a.enrollment_id = e.enrollment_id AND a.day = d.day
+    LEFT JOIN tariff_days td ON td.region = e.region AND td.form = e.form
+        AND td.category = e.category AND td.day = d.day
+),
+per_tariff AS (
+    SELECT enrollment_id, month, dim, tariff_id, unit, rate,
+           count(*) FILTER (WHERE eligible) AS eligible_days,
+           count(*) FILTER (WHERE attended) AS attended_days,
+           sum(rate) FILTER (WHERE eligible AND attended) AS billable_sum,
+           sum(rate) FILTER (WHERE eligible) AS eligible_sum,
+           array_agg(day ORDER BY day) FILTER (WHERE eligible AND attended) AS billable_dates,
+           array_agg(day ORDER BY day) FILTER (WHERE eligible) AS eligible_dates,
+           sum(count(*) FILTER (WHERE attended))
+               OVER (PARTITION BY enrollment_id, month) > 0 AS any_attended
+    FROM covered
+    GROUP BY enrollment_id, month, dim, tariff_id, unit, rate
+)
+SELECT p.enrollment_id, p.month,
+       round(coalesce(sum(p.billable_sum) FILTER (WHERE p.unit = 'day'), 0)
+             + CASE WHEN bool_or(p.any_attended)
+                    THEN coalesce(sum(p.eligible_sum) FILTER (WHERE p.unit = 'month'), 0)
+                         / min(p.dim)
+                    ELSE 0 END, 2)::numeric(14,2) AS amount,
+       sum(p.eligible_days)::int AS eligible_days,
+       sum(p.attended_days)::int AS attended_days,
+       coalesce(sum(p.eligible_days) FILTER (WHERE p.tariff_id IS NULL), 0)::int
+           AS untariffed_days,
+       jsonb_build_object(
+           'tariffs', coalesce(jsonb_agg(jsonb_build_object(
+               'tariff_id', t.id, 'category', t.category, 'effective_from', t.effective_from,
+               'rate', p.rate::text, 'unit', p.unit, 'act_reference', t.act_reference,
+               'dates', CASE WHEN p.unit = 'day' THEN coalesce(p.billable_dates, '{}'::date[])
+                             WHEN p.any_attended THEN p.eligible_dates
+                             ELSE '{}'::date[] END,
+               'eligible_days', p.eligible_days,
+               'days_in_month', p.dim
+           ) ORDER BY p.eligible_dates[1]) FILTER (WHERE p.tariff_id IS NOT NULL), '[]'),
+           'untariffed_dates', coalesce(
+               max(p.eligible_dates) FILTER (WHERE p.tariff_id IS NULL), '{}'::date[])
+       ) AS detail
+FROM per_tariff p
+LEFT JOIN tariffs t ON t.id = p.tariff_id
+GROUP BY p.enrollment_id, p.month
+"""
+
+# Lines of the run: this month's amounts, and for earlier invoiced months the difference
+# between what is due now and what was billed, numbered per contract in a fixed order with
+# the budget applied along that order.
+_LINES = """
+CREATE TEMP TABLE run_lines ON COMMIT DROP AS
+WITH billed AS (
+    SELECT l.enrollment_id, l.month, sum(l.amount) AS billed
+    FROM invoice_lines l WHERE l.month = ANY($2::date[])
+    GROUP BY l.enrollment_id, l.month
+),
+due AS (
+    SELECT c.enrollment_id, c.month, 'regular' AS kind, c.amount, c.amount AS computed,
+           0::numeric(14,2) AS previously, c.eligible_days, c.attended_days,
+           c.untariffed_days, c.detail
+    FROM calc c WHERE c.month = $1
+    UNION ALL
+    SELECT coalesce(c.enrollment_id, b.enrollment_id), coalesce(c.month, b.month), 'adjustment',
+           coalesce(c.amount, 0) - coalesce(b.billed, 0), coalesce(c.amount, 0),
+           coalesce(b.billed, 0), coalesce(c.eligible_days, 0), coalesce(c.attended_days, 0),
+           0, coalesce(c.detail, '{"tariffs": [], "untariffed_dates": []}')
+    FROM (SELECT * FROM calc WHERE month <> $1) c
+    FULL JOIN billed b ON b.enrollment_id = c.enrollment_id AND b.month = c.month
+    WHERE coalesce(c.amount, 0) <> coalesce(b.billed, 0)
+),
+placed AS (
+    SELECT d.*, e.iin, e.form, e.category, k.number AS contract_number, k.budget,
+           row_number() OVER w AS line_no,
+           sum(d.amount) OVER w AS running
+    FROM due d
+    JOIN enrollments e ON e.enrollment_id = d.enrollment_id
+    JOIN contracts k ON k.provider_bin = e.provider_bin AND k.region = e.region AND k.year = $3
+    WINDOW w AS (PARTITION BY k.number ORDER BY d.month, e.iin, d.enrollment_id
+                 ROWS UNBOUNDED PRECEDING)
+),
+spent AS (
+    SELECT i.contract_number, sum(l.amount) AS spent
+    FROM invoices i JOIN invoice_lines l ON l.invoice_id = i.id
+    WHERE l.status = 'billed' AND i.contract_number IN (SELECT contract_number FROM placed)
+    GROUP BY i.contract_number
+)
+SELECT p.*,
+       CASE WHEN p.amount > 0 AND coalesce(s.spent, 0) + p.running > p.budget
+            THEN 'over_budget' ELSE 'billed' END AS status
+FROM placed p LEFT JOIN spent s USING (contract_number)
+"""
+
+_INVOICES = """
+WITH inv AS (
+    INSERT INTO invoices (id, number, run_id, contract_number, provider_bin, region, period,
+                          total, over_budget, lines, issued_at)
+    SELECT gen_random_uuid(), k.number || '/' || $2, $1::uuid, k.number, k.provider_bin,
+           k.region, $2,
+           coalesce(sum(r.amount) FILTER (WHERE r.status = 'billed'), 0),
+           coalesce(sum(r.amount) FILTER (WHERE r.status = 'over_budget'), 0),
+           count(*), now()
+    FROM run_lines r JOIN contracts k ON k.number = r.contract_number
+    GROUP BY k.number
+    RETURNING *
+),
+lines AS (
+    INSERT INTO invoice_lines (invoice_id, line_no, enrollment_id, iin, form, category, month,
+                               kind, amount, computed_amount, previously_billed, status,
+                               eligible_days, attended_days, detail)
+    SELECT inv.id, r.line_no, r.enrollment_id, r.iin, r.form, r.category, r.month, r.kind,
+           r.amount, r.computed, r.previously, r.status, r.eligible_days, r.attended_days,
+           r.detail
+    FROM run_lines r JOIN inv ON inv.contract_number = r.contract_number
+)
+SELECT inv.*, p.name AS provider_name, p.contact::text AS contact
+FROM inv LEFT JOIN providers p ON p.bin = inv.provider_bin
+ORDER BY inv.number
+"""
+
+
+async def compute_run(
+    conn: Connection, *, period_start: date, months: list[date], year: int
+) -> None:
+    """Fill the transaction's `calc` and `run_lines` tables for a run of `period_start`."""
+    await conn.execute(_COMPUTE, [period_start, *months], year)
+    await conn.execute(_LINES, period_start, months, year)
+
+
+async def issue_invoices(conn: Connection, *, run_id: str, period: str) -> list[Any]:
+    return await conn.fetch(_INVOICES, run_id, period)
+
+
+async def unbilled_counts(conn: Connection, *, period_start: date, year: int) -> Any:
+    """Dates not billed for want of a tariff, and enrollments of the month without a contract."""
+    return await conn.fetchrow(
+        "SELECT (SELECT coalesce(sum(untariffed_days), 0) FROM calc WHERE month = $1)::int"
+        "  AS unbilled_dates,"
+        " (SELECT count(*) FROM enrollments e WHERE e.start_date"
+        "   <= ($1 + interval '1 month')::date - 1"
+        "   AND (e.end_date IS NULL OR e.end_date >= $1)"
+        "   AND NOT EXISTS (SELECT 1 FROM contracts c WHERE c.provider_bin = e.provider_bin"
+        "    AND c.region = e.region AND c.year = $2))::int AS uncontracted",
+        period_start,
+        year,
+    )
+
+
+async def complete_run(
+    conn: Connection, *, run_id: str, unbilled_dates: int, uncontracted: int
+) -> Any:
+    return await conn.fetchrow(
+        "UPDATE runs r SET status = 'completed', completed_at = clock_timestamp(),"
+        "  invoices = s.invoices, lines = s.lines, total = s.total,"
+        "  over_budget = s.over_budget, unbilled_dates = $2, uncontracted = $3"
+        " FROM (SELECT count(*)::int AS invoices, coalesce(sum(lines), 0)::int AS lines,"
+        "   coalesce(sum(total), 0) AS total, coalesce(sum(over_budget), 0) AS over_budget"
+        "   FROM invoices WHERE run_id = $1::uuid) s"
+        " WHERE r.id = $1::uuid RETURNING r.*",
+        run_id,
+        unbilled_dates,
+        uncontracted,
+    )
+
+
+async def mark_exhausted_contracts(conn: Connection, *, run_id: str) -> list[Any]:
+    """Contracts of this run with lines over budget that were not reported before."""
+    return await conn.fetch(
+        "WITH hit AS ("
+        "  UPDATE contracts c SET exhausted_at = now() FROM invoices i"
+        "  WHERE i.run_id = $1::uuid AND i.contract_number = c.number AND i.over_budget > 0"
+        "   AND c.exhausted_at IS NULL RETURNING c.*, i.over_budget AS invoice_over_budget)"
+        " SELECT h.*, p.name AS provider_name,"
+        "  (SELECT coalesce(sum(l.amount), 0) FROM invoices i2"
+        "   JOIN invoice_lines l ON l.invoice_id = i2.id"
+        "   WHERE i2.contract_number = h.number AND l.status = 'billed') AS invoiced"
+        " FROM hit h LEFT JOIN providers p ON p.bin = h.provider_bin ORDER BY h.number",
+        run_id,
+    )
+
+
+async def get_run_for_update(conn: Connection, run_id: str) -> Any:
+    return await conn.fetchrow("SELECT * FROM runs WHERE id = $1::uuid FOR UPDATE", run_id)
+
+
+async def approve_run(conn: Connection, *, run_id: str, approver: str) -> Any:
+    await conn.execute(
+        "UPDATE invoices SET status = 'approved', approved_by = $2, approved_at = now()"
+        " WHERE run_id = $1::uuid AND status = 'issued'",
+        run_id,
+        approver,
+    )
+    return await conn.fetchrow(
+        "UPDATE runs SET approved_by = $2, approved_at = now() WHERE id = $1::uuid RETURNING *",
+        run_id,
+        approver,
+    )
+
+
+# invoices and payments
+
+
+async def list_invoices(
+    conn: Connection,
+    *,
+    provider: str | None,
+    period: str | None,
+    region: str | None,
+    after: str,
+    limit: int,
+) -> list[Any]:
+    return await conn.fetch(
+        "SELECT i.*, p.name AS provider_name FROM invoices i"
+        " LEFT JOIN providers p ON p.bin = i.provider_bin"
+        " WHERE ($1::text IS NULL OR i.provider_bin = $1) AND ($2::text IS NULL OR i.period = $2)"
+        "  AND ($3::text IS NULL OR i.region = $3) AND i.number > $4"
+        " ORDER BY i.number LIMIT $5",
+        provider,
+        period,
+        region,
+        after,
+        limit,
+    )
+
+
+async def get_invoice(conn: Connection, invoice_id: str) -> Any:
+    return await conn.fetchrow(
+        "SELECT i.*, p.name AS provider_name FROM invoices i"
+        " LEFT JOIN providers p ON p.bin = i.provider_bin WHERE i.id = $1::uuid",
+        invoice_id,
+    )
+
+
+async def invoice_lines(conn: Connection, invoice_id: str) -> list[Any]:
+    return await conn.fetch(
+        "SELECT * FROM invoice_lines WHERE invoice_id = $1::uuid ORDER BY line_no", invoice_id
+    )
+
+
+async def payment_register(conn: Connection, *, region: str, period: str) -> list[Any]:
+    return await conn.fetch(
+        "SELECT i.number, i.contract_number, i.provider_bin, p.name AS provider_name, i.region,"
+        "  i.period, i.total, i.status, i.approved_by"
+        " FROM invoices i LEFT JOIN providers p ON p.bin = i.provider_bin"
+        " WHERE i.region = $1 AND i.period = $2 AND i.status <> 'issued' ORDER BY i.number",
+        region,
+        period,
+    )
+
+
+async def invoices_for_update(
+    conn: Connection, *, region: str, period: str, numbers: list[str]
+) -> list[Any]:
+    return await conn.fetch(
+        "SELECT number, status, total FROM invoices"
+        " WHERE region = $1 AND period = $2 AND number = ANY($3::text[]) FOR UPDATE",
+        region,
+        period,
+        numbers,
+    )
+
+
+async def record_payments(
+    conn: Connection,
+    *,
+    numbers: list[str],
+    amounts: list[Decimal],
+    statuses: list[str],
+    treasury_statuses: list[str],
+    paid_on: list[date],
+) -> None:
+    if not numbers:
+        return
+    await conn.execute(
+        "WITH r AS (SELECT * FROM unnest($1::text[], $2::numeric[], $3::text[], $4::text[],"
+        "  $5::date[]) AS r(number, amount, status, treasury_status, paid_on)),"
+        " rec AS (INSERT INTO reconciliations (invoice_number, amount_paid, status, paid_on)"
+        "  SELECT number, amount, treasury_status, paid_on FROM r)"
+        " UPDATE invoices i SET status = r.status, paid_amount = r.amount, paid_on = r.paid_on"
+        " FROM r WHERE i.number = r.number",
+        numbers,
+        amounts,
+        statuses,
+        treasury_statuses,
+        paid_on,
+    )

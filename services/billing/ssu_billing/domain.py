@@ -1,0 +1,154 @@
+"""Pure rules of billing: periods, tariff limits, attendance and treasury files."""
+
+import csv
+import io
+from calendar import monthrange
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class Month:
+    """A billing period `YYYY-MM`: calendar dates in Asia/Almaty."""
+
+    first: date
+
+    @classmethod
+    def parse(cls, text: str) -> "Month":
+        year, month = text.split("-")
+        return cls(date(int(year), int(month), 1))
+
+    @property
+    def last(self) -> date:
+        return self.first.replace(day=self.days)
+
+    @property
+    def days(self) -> int:
+        return monthrange(self.first.year, self.first.month)[1]
+
+    @property
+    def label(self) -> str:
+        return f"{self.first:%Y-%m}"
+
+    def contains(self, day: date) -> bool:
+        return self.first <= day <= self.last
+
+    def next(self) -> "Month":
+        return Month(self.last + timedelta(days=1))
+
+
+def round_money(value: Decimal) -> Decimal:
+    """Half-up to the tiyn (0.01 KZT)."""
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def rate_outside_limits(
+    *, rate: Decimal, form: str, unit: str, limits: dict[str, dict[str, tuple[Decimal, Decimal]]]
+) -> str | None:
+    """Why a rate lies outside the national minimum and maximum for its form, or None."""
+    bounds = limits.get(form, {}).get(unit)
+    if bounds is None:
+        return f"no national limits are configured for form {form} per {unit}"
+    low, high = bounds
+    if not low <= rate <= high:
+        return f"rate {rate} is outside the national limits {low}..{high} for {form} per {unit}"
+    return None
+
+
+@dataclass(frozen=True)
+class RowError:
+    line: int
+    field: str
+    reason: str
+    value: str | None = None
+
+
+@dataclass(frozen=True)
+class AttendanceRow:
+    line: int
+    iin: str
+    provider_bin: str
+    day: date
+
+
+def parse_attendance_csv(text: str) -> tuple[list[AttendanceRow], list[RowError]]:
+    """Rows of `iin,provider_bin,date`; line numbers count the header as line 1."""
+    reader = csv.DictReader(io.StringIO(text))
+    missing = {"iin", "provider_bin", "date"} - set(reader.fieldnames or [])
+    if missing:
+        return [], [RowError(1, "header", f"missing columns: {', '.join(sorted(missing))}")]
+    rows: list[AttendanceRow] = []
+    errors: list[RowError] = []
+    for number, raw in enumerate(reader, start=2):
+        iin = (raw.get("iin") or "").strip()
+        bin_ = (raw.get("provider_bin") or "").strip()
+        text_date = (raw.get("date") or "").strip()
+        try:
+            day = date.fromisoformat(text_date)
+        except ValueError:
+            errors.append(RowError(number, "date", "not a date (YYYY-MM-DD)", text_date))
+            continue
+        if not (len(iin) == 12 and iin.isdigit()):
+            errors.append(RowError(number, "iin", "not an IIN (12 digits)", iin))
+            continue
+        rows.append(AttendanceRow(number, iin, bin_, day))
+    return rows, errors
+
+
+@dataclass(frozen=True)
+class TreasuryRow:
+    line: int
+    invoice_number: str
+    amount_paid: Decimal
+    status: str
+    paid_on: date
+
+
+def parse_treasury_csv(text: str) -> tuple[list[TreasuryRow], list[RowError]]:
+    """The treasury's result file: `invoice_number,amount_paid,status,date`."""
+    reader = csv.DictReader(io.StringIO(text))
+    missing = {"invoice_number", "amount_paid", "status", "date"} - set(reader.fieldnames or [])
+    if missing:
+        return [], [RowError(1, "header", f"missing columns: {', '.join(sorted(missing))}")]
+    rows: list[TreasuryRow] = []
+    errors: list[RowError] = []
+    for number, raw in enumerate(reader, start=2):
+        invoice = (raw.get("invoice_number") or "").strip()
+        status = (raw.get("status") or "").strip()
+        try:
+            amount = Decimal((raw.get("amount_paid") or "").strip())
+            if not amount.is_finite() or amount < 0 or amount != round_money(amount):
+                raise InvalidOperation
+        except InvalidOperation:
+            errors.append(
+                RowError(number, "amount_paid", "not an amount in KZT", raw.get("amount_paid"))
+            )
+            continue
+        if status not in {"paid", "rejected"}:
+            errors.append(RowError(number, "status", "must be paid or rejected", status))
+            continue
+        try:
+            paid_on = date.fromisoformat((raw.get("date") or "").strip())
+        except ValueError:
+            errors.append(RowError(number, "date", "not a date (YYYY-MM-DD)", raw.get("date")))
+            continue
+        rows.append(TreasuryRow(number, invoice, amount, status, paid_on))
+    return rows, errors
+
+
+def payment_outcome(
+    *, total: Decimal, amount_paid: Decimal, status: str
+) -> tuple[str | None, str | None]:
+    """(invoice status, discrepancy) for one treasury row; status None means the row is refused."""
+    if status == "rejected":
+        if amount_paid != 0:
+            return None, f"rejected with a payment of {amount_paid}"
+        return "payment_rejected", None
+    if amount_paid == total:
+        return "paid", None
+    if amount_paid < total:
+        return "partially_paid", f"paid {amount_paid} of {total}: short by {total - amount_paid}"
+    return None, f"paid {amount_paid}, more than the invoice total {total}"
