@@ -1,0 +1,342 @@
+"""Billing's HTTP API: validation, attendance files, concurrency, four eyes, the treasury."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import date
+
+import asyncpg
+import pytest_asyncio
+from billing_world import (
+    APPROVER,
+    attend,
+    enroll,
+    invoice_of,
+    licensed_provider,
+    new_iin,
+    run,
+    tariff,
+)
+from harness import ADMIN, RunningService, reset_service, running_service, settings_for, test_dsn
+from ssu_billing.main import build
+from ssu_billing.settings import Settings
+
+EAST = {"Authorization": "Bearer ssu-dev-east-kz"}
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def svc() -> AsyncIterator[RunningService]:
+    await reset_service("billing")
+    async with running_service(build(settings_for(Settings, "billing"))) as running:  # type: ignore[arg-type]
+        yield running
+
+
+async def test_a_rate_outside_the_national_limits_is_refused(svc: RunningService) -> None:
+    body = {
+        "region": "310000000",
+        "form": "stationary",
+        "category": "*",
+        "effective_from": "2040-01-01",
+        "rate": "60000.01",
+        "unit": "day",
+        "act_reference": "decree 1",
+    }
+    r = await svc.client.put("/v1/tariffs", headers=ADMIN, json=body)
+    assert r.status_code == 422
+    assert r.json()["errors"] == [
+        {
+            "field": "rate",
+            "message": "rate 60000.01 is outside the national limits 1000..60000"
+            " for stationary per day",
+        }
+    ]
+    r = await svc.client.put("/v1/tariffs", headers=ADMIN, json={**body, "rate": "60000.00"})
+    assert r.status_code == 201
+    r = await svc.client.put("/v1/tariffs", headers=ADMIN, json={**body, "rate": "59000.00"})
+    assert (r.status_code, r.json()["rate"]) == (200, "59000.00")
+    r = await svc.client.get(
+        "/v1/tariffs", headers=ADMIN, params={"region": "310000000", "year": 2040}
+    )
+    assert [(t["form"], t["category"], t["rate"], t["unit"]) for t in r.json()["items"]] == [
+        ("stationary", "*", "59000.00", "day")
+    ]
+    r = await svc.client.put("/v1/tariffs", headers=ADMIN, json={**body, "category": "cats"})
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["field"].startswith("category")
+
+
+async def test_attendance_rows_are_checked_one_by_one(svc: RunningService) -> None:
+    region, year = "330000000", 2041
+    bin_, lic, _ = await licensed_provider(svc, region=region, year=year)
+    iin = new_iin()
+    e = await enroll(svc, bin_, lic, date(year, 1, 10), region=region, iin=iin)
+    r = await svc.client.post(
+        "/v1/attendance",
+        headers=ADMIN,
+        json={
+            "provider_bin": bin_,
+            "month": f"{year}-01",
+            "enrollments": [
+                {
+                    "enrollment_id": e,
+                    "dates": [f"{year}-01-10", f"{year}-02-01", f"{year}-01-10", f"{year}-01-05"],
+                },
+                {"enrollment_id": "nope", "dates": [f"{year}-01-11"]},
+                {"iin": iin, "dates": [f"{year}-01-12"]},
+            ],
+        },
+    )
+    assert r.status_code == 200, r.text
+    assert r.json() == {
+        "accepted": 2,
+        "rejected": [
+            {
+                "field": "enrollments.0.dates.1",
+                "reason": f"date is outside the month {year}-01",
+                "value": f"{year}-02-01",
+            },
+            {
+                "field": "enrollments.0.dates.2",
+                "reason": "duplicate of enrollments.0.dates.0",
+                "value": f"{year}-01-10",
+            },
+            {
+                "field": "enrollments.0.dates.3",
+                "reason": "date is outside the enrollment",
+                "value": f"{year}-01-05",
+            },
+            {
+                "field": "enrollments.1.dates.0",
+                "reason": "unknown enrollment of this provider",
+                "value": f"{year}-01-11",
+            },
+        ],
+    }
+    csv_text = (
+        "iin,provider_bin,date\n"
+        f"{iin},{bin_},{year}-01-12\n"
+        f"{iin},{bin_},{year}-01-13\n"
+        f"{iin},{bin_},{year}-01-3x\n"
+        f"{new_iin()},{bin_},{year}-01-14\n"
+        f"{iin},{bin_},{year}-01-15\n"
+    )
+    r = await svc.client.post(
+        "/v1/attendance/import",
+        headers={**ADMIN, "Content-Type": "text/csv"},
+        params={"month": f"{year}-01"},
+        content=csv_text.encode(),
+    )
+    assert r.status_code == 200, r.text
+    assert r.json() == {
+        "accepted": 2,
+        "rejected": [
+            {
+                "line": 2,
+                "field": "date",
+                "reason": "duplicate: this date is already recorded",
+                "value": f"{year}-01-12",
+            },
+            {
+                "line": 4,
+                "field": "date",
+                "reason": "not a date (YYYY-MM-DD)",
+                "value": f"{year}-01-3x",
+            },
+            {
+                "line": 5,
+                "field": "date",
+                "reason": "no enrollment of this IIN at this provider on this date",
+                "value": f"{year}-01-14",
+            },
+        ],
+    }
+    days = await svc.pool.fetch(
+        "SELECT day FROM attendance WHERE enrollment_id = $1 ORDER BY day", e
+    )
+    assert [d["day"].day for d in days] == [10, 12, 13, 15]
+
+
+async def test_two_concurrent_runs_of_one_period_issue_one_invoice(svc: RunningService) -> None:
+    region, year = "350000000", 2042
+    bin_, lic, _ = await licensed_provider(svc, region=region, year=year)
+    await tariff(
+        svc,
+        region=region,
+        form="stationary",
+        rate="7000.00",
+        unit="day",
+        effective_from=date(year, 1, 1),
+    )
+    e = await enroll(svc, bin_, lic, date(year, 1, 1), region=region)
+    await attend(svc, bin_, f"{year}-01", {e: [1, 2]})
+    await attend(svc, bin_, f"{year}-02", {e: [1]})
+
+    # while another run of the month holds it, a second request is refused at once
+    holder = await asyncpg.connect(test_dsn("billing"))
+    try:
+        await holder.execute(
+            "SELECT pg_advisory_lock(hashtextextended('ssu.billing.run:' || $1, 0))",
+            f"{year}-01",
+        )
+        r = await svc.client.post("/v1/runs", headers=ADMIN, json={"period": f"{year}-01"})
+        assert r.status_code == 409
+        assert r.json()["detail"] == f"a billing run for {year}-01 is in progress"
+    finally:
+        await holder.close()
+
+    # two requests at once: one runs, the other is refused (409) or sees the finished run
+    first, second = await asyncio.gather(
+        svc.client.post("/v1/runs", headers=ADMIN, json={"period": f"{year}-01"}),
+        svc.client.post("/v1/runs", headers=ADMIN, json={"period": f"{year}-01"}),
+    )
+    assert sorted([first.status_code, second.status_code]) in ([200, 201], [201, 409])
+    runs = await svc.pool.fetchval("SELECT count(*) FROM runs WHERE period = $1", f"{year}-01")
+    assert runs == 1
+    invoice = await invoice_of(svc, bin_, f"{year}-01")
+    assert invoice["total"] == "14000.00"
+
+
+async def test_four_eyes_payment_register_and_reconciliation(svc: RunningService) -> None:
+    region, year = "390000000", 2043
+    a_bin, a_lic, a_contract = await licensed_provider(svc, region=region, year=year)
+    b_bin, b_lic, b_contract = await licensed_provider(svc, region=region, year=year)
+    await tariff(
+        svc,
+        region=region,
+        form="stationary",
+        rate="3000.00",
+        unit="day",
+        effective_from=date(year, 1, 1),
+    )
+    a = await enroll(svc, a_bin, a_lic, date(year, 1, 1), region=region)
+    b = await enroll(svc, b_bin, b_lic, date(year, 1, 1), region=region)
+    await attend(svc, a_bin, f"{year}-01", {a: [4, 5, 6]})
+    await attend(svc, b_bin, f"{year}-01", {b: [4, 5, 6, 7, 8]})
+    started = await run(svc, f"{year}-01")
+    register_url = f"/v1/payment-registers/{region}/{year}-01.csv"
+    header = (
+        "invoice_number,contract_number,provider_bin,provider_name,region,period,amount,"
+        "approved_by\n"
+    )
+
+    r = await svc.client.get(register_url, headers=ADMIN)
+    assert (r.status_code, r.text) == (200, header)  # nothing approved yet
+
+    r = await svc.client.post(f"/v1/runs/{started['id']}/approve", headers=ADMIN)
+    assert r.status_code == 403
+    assert r.json()["detail"] == (
+        "four eyes: the client that started the run cannot approve its invoices"
+    )
+    r = await svc.client.post(f"/v1/runs/{started['id']}/approve", headers=EAST)
+    assert r.status_code == 403  # no billing:approve scope
+    r = await svc.client.post(f"/v1/runs/{started['id']}/approve", headers=APPROVER)
+    assert r.status_code == 200
+    assert (r.json()["status"], r.json()["approved_by"]) == ("approved", "dev-approver")
+
+    inv_a, inv_b = f"{a_contract}/{year}-01", f"{b_contract}/{year}-01"
+    r = await svc.client.get(register_url, headers=APPROVER)
+    rows = sorted(
+        [
+            f"{inv_a},{a_contract},{a_bin},Центр {a_bin},{region},{year}-01,9000.00,dev-approver",
+            f"{inv_b},{b_contract},{b_bin},Центр {b_bin},{region},{year}-01,15000.00,dev-approver",
+        ]
+    )
+    assert r.text == header + "\n".join(rows) + "\n"
+
+    result = (
+        "invoice_number,amount_paid,status,date\n"
+        f"{inv_a},9000.00,paid,{year}-02-10\n"
+        f"{inv_b},14000.00,paid,{year}-02-10\n"
+        f"X-404/{year}-01,500.00,paid,{year}-02-10\n"
+        f"{inv_a},9000.00,paid,{year}-02-10\n"
+    )
+    url = f"/v1/payment-registers/{region}/{year}-01/reconciliation"
+    r = await svc.client.post(
+        url, headers={**ADMIN, "Content-Type": "text/csv"}, content=result.encode()
+    )
+    assert r.status_code == 200, r.text
+    assert r.json() == {
+        "applied": [
+            {
+                "invoice_number": inv_a,
+                "status": "paid",
+                "amount_paid": "9000.00",
+                "invoice_total": "9000.00",
+            },
+            {
+                "invoice_number": inv_b,
+                "status": "partially_paid",
+                "amount_paid": "14000.00",
+                "invoice_total": "15000.00",
+            },
+        ],
+        "discrepancies": [
+            {
+                "line": 3,
+                "invoice_number": inv_b,
+                "invoice_total": "15000.00",
+                "amount_paid": "14000.00",
+                "reason": "paid 14000.00 of 15000.00: short by 1000.00",
+            },
+        ],
+        "errors": [
+            {
+                "line": 4,
+                "field": "invoice_number",
+                "reason": f"unknown invoice for {region} {year}-01",
+                "value": f"X-404/{year}-01",
+            },
+            {"line": 5, "field": "invoice_number", "reason": "duplicate of line 2", "value": inv_a},
+        ],
+    }
+    assert (await invoice_of(svc, a_bin, f"{year}-01"))["status"] == "paid"
+    b_invoice = await invoice_of(svc, b_bin, f"{year}-01")
+    assert (b_invoice["status"], b_invoice["paid_amount"]) == ("partially_paid", "14000.00")
+
+    # the same file again: every row was reconciled already
+    r = await svc.client.post(
+        url, headers={**ADMIN, "Content-Type": "text/csv"}, content=result.encode()
+    )
+    assert r.json()["applied"] == []
+    assert [e["reason"] for e in r.json()["errors"]] == [
+        "duplicate: already reconciled as paid",
+        "duplicate: already reconciled as partially_paid",
+        f"unknown invoice for {region} {year}-01",
+        "duplicate of line 2",
+    ]
+
+
+async def test_a_regional_key_sees_only_its_region(svc: RunningService) -> None:
+    year = 2044
+    east, east_lic, _ = await licensed_provider(svc, region="630000000", year=year)
+    west, west_lic, _ = await licensed_provider(svc, region="270000000", year=year)
+    await tariff(
+        svc,
+        region="630000000",
+        form="stationary",
+        rate="2000.00",
+        unit="day",
+        effective_from=date(year, 1, 1),
+    )
+    await tariff(
+        svc,
+        region="270000000",
+        form="stationary",
+        rate="2000.00",
+        unit="day",
+        effective_from=date(year, 1, 1),
+    )
+    await enroll(svc, east, east_lic, date(year, 1, 1), region="630000000")
+    await enroll(svc, west, west_lic, date(year, 1, 1), region="270000000")
+    await run(svc, f"{year}-01")
+    r = await svc.client.get("/v1/invoices", headers=EAST, params={"period": f"{year}-01"})
+    assert [i["provider_bin"] for i in r.json()["items"]] == [east]
+    west_invoice = await invoice_of(svc, west, f"{year}-01")
+    r = await svc.client.get(f"/v1/invoices/{west_invoice['id']}", headers=EAST)
+    assert r.status_code == 404
+    r = await svc.client.get(f"/v1/payment-registers/270000000/{year}-01.csv", headers=EAST)
+    assert r.status_code == 404
+    r = await svc.client.post("/v1/runs", headers=EAST, json={"period": f"{year}-02"})
+    assert r.status_code == 403
+    r = await svc.client.post("/v1/runs", headers=ADMIN, json={"period": f"{year}-13"})
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["field"] == "period"
