@@ -3,9 +3,9 @@
 import asyncio
 from pathlib import Path
 
-from ssu_common import ServiceRuntime, get_logger
+from ssu_common import DomainGauge, ServiceRuntime, get_logger
 
-from ssu_licensing import api, handlers, service
+from ssu_licensing import api, handlers, service, store
 from ssu_licensing.settings import Settings
 
 log = get_logger(__name__)
@@ -47,6 +47,20 @@ def build(settings: Settings | None = None) -> ServiceRuntime:
         handlers=handlers.HANDLERS,
         routers=[api.router],
         background=[suspension_timer],
+        gauges=[
+            DomainGauge(
+                "ssu_licenses",
+                "Licenses by status and region",
+                ("status", "region"),
+                store.licenses_by_status,
+            ),
+            DomainGauge(
+                "ssu_license_applications",
+                "License applications by status",
+                ("status",),
+                store.applications_by_status,
+            ),
+        ],
         title="ssu licensing",
     )
 

@@ -489,3 +489,18 @@ async def list_decisions(
             limit,
         )
     )
+
+
+# gauges
+
+
+async def licenses_by_status(conn: Connection) -> list[tuple[dict[str, str], float]]:
+    rows = await conn.fetch(
+        "SELECT status, region, count(*) AS n FROM licenses GROUP BY status, region"
+    )
+    return [({"status": r["status"], "region": r["region"]}, float(r["n"])) for r in rows]
+
+
+async def applications_by_status(conn: Connection) -> list[tuple[dict[str, str], float]]:
+    rows = await conn.fetch("SELECT status, count(*) AS n FROM applications GROUP BY status")
+    return [({"status": r["status"]}, float(r["n"])) for r in rows]
