@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from ssu_common import ServiceRuntime
+from ssu_common import DomainGauge, ServiceRuntime
 
-from ssu_notification import api, handlers, service
+from ssu_notification import api, handlers, service, store
 from ssu_notification.departments import load_departments
 from ssu_notification.settings import Settings
 from ssu_notification.worker import delivery_worker
@@ -20,6 +20,14 @@ def build(settings: Settings | None = None) -> ServiceRuntime:
         handlers=handlers.HANDLERS,
         routers=[api.router],
         background=[delivery_worker],
+        gauges=[
+            DomainGauge(
+                name="ssu_notification_deliveries",
+                help="Deliveries by channel and status",
+                labels=("channel", "status"),
+                collect=store.deliveries_by_channel_and_status,
+            )
+        ],
         title="ssu notification",
     )
 

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from ssu_common import Connection, emit, get_logger, work_context
+import jinja2
+from ssu_common import Connection, PermanentError, emit, get_logger, work_context
 from ssu_contracts import (
     EVENTS,
     ApplicationRejectedV1,
@@ -117,8 +118,11 @@ async def _addressees(conn: Connection, event_type: str, data: Event) -> list[To
         provider = await _provider(conn, data)
         if provider is not None:
             told.append(provider)
+    recipient_name = ""
     if "recipient" in audiences and isinstance(data, EnrollmentStartedV1 | EnrollmentDisruptedV1):
-        told.append(await _person(conn, data))
+        person = await _person(conn, data)
+        recipient_name = person.context["recipient_name"]
+        told.append(person)
     if "department" in audiences:
         department = _departments.get(str(getattr(data, "region", "")))
         if department is None:
@@ -131,7 +135,11 @@ async def _addressees(conn: Connection, event_type: str, data: Event) -> list[To
                     language=domain.BOTH_LANGUAGES,
                     email=department.email,
                     phone=department.phone,
-                    context={"e": data, "department": department},
+                    context={
+                        "e": data,
+                        "department": department,
+                        "recipient_name": recipient_name,
+                    },
                 )
             )
     return told
@@ -185,10 +193,14 @@ async def _person(conn: Connection, data: EnrollmentStartedV1 | EnrollmentDisrup
 
 def _deliveries_for(event_type: str, told: Told) -> list[store.NewDelivery]:
     key = domain.template_key(event_type)
-    if told.language == domain.BOTH_LANGUAGES:
-        text = render_bilingual(key, told.audience, told.context)
-    else:
-        text = render(key, told.audience, told.language, told.context)
+    try:
+        if told.language == domain.BOTH_LANGUAGES:
+            text = render_bilingual(key, told.audience, told.context)
+        else:
+            text = render(key, told.audience, told.language, told.context)
+    except (jinja2.TemplateError, LookupError) as exc:
+        # A missing template or variable cannot heal by retrying: dead-letter with the reason.
+        raise PermanentError(f"template {key}.{told.audience}.{told.language}: {exc}") from exc
     out = []
     for channel, destination in domain.channels_of(
         email=told.email, phone=told.phone, audience=told.audience

@@ -6,7 +6,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-from ssu_common import Connection
+from ssu_common import Connection, GaugeRows
 
 # contact book
 
@@ -255,10 +255,12 @@ async def mark_failed(
     )
 
 
-async def delivery_counts(conn: Connection) -> list[asyncpg.Record]:
-    return await conn.fetch(
+async def deliveries_by_channel_and_status(conn: Connection) -> GaugeRows:
+    """Rows of the `ssu_notification_deliveries` gauge."""
+    rows = await conn.fetch(
         "SELECT channel, status, count(*) AS n FROM deliveries GROUP BY channel, status"
     )
+    return [({"channel": r["channel"], "status": r["status"]}, float(r["n"])) for r in rows]
 
 
 # subscriptions

@@ -33,7 +33,7 @@ def _environment() -> jinja2.Environment:
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
         undefined=jinja2.StrictUndefined,
         autoescape=False,
-        keep_trailing_newline=False,
+        keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
     )

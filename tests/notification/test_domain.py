@@ -1,0 +1,122 @@
+"""Pure rules: formats, who is told, back-off, signatures, callback URLs."""
+
+import hashlib
+import hmac
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from ssu_contracts import Addressee, make_iin
+from ssu_notification import domain
+
+
+@pytest.mark.parametrize(
+    ("amount", "text"),
+    [
+        ("1234567.89", "1 234 567,89 ₸"),
+        ("0", "0,00 ₸"),
+        ("999.995", "1 000,00 ₸"),
+        ("100", "100,00 ₸"),
+        ("-1500.5", "-1 500,50 ₸"),
+        ("12345678901.2", "12 345 678 901,20 ₸"),
+    ],
+)
+def test_money(amount: str, text: str) -> None:
+    assert domain.format_money(Decimal(amount)) == text
+
+
+def test_dates_and_months() -> None:
+    assert domain.format_date(date(2026, 1, 5)) == "05.01.2026"
+    assert domain.format_date(datetime(2026, 1, 31, 19, 0, tzinfo=UTC)) == "01.02.2026"
+    assert domain.format_period("2026-01", "ru") == "январь 2026"
+    assert domain.format_period("2026-12", "kk") == "2026 жылғы желтоқсан"
+
+
+def test_template_key_drops_the_version() -> None:
+    assert domain.template_key("licensing.license.issued.v1") == "licensing.license.issued"
+
+
+MINOR = make_iin(date(2012, 6, 1), "male", 1)
+ADULT = make_iin(date(1980, 6, 1), "female", 1)
+GUARDIAN = domain.GuardianContact("Болат Сейтов", None, "+77019998877")
+
+
+def _addressee(**kw: object) -> Addressee:
+    return Addressee(**{"name": "Ерлан", "phone": "+77051112233", "language": "kk", **kw})
+
+
+def test_guardian_is_chosen_over_a_minor_recipient() -> None:
+    person = domain.choose_person(
+        iin=MINOR, on=date(2026, 3, 1), addressee=_addressee(), guardian=GUARDIAN
+    )
+    assert person == domain.Person("guardian", "Болат Сейтов", None, "+77019998877", "kk")
+
+
+def test_an_adult_recipient_is_told_directly() -> None:
+    person = domain.choose_person(
+        iin=ADULT, on=date(2026, 3, 1), addressee=_addressee(), guardian=GUARDIAN
+    )
+    assert person == domain.Person("recipient", "Ерлан", None, "+77051112233", "kk")
+
+
+def test_a_minor_without_a_known_guardian_is_told_directly() -> None:
+    person = domain.choose_person(
+        iin=MINOR, on=date(2026, 3, 1), addressee=_addressee(), guardian=None
+    )
+    assert person.audience == "recipient"
+
+
+def test_minor_until_the_eighteenth_birthday() -> None:
+    assert domain.is_minor(MINOR, date(2030, 5, 31))
+    assert not domain.is_minor(MINOR, date(2030, 6, 1))
+
+
+def test_an_addressee_marked_guardian_by_the_registry_is_a_guardian() -> None:
+    person = domain.choose_person(
+        iin=ADULT, on=date(2026, 3, 1), addressee=_addressee(is_guardian=True), guardian=None
+    )
+    assert person.audience == "guardian"
+
+
+def test_channels() -> None:
+    assert domain.channels_of(email="a@b.kz", phone="+7701", audience="provider") == [
+        ("email", "a@b.kz"),
+        ("sms", "+7701"),
+    ]
+    assert domain.channels_of(email="a@b.kz", phone="+7701", audience="department") == [
+        ("email", "a@b.kz")
+    ]
+    assert domain.channels_of(email=None, phone=None, audience="recipient") == []
+
+
+def test_exponential_back_off() -> None:
+    delays = [domain.retry_delay(n, base_seconds=5, max_seconds=60) for n in range(1, 7)]
+    assert delays == [timedelta(seconds=s) for s in (5, 10, 20, 40, 60, 60)]
+
+
+def test_signature_is_hex_hmac_sha256_of_the_body() -> None:
+    body = b'{"id":"1"}'
+    expected = hmac.new(b"s3cret-s3cret-s3cret", body, hashlib.sha256).hexdigest()
+    assert domain.sign(body, "s3cret-s3cret-s3cret") == f"sha256={expected}"
+
+
+@pytest.mark.parametrize(
+    ("url", "allow_loopback", "problem"),
+    [
+        ("https://hooks.example.kz/ssu", False, None),
+        ("http://hooks.example.kz/ssu", False, "must use https"),
+        ("http://127.0.0.1:9000/hook", False, "must use https"),
+        ("http://127.0.0.1:9000/hook", True, None),
+        ("http://localhost/hook", True, None),
+        ("http://[::1]/hook", True, None),
+        (
+            "http://hooks.example.kz/ssu",
+            True,
+            "must use https (http is allowed for loopback addresses only)",
+        ),
+        ("ftp://hooks.example.kz/ssu", False, "must use https"),
+        ("hooks.example.kz/ssu", False, "must be an absolute URL with a host"),
+    ],
+)
+def test_callback_urls(url: str, allow_loopback: bool, problem: str | None) -> None:
+    assert domain.callback_url_problem(url, allow_loopback=allow_loopback) == problem

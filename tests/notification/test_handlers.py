@@ -1,0 +1,335 @@
+"""Events in, notices out: who is told of what, on which channel, in which language."""
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from harness import eventually
+from notification_world import (
+    EAST,
+    NOW,
+    addressee,
+    contact,
+    license_fields,
+    new_bin,
+    new_iin,
+    notification_world,
+    publish,
+    uid,
+)
+from ssu_contracts import (
+    Alternative,
+    ApplicationRejectedV1,
+    ApplicationSubmittedV1,
+    BudgetExhaustedV1,
+    EnrollmentDisruptedV1,
+    EnrollmentEndedV1,
+    EnrollmentStartedV1,
+    Finding,
+    Guardian,
+    InvoiceIssuedV1,
+    LicenseAmendedV1,
+    LicenseIssuedV1,
+    LicenseReinstatedV1,
+    LicenseRevokedV1,
+    LicenseSuspendedV1,
+    RecipientRegisteredV1,
+    make_event,
+)
+from ssu_notification import service
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+DEPT_EAST = "social.east-kazakhstan@example.gov.kz"
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def world() -> Any:
+    async with notification_world() as w:
+        yield w
+
+
+async def deliveries(svc: Any, event_id: str, *, settled: bool = True) -> list[dict[str, Any]]:
+    """The deliveries of an event once none is queued any more, ordered by audience/channel."""
+
+    async def read() -> tuple[list[dict[str, Any]]] | None:
+        # The inbox first: deliveries are committed with it, so none is missed in between.
+        handled = await svc.pool.fetchval("SELECT count(*) FROM inbox WHERE event_id=$1", event_id)
+        rows = await svc.pool.fetch(
+            "SELECT audience, addressee, channel, destination, language, subject, body, status"
+            " FROM deliveries WHERE event_id = $1 ORDER BY audience, channel",
+            event_id,
+        )
+        if not handled or (settled and any(r["status"] != "sent" for r in rows)):
+            return None
+        return ([dict(r) for r in rows],)
+
+    (result,) = await eventually(read, timeout=15)
+    return list(result)
+
+
+def shape(rows: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
+    return [(r["audience"], r["channel"], r["destination"], r["language"]) for r in rows]
+
+
+async def test_license_lifecycle_tells_provider_and_department(world: Any) -> None:
+    svc, sinks = world
+    bin_ = new_bin()
+    fields = license_fields(bin_, language="kk")
+    issued = await publish(LicenseIssuedV1(**fields))
+    suspended = await publish(
+        LicenseSuspendedV1(
+            **{**fields, "status": "suspended", "seq": 2, "effective_date": date(2026, 3, 1)},
+            reason="санитарлық нормаларды бұзу",
+        )
+    )
+    reinstated = await publish(LicenseReinstatedV1(**{**fields, "seq": 3}))
+    revoked = await publish(
+        LicenseRevokedV1(**{**fields, "status": "revoked", "seq": 4}, reason="қайталанған бұзу")
+    )
+    amended = await publish(LicenseAmendedV1(**{**fields, "seq": 5}))
+    provider = [
+        ("provider", "email", "office@umit.kz", "kk"),
+        ("provider", "sms", "+77011234567", "kk"),
+    ]
+    department = [("department", "email", DEPT_EAST, "kk+ru")]
+    assert shape(await deliveries(svc, issued.id)) == provider
+    assert shape(await deliveries(svc, suspended.id)) == department + provider
+    assert shape(await deliveries(svc, reinstated.id)) == provider
+    assert shape(await deliveries(svc, revoked.id)) == department + provider
+    assert await deliveries(svc, amended.id) == []
+
+    number = fields["license_number"]
+    sms = [s["text"] for s in sinks.received.sms if number in s["text"]]
+    assert (
+        f"АӘҚ: № {number} лицензияның қолданылуы 01.03.2026 бастап тоқтатыла тұрды."
+        " Себебі: санитарлық нормаларды бұзу"
+    ) in sms
+    to_department = [
+        m for m in sinks.received.mail if m["event_id"] == suspended.id and m["to"] == [DEPT_EAST]
+    ]
+    assert len(to_department) == 1
+    assert to_department[0]["subject"] == (
+        f"№ {number} лицензия тоқтатыла тұрды (ТОО «Умит») / "
+        f"Приостановлена лицензия № {number} (ТОО «Умит»)"
+    )
+    body = to_department[0]["body"]
+    assert "Шығыс Қазақстан облысының жұмыспен қамтуды үйлестіру" in body
+    assert "\n----------\n\nУправление координации занятости" in body
+
+
+async def test_applications_tell_the_provider_in_their_language(world: Any) -> None:
+    svc, sinks = world
+    bin_ = new_bin()
+    finding = Finding(
+        requirement_id="staff.nurse",
+        kind="staff_ratio",
+        core=True,
+        blocking=True,
+        met=False,
+        expected="1.0",
+        actual="0.5",
+        title_ru="Медсёстры",
+    )
+    submitted = await publish(
+        ApplicationSubmittedV1(
+            application_id="APP-" + bin_,
+            bin=bin_,
+            provider_name="ОФ «Жан»",
+            legal_form="ngo",
+            region=EAST,
+            contact=contact("ru", phone=None, email="jan@example.kz"),
+            subtypes=license_fields(bin_)["subtypes"],
+            requirement_set="2026.1",
+            findings=[finding],
+            submitted_at=NOW,
+        )
+    )
+    rejected = await publish(
+        ApplicationRejectedV1(
+            application_id="APP-" + bin_,
+            bin=bin_,
+            provider_name="ОФ «Жан»",
+            region=EAST,
+            contact=contact("ru", phone=None, email="jan@example.kz"),
+            reason="нет персонала",
+            findings=[finding],
+            inspector="insp",
+            decided_at=NOW,
+        )
+    )
+    assert shape(await deliveries(svc, submitted.id)) == [
+        ("provider", "email", "jan@example.kz", "ru")
+    ]
+    rows = await deliveries(svc, rejected.id)
+    assert shape(rows) == [("provider", "email", "jan@example.kz", "ru")]
+    assert rows[0]["subject"] == f"Заявление APP-{bin_} на лицензию отклонено"
+    assert "- Медсёстры: требуется 1.0, фактически 0.5\n" in rows[0]["body"]
+    mail = [m for m in sinks.received.mail if m["event_id"] == rejected.id]
+    assert mail[0]["body"] == rows[0]["body"]
+
+
+async def test_invoice_uses_the_contact_book_when_the_event_has_no_contact(world: Any) -> None:
+    svc, _ = world
+    bin_ = new_bin()
+    await deliveries(svc, (await publish(LicenseIssuedV1(**license_fields(bin_)))).id)
+    invoice = await publish(
+        InvoiceIssuedV1(
+            invoice_id=uid(),
+            invoice_number="INV-1",
+            contract_number="C-1",
+            provider_bin=bin_,
+            region=EAST,
+            period="2026-01",
+            total=Decimal("1234567.89"),
+            lines=3,
+            issued_at=NOW,
+        ),
+        source="/ssu/billing",
+    )
+    rows = await deliveries(svc, invoice.id)
+    assert shape(rows) == [
+        ("provider", "email", "office@umit.kz", "ru"),
+        ("provider", "sms", "+77011234567", "ru"),
+    ]
+    assert rows[1]["body"] == "ССУ: выставлен счёт № INV-1 за январь 2026 на сумму 1 234 567,89 ₸."
+    assert rows[0]["subject"] == "Счёт № INV-1 за январь 2026"
+    assert "Здравствуйте, ТОО «Умит»!" in rows[0]["body"]
+
+
+async def test_budget_exhausted_tells_the_department(world: Any) -> None:
+    svc, _ = world
+    event = await publish(
+        BudgetExhaustedV1(
+            contract_number="C-9",
+            provider_bin=new_bin(),
+            region="710000000",
+            year=2026,
+            budget=Decimal("100"),
+            invoiced=Decimal("100"),
+            over_budget=Decimal("5.5"),
+            period="2026-02",
+        ),
+        source="/ssu/billing",
+    )
+    rows = await deliveries(svc, event.id)
+    assert shape(rows) == [("department", "email", "social.astana@example.gov.kz", "kk+ru")]
+    assert rows[0]["subject"] == ("№ C-9 шарттың бюджеті таусылды / Исчерпан бюджет договора № C-9")
+
+
+def _enrollment(iin: str, **kw: Any) -> dict[str, Any]:
+    return {
+        "enrollment_id": uid(),
+        "iin": iin,
+        "provider_bin": "940140000385",
+        "provider_name": "ТОО «Умит»",
+        "license_number": "L-1",
+        "region": EAST,
+        "form": "home",
+        "category": "child_disability",
+        **kw,
+    }
+
+
+async def test_guardian_is_told_in_place_of_a_minor(world: Any) -> None:
+    svc, sinks = world
+    child = new_iin(date(2015, 2, 3), "male")
+    await publish(
+        RecipientRegisteredV1(
+            iin=child,
+            full_name="Ерлан Сейтов",
+            birth_date=date(2015, 2, 3),
+            category="child_disability",
+            region=EAST,
+            language="kk",
+            phone="+77050000001",
+            guardian=Guardian(name="Болат Сейтов", phone="+77019998877"),
+        ),
+        source="/ssu/registry",
+    )
+    started = await publish(
+        EnrollmentStartedV1(
+            **_enrollment(child),
+            site_id="s1",
+            start_date=date(2026, 2, 1),
+            addressee=addressee("Ерлан Сейтов", phone="+77050000001"),
+        ),
+        source="/ssu/registry",
+    )
+    rows = await deliveries(svc, started.id)
+    assert shape(rows) == [("guardian", "sms", "+77019998877", "kk")]
+    assert rows[0]["body"] == (
+        "АӘҚ: Болат Сейтов, 01.02.2026 бастап қамқорыңыздағы адамға (Ерлан Сейтов)"
+        " «ТОО «Умит»» жеткізушісі арнаулы әлеуметтік қызметтер көрсетеді."
+    )
+    assert {"phone": "+77019998877", "text": rows[0]["body"]}.items() <= next(
+        s for s in sinks.received.sms if s["phone"] == "+77019998877"
+    ).items()
+
+
+async def test_disruption_tells_recipient_with_alternatives_and_department(world: Any) -> None:
+    svc, _ = world
+    adult = new_iin(date(1950, 1, 1))
+    event = await publish(
+        EnrollmentDisruptedV1(
+            **_enrollment(adult),
+            disrupted_on=date(2026, 3, 1),
+            reason="лицензия приостановлена",
+            alternatives=[
+                Alternative(
+                    bin="990140004654",
+                    name="ОФ «Шапагат»",
+                    site_id="a",
+                    address="ул. Абая, 1",
+                    free_places=3,
+                )
+            ],
+            addressee=addressee("Айгерим", language="ru", email="aigerim@example.kz"),
+        ),
+        source="/ssu/registry",
+    )
+    rows = await deliveries(svc, event.id)
+    assert shape(rows) == [
+        ("department", "email", DEPT_EAST, "kk+ru"),
+        ("recipient", "email", "aigerim@example.kz", "ru"),
+        ("recipient", "sms", "+77051112233", "ru"),
+    ]
+    assert rows[2]["body"] == (
+        "ССУ: Айгерим, оказание услуг у поставщика «ТОО «Умит»» прервано с 01.03.2026."
+        " Свободные места: ОФ «Шапагат», ул. Абая, 1."
+    )
+    assert f"Получатель: Айгерим, ИИН {adult}\n" in rows[0]["body"]
+
+
+async def test_events_outside_the_table_tell_no_one(world: Any) -> None:
+    svc, _ = world
+    ended = await publish(
+        EnrollmentEndedV1(
+            **_enrollment(new_iin()),
+            end_date=date(2026, 3, 1),
+            reason="переезд",
+        ),
+        source="/ssu/registry",
+    )
+    assert await deliveries(svc, ended.id) == []
+
+
+async def test_a_redelivered_event_sends_once(world: Any) -> None:
+    svc, sinks = world
+    bin_ = new_bin()
+    envelope = make_event(
+        LicenseIssuedV1(**license_fields(bin_, phone=None)), source="/ssu/licensing", subject=bin_
+    )
+    await publish(envelope.data and LicenseIssuedV1(**license_fields(bin_)), envelope=envelope)
+    await publish(LicenseIssuedV1(**license_fields(bin_)), envelope=envelope)
+    rows = await deliveries(svc, envelope.id)
+    assert shape(rows) == [("provider", "email", "office@umit.kz", "ru")]
+    # Even past the inbox (a second handling of the same event) the log holds one row.
+    async with svc.pool.acquire() as conn, conn.transaction():
+        await service.handle_event(
+            conn=conn, envelope=envelope, data=LicenseIssuedV1(**envelope.data)
+        )
+    assert len(await deliveries(svc, envelope.id)) == 1
+    assert len([m for m in sinks.received.mail if m["event_id"] == envelope.id]) == 1
