@@ -82,3 +82,12 @@ async def test_openapi_and_gauges(svc: RunningService) -> None:
     await issue(svc)
     metrics = (await svc.client.get("/metrics", headers=ADMIN)).text
     assert 'ssu_licenses{region="630000000",service="licensing",status="active"}' in metrics
+
+
+async def test_a_regional_key_cannot_change_the_national_requirement_sets(
+    svc: RunningService,
+) -> None:
+    r = await svc.client.post(
+        "/v1/requirement-sets/2026.1/activate", json={"effective_from": "2030-01-01"}, headers=EAST
+    )
+    assert r.status_code == 403

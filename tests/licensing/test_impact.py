@@ -210,3 +210,15 @@ async def test_an_invalid_enrollment_event_is_dead_lettered(world: Any) -> None:
     await publish_raw(body, routing_key="registry.enrollment.started.v1")
     [dead] = await read_dlq("licensing", expect=1)
     assert dead.headers["x-ssu-dead-letter-reason"].startswith("invalid message")
+
+
+async def test_impact_can_be_limited_to_a_region(world: Any) -> None:
+    svc, _ = world
+    r = await svc.client.post(
+        "/v1/requirement-sets/2026.1/impact", params={"region": "710000000"}, headers=READER
+    )
+    assert (r.json()["licensees"], r.json()["applications"]) == ([], [])
+    r = await svc.client.post(
+        "/v1/requirement-sets/2026.1/impact", params={"region": "630000000"}, headers=READER
+    )
+    assert len(r.json()["licensees"]) == 2

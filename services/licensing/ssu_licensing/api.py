@@ -4,7 +4,7 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request, Security
+from fastapi import APIRouter, Depends, Query, Request, Security
 from pydantic import BaseModel, ConfigDict, Field
 from ssu_common import (
     Connection,
@@ -42,6 +42,11 @@ def _scoped_region(principal: Principal, region: str | None) -> str | None:
             return "none"
         return principal.region
     return region
+
+
+def _national(principal: Principal) -> None:
+    if principal.region is not None:
+        raise Problem(403, "requirement sets are national: a regional key cannot change them")
 
 
 class Reason(BaseModel):
@@ -248,6 +253,7 @@ async def get_requirement_set(version: str, principal: Reader, conn: Db) -> dict
 async def create_requirement_set(
     body: NewRequirementSet, principal: Writer, conn: Db
 ) -> dict[str, Any]:
+    _national(principal)
     model = domain.RequirementSet.model_validate(body.model_dump(exclude={"effective_from"}))
     return await service.create_requirement_set(
         conn=conn, model=model, effective_from=body.effective_from, actor=principal.client
@@ -258,6 +264,7 @@ async def create_requirement_set(
 async def activate_requirement_set(
     version: str, body: Activation, principal: Writer, conn: Db
 ) -> dict[str, Any]:
+    _national(principal)
     return await service.activate_requirement_set(
         conn=conn, version=version, effective_from=body.effective_from, actor=principal.client
     )
@@ -265,10 +272,12 @@ async def activate_requirement_set(
 
 @router.post("/requirement-sets/{version}/impact", tags=["requirement sets"])
 async def simulate_impact(
-    version: str, principal: Reader, conn: Db, body: Annotated[dict[str, Any] | None, Body()] = None
+    version: str, principal: Reader, conn: Db, region: RegionCode | None = None
 ) -> dict[str, Any]:
     """Who would pass or fail this set compared with the set in force, and what changes."""
-    return await service.simulate_impact(conn=conn, version=version, region_scope=principal.region)
+    return await service.simulate_impact(
+        conn=conn, version=version, region_scope=_scoped_region(principal, region)
+    )
 
 
 # decisions
