@@ -185,6 +185,12 @@ async def test_activating_2026_1_puts_it_in_force(svc: RunningService) -> None:
     )
     assert r.status_code == 200, r.text
     assert (r.json()["status"], r.json()["effective_from"]) == ("in_force", today)
+    sets = (await svc.client.get("/v1/requirement-sets", headers=READER)).json()["items"]
+    assert {s["version"]: s["status"] for s in sets} == {
+        "2025.1": "superseded",
+        "2026.test": "superseded",
+        "2026.1": "in_force",
+    }
     app = await submit(svc, core_only_application())
     assert (app["requirement_set"], app["passes"]) == ("2026.1", True)
     assert "staff.gardener.site" not in {f["requirement_id"] for f in app["findings"]}
@@ -201,3 +207,11 @@ async def test_activating_2026_1_puts_it_in_force(svc: RunningService) -> None:
         {"effective_from": None},
         {"effective_from": today},
     )
+
+
+async def test_a_set_activated_from_a_future_date_is_scheduled(svc: RunningService) -> None:
+    body = lenient_set("2030.1", effective_from="2030-01-01")
+    r = await svc.client.post("/v1/requirement-sets", json=body, headers=ADMIN)
+    assert (r.status_code, r.json()["status"], r.json()["in_force"]) == (201, "scheduled", False)
+    app = await submit(svc, core_only_application())
+    assert app["requirement_set"] == "2026.1"

@@ -55,18 +55,23 @@ def _set_model(row: dict[str, Any]) -> RequirementSet:
     )
 
 
+def _set_status(row: dict[str, Any], in_force: str | None) -> str:
+    if row["version"] == in_force:
+        return "in_force"
+    if row["effective_from"] is None:
+        return "draft"
+    return "scheduled" if row["effective_from"] > almaty_today() else "superseded"
+
+
 def requirement_set_view(row: dict[str, Any], *, in_force: str | None) -> dict[str, Any]:
+    """A requirement set with its status: draft, scheduled, in_force or superseded."""
     return {
         "version": row["version"],
         "title": row["title"],
         "non_core_blocking": row["non_core_blocking"],
         "effective_from": row["effective_from"],
         "in_force": row["version"] == in_force,
-        "status": (
-            "in_force"
-            if row["version"] == in_force
-            else ("draft" if row["effective_from"] is None else "scheduled_or_superseded")
-        ),
+        "status": _set_status(row, in_force),
         "requirements": row["requirements"],
         "created_by": row["created_by"],
         "created_at": row["created_at"],
