@@ -429,7 +429,8 @@ async def approve_application(
         row, findings = await _reevaluate(conn, row)
         blocking = domain.unmet_blocking(findings)
         if blocking:
-            raise Problem(
+            # Refused after commit: the application keeps its findings under the set in force.
+            refusal = Problem(
                 409,
                 f"application {application_id} has {len(blocking)} unmet blocking requirement(s)"
                 f": {', '.join(f.requirement_id for f in blocking)}",
@@ -437,68 +438,77 @@ async def approve_application(
                 requirement_set=row["requirement_set"],
                 unmet=[f.model_dump(mode="json") for f in blocking],
             )
-        today = almaty_today()
-        sequence = await store.next_license_sequence(
-            conn, region_prefix=row["region"][:2], year=today.year
-        )
-        number = domain.license_number(region=row["region"], year=today.year, sequence=sequence)
-        lic = await store.insert_license(
-            conn,
-            {
-                **{
-                    k: row[k]
-                    for k in (
-                        "bin",
-                        "provider_name",
-                        "legal_form",
-                        "region",
-                        "contact",
-                        "subtypes",
-                        "sites",
-                        "staffing",
-                        "equipment",
-                        "premises",
-                    )
-                },
-                "number": number,
-                "application_id": str(row["id"]),
-                "issued_on": today,
-            },
-        )
-        decided = await store.decide_application(
-            conn,
-            application_id=application_id,
-            status=ApplicationStatus.APPROVED,
-            reason=None,
-            decided_by=inspector,
-            license_number=number,
-        )
-        await store.insert_decision(
-            conn,
-            actor=inspector,
-            action="application.approved",
-            subject=f"application:{application_id}",
-            before={"status": row["status"]},
-            after={"status": decided["status"], "license_number": number},
-            detail={"requirement_set": row["requirement_set"], "findings": row["findings"]},
-        )
-        await store.insert_decision(
-            conn,
-            actor=inspector,
-            action="license.issued",
-            subject=f"license:{number}",
-            before=None,
-            after={"status": lic["status"], "seq": lic["seq"]},
-        )
-        await emit(
-            conn,
-            _license_event(
-                LicenseIssuedV1, lic, effective_date=today, application_id=application_id
-            ),
-            subject=number,
-        )
-    log.info("license.issued", license=number, application=application_id)
+        else:
+            refusal = None
+            lic = await _issue_license(conn, row, inspector)
+    if refusal is not None:
+        raise refusal
+    log.info("license.issued", license=lic["number"], application=application_id)
     return license_view(lic, private=True)
+
+
+# What a license keeps of its application: the provider and what was evaluated.
+_CARRIED_TO_LICENSE = (
+    "bin",
+    "provider_name",
+    "legal_form",
+    "region",
+    "contact",
+    "subtypes",
+    "sites",
+    "staffing",
+    "equipment",
+    "premises",
+)
+
+
+async def _issue_license(conn: Connection, row: dict[str, Any], inspector: str) -> dict[str, Any]:
+    application_id = str(row["id"])
+    today = almaty_today()
+    sequence = await store.next_license_sequence(
+        conn, region_prefix=row["region"][:2], year=today.year
+    )
+    number = domain.license_number(region=row["region"], year=today.year, sequence=sequence)
+    lic = await store.insert_license(
+        conn,
+        {
+            **{k: row[k] for k in _CARRIED_TO_LICENSE},
+            "number": number,
+            "application_id": application_id,
+            "issued_on": today,
+        },
+    )
+    decided = await store.decide_application(
+        conn,
+        application_id=application_id,
+        status=ApplicationStatus.APPROVED,
+        reason=None,
+        decided_by=inspector,
+        license_number=number,
+    )
+    await store.insert_decision(
+        conn,
+        actor=inspector,
+        action="application.approved",
+        subject=f"application:{application_id}",
+        before={"status": row["status"]},
+        after={"status": decided["status"], "license_number": number},
+        detail={"requirement_set": row["requirement_set"], "findings": row["findings"]},
+    )
+    await store.insert_decision(
+        conn,
+        actor=inspector,
+        action="license.issued",
+        subject=f"license:{number}",
+        before=None,
+        after={"status": lic["status"], "seq": lic["seq"]},
+    )
+    await emit(
+        conn,
+        _license_event(LicenseIssuedV1, lic, effective_date=today, application_id=application_id),
+        subject=number,
+    )
+    return lic
 
 
 async def reject_application(
