@@ -1,0 +1,96 @@
+"""Retries with back-off kept in the database; dead after the last try, and an event says so."""
+
+import uuid
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from harness import event_probe, eventually
+from notification_world import license_fields, new_bin, notification_world, publish
+from ssu_contracts import LicenseIssuedV1
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+MAX_ATTEMPTS = 4
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def world() -> Any:
+    async with notification_world(max_attempts=MAX_ATTEMPTS, retry_base_seconds=0.1) as w:
+        yield w
+
+
+async def email_of(svc: Any, event_id: str, *status: str) -> dict[str, Any]:
+    async def read() -> Any:
+        return await svc.pool.fetchrow(
+            "SELECT * FROM deliveries WHERE event_id = $1 AND channel = 'email'"
+            " AND status = ANY($2::text[])",
+            event_id,
+            list(status),
+        )
+
+    return dict(await eventually(read, timeout=15))
+
+
+async def test_smtp_refusing_twice_is_retried_and_sent(world: Any) -> None:
+    svc, sinks = world
+    handler = sinks.mail_handler
+    handler.refuse_first = handler.attempts + 2
+    event = await publish(LicenseIssuedV1(**license_fields(new_bin(), phone=None)))
+    failed = await email_of(svc, event.id, "failed")
+    assert failed["attempts"] == 1
+    assert "451" in failed["last_error"]
+    assert failed["next_attempt_at"] > failed["updated_at"]
+    sent = await email_of(svc, event.id, "sent")
+    assert sent["attempts"] == 3
+    assert sent["last_error"] is None
+    assert len([m for m in sinks.received.mail if m["event_id"] == event.id]) == 1
+
+
+async def test_smtp_never_accepting_makes_the_delivery_dead_and_says_so(world: Any) -> None:
+    svc, sinks = world
+    sinks.mail_handler.refuse_always = True
+    try:
+        async with event_probe("notification.#") as probe:
+            event = await publish(LicenseIssuedV1(**license_fields(new_bin(), phone=None)))
+            dead = await email_of(svc, event.id, "dead")
+            failed = await probe.wait_for(lambda e: e["data"]["event_id"] == event.id)
+    finally:
+        sinks.mail_handler.refuse_always = False
+    assert dead["attempts"] == MAX_ATTEMPTS
+    assert dead["last_error"].startswith("smtp: SMTPDataError: (451, ")
+    assert failed["type"] == "notification.delivery.failed.v1"
+    assert failed["source"] == "/ssu/notification"
+    assert failed["subject"] == str(dead["id"])
+    assert failed["causationid"] == event.id
+    assert failed["correlationid"] == event.correlationid
+    assert failed["data"] == {
+        "delivery_id": str(dead["id"]),
+        "event_id": event.id,
+        "event_type": "licensing.license.issued.v1",
+        "channel": "email",
+        "attempts": MAX_ATTEMPTS,
+        "last_error": dead["last_error"],
+    }
+    assert not [m for m in sinks.received.mail if m["event_id"] == event.id]
+
+
+async def test_a_retry_left_by_a_previous_process_is_resumed(world: Any) -> None:
+    svc, sinks = world
+    delivery_id, event_id = uuid.uuid4(), uuid.uuid4()
+    # What a process that died between attempts leaves behind: a failed row, due now.
+    await svc.pool.execute(
+        "INSERT INTO deliveries (id, event_id, event_type, correlation_id, audience, addressee,"
+        " channel, destination, language, subject, body, status, attempts, next_attempt_at,"
+        " last_error) VALUES ($1, $2, 'licensing.license.issued.v1', 'c', 'provider',"
+        " 'provider:940140000385', 'email', 'left@example.kz', 'ru', 'Тема', 'Текст', 'failed',"
+        " 2, now(), 'smtp: timeout')",
+        delivery_id,
+        event_id,
+    )
+    sent = await email_of(svc, str(event_id), "sent")
+    assert sent["attempts"] == 3
+    mail = [m for m in sinks.received.mail if m["event_id"] == str(event_id)]
+    assert [(m["to"], m["subject"], m["body"]) for m in mail] == [
+        (["left@example.kz"], "Тема", "Текст\n")
+    ]
