@@ -56,7 +56,10 @@ class Reason(BaseModel):
 
 
 class Suspension(Reason):
-    until: date | None = None
+    # The date the license is active again (the suspension covers the dates before it).
+    until: date | None = Field(
+        default=None, description="first date the license is active again; none: until reinstated"
+    )
 
 
 class NewRequirementSet(domain.RequirementSet):
