@@ -5,8 +5,9 @@ import io
 import json
 import uuid
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import asyncpg
@@ -476,64 +477,74 @@ class ImportResult:
     rejected: list[domain.RowError]
 
 
-def _read_rows(
-    text: str, *, region_scope: str | None
-) -> tuple[int, list[Any], list[domain.RowError]]:
-    """Parse and check every CSV row; one staged record per IIN, the first error per bad row."""
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
-    header = next(reader, None)
-    columns = tuple(c.strip().lower() for c in header or ())
-    if columns != domain.IMPORT_COLUMNS:
-        raise RegistryError(
-            422,
-            f"the CSV header must be: {','.join(domain.IMPORT_COLUMNS)}",
-            field="header",
-        )
-    records: dict[str, Any] = {}
-    errors: list[domain.RowError] = []
-    parse = domain.parse_import_row
-    rows = 0
-    for values in reader:
-        line = reader.line_num
-        if not values or (len(values) == 1 and not values[0].strip()):
-            continue
-        rows += 1
-        record, error = parse(values, line, region_scope=region_scope)
-        if error is not None:
-            errors.append(error)
-            continue
-        assert record is not None
-        earlier = records.get(record[0])
-        if earlier is None:
-            records[record[0]] = record
-        elif earlier[:-1] != record[:-1]:
-            errors.append(
-                domain.RowError(line, "iin", f"conflicts with line {earlier[-1]} of this file")
+class _CsvRows:
+    """The rows of an import CSV, checked one by one as they are streamed into staging."""
+
+    def __init__(self, text: str, *, region_scope: str | None) -> None:
+        self._reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+        header = next(self._reader, None)
+        columns = tuple(c.strip().lower() for c in header or ())
+        if columns != domain.IMPORT_COLUMNS:
+            raise RegistryError(
+                422,
+                f"the CSV header must be: {','.join(domain.IMPORT_COLUMNS)}",
+                field="header",
             )
-    return rows, list(records.values()), errors
+        self._region_scope = region_scope
+        self.rows = 0
+        self.errors: list[domain.RowError] = []
+
+    async def records(self) -> AsyncIterator[domain.ImportRecord]:
+        """Valid records, one per IIN; a later row with other data for an IIN is an error."""
+        first: dict[str, domain.ImportRecord] = {}
+        parse = domain.parse_import_row
+        reader = self._reader
+        for values in reader:
+            line = reader.line_num
+            if not values or (len(values) == 1 and not values[0].strip()):
+                continue
+            self.rows += 1
+            record, error = parse(values, line, region_scope=self._region_scope)
+            if error is not None:
+                self.errors.append(error)
+                continue
+            assert record is not None
+            earlier = first.get(record[0])
+            if earlier is None:
+                first[record[0]] = record
+                yield record
+            elif earlier[:-1] != record[:-1]:
+                self.errors.append(
+                    domain.RowError(line, "iin", f"conflicts with line {earlier[-1]} of this file")
+                )
 
 
 async def import_recipients(
     *, conn: Connection, text: str, region_scope: str | None
 ) -> ImportResult:
-    """Store every valid row (by IIN, idempotently) and report every bad row with its line."""
-    rows, records, errors = _read_rows(text, region_scope=region_scope)
+    """Store every valid row (by IIN, idempotently) and report every bad row with its line.
+
+    Rows are checked while they stream into a COPY, so parsing overlaps the database's work."""
+    rows = _CsvRows(text, region_scope=region_scope)
     async with conn.transaction():
-        await store.stage_import(conn, records)
+        await store.stage_import(conn, rows.records())
         conflicts = await store.conflicting_staged_rows(conn)
         if conflicts:
             await store.unstage(conn, [c["iin"] for c in conflicts])
-        stored = await store.merge_staged_recipients(conn, correlation_id=current_correlation_id())
+        stored = await store.merge_staged_recipients(
+            conn, correlation_id=current_correlation_id(), time=datetime.now(UTC)
+        )
+    errors = rows.errors
     errors.extend(
         domain.RowError(c["line"], "iin", "already registered with different data")
         for c in conflicts
     )
     errors.sort(key=lambda e: e.line)
-    log.info("recipients.imported", rows=rows, stored=stored, rejected=len(errors))
+    log.info("recipients.imported", rows=rows.rows, stored=stored, rejected=len(errors))
     return ImportResult(
-        rows=rows,
+        rows=rows.rows,
         stored=stored,
-        unchanged=rows - stored - len(errors),
+        unchanged=rows.rows - stored - len(errors),
         rejected=errors,
     )
 

@@ -53,7 +53,6 @@ CREATE TABLE recipients (
     guardian_iin     text,
     registered_at    timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX recipients_region ON recipients (region);
 
 CREATE TABLE enrollments (
     id                uuid        PRIMARY KEY,
