@@ -7,9 +7,11 @@ published with confirms.
 """
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -138,9 +140,22 @@ def outbox_publisher(
     return publish
 
 
+@dataclass(frozen=True)
+class _Work:
+    message: RabbitMessage
+    envelope: Envelope
+    data: Event
+    handler: EventHandler
+
+
 @dataclass
 class Consumer:
     """Runs a service's event handlers: decode, dedupe through the inbox, apply, ack.
+
+    Messages are applied in small batches, one transaction per batch and a savepoint per
+    message, and acknowledged after the commit: one commit serves many events, a failing
+    event rolls back only its own savepoint, and a crash before the acks means redelivery,
+    which the inbox turns into no effect.
 
     - invalid body, unknown type, wrong data, PermanentError: dead-lettered with the reason;
     - any other failure (database down, bug): nack and redeliver with back-off until the
@@ -151,7 +166,11 @@ class Consumer:
     pool: asyncpg.Pool
     broker: RabbitBroker
     handlers: Mapping[str, EventHandler]
-    on_dead_letter: Callable[[str], None] | None = None
+    on_outcome: Callable[[str, str], None] | None = None
+    batch_size: int = 32
+    batch_wait: float = 0.002
+    _queue: asyncio.Queue[_Work] = field(default_factory=asyncio.Queue)
+    _retries: set[asyncio.Task[None]] = field(default_factory=set)
 
     def subscribe(self, delivery_limit: int) -> None:
         self.broker.subscriber(
@@ -159,6 +178,10 @@ class Consumer:
             ack_policy=AckPolicy.MANUAL,
             no_reply=True,
         )(self._on_message)
+
+    def _count(self, event_type: str, outcome: str) -> None:
+        if self.on_outcome is not None:
+            self.on_outcome(event_type, outcome)
 
     async def _on_message(self, message: RabbitMessage) -> None:
         try:
@@ -169,30 +192,84 @@ class Consumer:
             data = parse_data(envelope)
         except (ValidationError, ValueError) as exc:
             await self._dead_letter(message, f"invalid message: {_describe(exc)}")
+            self._count("invalid", "dead_lettered")
             return
-        with work_context(
+        # Returning without an ack lets the broker hand over the next message (up to the
+        # prefetch); the batch worker acknowledges after its commit.
+        await self._queue.put(_Work(message, envelope, data, handler))
+
+    async def run(self) -> None:
+        """Take queued messages in batches and apply them until cancelled."""
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self._queue.get()]
+            deadline = loop.time() + self.batch_wait
+            while len(batch) < self.batch_size:
+                if not self._queue.empty():
+                    batch.append(self._queue.get_nowait())
+                    continue
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+                except TimeoutError:
+                    break
+            await self._apply_batch(batch)
+
+    async def _apply_batch(self, batch: list[_Work]) -> None:
+        outcomes: list[tuple[_Work, Exception | None, bool]] = []
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                outcomes = [(work, *await self._apply_one(conn, work)) for work in batch]
+        except Exception as exc:
+            # The commit itself failed (database gone): nothing of the batch took effect.
+            outcomes = [(work, exc, False) for work in batch]
+        for work, error, duplicate in outcomes:
+            with self._context(work.envelope):
+                if error is None:
+                    await self._ack(work.message)
+                    log.info("event.duplicate" if duplicate else "event.handled")
+                    self._count(work.envelope.type, "duplicate" if duplicate else "handled")
+                elif isinstance(error, PermanentError):
+                    await self._dead_letter(work.message, f"refused: {error}")
+                    self._count(work.envelope.type, "dead_lettered")
+                else:
+                    self._count(work.envelope.type, "retried")
+                    task = asyncio.create_task(self._retry_later(work.message, error))
+                    self._retries.add(task)
+                    task.add_done_callback(self._retries.discard)
+
+    async def _apply_one(self, conn: Connection, work: _Work) -> tuple[Exception | None, bool]:
+        """Apply one event inside its own savepoint; returns (error, was a duplicate)."""
+        with self._context(work.envelope):
+            try:
+                async with conn.transaction():
+                    claimed = await inbox.claim(
+                        conn, event_id=work.envelope.id, event_type=work.envelope.type
+                    )
+                    if claimed:
+                        await work.handler(conn, work.envelope, work.data)
+                return None, not claimed
+            except Exception as exc:
+                return exc, False
+
+    @staticmethod
+    def _context(envelope: Envelope) -> AbstractContextManager[None]:
+        return work_context(
             correlation_id=envelope.correlationid,
             causation_id=envelope.id,
             event_id=envelope.id,
             event_type=envelope.type,
-        ):
-            try:
-                await self._apply(envelope, data, handler)
-            except PermanentError as exc:
-                await self._dead_letter(message, f"refused: {exc}")
-                return
-            except Exception as exc:
-                await self._retry_later(message, exc)
-                return
-            await message.ack()
+        )
 
-    async def _apply(self, envelope: Envelope, data: Event, handler: EventHandler) -> None:
-        async with self.pool.acquire() as conn, conn.transaction():
-            if not await inbox.claim(conn, event_id=envelope.id, event_type=envelope.type):
-                log.info("event.duplicate")
-                return
-            await handler(conn, envelope, data)
-        log.info("event.handled")
+    @staticmethod
+    async def _ack(message: RabbitMessage) -> None:
+        try:
+            await message.ack()
+        except Exception as exc:
+            # The channel went away: the broker redelivers, and the inbox absorbs it.
+            log.warning("event.ack_failed", error=repr(exc))
 
     async def _retry_later(self, message: RabbitMessage, exc: Exception) -> None:
         headers = message.raw_message.headers or {}
@@ -205,7 +282,10 @@ class Consumer:
         # Back-off before the nack: the message is redelivered after the delay, and a consumer
         # that keeps failing cannot spin the queue. The queue's delivery limit ends the loop.
         await asyncio.sleep(delay)
-        await message.nack(requeue=True)
+        try:
+            await message.nack(requeue=True)
+        except Exception as nack_exc:
+            log.warning("event.nack_failed", error=repr(nack_exc))
 
     async def _dead_letter(self, message: RabbitMessage, reason: str) -> None:
         raw = message.raw_message
@@ -233,12 +313,11 @@ class Consumer:
         except Exception as exc:
             # Not recorded in the DLQ: keep the message in the queue rather than lose it.
             log.error("event.dead_letter_failed", error=repr(exc))
-            await message.nack(requeue=True)
+            with contextlib.suppress(Exception):
+                await message.nack(requeue=True)
             return
         log.warning("event.dead_lettered", reason=reason, message_id=raw.message_id)
-        if self.on_dead_letter is not None:
-            self.on_dead_letter(reason)
-        await message.ack()
+        await self._ack(message)
 
 
 def _describe(exc: Exception) -> str:

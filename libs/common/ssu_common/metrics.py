@@ -49,6 +49,12 @@ class Metrics:
             ["service"],
             registry=r,
         )
+        self.events = Counter(
+            "ssu_events_total",
+            "Events consumed, by type and outcome (handled, duplicate, retried, dead_lettered)",
+            ["service", "event_type", "outcome"],
+            registry=r,
+        )
         self.ready = Gauge(
             "ssu_ready", "1 when the database and the broker answer", ["service"], registry=r
         )

@@ -105,7 +105,8 @@ class ServiceRuntime:
                 pool=self._pool,
                 broker=self.broker,
                 handlers=self.handlers,
-                on_dead_letter=lambda _r: self.metrics.dead_lettered.labels(self.service).inc(),
+                on_outcome=self._count_event,
+                batch_size=max(1, min(self.settings.consumer_batch, self.settings.prefetch)),
             )
             self.consumer.subscribe(self.settings.delivery_limit)
         await self.broker.connect()
@@ -117,6 +118,8 @@ class ServiceRuntime:
             event_types=sorted(self.handlers),
         )
         await self.broker.start()
+        if self.consumer is not None:
+            self._tasks.append(asyncio.create_task(self.consumer.run(), name="consumer"))
         self.relay = outbox.OutboxRelay(
             pool=self._pool,
             dsn=self.settings.database_url,
@@ -129,6 +132,11 @@ class ServiceRuntime:
             self._tasks.append(asyncio.create_task(job(self), name=getattr(job, "__name__", "job")))
         log.info("service.started", port=self.settings.port)
 
+    def _count_event(self, event_type: str, outcome: str) -> None:
+        self.metrics.events.labels(self.service, event_type, outcome).inc()
+        if outcome == "dead_lettered":
+            self.metrics.dead_lettered.labels(self.service).inc()
+
     async def stop(self) -> None:
         if self.relay is not None:
             self.relay.stop()
@@ -138,7 +146,11 @@ class ServiceRuntime:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
-        await self.broker.stop()
+        try:
+            await self.broker.stop()
+        except Exception as exc:
+            # A broker that is already gone must not keep the process from stopping.
+            log.warning("broker.stop_failed", error=repr(exc))
         if self._pool is not None:
             await self._pool.close()
             self._pool = None

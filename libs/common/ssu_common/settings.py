@@ -27,7 +27,9 @@ class ServiceSettings(BaseSettings):
     log_level: str = Field(default="INFO", validation_alias="SSU_LOG_LEVEL")
     # A message that keeps failing transiently is dead-lettered after this many deliveries.
     delivery_limit: int = Field(default=10, validation_alias="SSU_DELIVERY_LIMIT")
-    prefetch: int = Field(default=32, validation_alias="SSU_PREFETCH")
+    prefetch: int = Field(default=64, validation_alias="SSU_PREFETCH")
+    # Events applied per consumer transaction (each in its own savepoint).
+    consumer_batch: int = Field(default=32, validation_alias="SSU_CONSUMER_BATCH")
     outbox_batch: int = Field(default=200, validation_alias="SSU_OUTBOX_BATCH")
     outbox_poll_seconds: float = Field(default=2.0, validation_alias="SSU_OUTBOX_POLL_SECONDS")
     max_body_bytes: int = Field(default=1_048_576, validation_alias="SSU_MAX_BODY_BYTES")
