@@ -184,3 +184,9 @@ async def test_country_figures_with_a_block_per_region(svc: RunningService) -> N
     assert astana["providers"]["ngo"] == 1
     assert astana["recipients_served"]["by_legal_form"] == {"state": 0, "ngo": 1, "private": 0}
     assert astana["places"] == {"total": 3, "occupied": 1, "free": 2}
+
+
+async def test_metrics_export_enrollments_by_status_and_region(svc: RunningService) -> None:
+    text = (await svc.client.get("/metrics")).text
+    assert f'ssu_enrollments{{region="{EAST}",service="registry",status="active"}} 2.0' in text
+    assert f'ssu_enrollments{{region="{EAST}",service="registry",status="disrupted"}} 1.0' in text

@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from ssu_common import ServiceRuntime
+from ssu_common import DomainGauge, ServiceRuntime
 
-from ssu_registry import api, handlers
+from ssu_registry import api, handlers, store
 from ssu_registry.settings import Settings
 
 
@@ -15,6 +15,14 @@ def build(settings: Settings | None = None) -> ServiceRuntime:
         migrations=Path(__file__).parent / "migrations",
         handlers=handlers.HANDLERS,
         routers=[api.router],
+        gauges=[
+            DomainGauge(
+                "ssu_enrollments",
+                "Enrollments not ended (active, disrupted) by region",
+                ("status", "region"),
+                store.enrollments_by_status,
+            ),
+        ],
         title="ssu registry",
     )
 

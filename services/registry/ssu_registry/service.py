@@ -322,8 +322,12 @@ async def enroll(
             candidates = [command.license_number]
         else:
             candidates = await store.find_site_license(conn, command.provider_bin, command.site_id)
+        # Locks in the order licensing events take them (provider, then site): a suspension
+        # waits for this enrollment, or this enrollment sees the suspension.
+        provider = (
+            await store.get_provider(conn, candidates[0], share_lock=True) if candidates else None
+        )
         site = await store.lock_site(conn, candidates[0], command.site_id) if candidates else None
-        provider = await store.get_provider(conn, candidates[0]) if candidates else None
         if site is None or provider is None or provider["bin"] != command.provider_bin:
             raise RegistryError(
                 422,

@@ -88,7 +88,14 @@ async def replace_provider_sites(conn: Connection, event: LicenseEvent) -> None:
     )
 
 
-async def get_provider(conn: Connection, license_number: str) -> Record | None:
+async def get_provider(
+    conn: Connection, license_number: str, *, share_lock: bool = False
+) -> Record | None:
+    """A provider; with `share_lock` its status cannot change until the transaction ends."""
+    if share_lock:
+        return await conn.fetchrow(
+            "SELECT * FROM providers WHERE license_number = $1 FOR SHARE", license_number
+        )
     return await conn.fetchrow("SELECT * FROM providers WHERE license_number = $1", license_number)
 
 
@@ -654,3 +661,15 @@ async def provider_figures(conn: Connection, region: str) -> list[Record]:
         """,
         region,
     )
+
+
+# Gauges
+
+
+async def enrollments_by_status(conn: Connection) -> list[tuple[dict[str, str], float]]:
+    """Enrollments not ended, by status and region (scraped as a gauge)."""
+    rows = await conn.fetch(
+        "SELECT status, region, count(*) AS n FROM enrollments WHERE status <> 'ended'"
+        " GROUP BY status, region"
+    )
+    return [({"status": r["status"], "region": r["region"]}, float(r["n"])) for r in rows]
