@@ -325,3 +325,14 @@ async def test_a_regional_key_enrolls_and_sees_only_its_region(svc: RunningServi
     assert (await svc.client.get(f"/v1/enrollments/{tid}", headers=EAST_KEY)).status_code == 404
     r = await svc.client.post(f"/v1/enrollments/{tid}/end", json={}, headers=EAST_KEY)
     assert r.status_code == 404
+
+
+async def test_a_site_id_alone_names_the_site(svc: RunningService) -> None:
+    number, _ = await provider_with(svc.client, ADMIN, sites=[site("d1f0a6c2-unique-site")])
+    person = await register(svc.client, ADMIN)
+    r = await enroll(svc, iin=person["iin"], site_id="d1f0a6c2-unique-site", form="stationary")
+    assert r.status_code == 201, r.text
+    assert r.json()["license_number"] == number
+    r = await enroll(svc, iin=person["iin"], provider_bin="123456789012", site_id="x", form="home")
+    assert r.status_code == 422
+    assert [e["field"] for e in r.json()["errors"]] == ["provider_bin"]

@@ -20,6 +20,7 @@ from ssu_common import (
     encode_cursor,
 )
 from ssu_contracts import (
+    Bin,
     EnrollmentStatus,
     Iin,
     Language,
@@ -311,7 +312,7 @@ class EnrollmentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     iin: Iin
-    provider_bin: str = Field(min_length=12, max_length=12)
+    provider_bin: Bin | None = None
     site_id: str = Field(min_length=1)
     form: ServiceForm
     category: RecipientCategory | None = None

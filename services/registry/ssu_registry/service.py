@@ -301,7 +301,7 @@ async def get_recipient(*, conn: Connection, iin: str, region_scope: str | None)
 @dataclass(frozen=True)
 class EnrollRecipient:
     iin: str
-    provider_bin: str
+    provider_bin: str | None
     site_id: str
     form: str
     category: str | None
@@ -328,10 +328,15 @@ async def enroll(
             await store.get_provider(conn, candidates[0], share_lock=True) if candidates else None
         )
         site = await store.lock_site(conn, candidates[0], command.site_id) if candidates else None
-        if site is None or provider is None or provider["bin"] != command.provider_bin:
+        if (
+            site is None
+            or provider is None
+            or (command.provider_bin is not None and provider["bin"] != command.provider_bin)
+        ):
+            of_provider = f" of provider {command.provider_bin}" if command.provider_bin else ""
             raise RegistryError(
                 422,
-                f"site {command.site_id} of provider {command.provider_bin} is not known",
+                f"site {command.site_id}{of_provider} is not known",
                 field="site_id",
             )
         if region_scope is not None and site["region"] != region_scope:

@@ -210,11 +210,12 @@ async def lock_site(conn: Connection, license_number: str, site_id: str) -> Reco
     )
 
 
-async def find_site_license(conn: Connection, bin: str, site_id: str) -> list[str]:
-    """License numbers of a provider (BIN) that hold a site with this id."""
+async def find_site_license(conn: Connection, bin: str | None, site_id: str) -> list[str]:
+    """License numbers (of a provider's BIN, when given) that hold a site with this id."""
     rows = await conn.fetch(
         "SELECT s.license_number FROM provider_sites s JOIN providers p USING (license_number)"
-        " WHERE p.bin = $1 AND s.site_id = $2 ORDER BY (p.status = 'active') DESC,"
+        " WHERE ($1::text IS NULL OR p.bin = $1) AND s.site_id = $2"
+        " ORDER BY (p.status = 'active') DESC,"
         " s.license_number",
         bin,
         site_id,
