@@ -64,6 +64,13 @@ async def create_thing(
     return {"bin": body.bin, "client": principal.client}
 
 
+@router.get("/things")
+async def list_things(
+    principal: Principal = Security(authorize, scopes=["registry:write|billing:approve"]),
+) -> dict[str, Any]:
+    return {"client": principal.client}
+
+
 async def things_by_note(conn: Connection) -> GaugeRows:
     rows = await conn.fetch("SELECT note, count(*) AS n FROM things GROUP BY note")
     return [({"note": r["note"]}, float(r["n"])) for r in rows]

@@ -68,3 +68,11 @@ async def test_domain_refusal_is_dead_lettered_with_its_reason(svc) -> None:  # 
     dead = await read_dlq("probe", expect=1)
     assert dead[0].headers[REASON_HEADER] == "refused: this recipient is refused by a domain rule"
     assert await effects(svc, "refuse me") == 0
+
+
+async def test_huge_message_is_dead_lettered_unparsed(svc) -> None:  # type: ignore[no-untyped-def]
+    await publish_raw(b'{"x": "' + b"a" * 2_000_000 + b'"}', routing_key=ROUTING)
+    await publish_raw(registered("after-huge"), routing_key=ROUTING)
+    await eventually(lambda: effects(svc, "after-huge"))
+    dead = await read_dlq("probe", expect=1)
+    assert dead[0].headers[REASON_HEADER] == "invalid message: larger than 1048576 bytes"

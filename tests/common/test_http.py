@@ -119,3 +119,13 @@ async def test_streamed_body_over_the_limit_is_413(svc) -> None:  # type: ignore
         "/v1/things", content=chunks(), headers={**ADMIN, "content-type": "application/json"}
     )
     assert r.status_code == 413
+
+
+async def test_scope_alternatives_accept_either(svc) -> None:  # type: ignore[no-untyped-def]
+    approver = {"Authorization": "Bearer ssu-dev-approver"}
+    assert (await svc.client.get("/v1/things", headers=approver)).json() == {
+        "client": "dev-approver"
+    }
+    r = await svc.client.get("/v1/things", headers=READER)
+    assert r.status_code == 403
+    assert r.json()["required_scopes"] == ["registry:write|billing:approve"]

@@ -87,7 +87,8 @@ def authorize(
     key = keys.lookup(credentials.credentials)
     if key is None:
         raise Problem(401, "the API key is not known", headers={"WWW-Authenticate": "Bearer"})
-    missing = [s for s in security.scopes if s not in key.scopes]
+    # A required entry may name alternatives ("notification:read|notification:admin").
+    missing = [s for s in security.scopes if not key.scopes.intersection(s.split("|"))]
     if missing:
         raise Problem(
             403,

@@ -169,6 +169,8 @@ class Consumer:
     on_outcome: Callable[[str, str], None] | None = None
     batch_size: int = 32
     batch_wait: float = 0.002
+    # No event of the catalogue comes near this; a larger body is garbage or an attack.
+    max_message_bytes: int = 1_048_576
     _queue: asyncio.Queue[_Work] = field(default_factory=asyncio.Queue)
     _retries: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -184,6 +186,12 @@ class Consumer:
             self.on_outcome(event_type, outcome)
 
     async def _on_message(self, message: RabbitMessage) -> None:
+        if len(message.body) > self.max_message_bytes:
+            await self._dead_letter(
+                message, f"invalid message: larger than {self.max_message_bytes} bytes"
+            )
+            self._count("invalid", "dead_lettered")
+            return
         try:
             envelope = Envelope.from_bytes(message.body)
             handler = self.handlers.get(envelope.type)
