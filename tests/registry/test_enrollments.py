@@ -211,14 +211,32 @@ async def test_twenty_concurrent_requests_for_the_last_place_have_one_winner(
     assert taken == 3
 
 
-async def test_home_care_has_no_place_limit(svc: RunningService) -> None:
+async def test_home_care_has_no_place_limit_and_takes_no_place(svc: RunningService) -> None:
     _, bin_ = await provider_with(
-        svc.client, ADMIN, sites=[site(places=None)], subtypes=[("home", "elderly")]
+        svc.client,
+        ADMIN,
+        sites=[site(places=1)],
+        subtypes=[("home", "elderly"), ("stationary", "elderly")],
     )
     for _ in range(3):
         person = await register(svc.client, ADMIN)
         r = await enroll(svc, iin=person["iin"], provider_bin=bin_, site_id="S1", form="home")
         assert r.status_code == 201
+    person = await register(svc.client, ADMIN)
+    r = await enroll(svc, iin=person["iin"], provider_bin=bin_, site_id="S1", form="stationary")
+    assert r.status_code == 201, r.text
+
+
+async def test_a_site_dropped_from_the_license_takes_nobody(svc: RunningService) -> None:
+    number, bin_ = await provider_with(svc.client, ADMIN, sites=[site("S1"), site("S2")])
+    await publish_license(
+        license_event("amended", number=number, bin=bin_, seq=2, sites=[site("S1")])
+    )
+    await license_applied(svc.client, ADMIN, bin=bin_, number=number, seq=2)
+    person = await register(svc.client, ADMIN)
+    r = await enroll(svc, iin=person["iin"], provider_bin=bin_, site_id="S2", form="stationary")
+    assert r.status_code == 422
+    assert r.json()["detail"] == f"site S2 is no longer part of the license {number}"
 
 
 async def test_ending_an_enrollment_frees_its_place_and_is_announced(svc: RunningService) -> None:

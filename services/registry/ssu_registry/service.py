@@ -341,6 +341,13 @@ async def enroll(
             )
         if region_scope is not None and site["region"] != region_scope:
             raise NotFound(f"site {command.site_id} not found")
+        if not site["listed"]:
+            raise RegistryError(
+                422,
+                f"site {command.site_id} is no longer part of the license "
+                f"{provider['license_number']}",
+                field="site_id",
+            )
         category = command.category or recipient["category"]
         if provider["status"] != "active":
             raise RegistryError(

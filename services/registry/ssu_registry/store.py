@@ -239,7 +239,8 @@ async def occupied_places(conn: Connection, license_number: str, site_id: str) -
     return int(
         await conn.fetchval(
             "SELECT count(*) FROM enrollments"
-            " WHERE license_number = $1 AND site_id = $2 AND status <> 'ended'",
+            " WHERE license_number = $1 AND site_id = $2 AND status <> 'ended'"
+            " AND form IN ('stationary', 'semi_stationary', 'temporary_stay')",
             license_number,
             site_id,
         )

@@ -81,8 +81,9 @@ CREATE INDEX enrollments_open_at_site ON enrollments (license_number, site_id)
 CREATE INDEX enrollments_by_status ON enrollments (status, region);
 CREATE INDEX enrollments_by_iin ON enrollments (iin);
 
--- Places taken at a site: active and disrupted enrollments (a disrupted one keeps its place
--- until the recipient is placed elsewhere or the license is revoked).
+-- Places taken at a site: active and disrupted enrollments of the forms that occupy a place
+-- (home care does not); a disrupted one keeps its place until the recipient is placed
+-- elsewhere or the license is revoked.
 CREATE VIEW site_occupancy AS
 SELECT s.license_number, s.site_id, s.address, s.kato, s.region, s.places, s.listed,
        coalesce(o.occupied, 0) AS occupied,
@@ -91,6 +92,7 @@ SELECT s.license_number, s.site_id, s.address, s.kato, s.region, s.places, s.lis
 FROM provider_sites s
 LEFT JOIN (
     SELECT license_number, site_id, count(*)::integer AS occupied
-    FROM enrollments WHERE status <> 'ended'
+    FROM enrollments
+    WHERE status <> 'ended' AND form IN ('stationary', 'semi_stationary', 'temporary_stay')
     GROUP BY license_number, site_id
 ) o USING (license_number, site_id);
