@@ -167,7 +167,15 @@ async def publish_raw(
     message_id: str | None = None,
     headers: dict[str, Any] | None = None,
 ) -> None:
-    """Publish bytes to `ssu.events` as a foreign system (or an attacker) would."""
+    """Publish bytes to `ssu.events` as a foreign system (or an attacker) would.
+
+    The message id is the envelope's id when the body has one, as the outbox relay sets it.
+    """
+    if message_id is None:
+        try:
+            message_id = str(json.loads(body)["id"])
+        except (ValueError, KeyError, TypeError):
+            message_id = str(uuid.uuid4())
     connection = await aio_pika.connect(AMQP_URL)
     async with connection:
         channel = await connection.channel(publisher_confirms=True)

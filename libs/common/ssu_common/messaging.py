@@ -198,6 +198,13 @@ class Consumer:
             if handler is None:
                 raise ValueError(f"event type {envelope.type!r} is not handled by {self.service}")
             data = parse_data(envelope)
+            # DESIGN §2: the AMQP message id repeats the event id; a message without it did
+            # not come from an outbox, and one that disagrees is not what it claims to be.
+            message_id = message.raw_message.message_id
+            if message_id is None:
+                raise ValueError("the message has no message_id property")
+            if message_id != envelope.id:
+                raise ValueError(f"message_id {message_id!r} is not the event id {envelope.id!r}")
         except (ValidationError, ValueError) as exc:
             await self._dead_letter(message, f"invalid message: {_describe(exc)}")
             self._count("invalid", "dead_lettered")

@@ -169,8 +169,11 @@ async def reject_application(
 
 # licenses (reads are public)
 
+# Marks a route as deliberately open in the OpenAPI document; the authorization test reads it.
+PUBLIC = {"x-ssu-public": True}
 
-@router.get("/licenses", tags=["licenses"])
+
+@router.get("/licenses", tags=["licenses"], openapi_extra=PUBLIC)
 async def list_licenses(
     request: Request,
     conn: Db,
@@ -191,7 +194,7 @@ async def list_licenses(
     return _page(items, limit, lambda i: i["number"])
 
 
-@router.get("/licenses/{number}", tags=["licenses"])
+@router.get("/licenses/{number}", tags=["licenses"], openapi_extra=PUBLIC)
 async def get_license(number: str, conn: Db) -> dict[str, Any]:
     """One license of the public registry; no key needed."""
     return await service.get_license(conn=conn, number=number)
