@@ -133,7 +133,8 @@ async def test_every_good_row_is_stored_and_every_bad_row_reported(svc: RunningS
     }
     assert guarded["disability_group"] is None
     bodies = await svc.pool.fetch(
-        "SELECT body FROM outbox WHERE event_type = 'registry.recipient.registered.v1'"
+        "SELECT event_id::text, correlation_id, body FROM outbox"
+        " WHERE event_type = 'registry.recipient.registered.v1'"
         " AND subject = ANY($1::text[])",
         [*good, kid],
     )
@@ -141,11 +142,14 @@ async def test_every_good_row_is_stored_and_every_bad_row_reported(svc: RunningS
     events = {}
     for b in bodies:
         envelope = Envelope.from_bytes(b["body"])
+        assert (envelope.id, envelope.correlationid) == (b["event_id"], b["correlation_id"])
+        assert envelope.source == "/ssu/registry" and envelope.subject is not None
         data = parse_data(envelope)
         assert isinstance(data, RecipientRegisteredV1)
         events[data.iin] = data
     assert events[good[1]].disability_group == 2 and events[good[1]].language == "ru"
     assert events[kid].guardian is not None and events[kid].guardian.name == "Ана"
+    assert events[good[2]].full_name == 'Жамал "Апа" Омарова'
 
     # Posting the same file again stores nothing new and reports the same bad rows.
     again = await post_csv(svc, "\n".join(lines))
@@ -158,7 +162,10 @@ async def test_a_row_conflicting_with_a_registered_recipient_is_rejected(
 ) -> None:
     birth = date(1955, 3, 3)
     iin = new_iin(birth)
-    await post_csv(svc, HEADER + "\n" + row(iin, birth))
+    odd = 'imp"ort\\1'
+    await post_csv(svc, HEADER + "\n" + row(iin, birth), {**ADMIN, "X-Correlation-ID": odd})
+    body = await svc.pool.fetchval("SELECT body FROM outbox WHERE subject = $1", iin)
+    assert Envelope.from_bytes(body).correlationid == odd
     r = await post_csv(
         svc, HEADER + "\n" + row(new_iin(birth), birth) + "\n" + row(iin, birth, name="Өзгерген")
     )
