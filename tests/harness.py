@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -23,6 +24,7 @@ import aio_pika
 import asyncpg
 import httpx
 from ssu_common import ServiceRuntime, ServiceSettings
+from ssu_contracts import is_valid_iin
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_ADMIN = os.environ.get("SSU_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -352,3 +354,18 @@ class TcpProxy:
 
         await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
         self._writers.difference_update({writer, up_writer})
+
+
+_IIN_LIKE = re.compile(r"(?<!\d)\d{12}(?!\d)")
+_PHONE_LIKE = re.compile(
+    r"(?<![\w*])(?:\+?7|8)[\s(-]*7\d{2}[\s)-]*\d{3}[\s-]*\d{2}[\s-]*\d{2}(?!\d)"
+)
+_EMAIL_LIKE = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+
+
+def find_pii(text: str) -> list[str]:
+    """Full IINs, phone numbers and email addresses in a text (masked forms do not count)."""
+    found = [m for m in _IIN_LIKE.findall(text) if is_valid_iin(m)]
+    found += _PHONE_LIKE.findall(text)
+    found += [m for m in _EMAIL_LIKE.findall(text) if not m.split("@")[0].endswith("***")]
+    return found

@@ -15,6 +15,7 @@ from harness import (
     ADMIN,
     event_probe,
     eventually,
+    find_pii,
     processes,
     reset_service,
     spawn_service,
@@ -106,3 +107,8 @@ async def test_license_issued_reaches_every_service(tmp_path: Path) -> None:
             deliveries = await eventually(delivered, timeout=20)
             assert {d["audience"] for d in deliveries} >= {"provider"}
             assert all(d["event_type"] == "licensing.license.issued.v1" for d in deliveries)
+    # The provider's email and phone went through every service: no log shows them whole.
+    for proc in procs.values():
+        text = proc.log_path.read_text(encoding="utf-8")
+        assert "office@meyirim.kz" not in text
+        assert find_pii(text) == [], proc.service
