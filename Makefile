@@ -5,11 +5,12 @@ UV := $(PYTHON) -m uv
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: sync run test test-faults lint contracts bench clean help
+.PHONY: sync run test test-faults lint contracts clean help
 
 help:
 	@echo "make run        - the four services with demo data on local PostgreSQL and RabbitMQ"
 	@echo "make test       - the whole test suite (real PostgreSQL and RabbitMQ)"
+	@echo "make test-faults - fault tests: broker and database restarts, kills, duplicates"
 	@echo "make lint       - ruff and mypy"
 	@echo "make contracts  - regenerate contracts/schemas and contracts/asyncapi.yaml"
 
@@ -25,7 +26,11 @@ run: sync
 	$(PY) deploy/run_local.py
 
 test: sync
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -m "not faults"
+
+# Restarts the machine's RabbitMQ and PostgreSQL mid-stream: run apart from the other tests.
+test-faults: sync
+	$(VENV)/bin/pytest -m faults -s tests/faults
 
 lint: sync
 	$(VENV)/bin/ruff check .
