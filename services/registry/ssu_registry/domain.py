@@ -12,7 +12,6 @@ from ssu_contracts import (
     RecipientCategory,
     ServiceForm,
 )
-from ssu_contracts.ids import check_digit
 from ssu_contracts.reference import REGIONS
 
 ALMATY = ZoneInfo("Asia/Almaty")
@@ -135,26 +134,62 @@ ImportRecord = tuple[
 ]
 
 
-def iin_problem(iin: str) -> str | None:
-    """Why a string is not a valid IIN, or None."""
+# A weighted digit sum straight from the ASCII codes: each weight set sums to 66, so the codes'
+# offset is 48 * 66. The import checks 100,000 IINs, where this is most of the parsing time.
+_ASCII_OFFSET = 48 * 66
+
+
+def _iin_birth_or_problem(iin: str) -> date | str:
+    """The birth date a valid IIN encodes, or why the string is not a valid IIN."""
     if len(iin) != 12 or not iin.isascii() or not iin.isdigit():
         return "must be exactly 12 digits"
-    expected = check_digit(iin[:11])
-    if expected is None or expected != int(iin[11]):
+    b = iin.encode()
+    digit = (
+        b[0]
+        + 2 * b[1]
+        + 3 * b[2]
+        + 4 * b[3]
+        + 5 * b[4]
+        + 6 * b[5]
+        + 7 * b[6]
+        + 8 * b[7]
+        + 9 * b[8]
+        + 10 * b[9]
+        + 11 * b[10]
+        - _ASCII_OFFSET
+    ) % 11
+    if digit == 10:
+        digit = (
+            3 * b[0]
+            + 4 * b[1]
+            + 5 * b[2]
+            + 6 * b[3]
+            + 7 * b[4]
+            + 8 * b[5]
+            + 9 * b[6]
+            + 10 * b[7]
+            + 11 * b[8]
+            + b[9]
+            + 2 * b[10]
+            - _ASCII_OFFSET
+        ) % 11
+        if digit == 10:
+            return "wrong check digit"
+    if digit != b[11] - 48:
         return "wrong check digit"
     century = _CENTURIES.get(iin[6])
     if century is None:
         return "invalid century digit (7th digit must be 1-6)"
     try:
-        date(century + int(iin[:2]), int(iin[2:4]), int(iin[4:6]))
+        return date(century + int(iin[:2]), int(iin[2:4]), int(iin[4:6]))
     except ValueError:
         return "encodes an invalid birth date"
-    return None
 
 
-def iin_birth(iin: str) -> date:
-    """Birth date of an IIN already checked by `iin_problem`."""
-    return date(_CENTURIES[iin[6]] + int(iin[:2]), int(iin[2:4]), int(iin[4:6]))
+def iin_problem(iin: str) -> str | None:
+    """Why a string is not a valid IIN, or None."""
+    found = _iin_birth_or_problem(iin)
+    return found if isinstance(found, str) else None
 
 
 def parse_import_row(
@@ -165,19 +200,19 @@ def parse_import_row(
         return None, RowError(
             line, "row", f"expected {len(IMPORT_COLUMNS)} columns, got {len(values)}"
         )
-    (iin, full_name, birth, category, region, group, language, g_name, g_phone, g_email) = (
+    iin, full_name, birth, category, region, group, language, g_name, g_phone, g_email = [
         v.strip() for v in values
-    )
-    problem = iin_problem(iin)
-    if problem:
-        return None, RowError(line, "iin", problem)
+    ]
+    birth_date = _iin_birth_or_problem(iin)
+    if isinstance(birth_date, str):
+        return None, RowError(line, "iin", birth_date)
     if not full_name:
         return None, RowError(line, "full_name", "is required")
-    try:
-        birth_date = date.fromisoformat(birth)
-    except ValueError:
-        return None, RowError(line, "birth_date", "must be a date YYYY-MM-DD")
-    if birth_date != iin_birth(iin):
+    if birth != birth_date.isoformat():
+        try:
+            date.fromisoformat(birth)
+        except ValueError:
+            return None, RowError(line, "birth_date", "must be a date YYYY-MM-DD")
         return None, RowError(line, "birth_date", "does not agree with the IIN")
     if category not in _CATEGORIES:
         return None, RowError(line, "category", f"unknown category {category!r}")
