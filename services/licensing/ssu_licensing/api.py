@@ -49,9 +49,17 @@ def _national(principal: Principal) -> None:
         raise Problem(403, "requirement sets are national: a regional key cannot change them")
 
 
-class Reason(BaseModel):
+class EffectiveDate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    # A decision recorded after the fact (an order dated earlier, a license issued on paper
+    # before the system) takes effect on the order's date; billing counts from it.
+    effective_date: date | None = Field(
+        default=None, description="date the decision takes effect; default today (Asia/Almaty)"
+    )
+
+
+class Reason(EffectiveDate):
     reason: str = Field(min_length=1, max_length=2000)
 
 
@@ -144,13 +152,16 @@ async def record_inspection(
 
 
 @router.post("/applications/{application_id}/approve", status_code=201, tags=["applications"])
-async def approve_application(application_id: str, principal: Writer, conn: Db) -> dict[str, Any]:
+async def approve_application(
+    application_id: str, principal: Writer, conn: Db, body: EffectiveDate | None = None
+) -> dict[str, Any]:
     """Issue a license (201 with it), or 409 listing the unmet blocking findings."""
     return await service.approve_application(
         conn=conn,
         application_id=_uuid_or_404(application_id, "application"),
         inspector=principal.client,
         region_scope=principal.region,
+        effective_date=body.effective_date if body else None,
     )
 
 
@@ -211,13 +222,20 @@ async def suspend_license(
         until=body.until,
         actor=principal.client,
         region_scope=principal.region,
+        effective_date=body.effective_date,
     )
 
 
 @router.post("/licenses/{number}/reinstate", tags=["licenses"])
-async def reinstate_license(number: str, principal: Writer, conn: Db) -> dict[str, Any]:
+async def reinstate_license(
+    number: str, principal: Writer, conn: Db, body: EffectiveDate | None = None
+) -> dict[str, Any]:
     return await service.reinstate_license(
-        conn=conn, number=number, actor=principal.client, region_scope=principal.region
+        conn=conn,
+        number=number,
+        actor=principal.client,
+        region_scope=principal.region,
+        effective_date=body.effective_date if body else None,
     )
 
 
@@ -229,6 +247,7 @@ async def revoke_license(number: str, body: Reason, principal: Writer, conn: Db)
         reason=body.reason,
         actor=principal.client,
         region_scope=principal.region,
+        effective_date=body.effective_date,
     )
 
 

@@ -420,10 +420,30 @@ async def record_inspection(
     return {"inspection": inspection_view(inspection), "application": application_view(row)}
 
 
+def _effective(effective_date: date | None, *, not_before: date | None = None) -> date:
+    """The date a decision takes effect: today, or an earlier date it is recorded for."""
+    today = almaty_today()
+    if effective_date is None:
+        return today
+    if effective_date > today:
+        raise field_error("effective_date", f"must not be after today ({today.isoformat()})")
+    if not_before is not None and effective_date < not_before:
+        raise field_error(
+            "effective_date", f"must not be before the license's last change ({not_before})"
+        )
+    return effective_date
+
+
 async def approve_application(
-    *, conn: Connection, application_id: str, inspector: str, region_scope: str | None
+    *,
+    conn: Connection,
+    application_id: str,
+    inspector: str,
+    region_scope: str | None,
+    effective_date: date | None = None,
 ) -> dict[str, Any]:
     """Issue a license, unless a blocking requirement is unmet (409 naming them)."""
+    issued_on = _effective(effective_date)
     async with conn.transaction():
         row = await _application_for_decision(conn, application_id, region_scope)
         row, findings = await _reevaluate(conn, row)
@@ -440,7 +460,7 @@ async def approve_application(
             )
         else:
             refusal = None
-            lic = await _issue_license(conn, row, inspector)
+            lic = await _issue_license(conn, row, inspector, issued_on)
     if refusal is not None:
         raise refusal
     log.info("license.issued", license=lic["number"], application=application_id)
@@ -462,9 +482,10 @@ _CARRIED_TO_LICENSE = (
 )
 
 
-async def _issue_license(conn: Connection, row: dict[str, Any], inspector: str) -> dict[str, Any]:
+async def _issue_license(
+    conn: Connection, row: dict[str, Any], inspector: str, today: date
+) -> dict[str, Any]:
     application_id = str(row["id"])
-    today = almaty_today()
     sequence = await store.next_license_sequence(
         conn, region_prefix=row["region"][:2], year=today.year
     )
@@ -674,13 +695,16 @@ async def suspend_license(
     until: date | None,
     actor: str,
     region_scope: str | None,
+    effective_date: date | None = None,
 ) -> dict[str, Any]:
-    """Suspend from today; with `until`, the license is active again on that date by itself."""
-    today = almaty_today()
-    if until is not None and until <= today:
-        raise field_error("until", f"must be after today ({today.isoformat()})")
+    """Suspend from today (or the order's date); with `until`, active again on that date."""
     async with conn.transaction():
         before = await _license_for_change(conn, number, "suspend", region_scope)
+        today = _effective(effective_date, not_before=before["status_since"])
+        if until is not None and until <= today:
+            # An `until` already past (a suspension recorded after it ended) is ended by the
+            # suspension job on its next round, effective on that date.
+            raise field_error("until", f"must be after the suspension starts ({today})")
         lic = await store.change_license_status(
             conn, number=number, status="suspended", since=today, reason=reason, until=until
         )
@@ -697,11 +721,16 @@ async def suspend_license(
 
 
 async def reinstate_license(
-    *, conn: Connection, number: str, actor: str, region_scope: str | None
+    *,
+    conn: Connection,
+    number: str,
+    actor: str,
+    region_scope: str | None,
+    effective_date: date | None = None,
 ) -> dict[str, Any]:
-    today = almaty_today()
     async with conn.transaction():
         before = await _license_for_change(conn, number, "reinstate", region_scope)
+        today = _effective(effective_date, not_before=before["status_since"])
         lic = await store.change_license_status(
             conn, number=number, status="active", since=today, reason=None, until=None
         )
@@ -714,11 +743,17 @@ async def reinstate_license(
 
 
 async def revoke_license(
-    *, conn: Connection, number: str, reason: str, actor: str, region_scope: str | None
+    *,
+    conn: Connection,
+    number: str,
+    reason: str,
+    actor: str,
+    region_scope: str | None,
+    effective_date: date | None = None,
 ) -> dict[str, Any]:
-    today = almaty_today()
     async with conn.transaction():
         before = await _license_for_change(conn, number, "revoke", region_scope)
+        today = _effective(effective_date, not_before=before["status_since"])
         lic = await store.change_license_status(
             conn, number=number, status="revoked", since=today, reason=reason, until=None
         )
