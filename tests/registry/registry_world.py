@@ -151,7 +151,7 @@ async def provider_with(
         r = await client.get("/v1/providers", params={"bin": bin}, headers=headers)
         return any(i["license_number"] == number for i in r.json()["items"])
 
-    await eventually(listed)
+    await eventually(listed, timeout=PATIENCE)
     return number, bin
 
 
@@ -165,4 +165,13 @@ async def license_applied(
         r = await client.get("/v1/providers", params={"bin": bin}, headers=headers)
         return any(i["license_number"] == number and i["seq"] >= seq for i in r.json()["items"])
 
-    await eventually(applied)
+    await eventually(applied, timeout=PATIENCE)
+
+
+# Generous timeouts: the suite shares a 2-core machine with other suites running at once.
+PATIENCE = 30.0
+
+
+async def wait_event(probe: Any, predicate: Any) -> dict[str, Any]:
+    event: dict[str, Any] = await probe.wait_for(predicate, timeout=PATIENCE)
+    return event

@@ -22,6 +22,7 @@ from registry_world import (
     provider_with,
     publish_license,
     register,
+    wait_event,
 )
 from ssu_registry import domain
 from ssu_registry.main import build
@@ -143,10 +144,11 @@ async def test_suspension_reinstatement_transfer_and_revocation(svc: RunningServ
             )
         )
         for iin in enrollments:
-            await probe.wait_for(
+            await wait_event(
+                probe,
                 lambda e, iin=iin: (
                     e["type"] == "registry.enrollment.disrupted.v1" and e["data"]["iin"] == iin
-                )
+                ),
             )
         disrupted = {e["data"]["iin"]: e for e in probe.of_type("registry.enrollment.disrupted.v1")}
         assert len(probe.of_type("registry.enrollment.disrupted.v1")) == 3
@@ -210,11 +212,12 @@ async def test_suspension_reinstatement_transfer_and_revocation(svc: RunningServ
             headers=ADMIN,
         )
         assert r.status_code == 201, r.text
-        ended = await probe.wait_for(
+        ended = await wait_event(
+            probe,
             lambda e: (
                 e["type"] == "registry.enrollment.ended.v1"
                 and e["subject"] == enrollments[adult["iin"]]
-            )
+            ),
         )
         assert ended["data"]["end_date"] == "2026-03-04"
         assert ended["data"]["reason"] == "transferred"
@@ -236,10 +239,11 @@ async def test_suspension_reinstatement_transfer_and_revocation(svc: RunningServ
             )
         )
         for iin in (elder["iin"], lonely["iin"]):
-            resumed = await probe.wait_for(
+            resumed = await wait_event(
+                probe,
                 lambda e, iin=iin: (
                     e["type"] == "registry.enrollment.resumed.v1" and e["data"]["iin"] == iin
-                )
+                ),
             )
             assert resumed["data"]["resumed_on"] == "2026-03-15"
             assert resumed["data"]["enrollment_id"] == enrollments[iin]
@@ -275,10 +279,11 @@ async def test_suspension_reinstatement_transfer_and_revocation(svc: RunningServ
             )
         )
         for iin in (elder["iin"], lonely["iin"]):
-            end = await probe.wait_for(
+            end = await wait_event(
+                probe,
                 lambda e, iin=iin: (
                     e["type"] == "registry.enrollment.ended.v1" and e["subject"] == enrollments[iin]
-                )
+                ),
             )
             assert end["data"] == {
                 "enrollment_id": enrollments[iin],
@@ -341,7 +346,7 @@ async def test_a_duplicate_suspension_disrupts_once(svc: RunningService) -> None
     async with event_probe("registry.enrollment.disrupted.#") as probe:
         event_id = await publish_license(event)
         await publish_license(event, event_id=event_id)
-        await probe.wait_for(lambda e: e["data"]["iin"] == person["iin"])
+        await wait_event(probe, lambda e: e["data"]["iin"] == person["iin"])
 
         async def outbox_count() -> int:
             return await svc.pool.fetchval(
@@ -364,6 +369,6 @@ async def test_a_duplicate_suspension_disrupts_once(svc: RunningService) -> None
             )
         )
         await license_applied(svc.client, ADMIN, bin=bin_, number=number, seq=3)
-        assert await eventually(outbox_count) == 1
+        assert await eventually(outbox_count, timeout=30) == 1
         await probe.pull(wait=0.5)
         assert len(probe.received) == 1

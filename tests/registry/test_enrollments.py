@@ -18,6 +18,7 @@ from registry_world import (
     provider_with,
     publish_license,
     register,
+    wait_event,
 )
 from ssu_registry.main import build
 from ssu_registry.settings import Settings
@@ -71,7 +72,7 @@ async def test_enrollment_starts_and_is_announced_to_the_guardian_of_a_minor(
         )
         assert r.status_code == 201, r.text
         got = r.json()
-        event = await probe.wait_for(lambda e: e["subject"] == got["id"])
+        event = await wait_event(probe, lambda e: e["subject"] == got["id"])
     assert got == {
         "id": got["id"],
         "iin": child["iin"],
@@ -121,7 +122,7 @@ async def test_an_adult_is_told_directly(svc: RunningService) -> None:
     async with event_probe("registry.enrollment.#") as probe:
         r = await enroll(svc, iin=adult["iin"], provider_bin=bin_, site_id="S1", form="stationary")
         assert r.status_code == 201
-        event = await probe.wait_for(lambda e: e["subject"] == r.json()["id"])
+        event = await wait_event(probe, lambda e: e["subject"] == r.json()["id"])
     assert event["data"]["addressee"] == {
         "name": "Айгерим Сейтқали",
         "email": None,
@@ -258,7 +259,7 @@ async def test_ending_an_enrollment_frees_its_place_and_is_announced(svc: Runnin
             headers=ADMIN,
         )
         assert r.status_code == 200
-        event = await probe.wait_for(lambda e: e["subject"] == eid)
+        event = await wait_event(probe, lambda e: e["subject"] == eid)
     assert r.json()["status"] == "ended" and r.json()["end_date"] == "2026-03-31"
     assert event["data"] == {
         "enrollment_id": eid,

@@ -40,7 +40,7 @@ async def test_issued_license_appears_with_sites_and_free_places(svc: RunningSer
     number, bin_ = new_license_number(), new_bin()
     await publish_license(license_event("issued", number=number, bin=bin_, seq=1))
 
-    await eventually(lambda: provider(svc, number))
+    await eventually(lambda: provider(svc, number), timeout=30)
     r = await svc.client.get("/v1/providers", params={"region": EAST}, headers=ADMIN)
     assert r.status_code == 200
     found = [i for i in r.json()["items"] if i["license_number"] == number]
@@ -81,13 +81,13 @@ async def test_older_seq_never_overwrites_newer_state(svc: RunningService) -> No
         {"site_id": "S2", "address": "Астана, Мәңгілік Ел 5", "kato": ASTANA_KATO, "places": 4},
     ]
     await publish_license(license_event("amended", number=number, bin=bin_, seq=2, sites=two_sites))
-    await eventually(lambda: provider(svc, number, 2))
+    await eventually(lambda: provider(svc, number, 2), timeout=30)
     await publish_license(license_event("issued", number=number, bin=bin_, seq=1, name="Old"))
     # A later event (seq 3) proves the stale one was consumed before it.
     await publish_license(
         license_event("suspended", number=number, bin=bin_, seq=3, sites=two_sites)
     )
-    got = await eventually(lambda: provider(svc, number, 3))
+    got = await eventually(lambda: provider(svc, number, 3), timeout=30)
     assert got["name"] == "Мейірім"
     assert got["status"] == "suspended"
     assert [s["site_id"] for s in got["sites"]] == ["S1", "S2"]
@@ -101,12 +101,12 @@ async def test_duplicate_delivery_has_no_effect(svc: RunningService) -> None:
     event = license_event("issued", number=number, bin=bin_, seq=1)
     event_id = await publish_license(event)
     await publish_license(event, event_id=event_id)
-    await eventually(lambda: provider(svc, number))
+    await eventually(lambda: provider(svc, number), timeout=30)
 
     async def handled() -> int:
         return await svc.pool.fetchval("SELECT count(*) FROM inbox WHERE event_id = $1", event_id)
 
-    assert await eventually(handled) == 1
+    assert await eventually(handled, timeout=30) == 1
 
 
 async def test_filters_by_subtype_and_free_places(svc: RunningService) -> None:
@@ -131,8 +131,8 @@ async def test_filters_by_subtype_and_free_places(svc: RunningService) -> None:
             subtypes=[("semi_stationary", "child_disability")],
         )
     )
-    await eventually(lambda: provider(svc, full))
-    await eventually(lambda: provider(svc, roomy))
+    await eventually(lambda: provider(svc, full), timeout=30)
+    await eventually(lambda: provider(svc, roomy), timeout=30)
     params = {"region": EAST, "form": "semi_stationary", "category": "child_disability"}
     r = await svc.client.get("/v1/providers", params=params, headers=ADMIN)
     assert {full, roomy} <= {i["license_number"] for i in r.json()["items"]}
@@ -150,7 +150,7 @@ async def test_providers_need_a_key_and_page_with_a_cursor(svc: RunningService) 
     for _ in range(3):
         number = new_license_number()
         await publish_license(license_event("issued", number=number, bin=new_bin(), seq=1))
-        await eventually(lambda n=number: provider(svc, n))
+        await eventually(lambda n=number: provider(svc, n), timeout=30)
     first = (await svc.client.get("/v1/providers", params={"limit": 2}, headers=ADMIN)).json()
     assert len(first["items"]) == 2 and first["next_cursor"]
     second = (

@@ -6,7 +6,7 @@ from datetime import date
 import pytest
 import pytest_asyncio
 from harness import ADMIN, RunningService, event_probe, reset_service, running_service, settings_for
-from registry_world import ASTANA, EAST, new_iin, recipient_body
+from registry_world import ASTANA, EAST, new_iin, recipient_body, wait_event
 from ssu_registry.main import build
 from ssu_registry.settings import Settings
 
@@ -56,7 +56,7 @@ async def test_registers_a_recipient_and_publishes_the_event(svc: RunningService
                 "iin": None,
             },
         }
-        event = await probe.wait_for(lambda e: e["subject"] == iin)
+        event = await wait_event(probe, lambda e: e["subject"] == iin)
     assert event["type"] == "registry.recipient.registered.v1"
     assert event["source"] == "/ssu/registry"
     assert event["data"] == {
