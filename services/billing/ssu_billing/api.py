@@ -2,9 +2,8 @@
 
 import csv
 import io
-import json
 import uuid
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -152,8 +151,12 @@ def _invoice(row: Any) -> dict[str, Any]:
     }
 
 
-def _line(row: Any) -> dict[str, Any]:
-    detail = json.loads(row["detail"])
+def _dates(month: date, mask: int) -> list[str]:
+    return [(month + timedelta(days=n)).isoformat() for n in range(31) if mask >> n & 1]
+
+
+def _line(row: Any, tariffs: dict[int, Any]) -> dict[str, Any]:
+    month = row["month"]
     return {
         "line_no": row["line_no"],
         "kind": row["kind"],
@@ -161,15 +164,31 @@ def _line(row: Any) -> dict[str, Any]:
         "iin": row["iin"],
         "form": row["form"],
         "category": row["category"],
-        "month": f"{row['month']:%Y-%m}",
+        "month": f"{month:%Y-%m}",
         "amount": _money(row["amount"]),
         "computed_amount": _money(row["computed_amount"]),
         "previously_billed": _money(row["previously_billed"]),
         "status": row["status"],
         "eligible_days": row["eligible_days"],
         "attended_days": row["attended_days"],
-        "tariffs": detail["tariffs"],
-        "untariffed_dates": detail["untariffed_dates"],
+        "eligible_dates": _dates(month, row["eligible_mask"]),
+        "attended_dates": _dates(month, row["attended_mask"]),
+        "tariffs": [
+            {
+                "tariff_id": tariff_id,
+                "category": tariffs[tariff_id]["category"],
+                "effective_from": tariffs[tariff_id]["effective_from"].isoformat(),
+                "rate": _money(tariffs[tariff_id]["rate"]),
+                "unit": tariffs[tariff_id]["unit"],
+                "act_reference": tariffs[tariff_id]["act_reference"],
+                "dates": _dates(month, mask),
+            }
+            for tariff_id, mask in sorted(
+                zip(row["tariff_ids"], row["counted_masks"], strict=True),
+                key=lambda part: (tariffs[part[0]]["effective_from"], part[0]),
+            )
+        ],
+        "untariffed_dates": _dates(month, row["untariffed_mask"]),
     }
 
 
@@ -382,7 +401,9 @@ async def get_invoice(invoice_id: str, principal: Read, conn: Conn) -> dict[str,
     if row is None or not principal.sees_region(row["region"]):
         raise Problem(404, "no such invoice")
     lines = await store.invoice_lines(conn, str(row["id"]))
-    return {**_invoice(row), "items": [_line(line) for line in lines]}
+    ids = sorted({t for line in lines for t in line["tariff_ids"]})
+    tariffs = {t["id"]: t for t in await store.tariffs_by_id(conn, ids)}
+    return {**_invoice(row), "items": [_line(line, tariffs) for line in lines]}
 
 
 def _uuid(value: str) -> str:

@@ -395,90 +395,106 @@ async def months_to_correct(conn: Connection, period_start: date) -> list[date]:
     return [r["period_start"] for r in rows]
 
 
-# Amount of every contracted enrollment for each month given (DESIGN §3), one set-based
-# statement: dates × enrollments, license ranges, attendance, the tariff of each date.
+# Amount of every contracted enrollment for each month given (DESIGN §3), in one set-based
+# statement. The dates of a month are bits of a bigint (bit n = day n+1): the dates an
+# enrollment covers, the dates its license is active (from the license's date ranges), the
+# dates attended, and per tariff the dates it is the one in force (latest effective, the exact
+# category before `*`). Eligible = covered & active; billable = eligible & attended; counting
+# is bit_count, so the work is per enrollment and tariff, not per enrollment and day.
+_RUN_MONTHS = """
+CREATE TEMP TABLE run_months ON COMMIT DROP AS
+SELECT m AS month, ((m + interval '1 month')::date - 1) AS last_day,
+       ((m + interval '1 month')::date - m) AS dim
+FROM unnest($1::date[]) AS m
+"""
+
+_RUN_LICENSES = """
+CREATE TEMP TABLE run_licenses ON COMMIT DROP AS
+SELECT l.license_number, mo.month,
+       coalesce(bit_or(1::bigint << (g::date - mo.month))
+                FILTER (WHERE l.active @> g::date), 0) AS mask
+FROM licenses l
+CROSS JOIN run_months mo
+CROSS JOIN LATERAL generate_series(mo.month, mo.last_day, interval '1 day') AS g
+GROUP BY l.license_number, mo.month
+"""
+
+_RUN_TARIFFS = """
+CREATE TEMP TABLE run_tariffs ON COMMIT DROP AS
+WITH keys AS (
+    SELECT DISTINCT e.region, e.form, e.category FROM enrollments e
+    WHERE EXISTS (SELECT 1 FROM contracts c WHERE c.provider_bin = e.provider_bin
+                  AND c.region = e.region AND c.year = $1)
+)
+SELECT k.region, k.form, k.category, mo.month, t.id AS tariff_id,
+       bit_or(1::bigint << d.n) AS mask
+FROM keys k
+CROSS JOIN run_months mo
+CROSS JOIN LATERAL generate_series(0, mo.dim - 1) AS d(n)
+JOIN LATERAL (
+    SELECT t.id FROM tariffs t
+    WHERE t.region = k.region AND t.form = k.form AND t.category IN (k.category, '*')
+      AND t.effective_from <= mo.month + d.n
+    ORDER BY t.category = '*', t.effective_from DESC
+    LIMIT 1
+) t ON true
+GROUP BY k.region, k.form, k.category, mo.month, t.id
+"""
+
+_RUN_ATTENDANCE = """
+CREATE TEMP TABLE run_attendance ON COMMIT DROP AS
+SELECT a.enrollment_id, mo.month, bit_or(1::bigint << (a.day - mo.month)) AS mask
+FROM attendance a JOIN run_months mo ON a.day BETWEEN mo.month AND mo.last_day
+GROUP BY a.enrollment_id, mo.month
+"""
+
 _COMPUTE = """
 CREATE TEMP TABLE calc ON COMMIT DROP AS
-WITH months AS (
-    SELECT m AS month, ((m + interval '1 month')::date - 1) AS last_day,
-           ((m + interval '1 month')::date - m) AS dim
-    FROM unnest($1::date[]) AS m
-),
-days AS (
-    SELECT mo.month, mo.dim, g::date AS day
-    FROM months mo, generate_series(mo.month, mo.last_day, interval '1 day') AS g
-),
-enr AS (
-    SELECT e.enrollment_id, e.region, e.form, e.category, e.license_number,
-           e.start_date, e.end_date
+WITH cov AS (
+    SELECT e.enrollment_id, e.region, e.form, e.category, mo.month, mo.dim, covered,
+           covered & coalesce(l.mask, 0) AS eligible,
+           covered & coalesce(a.mask, 0) AS attended
     FROM enrollments e
-    JOIN contracts c ON c.provider_bin = e.provider_bin AND c.region = e.region AND c.year = $2
-    WHERE e.start_date <= (SELECT max(last_day) FROM months)
-      AND (e.end_date IS NULL OR e.end_date >= (SELECT min(month) FROM months))
+    JOIN contracts c ON c.provider_bin = e.provider_bin AND c.region = e.region AND c.year = $1
+    JOIN run_months mo ON e.start_date <= mo.last_day
+        AND (e.end_date IS NULL OR e.end_date >= mo.month)
+    CROSS JOIN LATERAL (
+        SELECT ((1::bigint << (least(e.end_date, mo.last_day) - mo.month + 1)) - 1)
+               & ~((1::bigint << greatest(e.start_date - mo.month, 0)) - 1) AS covered
+    ) cv
+    LEFT JOIN run_licenses l ON l.license_number = e.license_number AND l.month = mo.month
+    LEFT JOIN run_attendance a ON a.enrollment_id = e.enrollment_id AND a.month = mo.month
 ),
-keys AS (SELECT DISTINCT region, form, category FROM enr),
-tariff_days AS (
-    SELECT k.region, k.form, k.category, d.day, t.id, t.rate, t.unit
-    FROM keys k
-    CROSS JOIN (SELECT DISTINCT day FROM days) d
-    JOIN LATERAL (
-        SELECT t.id, t.rate, t.unit FROM tariffs t
-        WHERE t.region = k.region AND t.form = k.form AND t.category IN (k.category, '*')
-          AND t.effective_from <= d.day
-        ORDER BY t.category = '*', t.effective_from DESC
-        LIMIT 1
-    ) t ON true
-),
-covered AS (
-    SELECT e.enrollment_id, d.month, d.dim, d.day,
-           coalesce(l.active @> d.day, false) AS eligible,
-           a.enrollment_id IS NOT NULL AS attended,
-           td.id AS tariff_id, td.rate, td.unit
-    FROM enr e
-    JOIN days d ON d.day >= e.start_date AND (e.end_date IS NULL OR d.day <= e.end_date)
-    LEFT JOIN licenses l ON l.license_number = e.license_number
-    LEFT JOIN attendance a ON a.enrollment_id = e.enrollment_id AND a.day = d.day
-    LEFT JOIN tariff_days td ON td.region = e.region AND td.form = e.form
-        AND td.category = e.category AND td.day = d.day
-),
-per_tariff AS (
-    SELECT enrollment_id, month, dim, tariff_id, unit, rate,
-           count(*) FILTER (WHERE eligible) AS eligible_days,
-           count(*) FILTER (WHERE attended) AS attended_days,
-           sum(rate) FILTER (WHERE eligible AND attended) AS billable_sum,
-           sum(rate) FILTER (WHERE eligible) AS eligible_sum,
-           array_agg(day ORDER BY day) FILTER (WHERE eligible AND attended) AS billable_dates,
-           array_agg(day ORDER BY day) FILTER (WHERE eligible) AS eligible_dates,
-           sum(count(*) FILTER (WHERE attended))
-               OVER (PARTITION BY enrollment_id, month) > 0 AS any_attended
-    FROM covered
-    GROUP BY enrollment_id, month, dim, tariff_id, unit, rate
+parts AS (
+    SELECT c.enrollment_id, c.month, c.dim, c.eligible, c.attended, t.id AS tariff_id,
+           t.rate, t.unit,
+           CASE WHEN t.unit = 'day' THEN c.eligible & c.attended & s.mask
+                WHEN c.attended <> 0 THEN c.eligible & s.mask
+                ELSE 0 END AS counted,
+           s.mask AS tariff_mask
+    FROM cov c
+    LEFT JOIN run_tariffs s ON s.region = c.region AND s.form = c.form
+        AND s.category = c.category AND s.month = c.month
+    LEFT JOIN tariffs t ON t.id = s.tariff_id
 )
 SELECT p.enrollment_id, p.month,
-       round(coalesce(sum(p.billable_sum) FILTER (WHERE p.unit = 'day'), 0)
-             + CASE WHEN bool_or(p.any_attended)
-                    THEN coalesce(sum(p.eligible_sum) FILTER (WHERE p.unit = 'month'), 0)
-                         / min(p.dim)
-                    ELSE 0 END, 2)::numeric(14,2) AS amount,
-       sum(p.eligible_days)::int AS eligible_days,
-       sum(p.attended_days)::int AS attended_days,
-       coalesce(sum(p.eligible_days) FILTER (WHERE p.tariff_id IS NULL), 0)::int
+       round(coalesce(sum(p.rate * bit_count(p.counted::bit(64))) FILTER (WHERE p.unit = 'day'),
+                      0)
+             + coalesce(sum(p.rate * bit_count(p.counted::bit(64)))
+                        FILTER (WHERE p.unit = 'month'), 0) / min(p.dim),
+             2)::numeric(14,2) AS amount,
+       bit_count(min(p.eligible)::bit(64))::int AS eligible_days,
+       bit_count(min(p.attended)::bit(64))::int AS attended_days,
+       bit_count((min(p.eligible) & ~coalesce(bit_or(p.tariff_mask), 0))::bit(64))::int
            AS untariffed_days,
-       jsonb_build_object(
-           'tariffs', coalesce(jsonb_agg(jsonb_build_object(
-               'tariff_id', t.id, 'category', t.category, 'effective_from', t.effective_from,
-               'rate', p.rate::text, 'unit', p.unit, 'act_reference', t.act_reference,
-               'dates', CASE WHEN p.unit = 'day' THEN coalesce(p.billable_dates, '{}'::date[])
-                             WHEN p.any_attended THEN p.eligible_dates
-                             ELSE '{}'::date[] END,
-               'eligible_days', p.eligible_days,
-               'days_in_month', p.dim
-           ) ORDER BY p.eligible_dates[1]) FILTER (WHERE p.tariff_id IS NOT NULL), '[]'),
-           'untariffed_dates', coalesce(
-               max(p.eligible_dates) FILTER (WHERE p.tariff_id IS NULL), '{}'::date[])
-       ) AS detail
-FROM per_tariff p
-LEFT JOIN tariffs t ON t.id = p.tariff_id
+       min(p.eligible) AS eligible_mask,
+       min(p.attended) AS attended_mask,
+       min(p.eligible) & ~coalesce(bit_or(p.tariff_mask), 0) AS untariffed_mask,
+       coalesce(array_agg(p.tariff_id) FILTER (WHERE p.tariff_id IS NOT NULL), '{}')
+           AS tariff_ids,
+       coalesce(array_agg(p.counted) FILTER (WHERE p.tariff_id IS NOT NULL), '{}')
+           AS counted_masks
+FROM parts p
 GROUP BY p.enrollment_id, p.month
 """
 
@@ -495,13 +511,15 @@ WITH billed AS (
 due AS (
     SELECT c.enrollment_id, c.month, 'regular' AS kind, c.amount, c.amount AS computed,
            0::numeric(14,2) AS previously, c.eligible_days, c.attended_days,
-           c.untariffed_days, c.detail
+           c.eligible_mask, c.attended_mask, c.untariffed_mask, c.tariff_ids, c.counted_masks
     FROM calc c WHERE c.month = $1
     UNION ALL
     SELECT coalesce(c.enrollment_id, b.enrollment_id), coalesce(c.month, b.month), 'adjustment',
            coalesce(c.amount, 0) - coalesce(b.billed, 0), coalesce(c.amount, 0),
            coalesce(b.billed, 0), coalesce(c.eligible_days, 0), coalesce(c.attended_days, 0),
-           0, coalesce(c.detail, '{"tariffs": [], "untariffed_dates": []}')
+           coalesce(c.eligible_mask, 0), coalesce(c.attended_mask, 0),
+           coalesce(c.untariffed_mask, 0), coalesce(c.tariff_ids, '{}'),
+           coalesce(c.counted_masks, '{}')
     FROM (SELECT * FROM calc WHERE month <> $1) c
     FULL JOIN billed b ON b.enrollment_id = c.enrollment_id AND b.month = c.month
     WHERE coalesce(c.amount, 0) <> coalesce(b.billed, 0)
@@ -544,10 +562,11 @@ WITH inv AS (
 lines AS (
     INSERT INTO invoice_lines (invoice_id, line_no, enrollment_id, iin, form, category, month,
                                kind, amount, computed_amount, previously_billed, status,
-                               eligible_days, attended_days, detail)
+                               eligible_days, attended_days, eligible_mask, attended_mask,
+                               untariffed_mask, tariff_ids, counted_masks)
     SELECT inv.id, r.line_no, r.enrollment_id, r.iin, r.form, r.category, r.month, r.kind,
            r.amount, r.computed, r.previously, r.status, r.eligible_days, r.attended_days,
-           r.detail
+           r.eligible_mask, r.attended_mask, r.untariffed_mask, r.tariff_ids, r.counted_masks
     FROM run_lines r JOIN inv ON inv.contract_number = r.contract_number
 )
 SELECT inv.*, p.name AS provider_name, p.contact::text AS contact
@@ -560,7 +579,14 @@ async def compute_run(
     conn: Connection, *, period_start: date, months: list[date], year: int
 ) -> None:
     """Fill the transaction's `calc` and `run_lines` tables for a run of `period_start`."""
-    await conn.execute(_COMPUTE, [period_start, *months], year)
+    # Sized for a national month; local to the run's transaction.
+    await conn.execute("SET LOCAL work_mem = '128MB'")
+    await conn.execute(_RUN_MONTHS, [period_start, *months])
+    await conn.execute(_RUN_LICENSES)
+    await conn.execute(_RUN_TARIFFS, year)
+    await conn.execute(_RUN_ATTENDANCE)
+    await conn.execute("ANALYZE run_months, run_licenses, run_tariffs, run_attendance")
+    await conn.execute(_COMPUTE, year)
     await conn.execute(_LINES, period_start, months, year)
 
 
@@ -666,6 +692,10 @@ async def get_invoice(conn: Connection, invoice_id: str) -> Any:
         " LEFT JOIN providers p ON p.bin = i.provider_bin WHERE i.id = $1::uuid",
         invoice_id,
     )
+
+
+async def tariffs_by_id(conn: Connection, ids: list[int]) -> list[Any]:
+    return await conn.fetch("SELECT * FROM tariffs WHERE id = ANY($1::bigint[])", ids)
 
 
 async def invoice_lines(conn: Connection, invoice_id: str) -> list[Any]:

@@ -84,6 +84,7 @@ CREATE TABLE attendance (
     recorded_at   timestamptz NOT NULL DEFAULT clock_timestamp(),
     PRIMARY KEY (enrollment_id, day)
 );
+CREATE INDEX attendance_day ON attendance (day, enrollment_id);
 
 CREATE TABLE runs (
     id             uuid PRIMARY KEY,
@@ -141,7 +142,12 @@ CREATE TABLE invoice_lines (
     status            text          NOT NULL CHECK (status IN ('billed', 'over_budget')),
     eligible_days     integer       NOT NULL,
     attended_days     integer       NOT NULL,
-    detail            jsonb         NOT NULL,
+    -- dates as bits of the month (bit n = day n+1); per tariff applied, the dates counted
+    eligible_mask     bigint        NOT NULL,
+    attended_mask     bigint        NOT NULL,
+    untariffed_mask   bigint        NOT NULL,
+    tariff_ids        bigint[]      NOT NULL,
+    counted_masks     bigint[]      NOT NULL,
     PRIMARY KEY (invoice_id, line_no)
 );
 CREATE INDEX invoice_lines_enrollment_month ON invoice_lines (enrollment_id, month);
