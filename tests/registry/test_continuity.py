@@ -372,3 +372,68 @@ async def test_a_duplicate_suspension_disrupts_once(svc: RunningService) -> None
         assert await eventually(outbox_count, timeout=30) == 1
         await probe.pull(wait=0.5)
         assert len(probe.received) == 1
+
+
+async def test_a_suspension_known_only_from_a_later_snapshot_still_disrupts(
+    svc: RunningService,
+) -> None:
+    number, bin_ = await karaganda_provider(svc, "Кеш", 4, [ELDERLY])
+    person = await register(svc.client, ADMIN, region=KARAGANDA)
+    r = await svc.client.post(
+        "/v1/enrollments",
+        json={"iin": person["iin"], "provider_bin": bin_, "site_id": "S1", "form": "stationary"},
+        headers=ADMIN,
+    )
+    assert r.status_code == 201
+    async with event_probe("registry.enrollment.#") as probe:
+        # seq 3 (an amendment while suspended) overtakes the suspension (seq 2).
+        await publish_license(
+            license_event(
+                "amended",
+                number=number,
+                bin=bin_,
+                seq=3,
+                region=KARAGANDA,
+                sites=site(4),
+                subtypes=[ELDERLY],
+                status="suspended",
+                effective_date=date(2026, 5, 2),
+            )
+        )
+        await publish_license(
+            license_event(
+                "suspended",
+                number=number,
+                bin=bin_,
+                seq=2,
+                region=KARAGANDA,
+                sites=site(4),
+                subtypes=[ELDERLY],
+                effective_date=date(2026, 5, 1),
+            )
+        )
+        event = await wait_event(probe, lambda e: e["subject"] == r.json()["id"])
+        assert event["type"] == "registry.enrollment.disrupted.v1"
+        assert event["data"]["reason"] == "license suspended"
+        # Licensing repeats the snapshot as active: the disrupted enrollment resumes.
+        await publish_license(
+            license_event(
+                "amended",
+                number=number,
+                bin=bin_,
+                seq=4,
+                region=KARAGANDA,
+                sites=site(4),
+                subtypes=[ELDERLY],
+                effective_date=date(2026, 5, 9),
+            )
+        )
+        resumed = await wait_event(
+            probe,
+            lambda e: (
+                e["type"] == "registry.enrollment.resumed.v1" and e["subject"] == r.json()["id"]
+            ),
+        )
+        assert resumed["data"]["resumed_on"] == "2026-05-09"
+        await probe.pull(wait=0.5)
+        assert len(probe.of_type("registry.enrollment.disrupted.v1")) == 1

@@ -21,9 +21,7 @@ from ssu_contracts import (
     Event,
     Guardian,
     LicenseEvent,
-    LicenseReinstatedV1,
-    LicenseRevokedV1,
-    LicenseSuspendedV1,
+    LicenseStatus,
     RecipientCategory,
     RecipientRegisteredV1,
     ServiceForm,
@@ -76,22 +74,30 @@ async def apply_license_event(*, conn: Connection, event: LicenseEvent) -> bool:
         return False
     await store.replace_provider_subtypes(conn, event)
     await store.replace_provider_sites(conn, event)
-    if isinstance(event, LicenseSuspendedV1):
+    # Continuity follows the status of the newest snapshot, not the event's type: when events
+    # arrive out of order the one that carries a change may be skipped as stale.
+    if event.status == LicenseStatus.SUSPENDED:
         await _disrupt(conn=conn, event=event)
-    elif isinstance(event, LicenseReinstatedV1):
+    elif event.status == LicenseStatus.ACTIVE:
         await _resume(conn=conn, event=event)
-    elif isinstance(event, LicenseRevokedV1):
+    else:
         await _end_all(conn=conn, event=event)
     log.info("provider.updated", license=event.license_number, seq=event.seq, status=event.status)
     return True
 
 
-async def _disrupt(*, conn: Connection, event: LicenseSuspendedV1) -> None:
+def _reason(event: LicenseEvent, default: str) -> str:
+    reason = getattr(event, "reason", None)
+    return reason if isinstance(reason, str) and reason else default
+
+
+async def _disrupt(*, conn: Connection, event: LicenseEvent) -> None:
+    reason = _reason(event, "license suspended")
     disrupted = await store.disrupt_active_enrollments(
         conn,
         license_number=event.license_number,
         disrupted_on=event.effective_date,
-        reason=event.reason,
+        reason=reason,
     )
     if not disrupted:
         return
@@ -133,7 +139,7 @@ async def _disrupt(*, conn: Connection, event: LicenseSuspendedV1) -> None:
                     form=row["form"],
                     category=row["category"],
                     disrupted_on=event.effective_date,
-                    reason=event.reason,
+                    reason=reason,
                     alternatives=alternatives,
                     addressee=domain.addressee_for(contact_of(row), on=event.effective_date),
                 ),
@@ -145,7 +151,7 @@ async def _disrupt(*, conn: Connection, event: LicenseSuspendedV1) -> None:
     log.info("enrollments.disrupted", license=event.license_number, count=len(events))
 
 
-async def _resume(*, conn: Connection, event: LicenseReinstatedV1) -> None:
+async def _resume(*, conn: Connection, event: LicenseEvent) -> None:
     resumed = await store.resume_disrupted_enrollments(conn, license_number=event.license_number)
     events: list[tuple[Event, str | None]] = [
         (
@@ -163,16 +169,19 @@ async def _resume(*, conn: Connection, event: LicenseReinstatedV1) -> None:
         )
         for row in resumed
     ]
+    if not events:
+        return
     await emit_many(conn, events)
     log.info("enrollments.resumed", license=event.license_number, count=len(events))
 
 
-async def _end_all(*, conn: Connection, event: LicenseRevokedV1) -> None:
+async def _end_all(*, conn: Connection, event: LicenseEvent) -> None:
+    reason = f"license revoked: {_reason(event, 'no reason given')}"
     ended = await store.end_open_enrollments(
         conn,
         license_number=event.license_number,
         effective_date=event.effective_date,
-        reason=f"license revoked: {event.reason}",
+        reason=reason,
     )
     events: list[tuple[Event, str | None]] = [
         (
@@ -184,12 +193,14 @@ async def _end_all(*, conn: Connection, event: LicenseRevokedV1) -> None:
                 form=row["form"],
                 category=row["category"],
                 end_date=row["end_date"],
-                reason=f"license revoked: {event.reason}",
+                reason=reason,
             ),
             row["enrollment_id"],
         )
         for row in ended
     ]
+    if not events:
+        return
     await emit_many(conn, events)
     log.info("enrollments.ended_by_revocation", license=event.license_number, count=len(events))
 
