@@ -120,10 +120,9 @@ def main() -> None:
     try:
         print("starting the ssu suite (logs in .run/)")
         asyncio.run(wait_ready(procs))
-        demo = ROOT / "deploy" / "demo.py"
-        if demo.exists():
-            print("loading demo data…")
-            subprocess.run([sys.executable, str(demo)], cwd=ROOT, check=False)
+        print("loading demo data (ssu demo seed)…")
+        ssu = Path(sys.executable).parent / "ssu"
+        subprocess.run([str(ssu), "demo", "seed"], cwd=ROOT, check=False)
     except SystemExit as exc:
         print(exc)
         stop_all()
