@@ -1,0 +1,413 @@
+"""The whole story, the four services as real processes on the real broker.
+
+A provider applies, fails one requirement and is rejected, applies again and is licensed;
+recipients are registered and enrolled; the provider reports last month's attendance; the
+license was suspended from the 10th and reinstated on the 15th (recipients disrupted with an
+alternative offered, the guardian and the department told, then resumed); the month is billed
+with the invoice computed by hand below; the provider is told of its invoice; a webhook
+subscriber receives every event, signed.
+"""
+
+import hashlib
+import hmac
+import importlib.util
+import json
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from harness import (
+    ADMIN,
+    ROOT,
+    eventually,
+    find_pii,
+    processes,
+    reset_service,
+    spawn_service,
+    wait_ready,
+)
+from ssu_contracts import make_bin, make_iin
+
+_spec = importlib.util.spec_from_file_location("ssu_dev_sinks", ROOT / "deploy" / "sinks.py")
+assert _spec is not None and _spec.loader is not None
+sinks_module = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(sinks_module)
+
+SERVICES = ("licensing", "registry", "billing", "notification")
+REGION = "630000000"
+APPROVER = {"Authorization": "Bearer ssu-dev-approver"}
+SECRET = "story-webhook-secret-0123456789"
+
+
+def last_month() -> date:
+    today = datetime.now(ZoneInfo("Asia/Almaty")).date()
+    return (today.replace(day=1) - timedelta(days=1)).replace(day=1)
+
+
+def staffing() -> list[dict[str, str]]:
+    roles = {
+        "social_worker": "4.00",
+        "caregiver": "8.00",
+        "nurse": "2.00",
+        "rehabilitation_specialist": "2.00",
+        "gardener": "1.00",
+        "janitor": "2.00",
+        "tractor_driver": "2.00",
+        "bread_cutter": "1.00",
+    }
+    return [{"role": r, "fte": f} for r, f in roles.items()]
+
+
+def application(bin_: str, name: str, equipment: list[str], **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "bin": bin_,
+        "provider_name": name,
+        "legal_form": "ngo",
+        "region": REGION,
+        "contact": {
+            "email": f"office{bin_[-4:]}@care.kz",
+            "phone": "+77232123456",
+            "language": "kk",
+        },
+        "subtypes": [
+            {"form": "stationary", "category": "elderly"},
+            {"form": "semi_stationary", "category": "child_disability"},
+        ],
+        "sites": [
+            {"address": "Өскемен, Абай даңғылы 10", "kato": "631010000", "places": 20},
+            {"address": "Өскемен, Ушанов көшесі 5", "kato": "631010000", "places": 15},
+        ],
+        "staffing": staffing(),
+        "equipment": equipment,
+        "premises": {"area_m2": "400.00", "step_free_access": True},
+    }
+    body.update(extra)
+    return body
+
+
+EQUIPMENT = ["first_aid_kit", "fire_alarm", "adapted_bathroom"]
+
+
+def half_up(value: Decimal) -> Decimal:
+    return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+@pytest.mark.timeout(300)
+async def test_the_whole_story(tmp_path: Path) -> None:
+    month = last_month()
+    days = ((month.replace(day=28) + timedelta(days=4)).replace(day=1) - month).days
+    period = month.strftime("%Y-%m")
+    licensed_on = month - timedelta(days=30)
+    for service in SERVICES:
+        await reset_service(service)
+    sinks = await sinks_module.start_sinks()
+    env = {
+        "SSU_SMTP_URL": sinks.smtp_url,
+        "SSU_SMS_URL": sinks.sms_url,
+        "SSU_NOTIFICATION_ALLOW_LOOPBACK_WEBHOOKS": "true",
+    }
+    procs = {s: spawn_service(s, log_dir=tmp_path, env=env) for s in SERVICES}
+    try:
+        with processes(*procs.values()):
+            for proc in procs.values():
+                await wait_ready(proc)
+            url = {s: p.url for s, p in procs.items()}
+            async with httpx.AsyncClient(headers=ADMIN, timeout=30) as http:
+                await story(http, url, sinks, month, days, period, licensed_on)
+    finally:
+        await sinks.stop()
+    for proc in procs.values():
+        assert find_pii(proc.log_path.read_text(encoding="utf-8")) == [], proc.service
+
+
+async def story(
+    http: httpx.AsyncClient,
+    url: dict[str, str],
+    sinks: Any,
+    month: date,
+    days: int,
+    period: str,
+    licensed_on: date,
+) -> None:
+    lic, reg, bil, ntf = url["licensing"], url["registry"], url["billing"], url["notification"]
+    r = await http.post(
+        f"{ntf}/v1/subscriptions",
+        json={
+            "callback_url": sinks.hook_url("story"),
+            "secret": SECRET,
+            "event_types": sorted(
+                {
+                    "licensing.application.submitted.v1",
+                    "licensing.application.rejected.v1",
+                    "licensing.license.issued.v1",
+                    "licensing.license.suspended.v1",
+                    "licensing.license.reinstated.v1",
+                    "registry.enrollment.started.v1",
+                    "registry.enrollment.disrupted.v1",
+                    "registry.enrollment.resumed.v1",
+                    "billing.invoice.issued.v1",
+                }
+            ),
+        },
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["secret"] == SECRET
+
+    # 1. The provider applies without a fire alarm: one core requirement unmet.
+    bin_a = make_bin(date(2016, 4, 1), 7001)
+    r = await http.post(
+        f"{lic}/v1/applications",
+        json=application(bin_a, "«Мейірім» орталығы", ["first_aid_kit", "adapted_bathroom"]),
+    )
+    assert r.status_code == 201, r.text
+    first = r.json()
+    unmet = [f for f in first["findings"] if not f["met"]]
+    assert [f["requirement_id"] for f in unmet] == ["equipment.fire_alarm"], unmet
+    r = await http.post(f"{lic}/v1/applications/{first['id']}/approve")
+    assert r.status_code == 409
+    assert [u["requirement_id"] for u in r.json()["unmet"]] == ["equipment.fire_alarm"]
+    r = await http.post(
+        f"{lic}/v1/applications/{first['id']}/reject",
+        json={"reason": "Өрт дабылы жоқ / нет пожарной сигнализации"},
+    )
+    assert r.status_code == 200, r.text
+
+    # 2. It applies again with the alarm installed and is licensed (recorded from its order).
+    r = await http.post(
+        f"{lic}/v1/applications", json=application(bin_a, "«Мейірім» орталығы", EQUIPMENT)
+    )
+    second = r.json()
+    assert second["passes"] is True
+    r = await http.post(
+        f"{lic}/v1/applications/{second['id']}/approve", json={"effective_date": str(licensed_on)}
+    )
+    assert r.status_code == 201, r.text
+    number_a = r.json()["number"]
+    # An alternative provider in the same region for the same elderly residential care.
+    bin_b = make_bin(date(2016, 4, 1), 7002)
+    r = await http.post(
+        f"{lic}/v1/applications",
+        json=application(
+            bin_b,
+            "«Қамқор» үйі",
+            EQUIPMENT,
+            subtypes=[{"form": "stationary", "category": "elderly"}],
+            sites=[{"address": "Риддер, Семей көшесі 3", "kato": "631610000", "places": 10}],
+        ),
+    )
+    r = await http.post(
+        f"{lic}/v1/applications/{r.json()['id']}/approve", json={"effective_date": str(licensed_on)}
+    )
+    assert r.status_code == 201, r.text
+
+    async def providers_known() -> dict[str, Any]:
+        r = await http.get(f"{reg}/v1/providers", params={"region": REGION})
+        found = {p["bin"]: p for p in r.json()["items"]}
+        return found if {bin_a, bin_b} <= set(found) else {}
+
+    provider_a = (await eventually(providers_known, timeout=30))[bin_a]
+    site_day = next(s for s in provider_a["sites"] if s["places"] == 15)
+    site_home = next(s for s in provider_a["sites"] if s["places"] == 20)
+
+    # 3. Recipients: an elderly man who reads Russian; a girl whose guardian reads Kazakh.
+    elder = {
+        "iin": make_iin(date(1950, 3, 14), "male", 11),
+        "full_name": "Иванов Пётр",
+        "birth_date": "1950-03-14",
+        "category": "elderly",
+        "region": REGION,
+        "language": "ru",
+        "phone": "+77051112233",
+    }
+    girl = {
+        "iin": make_iin(date(2016, 9, 2), "female", 12),
+        "full_name": "Сейітова Аружан",
+        "birth_date": "2016-09-02",
+        "category": "child_disability",
+        "region": REGION,
+        "disability_group": 2,
+        "language": "kk",
+        "guardian": {
+            "name": "Сейітова Гүлмира",
+            "phone": "+77019998877",
+            "email": "gulmira.s@mail.kz",
+        },
+    }
+    for person in (elder, girl):
+        r = await http.post(f"{reg}/v1/recipients", json=person)
+        assert r.status_code == 201, r.text
+    r = await http.post(
+        f"{reg}/v1/enrollments",
+        json={
+            "iin": elder["iin"],
+            "provider_bin": bin_a,
+            "site_id": site_home["site_id"],
+            "form": "stationary",
+            "category": "elderly",
+            "start_date": str(month),
+        },
+    )
+    assert r.status_code == 201, r.text
+    elder_enrollment = r.json()["id"]
+    r = await http.post(
+        f"{reg}/v1/enrollments",
+        json={
+            "iin": girl["iin"],
+            "provider_bin": bin_a,
+            "site_id": site_day["site_id"],
+            "form": "semi_stationary",
+            "category": "child_disability",
+            "start_date": str(month.replace(day=5)),
+        },
+    )
+    assert r.status_code == 201, r.text
+
+    # 4. Tariffs of the akimat and the provider's contract.
+    for tariff in (
+        {"form": "stationary", "category": "elderly", "rate": "12500.00", "unit": "day"},
+        {"form": "semi_stationary", "category": "*", "rate": "150000.00", "unit": "month"},
+    ):
+        r = await http.put(
+            f"{bil}/v1/tariffs",
+            json={
+                **tariff,
+                "region": REGION,
+                "effective_from": f"{licensed_on.year}-01-01",
+                "act_reference": "ШҚО әкімдігінің қаулысы №45",
+            },
+        )
+        assert r.status_code in (200, 201), r.text
+    r = await http.post(
+        f"{bil}/v1/contracts",
+        json={
+            "number": "ШҚО-E2E-1",
+            "provider_bin": bin_a,
+            "region": REGION,
+            "year": month.year,
+            "budget": "5000000.00",
+        },
+    )
+    assert r.status_code == 201, r.text
+
+    # 5. Attendance: he was away on the 2nd-4th; she came on the 5th-20th.
+    elder_days = [month.replace(day=d) for d in range(1, days + 1) if d not in (2, 3, 4)]
+    girl_days = [month.replace(day=d) for d in range(5, 21)]
+    attendance = {
+        "provider_bin": bin_a,
+        "month": period,
+        "enrollments": [
+            {"iin": elder["iin"], "dates": [str(d) for d in elder_days]},
+            {"iin": girl["iin"], "dates": [str(d) for d in girl_days]},
+        ],
+    }
+
+    async def attendance_accepted() -> bool:
+        r = await http.post(f"{bil}/v1/attendance", json=attendance)
+        return r.status_code == 200 and not r.json()["rejected"]
+
+    assert await eventually(attendance_accepted, timeout=30)
+
+    # 6. The license was suspended from the 10th and reinstated on the 15th.
+    r = await http.post(
+        f"{lic}/v1/licenses/{number_a}/suspend",
+        json={
+            "reason": "Өрт қауіпсіздігі / пожарная безопасность",
+            "effective_date": str(month.replace(day=10)),
+        },
+    )
+    assert r.status_code == 200, r.text
+
+    async def disrupted() -> list[dict[str, Any]]:
+        r = await http.get(f"{reg}/v1/disruptions", params={"region": REGION})
+        return [d for d in r.json()["items"] if d["provider_bin"] == bin_a]
+
+    disruptions = await eventually(lambda: _len_is(disrupted, 2), timeout=30)
+    by_iin = {d["iin"]: d for d in disruptions}
+    assert [a["bin"] for a in by_iin[elder["iin"]]["alternatives"]] == [bin_b]
+    assert by_iin[girl["iin"]]["alternatives"] == []
+    r = await http.post(
+        f"{lic}/v1/licenses/{number_a}/reinstate",
+        json={"effective_date": str(month.replace(day=15))},
+    )
+    assert r.status_code == 200, r.text
+
+    async def resumed() -> bool:
+        r = await http.get(f"{reg}/v1/enrollments/{elder_enrollment}")
+        return r.json()["status"] == "active"
+
+    assert await eventually(resumed, timeout=30)
+
+    # 7. The month billed. He: every attended day but the 10th-14th, per day; she: a month
+    # tariff prorated over the days she was enrolled and the license active.
+    elder_paid = days - 3 - 5
+    girl_eligible = (days - 4) - 5
+    expected_elder = Decimal("12500.00") * elder_paid
+    expected_girl = half_up(Decimal("150000.00") * girl_eligible / days)
+    r = await http.post(f"{bil}/v1/runs", json={"period": period})
+    assert r.status_code in (200, 201), r.text
+    run = r.json()
+    r = await http.get(f"{bil}/v1/invoices", params={"provider": bin_a, "period": period})
+    [invoice] = r.json()["items"]
+    assert Decimal(invoice["total"]) == expected_elder + expected_girl
+    r = await http.get(f"{bil}/v1/invoices/{invoice['id']}")
+    lines = {line["iin"]: line for line in r.json()["items"]}
+    assert Decimal(lines[elder["iin"]]["amount"]) == expected_elder
+    assert Decimal(lines[girl["iin"]]["amount"]) == expected_girl
+    # The provider can check each line: the dates counted and the tariff applied.
+    suspended = {str(month.replace(day=d)) for d in range(10, 15)}
+    assert not suspended & set(lines[elder["iin"]]["eligible_dates"])
+    assert len(lines[elder["iin"]]["eligible_dates"]) == days - 5
+    assert [t["rate"] for t in lines[girl["iin"]]["tariffs"]] == ["150000.00"]
+    r = await http.post(f"{bil}/v1/runs/{run['id']}/approve")
+    assert r.status_code == 403 or r.status_code == 409  # the client that ran it may not
+    r = await http.post(f"{bil}/v1/runs/{run['id']}/approve", headers=APPROVER)
+    assert r.status_code == 200, r.text
+
+    # 8. Who was told: the provider (invoice), the guardian rather than the girl, the man in
+    # Russian by SMS, the department in both languages.
+    async def mail_to(address: str) -> list[dict[str, Any]]:
+        return [m for m in sinks.received.mail if address in m["to"]]
+
+    provider_mail = f"office{bin_a[-4:]}@care.kz"
+    await eventually(lambda: _any(mail_to(provider_mail), "шот"), timeout=60)
+    guardian_mail = await eventually(lambda: mail_to("gulmira.s@mail.kz"), timeout=60)
+    assert any("Сейітова Аружан" in m["body"] for m in guardian_mail)
+    elder_sms = await eventually(
+        lambda: [s for s in sinks.received.sms if s["phone"] == elder["phone"]], timeout=60
+    )
+    assert any("«Қамқор» үйі" in s["text"] for s in elder_sms)  # the alternative offered
+
+    # 9. The webhook subscriber received every event of the story, each signed.
+    wanted = {
+        "licensing.application.submitted.v1",
+        "licensing.application.rejected.v1",
+        "licensing.license.issued.v1",
+        "licensing.license.suspended.v1",
+        "licensing.license.reinstated.v1",
+        "registry.enrollment.started.v1",
+        "registry.enrollment.disrupted.v1",
+        "registry.enrollment.resumed.v1",
+        "billing.invoice.issued.v1",
+    }
+
+    def hooks() -> set[str]:
+        return {json.loads(h["body"])["type"] for h in sinks.received.hooks}
+
+    await eventually(lambda: wanted <= hooks(), timeout=60)
+    for hook in sinks.received.hooks:
+        body = hook["body"].encode()
+        signature = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+        assert hook["headers"]["x-ssu-signature"] == f"sha256={signature}"
+
+
+async def _len_is(fn: Any, n: int) -> Any:
+    items = await fn()
+    return items if len(items) == n else None
+
+
+async def _any(coro: Any, word: str) -> bool:
+    return any(word in m["subject"].lower() or word in m["body"].lower() for m in await coro)
