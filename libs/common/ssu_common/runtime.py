@@ -80,6 +80,7 @@ class ServiceRuntime:
         )
         self.consumer: Consumer | None = None
         self._pool: asyncpg.Pool | None = None
+        self._audit_pool: asyncpg.Pool | None = None
         self.relay: outbox.OutboxRelay | None = None
         self._tasks: list[asyncio.Task[None]] = []
         outbox.EventSource.set(self.service)
@@ -97,6 +98,13 @@ class ServiceRuntime:
             self.settings.database_url,
             max_size=self.settings.db_pool_max,
             command_timeout=self.settings.db_command_timeout,
+        )
+        # The audit record of a write is added while the request still holds its pooled
+        # connection (released once the response is sent): from the same pool, as many
+        # concurrent writes as the pool has connections would wait for each other forever.
+        # Records are appended one at a time anyway (advisory lock), so two connections do.
+        self._audit_pool = await create_pool(
+            self.settings.database_url, max_size=2, command_timeout=self.settings.db_command_timeout
         )
         await migrate(self._pool, self.migrations)
         if self.handlers:
@@ -151,6 +159,9 @@ class ServiceRuntime:
         except Exception as exc:
             # A broker that is already gone must not keep the process from stopping.
             log.warning("broker.stop_failed", error=repr(exc))
+        if self._audit_pool is not None:
+            await self._audit_pool.close()
+            self._audit_pool = None
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
@@ -232,7 +243,7 @@ class ServiceRuntime:
             body_bytes=len(body),
         )
         try:
-            async with self.pool.acquire() as conn:
+            async with (self._audit_pool or self.pool).acquire() as conn:
                 await audit.append(conn, entry)
         except Exception as exc:
             log.error("audit.write_failed", error=repr(exc), path=request.url.path)
