@@ -120,3 +120,10 @@ def test_signature_is_hex_hmac_sha256_of_the_body() -> None:
 )
 def test_callback_urls(url: str, allow_loopback: bool, problem: str | None) -> None:
     assert domain.callback_url_problem(url, allow_loopback=allow_loopback) == problem
+
+
+def test_a_recipient_without_contacts_is_reached_through_the_guardian() -> None:
+    person = domain.choose_person(
+        iin=ADULT, on=date(2026, 3, 1), addressee=_addressee(phone=None), guardian=GUARDIAN
+    )
+    assert person.audience == "guardian" and person.phone == "+77019998877"

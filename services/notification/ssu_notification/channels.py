@@ -44,17 +44,9 @@ def parse_smtp_url(url: str) -> SmtpTarget:
     )
 
 
-async def send_email(
-    *,
-    target: SmtpTarget,
-    sender: str,
-    to: str,
-    subject: str,
-    body: str,
-    message_id: str,
-    event_id: str,
-    timeout: float,
-) -> None:
+def email_message(
+    *, sender: str, to: str, subject: str, body: str, message_id: str, event_id: str
+) -> EmailMessage:
     message = EmailMessage()
     message["From"] = sender
     message["To"] = to
@@ -63,19 +55,51 @@ async def send_email(
     message["Message-ID"] = f"<{message_id}@ssu.notification>"
     message["X-SSU-Event-Id"] = event_id
     message.set_content(body, charset="utf-8")
-    try:
-        await aiosmtplib.send(
-            message,
-            hostname=target.hostname,
-            port=target.port,
-            use_tls=target.use_tls,
-            start_tls=None if not target.use_tls else False,
-            username=target.username,
-            password=target.password,
-            timeout=timeout,
-        )
-    except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-        raise SendError(f"smtp: {type(exc).__name__}: {exc}") from exc
+    return message
+
+
+class SmtpSession:
+    """One SMTP connection reused for many messages; reconnects after it is lost."""
+
+    def __init__(self, target: SmtpTarget, *, timeout: float) -> None:
+        self._target = target
+        self._timeout = timeout
+        self._client: aiosmtplib.SMTP | None = None
+
+    async def send(self, message: EmailMessage) -> None:
+        try:
+            if self._client is None or not self._client.is_connected:
+                client = aiosmtplib.SMTP(
+                    hostname=self._target.hostname,
+                    port=self._target.port,
+                    use_tls=self._target.use_tls,
+                    start_tls=None if not self._target.use_tls else False,
+                    username=self._target.username,
+                    password=self._target.password,
+                    timeout=self._timeout,
+                )
+                await client.connect()
+                self._client = client
+            await self._client.send_message(message, timeout=self._timeout)
+        except aiosmtplib.SMTPResponseException as exc:
+            # The server answered (refused this message); the connection stays usable
+            # unless it said goodbye.
+            if exc.code == 421:
+                await self.close()
+            raise SendError(f"smtp: {type(exc).__name__}: {exc}") from exc
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            await self.close()
+            raise SendError(f"smtp: {type(exc).__name__}: {exc}") from exc
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is None:
+            return
+        try:
+            if client.is_connected:
+                await client.quit(timeout=self._timeout)
+        except (aiosmtplib.SMTPException, OSError, TimeoutError):
+            client.close()
 
 
 async def send_sms(

@@ -103,11 +103,17 @@ class Person:
 def choose_person(
     *, iin: str, on: date, addressee: Addressee, guardian: GuardianContact | None
 ) -> Person:
-    """The recipient, or the guardian in place of a minor recipient when one is known."""
+    """The recipient, or the guardian in place of a minor (or unreachable) recipient when one
+    is known."""
     language = str(addressee.language)
     if addressee.is_guardian:
         return Person("guardian", addressee.name, addressee.email, addressee.phone, language)
-    if guardian is not None and (guardian.email or guardian.phone) and is_minor(iin, on):
+    unreachable = not (addressee.email or addressee.phone)
+    if (
+        guardian is not None
+        and (guardian.email or guardian.phone)
+        and (is_minor(iin, on) or unreachable)
+    ):
         return Person("guardian", guardian.name, guardian.email, guardian.phone, language)
     return Person("recipient", addressee.name, addressee.email, addressee.phone, language)
 

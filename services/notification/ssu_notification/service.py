@@ -58,22 +58,14 @@ async def handle_event(*, conn: Connection, envelope: Envelope, data: Event) -> 
     await _remember_contacts(conn, data)
     told = await _addressees(conn, envelope.type, data)
     deliveries = [d for t in told for d in _deliveries_for(envelope.type, t)]
-    region = getattr(data, "region", None)
-    queued = await store.insert_deliveries(
+    queued, hooks = await store.insert_deliveries(
         conn,
         event_id=envelope.id,
         event_type=envelope.type,
         correlation_id=envelope.correlationid,
-        region=region,
+        region=getattr(data, "region", None),
         deliveries=deliveries,
-    )
-    hooks = await store.insert_webhook_deliveries(
-        conn,
-        event_id=envelope.id,
-        event_type=envelope.type,
-        correlation_id=envelope.correlationid,
-        region=region,
-        body=envelope.to_bytes().decode(),
+        envelope=envelope.to_bytes().decode(),
     )
     log.info(
         "notification.queued",

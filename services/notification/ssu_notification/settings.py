@@ -25,13 +25,15 @@ class Settings(ServiceSettings):
 
     # Delivery worker: how many rows it claims at once, how often it looks for due rows, and
     # how long a claimed row is held before another worker may take it (a crash mid-send).
-    worker_batch: int = 100
+    worker_batch: int = 200
     worker_poll_seconds: float = 0.5
     worker_lease_seconds: float = 60.0
     # Retries: attempt n (1-based) that fails waits retry_base_seconds * 2**(n-1), capped.
     max_attempts: int = 6
     retry_base_seconds: float = 5.0
     retry_max_seconds: float = 3600.0
+    # Mail of one batch goes out over this many SMTP connections, each reused for its share.
+    smtp_connections: int = 4
     # Every outgoing call (SMTP, SMS gateway, webhook) gives up after this many seconds.
     send_timeout_seconds: float = 10.0
     # Per-channel rate limits in messages per second for this process; 0 means unlimited.

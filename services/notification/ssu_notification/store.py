@@ -110,19 +110,29 @@ async def insert_deliveries(
     correlation_id: str,
     region: str | None,
     deliveries: list[NewDelivery],
-) -> int:
-    """Queue deliveries in one statement; those already logged for the event are skipped."""
-    if not deliveries:
-        return 0
-    rows = await conn.fetch(
-        "INSERT INTO deliveries (id, event_id, event_type, correlation_id, region, audience,"
+    envelope: str,
+) -> tuple[int, int]:
+    """Queue an event's notices and, for every live subscription to its type, a webhook
+    delivery of the envelope, in one statement; rows already logged for the event are skipped.
+    Returns (notices, webhooks) queued."""
+    row = await conn.fetchrow(
+        "WITH notices AS ("
+        " INSERT INTO deliveries (id, event_id, event_type, correlation_id, region, audience,"
         " addressee, channel, destination, language, subject, body)"
         " SELECT d.id, $1::uuid, $2, $3, $4, d.audience, d.addressee, d.channel, d.destination,"
         " d.language, d.subject, d.body"
         " FROM unnest($5::uuid[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],"
         " $11::text[], $12::text[])"
         " AS d(id, audience, addressee, channel, destination, language, subject, body)"
-        " ON CONFLICT (event_id, addressee, channel) DO NOTHING RETURNING id",
+        " ON CONFLICT (event_id, addressee, channel) DO NOTHING RETURNING 1),"
+        " hooks AS ("
+        " INSERT INTO deliveries (id, event_id, event_type, correlation_id, region, audience,"
+        " addressee, channel, destination, language, body, subscription_id)"
+        " SELECT gen_random_uuid(), $1::uuid, $2, $3, $4, 'subscriber', 'subscription:' || s.id,"
+        " 'webhook', s.callback_url, 'none', $13, s.id"
+        " FROM subscriptions s WHERE s.deleted_at IS NULL AND $2 = ANY (s.event_types)"
+        " ON CONFLICT (event_id, addressee, channel) DO NOTHING RETURNING 1)"
+        " SELECT (SELECT count(*) FROM notices) AS notices, (SELECT count(*) FROM hooks) AS hooks",
         event_id,
         event_type,
         correlation_id,
@@ -135,34 +145,10 @@ async def insert_deliveries(
         [d.language for d in deliveries],
         [d.subject for d in deliveries],
         [d.body for d in deliveries],
+        envelope,
     )
-    return len(rows)
-
-
-async def insert_webhook_deliveries(
-    conn: Connection,
-    *,
-    event_id: str,
-    event_type: str,
-    correlation_id: str,
-    region: str | None,
-    body: str,
-) -> int:
-    """A delivery of the envelope to every live subscription to this event type."""
-    rows = await conn.fetch(
-        "INSERT INTO deliveries (id, event_id, event_type, correlation_id, region, audience,"
-        " addressee, channel, destination, language, body, subscription_id)"
-        " SELECT gen_random_uuid(), $1::uuid, $2, $3, $4, 'subscriber', 'subscription:' || s.id,"
-        " 'webhook', s.callback_url, 'none', $5, s.id"
-        " FROM subscriptions s WHERE s.deleted_at IS NULL AND $2 = ANY (s.event_types)"
-        " ON CONFLICT (event_id, addressee, channel) DO NOTHING RETURNING id",
-        event_id,
-        event_type,
-        correlation_id,
-        region,
-        body,
-    )
-    return len(rows)
+    assert row is not None
+    return int(row["notices"]), int(row["hooks"])
 
 
 DELIVERY_COLUMNS = (

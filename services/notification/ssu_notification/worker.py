@@ -41,18 +41,37 @@ class DeliveryWorker:
             secrets = await store.subscription_secrets(conn, hook_ids) if hook_ids else {}
         if not rows:
             return 0
-        attempts = await asyncio.gather(*(self._attempt(row, secrets) for row in rows))
+        emails = [r for r in rows if r["channel"] == "email"]
+        others = [r for r in rows if r["channel"] != "email"]
+        # Mail goes out over a few reused SMTP connections, each sending its share in turn.
+        lanes = max(1, min(s.smtp_connections, len(emails)))
+        results = await asyncio.gather(
+            *(self._mail_lane(emails[i::lanes]) for i in range(lanes) if emails[i::lanes]),
+            *(self._attempt(row, secrets) for row in others),
+        )
+        attempts: list[service.Attempt] = []
+        for result in results:
+            attempts.extend(result if isinstance(result, list) else [result])
         async with self.pool.acquire() as conn:
             await service.record_attempts(
                 conn=conn,
-                attempts=list(attempts),
+                attempts=attempts,
                 max_attempts=s.max_attempts,
                 retry_base_seconds=s.retry_base_seconds,
                 retry_max_seconds=s.retry_max_seconds,
             )
         return len(rows)
 
-    async def _attempt(self, row: Any, secrets: dict[Any, str]) -> service.Attempt:
+    async def _mail_lane(self, rows: list[Any]) -> list[service.Attempt]:
+        session = channels.SmtpSession(self.smtp, timeout=self.settings.send_timeout_seconds)
+        try:
+            return [await self._attempt(row, {}, session) for row in rows]
+        finally:
+            await session.close()
+
+    async def _attempt(
+        self, row: Any, secrets: dict[Any, str], session: channels.SmtpSession | None = None
+    ) -> service.Attempt:
         error: str | None = None
         give_up = False
         channel = row["channel"]
@@ -61,7 +80,7 @@ class DeliveryWorker:
                 give_up = True
                 raise channels.SendError("webhook: the subscription was deleted")
             await self.limits[channel].wait()
-            await self._send(row, secrets)
+            await self._send(row, secrets, session)
         except channels.SendError as exc:
             error = str(exc)
         except Exception as exc:  # a bug must not stop the other deliveries of the batch
@@ -88,20 +107,22 @@ class DeliveryWorker:
             give_up=give_up,
         )
 
-    async def _send(self, row: Any, secrets: dict[Any, str]) -> None:
+    async def _send(
+        self, row: Any, secrets: dict[Any, str], session: channels.SmtpSession | None
+    ) -> None:
         timeout = self.settings.send_timeout_seconds
         channel = row["channel"]
         if channel == "email":
-            await channels.send_email(
-                target=self.smtp,
+            assert session is not None
+            message = channels.email_message(
                 sender=self.settings.mail_from,
                 to=row["destination"],
                 subject=row["subject"] or "",
                 body=row["body"],
                 message_id=str(row["id"]),
                 event_id=row["event_id"],
-                timeout=timeout,
             )
+            await session.send(message)
         elif channel == "sms":
             await channels.send_sms(
                 client=self.client,
