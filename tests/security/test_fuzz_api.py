@@ -1,15 +1,20 @@
 """API fuzzing: schemathesis against each service's OpenAPI, the services as real processes.
 
-Every operation of every service gets a bounded, seeded number of generated requests (valid data
-and invalid data), sent with the admin key. Each answer must be:
-- never a 5xx;
-- conforming to the schema the operation documents for that status (where it documents one);
+The four services run as `python -m ssu_<service>` on fresh test databases; each one's schema is
+loaded from its own `/openapi.json`. Every operation gets a bounded, seeded (derandomized) number
+of generated requests, valid data and invalid data, each sent with the admin key. Every answer
+must be:
+- never a 5xx (schemathesis's `not_a_server_error`);
+- conforming to the schema the operation documents for that status, where it documents one
+  (schemathesis's `response_schema_conformance`);
 - when it is a 4xx, an RFC 9457 problem body (`application/problem+json` with `type`, `title`,
-  `status` equal to the HTTP status, and `detail`).
+  `status` equal to the HTTP status, and `detail`): the `problem_details` check below.
 
-Operations that fail and are not fixed yet are listed in `KNOWN_FAILURES` with the reason: their
-failures are reported (printed and as warnings) but do not fail the run; any other failure does.
-`SSU_FUZZ_EXAMPLES` raises the example count for a deeper local run.
+Failures found and not fixed yet are listed in `KNOWN_FAILURES` (by operation) and
+`KNOWN_NUL_FAILURE` (by cause) with the reason: they are printed and given as warnings but do
+not fail the run; any other failure does. Run with `-s` (or `-rP`) to see per service the number
+of operations and cases, the statuses answered and each failure with a reproducing request.
+`SSU_FUZZ_EXAMPLES` (default 20 per operation and mode) raises the count for a deeper run.
 """
 
 import asyncio
