@@ -13,7 +13,9 @@ from billing_world import (
     enroll,
     feed,
     invoice_of,
+    issued,
     licensed_provider,
+    new_bin,
     new_iin,
     reinstated,
     revoked,
@@ -430,3 +432,50 @@ async def test_budget_crossed_mid_invoice(svc: RunningService, probe: EventProbe
             "remaining": "5000.00",
         }
     ]
+
+
+async def test_dates_without_a_tariff_are_not_billed_and_reported(svc: RunningService) -> None:
+    region, year = "270000000", 2035
+    bin_, lic, _ = await licensed_provider(svc, region=region, year=year)
+    # the first tariff of the year takes effect on the 11th
+    await tariff(
+        svc,
+        region=region,
+        form="stationary",
+        rate="1500.00",
+        unit="day",
+        effective_from=date(year, 1, 11),
+    )
+    e = await enroll(svc, bin_, lic, date(year, 1, 1), region=region)
+    # a provider of the region without a contract for the year
+    other_bin = new_bin()
+    await feed(svc, issued(other_bin, f"LIC-{other_bin}", date(year, 1, 1), region=region))
+    await enroll(svc, other_bin, f"LIC-{other_bin}", date(year, 1, 1), region=region)
+    await attend(svc, bin_, f"{year}-01", {e: [5, 10, 11, 12]})
+
+    result = await run(svc, f"{year}-01")
+
+    invoice = await invoice_of(svc, bin_, f"{year}-01")
+    # the 5th and 10th have no tariff; the 11th and 12th: 2 × 1500.00
+    assert amounts(invoice) == {e: "3000.00"}
+    line = invoice["items"][0]
+    assert line["untariffed_dates"] == [f"{year}-01-{d:02d}" for d in range(1, 11)]
+    # every enrollment of the month other than ours lacks a contract for the year (the other
+    # tests' providers have contracts for other years)
+    of_the_month = await svc.pool.fetchval(
+        "SELECT count(*) FROM enrollments WHERE start_date <= $1"
+        " AND (end_date IS NULL OR end_date >= $2)",
+        date(year, 1, 31),
+        date(year, 1, 1),
+    )
+    assert (result["unbilled_dates"], result["uncontracted_enrollments"]) == (
+        10,
+        of_the_month - 1,
+    )
+    r = await svc.client.get(f"/v1/runs/{result['id']}", headers=ADMIN)
+    assert {k: r.json()[k] for k in ("period", "invoices", "lines", "total")} == {
+        "period": f"{year}-01",
+        "invoices": 1,
+        "lines": 1,
+        "total": "3000.00",
+    }

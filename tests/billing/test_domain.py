@@ -1,0 +1,85 @@
+"""Pure rules of billing: no database, no broker."""
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from ssu_billing import domain
+from ssu_billing.settings import DEFAULT_TARIFF_LIMITS
+
+
+def test_month_bounds() -> None:
+    feb = domain.Month.parse("2028-02")
+    assert (feb.first, feb.last, feb.days, feb.label) == (
+        date(2028, 2, 1),
+        date(2028, 2, 29),
+        29,
+        "2028-02",
+    )
+    assert domain.Month.parse("2026-12").next().label == "2027-01"
+    assert feb.contains(date(2028, 2, 29)) and not feb.contains(date(2028, 3, 1))
+
+
+@pytest.mark.parametrize(
+    ("value", "rounded"),
+    [
+        ("1000.005", "1000.01"),
+        ("33333.3333", "33333.33"),
+        ("66666.6666", "66666.67"),
+        ("0.004", "0.00"),
+        ("2.675", "2.68"),
+    ],
+)
+def test_money_rounds_half_up_to_the_tiyn(value: str, rounded: str) -> None:
+    assert domain.round_money(Decimal(value)) == Decimal(rounded)
+
+
+def test_rate_limits_per_form_and_unit() -> None:
+    check = domain.rate_outside_limits
+    limits = DEFAULT_TARIFF_LIMITS
+    assert check(rate=Decimal("1000"), form="stationary", unit="day", limits=limits) is None
+    assert check(rate=Decimal("999.99"), form="stationary", unit="day", limits=limits) == (
+        "rate 999.99 is outside the national limits 1000..60000 for stationary per day"
+    )
+    assert check(rate=Decimal("5"), form="unknown", unit="day", limits=limits) == (
+        "no national limits are configured for form unknown per day"
+    )
+
+
+def test_attendance_csv_reports_bad_rows_by_line() -> None:
+    rows, errors = domain.parse_attendance_csv(
+        "iin,provider_bin,date\n791028302728,940140000385,2026-01-05\n"
+        "79102830272,940140000385,2026-01-06\n791028302728,940140000385,5 Jan\n"
+    )
+    assert rows == [domain.AttendanceRow(2, "791028302728", "940140000385", date(2026, 1, 5))]
+    assert errors == [
+        domain.RowError(3, "iin", "not an IIN (12 digits)", "79102830272"),
+        domain.RowError(4, "date", "not a date (YYYY-MM-DD)", "5 Jan"),
+    ]
+    assert domain.parse_attendance_csv("iin,date\n")[1] == [
+        domain.RowError(1, "header", "missing columns: provider_bin")
+    ]
+
+
+def test_treasury_file_and_payment_outcomes() -> None:
+    rows, errors = domain.parse_treasury_csv(
+        "invoice_number,amount_paid,status,date\nA,100.00,paid,2026-02-01\n"
+        "B,1.001,paid,2026-02-01\nC,0,cancelled,2026-02-01\n"
+    )
+    assert rows == [domain.TreasuryRow(2, "A", Decimal("100.00"), "paid", date(2026, 2, 1))]
+    assert [(e.line, e.field) for e in errors] == [(3, "amount_paid"), (4, "status")]
+    outcome = domain.payment_outcome
+    total = Decimal("100.00")
+    assert outcome(total=total, amount_paid=Decimal("100.00"), status="paid") == ("paid", None)
+    assert outcome(total=total, amount_paid=Decimal("60.00"), status="paid") == (
+        "partially_paid",
+        "paid 60.00 of 100.00: short by 40.00",
+    )
+    assert outcome(total=total, amount_paid=Decimal("100.01"), status="paid") == (
+        None,
+        "paid 100.01, more than the invoice total 100.00",
+    )
+    assert outcome(total=total, amount_paid=Decimal("0"), status="rejected") == (
+        "payment_rejected",
+        None,
+    )
