@@ -340,3 +340,14 @@ async def test_a_regional_key_sees_only_its_region(svc: RunningService) -> None:
     r = await svc.client.post("/v1/runs", headers=ADMIN, json={"period": f"{year}-13"})
     assert r.status_code == 422
     assert r.json()["errors"][0]["field"] == "period"
+
+
+async def test_metrics_show_run_durations_and_invoices_by_status(svc: RunningService) -> None:
+    region, year = "430000000", 2045
+    bin_, lic, _ = await licensed_provider(svc, region=region, year=year)
+    await enroll(svc, bin_, lic, date(year, 1, 1), region=region)
+    await run(svc, f"{year}-01")
+    r = await svc.client.get("/metrics")
+    assert r.status_code == 200
+    assert f'ssu_billing_run_duration_seconds{{period="{year}-01",service="billing"}}' in r.text
+    assert 'ssu_billing_invoices{service="billing",status="issued"}' in r.text

@@ -19,9 +19,17 @@ from billing_world import (
     started,
     suspended,
 )
-from harness import RunningService, reset_service, running_service, settings_for
+from harness import (
+    RunningService,
+    eventually,
+    publish_raw,
+    reset_service,
+    running_service,
+    settings_for,
+)
 from ssu_billing.main import build
 from ssu_billing.settings import Settings
+from ssu_contracts import make_event
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -104,3 +112,19 @@ async def test_a_redelivered_event_has_no_second_effect(svc: RunningService, rep
         "SELECT count(*) FROM enrollments WHERE provider_bin = $1", bin_
     )
     assert count == 1
+
+
+async def test_an_end_that_arrives_before_the_start_is_applied_once_the_start_arrives(
+    svc: RunningService,
+) -> None:
+    e = started(str(uuid.uuid4()), new_iin(), new_bin(), "KZ-1", date(2026, 1, 3))
+    end = make_event(ended(e, date(2026, 1, 20)), source="/ssu/test", subject=e.enrollment_id)
+    await publish_raw(end.to_bytes(), routing_key=end.type, message_id=end.id)
+    await feed(svc, e)
+
+    async def end_applied() -> object:
+        return await svc.pool.fetchval(
+            "SELECT end_date FROM enrollments WHERE enrollment_id = $1", e.enrollment_id
+        )
+
+    assert await eventually(end_applied) == date(2026, 1, 20)

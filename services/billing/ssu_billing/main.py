@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from ssu_common import ServiceRuntime
+from ssu_common import DomainGauge, ServiceRuntime
 
-from ssu_billing import api, handlers
+from ssu_billing import api, handlers, store
 from ssu_billing.settings import Settings
 
 
@@ -15,6 +15,17 @@ def build(settings: Settings | None = None) -> ServiceRuntime:
         migrations=Path(__file__).parent / "migrations",
         handlers=handlers.HANDLERS,
         routers=[api.router],
+        gauges=[
+            DomainGauge(
+                "ssu_billing_run_duration_seconds",
+                "Wall time of the latest billing runs",
+                ("period",),
+                store.run_durations,
+            ),
+            DomainGauge(
+                "ssu_billing_invoices", "Invoices by status", ("status",), store.invoices_by_status
+            ),
+        ],
         title="ssu billing",
     )
 

@@ -4,7 +4,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from ssu_common import Connection
+from ssu_common import Connection, GaugeRows
 
 # Transitions that change a license's status; an amendment keeps it.
 STATUS_CHANGES = frozenset(
@@ -751,3 +751,20 @@ async def record_payments(
         treasury_statuses,
         paid_on,
     )
+
+
+# metrics
+
+
+async def run_durations(conn: Connection) -> GaugeRows:
+    """Seconds each of the latest twelve runs took, by period."""
+    rows = await conn.fetch(
+        "SELECT period, extract(epoch FROM completed_at - started_at)::float8 AS seconds"
+        " FROM runs WHERE completed_at IS NOT NULL ORDER BY period DESC LIMIT 12"
+    )
+    return [({"period": r["period"]}, r["seconds"]) for r in rows]
+
+
+async def invoices_by_status(conn: Connection) -> GaugeRows:
+    rows = await conn.fetch("SELECT status, count(*) AS n FROM invoices GROUP BY status")
+    return [({"status": r["status"]}, float(r["n"])) for r in rows]
