@@ -151,6 +151,9 @@ async def main() -> int:
     parser.add_argument("--recipients", type=int, default=1000)
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument(
+        "--show", action="store_true", help="print one notice of each kind the sink received"
+    )
+    parser.add_argument(
         "--replicas", type=int, default=1, help="notification processes sharing the queue"
     )
     args = parser.parse_args()
@@ -219,6 +222,13 @@ async def main() -> int:
           f"provider {to_provider}; {args.replicas} notification process(es))")  # fmt: skip
     print(f"first notice after {first:.2f}s, last after {last:.2f}s")
     print(f"throughput: {rate:.0f} notices/s (target >= 300)")
+    if args.show:
+        samples = {}
+        for m in mail:
+            kind = (m["to"][0].split("@")[0].rstrip("0123456789"), m["subject"][:12])
+            samples.setdefault(kind, m)
+        for m in list(samples.values())[:6]:
+            print(f"\n--- To: {', '.join(m['to'])}\n--- Subject: {m['subject']}\n{m['body']}")
     return 0 if len(mail) == expected else 1
 
 

@@ -21,7 +21,8 @@ import email
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email import policy
+from email.header import decode_header, make_header
+from email.message import Message
 from typing import Any
 
 import uvicorn
@@ -55,14 +56,14 @@ class MailHandler:
         raw = envelope.original_content or envelope.content or b""
         if isinstance(raw, str):
             raw = raw.encode()
-        message = email.message_from_bytes(raw, policy=policy.default)
-        body = message.get_body(preferencelist=("plain",))
+        # compat32 parsing: the default policy's header objects are ten times slower.
+        message = email.message_from_bytes(raw)
         self.received.mail.append(
             {
                 "from": envelope.mail_from,
                 "to": list(envelope.rcpt_tos),
-                "subject": str(message["Subject"] or ""),
-                "body": body.get_content().replace("\r\n", "\n") if body is not None else "",
+                "subject": str(make_header(decode_header(message["Subject"] or ""))),
+                "body": _plain_text(message),
                 "message_id": str(message["Message-ID"] or ""),
                 "event_id": str(message["X-SSU-Event-Id"] or ""),
                 "received_at": datetime.now(UTC).isoformat(),
@@ -70,6 +71,16 @@ class MailHandler:
             }
         )
         return "250 Message accepted"
+
+
+def _plain_text(message: Message) -> str:
+    for part in message.walk():
+        if part.get_content_type() == "text/plain":
+            payload = part.get_payload(decode=True)
+            if isinstance(payload, bytes):
+                charset = part.get_content_charset() or "utf-8"
+                return payload.decode(charset, errors="replace").replace("\r\n", "\n")
+    return ""
 
 
 def http_app(received: Received) -> Starlette:

@@ -92,5 +92,5 @@ async def test_a_retry_left_by_a_previous_process_is_resumed(world: Any) -> None
     assert sent["attempts"] == 3
     mail = [m for m in sinks.received.mail if m["event_id"] == str(event_id)]
     assert [(m["to"], m["subject"], m["body"]) for m in mail] == [
-        (["left@example.kz"], "Тема", "Текст\n")
+        (["left@example.kz"], "Тема", "Текст")
     ]

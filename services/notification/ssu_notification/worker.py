@@ -114,7 +114,7 @@ class DeliveryWorker:
         channel = row["channel"]
         if channel == "email":
             assert session is not None
-            message = channels.email_message(
+            message = channels.email_bytes(
                 sender=self.settings.mail_from,
                 to=row["destination"],
                 subject=row["subject"] or "",
@@ -122,7 +122,9 @@ class DeliveryWorker:
                 message_id=str(row["id"]),
                 event_id=row["event_id"],
             )
-            await session.send(message)
+            await session.send(
+                sender=self.settings.mail_from, to=row["destination"], message=message
+            )
         elif channel == "sms":
             await channels.send_sms(
                 client=self.client,
