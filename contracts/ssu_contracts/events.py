@@ -22,7 +22,8 @@ Money = Annotated[
     Field(allow_inf_nan=False),
     WithJsonSchema({"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$", "format": "decimal"}),
 ]
-Period = Annotated[str, Field(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", examples=["2026-01"])]
+# A month of the system's life: years before 2000 or after 2099 are typing errors, not periods.
+Period = Annotated[str, Field(pattern=r"^20[0-9]{2}-(0[1-9]|1[0-2])$", examples=["2026-01"])]
 
 
 class Event(BaseModel):

@@ -129,3 +129,36 @@ async def test_scope_alternatives_accept_either(svc) -> None:  # type: ignore[no
     r = await svc.client.get("/v1/things", headers=READER)
     assert r.status_code == 403
     assert r.json()["required_scopes"] == ["registry:write|billing:approve"]
+
+
+@pytest.mark.parametrize(
+    ("url", "body", "field"),
+    [
+        ("/v1/things", b'{"bin": "940140000385", "places": 1, "x": "a\\u0000b"}', "body"),
+        ("/v1/things?note=%00", b'{"bin": "940140000385", "places": 1}', "query"),
+    ],
+)
+async def test_nul_characters_are_422_before_reaching_the_database(  # type: ignore[no-untyped-def]
+    svc, url: str, body: bytes, field: str
+) -> None:
+    r = await svc.client.post(
+        url, content=body, headers={**ADMIN, "content-type": "application/json"}
+    )
+    assert r.status_code == 422
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["errors"] == [{"field": field, "message": "NUL characters are not accepted"}]
+
+
+async def test_openapi_documents_errors_as_problem_details(svc) -> None:  # type: ignore[no-untyped-def]
+    doc = (await svc.client.get("/openapi.json")).json()
+    responses = doc["paths"]["/v1/things"]["post"]["responses"]
+    assert responses["422"]["content"] == {
+        "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+    }
+    assert "HTTPValidationError" not in doc["components"]["schemas"]
+    assert doc["components"]["schemas"]["Problem"]["required"] == [
+        "type",
+        "title",
+        "status",
+        "detail",
+    ]

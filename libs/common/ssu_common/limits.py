@@ -1,4 +1,8 @@
-"""Request body limits: a JSON body and a CSV import each have a ceiling (413 past it)."""
+"""Request guards applied before any route: body size ceilings (413) and NUL characters (422).
+
+PostgreSQL text cannot hold NUL, so a NUL anywhere in a request would otherwise reach the
+database as an error; it is refused here once for every route of every service.
+"""
 
 import json
 from typing import Any
@@ -16,8 +20,17 @@ class BodyTooLarge(Problem):
         super().__init__(413, f"the request body is larger than {limit} bytes", limit=limit)
 
 
+class NulCharacter(Problem):
+    def __init__(self, where: str) -> None:
+        message = "NUL characters are not accepted"
+        super().__init__(422, f"{where}: {message}", errors=[{"field": where, "message": message}])
+
+
+_NUL_IN_JSON = b"\\u0000"
+
+
 class BodyLimit:
-    """Refuse bodies over the limit, by Content-Length or while they stream in."""
+    """Refuse bodies over the limit (by Content-Length or while they stream in) and NULs."""
 
     def __init__(self, app: ASGIApp, *, json_limit: int, file_limit: int) -> None:
         self.app = app
@@ -29,6 +42,10 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
+        query: bytes = scope.get("query_string", b"")
+        if "\x00" in path or b"%00" in query or b"\x00" in query:
+            await _send_problem(send, NulCharacter("path" if "\x00" in path else "query"), path)
+            return
         limit = self.file_limit if path.endswith(_FILE_SUFFIXES) else self.json_limit
         headers = dict(scope.get("headers", []))
         declared = headers.get(b"content-length")
@@ -36,14 +53,21 @@ class BodyLimit:
             await _send_problem(send, BodyTooLarge(limit), path)
             return
         received = 0
+        tail = b""
 
         async def limited() -> Message:
-            nonlocal received
+            nonlocal received, tail
             message = await receive()
             if message["type"] == "http.request":
-                received += len(message.get("body", b""))
+                chunk = message.get("body", b"")
+                received += len(chunk)
                 if received > limit:
                     raise BodyTooLarge(limit)
+                # The tail of the previous chunk catches an escape split between two chunks.
+                window = tail + chunk
+                if b"\x00" in chunk or _NUL_IN_JSON in window:
+                    raise NulCharacter("body")
+                tail = window[-(len(_NUL_IN_JSON) - 1) :]
             return message
 
         await self.app(scope, limited, send)

@@ -34,7 +34,12 @@ from ssu_common.messaging import (
 )
 from ssu_common.metrics import DomainGauge, Metrics
 from ssu_common.paging import decode_cursor, encode_cursor
-from ssu_common.problems import Problem, install_problem_handlers, problem_response
+from ssu_common.problems import (
+    Problem,
+    document_problems,
+    install_problem_handlers,
+    problem_response,
+)
 from ssu_common.settings import ServiceSettings
 
 log = get_logger(__name__)
@@ -222,6 +227,14 @@ class ServiceRuntime:
         self._install_operations_routes(app)
         for router in self.routers:
             app.include_router(router)
+        generate = app.openapi
+
+        def openapi() -> dict[str, Any]:
+            if app.openapi_schema is None:
+                app.openapi_schema = document_problems(generate())
+            return app.openapi_schema
+
+        app.openapi = openapi  # type: ignore[method-assign]
         app.add_middleware(
             BodyLimit,
             json_limit=self.settings.max_body_bytes,
