@@ -10,10 +10,10 @@ must be:
 - when it is a 4xx, an RFC 9457 problem body (`application/problem+json` with `type`, `title`,
   `status` equal to the HTTP status, and `detail`): the `problem_details` check below.
 
-Failures found and not fixed yet are listed in `KNOWN_FAILURES` (by operation) and
-`KNOWN_NUL_FAILURE` (by cause) with the reason: they are printed and given as warnings but do
-not fail the run; any other failure does. Run with `-s` (or `-rP`) to see per service the number
-of operations and cases, the statuses answered and each failure with a reproducing request.
+Failures found and not fixed yet are listed in `KNOWN_FAILURES` (by operation) with the
+reason: they are printed and given as warnings but do not fail the run; any other failure
+does. Run with `-s` (or `-rP`) to see per service the number of operations and cases, the
+statuses answered and each failure with a reproducing request.
 `SSU_FUZZ_EXAMPLES` (default 20 per operation and mode) raises the count for a deeper run.
 """
 
@@ -55,33 +55,10 @@ KNOWN_FAILURES: dict[tuple[str, str], str] = {
         "500 for a CSV with a bare carriage return (body b'a\\rb'): csv.Error 'new-line "
         "character seen in unquoted field' escapes the import; should be a 422 naming the line"
     ),
-    ("billing", "POST /v1/runs"): (
-        "500 for period '0000-01': it passes the YYYY-MM pattern, then date(0, 1, 1) raises "
-        "ValueError('year 0 is out of range'); should be a 422 naming the field"
-    ),
-    ("billing", "POST /v1/attendance/import"): (
-        "500 for month '0000-01': ValueError('year 0 is out of range'); should be a 422"
-    ),
 }
-# A 5xx caused by a NUL character anywhere in the request, in any operation: free text with
-# "\u0000" (query, path or JSON body) reaches PostgreSQL, which refuses it
-# (CharacterNotInRepertoireError). Seen in licensing GET /v1/decisions?action=%00,
-# GET /v1/licenses/SSU%00, POST /v1/requirement-sets (a title with \u0000) and in the shared
-# GET /v1/audit?client=%00 of every service. Should be a 422 naming the field, once, for every
-# service (libs/common).
-KNOWN_NUL_FAILURE = "500: a NUL character (\\u0000) in the request reaches PostgreSQL"
 
 
-def has_nul(response: Response) -> bool:
-    request = response.request
-    body = request.body or b""
-    raw = body if isinstance(body, bytes) else str(body).encode("utf-8", "surrogatepass")
-    return "%00" in str(request.url) or b"\\u0000" in raw or b"\x00" in raw
-
-
-def known_reason(service: str, operation: str, status: int, response: Response) -> str | None:
-    if status >= 500 and has_nul(response):
-        return KNOWN_NUL_FAILURE
+def known_reason(service: str, operation: str) -> str | None:
     return KNOWN_FAILURES.get((service, operation))
 
 
@@ -192,7 +169,7 @@ def fuzz_operation(operation: Any, base_url: str, session: requests.Session, out
                 return
             for failure in failures:
                 status = response.status_code
-                known = known_reason(out.service, label, status, response)
+                known = known_reason(out.service, label)
                 key = (label, failure.title, known)
                 if key in out.findings:
                     out.findings[key].count += 1
@@ -324,11 +301,6 @@ async def test_fuzz(service: str, services: dict[str, ServiceProcess]) -> None:
     assert unexpected == []
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="FastAPI's default 422 (HTTPValidationError, application/json) is documented while "
-    "problem details are answered; libs/common should document the problem schema",
-)
 async def test_documented_errors_are_problem_details(
     services: dict[str, ServiceProcess],
 ) -> None:
