@@ -94,3 +94,29 @@ async def test_a_retry_left_by_a_previous_process_is_resumed(world: Any) -> None
     assert [(m["to"], m["subject"], m["body"]) for m in mail] == [
         (["left@example.kz"], "Тема", "Текст")
     ]
+
+
+async def test_a_webhook_for_a_deleted_subscription_is_dead_at_once(world: Any) -> None:
+    svc, _ = world
+    subscription_id, event_id = uuid.uuid4(), uuid.uuid4()
+    await svc.pool.execute(
+        "INSERT INTO subscriptions (id, callback_url, event_types, secret, created_by,"
+        " deleted_at) VALUES ($1, 'https://gone.example.kz/h', '{billing.run.completed.v1}',"
+        " 'secret-secret-secret', 'test', now())",
+        subscription_id,
+    )
+    async with event_probe("notification.#") as probe:
+        await svc.pool.execute(
+            "INSERT INTO deliveries (id, event_id, event_type, correlation_id, audience,"
+            " addressee, channel, destination, language, body, subscription_id)"
+            " VALUES (gen_random_uuid(), $1, 'billing.run.completed.v1', 'c', 'subscriber',"
+            " 'subscription:' || $2::text, 'webhook', 'https://gone.example.kz/h', 'none', '{}',"
+            " $2::uuid)",
+            event_id,
+            str(subscription_id),
+        )
+        failed = await probe.wait_for(lambda e: e["data"]["event_id"] == str(event_id))
+    dead = await svc.pool.fetchrow("SELECT * FROM deliveries WHERE event_id = $1", event_id)
+    assert (dead["status"], dead["attempts"]) == ("dead", 1)
+    assert failed["data"]["last_error"] == "webhook: the subscription was deleted"
+    assert failed["data"]["channel"] == "webhook"
