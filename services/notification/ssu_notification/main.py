@@ -22,7 +22,7 @@ def build(settings: Settings | None = None) -> ServiceRuntime:
         background=[delivery_worker],
         gauges=[
             DomainGauge(
-                name="ssu_notification_deliveries",
+                name="ssu_deliveries",
                 help="Deliveries by channel and status",
                 labels=("channel", "status"),
                 collect=store.deliveries_by_channel_and_status,

@@ -242,7 +242,7 @@ async def mark_failed(
 
 
 async def deliveries_by_channel_and_status(conn: Connection) -> GaugeRows:
-    """Rows of the `ssu_notification_deliveries` gauge."""
+    """Rows of the `ssu_deliveries` gauge."""
     rows = await conn.fetch(
         "SELECT channel, status, count(*) AS n FROM deliveries GROUP BY channel, status"
     )
