@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response, Security
+from fastapi.security import HTTPAuthorizationCredentials, SecurityScopes
 from pydantic import BaseModel, Field
 from ssu_common import Connection, Principal, Problem, authorize, connection, field_error, mask_pii
 from ssu_contracts import DeliveryChannel, DeliveryStatus
@@ -19,7 +20,15 @@ READ_SCOPES = frozenset({"notification:read", "notification:admin"})
 MAX_LIMIT = 500
 
 
-def _reader(principal: Annotated[Principal, Security(authorize)]) -> Principal:
+def _reader(request: Request) -> Principal:
+    """Either notification scope reads the log; OpenAPI lists both as alternatives."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    credentials = (
+        HTTPAuthorizationCredentials(scheme=scheme, credentials=token.strip())
+        if scheme.lower() == "bearer" and token.strip()
+        else None
+    )
+    principal = authorize(SecurityScopes(), request, credentials)
     if not READ_SCOPES & principal.scopes:
         raise Problem(
             403,
@@ -91,7 +100,13 @@ def _decode_cursor(cursor: str | None) -> int:
         raise field_error("query.cursor", "is not a cursor this API returned") from None
 
 
-@router.get("/deliveries", response_model=DeliveryPage)
+@router.get(
+    "/deliveries",
+    response_model=DeliveryPage,
+    openapi_extra={
+        "security": [{"HTTPBearer": ["notification:read"]}, {"HTTPBearer": ["notification:admin"]}]
+    },
+)
 async def list_deliveries(
     principal: Annotated[Principal, Depends(_reader)],
     conn: Annotated[Connection, Depends(connection)],
