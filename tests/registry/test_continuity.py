@@ -1,6 +1,7 @@
 """Continuity of care: suspension disrupts with alternatives, reinstatement resumes,
 revocation ends; transfers close disruptions; stale licensing events change nothing."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import date
 from typing import Any
@@ -437,3 +438,46 @@ async def test_a_suspension_known_only_from_a_later_snapshot_still_disrupts(
         assert resumed["data"]["resumed_on"] == "2026-05-09"
         await probe.pull(wait=0.5)
         assert len(probe.of_type("registry.enrollment.disrupted.v1")) == 1
+
+
+async def test_no_enrollment_slips_past_a_concurrent_suspension(svc: RunningService) -> None:
+    number, bin_ = await karaganda_provider(svc, "Жарыс", 40, [ELDERLY])
+    people = [await register(svc.client, ADMIN, region=KARAGANDA) for _ in range(20)]
+
+    async def enroll(person: dict[str, Any]) -> int:
+        r = await svc.client.post(
+            "/v1/enrollments",
+            json={
+                "iin": person["iin"],
+                "provider_bin": bin_,
+                "site_id": "S1",
+                "form": "stationary",
+            },
+            headers=ADMIN,
+        )
+        return r.status_code
+
+    suspension = publish_license(
+        license_event(
+            "suspended",
+            number=number,
+            bin=bin_,
+            seq=2,
+            region=KARAGANDA,
+            sites=site(40),
+            subtypes=[ELDERLY],
+        )
+    )
+    codes = await asyncio.gather(
+        *(enroll(p) for p in people[:10]), suspension, *(enroll(p) for p in people[10:])
+    )
+    await license_applied(svc.client, ADMIN, bin=bin_, number=number, seq=2)
+    statuses = await svc.pool.fetch(
+        "SELECT status, count(*) FROM enrollments WHERE license_number = $1 GROUP BY status",
+        number,
+    )
+    started = sum(1 for c in codes if c == 201)
+    assert {r["status"]: r["count"] for r in statuses} == (
+        {"disrupted": started} if started else {}
+    )
+    assert all(c in (201, 409) for c in codes if isinstance(c, int))
