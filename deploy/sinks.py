@@ -48,9 +48,11 @@ class MailHandler:
         self.refuse_first = 0
         self.refuse_always = False
         self.attempts = 0
+        self.attempted_at: list[float] = []  # monotonic time of every DATA, refused or not
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         self.attempts += 1
+        self.attempted_at.append(time.monotonic())
         if self.refuse_always or self.attempts <= self.refuse_first:
             return "451 4.3.0 Temporary failure, try again later"
         raw = envelope.original_content or envelope.content or b""

@@ -260,3 +260,30 @@ async def test_webhook_is_the_signed_envelope(world: Any) -> None:
     )
     after = await _sent(svc, again.id, 3)
     assert [i["channel"] for i in after] == ["email", "sms", "email"]
+
+
+async def test_subscriptions_are_listed_page_by_page(world: Any) -> None:
+    svc, _ = world
+    made = []
+    for name in ("a", "b", "c"):
+        r = await svc.client.post(
+            "/v1/subscriptions",
+            json={"callback_url": f"https://{name}.example.kz/h",
+                  "event_types": ["billing.invoice.issued.v1"]},
+            headers=ADMIN,
+        )  # fmt: skip
+        made.append(r.json()["id"])
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = (await svc.client.get("/v1/subscriptions", params=params, headers=ADMIN)).json()
+        assert len(page["items"]) <= 2
+        seen += [s["id"] for s in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert [s for s in seen if s in made] == made
+    assert len(seen) == len(set(seen))
+    r = await svc.client.get("/v1/subscriptions", params={"cursor": "x"}, headers=ADMIN)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "query.cursor"

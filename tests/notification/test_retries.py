@@ -35,16 +35,31 @@ async def email_of(svc: Any, event_id: str, *status: str) -> dict[str, Any]:
 async def test_smtp_refusing_twice_is_retried_and_sent(world: Any) -> None:
     svc, sinks = world
     handler = sinks.mail_handler
-    handler.refuse_first = handler.attempts + 2
+    first = handler.attempts
+    handler.refuse_first = first + 2
     event = await publish(LicenseIssuedV1(**license_fields(new_bin(), phone=None)))
-    failed = await email_of(svc, event.id, "failed")
-    assert failed["attempts"] == 1
-    assert "451" in failed["last_error"]
-    assert failed["next_attempt_at"] > failed["updated_at"]
     sent = await email_of(svc, event.id, "sent")
     assert sent["attempts"] == 3
     assert sent["last_error"] is None
     assert len([m for m in sinks.received.mail if m["event_id"] == event.id]) == 1
+    # Two refusals, then acceptance; the waits grow: base, then twice the base.
+    tries = handler.attempted_at[first : first + 3]
+    assert len(tries) == 3
+    assert tries[1] - tries[0] >= 0.1 and tries[2] - tries[1] >= 0.2, tries
+
+
+async def test_a_failed_attempt_is_kept_with_its_next_time(world: Any) -> None:
+    svc, sinks = world
+    sinks.mail_handler.refuse_always = True
+    try:
+        event = await publish(LicenseIssuedV1(**license_fields(new_bin(), phone=None)))
+        failed = await email_of(svc, event.id, "failed", "dead")
+    finally:
+        sinks.mail_handler.refuse_always = False
+    assert failed["attempts"] >= 1
+    assert failed["last_error"].startswith("smtp: SMTPDataError: (451, ")
+    if failed["status"] == "failed":
+        assert failed["next_attempt_at"] > failed["updated_at"]
 
 
 async def test_smtp_never_accepting_makes_the_delivery_dead_and_says_so(world: Any) -> None:

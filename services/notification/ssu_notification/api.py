@@ -83,18 +83,18 @@ def _delivery(row: Any) -> Delivery:
     )
 
 
-def _encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"d:{seq}".encode()).decode().rstrip("=")
+def _encode_cursor(seq: int, kind: str = "d") -> str:
+    return base64.urlsafe_b64encode(f"{kind}:{seq}".encode()).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str | None) -> int:
+def _decode_cursor(cursor: str | None, kind: str = "d") -> int:
     if not cursor:
         return 0
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        kind, seq = text.split(":", 1)
-        if kind != "d":
-            raise ValueError(kind)
+        found, seq = text.split(":", 1)
+        if found != kind:
+            raise ValueError(found)
         return int(seq)
     except (ValueError, UnicodeDecodeError, binascii.Error):
         raise field_error("query.cursor", "is not a cursor this API returned") from None
@@ -156,6 +156,7 @@ class CreatedSubscription(Subscription):
 
 class SubscriptionList(BaseModel):
     items: list[Subscription]
+    next_cursor: str | None
 
 
 @router.post("/subscriptions", status_code=201, response_model=CreatedSubscription)
@@ -190,9 +191,18 @@ async def create_subscription(
 async def list_subscriptions(
     _principal: Annotated[Principal, Security(authorize, scopes=["notification:admin"])],
     conn: Annotated[Connection, Depends(connection)],
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+    cursor: str | None = None,
 ) -> SubscriptionList:
-    rows = await store.list_subscriptions(conn)
-    return SubscriptionList(items=[Subscription(**store.record(r)) for r in rows])
+    """Live subscriptions, oldest first; their secrets are never shown again."""
+    rows = await store.list_subscriptions(
+        conn, after_seq=_decode_cursor(cursor, "s"), limit=limit + 1
+    )
+    page = rows[:limit]
+    return SubscriptionList(
+        items=[Subscription(**store.record(r)) for r in page],
+        next_cursor=_encode_cursor(page[-1]["seq"], "s") if len(rows) > limit else None,
+    )
 
 
 @router.get("/subscriptions/{subscription_id}", response_model=Subscription)

@@ -277,10 +277,14 @@ async def insert_subscription(
     return row
 
 
-async def list_subscriptions(conn: Connection) -> list[asyncpg.Record]:
+async def list_subscriptions(
+    conn: Connection, *, after_seq: int, limit: int
+) -> list[asyncpg.Record]:
     return await conn.fetch(
-        "SELECT id, callback_url, event_types, description, created_by, created_at"
-        " FROM subscriptions WHERE deleted_at IS NULL ORDER BY created_at, id"
+        "SELECT seq, id, callback_url, event_types, description, created_by, created_at"
+        " FROM subscriptions WHERE deleted_at IS NULL AND seq > $1 ORDER BY seq LIMIT $2",
+        after_seq,
+        limit,
     )
 
 

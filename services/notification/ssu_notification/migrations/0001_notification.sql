@@ -25,6 +25,7 @@ CREATE TABLE recipient_contacts (
 
 -- Webhook subscriptions of downstream systems.
 CREATE TABLE subscriptions (
+    seq          bigserial   UNIQUE,
     id           uuid        PRIMARY KEY,
     callback_url text        NOT NULL,
     event_types  text[]      NOT NULL,
