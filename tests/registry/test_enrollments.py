@@ -20,6 +20,7 @@ from registry_world import (
     register,
     wait_event,
 )
+from ssu_registry import domain
 from ssu_registry.main import build
 from ssu_registry.settings import Settings
 
@@ -355,3 +356,31 @@ async def test_a_site_id_alone_names_the_site(svc: RunningService) -> None:
     r = await enroll(svc, iin=person["iin"], provider_bin="123456789012", site_id="x", form="home")
     assert r.status_code == 422
     assert [e["field"] for e in r.json()["errors"]] == ["provider_bin"]
+
+
+@pytest.mark.parametrize("path", ["/v1/enrollments", "/v1/disruptions", "/v1/providers"])
+@pytest.mark.parametrize("cursor", ["%%%", "WyJ4Il0", "eyJhIjogMX0", "MTIz"])
+async def test_a_cursor_we_did_not_issue_is_422(
+    svc: RunningService, path: str, cursor: str
+) -> None:
+    r = await svc.client.get(path, params={"cursor": cursor}, headers=ADMIN)
+    assert r.status_code in (200, 422), r.text
+    if r.status_code == 422:
+        assert r.json()["errors"][0]["field"] == "query.cursor"
+
+
+async def test_ending_without_a_body_ends_today(svc: RunningService) -> None:
+    _, bin_ = await provider_with(svc.client, ADMIN, sites=[site()])
+    person = await register(svc.client, ADMIN)
+    r = await enroll(
+        svc,
+        iin=person["iin"],
+        provider_bin=bin_,
+        site_id="S1",
+        form="stationary",
+        start_date="2026-01-01",
+    )
+    ended = await svc.client.post(f"/v1/enrollments/{r.json()['id']}/end", headers=ADMIN)
+    assert ended.status_code == 200, ended.text
+    assert ended.json()["end_reason"] == "ended"
+    assert ended.json()["end_date"] == domain.today().isoformat()

@@ -65,6 +65,35 @@ def _visible_region(principal: Principal, region: str | None) -> str | None:
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
 
+def _bad_cursor() -> Problem:
+    return Problem(
+        422,
+        "query.cursor: not a cursor this API issued",
+        errors=[{"field": "query.cursor", "message": "not a cursor this API issued"}],
+    )
+
+
+def _enrollment_cursor(cursor: str | None) -> tuple[datetime, str] | None:
+    after = decode_cursor(cursor, None)
+    if after is None:
+        return None
+    try:
+        created, last_id = after
+        return datetime.fromisoformat(created), str(uuid.UUID(last_id))
+    except (TypeError, ValueError, AttributeError):
+        raise _bad_cursor() from None
+
+
+def _uuid_cursor(cursor: str | None) -> str | None:
+    after = decode_cursor(cursor, None)
+    if after is None:
+        return None
+    try:
+        return str(uuid.UUID(after))
+    except (TypeError, ValueError, AttributeError):
+        raise _bad_cursor() from None
+
+
 # Providers
 
 
@@ -445,14 +474,14 @@ async def list_enrollments(
     conn: Connection = Depends(connection),
 ) -> EnrollmentPage:
     """Enrollments by provider (BIN or license number), recipient (IIN) and status."""
-    after = decode_cursor(cursor, None)
+    after = _enrollment_cursor(cursor)
     rows = await store.list_enrollments(
         conn,
         provider=provider,
         recipient=recipient,
         status=str(status) if status else None,
         region=_visible_region(principal, region),
-        after=(datetime.fromisoformat(after[0]), after[1]) if after else None,
+        after=after,
         limit=limit + 1,
     )
     page = rows[:limit]
@@ -499,11 +528,11 @@ async def list_disruptions(
     conn: Connection = Depends(connection),
 ) -> DisruptionPage:
     """Every recipient whose enrollment is disrupted and who is not placed again yet."""
-    after = decode_cursor(cursor, None)
+    after = _uuid_cursor(cursor)
     rows = await store.list_disruptions(
         conn,
         region=_visible_region(principal, region),
-        after=str(after) if after else None,
+        after=after,
         limit=limit + 1,
     )
     page = rows[:limit]
