@@ -45,7 +45,8 @@ PG = "postgresql://postgres@127.0.0.1:5432"
 PRODUCER = "bench_producer"
 CONSUMER = "bench_consumer"
 RATES: list[float] = [250, 500, 1000, 2000, 4000, 0]  # 0: unthrottled
-UNTHROTTLED_EVENTS = 12_000
+UNTHROTTLED_EVENTS = 6_000
+MAX_STEP_EVENTS = 6_000  # keeps the drain of the fast steps, and the run, short
 TICK = 0.025  # the paced producer sends one bulk request per tick
 
 
@@ -124,6 +125,12 @@ def spawn(role: str, service: str, log_dir: Path, env: dict[str, str]) -> Servic
         env=env,
     )
     return ServiceProcess(service=service, port=port, process=process, log_path=log_path)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -402,23 +409,36 @@ async def main() -> int:
             await raw.start()
             first = 0
             await raw.step(0, 500, 10_000_000)  # warm-up
+            raw_pids = (raw.publisher.pid, raw.consumer.pid)
+            raw_cpu = [cpu_seconds(pid) for pid in raw_pids]
             for rate in rates:
-                count = int(rate * args.seconds) if rate else args.unthrottled_events
+                count = (
+                    min(int(rate * args.seconds), MAX_STEP_EVENTS)
+                    if rate
+                    else args.unthrottled_events
+                )
                 raw_steps.append(await raw.step(rate, count, first))
                 first += count
+            raw_cpu = [cpu_seconds(pid) - c for pid, c in zip(raw_pids, raw_cpu, strict=True)]
             await raw.stop()
             print_table("raw aio-pika (publish with confirms → consume with ack):", raw_steps)
 
         steps: list[Step] = []
         first = 1
+        pids = (producer.process.pid, consumer.process.pid)
+        cpu = [cpu_seconds(pid) for pid in pids]
         for rate in rates:
-            count = int(rate * args.seconds) if rate else args.unthrottled_events
+            count = (
+                min(int(rate * args.seconds), MAX_STEP_EVENTS) if rate else args.unthrottled_events
+            )
             steps.append(await reliable.step(consumer_db, producer_db, rate, count, first))
             first += count
         print_table(
             "reliable (service transaction → outbox → relay → RabbitMQ → inbox → effect):", steps
         )
 
+        cpu = [cpu_seconds(pid) - c for pid, c in zip(pids, cpu, strict=True)]
+        swept = first - 1
         reliable_max = max(s.sustained for s in steps)
         half = round(reliable_max / 2)
         count = int(half * args.seconds)
@@ -449,6 +469,17 @@ async def main() -> int:
             print(
                 f"  reliable path max:    {reliable_max:>7.0f} events/s"
                 f" = {100 * reliable_max / raw_max:.0f}% of raw (target >= 50%)"
+            )
+        per = 1e6 / swept
+        print(
+            f"  CPU per event: producer process {cpu[0] * per:.0f} µs (HTTP, transaction, relay),"
+            f" consumer process {cpu[1] * per:.0f} µs (inbox, handler, ack)"
+        )
+        if raw_steps:
+            rper = 1e6 / sum(s.events for s in raw_steps)
+            print(
+                f"  CPU per message, raw: publisher {raw_cpu[0] * rper:.0f} µs,"
+                f" consumer {raw_cpu[1] * rper:.0f} µs"
             )
         print(
             f"  p99 at {half}/s (half the reliable max): {at_half.p99_ms:.1f} ms (target < 50 ms)"
