@@ -96,22 +96,61 @@ class ServiceRuntime:
             raise RuntimeError("the service has not started")
         return self._pool
 
+    async def _patiently(self, what: str, step: Callable[[], Awaitable[None]]) -> None:
+        """Run a start-up step, retrying while its dependency is not reachable yet (a database
+        or broker restarting, or starting after us) until the start-up timeout."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.startup_timeout_seconds
+        delay = 0.5
+        while True:
+            try:
+                # The broker client itself reconnects until it succeeds: bound it here.
+                await asyncio.wait_for(step(), timeout=max(0.1, deadline - loop.time()))
+                return
+            except Exception as exc:
+                if loop.time() + delay > deadline:
+                    log.error("service.dependency_unavailable", dependency=what)
+                    raise
+                log.warning(
+                    "service.waiting", dependency=what, error=repr(exc)[:300], retry_in=delay
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _open_database(self) -> None:
+        await ensure_database(self.settings.database_url)
+        if self._pool is None:
+            self._pool = await create_pool(
+                self.settings.database_url,
+                max_size=self.settings.db_pool_max,
+                command_timeout=self.settings.db_command_timeout,
+            )
+        if self._audit_pool is None:
+            # The audit record of a write is added while the request still holds its pooled
+            # connection (released once the response is sent): from the same pool, as many
+            # concurrent writes as the pool has connections would wait for each other forever.
+            # Records are appended one at a time anyway (advisory lock), so two connections do.
+            self._audit_pool = await create_pool(
+                self.settings.database_url,
+                max_size=2,
+                command_timeout=self.settings.db_command_timeout,
+            )
+        await migrate(self._pool, self.migrations)
+
+    async def _open_broker(self) -> None:
+        await self.broker.connect()
+        # Bindings exist before the first message is consumed or published.
+        await declare_topology(
+            self.broker,
+            self.service,
+            delivery_limit=self.settings.delivery_limit,
+            event_types=sorted(self.handlers),
+        )
+        await self.broker.start()
+
     async def start(self) -> None:
         """Prepare the database, connect the broker, start consuming and relaying."""
-        await ensure_database(self.settings.database_url)
-        self._pool = await create_pool(
-            self.settings.database_url,
-            max_size=self.settings.db_pool_max,
-            command_timeout=self.settings.db_command_timeout,
-        )
-        # The audit record of a write is added while the request still holds its pooled
-        # connection (released once the response is sent): from the same pool, as many
-        # concurrent writes as the pool has connections would wait for each other forever.
-        # Records are appended one at a time anyway (advisory lock), so two connections do.
-        self._audit_pool = await create_pool(
-            self.settings.database_url, max_size=2, command_timeout=self.settings.db_command_timeout
-        )
-        await migrate(self._pool, self.migrations)
+        await self._patiently("database", self._open_database)
         if self.handlers:
             self.consumer = Consumer(
                 service=self.service,
@@ -122,15 +161,7 @@ class ServiceRuntime:
                 batch_size=max(1, min(self.settings.consumer_batch, self.settings.prefetch)),
             )
             self.consumer.subscribe(self.settings.delivery_limit)
-        await self.broker.connect()
-        # Bindings exist before the first message is consumed or published.
-        await declare_topology(
-            self.broker,
-            self.service,
-            delivery_limit=self.settings.delivery_limit,
-            event_types=sorted(self.handlers),
-        )
-        await self.broker.start()
+        await self._patiently("broker", self._open_broker)
         if self.consumer is not None:
             self._tasks.append(asyncio.create_task(self.consumer.run(), name="consumer"))
         self.relay = outbox.OutboxRelay(

@@ -34,5 +34,9 @@ class ServiceSettings(BaseSettings):
     outbox_poll_seconds: float = Field(default=2.0, validation_alias="SSU_OUTBOX_POLL_SECONDS")
     max_body_bytes: int = Field(default=1_048_576, validation_alias="SSU_MAX_BODY_BYTES")
     max_file_bytes: int = Field(default=64 * 1_048_576, validation_alias="SSU_MAX_FILE_BYTES")
+    # How long a starting service waits for its database and broker before it gives up.
+    startup_timeout_seconds: float = Field(
+        default=60.0, validation_alias="SSU_STARTUP_TIMEOUT_SECONDS"
+    )
     db_pool_max: int = Field(default=10, validation_alias="SSU_DB_POOL_MAX")
     db_command_timeout: float = Field(default=60.0, validation_alias="SSU_DB_COMMAND_TIMEOUT")
