@@ -181,6 +181,27 @@ async def test_a_wrong_header_is_refused(svc: RunningService) -> None:
     assert r.json()["errors"][0]["field"] == "header"
 
 
+async def test_a_bare_carriage_return_ends_a_row_and_an_unreadable_file_is_refused_whole(
+    svc: RunningService,
+) -> None:
+    birth = date(1950, 1, 2)
+    good, split = new_iin(birth), new_iin(birth)
+    r = await post_csv(svc, f"{HEADER}\r{row(good, birth)}\r{row(split, birth)[:20]}\r\n")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["stored"], body["rejected"]) == (1, 1)
+    assert body["errors"][0]["line"] == 3
+
+    before_break = new_iin(birth)
+    huge = row(new_iin(birth), birth, name="x" * 200_000)
+    r = await post_csv(svc, "\n".join([HEADER, row(before_break, birth), huge]))
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["field"] == "line 3"
+    assert "field larger than field limit" in r.json()["detail"]
+    r = await svc.client.get(f"/v1/recipients/{before_break}", headers=ADMIN)
+    assert r.status_code == 404
+
+
 async def test_a_regional_key_imports_only_its_region(svc: RunningService) -> None:
     birth = date(1960, 2, 2)
     east, astana = new_iin(birth), new_iin(birth)

@@ -50,12 +50,7 @@ PROBLEM_JSON = "application/problem+json"
 # failing the run, as `xfail(strict=False)` would. Remove an entry once the service is fixed.
 #
 # (service, "METHOD /path") -> why it fails.
-KNOWN_FAILURES: dict[tuple[str, str], str] = {
-    ("registry", "POST /v1/recipients/import"): (
-        "500 for a CSV with a bare carriage return (body b'a\\rb'): csv.Error 'new-line "
-        "character seen in unquoted field' escapes the import; should be a 422 naming the line"
-    ),
-}
+KNOWN_FAILURES: dict[tuple[str, str], str] = {}
 
 
 def known_reason(service: str, operation: str) -> str | None:

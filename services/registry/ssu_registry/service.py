@@ -508,8 +508,9 @@ class _CsvRows:
     """The rows of an import CSV, checked one by one as they are streamed into staging."""
 
     def __init__(self, text: str, *, region_scope: str | None) -> None:
-        self._reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
-        header = next(self._reader, None)
+        # newline="" lets the csv module see line ends itself (a bare CR ends a row).
+        self._reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""))
+        header = self._next_row()
         columns = tuple(c.strip().lower() for c in header or ())
         if columns != domain.IMPORT_COLUMNS:
             raise RegistryError(
@@ -521,12 +522,23 @@ class _CsvRows:
         self.rows = 0
         self.errors: list[domain.RowError] = []
 
+    def _next_row(self) -> list[str] | None:
+        """The next row; a file the csv module cannot read any further is refused whole (the
+        import's transaction rolls back), so no row after the break is silently dropped."""
+        try:
+            return next(self._reader, None)
+        except csv.Error as exc:
+            line = self._reader.line_num
+            raise RegistryError(
+                422, f"line {line}: the CSV cannot be read: {exc}", field=f"line {line}"
+            ) from None
+
     async def records(self) -> AsyncIterator[domain.ImportRecord]:
         """Valid records, one per IIN; a later row with other data for an IIN is an error."""
         first: dict[str, domain.ImportRecord] = {}
         parse = domain.parse_import_row
         reader = self._reader
-        for values in reader:
+        while (values := self._next_row()) is not None:
             line = reader.line_num
             if not values or (len(values) == 1 and not values[0].strip()):
                 continue
