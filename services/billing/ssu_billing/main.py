@@ -25,6 +25,12 @@ def build(settings: Settings | None = None) -> ServiceRuntime:
             DomainGauge(
                 "ssu_billing_invoices", "Invoices by status", ("status",), store.invoices_by_status
             ),
+            DomainGauge(
+                "ssu_billing_runs",
+                "Billing runs by status; failed: runs that raised and were rolled back",
+                ("status",),
+                store.runs_by_status,
+            ),
         ],
         title="ssu billing",
     )

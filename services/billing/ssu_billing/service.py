@@ -258,6 +258,20 @@ class RunOutcome:
 
 async def run_billing(*, conn: Connection, period: str, started_by: str) -> RunOutcome:
     """Invoice a month: one invoice per contract, a line per enrollment, adjustments, budgets."""
+    try:
+        return await _run_billing(conn=conn, period=period, started_by=started_by)
+    except Problem:
+        raise
+    except Exception as exc:
+        # Nothing of the run is kept (one transaction); the failure itself is, for operators.
+        log.error("billing.run_failed", period=period, error=repr(exc)[:500])
+        await store.record_run_failure(
+            conn, period=period, started_by=started_by, error=repr(exc)[:2000]
+        )
+        raise
+
+
+async def _run_billing(*, conn: Connection, period: str, started_by: str) -> RunOutcome:
     month = domain.Month.parse(period)
     async with conn.transaction():
         if not await store.try_lock_period(conn, period):

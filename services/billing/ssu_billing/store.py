@@ -765,6 +765,24 @@ async def run_durations(conn: Connection) -> GaugeRows:
     return [({"period": r["period"]}, r["seconds"]) for r in rows]
 
 
+async def record_run_failure(conn: Connection, *, period: str, started_by: str, error: str) -> None:
+    await conn.execute(
+        "INSERT INTO run_failures (period, started_by, error) VALUES ($1, $2, $3)",
+        period,
+        started_by,
+        error,
+    )
+
+
+async def runs_by_status(conn: Connection) -> GaugeRows:
+    """Runs by status, with the runs that failed (and rolled back) as `failed`."""
+    rows = await conn.fetch(
+        "SELECT status, count(*)::float8 AS n FROM runs GROUP BY status"
+        " UNION ALL SELECT 'failed', count(*)::float8 FROM run_failures"
+    )
+    return [({"status": r["status"]}, r["n"]) for r in rows]
+
+
 async def invoices_by_status(conn: Connection) -> GaugeRows:
     rows = await conn.fetch("SELECT status, count(*) AS n FROM invoices GROUP BY status")
     return [({"status": r["status"]}, float(r["n"])) for r in rows]
