@@ -24,10 +24,20 @@ from ssu_contracts import Bin, Envelope, RecipientRegisteredV1
 SERVICE = "probe"
 
 
+# Names whose next n applications fail as a bug or an outage would (tests of retries).
+FAIL_TIMES: dict[str, int] = {}
+
+
 async def on_registered(conn: Connection, envelope: Envelope, data: Any) -> None:
     assert isinstance(data, RecipientRegisteredV1)
     if data.full_name == "refuse me":
         raise PermanentError("this recipient is refused by a domain rule")
+    if FAIL_TIMES.get(data.full_name, 0) > 0:
+        FAIL_TIMES[data.full_name] -= 1
+        await conn.execute(
+            "INSERT INTO effects (event_id, note) VALUES ($1, $2)", envelope.id, "half-done"
+        )
+        raise RuntimeError("a failure that the next delivery does not meet")
     await conn.execute(
         "INSERT INTO effects (event_id, note) VALUES ($1, $2)", envelope.id, data.full_name
     )

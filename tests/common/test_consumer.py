@@ -76,3 +76,24 @@ async def test_huge_message_is_dead_lettered_unparsed(svc) -> None:  # type: ign
     await eventually(lambda: effects(svc, "after-huge"))
     dead = await read_dlq("probe", expect=1)
     assert dead[0].headers[REASON_HEADER] == "invalid message: larger than 1048576 bytes"
+
+
+async def test_a_failing_event_in_a_batch_is_retried_alone_and_applied_once(svc) -> None:  # type: ignore[no-untyped-def]
+    # Fails on the batch's fast path and again on its careful redo: left out of the batch,
+    # nacked, and applied on its redelivery.
+    probe_service.FAIL_TIMES["flaky"] = 2
+    bodies = [registered(f"batch-{i}") for i in range(5)]
+    bodies.insert(2, registered("flaky"))
+    for body in bodies:
+        await publish_raw(body, routing_key=ROUTING)
+    await eventually(lambda: effects(svc, "flaky"), timeout=20)
+    for i in range(5):
+        assert await eventually(lambda i=i: effects(svc, f"batch-{i}")) == 1
+    assert await effects(svc, "flaky") == 1
+    # The failed attempt's writes were rolled back with its savepoint.
+    assert await effects(svc, "half-done") == 0
+    metrics = (await svc.client.get("/metrics")).text
+    assert (
+        'ssu_events_total{event_type="registry.recipient.registered.v1",outcome="retried",'
+        'service="probe"} 1.0' in metrics
+    )

@@ -9,6 +9,7 @@ published with confirms.
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -90,6 +91,8 @@ def create_broker(
         middlewares=[RabbitPrometheusMiddleware(registry=registry, app_name=service)],
         app_id=service,
         logger=get_logger("faststream"),
+        # Its "Received"/"Processed" line per message is debug detail; ours count outcomes.
+        log_level=logging.DEBUG,
         fail_fast=False,
         reconnect_interval=1.0,
     )
@@ -138,6 +141,22 @@ def outbox_publisher(
             raise
 
     return publish
+
+
+class _HandlerFailed(Exception):
+    """A handler raised on the fast path; the batch is redone with savepoints."""
+
+
+def _database_unavailable(exc: BaseException) -> bool:
+    """The database cannot be reached (restarting, network): worth waiting for, not a fault
+    of the event."""
+    return isinstance(
+        exc,
+        OSError
+        | asyncpg.PostgresConnectionError
+        | asyncpg.InterfaceError
+        | asyncpg.exceptions.OperatorInterventionError,
+    )
 
 
 @dataclass(frozen=True)
@@ -234,17 +253,34 @@ class Consumer:
 
     async def _apply_batch(self, batch: list[_Work]) -> None:
         outcomes: list[tuple[_Work, Exception | None, bool]] = []
-        try:
-            async with self.pool.acquire() as conn, conn.transaction():
-                outcomes = [(work, *await self._apply_one(conn, work)) for work in batch]
-        except Exception as exc:
-            # The commit itself failed (database gone): nothing of the batch took effect.
-            outcomes = [(work, exc, False) for work in batch]
+        careful = False
+        delay = 0.5
+        while True:
+            try:
+                outcomes = await self._run_batch(batch, careful=careful)
+                break
+            except _HandlerFailed:
+                # Redo the batch with a savepoint per event: only the failing one is left out.
+                careful = True
+            except Exception as exc:
+                if not _database_unavailable(exc):
+                    outcomes = [(work, exc, False) for work in batch]
+                    break
+                # The database is away: keep the messages unacknowledged and wait for it.
+                # Nacking would spend their delivery limit and dead-letter sound events.
+                log.warning(
+                    "consumer.database_unavailable",
+                    error=repr(exc)[:300],
+                    retry_in=delay,
+                    held=len(batch),
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
         for work, error, duplicate in outcomes:
             with self._context(work.envelope):
                 if error is None:
                     await self._ack(work.message)
-                    log.info("event.duplicate" if duplicate else "event.handled")
+                    log.debug("event.duplicate" if duplicate else "event.handled")
                     self._count(work.envelope.type, "duplicate" if duplicate else "handled")
                 elif isinstance(error, PermanentError):
                     await self._dead_letter(work.message, f"refused: {error}")
@@ -255,19 +291,43 @@ class Consumer:
                     self._retries.add(task)
                     task.add_done_callback(self._retries.discard)
 
-    async def _apply_one(self, conn: Connection, work: _Work) -> tuple[Exception | None, bool]:
-        """Apply one event inside its own savepoint; returns (error, was a duplicate)."""
-        with self._context(work.envelope):
-            try:
-                async with conn.transaction():
-                    claimed = await inbox.claim(
-                        conn, event_id=work.envelope.id, event_type=work.envelope.type
-                    )
-                    if claimed:
-                        await work.handler(conn, work.envelope, work.data)
-                return None, not claimed
-            except Exception as exc:
-                return exc, False
+    async def _run_batch(
+        self, batch: list[_Work], *, careful: bool
+    ) -> list[tuple[_Work, Exception | None, bool]]:
+        """One transaction: claim the batch in the inbox (one statement), apply each new event.
+
+        Fast path: no savepoints, and the first failure aborts the batch (`_HandlerFailed`).
+        Careful path: a savepoint per event; a failing event's claim is released.
+        Returns (work, error, was a duplicate) per message.
+        """
+        outcomes: list[tuple[_Work, Exception | None, bool]] = []
+        async with self.pool.acquire() as conn, conn.transaction():
+            fresh = await inbox.claim_many(
+                conn, [(work.envelope.id, work.envelope.type) for work in batch]
+            )
+            for work in batch:
+                if work.envelope.id not in fresh:
+                    outcomes.append((work, None, True))
+                    continue
+                fresh.discard(work.envelope.id)  # a second copy in this batch is a duplicate
+                with self._context(work.envelope):
+                    if not careful:
+                        try:
+                            await work.handler(conn, work.envelope, work.data)
+                        except Exception as exc:
+                            raise _HandlerFailed from exc
+                        outcomes.append((work, None, False))
+                        continue
+                    try:
+                        async with conn.transaction():
+                            await work.handler(conn, work.envelope, work.data)
+                        outcomes.append((work, None, False))
+                    except Exception as exc:
+                        if _database_unavailable(exc):
+                            raise
+                        await inbox.release(conn, work.envelope.id)
+                        outcomes.append((work, exc, False))
+        return outcomes
 
     @staticmethod
     def _context(envelope: Envelope) -> AbstractContextManager[None]:
