@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import aio_pika
-from harness import AMQP_URL, drop_database, test_dsn
+from harness import AMQP_URL, delete_queues, drop_database, test_dsn
 from prometheus_client import CollectorRegistry
 from ssu_common import audit
 from ssu_common.db import create_pool, ensure_database, migrate
@@ -31,6 +31,7 @@ async def ssu(*args: str, **env: str) -> tuple[int, str]:
 
 async def test_dlq_list_replay_purge() -> None:
     # The billing service's queues, declared as the service declares them.
+    await delete_queues("billing.events", "billing.events.dlq")
     broker = create_broker(url=AMQP_URL, service="billing", registry=CollectorRegistry())
     await broker.connect()
     await declare_topology(broker, "billing", delivery_limit=5, event_types=["cli.test.v1"])
