@@ -104,6 +104,16 @@ def test_signature_is_hex_hmac_sha256_of_the_body() -> None:
     ("url", "allow_loopback", "problem"),
     [
         ("https://hooks.example.kz/ssu", False, None),
+        ("https://10.20.0.5/hook", False, "must not point at a loopback or private address"),
+        ("https://127.0.0.1/hook", False, "must not point at a loopback or private address"),
+        ("https://[::1]/hook", False, "must not point at a loopback or private address"),
+        (
+            "https://169.254.169.254/latest",
+            False,
+            "must not point at a loopback or private address",
+        ),
+        ("https://localhost/hook", False, "must not point at a loopback or private address"),
+        ("https://10.20.0.5/hook", True, None),
         ("http://hooks.example.kz/ssu", False, "must use https"),
         ("http://127.0.0.1:9000/hook", False, "must use https"),
         ("http://127.0.0.1:9000/hook", True, None),
@@ -127,3 +137,21 @@ def test_a_recipient_without_contacts_is_reached_through_the_guardian() -> None:
         iin=ADULT, on=date(2026, 3, 1), addressee=_addressee(phone=None), guardian=GUARDIAN
     )
     assert person.audience == "guardian" and person.phone == "+77019998877"
+
+
+async def test_a_callback_host_resolving_into_our_networks_is_refused_at_delivery() -> None:
+    import httpx
+    from ssu_notification import channels
+
+    async with httpx.AsyncClient() as client:
+        with pytest.raises(channels.SendError, match="resolves to a loopback or private address"):
+            await channels.send_webhook(
+                client=client,
+                url="https://localhost:9/hook",
+                body=b"{}",
+                secret="s" * 16,
+                delivery_id="d",
+                event_id="e",
+                event_type="t",
+                timeout=2.0,
+            )

@@ -14,7 +14,7 @@ from urllib.parse import unquote, urlsplit
 import aiosmtplib
 import httpx
 
-from ssu_notification.domain import sign
+from ssu_notification.domain import is_private_address, sign
 
 CRLF = "\r\n"
 
@@ -132,7 +132,10 @@ async def send_webhook(
     event_id: str,
     event_type: str,
     timeout: float,
+    allow_private: bool = False,
 ) -> None:
+    if not allow_private:
+        await _refuse_private_destination(url, timeout=timeout)
     headers = {
         "Content-Type": "application/cloudevents+json; charset=utf-8",
         "X-SSU-Signature": sign(body, secret),
@@ -148,6 +151,21 @@ async def send_webhook(
         raise SendError(f"webhook: {type(exc).__name__}: {exc}") from exc
     if response.status_code >= 300:
         raise SendError(f"webhook: callback answered {response.status_code}")
+
+
+async def _refuse_private_destination(url: str, *, timeout: float) -> None:
+    """A callback host that resolves (now, at delivery) into our own networks is refused:
+    checking only at subscription would let a DNS change point it inside later."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        infos = await asyncio.wait_for(
+            asyncio.get_running_loop().getaddrinfo(host, parts.port or 443), timeout
+        )
+    except (OSError, TimeoutError) as exc:
+        raise SendError(f"webhook: cannot resolve {host}: {exc}") from exc
+    if any(is_private_address(str(info[4][0])) for info in infos):
+        raise SendError(f"webhook: {host} resolves to a loopback or private address")
 
 
 class RateLimit:

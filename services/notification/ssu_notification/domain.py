@@ -139,14 +139,22 @@ def sign(body: bytes, secret: str) -> str:
 
 
 def callback_url_problem(url: str, *, allow_loopback: bool) -> str | None:
-    """Why a webhook callback URL is refused, or None when it is acceptable."""
+    """Why a webhook callback URL is refused, or None when it is acceptable.
+
+    Callbacks must be https and must not point into our own networks (a subscriber must not
+    make the suite call its internal services); the development setting `allow_loopback`
+    allows http and https to loopback and private addresses.
+    """
     try:
         parts = urlsplit(url)
     except ValueError:
         return "is not a URL"
     if not parts.hostname:
         return "must be an absolute URL with a host"
+    local = _is_loopback(parts.hostname) or is_private_address(parts.hostname)
     if parts.scheme == "https":
+        if local and not allow_loopback:
+            return "must not point at a loopback or private address"
         return None
     if parts.scheme == "http" and allow_loopback and _is_loopback(parts.hostname):
         return None
@@ -155,8 +163,24 @@ def callback_url_problem(url: str, *, allow_loopback: bool) -> str | None:
     return "must use https"
 
 
+def is_private_address(host: str) -> bool:
+    """An IP address that is not on the public internet (private, loopback, link-local…)."""
+    try:
+        ip = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return (
+        ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_reserved
+        or ip.is_multicast
+        or ip.is_unspecified
+    )
+
+
 def _is_loopback(host: str) -> bool:
-    if host == "localhost":
+    if host == "localhost" or host.endswith(".localhost"):
         return True
     try:
         return ipaddress.ip_address(host).is_loopback

@@ -143,6 +143,7 @@ class DeliveryWorker:
                 event_id=row["event_id"],
                 event_type=row["event_type"],
                 timeout=timeout,
+                allow_private=self.settings.allow_loopback_webhooks,
             )
         else:
             raise channels.SendError(f"unknown channel {channel!r}")
