@@ -277,12 +277,12 @@ class Consumer:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
         for work, error, duplicate in outcomes:
+            if error is None:
+                await self._ack(work.message)
+                self._count(work.envelope.type, "duplicate" if duplicate else "handled")
+                continue
             with self._context(work.envelope):
-                if error is None:
-                    await self._ack(work.message)
-                    log.debug("event.duplicate" if duplicate else "event.handled")
-                    self._count(work.envelope.type, "duplicate" if duplicate else "handled")
-                elif isinstance(error, PermanentError):
+                if isinstance(error, PermanentError):
                     await self._dead_letter(work.message, f"refused: {error}")
                     self._count(work.envelope.type, "dead_lettered")
                 else:
