@@ -93,6 +93,9 @@ def create_broker(
         logger=get_logger("faststream"),
         # Its "Received"/"Processed" line per message is debug detail; ours count outcomes.
         log_level=logging.DEBUG,
+        # Handlers take the message itself (see Consumer.subscribe): no dependency injection,
+        # which would cost a thread-pool hop per message to resolve a context field.
+        apply_types=False,
         fail_fast=False,
         reconnect_interval=1.0,
     )
@@ -141,6 +144,11 @@ def outbox_publisher(
             raise
 
     return publish
+
+
+async def _the_message_itself(message: RabbitMessage) -> RabbitMessage:
+    """The handler takes the message (to decode it and to acknowledge it itself)."""
+    return message
 
 
 class _HandlerFailed(Exception):
@@ -198,6 +206,7 @@ class Consumer:
             service_queue(self.service, delivery_limit=delivery_limit),
             ack_policy=AckPolicy.MANUAL,
             no_reply=True,
+            decoder=_the_message_itself,
         )(self._on_message)
 
     def _count(self, event_type: str, outcome: str) -> None:
