@@ -8,7 +8,7 @@ import probe_service
 import pytest
 from harness import TcpProxy, event_probe, eventually, reset_service, running_service
 from ssu_common import OutboxRelay, emit
-from ssu_common.messaging import outbox_publisher
+from ssu_common.messaging import OutboxPublisher
 from ssu_contracts import LicenseRevokedV1, make_bin
 
 BIN = make_bin(date(2010, 1, 1), 1)
@@ -55,7 +55,7 @@ async def test_two_relays_publish_each_row_once() -> None:
         second = OutboxRelay(
             pool=svc.pool,
             dsn=svc.runtime.settings.database_url,
-            publish=outbox_publisher(svc.runtime.broker),
+            publish=OutboxPublisher(svc.runtime.broker, on_published=lambda: None),
             batch_size=50,
         )
         task = asyncio.create_task(second.run())

@@ -33,6 +33,7 @@ DASHBOARD_METRICS = {
     "faststream_received_processed_messages_total",
     "faststream_received_processed_messages_duration_seconds_bucket",
     "faststream_published_messages_total",
+    "ssu_outbox_published_total",
     "ssu_outbox_pending",
     "ssu_outbox_oldest_seconds",
     "ssu_dlq_messages",

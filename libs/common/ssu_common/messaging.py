@@ -116,24 +116,45 @@ async def declare_topology(
         await queue.bind(exchange, routing_key=event_type)
 
 
-def outbox_publisher(
-    broker: RabbitBroker, *, timeout: float = 10.0
-) -> Callable[[OutboxRow], Awaitable[None]]:
-    """The relay's publish: persistent, mandatory, confirmed by the broker."""
+class OutboxPublisher:
+    """The relay's publish: persistent, mandatory, confirmed by the broker.
 
-    async def publish(row: OutboxRow) -> None:
+    It publishes on a confirm channel of its own, straight through aio-pika: the broker's
+    generic publish path (middlewares, serialisation) costs about a third more CPU per event,
+    and the relay is the producer's hot loop.
+    """
+
+    def __init__(
+        self, broker: RabbitBroker, *, timeout: float = 10.0, on_published: Callable[[], None]
+    ) -> None:
+        self._broker = broker
+        self._timeout = timeout
+        self._on_published = on_published
+        self._channel: aio_pika.abc.AbstractChannel | None = None
+        self._exchange: aio_pika.abc.AbstractExchange | None = None
+
+    async def _events_exchange(self) -> aio_pika.abc.AbstractExchange:
+        if self._exchange is None or self._channel is None or self._channel.is_closed:
+            connection = self._broker._connection  # FastStream's own connection, robust
+            if connection is None:
+                raise ConnectionError("the broker is not connected")
+            self._channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+            self._exchange = await self._channel.get_exchange(EVENTS_EXCHANGE.name)
+        return self._exchange
+
+    async def __call__(self, row: OutboxRow) -> None:
+        exchange = await self._events_exchange()
+        message = aio_pika.Message(
+            row.body.encode(),
+            message_id=row.event_id,
+            correlation_id=row.correlation_id,
+            content_type=CONTENT_TYPE,
+            type=row.event_type,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        )
         try:
-            await broker.publish(
-                row.body.encode(),
-                exchange=EVENTS_EXCHANGE,
-                routing_key=row.event_type,
-                persist=True,
-                mandatory=True,
-                message_id=row.event_id,
-                correlation_id=row.correlation_id,
-                content_type=CONTENT_TYPE,
-                message_type=row.event_type,
-                timeout=timeout,
+            await exchange.publish(
+                message, routing_key=row.event_type, mandatory=True, timeout=self._timeout
             )
         except aio_pika.exceptions.DeliveryError as exc:
             # Returned as unroutable: no queue is bound to this type (no consumer reads it).
@@ -142,8 +163,10 @@ def outbox_publisher(
                 log.warning("outbox.unroutable", event_type=row.event_type, event_id=row.event_id)
                 return
             raise
-
-    return publish
+        except Exception:
+            self._exchange = None  # reopen the channel for the next attempt
+            raise
+        self._on_published()
 
 
 async def _the_message_itself(message: RabbitMessage) -> RabbitMessage:

@@ -37,6 +37,12 @@ class Metrics:
             ["service"],
             registry=r,
         )
+        self.outbox_published = Counter(
+            "ssu_outbox_published_total",
+            "Outbox events published (confirmed by the broker)",
+            ["service"],
+            registry=r,
+        )
         self.dlq_messages = Gauge(
             "ssu_dlq_messages",
             "Messages in the service's dead-letter queue",

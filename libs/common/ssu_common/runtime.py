@@ -26,10 +26,10 @@ from ssu_common.logging import configure_logging, get_logger
 from ssu_common.messaging import (
     Consumer,
     EventHandler,
+    OutboxPublisher,
     create_broker,
     declare_topology,
     dlq_name,
-    outbox_publisher,
     queue_depth,
 )
 from ssu_common.metrics import DomainGauge, Metrics
@@ -167,7 +167,10 @@ class ServiceRuntime:
         self.relay = outbox.OutboxRelay(
             pool=self._pool,
             dsn=self.settings.database_url,
-            publish=outbox_publisher(self.broker),
+            publish=OutboxPublisher(
+                self.broker,
+                on_published=self.metrics.outbox_published.labels(self.service).inc,
+            ),
             batch_size=self.settings.outbox_batch,
             poll_seconds=self.settings.outbox_poll_seconds,
         )
