@@ -1,7 +1,5 @@
 """HTTP API of notification: the delivery log and webhook subscriptions."""
 
-import base64
-import binascii
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
@@ -9,7 +7,17 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request, Response, Security
 from fastapi.security import HTTPAuthorizationCredentials, SecurityScopes
 from pydantic import BaseModel, Field
-from ssu_common import Connection, Principal, Problem, authorize, connection, field_error, mask_pii
+from ssu_common import (
+    Connection,
+    Principal,
+    Problem,
+    authorize,
+    connection,
+    decode_cursor,
+    encode_cursor,
+    field_error,
+    mask_pii,
+)
 from ssu_contracts import DeliveryChannel, DeliveryStatus
 
 from ssu_notification import domain, service, store
@@ -84,20 +92,20 @@ def _delivery(row: Any) -> Delivery:
 
 
 def _encode_cursor(seq: int, kind: str = "d") -> str:
-    return base64.urlsafe_b64encode(f"{kind}:{seq}".encode()).decode().rstrip("=")
+    return encode_cursor([kind, seq])
 
 
 def _decode_cursor(cursor: str | None, kind: str = "d") -> int:
-    if not cursor:
-        return 0
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        found, seq = text.split(":", 1)
-        if found != kind:
-            raise ValueError(found)
-        return int(seq)
-    except (ValueError, UnicodeDecodeError, binascii.Error):
-        raise field_error("query.cursor", "is not a cursor this API returned") from None
+    """The position a cursor of this list wraps (a cursor of another list is refused)."""
+    value = decode_cursor(cursor, default=[kind, 0])
+    if not (
+        isinstance(value, list)
+        and len(value) == 2
+        and value[0] == kind
+        and isinstance(value[1], int)
+    ):
+        raise field_error("query.cursor", "is not a cursor this API returned")
+    return value[1]
 
 
 @router.get(
