@@ -785,4 +785,4 @@ async def runs_by_status(conn: Connection) -> GaugeRows:
 
 async def invoices_by_status(conn: Connection) -> GaugeRows:
     rows = await conn.fetch("SELECT status, count(*) AS n FROM invoices GROUP BY status")
-    return [({"status": r["status"]}, float(r["n"])) for r in rows]
+    return [({"status": r["status"]}, r["n"]) for r in rows]
