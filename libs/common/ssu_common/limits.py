@@ -4,12 +4,9 @@ PostgreSQL text cannot hold NUL, so a NUL anywhere in a request would otherwise 
 database as an error; it is refused here once for every route of every service.
 """
 
-import json
-from typing import Any
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ssu_common.problems import PROBLEM_JSON, Problem
+from ssu_common.problems import Problem
 
 # Files (CSV imports, treasury results) are larger than any JSON command.
 _FILE_SUFFIXES = ("/import", "/reconciliation")
@@ -44,13 +41,14 @@ class BodyLimit:
         path: str = scope["path"]
         query: bytes = scope.get("query_string", b"")
         if "\x00" in path or b"%00" in query or b"\x00" in query:
-            await _send_problem(send, NulCharacter("path" if "\x00" in path else "query"), path)
+            problem = NulCharacter("path" if "\x00" in path else "query")
+            await problem.response(path)(scope, receive, send)
             return
         limit = self.file_limit if path.endswith(_FILE_SUFFIXES) else self.json_limit
         headers = dict(scope.get("headers", []))
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await _send_problem(send, BodyTooLarge(limit), path)
+            await BodyTooLarge(limit).response(path)(scope, receive, send)
             return
         received = 0
         tail = b""
@@ -71,26 +69,3 @@ class BodyLimit:
             return message
 
         await self.app(scope, limited, send)
-
-
-async def _send_problem(send: Send, problem: Problem, path: str) -> None:
-    body: dict[str, Any] = {
-        "type": problem.type,
-        "title": problem.title,
-        "status": problem.status,
-        "detail": problem.detail,
-        "instance": path,
-        **problem.extensions,
-    }
-    raw = json.dumps(body).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": problem.status,
-            "headers": [
-                (b"content-type", PROBLEM_JSON.encode()),
-                (b"content-length", str(len(raw)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": raw})

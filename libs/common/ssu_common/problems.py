@@ -49,6 +49,18 @@ class Problem(Exception):
         self.type = type_
         self.extensions = extensions
 
+    def response(self, instance: str) -> JSONResponse:
+        """This problem as an `application/problem+json` response about `instance`."""
+        return problem_response(
+            self.status,
+            self.detail,
+            title=self.title,
+            type_=self.type,
+            instance=instance,
+            headers=self.headers,
+            **self.extensions,
+        )
+
 
 def field_error(field: str, message: str, status: int = 422) -> Problem:
     """A problem naming the one field at fault."""
@@ -88,15 +100,7 @@ def _field_of(loc: tuple[Any, ...] | list[Any]) -> str:
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
-        return problem_response(
-            exc.status,
-            exc.detail,
-            title=exc.title,
-            type_=exc.type,
-            instance=request.url.path,
-            headers=exc.headers,
-            **exc.extensions,
-        )
+        return exc.response(request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

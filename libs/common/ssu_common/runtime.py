@@ -38,7 +38,6 @@ from ssu_common.problems import (
     Problem,
     document_problems,
     install_problem_handlers,
-    problem_response,
 )
 from ssu_common.settings import ServiceSettings
 
@@ -276,14 +275,16 @@ class ServiceRuntime:
         )
         return app
 
-    async def audit(self, request: Request, status: int, correlation_id: str, body: bytes) -> None:
+    async def audit(
+        self, request: Request, *, route: str, status: int, correlation_id: str, body: bytes
+    ) -> None:
         """Record a write in the service's audit chain (refused attempts included)."""
         principal = getattr(request.state, "principal", None)
         entry = audit.AuditEntry(
             client=principal.client if principal is not None else "anonymous",
             method=request.method,
             path=request.url.path,
-            route=_route_template(request),
+            route=route,
             status=status,
             correlation_id=correlation_id,
             body_sha256=hashlib.sha256(body).hexdigest() if body else None,
@@ -310,15 +311,19 @@ class ServiceRuntime:
             try:
                 body = await request.body() if audited else b""
             except Problem as exc:
-                return problem_response(
-                    exc.status, exc.detail, instance=request.url.path, **exc.extensions
-                )
+                return exc.response(request.url.path)
             with work_context(correlation_id=correlation_id):
                 response = await call_next(request)
+                # Routing has run by now and left the matched route in the scope.
+                route = _route_template(request)
                 if audited:
-                    await runtime.audit(request, response.status_code, correlation_id, body)
-            # Routing has run by now and left the matched route in the scope.
-            route = _route_template(request)
+                    await runtime.audit(
+                        request,
+                        route=route,
+                        status=response.status_code,
+                        correlation_id=correlation_id,
+                        body=body,
+                    )
             metrics.http_latency.labels(service, request.method, route).observe(
                 time.perf_counter() - started
             )
