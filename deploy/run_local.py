@@ -1,7 +1,7 @@
 """`make run`: the four services as separate processes on the local PostgreSQL and RabbitMQ.
 
 Checks that PostgreSQL and RabbitMQ answer (and says how to start them if not), starts the
-development mail/SMS sinks when present, starts each service (each creates its database and
+development mail/SMS/trace sinks when present (services export traces there), starts each service (each creates its database and
 applies its migrations), waits until every `/health/ready` answers, loads the demo data once,
 prints where to look, and stops everything on Ctrl-C.
 """
@@ -100,6 +100,8 @@ def main() -> None:
     sinks = ROOT / "deploy" / "sinks.py"
     if sinks.exists():
         procs["sinks"] = start("sinks", [sys.executable, str(sinks)])
+        # The sink also receives the services' traces, unless a collector is configured.
+        os.environ.setdefault("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1026")
     for name in SERVICES:
         procs[name] = start(name, [sys.executable, "-m", f"ssu_{name}"])
 
@@ -134,6 +136,10 @@ def main() -> None:
     print("  AsyncAPI      contracts/asyncapi.yaml")
     if "sinks" in procs:
         print("  mail sink     http://127.0.0.1:1026/mail   SMS sink http://127.0.0.1:1026/sms")
+        print(
+            "  traces        http://127.0.0.1:1026/traces (one: /traces/<trace id>; "
+            f"exported to {os.environ['OTEL_EXPORTER_OTLP_ENDPOINT']})"
+        )
     print("Ctrl-C stops everything.")
     while True:
         for name, proc in procs.items():

@@ -1,5 +1,6 @@
-"""Development sinks: an SMTP server (port 1025) and an SMS gateway (port 1026) that keep what
-they receive and list it over HTTP, so a person can read the mail and SMS the demo produced.
+"""Development sinks: an SMTP server (port 1025), an SMS gateway and an OTLP/HTTP trace
+receiver (port 1026) that keep what they receive and list it over HTTP, so a person can read
+the mail and SMS the demo produced and follow a request's trace through the services.
 
     python deploy/sinks.py [--smtp-port 1025] [--http-port 1026]
 
@@ -8,7 +9,10 @@ they receive and list it over HTTP, so a person can read the mail and SMS the de
     GET  http://127.0.0.1:1026/sms      SMS received
     POST http://127.0.0.1:1026/hooks/{name}  a webhook receiver (body and headers kept)
     GET  http://127.0.0.1:1026/hooks    webhook calls received
-    DELETE http://127.0.0.1:1026/mail | /sms | /hooks   forget what was received
+    POST http://127.0.0.1:1026/v1/traces  OTLP/HTTP spans (protobuf, or JSON)
+    GET  http://127.0.0.1:1026/traces   traces received, newest first (id, root span, services)
+    GET  http://127.0.0.1:1026/traces/{trace_id}  one trace's spans in start order
+    DELETE http://127.0.0.1:1026/mail | /sms | /hooks | /traces   forget what was received
 
 Tests start the same sinks in their own event loop (`start_sinks`), and can make the SMTP
 server refuse the first n messages or every message, to exercise retries.
@@ -16,8 +20,10 @@ server refuse the first n messages or every message, to exercise retries.
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import email
+import json
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,6 +44,78 @@ class Received:
     mail: list[dict[str, Any]] = field(default_factory=list)
     sms: list[dict[str, Any]] = field(default_factory=list)
     hooks: list[dict[str, Any]] = field(default_factory=list)
+    traces: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def add_spans(self, spans: list[dict[str, Any]]) -> None:
+        for span in spans:
+            self.traces.setdefault(span["trace_id"], []).append(span)
+
+
+_KINDS = {0: "unspecified", 1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
+
+
+def _otlp_value(value: dict[str, Any]) -> Any:
+    """An OTLP AnyValue (JSON encoding) as plain JSON."""
+    for key in ("stringValue", "boolValue", "doubleValue"):
+        if key in value:
+            return value[key]
+    if "intValue" in value:
+        return int(value["intValue"])
+    if "arrayValue" in value:
+        return [_otlp_value(v) for v in value["arrayValue"].get("values", [])]
+    return None
+
+
+def _otlp_attributes(items: list[dict[str, Any]]) -> dict[str, Any]:
+    return {a["key"]: _otlp_value(a.get("value", {})) for a in items}
+
+
+def otlp_spans(body: bytes, content_type: str) -> list[dict[str, Any]]:
+    """Flat span records from an OTLP/HTTP export request, protobuf (the exporters' default)
+    or JSON (ids in hex, as the OTLP JSON encoding says)."""
+    if content_type.startswith("application/json"):
+        doc = json.loads(body)
+    else:
+        # Imported here: the mail and SMS sinks work without the OpenTelemetry packages.
+        from google.protobuf.json_format import MessageToDict
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+            ExportTraceServiceRequest,
+        )
+
+        request = ExportTraceServiceRequest()
+        request.ParseFromString(body)
+        doc = MessageToDict(request)
+        # MessageToDict writes bytes in base64; OTLP JSON writes ids in hex.
+        for resource_spans in doc.get("resourceSpans", []):
+            for scope_spans in resource_spans.get("scopeSpans", []):
+                for span in scope_spans.get("spans", []):
+                    for key in ("traceId", "spanId", "parentSpanId"):
+                        if span.get(key):
+                            span[key] = base64.b64decode(span[key]).hex()
+    spans: list[dict[str, Any]] = []
+    for resource_spans in doc.get("resourceSpans", []):
+        resource = _otlp_attributes(resource_spans.get("resource", {}).get("attributes", []))
+        for scope_spans in resource_spans.get("scopeSpans", []):
+            scope = scope_spans.get("scope", {}).get("name", "")
+            for span in scope_spans.get("spans", []):
+                kind = span.get("kind", 0)
+                start, end = int(span["startTimeUnixNano"]), int(span["endTimeUnixNano"])
+                spans.append(
+                    {
+                        "trace_id": span["traceId"],
+                        "span_id": span["spanId"],
+                        "parent_span_id": span.get("parentSpanId") or None,
+                        "service": resource.get("service.name", "unknown"),
+                        "name": span["name"],
+                        "kind": kind if isinstance(kind, str) else _KINDS.get(kind, str(kind)),
+                        "scope": scope,
+                        "start_unix_nano": start,
+                        "duration_ms": round((end - start) / 1e6, 3),
+                        "status": span.get("status", {}).get("code", "STATUS_CODE_UNSET"),
+                        "attributes": _otlp_attributes(span.get("attributes", [])),
+                    }
+                )
+    return spans
 
 
 class MailHandler:
@@ -105,6 +183,7 @@ def http_app(received: Received) -> Starlette:
             {
                 "phone": phone,
                 "text": text,
+                "traceparent": request.headers.get("traceparent"),
                 "received_at": datetime.now(UTC).isoformat(),
                 "monotonic": time.monotonic(),
             }
@@ -123,13 +202,53 @@ def http_app(received: Received) -> Starlette:
         )
         return Response(status_code=204)
 
+    async def take_traces(request: Request) -> Response:
+        try:
+            spans = otlp_spans(await request.body(), request.headers.get("content-type", ""))
+        except Exception as exc:  # a body we cannot read: tell the exporter, keep running
+            return JSONResponse({"detail": f"not an OTLP trace export: {exc}"}, status_code=400)
+        received.add_spans(spans)
+        if request.headers.get("content-type", "").startswith("application/json"):
+            return JSONResponse({})
+        # An empty ExportTraceServiceResponse is an empty protobuf message.
+        return Response(b"", media_type="application/x-protobuf")
+
+    async def list_traces(_: Request) -> JSONResponse:
+        summaries = []
+        for trace_id, spans in received.traces.items():
+            ids = {s["span_id"] for s in spans}
+            roots = [s for s in spans if s["parent_span_id"] not in ids]
+            first = min(roots or spans, key=lambda s: s["start_unix_nano"])
+            summaries.append(
+                {
+                    "trace_id": trace_id,
+                    "root": f"{first['service']}: {first['name']}",
+                    "services": sorted({s["service"] for s in spans}),
+                    "spans": len(spans),
+                    "start_unix_nano": first["start_unix_nano"],
+                }
+            )
+        summaries.sort(key=lambda t: t["start_unix_nano"], reverse=True)
+        return JSONResponse(summaries)
+
+    async def show_trace(request: Request) -> JSONResponse:
+        spans = received.traces.get(request.path_params["trace_id"].lower())
+        if spans is None:
+            return JSONResponse({"detail": "no such trace (yet)"}, status_code=404)
+        return JSONResponse(sorted(spans, key=lambda s: s["start_unix_nano"]))
+
     async def forget(request: Request) -> Response:
         getattr(received, request.url.path.strip("/")).clear()
         return Response(status_code=204)
 
     async def index(_: Request) -> JSONResponse:
         return JSONResponse(
-            {"mail": len(received.mail), "sms": len(received.sms), "hooks": len(received.hooks)}
+            {
+                "mail": len(received.mail),
+                "sms": len(received.sms),
+                "hooks": len(received.hooks),
+                "traces": len(received.traces),
+            }
         )
 
     return Starlette(
@@ -143,6 +262,10 @@ def http_app(received: Received) -> Starlette:
             Route("/mail", forget, methods=["DELETE"]),
             Route("/sms", forget, methods=["DELETE"]),
             Route("/hooks", forget, methods=["DELETE"]),
+            Route("/v1/traces", take_traces, methods=["POST"]),
+            Route("/traces", list_traces, methods=["GET"]),
+            Route("/traces/{trace_id}", show_trace, methods=["GET"]),
+            Route("/traces", forget, methods=["DELETE"]),
         ]
     )
 
@@ -164,6 +287,11 @@ class Sinks:
     @property
     def sms_url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}/sms"
+
+    @property
+    def otlp_endpoint(self) -> str:
+        """For OTEL_EXPORTER_OTLP_ENDPOINT (the exporter appends /v1/traces)."""
+        return f"http://127.0.0.1:{self.http_port}"
 
     def hook_url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.http_port}/hooks/{name}"
@@ -213,7 +341,7 @@ async def _main() -> None:
     sinks = await start_sinks(host=args.host, smtp_port=args.smtp_port, http_port=args.http_port)
     print(
         f"sinks: SMTP on {args.host}:{sinks.smtp_port}; SMS gateway and lists on "
-        f"http://{args.host}:{sinks.http_port} (/mail, /sms, /hooks)",
+        f"http://{args.host}:{sinks.http_port} (/mail, /sms, /hooks, /traces)",
         flush=True,
     )
     try:

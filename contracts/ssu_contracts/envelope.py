@@ -4,7 +4,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ssu_contracts.events import EVENTS, Event
 
@@ -29,6 +29,13 @@ class Envelope(BaseModel):
     datacontenttype: Literal["application/json"] = "application/json"
     correlationid: str
     causationid: str | None = None
+    # Not validated: a malformed trace context must not dead-letter a sound event; the
+    # propagator ignores what it cannot read.
+    traceparent: str | None = Field(
+        default=None,
+        description="CloudEvents distributed-tracing extension: the W3C traceparent of the span"
+        " that emitted the event; absent when the producer exports no traces.",
+    )
     data: dict[str, Any]
 
     @field_validator("time")
@@ -40,7 +47,9 @@ class Envelope(BaseModel):
 
     def to_bytes(self) -> bytes:
         """JSON body of the envelope."""
-        return self.model_dump_json().encode("utf-8")
+        # An absent extension attribute is left out rather than sent as null (CloudEvents).
+        omit = {"traceparent"} if self.traceparent is None else None
+        return self.model_dump_json(exclude=omit).encode("utf-8")
 
     @classmethod
     def from_bytes(cls, body: bytes | str) -> "Envelope":
@@ -55,6 +64,7 @@ def make_event(
     subject: str | None,
     correlation_id: str | None = None,
     causation_id: str | None = None,
+    traceparent: str | None = None,
 ) -> Envelope:
     """Wrap an event payload in a new envelope (new id, now in UTC)."""
     return Envelope(
@@ -65,6 +75,7 @@ def make_event(
         time=datetime.now(UTC),
         correlationid=correlation_id or str(uuid.uuid4()),
         causationid=causation_id,
+        traceparent=traceparent,
         data=data.model_dump(mode="json"),
     )
 

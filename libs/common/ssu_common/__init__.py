@@ -1,5 +1,6 @@
 """What every ssu service needs once: settings, logs, metrics, database, outbox, inbox, HTTP."""
 
+from ssu_common import tracing
 from ssu_common.auth import ApiKeys, Principal, authorize, hash_key
 from ssu_common.context import current_causation_id, current_correlation_id, work_context
 from ssu_common.db import Connection, create_pool, ensure_database, migrate
@@ -54,5 +55,6 @@ __all__ = [
     "mask_pii",
     "migrate",
     "queue_name",
+    "tracing",
     "work_context",
 ]

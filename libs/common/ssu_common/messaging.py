@@ -33,7 +33,7 @@ from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 from ssu_contracts import Envelope, Event, parse_data
 
-from ssu_common import inbox
+from ssu_common import inbox, tracing
 from ssu_common.context import work_context
 from ssu_common.db import Connection
 from ssu_common.logging import get_logger
@@ -153,9 +153,12 @@ class OutboxPublisher:
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
         )
         try:
-            await exchange.publish(
-                message, routing_key=row.event_type, mandatory=True, timeout=self._timeout
-            )
+            # The send span (aio-pika instrumentation) continues the writer's trace and puts
+            # its traceparent in the headers.
+            with tracing.continued(row.traceparent):
+                await exchange.publish(
+                    message, routing_key=row.event_type, mandatory=True, timeout=self._timeout
+                )
         except aio_pika.exceptions.DeliveryError as exc:
             # Returned as unroutable: no queue is bound to this type (no consumer reads it).
             # Retrying cannot help; the event stays in the outbox table as its record.
@@ -196,6 +199,7 @@ class _Work:
     envelope: Envelope
     data: Event
     handler: EventHandler
+    trace: tracing.Context | None = None
 
 
 @dataclass
@@ -262,7 +266,7 @@ class Consumer:
             return
         # Returning without an ack lets the broker hand over the next message (up to the
         # prefetch); the batch worker acknowledges after its commit.
-        await self._queue.put(_Work(message, envelope, data, handler))
+        await self._queue.put(_Work(message, envelope, data, handler, tracing.captured()))
 
     async def run(self) -> None:
         """Take queued messages in batches and apply them until cancelled."""
@@ -342,7 +346,10 @@ class Consumer:
                     outcomes.append((work, None, True))
                     continue
                 fresh.discard(work.envelope.id)  # a second copy in this batch is a duplicate
-                with self._context(work.envelope):
+                with (
+                    self._context(work.envelope),
+                    tracing.processing(work.trace, work.envelope.type, work.envelope.id),
+                ):
                     if not careful:
                         try:
                             await work.handler(conn, work.envelope, work.data)

@@ -19,6 +19,7 @@ from ssu_contracts import Envelope, Event, make_event
 from ssu_common.context import current_causation_id, current_correlation_id
 from ssu_common.db import Connection
 from ssu_common.logging import get_logger
+from ssu_common.tracing import current_traceparent
 
 log = get_logger(__name__)
 
@@ -32,6 +33,7 @@ class OutboxRow:
     event_type: str
     body: str
     correlation_id: str
+    traceparent: str | None = None
 
 
 class EventSource:
@@ -47,13 +49,14 @@ class EventSource:
 async def write(conn: Connection, envelope: Envelope) -> None:
     """Add an already built envelope to the outbox in the caller's transaction."""
     await conn.execute(
-        "INSERT INTO outbox (event_id, event_type, subject, body, correlation_id)"
-        " VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO outbox (event_id, event_type, subject, body, correlation_id, traceparent)"
+        " VALUES ($1, $2, $3, $4, $5, $6)",
         envelope.id,
         envelope.type,
         envelope.subject,
         envelope.to_bytes().decode(),
         envelope.correlationid,
+        envelope.traceparent,
     )
     # NOTIFY is delivered on commit only, so a rolled-back change wakes nobody.
     await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
@@ -67,6 +70,7 @@ async def emit(conn: Connection, data: Event, *, subject: str | None) -> Envelop
         subject=subject,
         correlation_id=current_correlation_id(),
         causation_id=current_causation_id(),
+        traceparent=current_traceparent(),
     )
     await write(conn, envelope)
     return envelope
@@ -74,6 +78,7 @@ async def emit(conn: Connection, data: Event, *, subject: str | None) -> Envelop
 
 async def emit_many(conn: Connection, items: list[tuple[Event, str | None]]) -> list[Envelope]:
     """Add many events in one statement (billing runs, mass disruptions)."""
+    traceparent = current_traceparent()
     envelopes = [
         make_event(
             data,
@@ -81,15 +86,19 @@ async def emit_many(conn: Connection, items: list[tuple[Event, str | None]]) -> 
             subject=subject,
             correlation_id=current_correlation_id(),
             causation_id=current_causation_id(),
+            traceparent=traceparent,
         )
         for data, subject in items
     ]
     if not envelopes:
         return []
     await conn.executemany(
-        "INSERT INTO outbox (event_id, event_type, subject, body, correlation_id)"
-        " VALUES ($1, $2, $3, $4, $5)",
-        [(e.id, e.type, e.subject, e.to_bytes().decode(), e.correlationid) for e in envelopes],
+        "INSERT INTO outbox (event_id, event_type, subject, body, correlation_id, traceparent)"
+        " VALUES ($1, $2, $3, $4, $5, $6)",
+        [
+            (e.id, e.type, e.subject, e.to_bytes().decode(), e.correlationid, traceparent)
+            for e in envelopes
+        ],
     )
     await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
     return envelopes
@@ -144,7 +153,8 @@ class OutboxRelay:
         """Claim one batch, publish it, mark what was confirmed; returns how many were sent."""
         async with self._pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
-                "SELECT id, event_id::text, event_type, body, correlation_id FROM outbox"
+                "SELECT id, event_id::text, event_type, body, correlation_id, traceparent"
+                " FROM outbox"
                 " WHERE sent_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
                 self._batch_size,
             )

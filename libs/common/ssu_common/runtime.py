@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from faststream.rabbit import RabbitBroker
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 
-from ssu_common import audit, outbox
+from ssu_common import audit, outbox, tracing
 from ssu_common.auth import ApiKeys, Principal, authorize
 from ssu_common.context import work_context
 from ssu_common.db import Connection, create_pool, ensure_database, migrate
@@ -44,6 +44,8 @@ from ssu_common.settings import ServiceSettings
 log = get_logger(__name__)
 
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Probes and scrapes every few seconds are not requests anyone follows.
+_UNTRACED_PATHS = ("/metrics", "/health/live", "/health/ready")
 
 BackgroundJob = Callable[["ServiceRuntime"], Coroutine[Any, Any, None]]
 
@@ -203,6 +205,7 @@ class ServiceRuntime:
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
+        tracing.flush()
         log.info("service.stopped")
 
     async def readiness(self) -> dict[str, str]:
@@ -252,6 +255,7 @@ class ServiceRuntime:
             finally:
                 await runtime.stop()
 
+        tracing.configure(self.service, self.settings.otlp_endpoint)
         app = FastAPI(title=self.title, version=self.version, lifespan=lifespan)
         app.state.runtime = self
         app.state.api_keys = ApiKeys.load(self.settings.api_keys_file)
@@ -273,6 +277,7 @@ class ServiceRuntime:
             json_limit=self.settings.max_body_bytes,
             file_limit=self.settings.max_file_bytes,
         )
+        tracing.instrument_app(app, excluded=_UNTRACED_PATHS)
         return app
 
     async def audit(

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -40,3 +40,11 @@ class ServiceSettings(BaseSettings):
     )
     db_pool_max: int = Field(default=10, validation_alias="SSU_DB_POOL_MAX")
     db_command_timeout: float = Field(default=60.0, validation_alias="SSU_DB_COMMAND_TIMEOUT")
+    # Traces are exported over OTLP/HTTP when either standard variable names a collector;
+    # unset, nothing is traced (the SDK reads the other OTEL_* variables itself).
+    otlp_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"
+        ),
+    )

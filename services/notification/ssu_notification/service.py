@@ -8,7 +8,7 @@ from typing import Any
 from uuid import UUID
 
 import jinja2
-from ssu_common import Connection, PermanentError, emit, get_logger, work_context
+from ssu_common import Connection, PermanentError, emit, get_logger, tracing, work_context
 from ssu_contracts import (
     EVENTS,
     ApplicationRejectedV1,
@@ -66,6 +66,7 @@ async def handle_event(*, conn: Connection, envelope: Envelope, data: Event) -> 
         region=getattr(data, "region", None),
         deliveries=deliveries,
         envelope=envelope.to_bytes().decode(),
+        traceparent=tracing.current_traceparent(),
     )
     log.info(
         "notification.queued",

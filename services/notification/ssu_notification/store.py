@@ -111,6 +111,7 @@ async def insert_deliveries(
     region: str | None,
     deliveries: list[NewDelivery],
     envelope: str,
+    traceparent: str | None = None,
 ) -> tuple[int, int]:
     """Queue an event's notices and, for every live subscription to its type, a webhook
     delivery of the envelope, in one statement; rows already logged for the event are skipped.
@@ -118,18 +119,18 @@ async def insert_deliveries(
     row = await conn.fetchrow(
         "WITH notices AS ("
         " INSERT INTO deliveries (id, event_id, event_type, correlation_id, region, audience,"
-        " addressee, channel, destination, language, subject, body)"
+        " addressee, channel, destination, language, subject, body, traceparent)"
         " SELECT d.id, $1::uuid, $2, $3, $4, d.audience, d.addressee, d.channel, d.destination,"
-        " d.language, d.subject, d.body"
+        " d.language, d.subject, d.body, $14"
         " FROM unnest($5::uuid[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],"
         " $11::text[], $12::text[])"
         " AS d(id, audience, addressee, channel, destination, language, subject, body)"
         " ON CONFLICT (event_id, addressee, channel) DO NOTHING RETURNING 1),"
         " hooks AS ("
         " INSERT INTO deliveries (id, event_id, event_type, correlation_id, region, audience,"
-        " addressee, channel, destination, language, body, subscription_id)"
+        " addressee, channel, destination, language, body, subscription_id, traceparent)"
         " SELECT gen_random_uuid(), $1::uuid, $2, $3, $4, 'subscriber', 'subscription:' || s.id,"
-        " 'webhook', s.callback_url, 'none', $13, s.id"
+        " 'webhook', s.callback_url, 'none', $13, s.id, $14"
         " FROM subscriptions s WHERE s.deleted_at IS NULL AND $2 = ANY (s.event_types)"
         " ON CONFLICT (event_id, addressee, channel) DO NOTHING RETURNING 1)"
         " SELECT (SELECT count(*) FROM notices) AS notices, (SELECT count(*) FROM hooks) AS hooks",
@@ -146,6 +147,7 @@ async def insert_deliveries(
         [d.subject for d in deliveries],
         [d.body for d in deliveries],
         envelope,
+        traceparent,
     )
     assert row is not None
     return int(row["notices"]), int(row["hooks"])
@@ -197,7 +199,8 @@ async def claim_due_deliveries(
         "   FOR UPDATE SKIP LOCKED) due"
         " WHERE d.id = due.id"
         " RETURNING d.id, d.event_id::text AS event_id, d.event_type, d.correlation_id,"
-        " d.channel, d.destination, d.subject, d.body, d.subscription_id, d.attempts",
+        " d.channel, d.destination, d.subject, d.body, d.subscription_id, d.attempts,"
+        " d.traceparent",
         limit,
         lease_seconds,
     )

@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 import httpx
-from ssu_common import ServiceRuntime, get_logger
+from ssu_common import ServiceRuntime, get_logger, tracing
 
 from ssu_notification import channels, service, store
 from ssu_notification.settings import Settings
@@ -80,7 +80,12 @@ class DeliveryWorker:
                 give_up = True
                 raise channels.SendError("webhook: the subscription was deleted")
             await self.limits[channel].wait()
-            await self._send(row, secrets, session)
+            # The send belongs to the trace of the event that queued it.
+            with (
+                tracing.continued(row["traceparent"]),
+                tracing.span(f"{channel} delivery", **{"ssu.delivery.id": str(row["id"])}),
+            ):
+                await self._send(row, secrets, session)
         except channels.SendError as exc:
             error = str(exc)
         except Exception as exc:  # a bug must not stop the other deliveries of the batch

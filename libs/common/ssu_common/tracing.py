@@ -1,0 +1,181 @@
+"""OpenTelemetry traces: one trace from an HTTP request through every outbox, queue and handler
+to the SMTP, SMS or webhook call that ends it.
+
+Nothing is set up unless an OTLP endpoint is configured (`OTEL_EXPORTER_OTLP_ENDPOINT` or
+`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, as the OpenTelemetry specification names them): then no
+instrumentation is installed and every helper here returns at its first line, so the online
+path pays nothing for tracing it does not export.
+
+Where a trace crosses a place that outlives the call (an outbox row, a queued delivery), the
+W3C `traceparent` of the span that wrote it is stored beside it and `continued` resumes it.
+The aio-pika instrumentation makes the send and receive spans and carries `traceparent` in
+the AMQP headers; `processing` opens the span in which a consumer applies an event (our batch
+worker runs apart from the receive callback).
+"""
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from opentelemetry import context, trace
+from opentelemetry.context import Context
+from opentelemetry.trace import SpanKind
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+_PROPAGATOR = TraceContextTextMapPropagator()
+_TRACER_NAME = "ssu"
+
+
+class _State:
+    enabled = False
+    provider: Any = None
+
+
+def enabled() -> bool:
+    return _State.enabled
+
+
+def configure(service: str, endpoint: str | None) -> bool:
+    """Export this process's spans over OTLP/HTTP when an endpoint is set; returns whether."""
+    if not endpoint or _State.enabled:
+        return _State.enabled
+    # Imported here: a process that exports nothing never loads the SDK.
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.instrumentation.aio_pika import AioPikaInstrumentor
+    from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.sampling import (
+        Decision,
+        ParentBased,
+        Sampler,
+        SamplingResult,
+    )
+
+    class NoLoneQueries(Sampler):
+        """Root sampler: a database query outside any request or event (the relay's polling,
+        the LISTEN pings, the worker's claims) starts no trace of its own."""
+
+        def should_sample(
+            self,
+            parent_context: Context | None,
+            trace_id: int,
+            name: str,
+            kind: SpanKind | None = None,
+            attributes: Any = None,
+            links: Any = None,
+            trace_state: Any = None,
+        ) -> SamplingResult:
+            if attributes and ("db.system" in attributes or "db.system.name" in attributes):
+                return SamplingResult(Decision.DROP)
+            return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes)
+
+        def get_description(self) -> str:
+            return "NoLoneQueries"
+
+    provider = TracerProvider(
+        # Resource.create merges OTEL_RESOURCE_ATTRIBUTES (pod, node) over these.
+        resource=Resource.create({"service.name": service, "service.namespace": "ssu"}),
+        sampler=ParentBased(root=NoLoneQueries()),
+    )
+    # The exporter reads the rest of the standard variables itself (headers, timeout,
+    # protocol, the /v1/traces path appended to OTEL_EXPORTER_OTLP_ENDPOINT).
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(provider)
+    # Query parameters are personal data (IINs, names): the instrumentation keeps them out
+    # unless capture_parameters is set, which it never is here.
+    AsyncPGInstrumentor().instrument(tracer_provider=provider)
+    AioPikaInstrumentor().instrument(tracer_provider=provider)
+    HTTPXClientInstrumentor().instrument(tracer_provider=provider)
+    _State.enabled, _State.provider = True, provider
+    return True
+
+
+def instrument_app(app: Any, *, excluded: Sequence[str]) -> None:
+    """Server spans for a FastAPI app (probes and scrapes left out)."""
+    if not _State.enabled:
+        return
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    FastAPIInstrumentor.instrument_app(
+        app,
+        tracer_provider=_State.provider,
+        excluded_urls=",".join(excluded),
+        # One span per request, not one per ASGI message.
+        exclude_spans=["receive", "send"],
+    )
+
+
+def flush() -> None:
+    """Export what is buffered (the process is stopping)."""
+    if _State.enabled:
+        _State.provider.force_flush(timeout_millis=5000)
+
+
+def current_traceparent() -> str | None:
+    """The W3C traceparent of the current span, to store beside work that continues later."""
+    if not _State.enabled:
+        return None
+    carrier: dict[str, str] = {}
+    _PROPAGATOR.inject(carrier)
+    return carrier.get("traceparent")
+
+
+def current_trace_id() -> str | None:
+    """The current trace id in hex (for log lines), or None."""
+    if not _State.enabled:
+        return None
+    span_context = trace.get_current_span().get_span_context()
+    return format(span_context.trace_id, "032x") if span_context.is_valid else None
+
+
+@contextmanager
+def continued(traceparent: str | None) -> Iterator[None]:
+    """Resume the trace a stored traceparent names, for the length of the block."""
+    if not _State.enabled or not traceparent:
+        yield
+        return
+    token = context.attach(_PROPAGATOR.extract({"traceparent": traceparent}))
+    try:
+        yield
+    finally:
+        context.detach(token)
+
+
+def captured() -> Context | None:
+    """The current context, to hand work over to another task (the consumer's batch worker)."""
+    return context.get_current() if _State.enabled else None
+
+
+@contextmanager
+def processing(parent: Context | None, event_type: str, event_id: str) -> Iterator[None]:
+    """The consumer span in which one event is applied, child of its receive span."""
+    if not _State.enabled:
+        yield
+        return
+    tracer = trace.get_tracer(_TRACER_NAME)
+    with tracer.start_as_current_span(
+        f"{event_type} process",
+        context=parent,
+        kind=SpanKind.CONSUMER,
+        attributes={
+            "messaging.system": "rabbitmq",
+            "messaging.operation.type": "process",
+            "messaging.destination.name": event_type,
+            "messaging.message.id": event_id,
+        },
+    ):
+        yield
+
+
+@contextmanager
+def span(name: str, **attributes: str) -> Iterator[None]:
+    """A client span around a call no instrumentation covers (an SMTP exchange)."""
+    if not _State.enabled:
+        yield
+        return
+    tracer = trace.get_tracer(_TRACER_NAME)
+    with tracer.start_as_current_span(name, kind=SpanKind.CLIENT, attributes=attributes):
+        yield
