@@ -1,9 +1,10 @@
 """`make run`: the four services as separate processes on the local PostgreSQL and RabbitMQ.
 
 Checks that PostgreSQL and RabbitMQ answer (and says how to start them if not), starts the
-development mail/SMS/trace sinks when present (services export traces there), starts each service (each creates its database and
-applies its migrations), waits until every `/health/ready` answers, loads the demo data once,
-prints where to look, and stops everything on Ctrl-C.
+development mail/SMS/trace sinks when present (the services export their traces there), starts
+each service (each creates its database and applies its migrations), waits until every
+`/health/ready` answers, loads the demo data once, prints where to look, and stops everything
+on Ctrl-C.
 """
 
 import asyncio
