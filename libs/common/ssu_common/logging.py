@@ -42,6 +42,14 @@ def _mask_processor(
     return event_dict
 
 
+def _drop_color_message(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    # uvicorn passes an ANSI-coloured copy of its message as `extra`; the JSON has the plain one.
+    event_dict.pop("color_message", None)
+    return event_dict
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
     """Route structlog and the standard library (uvicorn, faststream) to masked JSON on stdout."""
     shared: list[Any] = [
@@ -66,6 +74,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         foreign_pre_chain=[
             structlog.stdlib.add_logger_name,
             structlog.stdlib.ExtraAdder(),
+            _drop_color_message,
             *shared,
         ],
         processors=[

@@ -221,6 +221,7 @@ class Consumer:
     broker: RabbitBroker
     handlers: Mapping[str, EventHandler]
     on_outcome: Callable[[str, str], None] | None = None
+    on_received: Callable[[Envelope], None] | None = None
     batch_size: int = 32
     batch_wait: float = 0.002
     # No event of the catalogue comes near this; a larger body is garbage or an attack.
@@ -264,6 +265,8 @@ class Consumer:
             await self._dead_letter(message, f"invalid message: {_describe(exc)}")
             self._count("invalid", "dead_lettered")
             return
+        if self.on_received is not None:
+            self.on_received(envelope)
         # Returning without an ack lets the broker hand over the next message (up to the
         # prefetch); the batch worker acknowledges after its commit.
         await self._queue.put(_Work(message, envelope, data, handler, tracing.captured()))

@@ -7,6 +7,8 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +16,10 @@ import asyncpg
 import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response, Security
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from faststream.rabbit import RabbitBroker
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
+from ssu_contracts import Envelope
 
 from ssu_common import audit, outbox, tracing
 from ssu_common.auth import ApiKeys, Principal, authorize
@@ -42,12 +46,25 @@ from ssu_common.problems import (
 from ssu_common.settings import ServiceSettings
 
 log = get_logger(__name__)
+access_log = get_logger("ssu.access")
 
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Probes and scrapes every few seconds are not requests anyone follows.
 _UNTRACED_PATHS = ("/metrics", "/health/live", "/health/ready")
 
 BackgroundJob = Callable[["ServiceRuntime"], Coroutine[Any, Any, None]]
+
+
+@dataclass(frozen=True)
+class Readiness:
+    ready: bool
+    checks: dict[str, str]
+    degraded: list[str]
+
+
+_DEGRADED = {
+    "broker": "broker: events wait in the outbox and are not consumed until RabbitMQ is back",
+}
 
 
 class ServiceRuntime:
@@ -159,6 +176,7 @@ class ServiceRuntime:
                 broker=self.broker,
                 handlers=self.handlers,
                 on_outcome=self._count_event,
+                on_received=self._observe_age,
                 batch_size=max(1, min(self.settings.consumer_batch, self.settings.prefetch)),
             )
             self.consumer.subscribe(self.settings.delivery_limit)
@@ -178,7 +196,12 @@ class ServiceRuntime:
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         for job in self.background:
             self._tasks.append(asyncio.create_task(job(self), name=getattr(job, "__name__", "job")))
+        self._tasks.append(asyncio.create_task(self._watch_readiness(), name="readiness"))
         log.info("service.started", port=self.settings.port)
+
+    def _observe_age(self, envelope: Envelope) -> None:
+        age = (datetime.now(UTC) - envelope.time).total_seconds()
+        self.metrics.event_age.labels(self.service, envelope.type).observe(max(age, 0.0))
 
     def _count_event(self, event_type: str, outcome: str) -> None:
         self.metrics.events.labels(self.service, event_type, outcome).inc()
@@ -208,7 +231,10 @@ class ServiceRuntime:
         tracing.flush()
         log.info("service.stopped")
 
-    async def readiness(self) -> dict[str, str]:
+    async def readiness(self) -> Readiness:
+        """Which dependencies answer, and whether this process can serve its API without the
+        ones that do not (DESIGN §7: the broker is needed by the relay and the consumers, not
+        by the API, whose writes wait in the outbox)."""
         checks: dict[str, str] = {}
         try:
             async with self.pool.acquire(timeout=2.0) as conn:
@@ -217,10 +243,29 @@ class ServiceRuntime:
         except Exception as exc:
             checks["database"] = f"unavailable: {type(exc).__name__}"
         connection = getattr(self.broker, "_connection", None)
-        checks["broker"] = (
-            "ok" if connection is not None and not connection.is_closed else ("unavailable")
+        # A robust connection that is reconnecting is not closed, only not connected.
+        up = connection is not None and not connection.is_closed and connection.connected.is_set()
+        checks["broker"] = "ok" if up else "unavailable"
+        required = set(self.settings.ready_requires)
+        failing = sorted(name for name, state in checks.items() if state != "ok")
+        readiness = Readiness(
+            ready=not required.intersection(failing),
+            checks=checks,
+            degraded=[_DEGRADED.get(name, name) for name in failing if name not in required],
         )
-        return checks
+        self.metrics.ready.labels(self.service).set(1 if readiness.ready else 0)
+        for name, state in checks.items():
+            self.metrics.dependency_up.labels(self.service, name).set(1 if state == "ok" else 0)
+        return readiness
+
+    async def _watch_readiness(self) -> None:
+        """Keep ssu_ready current whether or not anyone asks /health/ready."""
+        while True:
+            await asyncio.sleep(self.settings.ready_interval_seconds)
+            try:
+                await self.readiness()
+            except Exception as exc:
+                log.warning("service.readiness_failed", error=repr(exc))
 
     async def refresh_gauges(self) -> None:
         """Update the gauges that are read from the database and the broker at scrape time."""
@@ -278,6 +323,16 @@ class ServiceRuntime:
             file_limit=self.settings.max_file_bytes,
         )
         tracing.instrument_app(app, excluded=_UNTRACED_PATHS)
+        self.metrics.initialise(
+            event_types=sorted(self.handlers),
+            routes=[
+                (method, route.path)
+                # Included routers are kept apart from app.routes (FastAPI 0.16x): both.
+                for route in [*app.routes, *(r for router in self.routers for r in router.routes)]
+                if isinstance(route, APIRoute)
+                for method in sorted(route.methods or ())
+            ],
+        )
         return app
 
     async def audit(
@@ -329,13 +384,26 @@ class ServiceRuntime:
                         correlation_id=correlation_id,
                         body=body,
                     )
-            metrics.http_latency.labels(service, request.method, route).observe(
-                time.perf_counter() - started
-            )
+            elapsed = time.perf_counter() - started
+            metrics.http_latency.labels(service, request.method, route).observe(elapsed)
             metrics.http_requests.labels(
                 service, request.method, route, str(response.status_code)
             ).inc()
             response.headers["X-Correlation-ID"] = correlation_id
+            principal = getattr(request.state, "principal", None)
+            # The access line (uvicorn's own is off): the route template, never the path,
+            # which can hold an IIN.
+            (access_log.debug if route in _UNTRACED_PATHS else access_log.info)(
+                "http.request",
+                method=request.method,
+                route=route,
+                status=response.status_code,
+                duration_ms=round(elapsed * 1000, 2),
+                trace_id=tracing.current_trace_id(),
+                correlation_id=correlation_id,
+                client=principal.client if principal is not None else "anonymous",
+                peer=request.client.host if request.client else None,
+            )
             return response
 
     def _install_operations_routes(self, app: FastAPI) -> None:
@@ -347,13 +415,16 @@ class ServiceRuntime:
 
         @app.get("/health/ready", tags=["operations"])
         async def ready() -> JSONResponse:
-            checks = await runtime.readiness()
-            ok = all(v == "ok" for v in checks.values())
-            runtime.metrics.ready.labels(runtime.service).set(1 if ok else 0)
-            return JSONResponse(
-                {"status": "ok" if ok else "unavailable", "checks": checks},
-                status_code=200 if ok else 503,
+            """Ready when the dependencies the API needs answer; `degraded` names what does
+            not work meanwhile (events waiting in the outbox, consumers paused)."""
+            readiness = await runtime.readiness()
+            status = (
+                "unavailable" if not readiness.ready else "degraded" if readiness.degraded else "ok"
             )
+            body: dict[str, Any] = {"status": status, "checks": readiness.checks}
+            if readiness.degraded:
+                body["degraded"] = readiness.degraded
+            return JSONResponse(body, status_code=200 if readiness.ready else 503)
 
         @app.get("/v1/audit", tags=["audit"])
         async def audit_trail(
@@ -380,7 +451,7 @@ class ServiceRuntime:
         """Run the service in this process until interrupted."""
         configure_logging(self.service, self.settings.log_level)
         uvicorn.run(
-            app, host=self.settings.host, port=self.settings.port, log_config=None, access_log=True
+            app, host=self.settings.host, port=self.settings.port, log_config=None, access_log=False
         )
 
 

@@ -40,6 +40,14 @@ class ServiceSettings(BaseSettings):
     )
     db_pool_max: int = Field(default=10, validation_alias="SSU_DB_POOL_MAX")
     db_command_timeout: float = Field(default=60.0, validation_alias="SSU_DB_COMMAND_TIMEOUT")
+    # What the process needs to serve its API; anything else that fails is reported as
+    # degraded. A process that only consumes can require the broker too.
+    ready_requires: tuple[str, ...] = Field(
+        default=("database",), validation_alias="SSU_READY_REQUIRES"
+    )
+    ready_interval_seconds: float = Field(
+        default=5.0, validation_alias="SSU_READY_INTERVAL_SECONDS"
+    )
     # Traces are exported over OTLP/HTTP when either standard variable names a collector;
     # unset, nothing is traced (the SDK reads the other OTEL_* variables itself).
     otlp_endpoint: str | None = Field(
