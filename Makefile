@@ -5,7 +5,7 @@ UV := $(PYTHON) -m uv
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: sync run test test-faults lint contracts clean help
+.PHONY: sync tools run test test-faults lint contracts clean help
 
 help:
 	@echo "make run        - the four services with demo data on local PostgreSQL and RabbitMQ"
@@ -25,7 +25,14 @@ sync: $(VENV)/.synced
 run: sync
 	$(PY) deploy/run_local.py
 
-test: sync
+# promtool (Debian's prometheus package) runs the alert rules' unit tests in tests/deploy.
+tools:
+	@command -v promtool >/dev/null 2>&1 || { \
+		echo "installing promtool (Debian package prometheus)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+
+test: sync tools
 	$(VENV)/bin/pytest -m "not faults"
 
 # Restarts the machine's RabbitMQ and PostgreSQL mid-stream: run apart from the other tests.
