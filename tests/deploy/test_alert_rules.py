@@ -34,6 +34,10 @@ class Case:
     quiet_at: list[str] = field(default_factory=list)
 
 
+def series(name: str, **labels: str) -> str:
+    return name + "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
+
+
 def hist(name: str, labels: str, buckets: dict[str, str]) -> dict[str, str]:
     return {f'{name}_bucket{{{labels},le="{le}"}}': values for le, values in buckets.items()}
 
@@ -126,9 +130,27 @@ CASES = [
     Case(
         "SsuHttpErrorRatio",
         {
-            'ssu_http_requests_total{service="registry",method="GET",route="/v1/providers",status="200"}': "0+54x30",
-            'ssu_http_requests_total{service="registry",method="GET",route="/v1/providers",status="500"}': "0+6x30",
-            'ssu_http_requests_total{service="billing",method="GET",route="/v1/runs",status="200"}': "0+60x30",
+            series(
+                "ssu_http_requests_total",
+                service="registry",
+                method="GET",
+                route="/v1/providers",
+                status="200",
+            ): "0+54x30",
+            series(
+                "ssu_http_requests_total",
+                service="registry",
+                method="GET",
+                route="/v1/providers",
+                status="500",
+            ): "0+6x30",
+            series(
+                "ssu_http_requests_total",
+                service="billing",
+                method="GET",
+                route="/v1/runs",
+                status="200",
+            ): "0+60x30",
         },
         fires_at="20m",
         labels=[{"service": "registry", "severity": "critical"}],
@@ -187,8 +209,20 @@ CASES = [
     Case(
         "SsuDeliveriesFailing",
         {
-            'ssu_deliveries{service="notification",instance="a",channel="sms",status="failed"}': "25x20",
-            'ssu_deliveries{service="notification",instance="a",channel="email",status="failed"}': "2x20",
+            series(
+                "ssu_deliveries",
+                service="notification",
+                instance="a",
+                channel="sms",
+                status="failed",
+            ): "25x20",
+            series(
+                "ssu_deliveries",
+                service="notification",
+                instance="a",
+                channel="email",
+                status="failed",
+            ): "2x20",
         },
         fires_at="16m",
         labels=[{"service": "notification", "channel": "sms", "severity": "warning"}],
@@ -198,7 +232,13 @@ CASES = [
     Case(
         "SsuDeliveriesDead",
         {
-            'ssu_deliveries{service="notification",instance="a",channel="email",status="dead"}': "1x10 3x10",
+            series(
+                "ssu_deliveries",
+                service="notification",
+                instance="a",
+                channel="email",
+                status="dead",
+            ): "1x10 3x10",
         },
         fires_at="20m",
         labels=[{"service": "notification", "channel": "email", "severity": "critical"}],
@@ -238,7 +278,12 @@ def humanize_duration(v: float) -> str:
         return go_g4(v)
     if abs(v) >= 1:
         whole = int(v)
-        seconds, minutes, hours, days = whole % 60, whole // 60 % 60, whole // 3600 % 24, whole // 86400
+        seconds, minutes, hours, days = (
+            whole % 60,
+            whole // 60 % 60,
+            whole // 3600 % 24,
+            whole // 86400,
+        )
         if days:
             return f"{days}d {hours}h {minutes}m {seconds}s"
         if hours:
@@ -288,7 +333,9 @@ def promtool_tests() -> dict[str, Any]:
             for labels in case.labels
         ]
         checks = [{"eval_time": case.fires_at, "alertname": case.alert, "exp_alerts": expected}]
-        checks += [{"eval_time": t, "alertname": case.alert, "exp_alerts": []} for t in case.quiet_at]
+        checks += [
+            {"eval_time": t, "alertname": case.alert, "exp_alerts": []} for t in case.quiet_at
+        ]
         tests.append(
             {
                 "interval": "1m",

@@ -347,7 +347,7 @@ def test_each_service_has_a_service_an_autoscaler_and_a_service_monitor() -> Non
     resources = k8s_resources()
     deployments = of_kind(resources, "Deployment")
     services = of_kind(resources, "Service")
-    autoscalers = of_kind(resources, "HorizontalPodAutoscaler")
+    autoscalers = of_kind(resources, "ScaledObject")  # KEDA; tests/deploy/test_k8s.py
     monitors = of_kind(resources, "ServiceMonitor")
     for name, port in SERVICES.items():
         service = services[name]
@@ -355,16 +355,11 @@ def test_each_service_has_a_service_an_autoscaler_and_a_service_monitor() -> Non
         assert service["spec"]["selector"].items() <= pod_labels.items()
         assert service["spec"]["ports"][0]["port"] == port
 
-        hpa = autoscalers[name]
-        assert hpa["apiVersion"] == "autoscaling/v2"
-        assert hpa["spec"]["scaleTargetRef"] == {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "name": name,
-        }
-        assert 1 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
-        (metric,) = hpa["spec"]["metrics"]
-        assert metric["type"] == "Resource" and metric["resource"]["name"] == "cpu"
+        scaled = autoscalers[name]
+        assert scaled["apiVersion"] == "keda.sh/v1alpha1"
+        assert scaled["spec"]["scaleTargetRef"]["name"] == name
+        assert 1 <= scaled["spec"]["minReplicaCount"] <= scaled["spec"]["maxReplicaCount"]
+        assert {t["type"] for t in scaled["spec"]["triggers"]} == {"rabbitmq", "cpu"}
 
         monitor = monitors[name]
         assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
@@ -414,14 +409,14 @@ def test_kustomize_builds_base_and_production() -> None:
     assert all(r["metadata"].get("namespace") == "ssu" for r in base if r["kind"] != "Namespace")
     production = kustomize(K8S_PRODUCTION)
     deployments = of_kind(production, "Deployment")
-    assert {d["spec"]["replicas"] for d in deployments.values()} == {3}
+    assert all("replicas" not in d["spec"] for d in deployments.values())
     assert all(
         d["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":0.1.0")
         for d in deployments.values()
     )
-    assert {
-        h["spec"]["minReplicas"] for h in of_kind(production, "HorizontalPodAutoscaler").values()
-    } == {3}
+    assert {s["spec"]["minReplicaCount"] for s in of_kind(production, "ScaledObject").values()} == {
+        3
+    }
     clusters = [r for r in production if r["kind"] == "Cluster"]
     assert {c["spec"]["instances"] for c in clusters} == {3}
     assert "ssu-api-keys" not in of_kind(production, "Secret")  # real keys come from outside
