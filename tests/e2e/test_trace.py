@@ -8,6 +8,7 @@ receive and processing, and the SMS gateway call, whose request carries the same
 """
 
 import importlib.util
+import json
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,16 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from harness import ADMIN, ROOT, eventually, processes, reset_service, spawn_service, wait_ready
+from harness import (
+    ADMIN,
+    ROOT,
+    eventually,
+    find_pii,
+    processes,
+    reset_service,
+    spawn_service,
+    wait_ready,
+)
 from ssu_contracts import make_bin, make_iin
 
 _spec = importlib.util.spec_from_file_location("ssu_dev_sinks", ROOT / "deploy" / "sinks.py")
@@ -149,6 +159,9 @@ async def suspension_story(http: httpx.AsyncClient, url: dict[str, str], sinks: 
     }
     r = await http.post(f"{reg}/v1/recipients", json=girl)
     assert r.status_code == 201, r.text
+    # A read whose path holds the IIN: its server span must not carry it out of the process.
+    r = await http.get(f"{reg}/v1/recipients/{girl['iin']}")
+    assert r.status_code == 200, r.text
     r = await http.post(
         f"{reg}/v1/enrollments",
         json={
@@ -205,6 +218,12 @@ async def suspension_story(http: httpx.AsyncClient, url: dict[str, str], sinks: 
     # The database work of each step is in the trace, under the step that did it.
     queries = {s["service"] for s in spans if "db.system" in s["attributes"]}
     assert queries == set(SERVICES)
+
+    # Nothing that left the services names a person: no IIN, phone or email in any span.
+    everything = [s for trace in sinks.received.traces.values() for s in trace]
+    recipient_read = [s for s in everything if s["name"] == "GET /v1/recipients/{iin}"]
+    assert recipient_read, "the recipient read was not traced"
+    assert find_pii(json.dumps(everything, ensure_ascii=False)) == []
 
 
 async def _sms_to(sinks: Any, phone: str, *, after: int) -> dict[str, Any] | None:

@@ -82,7 +82,7 @@ def configure(service: str, endpoint: str | None) -> bool:
     )
     # The exporter reads the rest of the standard variables itself (headers, timeout,
     # protocol, the /v1/traces path appended to OTEL_EXPORTER_OTLP_ENDPOINT).
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    provider.add_span_processor(BatchSpanProcessor(_masking(OTLPSpanExporter())))
     trace.set_tracer_provider(provider)
     # Query parameters are personal data (IINs, names): the instrumentation keeps them out
     # unless capture_parameters is set, which it never is here.
@@ -91,6 +91,50 @@ def configure(service: str, endpoint: str | None) -> bool:
     HTTPXClientInstrumentor().instrument(tracer_provider=provider)
     _State.enabled, _State.provider = True, provider
     return True
+
+
+def _masking(exporter: Any) -> Any:
+    """An exporter that masks IINs, phones and emails in span names, attributes and events
+    before they leave the process, as the logs do: a server span's `url.path` holds
+    `/v1/recipients/<iin>`, a recorded exception the database's `Key (iin)=(...)`."""
+    from opentelemetry.sdk.trace import Event, ReadableSpan
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+    from ssu_common.logging import mask_pii
+
+    def clean(attributes: Any) -> dict[str, Any]:
+        return {
+            key: mask_pii(value) if isinstance(value, str) else value
+            for key, value in (attributes or {}).items()
+        }
+
+    def masked(span: ReadableSpan) -> ReadableSpan:
+        return ReadableSpan(
+            name=mask_pii(span.name),
+            context=span.context,
+            parent=span.parent,
+            resource=span.resource,
+            attributes=clean(span.attributes),
+            events=[Event(e.name, clean(e.attributes), e.timestamp) for e in span.events],
+            links=span.links,
+            kind=span.kind,
+            status=span.status,
+            start_time=span.start_time,
+            end_time=span.end_time,
+            instrumentation_scope=span.instrumentation_scope,
+        )
+
+    class Masking(SpanExporter):
+        def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+            return exporter.export([masked(span) for span in spans])  # type: ignore[no-any-return]
+
+        def shutdown(self) -> None:
+            exporter.shutdown()
+
+        def force_flush(self, timeout_millis: int = 30000) -> bool:
+            return exporter.force_flush(timeout_millis)  # type: ignore[no-any-return]
+
+    return Masking()
 
 
 def instrument_app(app: Any, *, excluded: Sequence[str]) -> None:
