@@ -17,7 +17,7 @@ async def test_start_waits_for_an_unreachable_broker() -> None:
     await proxy.start()
     await asyncio.wait_for(starting, timeout=20)
     try:
-        assert await runtime.readiness() == {"database": "ok", "broker": "ok"}
+        assert (await runtime.readiness()).checks == {"database": "ok", "broker": "ok"}
     finally:
         await runtime.stop()
         await proxy.cut()
