@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import httpx
 import pytest
 from harness import (
@@ -24,6 +25,7 @@ from harness import (
     processes,
     reset_service,
     spawn_service,
+    test_dsn,
     wait_ready,
 )
 from ssu_contracts import make_bin, make_iin
@@ -209,6 +211,18 @@ async def suspension_story(http: httpx.AsyncClient, url: dict[str, str], sinks: 
         "licensing",
         "POST /v1/licenses/{number}/suspend",
     )
+    # The outbox row and the CloudEvents envelope carry the request span's traceparent.
+    conn = await asyncpg.connect(test_dsn("licensing"))
+    try:
+        row = await conn.fetchrow(
+            "SELECT traceparent, body FROM outbox WHERE event_type = $1",
+            "licensing.license.suspended.v1",
+        )
+    finally:
+        await conn.close()
+    assert row is not None
+    assert row["traceparent"].split("-")[1:3] == [trace_id, root["span_id"]]
+    assert json.loads(row["body"])["traceparent"] == row["traceparent"]
     gateway_call = next(s for s in spans if s["span_id"] == gateway_parent)
     chain = chain_to_root(spans, gateway_call)
     assert [(s["service"], s["kind"], s["name"]) for s in chain] == EXPECTED_CHAIN
