@@ -39,6 +39,8 @@ DASHBOARD_METRICS = {
     "ssu_dlq_messages",
     "ssu_dead_lettered_total",
     "ssu_ready",
+    "ssu_dependency_up",
+    "ssu_event_age_seconds_bucket",
     "ssu_licenses",
     "ssu_enrollments",
     "ssu_events_total",
