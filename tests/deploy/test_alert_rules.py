@@ -18,9 +18,17 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+if __name__ == "__main__":  # run as a script: the tests' harness is not on the path yet
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from harness import ROOT
 
 ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
+# Written from CASES below (`python tests/deploy/test_alert_rules.py`); a test fails on drift.
+# `promtool test rules deploy/prometheus/alerts.test.yml` runs it by hand.
+TEST_FILE = ROOT / "deploy" / "prometheus" / "alerts.test.yml"
 RUNBOOKS = ROOT / "docs" / "runbooks"
 
 
@@ -343,7 +351,15 @@ def promtool_tests() -> dict[str, Any]:
                 "alert_rule_test": checks,
             }
         )
-    return {"rule_files": [str(ALERTS)], "evaluation_interval": "1m", "tests": tests}
+    return {"rule_files": [ALERTS.name], "evaluation_interval": "1m", "tests": tests}
+
+
+def promtool_file_text() -> str:
+    header = (
+        "# Unit tests of alerts.yml for `promtool test rules`, written by\n"
+        "# tests/deploy/test_alert_rules.py from its cases (run it as a script to rewrite).\n"
+    )
+    return header + yaml.safe_dump(promtool_tests(), allow_unicode=True, sort_keys=False, width=100)
 
 
 def promtool() -> str:
@@ -372,16 +388,29 @@ def test_every_alert_has_a_promtool_case_and_a_runbook() -> None:
         assert re.search(r"`ssu (dlq|outbox|billing|audit) [^`]+`", text), url
 
 
+def test_the_committed_promtool_file_is_the_cases() -> None:
+    assert TEST_FILE.read_text(encoding="utf-8") == promtool_file_text(), (
+        "deploy/prometheus/alerts.test.yml is stale: python tests/deploy/test_alert_rules.py"
+    )
+
+
 def test_promtool_checks_and_unit_tests_pass(tmp_path: Path) -> None:
     tool = promtool()
     check = subprocess.run(
         [tool, "check", "rules", str(ALERTS)], capture_output=True, text=True, check=False
     )
     assert check.returncode == 0, check.stdout + check.stderr
-    test_file = tmp_path / "alerts.test.yml"
-    test_file.write_text(yaml.safe_dump(promtool_tests(), allow_unicode=True), encoding="utf-8")
+    # The cases as they are now (the committed copy is compared above), beside the rules.
+    (tmp_path / ALERTS.name).write_text(ALERTS.read_text(encoding="utf-8"), encoding="utf-8")
+    test_file = tmp_path / TEST_FILE.name
+    test_file.write_text(promtool_file_text(), encoding="utf-8")
     run = subprocess.run(
         [tool, "test", "rules", str(test_file)], capture_output=True, text=True, check=False
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "SUCCESS" in run.stdout + run.stderr
+
+
+if __name__ == "__main__":
+    TEST_FILE.write_text(promtool_file_text(), encoding="utf-8")
+    print(f"wrote {TEST_FILE.relative_to(ROOT)}")
