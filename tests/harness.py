@@ -23,7 +23,7 @@ from typing import Any
 import aio_pika
 import asyncpg
 import httpx
-from ssu_common import ServiceRuntime, ServiceSettings
+from ssu_common import ServiceRuntime, ServiceSettings, identities
 from ssu_contracts import is_valid_iin
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,13 +44,34 @@ test_dsn.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
 
 
 def ensure_vhost() -> None:
-    """Create the tests' virtual host once (rabbitmqctl is local and we run as root)."""
+    """Create the tests' virtual host once (rabbitmqctl is local and we run as root), with the
+    services' broker identities and their permissions in it (ssu_common.identities). `guest`
+    stays the tests' own administrator there: probes, dead-letter queues, foreign publishers."""
     subprocess.run(["rabbitmqctl", "-q", "add_vhost", VHOST], capture_output=True, check=False)
     subprocess.run(
         ["rabbitmqctl", "-q", "set_permissions", "-p", VHOST, "guest", ".*", ".*", ".*"],
         capture_output=True,
         check=True,
     )
+    identities.apply(VHOST)
+
+
+def identity_url(user: str) -> str:
+    """The tests' vhost as one broker user (with its development password)."""
+    return f"amqp://{user}:{identities.dev_password(user)}@127.0.0.1:5672/{VHOST}"
+
+
+def identity_settings(service: str) -> dict[str, str]:
+    """Settings values that make a service connect as its own broker identity."""
+    if service not in identities.SERVICES:
+        return {}
+    user = identities.broker_user(service)
+    return {"amqp_username": user, "amqp_password": identities.dev_password(user)}
+
+
+def identity_env(service: str) -> dict[str, str]:
+    upper = service.upper()
+    return {f"SSU_{upper}_{k.upper()}": v for k, v in identity_settings(service).items()}
 
 
 async def drop_database(service: str) -> None:
@@ -83,6 +104,7 @@ def settings_for(cls: type[ServiceSettings], db_service: str, **overrides: Any) 
     values: dict[str, Any] = {
         "database_url": test_dsn(db_service),
         "amqp_url": AMQP_URL,
+        **identity_settings(db_service),
         "api_keys_file": ROOT / "deploy" / "api-keys.dev.yaml",
         "outbox_poll_seconds": 0.5,
         "delivery_limit": 5,
@@ -168,17 +190,23 @@ async def publish_raw(
     routing_key: str,
     message_id: str | None = None,
     headers: dict[str, Any] | None = None,
+    as_user: str | None = None,
 ) -> None:
-    """Publish bytes to `ssu.events` as a foreign system (or an attacker) would.
+    """Publish bytes to `ssu.events` as another publisher (or an attacker) would.
 
-    The message id is the envelope's id when the body has one, as the outbox relay sets it.
+    By default as the broker identity of the service that owns the routing key, setting its
+    `user_id` as the outbox relay does (`as_user="guest"`: a user that is no service's). The
+    message id is the envelope's id when the body has one, as the outbox relay sets it.
     """
     if message_id is None:
         try:
             message_id = str(json.loads(body)["id"])
         except (ValueError, KeyError, TypeError):
             message_id = str(uuid.uuid4())
-    connection = await aio_pika.connect(AMQP_URL)
+    user = as_user or identities.broker_user(routing_key.split(".", 1)[0])
+    if user != "guest" and identities.service_of_user(user) is None:
+        user = "guest"  # a routing key of no service of the suite
+    connection = await aio_pika.connect(AMQP_URL if user == "guest" else identity_url(user))
     async with connection:
         channel = await connection.channel(publisher_confirms=True)
         exchange = await channel.declare_exchange("ssu.events", "topic", durable=True)
@@ -187,6 +215,7 @@ async def publish_raw(
                 body,
                 message_id=message_id or str(uuid.uuid4()),
                 headers=headers,
+                user_id=user,
                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             ),
             routing_key=routing_key,
@@ -266,6 +295,7 @@ def spawn_service(
         f"SSU_{upper}_DATABASE_URL": test_dsn(service),
         f"SSU_{upper}_PORT": str(port),
         "SSU_AMQP_URL": AMQP_URL,
+        **identity_env(service),
         "SSU_OUTBOX_POLL_SECONDS": "0.5",
         **(env or {}),
     }

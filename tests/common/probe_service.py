@@ -4,7 +4,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, Security
-from harness import settings_for
+from harness import identity_settings, settings_for
 from pydantic import BaseModel
 from ssu_common import (
     Connection,
@@ -19,6 +19,7 @@ from ssu_common import (
     connection,
     emit,
 )
+from ssu_common.outbox import EventSource
 from ssu_contracts import Bin, Envelope, RecipientRegisteredV1
 
 SERVICE = "probe"
@@ -86,15 +87,26 @@ async def things_by_note(conn: Connection) -> GaugeRows:
     return [({"note": r["note"]}, float(r["n"])) for r in rows]
 
 
-def build(**overrides: Any) -> ServiceRuntime:
-    settings = settings_for(ServiceSettings, SERVICE, service=SERVICE, **overrides)
-    return ServiceRuntime(
+def build(*, publishes_as: str | None = None, **overrides: Any) -> ServiceRuntime:
+    """The probe (consuming as `guest`, a user of no service, so its own events are refused);
+    with `publishes_as`, a producer `probe_<service>` of its own database that consumes
+    nothing and whose events go out as that service's (broker identity and CloudEvents
+    source), so that consumers trust them."""
+    service = SERVICE
+    if publishes_as is not None:
+        service = f"{SERVICE}_{publishes_as}"
+        overrides = {**identity_settings(publishes_as), **overrides}
+    settings = settings_for(ServiceSettings, service, service=service, **overrides)
+    runtime = ServiceRuntime(
         settings=settings,
         migrations=Path(__file__).parent / "migrations",
-        handlers=HANDLERS,
+        handlers=HANDLERS if publishes_as is None else {},
         routers=[router],
         gauges=[DomainGauge("ssu_probe_things", "Things by note", ("note",), things_by_note)],
     )
+    if publishes_as is not None:
+        EventSource.set(publishes_as)
+    return runtime
 
 
 async def write_thing_and_event(conn: Connection, thing_id: str, event: Any) -> Envelope:

@@ -55,7 +55,11 @@ async def test_two_relays_publish_each_row_once() -> None:
         second = OutboxRelay(
             pool=svc.pool,
             dsn=svc.runtime.settings.database_url,
-            publish=OutboxPublisher(svc.runtime.broker, on_published=lambda: None),
+            publish=OutboxPublisher(
+                svc.runtime.broker,
+                user_id=svc.runtime.settings.broker_user(),
+                on_published=lambda: None,
+            ),
             batch_size=50,
         )
         task = asyncio.create_task(second.run())

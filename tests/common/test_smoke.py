@@ -7,7 +7,12 @@ from ssu_contracts import RecipientRegisteredV1
 
 async def test_event_goes_out_and_comes_back_in() -> None:
     await reset_service("probe")
-    async with event_probe("registry.#") as probe, running_service(probe_service.build()) as svc:
+    await reset_service("probe_registry")
+    async with (
+        event_probe("registry.#") as probe,
+        running_service(probe_service.build()) as svc,
+        running_service(probe_service.build(publishes_as="registry")) as producer,
+    ):
         event = RecipientRegisteredV1(
             iin="791028302728",
             full_name="Айгерим",
@@ -16,10 +21,11 @@ async def test_event_goes_out_and_comes_back_in() -> None:
             region="630000000",
             language="kk",
         )
-        async with svc.pool.acquire() as conn:
+        async with producer.pool.acquire() as conn:
             env = await probe_service.write_thing_and_event(conn, "t1", event)
         got = await probe.wait_for(lambda e: e["id"] == env.id)
         assert got["data"]["full_name"] == "Айгерим"
+        assert got["source"] == "/ssu/registry"
 
         async def applied() -> int:
             return await svc.pool.fetchval("SELECT count(*) FROM effects WHERE event_id=$1", env.id)

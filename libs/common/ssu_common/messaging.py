@@ -3,7 +3,12 @@
 Topology (DESIGN §2): topic exchange `ssu.events`; per consuming service a durable quorum queue
 `<service>.events` bound to the event types it handles, dead-lettering into `ssu.dlx`, whose
 queue `<service>.events.dlq` keeps what could not be processed. Messages are persistent and
-published with confirms.
+published with confirms. Every service declares every consumer's queue (ssu_common.topology)
+before it publishes.
+
+Trust (SECURITY.md): each service publishes as its own broker user (ssu_common.identities) and
+sets the AMQP `user_id`, which RabbitMQ checks against the connection's user; a consumer refuses
+an event whose user, routing key, type and CloudEvents `source` do not name the same service.
 """
 
 import asyncio
@@ -36,13 +41,18 @@ from ssu_contracts import Envelope, Event, parse_data
 from ssu_common import inbox, tracing
 from ssu_common.context import work_context
 from ssu_common.db import Connection
+from ssu_common.identities import service_of_user
 from ssu_common.logging import get_logger
-from ssu_common.outbox import OutboxRow
+from ssu_common.outbox import OutboxRow, Unroutable
+from ssu_common.problems import Problem
+from ssu_common.topology import CONSUMERS, DEAD_LETTER_EXCHANGE_NAME, EVENTS_EXCHANGE_NAME
 
 log = get_logger(__name__)
 
-EVENTS_EXCHANGE = RabbitExchange("ssu.events", type=ExchangeType.TOPIC, durable=True)
-DEAD_LETTER_EXCHANGE = RabbitExchange("ssu.dlx", type=ExchangeType.DIRECT, durable=True)
+EVENTS_EXCHANGE = RabbitExchange(EVENTS_EXCHANGE_NAME, type=ExchangeType.TOPIC, durable=True)
+DEAD_LETTER_EXCHANGE = RabbitExchange(
+    DEAD_LETTER_EXCHANGE_NAME, type=ExchangeType.DIRECT, durable=True
+)
 CONTENT_TYPE = "application/cloudevents+json"
 REASON_HEADER = "x-ssu-dead-letter-reason"
 
@@ -104,16 +114,51 @@ def create_broker(
 async def declare_topology(
     broker: RabbitBroker, service: str, *, delivery_limit: int, event_types: list[str]
 ) -> None:
-    """Declare the exchanges and, for a consumer, its queue, bindings and dead-letter queue."""
+    """Declare the exchanges, this service's queues and bindings (when it consumes), and the
+    queues and bindings of every other consumer of the suite (ssu_common.topology)."""
     exchange = await broker.declare_exchange(EVENTS_EXCHANGE)
     dlx = await broker.declare_exchange(DEAD_LETTER_EXCHANGE)
-    if not event_types:
-        return
-    dlq = await broker.declare_queue(dead_letter_queue(service))
-    await dlq.bind(dlx, routing_key=dlq_name(service))
-    queue = await broker.declare_queue(service_queue(service, delivery_limit=delivery_limit))
-    for event_type in event_types:
-        await queue.bind(exchange, routing_key=event_type)
+    if event_types:
+        dlq = await broker.declare_queue(dead_letter_queue(service))
+        await dlq.bind(dlx, routing_key=dlq_name(service))
+        queue = await broker.declare_queue(service_queue(service, delivery_limit=delivery_limit))
+        for event_type in event_types:
+            await queue.bind(exchange, routing_key=event_type)
+    others = {s: types for s, types in CONSUMERS.items() if s != service}
+    if others:
+        await _declare_other_consumers(broker, others, delivery_limit=delivery_limit)
+
+
+async def _declare_other_consumers(
+    broker: RabbitBroker, consumers: Mapping[str, tuple[str, ...]], *, delivery_limit: int
+) -> None:
+    """Queues and bindings of the other consumers, so that what this service publishes has
+    somewhere to go even before they first start. On a channel of its own: a queue that its
+    owner declared with other arguments refuses the declaration and closes the channel."""
+    connection = broker._connection
+    if connection is None:
+        raise ConnectionError("the broker is not connected")
+    for service, event_types in consumers.items():
+        spec = service_queue(service, delivery_limit=delivery_limit)
+        channel = await connection.channel()
+        try:
+            dlx = await channel.get_exchange(DEAD_LETTER_EXCHANGE_NAME)
+            dlq = await channel.declare_queue(
+                dlq_name(service), durable=True, arguments={"x-queue-type": "quorum"}
+            )
+            await dlq.bind(dlx, routing_key=dlq_name(service))
+            queue = await channel.declare_queue(
+                spec.name, durable=True, arguments={"x-queue-type": "quorum", **spec.arguments}
+            )
+            exchange = await channel.get_exchange(EVENTS_EXCHANGE_NAME)
+            for event_type in event_types:
+                await queue.bind(exchange, routing_key=event_type)
+        except aio_pika.exceptions.ChannelPreconditionFailed as exc:
+            # It exists (its owner's settings differ from ours): it is there, which is the point.
+            log.warning("topology.queue_exists_differently", queue=spec.name, error=str(exc))
+        finally:
+            if not channel.is_closed:
+                await channel.close()
 
 
 class OutboxPublisher:
@@ -125,9 +170,15 @@ class OutboxPublisher:
     """
 
     def __init__(
-        self, broker: RabbitBroker, *, timeout: float = 10.0, on_published: Callable[[], None]
+        self,
+        broker: RabbitBroker,
+        *,
+        user_id: str,
+        timeout: float = 10.0,
+        on_published: Callable[[], None],
     ) -> None:
         self._broker = broker
+        self._user_id = user_id
         self._timeout = timeout
         self._on_published = on_published
         self._channel: aio_pika.abc.AbstractChannel | None = None
@@ -150,6 +201,9 @@ class OutboxPublisher:
             correlation_id=row.correlation_id,
             content_type=CONTENT_TYPE,
             type=row.event_type,
+            # The broker refuses a user_id that is not the connection's user: consumers can
+            # trust it to name the publishing service.
+            user_id=self._user_id,
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
         )
         try:
@@ -160,11 +214,9 @@ class OutboxPublisher:
                     message, routing_key=row.event_type, mandatory=True, timeout=self._timeout
                 )
         except aio_pika.exceptions.DeliveryError as exc:
-            # Returned as unroutable: no queue is bound to this type (no consumer reads it).
-            # Retrying cannot help; the event stays in the outbox table as its record.
+            # Returned as unroutable: no queue is bound to this type. The relay parks the row.
             if exc.frame is not None and getattr(exc.frame, "name", "") == "Basic.Return":
-                log.warning("outbox.unroutable", event_type=row.event_type, event_id=row.event_id)
-                return
+                raise Unroutable(f"no queue is bound to {row.event_type}") from exc
             raise
         except Exception:
             self._exchange = None  # reopen the channel for the next attempt
@@ -183,7 +235,14 @@ class _HandlerFailed(Exception):
 
 def _database_unavailable(exc: BaseException) -> bool:
     """The database cannot be reached (restarting, network): worth waiting for, not a fault
-    of the event."""
+    of the event.
+
+    A statement timeout (QueryCanceledError, a kind of OperatorInterventionError) is not: the
+    database answered, this event's work was too slow. It is retried like any transient
+    failure, and dead-lettered with its reason at the delivery limit, instead of holding the
+    batch forever."""
+    if isinstance(exc, asyncpg.exceptions.QueryCanceledError):
+        return False
     return isinstance(
         exc,
         OSError
@@ -191,6 +250,49 @@ def _database_unavailable(exc: BaseException) -> bool:
         | asyncpg.InterfaceError
         | asyncpg.exceptions.OperatorInterventionError,
     )
+
+
+def _permanent(exc: BaseException) -> bool:
+    """The event can never succeed: a domain rule refuses it (PermanentError, a problem of the
+    4xx kind), or its data breaks a rule of the database (class 22 data exception, class 23
+    integrity constraint). Retrying the same event would get the same answer."""
+    if isinstance(exc, Problem):
+        return exc.status < 500
+    return isinstance(
+        exc,
+        PermanentError | asyncpg.DataError | asyncpg.IntegrityConstraintViolationError,
+    )
+
+
+class UntrustedOrigin(ValueError):
+    """The event's user, routing key, type and source do not name one publishing service."""
+
+
+def check_origin(
+    *, user_id: str | None, exchange: str, routing_key: str, replayed: bool, envelope: Envelope
+) -> None:
+    """Refuse an event that did not come from the service it names (SECURITY.md).
+
+    The broker guarantees `user_id` is the publishing connection's user and, through topic
+    permissions, that the routing key is one of that user's service. An event replayed from a
+    dead-letter queue comes through the default exchange, which only the operators' identity
+    may write to; it keeps its original `user_id`.
+    """
+    publisher = service_of_user(user_id)
+    if publisher is None:
+        raise UntrustedOrigin(f"user_id {user_id!r} is not the identity of a service")
+    if exchange == EVENTS_EXCHANGE_NAME:
+        if routing_key != envelope.type:
+            raise UntrustedOrigin(
+                f"routing key {routing_key!r} is not the event type {envelope.type!r}"
+            )
+    elif not (exchange == "" and replayed):
+        raise UntrustedOrigin(f"published to {exchange or 'the default exchange'!r}")
+    owner = envelope.type.split(".", 1)[0]
+    if owner != publisher:
+        raise UntrustedOrigin(f"{envelope.type} published by {user_id}, not by {owner}")
+    if envelope.source != f"/ssu/{publisher}":
+        raise UntrustedOrigin(f"source {envelope.source!r} is not /ssu/{publisher}")
 
 
 @dataclass(frozen=True)
@@ -211,9 +313,11 @@ class Consumer:
     event rolls back only its own savepoint, and a crash before the acks means redelivery,
     which the inbox turns into no effect.
 
-    - invalid body, unknown type, wrong data, PermanentError: dead-lettered with the reason;
-    - any other failure (database down, bug): nack and redeliver with back-off until the
-      queue's delivery limit dead-letters it.
+    - invalid body, unknown type, wrong data, an untrusted origin, a permanent (domain) error:
+      dead-lettered at once with the reason;
+    - the database unreachable: the batch is held unacknowledged until it is back;
+    - any other failure (a statement timeout, a bug): nack and redeliver with back-off; the
+      last delivery the queue allows is dead-lettered with the reason.
     """
 
     service: str
@@ -226,10 +330,12 @@ class Consumer:
     batch_wait: float = 0.002
     # No event of the catalogue comes near this; a larger body is garbage or an attack.
     max_message_bytes: int = 1_048_576
+    delivery_limit: int = 10
     _queue: asyncio.Queue[_Work] = field(default_factory=asyncio.Queue)
     _retries: set[asyncio.Task[None]] = field(default_factory=set)
 
     def subscribe(self, delivery_limit: int) -> None:
+        self.delivery_limit = delivery_limit
         self.broker.subscriber(
             service_queue(self.service, delivery_limit=delivery_limit),
             ack_policy=AckPolicy.MANUAL,
@@ -261,6 +367,18 @@ class Consumer:
                 raise ValueError("the message has no message_id property")
             if message_id != envelope.id:
                 raise ValueError(f"message_id {message_id!r} is not the event id {envelope.id!r}")
+            raw = message.raw_message
+            check_origin(
+                user_id=raw.user_id,
+                exchange=raw.exchange or "",
+                routing_key=raw.routing_key or "",
+                replayed=bool((raw.headers or {}).get("x-ssu-replayed")),
+                envelope=envelope,
+            )
+        except UntrustedOrigin as exc:
+            await self._dead_letter(message, f"untrusted origin: {exc}")
+            self._count("untrusted", "dead_lettered")
+            return
         except (ValidationError, ValueError) as exc:
             await self._dead_letter(message, f"invalid message: {_describe(exc)}")
             self._count("invalid", "dead_lettered")
@@ -321,8 +439,16 @@ class Consumer:
                 self._count(work.envelope.type, "duplicate" if duplicate else "handled")
                 continue
             with self._context(work.envelope):
-                if isinstance(error, PermanentError):
-                    await self._dead_letter(work.message, f"refused: {error}")
+                if _permanent(error):
+                    await self._dead_letter(work.message, f"refused: {_describe_error(error)}")
+                    self._count(work.envelope.type, "dead_lettered")
+                elif _deliveries(work.message) >= self.delivery_limit + 1:
+                    # The queue would drop it into the DLQ without a word: say why ourselves.
+                    await self._dead_letter(
+                        work.message,
+                        f"failed {_deliveries(work.message)} deliveries:"
+                        f" {_describe_error(error)}",
+                    )
                     self._count(work.envelope.type, "dead_lettered")
                 else:
                     self._count(work.envelope.type, "retried")
@@ -389,9 +515,7 @@ class Consumer:
             log.warning("event.ack_failed", error=repr(exc))
 
     async def _retry_later(self, message: RabbitMessage, exc: Exception) -> None:
-        headers = message.raw_message.headers or {}
-        count_header = headers.get("x-delivery-count", 0)
-        count = int(count_header) if isinstance(count_header, int | str) else 0
+        count = _deliveries(message) - 1
         delay = min(0.1 * 2**count, 5.0)
         log.warning(
             "event.failed_transient", error=repr(exc)[:500], delivery=count + 1, retry_in=delay
@@ -435,6 +559,19 @@ class Consumer:
             return
         log.warning("event.dead_lettered", reason=reason, message_id=raw.message_id)
         await self._ack(message)
+
+
+def _deliveries(message: RabbitMessage) -> int:
+    """Which delivery of the message this is (1 for the first): a quorum queue counts the
+    earlier ones in `x-delivery-count`."""
+    count = (message.raw_message.headers or {}).get("x-delivery-count", 0)
+    return 1 + (int(count) if isinstance(count, int | str) else 0)
+
+
+def _describe_error(exc: Exception) -> str:
+    if isinstance(exc, PermanentError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"[:900]
 
 
 def _describe(exc: Exception) -> str:

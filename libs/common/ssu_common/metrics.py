@@ -51,6 +51,12 @@ class Metrics:
             ["service"],
             registry=r,
         )
+        self.outbox_parked = Gauge(
+            "ssu_outbox_parked",
+            "Outbox events parked as unroutable (no queue bound to their type)",
+            ["service"],
+            registry=r,
+        )
         self.outbox_published = Counter(
             "ssu_outbox_published_total",
             "Outbox events published (confirmed by the broker)",

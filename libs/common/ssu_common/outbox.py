@@ -5,13 +5,19 @@ The relay wakes on LISTEN/NOTIFY (and polls as a fallback), claims unsent rows w
 and marks them sent in the same transaction that held the claim. A row whose publish failed
 stays unsent and is tried again: an event may be published twice after a crash between the
 confirm and the commit, never lost; consumers deduplicate by event id.
+
+An event that the broker returns as unroutable (no queue bound to its type) is parked: kept
+unsent with the reason, counted in `status` and the `ssu_outbox_parked` gauge, left alone by the
+relay until an operator retries it (`ssu outbox retry-parked`).
+
+Retention: published rows are deleted once older than the retention setting (`prune`).
 """
 
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from ssu_contracts import Envelope, Event, make_event
@@ -34,6 +40,10 @@ class OutboxRow:
     body: str
     correlation_id: str
     traceparent: str | None = None
+
+
+class Unroutable(Exception):
+    """The broker returned the event: no queue is bound to its routing key."""
 
 
 class EventSource:
@@ -109,20 +119,56 @@ class OutboxStatus:
     pending: int
     oldest_seconds: float
     sent: int
+    parked: int = 0
+    parked_types: tuple[str, ...] = ()
 
 
 async def status(conn: Connection) -> OutboxStatus:
-    """How many events wait to be published, and for how long the oldest has waited."""
+    """How many events wait to be published, for how long the oldest has waited, and how many
+    are parked as unroutable."""
     row = await conn.fetchrow(
-        "SELECT count(*) FILTER (WHERE sent_at IS NULL) AS pending,"
+        "SELECT count(*) FILTER (WHERE sent_at IS NULL AND parked_at IS NULL) AS pending,"
         " count(*) FILTER (WHERE sent_at IS NOT NULL) AS sent,"
-        " coalesce(extract(epoch FROM now() - min(created_at) FILTER (WHERE sent_at IS NULL)), 0)"
-        "   AS oldest FROM outbox"
+        " count(*) FILTER (WHERE parked_at IS NOT NULL) AS parked,"
+        " coalesce(array_agg(DISTINCT event_type) FILTER (WHERE parked_at IS NOT NULL),"
+        "   '{}') AS parked_types,"
+        " coalesce(extract(epoch FROM now() - min(created_at)"
+        "   FILTER (WHERE sent_at IS NULL AND parked_at IS NULL)), 0) AS oldest FROM outbox"
     )
     assert row is not None
     return OutboxStatus(
-        pending=row["pending"], oldest_seconds=float(row["oldest"]), sent=row["sent"]
+        pending=row["pending"],
+        oldest_seconds=float(row["oldest"]),
+        sent=row["sent"],
+        parked=row["parked"],
+        parked_types=tuple(sorted(row["parked_types"])),
     )
+
+
+async def retry_parked(conn: Connection) -> int:
+    """Hand parked events back to the relay (once their consumers' queues exist)."""
+    result = await conn.execute(
+        "UPDATE outbox SET parked_at = NULL WHERE parked_at IS NOT NULL AND sent_at IS NULL"
+    )
+    await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
+    return int(result.split()[-1])
+
+
+async def prune(conn: Connection, *, older_than: timedelta, batch: int = 5000) -> int:
+    """Delete published rows sent before `older_than` ago, a batch per statement; unsent and
+    parked rows stay. Returns how many went."""
+    total = 0
+    while True:
+        result = await conn.execute(
+            "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox"
+            " WHERE sent_at < now() - $1::interval ORDER BY sent_at LIMIT $2)",
+            older_than,
+            batch,
+        )
+        deleted = int(result.split()[-1])
+        total += deleted
+        if deleted < batch:
+            return total
 
 
 PublishFn = Callable[[OutboxRow], Awaitable[None]]
@@ -154,8 +200,8 @@ class OutboxRelay:
         async with self._pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
                 "SELECT id, event_id::text, event_type, body, correlation_id, traceparent"
-                " FROM outbox"
-                " WHERE sent_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                " FROM outbox WHERE sent_at IS NULL AND parked_at IS NULL ORDER BY id"
+                " LIMIT $1 FOR UPDATE SKIP LOCKED",
                 self._batch_size,
             )
             if not rows:
@@ -166,11 +212,24 @@ class OutboxRelay:
                 *(self._publish(row) for row in batch), return_exceptions=True
             )
             sent = [row.id for row, res in zip(batch, results, strict=True) if res is None]
+            parked = [
+                (row.id, f"unroutable: {res}"[:500])
+                for row, res in zip(batch, results, strict=True)
+                if isinstance(res, Unroutable)
+            ]
             failed = [
                 (row.id, repr(res)[:500])
                 for row, res in zip(batch, results, strict=True)
-                if isinstance(res, BaseException)
+                if isinstance(res, BaseException) and not isinstance(res, Unroutable)
             ]
+            if parked:
+                # Nobody would receive them: kept with the reason instead of marked sent.
+                await conn.executemany(
+                    "UPDATE outbox SET parked_at = now(), attempts = attempts + 1,"
+                    " last_error = $2 WHERE id = $1",
+                    parked,
+                )
+                log.warning("outbox.parked_unroutable", count=len(parked), reason=parked[0][1])
             if sent:
                 await conn.execute(
                     "UPDATE outbox SET sent_at = $2, attempts = attempts + 1"
@@ -185,7 +244,7 @@ class OutboxRelay:
                 )
                 self.last_error = failed[0][1]
                 log.warning("outbox.publish_failed", count=len(failed), error=failed[0][1])
-            return len(sent) if not failed else -len(failed)
+            return len(sent) + len(parked) if not failed else -len(failed)
 
     async def _listen(self) -> None:
         """Keep a LISTEN connection open; reconnect when the database goes away."""

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from faststream.rabbit import RabbitBroker
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 from ssu_contracts import Envelope
 
-from ssu_common import audit, outbox, tracing
+from ssu_common import audit, inbox, outbox, tracing
 from ssu_common.auth import ApiKeys, Principal, authorize
 from ssu_common.context import work_context
 from ssu_common.db import Connection, create_pool, ensure_database, migrate
@@ -96,7 +96,7 @@ class ServiceRuntime:
             for g in gauges
         ]
         self.broker: RabbitBroker = create_broker(
-            url=settings.amqp_url,
+            url=settings.broker_url(),
             service=self.service,
             registry=self.metrics.registry,
             prefetch=settings.prefetch,
@@ -188,12 +188,14 @@ class ServiceRuntime:
             dsn=self.settings.database_url,
             publish=OutboxPublisher(
                 self.broker,
+                user_id=self.settings.broker_user(),
                 on_published=self.metrics.outbox_published.labels(self.service).inc,
             ),
             batch_size=self.settings.outbox_batch,
             poll_seconds=self.settings.outbox_poll_seconds,
         )
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        self._tasks.append(asyncio.create_task(self._retention(), name="retention"))
         for job in self.background:
             self._tasks.append(asyncio.create_task(job(self), name=getattr(job, "__name__", "job")))
         self._tasks.append(asyncio.create_task(self._watch_readiness(), name="readiness"))
@@ -202,6 +204,28 @@ class ServiceRuntime:
     def _observe_age(self, envelope: Envelope) -> None:
         age = (datetime.now(UTC) - envelope.time).total_seconds()
         self.metrics.event_age.labels(self.service, envelope.type).observe(max(age, 0.0))
+
+    async def prune(self) -> tuple[int, int]:
+        """Delete published outbox rows and inbox ids past their retention; how many of each."""
+        async with self.pool.acquire() as conn:
+            sent = await outbox.prune(
+                conn, older_than=timedelta(seconds=self.settings.outbox_retention_seconds)
+            )
+            seen = await inbox.prune(
+                conn, older_than=timedelta(seconds=self.settings.inbox_retention_seconds)
+            )
+        if sent or seen:
+            log.info("retention.pruned", outbox=sent, inbox=seen)
+        return sent, seen
+
+    async def _retention(self) -> None:
+        """Prune now and then; every replica may, the deletes do not conflict."""
+        while True:
+            try:
+                await self.prune()
+            except Exception as exc:
+                log.warning("retention.failed", error=repr(exc)[:300])
+            await asyncio.sleep(self.settings.retention_interval_seconds)
 
     def _count_event(self, event_type: str, outcome: str) -> None:
         self.metrics.events.labels(self.service, event_type, outcome).inc()
@@ -274,6 +298,7 @@ class ServiceRuntime:
                 st = await outbox.status(conn)
             self.metrics.outbox_pending.labels(self.service).set(st.pending)
             self.metrics.outbox_oldest.labels(self.service).set(st.oldest_seconds)
+            self.metrics.outbox_parked.labels(self.service).set(st.parked)
         for spec, gauge in self.domain_gauges:
             try:
                 async with self.pool.acquire(timeout=2.0) as conn:

@@ -1,6 +1,7 @@
 """Configuration shared by every service; each service subclasses it with its own prefix."""
 
 from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -21,6 +22,10 @@ class ServiceSettings(BaseSettings):
     amqp_url: str = Field(
         default="amqp://guest:guest@127.0.0.1:5672/", validation_alias="SSU_AMQP_URL"
     )
+    # The service's own broker identity (`SSU_<SERVICE>_AMQP_USERNAME`, `..._PASSWORD`;
+    # ssu_common.identities); when unset, the credentials of SSU_AMQP_URL are used.
+    amqp_username: str | None = None
+    amqp_password: str | None = None
     api_keys_file: Path = Field(
         default=REPO_ROOT / "deploy" / "api-keys.dev.yaml", validation_alias="SSU_API_KEYS_FILE"
     )
@@ -37,6 +42,17 @@ class ServiceSettings(BaseSettings):
     # How long a starting service waits for its database and broker before it gives up.
     startup_timeout_seconds: float = Field(
         default=60.0, validation_alias="SSU_STARTUP_TIMEOUT_SECONDS"
+    )
+    # Retention (SECURITY.md): published outbox rows, and inbox ids after a window longer than
+    # any redelivery can come late (queue waits, dead letters replayed within 30 days).
+    outbox_retention_seconds: float = Field(
+        default=7 * 86400, gt=0, validation_alias="SSU_OUTBOX_RETENTION_SECONDS"
+    )
+    inbox_retention_seconds: float = Field(
+        default=45 * 86400, gt=0, validation_alias="SSU_INBOX_RETENTION_SECONDS"
+    )
+    retention_interval_seconds: float = Field(
+        default=3600, gt=0, validation_alias="SSU_RETENTION_INTERVAL_SECONDS"
     )
     db_pool_max: int = Field(default=10, validation_alias="SSU_DB_POOL_MAX")
     db_command_timeout: float = Field(default=60.0, validation_alias="SSU_DB_COMMAND_TIMEOUT")
@@ -56,3 +72,31 @@ class ServiceSettings(BaseSettings):
             "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"
         ),
     )
+
+    def broker_url(self) -> str:
+        """SSU_AMQP_URL with the service's own credentials in it."""
+        return amqp_url_with_credentials(
+            self.amqp_url, username=self.amqp_username, password=self.amqp_password
+        )
+
+    def broker_user(self) -> str:
+        """The user the service connects as: the AMQP `user_id` of what it publishes."""
+        return amqp_user(self.broker_url())
+
+
+def amqp_url_with_credentials(url: str, *, username: str | None, password: str | None) -> str:
+    """The URL with its user and password replaced by the given ones (when given)."""
+    if username is None:
+        return url
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    userinfo = quote(username, safe="")
+    if password is not None:
+        userinfo += ":" + quote(password, safe="")
+    return urlunsplit(parts._replace(netloc=f"{userinfo}@{host}"))
+
+
+def amqp_user(url: str) -> str:
+    """The user named in an AMQP URL (`guest` when none, as the broker client assumes)."""
+    username = urlsplit(url).username
+    return unquote(username) if username else "guest"

@@ -1,0 +1,21 @@
+"""Which service consumes which events: the suite's queues and bindings, known to every service.
+
+Every service declares all of them at start-up, before its outbox relay publishes anything, so an
+event is never published to `ssu.events` before the queue of a consumer that reads it exists
+(DESIGN §2). Each service's `HANDLERS` are exactly its line here (a test holds them together).
+"""
+
+from ssu_contracts import EVENTS
+
+EVENTS_EXCHANGE_NAME = "ssu.events"
+DEAD_LETTER_EXCHANGE_NAME = "ssu.dlx"
+
+_LICENSE_EVENTS = tuple(t for t in EVENTS if t.startswith("licensing.license."))
+_ENROLLMENT_EVENTS = tuple(t for t in EVENTS if t.startswith("registry.enrollment."))
+
+# A new consuming service is one more line.
+CONSUMERS: dict[str, tuple[str, ...]] = {
+    "registry": _LICENSE_EVENTS,
+    "billing": _LICENSE_EVENTS + _ENROLLMENT_EVENTS,
+    "notification": tuple(t for t in EVENTS if not t.startswith("notification.")),
+}
