@@ -238,6 +238,8 @@ class EnrollmentStartedV1(Event):
     category: RecipientCategory
     start_date: date
     addressee: Addressee
+    # Counts up with each published change of the enrollment; absent from older publishers.
+    seq: int | None = Field(default=None, ge=1)
 
 
 class EnrollmentEndedV1(Event):
@@ -253,6 +255,8 @@ class EnrollmentEndedV1(Event):
     category: RecipientCategory
     end_date: date
     reason: str
+    # Counts up with each published change of the enrollment; absent from older publishers.
+    seq: int | None = Field(default=None, ge=1)
 
 
 class EnrollmentDisruptedV1(Event):
@@ -272,6 +276,8 @@ class EnrollmentDisruptedV1(Event):
     reason: str
     alternatives: list[Alternative] = Field(default_factory=list, max_length=3)
     addressee: Addressee
+    # Counts up with each published change of the enrollment; absent from older publishers.
+    seq: int | None = Field(default=None, ge=1)
 
 
 class EnrollmentResumedV1(Event):
@@ -287,6 +293,8 @@ class EnrollmentResumedV1(Event):
     category: RecipientCategory
     resumed_on: date
     addressee: Addressee
+    # Counts up with each published change of the enrollment; absent from older publishers.
+    seq: int | None = Field(default=None, ge=1)
 
 
 # billing

@@ -39,7 +39,7 @@ def new_iin() -> str:
 
 async def feed(svc: RunningService, event: Event, *, subject: str | None = None) -> str:
     """Publish an event to ssu.events and wait until billing has applied it."""
-    envelope = make_event(event, source="/ssu/test", subject=subject)
+    envelope = make_event(event, source=f"/ssu/{event.event_type.split('.')[0]}", subject=subject)
     await publish_raw(envelope.to_bytes(), routing_key=envelope.type, message_id=envelope.id)
 
     async def applied() -> bool:

@@ -118,7 +118,7 @@ async def test_an_end_that_arrives_before_the_start_is_applied_once_the_start_ar
     svc: RunningService,
 ) -> None:
     e = started(str(uuid.uuid4()), new_iin(), new_bin(), "KZ-1", date(2026, 1, 3))
-    end = make_event(ended(e, date(2026, 1, 20)), source="/ssu/test", subject=e.enrollment_id)
+    end = make_event(ended(e, date(2026, 1, 20)), source="/ssu/registry", subject=e.enrollment_id)
     await publish_raw(end.to_bytes(), routing_key=end.type, message_id=end.id)
     await feed(svc, e)
 
@@ -128,3 +128,30 @@ async def test_an_end_that_arrives_before_the_start_is_applied_once_the_start_ar
         )
 
     assert await eventually(end_applied) == date(2026, 1, 20)
+
+
+async def enrollment_state(svc: RunningService, enrollment_id: str) -> tuple[str, int]:
+    row = await svc.pool.fetchrow(
+        "SELECT status, seq FROM enrollments WHERE enrollment_id = $1", enrollment_id
+    )
+    return (row["status"], row["seq"])
+
+
+async def test_an_end_overtaken_by_an_older_disruption_stays_ended(svc: RunningService) -> None:
+    e = started(str(uuid.uuid4()), new_iin(), new_bin(), "KZ-1", date(2026, 1, 3))
+    e = e.model_copy(update={"seq": 1})
+    await feed(svc, e)
+    await feed(svc, ended(e, date(2026, 1, 20)).model_copy(update={"seq": 3}))
+    await feed(svc, disrupted(e, date(2026, 1, 10)).model_copy(update={"seq": 2}))
+    assert await enrollment_state(svc, e.enrollment_id) == ("ended", 3)
+
+
+async def test_a_resumption_overtaken_by_an_older_disruption_stays_active(
+    svc: RunningService,
+) -> None:
+    e = started(str(uuid.uuid4()), new_iin(), new_bin(), "KZ-1", date(2026, 1, 3))
+    e = e.model_copy(update={"seq": 1})
+    await feed(svc, e)
+    await feed(svc, resumed(e, date(2026, 1, 12)).model_copy(update={"seq": 3}))
+    await feed(svc, disrupted(e, date(2026, 1, 10)).model_copy(update={"seq": 2}))
+    assert await enrollment_state(svc, e.enrollment_id) == ("active", 3)

@@ -33,6 +33,14 @@ async def on_registered(conn: Connection, envelope: Envelope, data: Any) -> None
     assert isinstance(data, RecipientRegisteredV1)
     if data.full_name == "refuse me":
         raise PermanentError("this recipient is refused by a domain rule")
+    if data.full_name == "conflict me":
+        # A domain error of the kind service code raises (a problem, not a PermanentError).
+        raise Problem(409, "the recipient is already enrolled for this form")
+    if data.full_name == "duplicate me":
+        await conn.execute("INSERT INTO things (id, note) VALUES ('dup', 'x'), ('dup', 'x')")
+    if data.full_name.startswith("too slow"):
+        await conn.execute("SET LOCAL statement_timeout = '50ms'")
+        await conn.execute("SELECT pg_sleep(2)")
     if FAIL_TIMES.get(data.full_name, 0) > 0:
         FAIL_TIMES[data.full_name] -= 1
         await conn.execute(

@@ -97,3 +97,34 @@ async def test_a_failing_event_in_a_batch_is_retried_alone_and_applied_once(svc)
         'ssu_events_total{event_type="registry.recipient.registered.v1",outcome="retried",'
         'service="probe"} 1.0' in metrics
     )
+
+
+async def test_a_domain_problem_is_dead_lettered_at_once_with_its_reason(svc) -> None:  # type: ignore[no-untyped-def]
+    await publish_raw(registered("conflict me"), routing_key=ROUTING)
+    dead = await read_dlq("probe", expect=1)
+    assert dead[0].headers[REASON_HEADER] == (
+        "refused: Problem: the recipient is already enrolled for this form"
+    )
+    assert await effects(svc, "conflict me") == 0
+
+
+async def test_a_constraint_violation_is_dead_lettered_at_once_with_its_reason(svc) -> None:  # type: ignore[no-untyped-def]
+    await publish_raw(registered("duplicate me"), routing_key=ROUTING)
+    dead = await read_dlq("probe", expect=1)
+    reason = dead[0].headers[REASON_HEADER]
+    assert reason.startswith("refused: UniqueViolationError: duplicate key value"), reason
+
+
+async def test_a_statement_timeout_is_retried_then_dead_lettered_and_holds_nothing_up(
+    svc,  # type: ignore[no-untyped-def]
+) -> None:
+    await publish_raw(registered("too slow"), routing_key=ROUTING)
+    await publish_raw(registered("after-slow"), routing_key=ROUTING)
+    # Not "database down": the next event is applied while the slow one is retried.
+    assert await eventually(lambda: effects(svc, "after-slow"), timeout=10) == 1
+    # The queue allows 1 + delivery_limit (5) deliveries; the last one says why.
+    dead = await read_dlq("probe", expect=1, timeout=30)
+    assert dead[0].headers[REASON_HEADER] == (
+        "failed 6 deliveries: QueryCanceledError: canceling statement due to statement timeout"
+    )
+    assert await effects(svc, "too slow") == 0

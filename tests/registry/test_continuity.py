@@ -172,6 +172,7 @@ async def test_suspension_reinstatement_transfer_and_revocation(svc: RunningServ
             "disrupted_on": "2026-03-01",
             "reason": "staffing below the norm",
             "alternatives": elderly_alternatives,
+            "seq": 2,  # started 1, disrupted 2
             "addressee": {
                 "name": "Айгерим Сейтқали",
                 "email": None,
@@ -248,6 +249,7 @@ async def test_suspension_reinstatement_transfer_and_revocation(svc: RunningServ
             )
             assert resumed["data"]["resumed_on"] == "2026-03-15"
             assert resumed["data"]["enrollment_id"] == enrollments[iin]
+            assert resumed["data"]["seq"] == 3
         assert len(probe.of_type("registry.enrollment.resumed.v1")) == 2
         r = await svc.client.get("/v1/disruptions", params={"region": KARAGANDA}, headers=ADMIN)
         assert r.json()["items"] == []
@@ -295,6 +297,7 @@ async def test_suspension_reinstatement_transfer_and_revocation(svc: RunningServ
                 "category": "elderly",
                 "end_date": "2026-03-31",
                 "reason": "license revoked: repeated violations",
+                "seq": 4,
             }
         await probe.pull(wait=0.5)
         assert len(probe.of_type("registry.enrollment.disrupted.v1")) == 3

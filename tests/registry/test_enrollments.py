@@ -271,6 +271,7 @@ async def test_ending_an_enrollment_frees_its_place_and_is_announced(svc: Runnin
         "category": "elderly",
         "end_date": "2026-03-31",
         "reason": "moved to relatives",
+        "seq": 2,  # started 1, ended 2
     }
     again = await svc.client.post(f"/v1/enrollments/{eid}/end", json={}, headers=ADMIN)
     assert again.status_code == 409

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import aio_pika
 import pytest
-from harness import AMQP_URL, RunningService, eventually, read_dlq
+from harness import AMQP_URL, RunningService, eventually, publish_raw, read_dlq
 from ssu_common import REASON_HEADER
 from ssu_contracts import EnrollmentStartedV1, LicenseIssuedV1, make_bin, make_event
 
@@ -50,7 +50,8 @@ def good_event(service: str) -> bytes:
             seq=1,
             effective_date=date(2026, 11, 1),
         )
-    return make_event(data, source="/ssu/test", subject="hostile").to_bytes()  # type: ignore[arg-type]
+    source = "/ssu/registry" if service == "licensing" else "/ssu/licensing"
+    return make_event(data, source=source, subject="hostile").to_bytes()  # type: ignore[arg-type]
 
 
 def hostile(service: str) -> list[tuple[str, aio_pika.Message]]:
@@ -95,11 +96,10 @@ async def test_hostile_messages_are_dead_lettered_and_the_consumer_goes_on(
         channel = await connection.channel(publisher_confirms=True)
         for _, message in hostile(service):
             await channel.default_exchange.publish(message, routing_key=f"{service}.events")
-        good = good_event(service)
-        good_id = json.loads(good)["id"]
-        await channel.default_exchange.publish(
-            aio_pika.Message(good, message_id=good_id), routing_key=f"{service}.events"
-        )
+    # The next good event, from the service that publishes its type, through `ssu.events`.
+    good = good_event(service)
+    good_id = json.loads(good)["id"]
+    await publish_raw(good, routing_key=json.loads(good)["type"])
 
     async def applied() -> bool:
         return bool(await svc.pool.fetchval("SELECT 1 FROM inbox WHERE event_id = $1", good_id))

@@ -446,8 +446,7 @@ class Consumer:
                     # The queue would drop it into the DLQ without a word: say why ourselves.
                     await self._dead_letter(
                         work.message,
-                        f"failed {_deliveries(work.message)} deliveries:"
-                        f" {_describe_error(error)}",
+                        f"failed {_deliveries(work.message)} deliveries: {_describe_error(error)}",
                     )
                     self._count(work.envelope.type, "dead_lettered")
                 else:

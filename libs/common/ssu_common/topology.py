@@ -15,6 +15,7 @@ _ENROLLMENT_EVENTS = tuple(t for t in EVENTS if t.startswith("registry.enrollmen
 
 # A new consuming service is one more line.
 CONSUMERS: dict[str, tuple[str, ...]] = {
+    "licensing": ("registry.enrollment.started.v1", "registry.enrollment.ended.v1"),
     "registry": _LICENSE_EVENTS,
     "billing": _LICENSE_EVENTS + _ENROLLMENT_EVENTS,
     "notification": tuple(t for t in EVENTS if not t.startswith("notification.")),

@@ -79,28 +79,37 @@ async def start_enrollment(*, conn: Connection, data: EnrollmentStartedV1) -> No
         form=data.form.value,
         category=data.category.value,
         start_date=data.start_date,
+        seq=data.seq,
     )
 
 
+def _check_change(outcome: store.EnrollmentChange, enrollment_id: str, seq: int | None) -> None:
+    """An event older than the enrollment's state is ignored; one before its start waits."""
+    if outcome is store.EnrollmentChange.UNKNOWN:
+        raise EnrollmentNotYetKnown(enrollment_id)
+    if outcome is store.EnrollmentChange.STALE:
+        log.info("enrollment.stale_event_ignored", enrollment=enrollment_id, seq=seq)
+
+
 async def end_enrollment(*, conn: Connection, data: EnrollmentEndedV1) -> None:
-    if not await store.end_enrollment(
-        conn, enrollment_id=data.enrollment_id, end_date=data.end_date
-    ):
-        raise EnrollmentNotYetKnown(data.enrollment_id)
+    outcome = await store.end_enrollment(
+        conn, enrollment_id=data.enrollment_id, end_date=data.end_date, seq=data.seq
+    )
+    _check_change(outcome, data.enrollment_id, data.seq)
 
 
 async def disrupt_enrollment(*, conn: Connection, data: EnrollmentDisruptedV1) -> None:
-    if not await store.set_enrollment_status(
-        conn, enrollment_id=data.enrollment_id, status="disrupted"
-    ):
-        raise EnrollmentNotYetKnown(data.enrollment_id)
+    outcome = await store.set_enrollment_status(
+        conn, enrollment_id=data.enrollment_id, status="disrupted", seq=data.seq
+    )
+    _check_change(outcome, data.enrollment_id, data.seq)
 
 
 async def resume_enrollment(*, conn: Connection, data: EnrollmentResumedV1) -> None:
-    if not await store.set_enrollment_status(
-        conn, enrollment_id=data.enrollment_id, status="active"
-    ):
-        raise EnrollmentNotYetKnown(data.enrollment_id)
+    outcome = await store.set_enrollment_status(
+        conn, enrollment_id=data.enrollment_id, status="active", seq=data.seq
+    )
+    _check_change(outcome, data.enrollment_id, data.seq)
 
 
 # tariffs and contracts

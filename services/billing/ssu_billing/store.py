@@ -1,6 +1,7 @@
 """All SQL of the billing service."""
 
 from datetime import date
+from enum import Enum
 from decimal import Decimal
 from typing import Any
 
@@ -134,11 +135,12 @@ async def insert_enrollment(
     form: str,
     category: str,
     start_date: date,
+    seq: int | None,
 ) -> None:
     await conn.execute(
         "INSERT INTO enrollments (enrollment_id, iin, provider_bin, license_number, site_id,"
-        " region, form, category, start_date, status)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'active')"
+        " region, form, category, start_date, status, seq)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'active', coalesce($10, 0))"
         " ON CONFLICT (enrollment_id) DO NOTHING",
         enrollment_id,
         iin,
@@ -149,32 +151,53 @@ async def insert_enrollment(
         form,
         category,
         start_date,
+        seq,
     )
 
 
-async def end_enrollment(conn: Connection, *, enrollment_id: str, end_date: date) -> bool:
+class EnrollmentChange(Enum):
+    APPLIED = "applied"
+    STALE = "stale"  # the enrollment holds a newer seq (or is ended, for an event without one)
+    UNKNOWN = "unknown"  # its start has not arrived yet
+
+
+async def _change_outcome(conn: Connection, result: str, enrollment_id: str) -> EnrollmentChange:
+    if result != "UPDATE 0":
+        return EnrollmentChange.APPLIED
+    known = await conn.fetchval("SELECT 1 FROM enrollments WHERE enrollment_id = $1", enrollment_id)
+    return EnrollmentChange.STALE if known else EnrollmentChange.UNKNOWN
+
+
+async def end_enrollment(
+    conn: Connection, *, enrollment_id: str, end_date: date, seq: int | None
+) -> EnrollmentChange:
+    """Ended on end_date, unless the enrollment holds a newer seq."""
     result = await conn.execute(
-        "UPDATE enrollments SET end_date = $2, status = 'ended', updated_at = clock_timestamp()"
-        " WHERE enrollment_id = $1",
+        "UPDATE enrollments SET end_date = $2, status = 'ended', seq = coalesce($3, seq),"
+        " updated_at = clock_timestamp()"
+        " WHERE enrollment_id = $1 AND ($3::integer IS NULL OR seq < $3)",
         enrollment_id,
         end_date,
+        seq,
     )
-    return result != "UPDATE 0"
+    return await _change_outcome(conn, result, enrollment_id)
 
 
-async def set_enrollment_status(conn: Connection, *, enrollment_id: str, status: str) -> bool:
-    """Disrupted/active; an ended enrollment stays ended."""
+async def set_enrollment_status(
+    conn: Connection, *, enrollment_id: str, status: str, seq: int | None
+) -> EnrollmentChange:
+    """Disrupted/active, unless the enrollment holds a newer seq; without a seq (an older
+    publisher) an ended enrollment stays ended."""
     result = await conn.execute(
-        "UPDATE enrollments SET status = $2, updated_at = clock_timestamp()"
-        " WHERE enrollment_id = $1 AND status <> 'ended'",
+        "UPDATE enrollments SET status = $2, seq = coalesce($3, seq),"
+        " updated_at = clock_timestamp()"
+        " WHERE enrollment_id = $1 AND CASE WHEN $3::integer IS NULL THEN status <> 'ended'"
+        " ELSE seq < $3 END",
         enrollment_id,
         status,
+        seq,
     )
-    if result != "UPDATE 0":
-        return True
-    return bool(
-        await conn.fetchval("SELECT 1 FROM enrollments WHERE enrollment_id = $1", enrollment_id)
-    )
+    return await _change_outcome(conn, result, enrollment_id)
 
 
 async def get_enrollment(conn: Connection, enrollment_id: str) -> Any:

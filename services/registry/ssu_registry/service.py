@@ -142,6 +142,7 @@ async def _disrupt(*, conn: Connection, event: LicenseEvent) -> None:
                     reason=reason,
                     alternatives=alternatives,
                     addressee=domain.addressee_for(contact_of(row), on=event.effective_date),
+                    seq=row["seq"],
                 ),
                 row["enrollment_id"],
             )
@@ -164,6 +165,7 @@ async def _resume(*, conn: Connection, event: LicenseEvent) -> None:
                 category=row["category"],
                 resumed_on=event.effective_date,
                 addressee=domain.addressee_for(contact_of(row), on=event.effective_date),
+                seq=row["seq"],
             ),
             row["enrollment_id"],
         )
@@ -194,6 +196,7 @@ async def _end_all(*, conn: Connection, event: LicenseEvent) -> None:
                 category=row["category"],
                 end_date=row["end_date"],
                 reason=reason,
+                seq=row["seq"],
             ),
             row["enrollment_id"],
         )
@@ -431,6 +434,7 @@ async def enroll(
                     category=category,
                     start_date=start_date,
                     addressee=domain.addressee_for(contact_of(recipient), on=start_date),
+                    seq=row["seq"],
                 ),
                 str(row["id"]),
             )
@@ -450,6 +454,7 @@ def _ended_event(row: Any) -> EnrollmentEndedV1:
         category=row["category"],
         end_date=row["end_date"],
         reason=row["end_reason"],
+        seq=row["seq"],
     )
 
 

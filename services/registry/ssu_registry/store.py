@@ -290,7 +290,7 @@ async def end_enrollment(
 ) -> Record:
     row = await conn.fetchrow(
         "UPDATE enrollments SET status = 'ended', end_date = $2, end_reason = $3,"
-        " updated_at = now() WHERE id = $1::uuid RETURNING *",
+        " seq = seq + 1, updated_at = now() WHERE id = $1::uuid RETURNING *",
         enrollment_id,
         end_date,
         reason,
@@ -337,7 +337,7 @@ async def list_enrollments(
 
 _ENROLLMENT_WITH_RECIPIENT = """
     e.id::text AS enrollment_id, e.iin, e.provider_bin, e.license_number, e.region, e.form,
-    e.category, e.start_date, r.full_name, r.birth_date, r.language, r.phone, r.email,
+    e.category, e.start_date, e.seq, r.full_name, r.birth_date, r.language, r.phone, r.email,
     r.guardian_name, r.guardian_phone, r.guardian_email
 """
 
@@ -350,7 +350,7 @@ async def disrupt_active_enrollments(
         f"""
         WITH changed AS (
             UPDATE enrollments SET status = 'disrupted', disrupted_on = $2,
-                                   disruption_reason = $3, updated_at = now()
+                                   disruption_reason = $3, seq = seq + 1, updated_at = now()
             WHERE license_number = $1 AND status = 'active'
             RETURNING *
         )
@@ -413,7 +413,7 @@ async def resume_disrupted_enrollments(conn: Connection, *, license_number: str)
         WITH changed AS (
             UPDATE enrollments SET status = 'active', disrupted_on = NULL,
                                    disruption_reason = NULL, alternatives = NULL,
-                                   updated_at = now()
+                                   seq = seq + 1, updated_at = now()
             WHERE license_number = $1 AND status = 'disrupted'
             RETURNING *
         )
@@ -434,9 +434,10 @@ async def end_open_enrollments(
         """
         UPDATE enrollments SET status = 'ended',
                end_date = greatest(start_date, $2::date - 1), end_reason = $3,
-               updated_at = now()
+               seq = seq + 1, updated_at = now()
         WHERE license_number = $1 AND status <> 'ended'
-        RETURNING id::text AS enrollment_id, iin, provider_bin, region, form, category, end_date
+        RETURNING id::text AS enrollment_id, iin, provider_bin, region, form, category, end_date,
+                  seq
         """,
         license_number,
         effective_date,
