@@ -103,6 +103,7 @@ async def test_enrollment_starts_and_is_announced_to_the_guardian_of_a_minor(
         "form": "semi_stationary",
         "category": "child_disability",
         "start_date": "2026-02-02",
+        "seq": 1,
         "addressee": {
             "name": "Ержан Ахметов",
             "email": None,

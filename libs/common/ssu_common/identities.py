@@ -3,9 +3,9 @@
 Each service connects as `ssu-<service>`. It may
 - publish to `ssu.events` only routing keys of its own service (a topic permission; the broker
   closes the channel with ACCESS_REFUSED otherwise) and dead-letter into `ssu.dlx`;
-- declare and bind the suite's queues (every service declares the whole topology at start-up,
-  so no event is published before the queue that should receive it exists);
-- read (consume, purge) only its own queue and its own dead-letter queue.
+- declare, bind and read (consume, purge) only its own queue and its own dead-letter queue.
+The deployment declares every consumer's queue before services start (an administrator's step:
+messaging.declare_suite_topology, or the compose and Kubernetes definitions).
 The operators' identity `ssu-ops` (the `ssu` command line) reads every dead-letter queue and
 replays into a service's queue through the default exchange, keeping each message's `user_id`:
 that needs the `impersonator` tag. It declares, binds and publishes to `ssu.events` nothing.
@@ -69,20 +69,17 @@ def _any_of(names: list[str]) -> str:
     return "^(" + "|".join(re.escape(n) for n in names) + ")$"
 
 
-def _suite_queues() -> list[str]:
-    return [f"{s}.events{suffix}" for s in sorted(CONSUMERS) for suffix in ("", ".dlq")]
-
-
 def permissions(service: str) -> Permissions:
     """What the identity of one service may do on the suite's virtual host."""
     exchanges = [EVENTS_EXCHANGE_NAME, DEAD_LETTER_EXCHANGE_NAME]
     own = [f"{service}.events", f"{service}.events.dlq"]
-    # Declaring a queue needs `configure` on it, binding it `write` on it and `read` on the
-    # exchange; publishing needs `write` on the exchange. Reading a queue is consuming it.
+    # Declaring a queue needs `configure` on it (and, as it dead-letters, `read` on it and
+    # `write` on the dead-letter exchange), binding it `write` on it and `read` on the
+    # exchange; publishing needs `write` on the exchange; consuming, `read` on the queue.
     return Permissions(
         user=broker_user(service),
-        configure=_any_of(exchanges + _suite_queues()),
-        write=_any_of(exchanges + _suite_queues()),
+        configure=_any_of(exchanges + own),
+        write=_any_of(exchanges + own),
         read=_any_of(exchanges + own),
         topic_write=f"^{re.escape(service)}\\.",
         # Binding keys are checked against the read pattern: a consumer binds any type it reads.

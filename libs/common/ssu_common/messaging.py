@@ -3,8 +3,8 @@
 Topology (DESIGN §2): topic exchange `ssu.events`; per consuming service a durable quorum queue
 `<service>.events` bound to the event types it handles, dead-lettering into `ssu.dlx`, whose
 queue `<service>.events.dlq` keeps what could not be processed. Messages are persistent and
-published with confirms. Every service declares every consumer's queue (ssu_common.topology)
-before it publishes.
+published with confirms. The deployment declares every consumer's queue (ssu_common.topology)
+before any service publishes (`declare_suite_topology`).
 
 Trust (SECURITY.md): each service publishes as its own broker user (ssu_common.identities) and
 sets the AMQP `user_id`, which RabbitMQ checks against the connection's user; a consumer refuses
@@ -114,51 +114,46 @@ def create_broker(
 async def declare_topology(
     broker: RabbitBroker, service: str, *, delivery_limit: int, event_types: list[str]
 ) -> None:
-    """Declare the exchanges, this service's queues and bindings (when it consumes), and the
-    queues and bindings of every other consumer of the suite (ssu_common.topology)."""
+    """Declare the exchanges and, for a consumer, its queue, bindings and dead-letter queue."""
     exchange = await broker.declare_exchange(EVENTS_EXCHANGE)
     dlx = await broker.declare_exchange(DEAD_LETTER_EXCHANGE)
-    if event_types:
-        dlq = await broker.declare_queue(dead_letter_queue(service))
-        await dlq.bind(dlx, routing_key=dlq_name(service))
-        queue = await broker.declare_queue(service_queue(service, delivery_limit=delivery_limit))
-        for event_type in event_types:
-            await queue.bind(exchange, routing_key=event_type)
-    others = {s: types for s, types in CONSUMERS.items() if s != service}
-    if others:
-        await _declare_other_consumers(broker, others, delivery_limit=delivery_limit)
+    if not event_types:
+        return
+    dlq = await broker.declare_queue(dead_letter_queue(service))
+    await dlq.bind(dlx, routing_key=dlq_name(service))
+    queue = await broker.declare_queue(service_queue(service, delivery_limit=delivery_limit))
+    for event_type in event_types:
+        await queue.bind(exchange, routing_key=event_type)
 
 
-async def _declare_other_consumers(
-    broker: RabbitBroker, consumers: Mapping[str, tuple[str, ...]], *, delivery_limit: int
-) -> None:
-    """Queues and bindings of the other consumers, so that what this service publishes has
-    somewhere to go even before they first start. On a channel of its own: a queue that its
-    owner declared with other arguments refuses the declaration and closes the channel."""
-    connection = broker._connection
-    if connection is None:
-        raise ConnectionError("the broker is not connected")
-    for service, event_types in consumers.items():
-        spec = service_queue(service, delivery_limit=delivery_limit)
+async def declare_suite_topology(url: str, *, delivery_limit: int) -> None:
+    """Declare every consumer's queues and bindings (ssu_common.topology) as the deployment's
+    own step, before any service starts publishing: an event then always has the queue of each
+    service that reads it, even one that has never run yet.
+
+    Run with an administrator's credentials (the local runner, the tests, `ssu topology
+    declare`); compose and Kubernetes declare the same from their definitions. A service's
+    identity may not: a queue that dead-letters needs `read` on it to be declared.
+    """
+    connection = await aio_pika.connect(url)
+    async with connection:
         channel = await connection.channel()
-        try:
-            dlx = await channel.get_exchange(DEAD_LETTER_EXCHANGE_NAME)
+        exchange = await channel.declare_exchange(
+            EVENTS_EXCHANGE_NAME, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        dlx = await channel.declare_exchange(
+            DEAD_LETTER_EXCHANGE_NAME, aio_pika.ExchangeType.DIRECT, durable=True
+        )
+        for service, event_types in CONSUMERS.items():
+            dlq_spec = dead_letter_queue(service)
             dlq = await channel.declare_queue(
-                dlq_name(service), durable=True, arguments={"x-queue-type": "quorum"}
+                dlq_spec.name, durable=True, arguments=dlq_spec.arguments
             )
             await dlq.bind(dlx, routing_key=dlq_name(service))
-            queue = await channel.declare_queue(
-                spec.name, durable=True, arguments={"x-queue-type": "quorum", **spec.arguments}
-            )
-            exchange = await channel.get_exchange(EVENTS_EXCHANGE_NAME)
+            spec = service_queue(service, delivery_limit=delivery_limit)
+            queue = await channel.declare_queue(spec.name, durable=True, arguments=spec.arguments)
             for event_type in event_types:
                 await queue.bind(exchange, routing_key=event_type)
-        except aio_pika.exceptions.ChannelPreconditionFailed as exc:
-            # It exists (its owner's settings differ from ours): it is there, which is the point.
-            log.warning("topology.queue_exists_differently", queue=spec.name, error=str(exc))
-        finally:
-            if not channel.is_closed:
-                await channel.close()
 
 
 class OutboxPublisher:

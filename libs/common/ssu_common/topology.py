@@ -1,8 +1,9 @@
 """Which service consumes which events: the suite's queues and bindings, known to every service.
 
-Every service declares all of them at start-up, before its outbox relay publishes anything, so an
-event is never published to `ssu.events` before the queue of a consumer that reads it exists
-(DESIGN §2). Each service's `HANDLERS` are exactly its line here (a test holds them together).
+The deployment declares all of them before any service starts (messaging.declare_suite_topology;
+compose and Kubernetes from their definitions), so an event is never published to `ssu.events`
+before the queue of a consumer that reads it exists (DESIGN §2); each service also declares its
+own at start-up. Each service's `HANDLERS` are exactly its line here (a test holds them together).
 """
 
 from ssu_contracts import EVENTS
