@@ -77,6 +77,10 @@ async def replay(amqp_url: str, service: str, limit: int) -> int:
                     message_id=message.message_id,
                     correlation_id=message.correlation_id,
                     content_type=message.content_type,
+                    # The publisher's identity, vouched for by the broker the first time; kept
+                    # (the operators' identity may impersonate) so the consumer checks it again.
+                    user_id=message.user_id,
+                    type=message.type,
                     delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
                 ),
                 routing_key=queue_name(service),

@@ -15,6 +15,8 @@ import asyncpg
 import httpx
 import typer
 from ssu_common import audit, outbox
+from ssu_common.messaging import declare_suite_topology
+from ssu_common.topology import CONSUMERS
 
 from ssu_cli import dlq
 from ssu_cli.settings import SERVICES, CliSettings
@@ -25,7 +27,9 @@ outbox_app = typer.Typer(help="Outboxes of every service.", no_args_is_help=True
 billing_app = typer.Typer(help="Billing runs.", no_args_is_help=True)
 audit_app = typer.Typer(help="Audit trails.", no_args_is_help=True)
 demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
+topology_app = typer.Typer(help="The suite's queues and bindings.", no_args_is_help=True)
 for sub, name in (
+    (topology_app, "topology"),
     (dlq_app, "dlq"),
     (outbox_app, "outbox"),
     (billing_app, "billing"),
@@ -59,7 +63,7 @@ def dlq_list(
     service: Service, limit: int = typer.Option(100, min=1), as_json: bool = False
 ) -> None:
     """Show dead letters with their reason, leaving them in the queue."""
-    letters = run(dlq.list_dead_letters(CliSettings().amqp_url, service.value, limit))
+    letters = run(dlq.list_dead_letters(CliSettings().ops_broker_url(), service.value, limit))
     if as_json:
         typer.echo(dlq.as_json(letters))
         return
@@ -75,7 +79,7 @@ def dlq_list(
 @dlq_app.command("replay")
 def dlq_replay(service: Service, limit: int = typer.Option(10_000, min=1)) -> None:
     """Send dead letters back to the service's queue (after the cause was fixed)."""
-    moved = run(dlq.replay(CliSettings().amqp_url, service.value, limit))
+    moved = run(dlq.replay(CliSettings().ops_broker_url(), service.value, limit))
     typer.echo(f"{service.value}: replayed {moved}")
 
 
@@ -84,7 +88,7 @@ def dlq_purge(service: Service, yes: bool = typer.Option(False, "--yes")) -> Non
     """Delete every dead letter of a service."""
     if not yes:
         typer.confirm(f"delete every dead letter of {service.value}?", abort=True)
-    purged = run(dlq.purge(CliSettings().amqp_url, service.value))
+    purged = run(dlq.purge(CliSettings().ops_broker_url(), service.value))
     typer.echo(f"{service.value}: purged {purged}")
 
 
@@ -107,6 +111,8 @@ def outbox_status(as_json: bool = False) -> None:
                     "pending": st.pending,
                     "oldest_seconds": round(st.oldest_seconds, 1),
                     "sent": st.sent,
+                    "parked": st.parked,
+                    "parked_types": list(st.parked_types),
                 }
             finally:
                 await conn.close()
@@ -120,12 +126,40 @@ def outbox_status(as_json: bool = False) -> None:
             if "error" in row:
                 typer.echo(f"{service:<13} unreachable: {row['error']}")
             else:
+                parked = (
+                    f"  parked {row['parked']} unroutable ({', '.join(row['parked_types'])})"
+                    if row["parked"]
+                    else ""
+                )
                 typer.echo(
                     f"{service:<13} pending {row['pending']:>7}  oldest "
-                    f"{row['oldest_seconds']:>8}s  sent {row['sent']}"
+                    f"{row['oldest_seconds']:>8}s  sent {row['sent']}{parked}"
                 )
     if any("error" in row for row in report.values()):
         raise typer.Exit(EXIT_UNREACHABLE)
+
+
+@outbox_app.command("retry-parked")
+def outbox_retry_parked(service: Service) -> None:
+    """Hand a service's parked (unroutable) events back to its relay, once their queues exist."""
+    settings = CliSettings()
+
+    async def retry() -> int:
+        conn = await asyncpg.connect(settings.database_url(service.value), timeout=5)
+        try:
+            return await outbox.retry_parked(conn)
+        finally:
+            await conn.close()
+
+    typer.echo(f"{service.value}: {run(retry())} parked events handed back to the relay")
+
+
+@topology_app.command("declare")
+def topology_declare(delivery_limit: int = typer.Option(10, min=1)) -> None:
+    """Declare every consumer's queues and bindings (as the deployment does before services
+    start), with the administrator's credentials of SSU_AMQP_URL."""
+    run(declare_suite_topology(CliSettings().amqp_url, delivery_limit=delivery_limit))
+    typer.echo("declared the queues and bindings of " + ", ".join(sorted(CONSUMERS)))
 
 
 @billing_app.command("run")

@@ -1,15 +1,20 @@
 """Broker identities (SECURITY.md): a service publishes only its own routing keys and reads only
 its own queues, the broker vouches for `user_id`, and a forged event reaches no state."""
 
+import asyncio
 import json
+import os
+import sys
 from collections.abc import AsyncIterator
 from datetime import date
+from pathlib import Path
 
 import aio_pika
 import aiormq
 import pytest
 import pytest_asyncio
 from harness import (
+    AMQP_URL,
     RunningService,
     eventually,
     identity_url,
@@ -199,3 +204,46 @@ async def test_forged_revocations_reach_no_state_and_are_dead_lettered_with_thei
 
     assert await eventually(lambda: revoked_in(registry, "providers")) == 2
     assert await eventually(lambda: revoked_in(billing, "licenses")) == 2
+
+
+async def test_a_replayed_dead_letter_keeps_its_publisher_and_is_applied(
+    suite: dict[str, RunningService],
+) -> None:
+    registry = suite["registry"]
+    number = "SSU-63-2026-000042"
+    issued = make_event(
+        LicenseIssuedV1(**{**license_fields(1, "active"), "license_number": number}),  # type: ignore[arg-type]
+        source="/ssu/licensing",
+        subject=number,
+    )
+    # A dead letter as the broker keeps it: licensing's user_id, in registry's DLQ (put there
+    # by the operators' identity, which alone may write to the default exchange).
+    connection = await aio_pika.connect(identity_url(identities.OPS_USER))
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        await channel.default_exchange.publish(
+            aio_pika.Message(
+                issued.to_bytes(),
+                message_id=issued.id,
+                user_id="ssu-licensing",
+                headers={REASON_HEADER: "failed 11 deliveries: the database was slow"},
+            ),
+            routing_key="registry.events.dlq",
+        )
+    proc = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "ssu"),
+        "dlq",
+        "replay",
+        "registry",
+        env={**os.environ, "SSU_AMQP_URL": AMQP_URL},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await proc.communicate()
+    assert proc.returncode == 0, out.decode()
+
+    async def known() -> object:
+        sql = "SELECT status FROM providers WHERE license_number = $1"
+        return await registry.pool.fetchval(sql, number)
+
+    assert await eventually(known) == "active"
