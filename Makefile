@@ -5,7 +5,7 @@ UV := $(PYTHON) -m uv
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: sync tools run test test-faults lint contracts clean help
+.PHONY: sync tools run test test-faults lint contracts broker-definitions clean help
 
 help:
 	@echo "make run        - the four services with demo data on local PostgreSQL and RabbitMQ"
@@ -13,6 +13,7 @@ help:
 	@echo "make test-faults - fault tests: broker and database restarts, kills, duplicates"
 	@echo "make lint       - ruff and mypy"
 	@echo "make contracts  - regenerate contracts/schemas and contracts/asyncapi.yaml"
+	@echo "make broker-definitions - regenerate the broker users and queues of deploy/ (compose, k8s)"
 
 # uv is bootstrapped from PyPI when missing; the lock file pins every dependency.
 $(VENV)/.synced: uv.lock pyproject.toml */pyproject.toml */*/pyproject.toml
@@ -46,6 +47,10 @@ lint: sync
 
 contracts: sync
 	$(PY) -m ssu_contracts.generate
+
+# Broker identities and topology (ssu_common.identities, ssu_common.topology) for compose and k8s.
+broker-definitions: sync
+	$(PY) deploy/broker_identities.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .run

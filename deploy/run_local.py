@@ -1,8 +1,10 @@
 """`make run`: the four services as separate processes on the local PostgreSQL and RabbitMQ.
 
-Checks that PostgreSQL and RabbitMQ answer (and says how to start them if not), starts the
-development mail/SMS/trace sinks when present (the services export their traces there), starts
-each service (each creates its database and applies its migrations), waits until every
+Checks that PostgreSQL and RabbitMQ answer (and says how to start them if not), creates the
+services' broker identities (one RabbitMQ user each, ssu_common.identities, with `rabbitmqctl`)
+and declares every consumer's queue before any service publishes, starts the development
+mail/SMS/trace sinks when present (the services export their traces there), starts each service
+as its own broker user (each creates its database and applies its migrations), waits until every
 `/health/ready` answers, loads the demo data once, prints where to look, and stops everything
 on Ctrl-C.
 """
@@ -15,14 +17,17 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import httpx
+from ssu_common import identities
+from ssu_common.messaging import declare_suite_topology
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_DIR = ROOT / ".run"
 SERVICES = {"licensing": 8081, "registry": 8082, "billing": 8083, "notification": 8084}
 AMQP_URL = os.environ.get("SSU_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+DELIVERY_LIMIT = int(os.environ.get("SSU_DELIVERY_LIMIT", "10"))
 PG_URL = os.environ.get("SSU_LICENSING_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/")
 
 HOW_TO_START = {
@@ -62,11 +67,36 @@ def check_infrastructure() -> None:
         sys.exit(2)
 
 
-def start(name: str, args: list[str]) -> subprocess.Popen[bytes]:
+def prepare_broker() -> None:
+    """The broker identities and every consumer's queue, before any service publishes."""
+    vhost = unquote(urlsplit(AMQP_URL).path.lstrip("/")) or "/"
+    try:
+        identities.apply(vhost)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        # A broker elsewhere (compose, a cluster) loads the same from its definitions.
+        print(f"could not create the broker users with rabbitmqctl ({exc}); assuming they exist")
+    asyncio.run(declare_suite_topology(AMQP_URL, delivery_limit=DELIVERY_LIMIT))
+
+
+def broker_identity_env(service: str) -> dict[str, str]:
+    user = identities.broker_user(service)
+    prefix = f"SSU_{service.upper()}_AMQP_"
+    return {
+        prefix + "USERNAME": os.environ.get(prefix + "USERNAME", user),
+        prefix + "PASSWORD": os.environ.get(prefix + "PASSWORD", identities.dev_password(user)),
+    }
+
+
+def start(name: str, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     RUN_DIR.mkdir(exist_ok=True)
     log = (RUN_DIR / f"{name}.log").open("ab")
     return subprocess.Popen(
-        args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        args,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -103,8 +133,9 @@ def main() -> None:
         procs["sinks"] = start("sinks", [sys.executable, str(sinks)])
         # The sink also receives the services' traces, unless a collector is configured.
         os.environ.setdefault("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1026")
+    prepare_broker()
     for name in SERVICES:
-        procs[name] = start(name, [sys.executable, "-m", f"ssu_{name}"])
+        procs[name] = start(name, [sys.executable, "-m", f"ssu_{name}"], broker_identity_env(name))
 
     def stop_all(*_: object) -> None:
         print("\nstopping…")

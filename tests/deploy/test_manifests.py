@@ -10,6 +10,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,10 @@ from typing import Any
 import pytest
 import yaml
 from harness import ROOT, reset_service, running_service, settings_for
+from ssu_common.topology import CONSUMERS
+
+sys.path.insert(0, str(ROOT / "deploy"))
+import broker_identities
 
 DEPLOY = ROOT / "deploy"
 K8S_BASE = DEPLOY / "k8s" / "base"
@@ -249,7 +254,10 @@ def test_compose_runs_the_four_services_and_their_infrastructure() -> None:
             DEPLOY / "Dockerfile"
         )
         env = service["environment"]
-        assert env["SSU_AMQP_URL"].startswith("amqp://") and "@rabbitmq:5672" in env["SSU_AMQP_URL"]
+        assert env["SSU_AMQP_URL"] == "amqp://rabbitmq:5672/"
+        # Its own broker identity, as the broker's definitions file creates it.
+        assert env[f"SSU_{upper}_AMQP_USERNAME"] == f"ssu-{name}"
+        assert env[f"SSU_{upper}_AMQP_PASSWORD"] == f"ssu-{name}-dev"
         database_url = env[f"SSU_{upper}_DATABASE_URL"]
         assert database_url.endswith(f"/ssu_{name}")
         database_hosts.add(database_url.rsplit("/", 1)[0])
@@ -324,10 +332,11 @@ def test_each_service_has_a_deployment_with_probes_limits_config_and_keys() -> N
         env = {e["name"]: e for e in container["env"]}
         database = env[f"SSU_{upper}_DATABASE_URL"]["valueFrom"]["secretKeyRef"]
         assert database == {"name": f"{name}-db-app", "key": "uri"}  # CloudNativePG's Secret
-        assert env["SSU_AMQP_URL"]["value"].startswith("amqp://$(RABBITMQ_USERNAME):")
-        for variable in ("RABBITMQ_USERNAME", "RABBITMQ_PASSWORD"):
-            ref = env[variable]["valueFrom"]["secretKeyRef"]
-            assert ref["name"] == "ssu-rabbitmq-default-user"
+        assert env["SSU_AMQP_URL"]["value"] == "amqp://ssu-rabbitmq:5672/"
+        # Its own broker user (the topology operator's User imports the same Secret).
+        for variable, key in (("USERNAME", "username"), ("PASSWORD", "password")):
+            ref = env[f"SSU_{upper}_AMQP_{variable}"]["valueFrom"]["secretKeyRef"]
+            assert ref == {"name": f"ssu-broker-{name}", "key": key}
 
         # The API keys file is a Secret mounted where SSU_API_KEYS_FILE points.
         keys_path = Path(config["SSU_API_KEYS_FILE"])
@@ -422,7 +431,10 @@ def test_kustomize_builds_base_and_production() -> None:
     clusters = [r for r in production if r["kind"] == "Cluster"]
     assert {c["spec"]["instances"] for c in clusters} == {3}
     assert "ssu-api-keys" not in of_kind(production, "Secret")  # real keys come from outside
-    assert len(production) == len(base) - 1
+    assert of_kind(production, "Secret") == {}  # nor the broker users' development passwords
+    broker_secrets = [n for n in of_kind(base, "Secret") if n.startswith("ssu-broker-")]
+    assert len(broker_secrets) == 5
+    assert len(production) == len(base) - 1 - len(broker_secrets)
 
 
 # --- Prometheus ------------------------------------------------------------------------------
@@ -591,3 +603,60 @@ async def test_every_metric_in_alerts_and_dashboard_is_exposed() -> None:
         if name != "up" and not is_exposed(name, types)
     }
     assert not missing, f"named in alerts or the dashboard but exposed by no service: {missing}"
+
+
+# --- broker identities (SECURITY.md) -----------------------------------------------------------
+
+
+def test_generated_broker_definitions_are_up_to_date() -> None:
+    """deploy/rabbitmq/definitions.json and the k8s broker resources come from ssu_common."""
+    for path, text in broker_identities.render().items():
+        assert path.read_text(encoding="utf-8") == text, (
+            f"{path} is stale: run python deploy/broker_identities.py"
+        )
+
+
+def test_compose_broker_loads_the_identities_and_the_topology() -> None:
+    rabbitmq = compose()["services"]["rabbitmq"]
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in rabbitmq["volumes"] if ":" in v}
+    conf = (DEPLOY / mounts["/etc/rabbitmq/conf.d/20-ssu.conf"]).read_text(encoding="utf-8")
+    assert "load_definitions = /etc/rabbitmq/definitions.json" in conf
+    definitions = load_one(DEPLOY / mounts["/etc/rabbitmq/definitions.json"])
+    topic = {t["user"]: t for t in definitions["topic_permissions"]}
+    for name in SERVICES:
+        assert topic[f"ssu-{name}"]["write"] == f"^{name}\\."
+        assert topic[f"ssu-{name}"]["exchange"] == "ssu.events"
+    queues = {q["name"]: q for q in definitions["queues"]}
+    for consumer, event_types in CONSUMERS.items():
+        assert queues[f"{consumer}.events"]["arguments"]["x-delivery-limit"] == 10
+        bound = {
+            b["routing_key"]
+            for b in definitions["bindings"]
+            if b["destination"] == f"{consumer}.events"
+        }
+        assert bound == set(event_types)
+
+
+def test_k8s_has_a_broker_user_permission_and_topic_permission_per_service() -> None:
+    resources = k8s_resources()
+    users = of_kind(resources, "User")
+    permissions = of_kind(resources, "Permission")
+    topics = of_kind(resources, "TopicPermission")
+    secrets = of_kind(resources, "Secret")
+    for name in [*SERVICES, "ops"]:
+        user = f"ssu-{name}"
+        secret = users[user]["spec"]["importCredentialsSecret"]["name"]
+        assert secret == f"ssu-broker-{name}"
+        assert secrets[secret]["stringData"]["username"] == user
+        assert permissions[user]["spec"]["userReference"] == {"name": user}
+        assert topics[user]["spec"]["permissions"]["exchange"] == "ssu.events"
+        for r in (users[user], permissions[user], topics[user]):
+            assert r["spec"]["rabbitmqClusterReference"] == {"name": "ssu-rabbitmq"}
+    for name in SERVICES:
+        assert topics[f"ssu-{name}"]["spec"]["permissions"]["write"] == f"^{name}\\."
+        read = permissions[f"ssu-{name}"]["spec"]["permissions"]["read"]
+        others = [s for s in SERVICES if s != name]
+        assert f"{name}\\.events" in read and not any(o in read for o in others)
+    assert users["ssu-ops"]["spec"]["tags"] == ["impersonator"]
+    queues = {q["spec"]["name"] for q in of_kind(resources, "Queue").values()}
+    assert queues == {f"{c}.events{x}" for c in CONSUMERS for x in ("", ".dlq")}

@@ -32,10 +32,13 @@ from ssu_common import (
     connection,
     emit,
     emit_many,
+    identities,
 )
+from ssu_common.outbox import EventSource
 from ssu_contracts import DeliveryFailedV1, Envelope
 
 EVENT_TYPE = DeliveryFailedV1.event_type
+PUBLISHES_AS = "notification"
 MIGRATIONS = Path(__file__).parent / "migrations"
 SCOPE = "licensing:write"
 
@@ -45,6 +48,11 @@ class PairSettings(ServiceSettings):
 
     service: str = "pair"
     role: str = "producer"  # producer | consumer
+
+
+def producer_identity() -> dict[str, str]:
+    user = identities.broker_user(PUBLISHES_AS)
+    return {"SSU_PAIR_AMQP_USERNAME": user, "SSU_PAIR_AMQP_PASSWORD": identities.dev_password(user)}
 
 
 def thing_event(seq: int) -> DeliveryFailedV1:
@@ -125,13 +133,18 @@ def build(settings: PairSettings) -> ServiceRuntime:
     if settings.role not in ("producer", "consumer"):
         raise ValueError(f"SSU_PAIR_ROLE must be producer or consumer, not {settings.role!r}")
     consumer = settings.role == "consumer"
-    return ServiceRuntime(
+    runtime = ServiceRuntime(
         settings=settings,
         migrations=MIGRATIONS,
         handlers={EVENT_TYPE: on_thing} if consumer else {},
         routers=[] if consumer else [router],
         title=f"ssu pair {settings.role}",
     )
+    if not consumer:
+        # It publishes notification's type, so as notification: its broker identity (see
+        # spawn) and its CloudEvents source, or the consumer would refuse every event.
+        EventSource.set(PUBLISHES_AS)
+    return runtime
 
 
 def spawn(
@@ -152,6 +165,7 @@ def spawn(
         "SSU_PAIR_DATABASE_URL": database_url,
         "SSU_PAIR_PORT": str(port),
         "SSU_AMQP_URL": amqp_url,
+        **(producer_identity() if role == "producer" else {}),
         "SSU_OUTBOX_POLL_SECONDS": "0.5",
         **(env or {}),
     }

@@ -138,22 +138,38 @@ async def declare_suite_topology(url: str, *, delivery_limit: int) -> None:
     connection = await aio_pika.connect(url)
     async with connection:
         channel = await connection.channel()
-        exchange = await channel.declare_exchange(
+        await channel.declare_exchange(
             EVENTS_EXCHANGE_NAME, aio_pika.ExchangeType.TOPIC, durable=True
         )
-        dlx = await channel.declare_exchange(
+        await channel.declare_exchange(
             DEAD_LETTER_EXCHANGE_NAME, aio_pika.ExchangeType.DIRECT, durable=True
         )
         for service, event_types in CONSUMERS.items():
-            dlq_spec = dead_letter_queue(service)
-            dlq = await channel.declare_queue(
-                dlq_spec.name, durable=True, arguments=dlq_spec.arguments
-            )
-            await dlq.bind(dlx, routing_key=dlq_name(service))
-            spec = service_queue(service, delivery_limit=delivery_limit)
-            queue = await channel.declare_queue(spec.name, durable=True, arguments=spec.arguments)
-            for event_type in event_types:
-                await queue.bind(exchange, routing_key=event_type)
+            # A channel per consumer: a queue that exists with other arguments (another
+            # delivery limit) refuses the declaration and closes the channel. It exists, which
+            # is what matters here; its bindings are its owner's at start-up then.
+            channel = await connection.channel()
+            try:
+                await _declare_consumer(channel, service, event_types, delivery_limit)
+            except aio_pika.exceptions.ChannelPreconditionFailed as exc:
+                log.warning("topology.queue_differs", service=service, error=str(exc)[:300])
+
+
+async def _declare_consumer(
+    channel: aio_pika.abc.AbstractChannel,
+    service: str,
+    event_types: tuple[str, ...],
+    delivery_limit: int,
+) -> None:
+    exchange = await channel.get_exchange(EVENTS_EXCHANGE_NAME)
+    dlx = await channel.get_exchange(DEAD_LETTER_EXCHANGE_NAME)
+    dlq_spec = dead_letter_queue(service)
+    dlq = await channel.declare_queue(dlq_spec.name, durable=True, arguments=dlq_spec.arguments)
+    await dlq.bind(dlx, routing_key=dlq_name(service))
+    spec = service_queue(service, delivery_limit=delivery_limit)
+    queue = await channel.declare_queue(spec.name, durable=True, arguments=spec.arguments)
+    for event_type in event_types:
+        await queue.bind(exchange, routing_key=event_type)
 
 
 class OutboxPublisher:
