@@ -1,8 +1,8 @@
 """All SQL of the billing service."""
 
 from datetime import date
-from enum import Enum
 from decimal import Decimal
+from enum import Enum
 from typing import Any
 
 from ssu_common import Connection, GaugeRows
