@@ -24,6 +24,7 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+from ssu_common import identities
 from ssu_contracts import REGIONS, make_bin, make_iin
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -176,6 +177,7 @@ def ensure_vhost() -> None:
         capture_output=True,
         check=False,
     )
+    identities.apply(VHOST)  # billing runs as its own broker user, as in production
 
 
 def start_service(env: dict[str, str], log_path: Path) -> "subprocess.Popen[bytes]":
@@ -415,6 +417,8 @@ async def main(recipients: int, providers: int) -> int:
         "SSU_BILLING_DATABASE_URL": dsn,
         "SSU_BILLING_PORT": str(port),
         "SSU_AMQP_URL": f"amqp://guest:guest@127.0.0.1:5672/{VHOST}",
+        "SSU_BILLING_AMQP_USERNAME": identities.broker_user("billing"),
+        "SSU_BILLING_AMQP_PASSWORD": identities.dev_password(identities.broker_user("billing")),
         "SSU_LOG_LEVEL": "WARNING",
         "SSU_DB_COMMAND_TIMEOUT": "300",
     }

@@ -28,8 +28,12 @@ from typing import Any
 
 from ssu_common.topology import CONSUMERS, DEAD_LETTER_EXCHANGE_NAME, EVENTS_EXCHANGE_NAME
 
-# Every service of the suite has an identity; a new service is one more name here.
-SERVICES: tuple[str, ...] = ("licensing", "registry", "billing", "notification")
+# Every service of the suite has an identity: each that publishes, and each consumer of
+# ssu_common.topology (a new consuming service is its one line there; one that only publishes,
+# one more name here). Then `make broker-definitions` for deploy/.
+SERVICES: tuple[str, ...] = tuple(
+    dict.fromkeys(("licensing", "registry", "billing", "notification", *CONSUMERS))
+)
 OPS_USER = "ssu-ops"
 _USER_PREFIX = "ssu-"
 
