@@ -41,11 +41,11 @@ from ssu_contracts import Envelope, Event, parse_data
 from ssu_common import inbox, tracing
 from ssu_common.context import work_context
 from ssu_common.db import Connection
-from ssu_common.identities import service_of_user
 from ssu_common.logging import get_logger
 from ssu_common.outbox import OutboxRow, Unroutable
 from ssu_common.problems import Problem
 from ssu_common.topology import CONSUMERS, DEAD_LETTER_EXCHANGE_NAME, EVENTS_EXCHANGE_NAME
+from ssu_common.trust import UntrustedOrigin, check_origin
 
 log = get_logger(__name__)
 
@@ -273,37 +273,6 @@ def _permanent(exc: BaseException) -> bool:
         exc,
         PermanentError | asyncpg.DataError | asyncpg.IntegrityConstraintViolationError,
     )
-
-
-class UntrustedOrigin(ValueError):
-    """The event's user, routing key, type and source do not name one publishing service."""
-
-
-def check_origin(
-    *, user_id: str | None, exchange: str, routing_key: str, replayed: bool, envelope: Envelope
-) -> None:
-    """Refuse an event that did not come from the service it names (SECURITY.md).
-
-    The broker guarantees `user_id` is the publishing connection's user and, through topic
-    permissions, that the routing key is one of that user's service. An event replayed from a
-    dead-letter queue comes through the default exchange, which only the operators' identity
-    may write to; it keeps its original `user_id`.
-    """
-    publisher = service_of_user(user_id)
-    if publisher is None:
-        raise UntrustedOrigin(f"user_id {user_id!r} is not the identity of a service")
-    if exchange == EVENTS_EXCHANGE_NAME:
-        if routing_key != envelope.type:
-            raise UntrustedOrigin(
-                f"routing key {routing_key!r} is not the event type {envelope.type!r}"
-            )
-    elif not (exchange == "" and replayed):
-        raise UntrustedOrigin(f"published to {exchange or 'the default exchange'!r}")
-    owner = envelope.type.split(".", 1)[0]
-    if owner != publisher:
-        raise UntrustedOrigin(f"{envelope.type} published by {user_id}, not by {owner}")
-    if envelope.source != f"/ssu/{publisher}":
-        raise UntrustedOrigin(f"source {envelope.source!r} is not /ssu/{publisher}")
 
 
 @dataclass(frozen=True)
