@@ -17,11 +17,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 from ssu_common import identities
 from ssu_common.messaging import declare_suite_topology
+from ssu_common.settings import amqp_vhost
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_DIR = ROOT / ".run"
@@ -69,7 +70,7 @@ def check_infrastructure() -> None:
 
 def prepare_broker() -> None:
     """The broker identities and every consumer's queue, before any service publishes."""
-    vhost = unquote(urlsplit(AMQP_URL).path.lstrip("/")) or "/"
+    vhost = amqp_vhost(AMQP_URL)
     try:
         identities.apply(vhost)
     except (OSError, subprocess.CalledProcessError) as exc:

@@ -100,3 +100,8 @@ def amqp_user(url: str) -> str:
     """The user named in an AMQP URL (`guest` when none, as the broker client assumes)."""
     username = urlsplit(url).username
     return unquote(username) if username else "guest"
+
+
+def amqp_vhost(url: str) -> str:
+    """The virtual host named in an AMQP URL (`/` when none)."""
+    return unquote(urlsplit(url).path.lstrip("/")) or "/"
