@@ -30,6 +30,7 @@ VHOST = "/"
 DELIVERY_LIMIT = 10
 ADMIN = {"name": "ssu", "password": "ssu-dev"}  # compose's management user (development)
 CLUSTER = {"name": "ssu-rabbitmq"}
+USER_CRD_TAGS = {"management", "policymaker", "monitoring", "administrator"}
 
 
 def _queues() -> list[tuple[str, dict[str, Any]]]:
@@ -123,7 +124,9 @@ def k8s_resources() -> list[dict[str, Any]]:
                 "kind": "User",
                 "metadata": {"name": p.user},
                 "spec": {
-                    "tags": list(p.tags),
+                    # The operator's User accepts only the management tags (its issue #1102):
+                    # `impersonator` is set once by an administrator (K8S_HEADER).
+                    "tags": [t for t in p.tags if t in USER_CRD_TAGS],
                     "rabbitmqClusterReference": CLUSTER,
                     "importCredentialsSecret": {"name": secret},
                 },
@@ -217,7 +220,9 @@ K8S_HEADER = """\
 # ssu.events only its own service's routing keys and to read only its own queues; every
 # consumer's queues and bindings, so nothing is published before its queue exists.
 # The Secrets hold development passwords; the production overlay removes them and expects
-# Secrets of the same names made from real ones.
+# Secrets of the same names made from real ones. The User resource cannot carry the
+# `impersonator` tag that `ssu dlq replay` needs (it keeps each message's user_id); once:
+#   kubectl -n ssu exec ssu-rabbitmq-server-0 -- rabbitmqctl set_user_tags ssu-ops impersonator
 """
 
 

@@ -6,8 +6,10 @@ those projects' CRDs). Strict: an object that lists its properties accepts no ot
     uv run --no-project --with cloudcoil-models-keda --with cloudcoil-models-prometheus-operator \
         python deploy/k8s/schemas/generate.py
 
-CloudNativePG's and the RabbitMQ Cluster Operator's schemas (postgresql.cnpg.io, rabbitmq.com)
-are kept by hand beside these: no package publishes them; they cover the fields we use.
+CloudNativePG's, the RabbitMQ Cluster Operator's and the messaging topology operator's schemas
+(postgresql.cnpg.io, rabbitmq.com: RabbitmqCluster; User, Permission, TopicPermission, Exchange,
+Queue, Binding) are kept by hand beside these: no package publishes them; they cover the fields
+we use.
 """
 
 import json
