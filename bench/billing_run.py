@@ -24,13 +24,14 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+from ssu_billing.settings import Settings
 from ssu_common import identities
 from ssu_contracts import REGIONS, make_bin, make_iin
 
 ROOT = Path(__file__).resolve().parents[1]
 PG = os.environ.get("SSU_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
-DB = "ssu_bench_billing"
-VHOST = "ssu_bench_billing"
+DB = os.environ.get("SSU_BENCH_DB", "ssu_bench_billing")
+VHOST = os.environ.get("SSU_BENCH_VHOST", "ssu_bench_billing")
 PERIOD = "2026-03"
 FIRST = date(2026, 3, 1)
 DAYS = 31
@@ -322,9 +323,14 @@ class World:
 
 
 async def load(conn: asyncpg.Connection, world: World) -> int:
+    # Personal fields sealed with the service's own keys, as its event handlers store them.
+    cipher = Settings().cipher()
     await conn.copy_records_to_table(
         "providers",
-        records=world.provider_rows(),
+        records=[
+            (*r[:4], cipher.seal(str(r[4]), column="contact"), *r[5:])
+            for r in world.provider_rows()
+        ],
         columns=[
             "bin",
             "name",
@@ -370,10 +376,20 @@ async def load(conn: asyncpg.Connection, world: World) -> int:
     )
     await conn.copy_records_to_table(
         "enrollments",
-        records=[(*row, "active" if row[-1] is None else "ended") for row in world.enrollments()],
+        records=[
+            (
+                row[0],
+                cipher.seal(row[1], column="iin"),
+                cipher.blind_index(row[1]),
+                *row[2:],
+                "active" if row[-1] is None else "ended",
+            )
+            for row in world.enrollments()
+        ],
         columns=[
             "enrollment_id",
             "iin",
+            "iin_index",
             "provider_bin",
             "license_number",
             "site_id",

@@ -28,8 +28,10 @@ billing_app = typer.Typer(help="Billing runs.", no_args_is_help=True)
 audit_app = typer.Typer(help="Audit trails.", no_args_is_help=True)
 demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
 topology_app = typer.Typer(help="The suite's queues and bindings.", no_args_is_help=True)
+keys_app = typer.Typer(help="Keys of personal data at rest.", no_args_is_help=True)
 for sub, name in (
     (topology_app, "topology"),
+    (keys_app, "keys"),
     (dlq_app, "dlq"),
     (outbox_app, "outbox"),
     (billing_app, "billing"),
@@ -204,6 +206,55 @@ def audit_verify(service: Service) -> None:
     typer.echo(f"{service.value}: {checked} records checked, {len(breaks)} problems")
     if breaks:
         raise typer.Exit(EXIT_PROBLEMS)
+
+
+@keys_app.command("rotate")
+def keys_rotate(service: Service, pause: float = typer.Option(0.0, min=0.0)) -> None:
+    """Reseal a running service's personal data under its current key, a batch at a time.
+
+    First give the service the new key (add it to its key file or environment, make it
+    `current`, keep the old one) and roll it; then run this until it says done, and only then
+    remove the old key. The service keeps serving throughout: it opens both keys."""
+    settings = CliSettings()
+
+    async def rotate() -> dict[str, Any]:
+        async with httpx.AsyncClient(timeout=120) as client:
+            total = 0
+            while True:
+                response = await client.post(
+                    f"{settings.api_url(service.value)}/v1/keys/rotation",
+                    headers={"Authorization": f"Bearer {settings.api_key}"},
+                )
+                if response.status_code >= 400:
+                    typer.secho(
+                        f"{service.value}: {response.status_code} {response.text}",
+                        fg="red",
+                        err=True,
+                    )
+                    raise typer.Exit(EXIT_FAILED)
+                step = response.json()
+                moved = sum(step["resealed"].values())
+                total += moved
+                left = sum(step["remaining"].values())
+                typer.echo(f"{service.value}: resealed {total}, remaining {left}")
+                if step["done"]:
+                    return {**step, "total": total}
+                if moved == 0:
+                    # Every remaining row is held by a writer right now: give it a moment.
+                    await asyncio.sleep(max(pause, 0.5))
+                elif pause:
+                    await asyncio.sleep(pause)
+
+    result = run(rotate())
+    typer.echo(f"{service.value}: done, every value under key {result['key_id']}")
+
+
+@keys_app.command("generate")
+def keys_generate() -> None:
+    """Print a new random 256-bit key (base64) for a key file."""
+    from ssu_common import generate_key
+
+    typer.echo(generate_key())
 
 
 @demo_app.command("seed")

@@ -32,6 +32,7 @@ from harness import (
     running_service,
     settings_for,
 )
+from ssu_billing import store
 from ssu_billing.main import build
 from ssu_billing.settings import Settings
 
@@ -359,14 +360,15 @@ async def test_budget_crossed_mid_invoice(svc: RunningService, probe: EventProbe
         unit="day",
         effective_from=date(year, 1, 1),
     )
-    iins = sorted(new_iin() for _ in range(4))
+    # Lines are ordered by the IIN's blind index (the clear IIN is not in the database).
+    iins = sorted((new_iin() for _ in range(4)), key=store.cipher().blind_index)
     e = [await enroll(svc, bin_, lic, date(year, 1, 1), region=region, iin=i) for i in iins]
     await attend(svc, bin_, f"{year}-01", {e[0]: [3, 4], e[1]: [3, 4], e[2]: [5]})
 
     await run(svc, f"{year}-01")
 
     invoice = await invoice_of(svc, bin_, f"{year}-01")
-    # lines in IIN order: 20000 (20000), 20000 (40000), 10000 (50000 > 45000: over budget),
+    # lines in that order: 20000 (20000), 20000 (40000), 10000 (50000 > 45000: over budget),
     # 0 (nothing to pay, so not over budget)
     assert [(li["iin"], li["amount"], li["status"]) for li in invoice["items"]] == [
         (iins[0], "20000.00", "billed"),

@@ -430,11 +430,12 @@ def test_kustomize_builds_base_and_production() -> None:
     }
     clusters = [r for r in production if r["kind"] == "Cluster"]
     assert {c["spec"]["instances"] for c in clusters} == {3}
-    assert "ssu-api-keys" not in of_kind(production, "Secret")  # real keys come from outside
-    assert of_kind(production, "Secret") == {}  # nor the broker users' development passwords
+    # Real API keys, keys of personal data and broker passwords come from outside.
+    assert of_kind(production, "Secret") == {}
+    assert "ssu-data-keys" in of_kind(base, "Secret")
     broker_secrets = [n for n in of_kind(base, "Secret") if n.startswith("ssu-broker-")]
     assert len(broker_secrets) == 5
-    assert len(production) == len(base) - 1 - len(broker_secrets)
+    assert len(production) == len(base) - 2 - len(broker_secrets)
 
 
 # --- Prometheus ------------------------------------------------------------------------------

@@ -1,7 +1,6 @@
 """HTTP API: the delivery log and webhook subscriptions, with signed webhook deliveries."""
 
-import hashlib
-import hmac
+import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -19,13 +18,14 @@ from notification_world import (
 )
 from ssu_common import hash_key
 from ssu_contracts import LicenseIssuedV1, LicenseSuspendedV1
+from standardwebhooks import Webhook
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 READER = {"Authorization": "Bearer ssu-dev-reader"}
 APPROVER = {"Authorization": "Bearer ssu-dev-approver"}
 ASTANA_READER = {"Authorization": "Bearer test-astana-notification-reader"}
-SECRET = "a-long-shared-secret-0123456789"
+SECRET = "whsec_" + base64.b64encode(b"a-long-shared-secret-0123456789!").decode()
 
 
 def _keys_file(tmp: Path) -> Path:
@@ -201,6 +201,13 @@ async def test_subscriptions_need_the_admin_scope(world: Any) -> None:
             "secret",
             None,
         ),
+        (
+            {"callback_url": "https://crm.example.kz/ssu",
+             "event_types": ["billing.run.completed.v1"],
+             "secret": "a-long-shared-secret-0123456789"},
+            "secret",
+            "must be a Standard Webhooks secret: whsec_ and base64",
+        ),
     ],
 )  # fmt: skip
 async def test_bad_subscriptions_are_refused(
@@ -242,9 +249,8 @@ async def test_webhook_is_the_signed_envelope(world: Any) -> None:
     assert len(received) == 1
     call = received[0]
     body = call["body"].encode()
-    # What the receiver does: recompute the HMAC with the shared secret and compare.
-    expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-    assert hmac.compare_digest(call["headers"]["x-ssu-signature"], expected)
+    # What the receiver does: verify with the Standard Webhooks library and the shared secret.
+    assert Webhook(SECRET).verify(body, call["headers"])["id"] == suspended.id
     assert call["headers"]["content-type"].startswith("application/cloudevents+json")
     envelope = json.loads(body)
     assert envelope["specversion"] == "1.0"

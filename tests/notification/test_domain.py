@@ -1,5 +1,6 @@
 """Pure rules: formats, who is told, back-off, signatures, callback URLs."""
 
+import base64
 import hashlib
 import hmac
 from datetime import UTC, date, datetime, timedelta
@@ -8,6 +9,8 @@ from decimal import Decimal
 import pytest
 from ssu_contracts import Addressee, make_iin
 from ssu_notification import domain
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
 
 
 @pytest.mark.parametrize(
@@ -94,26 +97,106 @@ def test_exponential_back_off() -> None:
     assert delays == [timedelta(seconds=s) for s in (5, 10, 20, 40, 60, 60)]
 
 
-def test_signature_is_hex_hmac_sha256_of_the_body() -> None:
-    body = b'{"id":"1"}'
-    expected = hmac.new(b"s3cret-s3cret-s3cret", body, hashlib.sha256).hexdigest()
-    assert domain.sign(body, "s3cret-s3cret-s3cret") == f"sha256={expected}"
+def test_signatures_follow_standard_webhooks_with_every_active_secret() -> None:
+    body = '{"id":"1","data":{"name":"Әлия"}}'.encode()
+    old, new = domain.new_webhook_secret(), domain.new_webhook_secret()
+    at = datetime.now(UTC)
+    headers = domain.webhook_headers(message_id="msg_1", body=body, secrets_=[new, old], at=at)
+    assert headers["webhook-id"] == "msg_1"
+    assert headers["webhook-timestamp"] == str(int(at.timestamp()))
+    # v1,<base64 HMAC-SHA256 over "id.timestamp.body"> per secret, space-separated.
+    raw = base64.b64decode(new.removeprefix("whsec_"))
+    mac = hmac.new(raw, f"msg_1.{int(at.timestamp())}.".encode() + body, hashlib.sha256)
+    first, second = headers["webhook-signature"].split(" ")
+    assert first == "v1," + base64.b64encode(mac.digest()).decode()
+    assert second.startswith("v1,") and second != first
+    for secret in (old, new):
+        assert Webhook(secret).verify(body, headers) == {"id": "1", "data": {"name": "Әлия"}}
+    with pytest.raises(WebhookVerificationError):
+        Webhook(domain.new_webhook_secret()).verify(body, headers)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "100.64.0.1",  # shared address space (carrier-grade NAT)
+        "100.127.255.254",
+        "169.254.169.254",  # link-local: the cloud metadata service
+        "10.1.2.3",
+        "172.16.0.1",
+        "192.168.1.1",
+        "127.0.0.1",
+        "0.0.0.0",
+        "192.0.0.8",
+        "192.0.2.10",
+        "198.18.0.1",
+        "203.0.113.5",
+        "224.0.0.1",
+        "240.0.0.1",
+        "255.255.255.255",
+        "::1",
+        "::",
+        "fd12:3456::1",  # unique local (ULA)
+        "fe80::1",
+        "::ffff:127.0.0.1",  # IPv4-mapped
+        "::ffff:8.8.8.8",
+        "64:ff9b::a00:1",  # NAT64 of 10.0.0.1
+        "2001:db8::1",
+        "2002:a00:1::1",  # 6to4 of 10.0.0.1
+        "ff02::1",
+    ],
+)
+def test_special_purpose_addresses_are_never_webhook_destinations(address: str) -> None:
+    assert domain.is_special_purpose(address)
+    assert (
+        domain.callback_url_problem(
+            f"https://{address if ':' not in address else f'[{address}]'}/hook",
+            allow_loopback=False,
+        )
+        == "must not point at a loopback, private or special-purpose address"
+    )
+
+
+@pytest.mark.parametrize("address", ["8.8.8.8", "93.184.215.14", "2a00:1450:4001:81a::200e"])
+def test_public_addresses_are_allowed(address: str) -> None:
+    assert not domain.is_special_purpose(address)
 
 
 @pytest.mark.parametrize(
     ("url", "allow_loopback", "problem"),
     [
         ("https://hooks.example.kz/ssu", False, None),
-        ("https://10.20.0.5/hook", False, "must not point at a loopback or private address"),
-        ("https://127.0.0.1/hook", False, "must not point at a loopback or private address"),
-        ("https://[::1]/hook", False, "must not point at a loopback or private address"),
+        (
+            "https://10.20.0.5/hook",
+            False,
+            "must not point at a loopback, private or special-purpose address",
+        ),
+        (
+            "https://127.0.0.1/hook",
+            False,
+            "must not point at a loopback, private or special-purpose address",
+        ),
+        (
+            "https://[::1]/hook",
+            False,
+            "must not point at a loopback, private or special-purpose address",
+        ),
         (
             "https://169.254.169.254/latest",
             False,
-            "must not point at a loopback or private address",
+            "must not point at a loopback, private or special-purpose address",
         ),
-        ("https://localhost/hook", False, "must not point at a loopback or private address"),
-        ("https://10.20.0.5/hook", True, None),
+        (
+            "https://localhost/hook",
+            False,
+            "must not point at a loopback, private or special-purpose address",
+        ),
+        (
+            "https://10.20.0.5/hook",
+            True,
+            "must not point at a loopback, private or special-purpose address",
+        ),
+        ("https://127.0.0.1/hook", True, None),
         ("http://hooks.example.kz/ssu", False, "must use https"),
         ("http://127.0.0.1:9000/hook", False, "must use https"),
         ("http://127.0.0.1:9000/hook", True, None),
@@ -140,18 +223,15 @@ def test_a_recipient_without_contacts_is_reached_through_the_guardian() -> None:
 
 
 async def test_a_callback_host_resolving_into_our_networks_is_refused_at_delivery() -> None:
-    import httpx
     from ssu_notification import channels
 
-    async with httpx.AsyncClient() as client:
-        with pytest.raises(channels.SendError, match="resolves to a loopback or private address"):
-            await channels.send_webhook(
-                client=client,
-                url="https://localhost:9/hook",
-                body=b"{}",
-                secret="s" * 16,
-                delivery_id="d",
-                event_id="e",
-                event_type="t",
-                timeout=2.0,
-            )
+    with pytest.raises(channels.SendError, match="resolves to a special-purpose address"):
+        await channels.send_webhook(
+            url="https://localhost:9/hook",
+            body=b"{}",
+            secrets=[domain.new_webhook_secret()],
+            delivery_id="d",
+            event_id="e",
+            event_type="t",
+            timeout=2.0,
+        )

@@ -38,7 +38,7 @@ from ssu_contracts import (
     RecipientRegisteredV1,
     make_event,
 )
-from ssu_notification import service
+from ssu_notification import service, store
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -57,14 +57,21 @@ async def deliveries(svc: Any, event_id: str, *, settled: bool = True) -> list[d
     async def read() -> tuple[list[dict[str, Any]]] | None:
         # The inbox first: deliveries are committed with it, so none is missed in between.
         handled = await svc.pool.fetchval("SELECT count(*) FROM inbox WHERE event_id=$1", event_id)
-        rows = await svc.pool.fetch(
-            "SELECT audience, addressee, channel, destination, language, subject, body, status"
-            " FROM deliveries WHERE event_id = $1 ORDER BY audience, channel",
-            event_id,
-        )
+        async with svc.pool.acquire() as conn:
+            # Through the store: the columns hold sealed values.
+            rows = await store.list_deliveries(
+                conn,
+                event_id=event_id,
+                status=None,
+                channel=None,
+                region=None,
+                after_seq=0,
+                limit=1000,
+            )
+        rows.sort(key=lambda r: (r["audience"], r["channel"]))
         if not handled or (settled and any(r["status"] != "sent" for r in rows)):
             return None
-        return ([dict(r) for r in rows],)
+        return (rows,)
 
     (result,) = await eventually(read, timeout=15)
     return list(result)

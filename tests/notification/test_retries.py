@@ -8,6 +8,7 @@ import pytest_asyncio
 from harness import event_probe, eventually
 from notification_world import license_fields, new_bin, notification_world, publish
 from ssu_contracts import LicenseIssuedV1
+from ssu_notification import domain, store
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -94,15 +95,29 @@ async def test_a_retry_left_by_a_previous_process_is_resumed(world: Any) -> None
     svc, sinks = world
     delivery_id, event_id = uuid.uuid4(), uuid.uuid4()
     # What a process that died between attempts leaves behind: a failed row, due now.
-    await svc.pool.execute(
-        "INSERT INTO deliveries (id, event_id, event_type, correlation_id, audience, addressee,"
-        " channel, destination, language, subject, body, status, attempts, next_attempt_at,"
-        " last_error) VALUES ($1, $2, 'licensing.license.issued.v1', 'c', 'provider',"
-        " 'provider:940140000385', 'email', 'left@example.kz', 'ru', 'Тема', 'Текст', 'failed',"
-        " 2, now(), 'smtp: timeout')",
-        delivery_id,
-        event_id,
-    )
+    async with svc.pool.acquire() as conn, conn.transaction():
+        await _leave(
+            conn,
+            event_id,
+            "licensing.license.issued.v1",
+            [
+                store.NewDelivery(
+                    id=delivery_id,
+                    audience="provider",
+                    addressee="provider:940140000385",
+                    channel="email",
+                    destination="left@example.kz",
+                    language="ru",
+                    subject="Тема",
+                    body="Текст",
+                )
+            ],
+        )
+        await conn.execute(
+            "UPDATE deliveries SET status = 'failed', attempts = 2, last_error = 'smtp: timeout'"
+            " WHERE id = $1",
+            delivery_id,
+        )
     sent = await email_of(svc, str(event_id), "sent")
     assert sent["attempts"] == 3
     mail = [m for m in sinks.received.mail if m["event_id"] == str(event_id)]
@@ -114,24 +129,51 @@ async def test_a_retry_left_by_a_previous_process_is_resumed(world: Any) -> None
 async def test_a_webhook_for_a_deleted_subscription_is_dead_at_once(world: Any) -> None:
     svc, _ = world
     subscription_id, event_id = uuid.uuid4(), uuid.uuid4()
-    await svc.pool.execute(
-        "INSERT INTO subscriptions (id, callback_url, event_types, secret, created_by,"
-        " deleted_at) VALUES ($1, 'https://gone.example.kz/h', '{billing.run.completed.v1}',"
-        " 'secret-secret-secret', 'test', now())",
-        subscription_id,
-    )
-    async with event_probe("notification.#") as probe:
-        await svc.pool.execute(
-            "INSERT INTO deliveries (id, event_id, event_type, correlation_id, audience,"
-            " addressee, channel, destination, language, body, subscription_id)"
-            " VALUES (gen_random_uuid(), $1, 'billing.run.completed.v1', 'c', 'subscriber',"
-            " 'subscription:' || $2::text, 'webhook', 'https://gone.example.kz/h', 'none', '{}',"
-            " $2::uuid)",
+    async with svc.pool.acquire() as conn:
+        await store.insert_subscription(
+            conn,
+            id=subscription_id,
+            callback_url="https://gone.example.kz/h",
+            event_types=["billing.run.completed.v1"],
+            secret=domain.new_webhook_secret(),
+            description=None,
+            created_by="test",
+            region=None,
+        )
+        await store.delete_subscription(conn, subscription_id)
+    async with event_probe("notification.#") as probe, svc.pool.acquire() as conn:
+        await _leave(
+            conn,
             event_id,
-            str(subscription_id),
+            "billing.run.completed.v1",
+            [
+                store.NewDelivery(
+                    id=uuid.uuid4(),
+                    audience="subscriber",
+                    addressee=f"subscription:{subscription_id}",
+                    channel="webhook",
+                    destination="https://gone.example.kz/h",
+                    language="none",
+                    subject=None,
+                    body="{}",
+                    subscription_id=subscription_id,
+                )
+            ],
         )
         failed = await probe.wait_for(lambda e: e["data"]["event_id"] == str(event_id))
     dead = await svc.pool.fetchrow("SELECT * FROM deliveries WHERE event_id = $1", event_id)
     assert (dead["status"], dead["attempts"]) == ("dead", 1)
     assert failed["data"]["last_error"] == "webhook: the subscription was deleted"
     assert failed["data"]["channel"] == "webhook"
+
+
+async def _leave(conn: Any, event_id: uuid.UUID, event_type: str, rows: list[Any]) -> None:
+    """Queue deliveries as the handler does (sealed)."""
+    await store.insert_deliveries(
+        conn,
+        event_id=str(event_id),
+        event_type=event_type,
+        correlation_id="c",
+        region=None,
+        deliveries=rows,
+    )

@@ -3,7 +3,9 @@
 from ssu_common import tracing
 from ssu_common.auth import ApiKeys, Principal, authorize, hash_key
 from ssu_common.context import current_causation_id, current_correlation_id, work_context
+from ssu_common.crypto import CipherError, FieldCipher, ServiceKeys, generate_key, load_keys
 from ssu_common.db import Connection, create_pool, ensure_database, migrate
+from ssu_common.keyrotation import SealedTable, reseal_batch
 from ssu_common.logging import configure_logging, get_logger, mask_pii
 from ssu_common.messaging import (
     DEAD_LETTER_EXCHANGE,
@@ -27,14 +29,18 @@ __all__ = [
     "REASON_HEADER",
     "REPO_ROOT",
     "ApiKeys",
+    "CipherError",
     "Connection",
     "DomainGauge",
     "EventHandler",
+    "FieldCipher",
     "GaugeRows",
     "OutboxRelay",
     "PermanentError",
     "Principal",
     "Problem",
+    "SealedTable",
+    "ServiceKeys",
     "ServiceRuntime",
     "ServiceSettings",
     "authorize",
@@ -50,11 +56,14 @@ __all__ = [
     "encode_cursor",
     "ensure_database",
     "field_error",
+    "generate_key",
     "get_logger",
     "hash_key",
+    "load_keys",
     "mask_pii",
     "migrate",
     "queue_name",
+    "reseal_batch",
     "tracing",
     "work_context",
 ]

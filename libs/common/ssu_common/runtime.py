@@ -24,7 +24,9 @@ from ssu_contracts import Envelope
 from ssu_common import audit, inbox, outbox, tracing
 from ssu_common.auth import ApiKeys, Principal, authorize
 from ssu_common.context import work_context
+from ssu_common.crypto import FieldCipher
 from ssu_common.db import Connection, create_pool, ensure_database, migrate
+from ssu_common.keyrotation import SealedTable, reseal_batch, stale_counts
 from ssu_common.limits import BodyLimit
 from ssu_common.logging import configure_logging, get_logger
 from ssu_common.messaging import (
@@ -79,6 +81,8 @@ class ServiceRuntime:
         routers: Sequence[APIRouter] = (),
         background: Sequence[BackgroundJob] = (),
         gauges: Sequence[DomainGauge] = (),
+        cipher: FieldCipher | None = None,
+        sealed: Sequence[SealedTable] = (),
         title: str | None = None,
         version: str = "1.0.0",
     ) -> None:
@@ -88,6 +92,8 @@ class ServiceRuntime:
         self.handlers = dict(handlers or {})
         self.routers = routers
         self.background = background
+        self.cipher = cipher
+        self.sealed = tuple(sealed)
         self.title = title or f"ssu {self.service}"
         self.version = version
         self.metrics = Metrics(self.service)
@@ -464,6 +470,37 @@ class ServiceRuntime:
             items = await audit.page(conn, after_id=after, limit=limit, client=client)
             next_cursor = encode_cursor(items[-1]["id"]) if len(items) == limit else None
             return {"items": items, "next_cursor": next_cursor}
+
+        if self.sealed and self.cipher is not None:
+            cipher, sealed = self.cipher, self.sealed
+
+            @app.post("/v1/keys/rotation", tags=["operations"])
+            async def rotate_keys(
+                principal: Principal = Security(authorize, scopes=["keys:rotate"]),
+                conn: Connection = Depends(connection),
+            ) -> dict[str, Any]:
+                """Reseal one batch of rows per sealed table under the current data key; call
+                again until `remaining` is 0 (`ssu keys rotate`)."""
+                moved: dict[str, int] = {}
+                for table in sealed:
+                    async with conn.transaction():
+                        step = await reseal_batch(
+                            conn, cipher, table, batch=runtime.settings.rotation_batch
+                        )
+                    moved[table.table] = step.resealed
+                remaining = await stale_counts(conn, cipher, sealed)
+                log.info(
+                    "keys.resealed",
+                    key_id=cipher.current_key_id,
+                    resealed=sum(moved.values()),
+                    remaining=sum(remaining.values()),
+                )
+                return {
+                    "key_id": cipher.current_key_id,
+                    "resealed": moved,
+                    "remaining": remaining,
+                    "done": not any(remaining.values()),
+                }
 
         @app.get("/metrics", tags=["operations"])
         async def metrics() -> Response:

@@ -6,6 +6,8 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ssu_common.crypto import FieldCipher, load_keys
+
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
@@ -29,6 +31,14 @@ class ServiceSettings(BaseSettings):
     api_keys_file: Path = Field(
         default=REPO_ROOT / "deploy" / "api-keys.dev.yaml", validation_alias="SSU_API_KEYS_FILE"
     )
+    # Keys of personal fields at rest (`ssu_common.crypto`): the service's entry of the key
+    # file, or the same document as JSON in `SSU_<SERVICE>_KEYS` (which wins when set).
+    keys_file: Path | None = Field(
+        default=REPO_ROOT / "deploy" / "keys.dev.yaml", validation_alias="SSU_KEYS_FILE"
+    )
+    keys: str | None = None
+    # Rows re-encrypted per transaction by a key rotation (`ssu keys rotate`).
+    rotation_batch: int = Field(default=500, validation_alias="SSU_ROTATION_BATCH")
     log_level: str = Field(default="INFO", validation_alias="SSU_LOG_LEVEL")
     # A message that keeps failing transiently is dead-lettered after this many deliveries.
     delivery_limit: int = Field(default=10, validation_alias="SSU_DELIVERY_LIMIT")
@@ -72,6 +82,12 @@ class ServiceSettings(BaseSettings):
             "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"
         ),
     )
+
+    def cipher(self) -> FieldCipher:
+        """The service's field cipher, from its configured keys."""
+        return FieldCipher(
+            load_keys(service=self.service, keys_file=self.keys_file, keys_json=self.keys)
+        )
 
     def broker_url(self) -> str:
         """SSU_AMQP_URL with the service's own credentials in it."""

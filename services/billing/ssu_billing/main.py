@@ -10,8 +10,13 @@ from ssu_billing.settings import Settings
 
 def build(settings: Settings | None = None) -> ServiceRuntime:
     """The service's runtime; tests build it with their own settings."""
+    settings = settings or Settings()
+    cipher = settings.cipher()
+    store.use_cipher(cipher)
     return ServiceRuntime(
-        settings=settings or Settings(),
+        settings=settings,
+        cipher=cipher,
+        sealed=store.SEALED,
         migrations=Path(__file__).parent / "migrations",
         handlers=handlers.HANDLERS,
         routers=[api.router],

@@ -5,7 +5,27 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from ssu_common import Connection, GaugeRows
+from ssu_common import Connection, FieldCipher, GaugeRows, SealedTable
+
+# IINs are sealed (ssu_common.crypto); enrollments are found by the IIN's blind index.
+SEALED = (
+    SealedTable("enrollments", ("enrollment_id", "text"), ("iin",), {"iin_index": "iin"}),
+    SealedTable("providers", ("bin", "text"), ("contact",)),
+    # Lines have a composite key; the row's ctid is stable while the batch holds its lock.
+    SealedTable("invoice_lines", ("ctid", "tid"), ("iin",)),
+)
+_cipher: list[FieldCipher] = []
+
+
+def use_cipher(cipher: FieldCipher) -> None:
+    _cipher[:] = [cipher]
+
+
+def cipher() -> FieldCipher:
+    if not _cipher:
+        raise RuntimeError("billing store used before use_cipher()")
+    return _cipher[0]
+
 
 # Transitions that change a license's status; an amendment keeps it.
 STATUS_CHANGES = frozenset(
@@ -93,7 +113,7 @@ async def upsert_provider(
     await conn.execute(
         "INSERT INTO providers"
         " (bin, name, legal_form, region, contact, license_number, status, seq)"
-        " VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
         " ON CONFLICT (bin) DO UPDATE SET name = EXCLUDED.name,"
         "  legal_form = EXCLUDED.legal_form, region = EXCLUDED.region,"
         "  contact = EXCLUDED.contact, license_number = EXCLUDED.license_number,"
@@ -102,7 +122,7 @@ async def upsert_provider(
         name,
         legal_form,
         region,
-        contact,
+        cipher().seal(contact, column="contact"),
         license_number,
         status,
         seq,
@@ -139,11 +159,11 @@ async def insert_enrollment(
 ) -> None:
     await conn.execute(
         "INSERT INTO enrollments (enrollment_id, iin, provider_bin, license_number, site_id,"
-        " region, form, category, start_date, status, seq)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'active', coalesce($10, 0))"
+        " region, form, category, start_date, status, seq, iin_index)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'active', coalesce($10, 0), $11)"
         " ON CONFLICT (enrollment_id) DO NOTHING",
         enrollment_id,
-        iin,
+        cipher().seal(iin, column="iin"),
         provider_bin,
         license_number,
         site_id,
@@ -152,6 +172,7 @@ async def insert_enrollment(
         category,
         start_date,
         seq,
+        cipher().blind_index(iin),
     )
 
 
@@ -317,20 +338,21 @@ async def resolve_attendance(
         "  coalesce(byid.start_date, byiin.start_date) AS start_date,"
         "  coalesce(byid.end_date, byiin.end_date) AS end_date,"
         "  coalesce(byiin.matches, 0) AS iin_matches"
-        " FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::date[])"
-        "  AS r(line, enrollment_id, iin, provider_bin, day)"
+        " FROM unnest($1::int[], $2::text[], $3::bytea[], $4::text[], $5::date[])"
+        "  AS r(line, enrollment_id, iin_index, provider_bin, day)"
         " LEFT JOIN enrollments byid ON byid.enrollment_id = r.enrollment_id"
         "  AND byid.provider_bin = r.provider_bin"
         " LEFT JOIN LATERAL ("
         "  SELECT e.enrollment_id, e.start_date, e.end_date,"
         "   count(*) OVER () AS matches FROM enrollments e"
-        "  WHERE r.enrollment_id IS NULL AND e.provider_bin = r.provider_bin AND e.iin = r.iin"
+        "  WHERE r.enrollment_id IS NULL AND e.provider_bin = r.provider_bin"
+        "   AND e.iin_index = r.iin_index"
         "   AND e.start_date <= r.day AND (e.end_date IS NULL OR e.end_date >= r.day)"
         "  ORDER BY e.enrollment_id LIMIT 1) byiin ON true"
         " ORDER BY r.line",
         lines,
         enrollment_ids,
-        iins,
+        [cipher().blind_index(i) if i is not None else None for i in iins],
         provider_bins,
         days,
     )
@@ -554,7 +576,7 @@ placed AS (
     FROM due d
     JOIN enrollments e ON e.enrollment_id = d.enrollment_id
     JOIN contracts k ON k.provider_bin = e.provider_bin AND k.region = e.region AND k.year = $3
-    WINDOW w AS (PARTITION BY k.number ORDER BY d.month, e.iin, d.enrollment_id
+    WINDOW w AS (PARTITION BY k.number ORDER BY d.month, e.iin_index, d.enrollment_id
                  ROWS UNBOUNDED PRECEDING)
 ),
 spent AS (
@@ -592,7 +614,7 @@ lines AS (
            r.eligible_mask, r.attended_mask, r.untariffed_mask, r.tariff_ids, r.counted_masks
     FROM run_lines r JOIN inv ON inv.contract_number = r.contract_number
 )
-SELECT inv.*, p.name AS provider_name, p.contact::text AS contact
+SELECT inv.*, p.name AS provider_name, p.contact
 FROM inv LEFT JOIN providers p ON p.bin = inv.provider_bin
 ORDER BY inv.number
 """
@@ -613,8 +635,11 @@ async def compute_run(
     await conn.execute(_LINES, period_start, months, year)
 
 
-async def issue_invoices(conn: Connection, *, run_id: str, period: str) -> list[Any]:
-    return await conn.fetch(_INVOICES, run_id, period)
+async def issue_invoices(conn: Connection, *, run_id: str, period: str) -> list[dict[str, Any]]:
+    c = cipher()
+    return [
+        c.open_fields(r, text=("contact",)) for r in await conn.fetch(_INVOICES, run_id, period)
+    ]
 
 
 async def unbilled_counts(conn: Connection, *, period_start: date, year: int) -> Any:
@@ -721,10 +746,12 @@ async def tariffs_by_id(conn: Connection, ids: list[int]) -> list[Any]:
     return await conn.fetch("SELECT * FROM tariffs WHERE id = ANY($1::bigint[])", ids)
 
 
-async def invoice_lines(conn: Connection, invoice_id: str) -> list[Any]:
-    return await conn.fetch(
+async def invoice_lines(conn: Connection, invoice_id: str) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
         "SELECT * FROM invoice_lines WHERE invoice_id = $1::uuid ORDER BY line_no", invoice_id
     )
+    c = cipher()
+    return [c.open_fields(r, text=("iin",)) for r in rows]
 
 
 async def payment_register(conn: Connection, *, region: str, period: str) -> list[Any]:

@@ -5,7 +5,29 @@ from datetime import date, datetime
 from typing import Any
 
 import asyncpg
-from ssu_common import Connection
+from ssu_common import Connection, FieldCipher, SealedTable
+
+# A provider's contact is sealed (ssu_common.crypto): one token of its JSON.
+SEALED = (
+    SealedTable("applications", ("id", "uuid"), ("contact",)),
+    SealedTable("licenses", ("number", "text"), ("contact",)),
+)
+_cipher: list[FieldCipher] = []
+
+
+def use_cipher(cipher: FieldCipher) -> None:
+    _cipher[:] = [cipher]
+
+
+def _c() -> FieldCipher:
+    if not _cipher:
+        raise RuntimeError("licensing store used before use_cipher()")
+    return _cipher[0]
+
+
+def _sealed_contact(contact: Any) -> bytes | None:
+    return _c().seal(_json(contact), column="contact")
+
 
 _JSON_COLUMNS = (
     "requirements",
@@ -28,6 +50,8 @@ def _dict(record: asyncpg.Record | None) -> dict[str, Any] | None:
     if record is None:
         return None
     row = dict(record)
+    if isinstance(row.get("contact"), bytes):
+        row["contact"] = _c().open(row["contact"], column="contact")
     for column in _JSON_COLUMNS:
         if isinstance(row.get(column), str):
             row[column] = json.loads(row[column])
@@ -113,14 +137,14 @@ async def insert_application(conn: Connection, app: dict[str, Any]) -> dict[str,
     row = await conn.fetchrow(
         "INSERT INTO applications (id, bin, provider_name, legal_form, region, contact, subtypes,"
         " sites, staffing, equipment, premises, requirement_set, findings)"
-        " VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::jsonb, $9::jsonb, $10::jsonb,"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9::jsonb, $10::jsonb,"
         " $11::jsonb, $12, $13::jsonb) RETURNING *",
         app["id"],
         app["bin"],
         app["provider_name"],
         app["legal_form"],
         app["region"],
-        _json(app["contact"]),
+        _sealed_contact(app["contact"]),
         _json(app["subtypes"]),
         _json(app["sites"]),
         _json(app["staffing"]),
@@ -287,7 +311,7 @@ async def insert_license(conn: Connection, lic: dict[str, Any]) -> dict[str, Any
     row = await conn.fetchrow(
         "INSERT INTO licenses (number, application_id, bin, provider_name, legal_form, region,"
         " contact, subtypes, sites, staffing, equipment, premises, status, seq, issued_on,"
-        " status_since) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9::jsonb,"
+        " status_since) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb,"
         " $10::jsonb, $11::jsonb, $12::jsonb, 'active', 1, $13, $13) RETURNING *",
         lic["number"],
         lic["application_id"],
@@ -295,7 +319,7 @@ async def insert_license(conn: Connection, lic: dict[str, Any]) -> dict[str, Any
         lic["provider_name"],
         lic["legal_form"],
         lic["region"],
-        _json(lic["contact"]),
+        _sealed_contact(lic["contact"]),
         _json(lic["subtypes"]),
         _json(lic["sites"]),
         _json(lic["staffing"]),

@@ -145,7 +145,12 @@ async def list_deliveries(
 class NewSubscription(BaseModel):
     callback_url: str = Field(max_length=2000)
     event_types: list[str] = Field(min_length=1, max_length=50)
-    secret: str | None = Field(default=None, min_length=16, max_length=200)
+    secret: str | None = Field(
+        default=None,
+        min_length=16,
+        max_length=200,
+        description="a Standard Webhooks secret (`whsec_` and base64); generated when omitted",
+    )
     description: str | None = Field(default=None, max_length=500)
 
 
@@ -156,6 +161,32 @@ class Subscription(BaseModel):
     description: str | None
     created_by: str
     created_at: datetime
+    region: str | None = Field(description="a regional subscription gets its region's events")
+    previous_secret_expires_at: datetime | None = Field(
+        default=None, description="during a rotation, until when the previous secret signs too"
+    )
+
+
+def _subscription(row: dict[str, Any]) -> dict[str, Any]:
+    out = dict(row)
+    out["previous_secret_expires_at"] = out.pop("previous_expires_at", None)
+    out.pop("seq", None)
+    return out
+
+
+class SecretRotation(BaseModel):
+    secret: str | None = Field(
+        default=None,
+        min_length=16,
+        max_length=200,
+        description="the new secret (`whsec_` and base64); generated when omitted",
+    )
+    previous_valid_seconds: int = Field(
+        default=86_400,
+        ge=0,
+        le=30 * 86_400,
+        description="how long the current secret keeps signing beside the new one",
+    )
 
 
 class CreatedSubscription(Subscription):
@@ -184,6 +215,14 @@ async def create_subscription(
     for i, event_type in enumerate(body.event_types):
         if event_type not in service.SUBSCRIBABLE:
             raise field_error(f"event_types.{i}", f"unknown event type {event_type!r}")
+        if event_type in domain.PERSONAL_EVENT_TYPES and "registry:read" not in principal.scopes:
+            raise field_error(
+                f"event_types.{i}",
+                f"{event_type} carries personal data: the key needs registry:read",
+                status=403,
+            )
+    if body.secret is not None and (problem := domain.webhook_secret_problem(body.secret)):
+        raise field_error("secret", problem)
     row, secret = await service.create_subscription(
         conn=conn,
         callback_url=body.callback_url,
@@ -191,24 +230,60 @@ async def create_subscription(
         secret=body.secret,
         description=body.description,
         created_by=principal.client,
+        region=principal.region,
     )
-    return CreatedSubscription(**row, secret=secret)
+    return CreatedSubscription(**_subscription(row), secret=secret)
+
+
+@router.post("/subscriptions/{subscription_id}/secret", response_model=CreatedSubscription)
+async def rotate_subscription_secret(
+    subscription_id: UUID,
+    body: SecretRotation,
+    principal: Annotated[Principal, Security(authorize, scopes=["notification:admin"])],
+    conn: Annotated[Connection, Depends(connection)],
+) -> CreatedSubscription:
+    """Give a subscription a new secret (returned once); the current one keeps signing beside
+    it for `previous_valid_seconds`, so each delivery carries both signatures meanwhile."""
+    if body.secret is not None and (problem := domain.webhook_secret_problem(body.secret)):
+        raise field_error("secret", problem)
+    await _visible_subscription(conn, subscription_id, principal)
+    rotated = await service.rotate_secret(
+        conn=conn,
+        subscription_id=subscription_id,
+        secret=body.secret,
+        previous_valid_seconds=body.previous_valid_seconds,
+    )
+    if rotated is None:
+        raise Problem(404, f"no subscription {subscription_id}")
+    row, secret = rotated
+    return CreatedSubscription(**_subscription(row), secret=secret)
+
+
+async def _visible_subscription(
+    conn: Connection, subscription_id: UUID, principal: Principal
+) -> dict[str, Any]:
+    """A subscription the key may see: another region's answers 404, like a missing one."""
+    row = await service.get_subscription(conn=conn, subscription_id=subscription_id)
+    if row is None or not principal.sees_region(row["region"]):
+        raise Problem(404, f"no subscription {subscription_id}")
+    return row
 
 
 @router.get("/subscriptions", response_model=SubscriptionList)
 async def list_subscriptions(
-    _principal: Annotated[Principal, Security(authorize, scopes=["notification:admin"])],
+    principal: Annotated[Principal, Security(authorize, scopes=["notification:admin"])],
     conn: Annotated[Connection, Depends(connection)],
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
     cursor: str | None = None,
 ) -> SubscriptionList:
-    """Live subscriptions, oldest first; their secrets are never shown again."""
+    """Live subscriptions, oldest first; their secrets are never shown again. A regional key
+    sees its region's."""
     rows = await store.list_subscriptions(
-        conn, after_seq=_decode_cursor(cursor, "s"), limit=limit + 1
+        conn, after_seq=_decode_cursor(cursor, "s"), limit=limit + 1, region=principal.region
     )
     page = rows[:limit]
     return SubscriptionList(
-        items=[Subscription(**store.record(r)) for r in page],
+        items=[Subscription(**_subscription(store.record(r))) for r in page],
         next_cursor=_encode_cursor(page[-1]["seq"], "s") if len(rows) > limit else None,
     )
 
@@ -216,21 +291,21 @@ async def list_subscriptions(
 @router.get("/subscriptions/{subscription_id}", response_model=Subscription)
 async def get_subscription(
     subscription_id: UUID,
-    _principal: Annotated[Principal, Security(authorize, scopes=["notification:admin"])],
+    principal: Annotated[Principal, Security(authorize, scopes=["notification:admin"])],
     conn: Annotated[Connection, Depends(connection)],
 ) -> Subscription:
-    row = await store.get_subscription(conn, subscription_id)
-    if row is None:
-        raise Problem(404, f"no subscription {subscription_id}")
-    return Subscription(**store.record(row))
+    return Subscription(
+        **_subscription(await _visible_subscription(conn, subscription_id, principal))
+    )
 
 
 @router.delete("/subscriptions/{subscription_id}", status_code=204)
 async def delete_subscription(
     subscription_id: UUID,
-    _principal: Annotated[Principal, Security(authorize, scopes=["notification:admin"])],
+    principal: Annotated[Principal, Security(authorize, scopes=["notification:admin"])],
     conn: Annotated[Connection, Depends(connection)],
 ) -> Response:
+    await _visible_subscription(conn, subscription_id, principal)
     if not await service.delete_subscription(conn=conn, subscription_id=subscription_id):
         raise Problem(404, f"no subscription {subscription_id}")
     return Response(status_code=204)

@@ -1,20 +1,28 @@
-"""The three ways out: email over SMTP, SMS through an HTTP gateway, signed webhooks.
+"""The three ways out: email over SMTP, SMS through an HTTP gateway, signed webhooks (Standard
+Webhooks signatures, one resolution of the callback host, that address connected to).
 
 Every call is bounded by a timeout; a failure raises `SendError` with a reason for the log.
 """
 
 import asyncio
 import base64
+import ipaddress
+import socket
+import ssl
 import time
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.header import Header
 from email.utils import formatdate
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
+import httpcore
 import httpx
 
-from ssu_notification.domain import is_private_address, sign
+from ssu_notification import domain
 
 CRLF = "\r\n"
 
@@ -122,50 +130,140 @@ async def send_sms(
         raise SendError(f"sms: gateway answered {response.status_code}")
 
 
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+
+
+async def system_resolver(host: str, port: int) -> list[str]:
+    """The addresses of a host name as the system resolver answers, in its order."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+@dataclass(frozen=True)
+class PinnedAddress:
+    """A callback host resolved once: the address that was checked, and will be connected to."""
+
+    host: str
+    port: int
+    ip: str
+
+
+async def resolve_callback(
+    url: str, *, resolver: Resolver, timeout: float, allow_loopback: bool
+) -> PinnedAddress:
+    """Resolve the callback's host once and refuse it when any answer is a special-purpose
+    address (development may allow loopback); the first answer is pinned."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        ipaddress.ip_address(host)
+        addresses = [host]
+    except ValueError:
+        try:
+            addresses = await asyncio.wait_for(resolver(host, port), timeout)
+        except (OSError, TimeoutError) as exc:
+            raise SendError(f"webhook: cannot resolve {host}: {exc}") from exc
+    if not addresses:
+        raise SendError(f"webhook: {host} has no address")
+    if any(domain.refused_destination(a, allow_loopback=allow_loopback) for a in addresses):
+        raise SendError(f"webhook: {host} resolves to a special-purpose address")
+    return PinnedAddress(host=host, port=port, ip=addresses[0])
+
+
+class _PinnedBackend(httpcore.AsyncNetworkBackend):
+    """Connects every request to the pinned address; TLS still verifies and sends the
+    callback's host name (SNI), and the Host header is the URL's."""
+
+    def __init__(self, ip: str) -> None:
+        self._ip = ip
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        return await self._inner.connect_tcp(
+            self._ip,
+            port,
+            timeout=timeout,
+            local_address=local_address,
+            socket_options=socket_options,
+        )
+
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("webhooks never connect to a unix socket")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+def pinned_transport(ip: str, ssl_context: ssl.SSLContext) -> httpx.AsyncHTTPTransport:
+    """An httpx transport whose connections all go to `ip`, no proxy from the environment."""
+    transport = httpx.AsyncHTTPTransport(verify=ssl_context, trust_env=False)
+    # httpx builds its httpcore pool without a way to pass a network backend: replace it with
+    # the same pool on the pinned backend.
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=ssl_context, max_connections=1, network_backend=_PinnedBackend(ip)
+    )
+    return transport
+
+
 async def send_webhook(
     *,
-    client: httpx.AsyncClient,
     url: str,
     body: bytes,
-    secret: str,
+    secrets: list[str],
     delivery_id: str,
     event_id: str,
     event_type: str,
     timeout: float,
-    allow_private: bool = False,
+    resolver: Resolver = system_resolver,
+    ssl_context: ssl.SSLContext | None = None,
+    allow_loopback: bool = False,
 ) -> None:
-    if not allow_private:
-        await _refuse_private_destination(url, timeout=timeout)
+    """POST the envelope, signed after Standard Webhooks, to the one address checked; a
+    redirect is a failure, never followed. `webhook-id` is the delivery id: a retry of one
+    delivery keeps it, so the receiver can drop duplicates."""
+    pinned = await resolve_callback(
+        url, resolver=resolver, timeout=timeout, allow_loopback=allow_loopback
+    )
     headers = {
         "Content-Type": "application/cloudevents+json; charset=utf-8",
-        "X-SSU-Signature": sign(body, secret),
-        "X-SSU-Delivery": delivery_id,
+        **domain.webhook_headers(
+            message_id=delivery_id, body=body, secrets_=secrets, at=datetime.now(UTC)
+        ),
         "X-SSU-Event-Id": event_id,
         "X-SSU-Event-Type": event_type,
     }
+    transport = pinned_transport(pinned.ip, ssl_context or _default_ssl_context())
     try:
-        response = await client.post(
-            url, content=body, headers=headers, timeout=timeout, follow_redirects=False
-        )
+        async with httpx.AsyncClient(transport=transport, follow_redirects=False) as client:
+            response = await client.post(url, content=body, headers=headers, timeout=timeout)
     except httpx.HTTPError as exc:
-        raise SendError(f"webhook: {type(exc).__name__}: {exc}") from exc
+        raise SendError(
+            f"webhook: {pinned.host} at {pinned.ip}: {type(exc).__name__}: {exc}"
+        ) from exc
+    if response.is_redirect:
+        raise SendError(f"webhook: callback answered {response.status_code} (not followed)")
     if response.status_code >= 300:
         raise SendError(f"webhook: callback answered {response.status_code}")
 
 
-async def _refuse_private_destination(url: str, *, timeout: float) -> None:
-    """A callback host that resolves (now, at delivery) into our own networks is refused:
-    checking only at subscription would let a DNS change point it inside later."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    try:
-        infos = await asyncio.wait_for(
-            asyncio.get_running_loop().getaddrinfo(host, parts.port or 443), timeout
-        )
-    except (OSError, TimeoutError) as exc:
-        raise SendError(f"webhook: cannot resolve {host}: {exc}") from exc
-    if any(is_private_address(str(info[4][0])) for info in infos):
-        raise SendError(f"webhook: {host} resolves to a loopback or private address")
+_SSL: list[ssl.SSLContext] = []
+
+
+def _default_ssl_context() -> ssl.SSLContext:
+    # Loading the trust store costs milliseconds: once per process.
+    if not _SSL:
+        _SSL.append(httpx.create_ssl_context())
+    return _SSL[0]
 
 
 class RateLimit:

@@ -1,14 +1,15 @@
 """Pure rules of notification: who is told, in which language, on which channel, and when."""
 
-import hashlib
-import hmac
+import base64
 import ipaddress
+import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+import standardwebhooks
 from ssu_contracts import Addressee, iin_birth_date
 
 # Who is told about which event (DESIGN §3 "Notification"). Enrollment notices go to the
@@ -133,9 +134,56 @@ def retry_delay(attempt: int, *, base_seconds: float, max_seconds: float) -> tim
     return timedelta(seconds=min(base_seconds * 2 ** max(attempt - 1, 0), max_seconds))
 
 
-def sign(body: bytes, secret: str) -> str:
-    """`X-SSU-Signature` value: `sha256=<hex HMAC-SHA256 of the body>`."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+# Event types whose data names a person (IIN, name, contacts): a subscription to them is
+# limited to the subscribing key's region, and needs `registry:read` besides
+# `notification:admin` (a webhook must not read more than the key could over HTTP).
+PERSONAL_EVENT_TYPES = frozenset(
+    {
+        "registry.recipient.registered.v1",
+        "registry.enrollment.started.v1",
+        "registry.enrollment.ended.v1",
+        "registry.enrollment.disrupted.v1",
+        "registry.enrollment.resumed.v1",
+    }
+)
+WEBHOOK_SECRET_PREFIX = "whsec_"
+WEBHOOK_SECRET_BYTES = 32
+
+
+def new_webhook_secret() -> str:
+    """A Standard Webhooks secret: `whsec_` and 32 random bytes in base64."""
+    return (
+        WEBHOOK_SECRET_PREFIX + base64.b64encode(secrets.token_bytes(WEBHOOK_SECRET_BYTES)).decode()
+    )
+
+
+def webhook_secret_problem(secret: str) -> str | None:
+    """Why a secret given by a subscriber is refused (Standard Webhooks form), or None."""
+    if not secret.startswith(WEBHOOK_SECRET_PREFIX):
+        return "must be a Standard Webhooks secret: whsec_ and base64"
+    try:
+        raw = base64.b64decode(secret[len(WEBHOOK_SECRET_PREFIX) :], validate=True)
+    except ValueError:
+        return "must be a Standard Webhooks secret: whsec_ and base64"
+    if len(raw) < 24:
+        return "must hold at least 24 random bytes"
+    return None
+
+
+def webhook_headers(
+    *, message_id: str, body: bytes, secrets_: list[str], at: datetime
+) -> dict[str, str]:
+    """Standard Webhooks headers: `webhook-signature` holds one `v1,<base64 HMAC-SHA256 of
+    id.timestamp.body>` per active secret (two during a rotation), space-separated."""
+    text = body.decode("utf-8")
+    signatures = [
+        standardwebhooks.Webhook(secret).sign(message_id, at, text) for secret in secrets_
+    ]
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(int(at.timestamp())),
+        "webhook-signature": " ".join(signatures),
+    }
 
 
 def callback_url_problem(url: str, *, allow_loopback: bool) -> str | None:
@@ -143,7 +191,7 @@ def callback_url_problem(url: str, *, allow_loopback: bool) -> str | None:
 
     Callbacks must be https and must not point into our own networks (a subscriber must not
     make the suite call its internal services); the development setting `allow_loopback`
-    allows http and https to loopback and private addresses.
+    allows http and https to loopback, and nothing else of the special-purpose ranges.
     """
     try:
         parts = urlsplit(url)
@@ -151,10 +199,12 @@ def callback_url_problem(url: str, *, allow_loopback: bool) -> str | None:
         return "is not a URL"
     if not parts.hostname:
         return "must be an absolute URL with a host"
-    local = _is_loopback(parts.hostname) or is_private_address(parts.hostname)
+    loopback = _is_loopback(parts.hostname)
     if parts.scheme == "https":
-        if local and not allow_loopback:
-            return "must not point at a loopback or private address"
+        if (loopback and not allow_loopback) or (
+            not loopback and is_special_purpose(parts.hostname)
+        ):
+            return "must not point at a loopback, private or special-purpose address"
         return None
     if parts.scheme == "http" and allow_loopback and _is_loopback(parts.hostname):
         return None
@@ -163,26 +213,47 @@ def callback_url_problem(url: str, *, allow_loopback: bool) -> str | None:
     return "must use https"
 
 
-def is_private_address(host: str) -> bool:
-    """An IP address that is not on the public internet (private, loopback, link-local…)."""
+# IANA special-purpose address registries (IPv4 and IPv6): none of these is a subscriber's
+# public server. `ipaddress.is_global` covers most; the list makes the rule explicit and
+# catches what it lets through (shared address space, 6to4, NAT64, Teredo, mapped addresses).
+SPECIAL_PURPOSE = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+        "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.31.196.0/24",
+        "192.52.193.0/24", "192.88.99.0/24", "192.168.0.0/16", "192.175.48.0/24",
+        "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
+        "255.255.255.255/32",
+        "::/128", "::1/128", "::ffff:0:0/96", "64:ff9b::/96", "64:ff9b:1::/48", "100::/64",
+        "2001::/23", "2001:db8::/32", "2002::/16", "3fff::/20", "5f00::/16", "fc00::/7",
+        "fe80::/10", "fec0::/10", "ff00::/8",
+    )
+)  # fmt: skip
+
+
+def is_special_purpose(host: str) -> bool:
+    """An IP address in any special-purpose range (private, shared, loopback, link-local,
+    documentation, mapped, multicast…): never a webhook destination. Not an IP: False."""
     try:
         ip = ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         return False
-    return (
-        ip.is_private
-        or ip.is_loopback
-        or ip.is_link_local
-        or ip.is_reserved
-        or ip.is_multicast
-        or ip.is_unspecified
-    )
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return True
+    return not ip.is_global or any(ip in net for net in SPECIAL_PURPOSE)
+
+
+def refused_destination(ip: str, *, allow_loopback: bool) -> bool:
+    """Whether a resolved callback address may not be connected to."""
+    if allow_loopback and _is_loopback(ip):
+        return False
+    return is_special_purpose(ip)
 
 
 def _is_loopback(host: str) -> bool:
     if host == "localhost" or host.endswith(".localhost"):
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False

@@ -1,6 +1,5 @@
 """Use cases of notification: keep the contact book, queue notices, manage subscriptions."""
 
-import secrets
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -8,7 +7,15 @@ from typing import Any
 from uuid import UUID
 
 import jinja2
-from ssu_common import Connection, PermanentError, emit, get_logger, tracing, work_context
+from ssu_common import (
+    Connection,
+    PermanentError,
+    emit,
+    get_logger,
+    mask_pii,
+    tracing,
+    work_context,
+)
 from ssu_contracts import (
     EVENTS,
     ApplicationRejectedV1,
@@ -58,21 +65,38 @@ async def handle_event(*, conn: Connection, envelope: Envelope, data: Event) -> 
     await _remember_contacts(conn, data)
     told = await _addressees(conn, envelope.type, data)
     deliveries = [d for t in told for d in _deliveries_for(envelope.type, t)]
-    queued, hooks = await store.insert_deliveries(
+    region = getattr(data, "region", None)
+    subscribers = await store.live_subscriptions_for(conn, event_type=envelope.type, region=region)
+    if subscribers:
+        body = envelope.to_bytes().decode()
+        deliveries += [
+            store.NewDelivery(
+                id=uuid.uuid4(),
+                audience="subscriber",
+                addressee=f"subscription:{sub_id}",
+                channel="webhook",
+                destination=url,
+                language="none",
+                subject=None,
+                body=body,
+                subscription_id=sub_id,
+            )
+            for sub_id, url in subscribers
+        ]
+    queued = await store.insert_deliveries(
         conn,
         event_id=envelope.id,
         event_type=envelope.type,
         correlation_id=envelope.correlationid,
-        region=getattr(data, "region", None),
+        region=region,
         deliveries=deliveries,
-        envelope=envelope.to_bytes().decode(),
         traceparent=tracing.current_traceparent(),
     )
     log.info(
         "notification.queued",
         audiences=[t.audience for t in told],
-        notices=queued,
-        webhooks=hooks,
+        queued=queued,
+        webhooks=len(subscribers),
     )
 
 
@@ -266,7 +290,8 @@ async def record_attempts(
             ids=[a.id for a in failed],
             statuses=statuses,
             next_attempts=next_attempts,
-            errors=[(a.error or "")[:1000] for a in failed],
+            # A gateway's error may echo the address it refused: kept masked, like logs.
+            errors=[mask_pii(a.error or "")[:1000] for a in failed],
         )
         for a, status in zip(failed, statuses, strict=True):
             if status != "dead":
@@ -280,7 +305,7 @@ async def record_attempts(
                         failed_event_type=a.event_type,
                         channel=a.channel,
                         attempts=a.attempts_before + 1,
-                        last_error=(a.error or "")[:1000],
+                        last_error=mask_pii(a.error or "")[:1000],
                     ),
                     subject=str(a.id),
                 )
@@ -298,9 +323,10 @@ async def create_subscription(
     secret: str | None,
     description: str | None,
     created_by: str,
+    region: str | None,
 ) -> tuple[dict[str, Any], str]:
     """Store a webhook subscription; returns it and its secret (shown this once only)."""
-    secret = secret or secrets.token_urlsafe(32)
+    secret = secret or domain.new_webhook_secret()
     row = await store.insert_subscription(
         conn,
         id=uuid.uuid4(),
@@ -309,8 +335,30 @@ async def create_subscription(
         secret=secret,
         description=description,
         created_by=created_by,
+        region=region,
     )
     log.info("subscription.created", subscription_id=str(row["id"]), event_types=event_types)
+    return store.record(row), secret
+
+
+async def get_subscription(*, conn: Connection, subscription_id: UUID) -> dict[str, Any] | None:
+    """A live subscription, without its secrets."""
+    row = await store.get_subscription(conn, subscription_id)
+    return store.record(row) if row is not None else None
+
+
+async def rotate_secret(
+    *, conn: Connection, subscription_id: UUID, secret: str | None, previous_valid_seconds: float
+) -> tuple[dict[str, Any], str] | None:
+    """Give a subscription a new secret; the old one keeps signing (both signatures are sent)
+    for `previous_valid_seconds`, so the receiver can switch without losing a delivery."""
+    secret = secret or domain.new_webhook_secret()
+    row = await store.rotate_subscription_secret(
+        conn, id=subscription_id, secret=secret, previous_valid_seconds=previous_valid_seconds
+    )
+    if row is None:
+        return None
+    log.info("subscription.secret_rotated", subscription_id=str(subscription_id))
     return store.record(row), secret
 
 

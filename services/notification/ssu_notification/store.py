@@ -6,7 +6,69 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-from ssu_common import Connection, GaugeRows
+from ssu_common import Connection, FieldCipher, GaugeRows, SealedTable
+
+# Personal fields are sealed (ssu_common.crypto); `use_cipher` gives the service's keys.
+SEALED = (
+    SealedTable("provider_contacts", ("bin", "text"), ("email", "phone")),
+    SealedTable(
+        "recipient_contacts",
+        ("iin_index", "bytea"),
+        (
+            "iin",
+            "full_name",
+            "birth_date",
+            "email",
+            "phone",
+            "guardian_name",
+            "guardian_email",
+            "guardian_phone",
+        ),
+        {"iin_index": "iin"},
+    ),
+    SealedTable(
+        "deliveries",
+        ("id", "uuid"),
+        ("addressee", "destination", "subject", "body"),
+        {"addressee_index": "addressee"},
+    ),
+    SealedTable(
+        "subscriptions",
+        ("id", "uuid"),
+        ("secret", "previous_secret"),
+        same_as={"previous_secret": "secret"},
+    ),
+)
+_cipher: list[FieldCipher] = []
+
+
+def use_cipher(cipher: FieldCipher) -> None:
+    _cipher[:] = [cipher]
+
+
+def _c() -> FieldCipher:
+    if not _cipher:
+        raise RuntimeError("notification store used before use_cipher()")
+    return _cipher[0]
+
+
+def _seal(table: str, column: str, value: str | None) -> bytes | None:
+    del table  # tokens are bound to the field's name, the same in every table
+    return _c().seal(value, column=column)
+
+
+def _open(table: str, column: str, token: bytes | None) -> str | None:
+    del table
+    return _c().open(token, column=column)
+
+
+def _opened(table: str, row: asyncpg.Record, columns: tuple[str, ...]) -> dict[str, Any]:
+    out = dict(row.items())
+    for column in columns:
+        if column in out:
+            out[column] = _open(table, column, out[column])
+    return out
+
 
 # contact book
 
@@ -30,17 +92,18 @@ async def upsert_provider_contact(
         bin,
         name,
         region,
-        email,
-        phone,
+        _seal("provider_contacts", "email", email),
+        _seal("provider_contacts", "phone", phone),
         language,
     )
 
 
-async def provider_contact(conn: Connection, bin: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(
+async def provider_contact(conn: Connection, bin: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
         "SELECT bin, name, region, email, phone, language FROM provider_contacts WHERE bin = $1",
         bin,
     )
+    return _opened("provider_contacts", row, ("email", "phone")) if row is not None else None
 
 
 async def upsert_recipient_contact(
@@ -57,33 +120,43 @@ async def upsert_recipient_contact(
     guardian_email: str | None,
     guardian_phone: str | None,
 ) -> None:
+    t = "recipient_contacts"
     await conn.execute(
         "INSERT INTO recipient_contacts (iin, full_name, birth_date, region, language, email,"
-        " phone, guardian_name, guardian_email, guardian_phone)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-        " ON CONFLICT (iin) DO UPDATE SET full_name = EXCLUDED.full_name,"
+        " phone, guardian_name, guardian_email, guardian_phone, iin_index)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        " ON CONFLICT (iin_index) DO UPDATE SET iin = EXCLUDED.iin,"
+        " full_name = EXCLUDED.full_name,"
         " birth_date = EXCLUDED.birth_date, region = EXCLUDED.region,"
         " language = EXCLUDED.language, email = EXCLUDED.email, phone = EXCLUDED.phone,"
         " guardian_name = EXCLUDED.guardian_name, guardian_email = EXCLUDED.guardian_email,"
         " guardian_phone = EXCLUDED.guardian_phone, updated_at = now()",
-        iin,
-        full_name,
-        birth_date,
+        _seal(t, "iin", iin),
+        _seal(t, "full_name", full_name),
+        _c().seal_date(birth_date, column="birth_date"),
         region,
         language,
-        email,
-        phone,
-        guardian_name,
-        guardian_email,
-        guardian_phone,
+        _seal(t, "email", email),
+        _seal(t, "phone", phone),
+        _seal(t, "guardian_name", guardian_name),
+        _seal(t, "guardian_email", guardian_email),
+        _seal(t, "guardian_phone", guardian_phone),
+        _c().blind_index(iin),
     )
 
 
-async def recipient_contact(conn: Connection, iin: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(
+async def recipient_contact(conn: Connection, iin: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
         "SELECT iin, full_name, guardian_name, guardian_email, guardian_phone"
-        " FROM recipient_contacts WHERE iin = $1",
-        iin,
+        " FROM recipient_contacts WHERE iin_index = $1",
+        _c().blind_index(iin),
+    )
+    if row is None:
+        return None
+    return _opened(
+        "recipient_contacts",
+        row,
+        ("iin", "full_name", "guardian_name", "guardian_email", "guardian_phone"),
     )
 
 
@@ -100,6 +173,22 @@ class NewDelivery:
     language: str
     subject: str | None
     body: str
+    subscription_id: UUID | None = None
+
+
+async def live_subscriptions_for(
+    conn: Connection, *, event_type: str, region: str | None
+) -> list[tuple[UUID, str]]:
+    """(id, callback URL) of live subscriptions to an event type; a regional subscription
+    gets its region's events only."""
+    rows = await conn.fetch(
+        "SELECT id, callback_url FROM subscriptions"
+        " WHERE deleted_at IS NULL AND $1 = ANY (event_types)"
+        " AND (region IS NULL OR region = $2) ORDER BY seq",
+        event_type,
+        region,
+    )
+    return [(r["id"], r["callback_url"]) for r in rows]
 
 
 async def insert_deliveries(
@@ -110,48 +199,45 @@ async def insert_deliveries(
     correlation_id: str,
     region: str | None,
     deliveries: list[NewDelivery],
-    envelope: str,
     traceparent: str | None = None,
-) -> tuple[int, int]:
-    """Queue an event's notices and, for every live subscription to its type, a webhook
-    delivery of the envelope, in one statement; rows already logged for the event are skipped.
-    Returns (notices, webhooks) queued."""
-    row = await conn.fetchrow(
-        "WITH notices AS ("
+) -> int:
+    """Queue an event's deliveries in one statement; rows already logged for the event (same
+    addressee and channel) are skipped. Returns how many were queued."""
+    t = "deliveries"
+    c = _c()
+    queued = await conn.fetchval(
+        "WITH queued AS ("
         " INSERT INTO deliveries (id, event_id, event_type, correlation_id, region, audience,"
-        " addressee, channel, destination, language, subject, body, traceparent)"
+        " addressee, channel, destination, language, subject, body, subscription_id,"
+        " addressee_index, traceparent)"
         " SELECT d.id, $1::uuid, $2, $3, $4, d.audience, d.addressee, d.channel, d.destination,"
-        " d.language, d.subject, d.body, $14"
-        " FROM unnest($5::uuid[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],"
-        " $11::text[], $12::text[])"
-        " AS d(id, audience, addressee, channel, destination, language, subject, body)"
-        " ON CONFLICT (event_id, addressee, channel) DO NOTHING RETURNING 1),"
-        " hooks AS ("
-        " INSERT INTO deliveries (id, event_id, event_type, correlation_id, region, audience,"
-        " addressee, channel, destination, language, body, subscription_id, traceparent)"
-        " SELECT gen_random_uuid(), $1::uuid, $2, $3, $4, 'subscriber', 'subscription:' || s.id,"
-        " 'webhook', s.callback_url, 'none', $13, s.id, $14"
-        " FROM subscriptions s WHERE s.deleted_at IS NULL AND $2 = ANY (s.event_types)"
-        " ON CONFLICT (event_id, addressee, channel) DO NOTHING RETURNING 1)"
-        " SELECT (SELECT count(*) FROM notices) AS notices, (SELECT count(*) FROM hooks) AS hooks",
+        " d.language, d.subject, d.body, d.subscription_id, d.addressee_index, $15"
+        " FROM unnest($5::uuid[], $6::text[], $7::bytea[], $8::text[], $9::bytea[], $10::text[],"
+        " $11::bytea[], $12::bytea[], $13::uuid[], $14::bytea[])"
+        " AS d(id, audience, addressee, channel, destination, language, subject, body,"
+        " subscription_id, addressee_index)"
+        " ON CONFLICT (event_id, addressee_index, channel) DO NOTHING RETURNING 1)"
+        " SELECT count(*) FROM queued",
         event_id,
         event_type,
         correlation_id,
         region,
         [d.id for d in deliveries],
         [d.audience for d in deliveries],
-        [d.addressee for d in deliveries],
+        [_seal(t, "addressee", d.addressee) for d in deliveries],
         [d.channel for d in deliveries],
-        [d.destination for d in deliveries],
+        [_seal(t, "destination", d.destination) for d in deliveries],
         [d.language for d in deliveries],
-        [d.subject for d in deliveries],
-        [d.body for d in deliveries],
-        envelope,
+        [_seal(t, "subject", d.subject) for d in deliveries],
+        [_seal(t, "body", d.body) for d in deliveries],
+        [d.subscription_id for d in deliveries],
+        [c.blind_index(d.addressee) for d in deliveries],
         traceparent,
     )
-    assert row is not None
-    return int(row["notices"]), int(row["hooks"])
+    return int(queued)
 
+
+_DELIVERY_SEALED = ("addressee", "destination", "subject", "body")
 
 DELIVERY_COLUMNS = (
     "id, seq, event_id::text AS event_id, event_type, correlation_id, region, audience, addressee,"
@@ -169,8 +255,8 @@ async def list_deliveries(
     region: str | None,
     after_seq: int,
     limit: int,
-) -> list[asyncpg.Record]:
-    return await conn.fetch(
+) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
         f"SELECT {DELIVERY_COLUMNS} FROM deliveries"  # noqa: S608 - constant column list
         " WHERE ($1::uuid IS NULL OR event_id = $1::uuid)"
         " AND ($2::text IS NULL OR status = $2)"
@@ -184,14 +270,15 @@ async def list_deliveries(
         after_seq,
         limit,
     )
+    return [_opened("deliveries", r, _DELIVERY_SEALED) for r in rows]
 
 
 async def claim_due_deliveries(
     conn: Connection, *, limit: int, lease_seconds: float
-) -> list[asyncpg.Record]:
+) -> list[dict[str, Any]]:
     """Take due deliveries for sending: their next attempt moves past the lease, so a worker
     that dies mid-send leaves them to be retried; SKIP LOCKED lets replicas share the work."""
-    return await conn.fetch(
+    rows = await conn.fetch(
         "UPDATE deliveries d SET next_attempt_at = now() + make_interval(secs => $2),"
         " updated_at = now()"
         " FROM (SELECT id FROM deliveries WHERE status IN ('queued', 'failed')"
@@ -204,14 +291,24 @@ async def claim_due_deliveries(
         limit,
         lease_seconds,
     )
+    return [_opened("deliveries", r, _DELIVERY_SEALED) for r in rows]
 
 
-async def subscription_secrets(conn: Connection, ids: list[UUID]) -> dict[UUID, str]:
+async def subscription_secrets(conn: Connection, ids: list[UUID]) -> dict[UUID, list[str]]:
+    """The secrets that sign a subscription's deliveries now: the current one and, during a
+    rotation, the previous one until it expires."""
     rows = await conn.fetch(
-        "SELECT id, secret FROM subscriptions WHERE id = ANY ($1::uuid[]) AND deleted_at IS NULL",
+        "SELECT id, secret, CASE WHEN previous_expires_at > now() THEN previous_secret END"
+        " AS previous_secret"
+        " FROM subscriptions WHERE id = ANY ($1::uuid[]) AND deleted_at IS NULL",
         ids,
     )
-    return {r["id"]: r["secret"] for r in rows}
+    out: dict[UUID, list[str]] = {}
+    for r in rows:
+        current = _open("subscriptions", "secret", r["secret"])
+        previous = _open("subscriptions", "secret", r["previous_secret"])
+        out[r["id"]] = [s for s in (current, previous) if s]
+    return out
 
 
 async def mark_sent(conn: Connection, ids: list[UUID], at: datetime) -> None:
@@ -254,6 +351,11 @@ async def deliveries_by_channel_and_status(conn: Connection) -> GaugeRows:
 
 # subscriptions
 
+SUBSCRIPTION_COLUMNS = (
+    "id, callback_url, event_types, description, created_by, created_at, region,"
+    " previous_expires_at"
+)
+
 
 async def insert_subscription(
     conn: Connection,
@@ -264,38 +366,59 @@ async def insert_subscription(
     secret: str,
     description: str | None,
     created_by: str,
+    region: str | None,
 ) -> asyncpg.Record:
     row = await conn.fetchrow(
-        "INSERT INTO subscriptions (id, callback_url, event_types, secret, description,"
-        " created_by) VALUES ($1, $2, $3, $4, $5, $6)"
-        " RETURNING id, callback_url, event_types, description, created_by, created_at",
+        "INSERT INTO subscriptions (id, callback_url, event_types, secret, description,"  # noqa: S608
+        " created_by, region) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        f" RETURNING {SUBSCRIPTION_COLUMNS}",
         id,
         callback_url,
         event_types,
-        secret,
+        _seal("subscriptions", "secret", secret),
         description,
         created_by,
+        region,
     )
     assert row is not None
     return row
 
 
 async def list_subscriptions(
-    conn: Connection, *, after_seq: int, limit: int
+    conn: Connection, *, after_seq: int, limit: int, region: str | None
 ) -> list[asyncpg.Record]:
+    """Live subscriptions after a position; with `region`, that region's only."""
     return await conn.fetch(
-        "SELECT seq, id, callback_url, event_types, description, created_by, created_at"
-        " FROM subscriptions WHERE deleted_at IS NULL AND seq > $1 ORDER BY seq LIMIT $2",
+        f"SELECT seq, {SUBSCRIPTION_COLUMNS}"  # noqa: S608 - constant column list
+        " FROM subscriptions WHERE deleted_at IS NULL AND seq > $1"
+        " AND ($3::text IS NULL OR region = $3) ORDER BY seq LIMIT $2",
         after_seq,
         limit,
+        region,
     )
 
 
 async def get_subscription(conn: Connection, id: UUID) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        "SELECT id, callback_url, event_types, description, created_by, created_at"
+        f"SELECT {SUBSCRIPTION_COLUMNS}"  # noqa: S608 - constant column list
         " FROM subscriptions WHERE id = $1 AND deleted_at IS NULL",
         id,
+    )
+
+
+async def rotate_subscription_secret(
+    conn: Connection, *, id: UUID, secret: str, previous_valid_seconds: float
+) -> asyncpg.Record | None:
+    """The new secret signs from now on; the current one becomes the previous and keeps
+    signing for `previous_valid_seconds`."""
+    return await conn.fetchrow(
+        "UPDATE subscriptions SET previous_secret = secret,"  # noqa: S608
+        " previous_expires_at = now() + make_interval(secs => $3), secret = $2"
+        " WHERE id = $1 AND deleted_at IS NULL"
+        f" RETURNING {SUBSCRIPTION_COLUMNS}",
+        id,
+        _seal("subscriptions", "secret", secret),
+        previous_valid_seconds,
     )
 
 

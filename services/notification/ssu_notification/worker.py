@@ -19,10 +19,18 @@ log = get_logger(__name__)
 
 
 class DeliveryWorker:
-    def __init__(self, *, pool: asyncpg.Pool, settings: Settings, client: httpx.AsyncClient):
+    def __init__(
+        self,
+        *,
+        pool: asyncpg.Pool,
+        settings: Settings,
+        client: httpx.AsyncClient,
+        resolver: channels.Resolver = channels.system_resolver,
+    ):
         self.pool = pool
         self.settings = settings
         self.client = client
+        self.resolver = resolver
         self.smtp = channels.parse_smtp_url(settings.smtp_url)
         self.limits = {
             "email": channels.RateLimit(settings.email_per_second),
@@ -70,7 +78,7 @@ class DeliveryWorker:
             await session.close()
 
     async def _attempt(
-        self, row: Any, secrets: dict[Any, str], session: channels.SmtpSession | None = None
+        self, row: Any, secrets: dict[Any, list[str]], session: channels.SmtpSession | None = None
     ) -> service.Attempt:
         error: str | None = None
         give_up = False
@@ -113,7 +121,7 @@ class DeliveryWorker:
         )
 
     async def _send(
-        self, row: Any, secrets: dict[Any, str], session: channels.SmtpSession | None
+        self, row: Any, secrets: dict[Any, list[str]], session: channels.SmtpSession | None
     ) -> None:
         timeout = self.settings.send_timeout_seconds
         channel = row["channel"]
@@ -140,15 +148,15 @@ class DeliveryWorker:
             )
         elif channel == "webhook":
             await channels.send_webhook(
-                client=self.client,
                 url=row["destination"],
                 body=row["body"].encode(),
-                secret=secrets[row["subscription_id"]],
+                secrets=secrets[row["subscription_id"]],
+                resolver=self.resolver,
                 delivery_id=str(row["id"]),
                 event_id=row["event_id"],
                 event_type=row["event_type"],
                 timeout=timeout,
-                allow_private=self.settings.allow_loopback_webhooks,
+                allow_loopback=self.settings.allow_loopback_webhooks,
             )
         else:
             raise channels.SendError(f"unknown channel {channel!r}")
@@ -169,10 +177,14 @@ class DeliveryWorker:
                 await asyncio.sleep(self.settings.worker_poll_seconds)
 
 
-async def delivery_worker(runtime: ServiceRuntime) -> None:
+async def delivery_worker(
+    runtime: ServiceRuntime, *, resolver: channels.Resolver = channels.system_resolver
+) -> None:
     """Background job of the service runtime: the delivery worker."""
     settings = runtime.settings
     assert isinstance(settings, Settings)
     async with httpx.AsyncClient() as client:
-        worker = DeliveryWorker(pool=runtime.pool, settings=settings, client=client)
+        worker = DeliveryWorker(
+            pool=runtime.pool, settings=settings, client=client, resolver=resolver
+        )
         await worker.run()

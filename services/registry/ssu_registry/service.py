@@ -657,13 +657,21 @@ async def statistics(*, conn: Connection, region: str | None) -> dict[str, Any]:
             target["places"]["total"] += row["places"]
             target["places"]["occupied"] += row["occupied"]
             target["places"]["free"] += row["free"]
-    for row in await store.served_counts(conn, region, on):
+    for row in await store.served_counts(conn, region):
         target = block(row["region"]) if row["by_region"] else overall
         served = target["recipients_served"]
         if row["grouped"] == "total":
             served["total"] = row["n"]
         else:
             served[_SERVED_KEYS[row["grouped"]]][row["key"]] = row["n"]
+    # Age bands from the (sealed) birth dates: distinct people per region and overall.
+    everyone: dict[str, set[bytes]] = defaultdict(set)
+    for person_region, person, born in await store.served_birth_dates(conn, region):
+        band = domain.age_band(born, on)
+        everyone[band].add(person)
+        block(person_region)["recipients_served"]["by_age_band"][band] += 1
+    for band, people in everyone.items():
+        overall["recipients_served"]["by_age_band"][band] = len(people)
     for row in await store.disrupted_counts(conn, region):
         target = block(row["region"]) if row["region"] is not None else overall
         target["disrupted_recipients"] = row["n"]

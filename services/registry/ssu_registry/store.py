@@ -6,11 +6,81 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import asyncpg
-from ssu_common import Connection
+from ssu_common import Connection, FieldCipher, SealedTable
 from ssu_contracts import LicenseEvent
 from ssu_contracts.ids import region_of
 
 Record = asyncpg.Record
+
+# A recipient's personal fields are sealed (ssu_common.crypto); the IIN is looked up and
+# joined by its blind index `iin_index`. Rows leave this module with the fields opened.
+SEALED_TEXT = (
+    "iin",
+    "full_name",
+    "phone",
+    "email",
+    "guardian_name",
+    "guardian_phone",
+    "guardian_email",
+    "guardian_iin",
+    "alternatives",
+)
+SEALED_DATES = ("birth_date",)
+SEALED = (
+    SealedTable(
+        "recipients",
+        ("iin_index", "bytea"),
+        (
+            "iin",
+            "full_name",
+            "birth_date",
+            "phone",
+            "email",
+            "guardian_name",
+            "guardian_phone",
+            "guardian_email",
+            "guardian_iin",
+        ),
+        {"iin_index": "iin"},
+    ),
+    SealedTable("enrollments", ("id", "uuid"), ("iin", "alternatives"), {"iin_index": "iin"}),
+    SealedTable("providers", ("license_number", "text"), ("email", "phone")),
+)
+# What an import compares of a stored recipient without opening it.
+DIGESTED = ("full_name", "birth_date", "guardian_name", "guardian_phone", "guardian_email")
+_cipher: list[FieldCipher] = []
+
+
+def use_cipher(cipher: FieldCipher) -> None:
+    _cipher[:] = [cipher]
+
+
+def cipher() -> FieldCipher:
+    if not _cipher:
+        raise RuntimeError("registry store used before use_cipher()")
+    return _cipher[0]
+
+
+def iin_index(iin: str) -> bytes:
+    return cipher().blind_index(iin)
+
+
+def _opened(row: Record | None) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    return cipher().open_fields(row, text=SEALED_TEXT, dates=SEALED_DATES)
+
+
+def _all_opened(rows: list[Record]) -> list[dict[str, Any]]:
+    c = cipher()
+    return [c.open_fields(r, text=SEALED_TEXT, dates=SEALED_DATES) for r in rows]
+
+
+def sealed_digest(
+    full_name: str, birth_date: date, g_name: str | None, g_phone: str | None, g_email: str | None
+) -> bytes:
+    return cipher().blind_digest([full_name, birth_date.isoformat(), g_name, g_phone, g_email])
+
 
 # Providers (read model of licenses)
 
@@ -35,8 +105,8 @@ async def upsert_provider_if_newer(conn: Connection, event: LicenseEvent) -> boo
         event.provider_name,
         str(event.legal_form),
         event.region,
-        event.contact.email,
-        event.contact.phone,
+        cipher().seal(event.contact.email, column="email"),
+        cipher().seal(event.contact.phone, column="phone"),
         str(event.contact.language),
         str(event.status),
         event.seq,
@@ -91,13 +161,10 @@ async def replace_provider_sites(conn: Connection, event: LicenseEvent) -> None:
 
 async def get_provider(
     conn: Connection, license_number: str, *, share_lock: bool = False
-) -> Record | None:
+) -> dict[str, Any] | None:
     """A provider; with `share_lock` its status cannot change until the transaction ends."""
-    if share_lock:
-        return await conn.fetchrow(
-            "SELECT * FROM providers WHERE license_number = $1 FOR SHARE", license_number
-        )
-    return await conn.fetchrow("SELECT * FROM providers WHERE license_number = $1", license_number)
+    sql = "SELECT * FROM providers WHERE license_number = $1"
+    return _opened(await conn.fetchrow(sql + (" FOR SHARE" if share_lock else ""), license_number))
 
 
 async def list_providers(
@@ -111,9 +178,9 @@ async def list_providers(
     bin: str | None,
     after: str | None,
     limit: int,
-) -> list[Record]:
+) -> list[dict[str, Any]]:
     """Providers matching the filters, ordered by license number, after a cursor."""
-    return await conn.fetch(
+    rows = await conn.fetch(
         """
         SELECT p.* FROM providers p
         WHERE ($1::text IS NULL OR p.region = $1 OR EXISTS (
@@ -144,6 +211,7 @@ async def list_providers(
         after,
         limit,
     )
+    return _all_opened(rows)
 
 
 async def subtypes_of(conn: Connection, license_numbers: Sequence[str]) -> list[Record]:
@@ -165,36 +233,38 @@ async def sites_of(conn: Connection, license_numbers: Sequence[str]) -> list[Rec
 # Recipients
 
 
-async def get_recipient(conn: Connection, iin: str, *, lock: bool = False) -> Record | None:
-    if lock:
-        return await conn.fetchrow("SELECT * FROM recipients WHERE iin = $1 FOR UPDATE", iin)
-    return await conn.fetchrow("SELECT * FROM recipients WHERE iin = $1", iin)
+async def get_recipient(conn: Connection, iin: str, *, lock: bool = False) -> dict[str, Any] | None:
+    sql = "SELECT * FROM recipients WHERE iin_index = $1"
+    return _opened(await conn.fetchrow(sql + (" FOR UPDATE" if lock else ""), iin_index(iin)))
 
 
 async def insert_recipient(conn: Connection, values: dict[str, Any]) -> bool:
     """Insert a recipient; False when the IIN is already registered."""
+    c = cipher()
     inserted = await conn.fetchval(
         """
         INSERT INTO recipients (iin, full_name, birth_date, category, region, disability_group,
                                 language, phone, email, guardian_name, guardian_phone,
-                                guardian_email, guardian_iin)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-        ON CONFLICT (iin) DO NOTHING
+                                guardian_email, guardian_iin, iin_index, sealed_digest)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+        ON CONFLICT (iin_index) DO NOTHING
         RETURNING true
         """,
-        values["iin"],
-        values["full_name"],
-        values["birth_date"],
+        c.seal(values["iin"], column="iin"),
+        c.seal(values["full_name"], column="full_name"),
+        c.seal_date(values["birth_date"], column="birth_date"),
         values["category"],
         values["region"],
         values["disability_group"],
         values["language"],
-        values["phone"],
-        values["email"],
-        values["guardian_name"],
-        values["guardian_phone"],
-        values["guardian_email"],
-        values["guardian_iin"],
+        c.seal(values["phone"], column="phone"),
+        c.seal(values["email"], column="email"),
+        c.seal(values["guardian_name"], column="guardian_name"),
+        c.seal(values["guardian_phone"], column="guardian_phone"),
+        c.seal(values["guardian_email"], column="guardian_email"),
+        c.seal(values["guardian_iin"], column="guardian_iin"),
+        c.blind_index(values["iin"]),
+        sealed_digest(*(values[f] for f in DIGESTED)),
     )
     return bool(inserted)
 
@@ -248,24 +318,26 @@ async def occupied_places(conn: Connection, license_number: str, site_id: str) -
     )
 
 
-async def open_enrollment_for_form(conn: Connection, iin: str, form: str) -> Record | None:
-    return await conn.fetchrow(
-        "SELECT * FROM enrollments WHERE iin = $1 AND form = $2 AND status <> 'ended'",
-        iin,
-        form,
+async def open_enrollment_for_form(conn: Connection, iin: str, form: str) -> dict[str, Any] | None:
+    return _opened(
+        await conn.fetchrow(
+            "SELECT * FROM enrollments WHERE iin_index = $1 AND form = $2 AND status <> 'ended'",
+            iin_index(iin),
+            form,
+        )
     )
 
 
-async def insert_enrollment(conn: Connection, values: dict[str, Any]) -> Record:
+async def insert_enrollment(conn: Connection, values: dict[str, Any]) -> dict[str, Any]:
     row = await conn.fetchrow(
         """
         INSERT INTO enrollments (id, iin, license_number, site_id, provider_bin, region, form,
-                                 category, start_date, status)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'active')
+                                 category, start_date, status, iin_index)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'active', $10)
         RETURNING *
         """,
         values["id"],
-        values["iin"],
+        cipher().seal(values["iin"], column="iin"),
         values["license_number"],
         values["site_id"],
         values["provider_bin"],
@@ -273,21 +345,23 @@ async def insert_enrollment(conn: Connection, values: dict[str, Any]) -> Record:
         values["form"],
         values["category"],
         values["start_date"],
+        iin_index(values["iin"]),
     )
-    assert row is not None
-    return row
+    opened = _opened(row)
+    assert opened is not None
+    return opened
 
 
 async def get_enrollment(
     conn: Connection, enrollment_id: str, *, lock: bool = False
-) -> Record | None:
+) -> dict[str, Any] | None:
     sql = "SELECT * FROM enrollments WHERE id = $1::uuid"
-    return await conn.fetchrow(sql + (" FOR UPDATE" if lock else ""), enrollment_id)
+    return _opened(await conn.fetchrow(sql + (" FOR UPDATE" if lock else ""), enrollment_id))
 
 
 async def end_enrollment(
     conn: Connection, enrollment_id: str, *, end_date: date, reason: str
-) -> Record:
+) -> dict[str, Any]:
     row = await conn.fetchrow(
         "UPDATE enrollments SET status = 'ended', end_date = $2, end_reason = $3,"
         " seq = seq + 1, updated_at = now() WHERE id = $1::uuid RETURNING *",
@@ -295,8 +369,9 @@ async def end_enrollment(
         end_date,
         reason,
     )
-    assert row is not None
-    return row
+    opened = _opened(row)
+    assert opened is not None
+    return opened
 
 
 async def list_enrollments(
@@ -308,14 +383,14 @@ async def list_enrollments(
     region: str | None,
     after: tuple[Any, str] | None,
     limit: int,
-) -> list[Record]:
+) -> list[dict[str, Any]]:
     """Enrollments matching the filters, newest first, after a cursor (created_at, id)."""
-    return await conn.fetch(
+    rows = await conn.fetch(
         """
         SELECT e.*, p.name AS provider_name FROM enrollments e
         JOIN providers p USING (license_number)
         WHERE ($1::text IS NULL OR e.provider_bin = $1 OR e.license_number = $1)
-          AND ($2::text IS NULL OR e.iin = $2)
+          AND ($2::bytea IS NULL OR e.iin_index = $2)
           AND ($3::text IS NULL OR e.status = $3)
           AND ($4::text IS NULL OR e.region = $4)
           AND ($5::timestamptz IS NULL OR (e.created_at, e.id) < ($5, $6::uuid))
@@ -323,13 +398,14 @@ async def list_enrollments(
         LIMIT $7
         """,
         provider,
-        recipient,
+        iin_index(recipient) if recipient is not None else None,
         status,
         region,
         after[0] if after else None,
         after[1] if after else None,
         limit,
     )
+    return _all_opened(rows)
 
 
 # Continuity of care
@@ -344,9 +420,9 @@ _ENROLLMENT_WITH_RECIPIENT = """
 
 async def disrupt_active_enrollments(
     conn: Connection, *, license_number: str, disrupted_on: date, reason: str
-) -> list[Record]:
+) -> list[dict[str, Any]]:
     """Every active enrollment of a license becomes disrupted; returns them with recipients."""
-    return await conn.fetch(
+    rows = await conn.fetch(
         f"""
         WITH changed AS (
             UPDATE enrollments SET status = 'disrupted', disrupted_on = $2,
@@ -355,20 +431,21 @@ async def disrupt_active_enrollments(
             RETURNING *
         )
         SELECT {_ENROLLMENT_WITH_RECIPIENT}
-        FROM changed e JOIN recipients r USING (iin)
-        ORDER BY e.iin, e.form
+        FROM changed e JOIN recipients r USING (iin_index)
+        ORDER BY e.iin_index, e.form
         """,  # noqa: S608 (a constant column list, no input)
         license_number,
         disrupted_on,
         reason,
     )
+    return _all_opened(rows)
 
 
 async def alternatives_for(
     conn: Connection, *, excluded_license: str, subtypes: Sequence[tuple[str, str, str]]
-) -> list[Record]:
+) -> list[dict[str, Any]]:
     """Up to three sites per (region, form, category) with free places, most free first."""
-    return await conn.fetch(
+    rows = await conn.fetch(
         """
         SELECT w.region, w.form, w.category, a.*
         FROM unnest($2::text[], $3::text[], $4::text[]) AS w(region, form, category)
@@ -392,23 +469,27 @@ async def alternatives_for(
         [s[1] for s in subtypes],
         [s[2] for s in subtypes],
     )
+    return _all_opened(rows)
 
 
 async def store_alternatives(conn: Connection, items: Sequence[tuple[str, str]]) -> None:
     """Keep the alternatives offered with each disruption (enrollment id, JSON array)."""
+    c = cipher()
     await conn.execute(
         """
-        UPDATE enrollments e SET alternatives = t.alts::jsonb
-        FROM unnest($1::uuid[], $2::text[]) AS t(id, alts)
+        UPDATE enrollments e SET alternatives = t.alts
+        FROM unnest($1::uuid[], $2::bytea[]) AS t(id, alts)
         WHERE e.id = t.id
         """,
         [i[0] for i in items],
-        [i[1] for i in items],
+        [c.seal(i[1], column="alternatives") for i in items],
     )
 
 
-async def resume_disrupted_enrollments(conn: Connection, *, license_number: str) -> list[Record]:
-    return await conn.fetch(
+async def resume_disrupted_enrollments(
+    conn: Connection, *, license_number: str
+) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
         f"""
         WITH changed AS (
             UPDATE enrollments SET status = 'active', disrupted_on = NULL,
@@ -418,19 +499,20 @@ async def resume_disrupted_enrollments(conn: Connection, *, license_number: str)
             RETURNING *
         )
         SELECT {_ENROLLMENT_WITH_RECIPIENT}
-        FROM changed e JOIN recipients r USING (iin)
-        ORDER BY e.iin, e.form
+        FROM changed e JOIN recipients r USING (iin_index)
+        ORDER BY e.iin_index, e.form
         """,  # noqa: S608 (a constant column list, no input)
         license_number,
     )
+    return _all_opened(rows)
 
 
 async def end_open_enrollments(
     conn: Connection, *, license_number: str, effective_date: date, reason: str
-) -> list[Record]:
+) -> list[dict[str, Any]]:
     """End every active or disrupted enrollment of a license; the day before revocation is the
     last date of service (never before the start date)."""
-    return await conn.fetch(
+    rows = await conn.fetch(
         """
         UPDATE enrollments SET status = 'ended',
                end_date = greatest(start_date, $2::date - 1), end_reason = $3,
@@ -443,19 +525,20 @@ async def end_open_enrollments(
         effective_date,
         reason,
     )
+    return _all_opened(rows)
 
 
 async def list_disruptions(
     conn: Connection, *, region: str | None, after: str | None, limit: int
-) -> list[Record]:
-    return await conn.fetch(
+) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
         """
         SELECT e.id::text AS enrollment_id, e.iin, r.full_name, r.birth_date, e.region, e.form,
                e.category, e.license_number, e.provider_bin, p.name AS provider_name,
                e.site_id, e.disrupted_on, e.disruption_reason, e.alternatives,
                r.language, r.phone, r.email, r.guardian_name, r.guardian_phone, r.guardian_email
         FROM enrollments e
-        JOIN recipients r USING (iin)
+        JOIN recipients r USING (iin_index)
         JOIN providers p USING (license_number)
         WHERE e.status = 'disrupted' AND ($1::text IS NULL OR e.region = $1)
           AND ($2::uuid IS NULL OR e.id > $2::uuid)
@@ -466,6 +549,7 @@ async def list_disruptions(
         after,
         limit,
     )
+    return _all_opened(rows)
 
 
 # Bulk import
@@ -482,25 +566,70 @@ STAGING_COLUMNS = (
     "guardian_phone",
     "guardian_email",
     "line",
+    "iin_index",
+    "iin_sealed",
+    "full_name_sealed",
+    "birth_date_sealed",
+    "guardian_name_sealed",
+    "guardian_phone_sealed",
+    "guardian_email_sealed",
+    "sealed_digest",
 )
+
+
+async def _sealed_records(
+    records: AsyncIterable[tuple[Any, ...]] | Iterable[tuple[Any, ...]],
+) -> AsyncIterable[tuple[Any, ...]]:
+    """Each staged record with its sealed fields, blind index and digest, computed here so
+    that only tokens reach the recipients table."""
+    c = cipher()
+    seal, index, digest = c.seal, c.blind_index, c.blind_digest
+    if isinstance(records, AsyncIterable):
+        source: AsyncIterable[tuple[Any, ...]] = records
+    else:
+
+        async def _iterate() -> AsyncIterable[tuple[Any, ...]]:
+            for r in records:
+                yield r
+
+        source = _iterate()
+    async for r in source:
+        iin, name, born, g_name, g_phone, g_email = r[0], r[1], r[2], r[7], r[8], r[9]
+        birth = born.isoformat()
+        yield (
+            *r,
+            index(iin),
+            seal(iin, column="iin"),
+            seal(name, column="full_name"),
+            seal(birth, column="birth_date"),
+            seal(g_name, column="guardian_name"),
+            seal(g_phone, column="guardian_phone"),
+            seal(g_email, column="guardian_email"),
+            digest([name, birth, g_name, g_phone, g_email]),
+        )
 
 
 async def stage_import(
     conn: Connection, records: AsyncIterable[tuple[Any, ...]] | Iterable[tuple[Any, ...]]
 ) -> None:
-    """COPY valid rows into a staging table that lives until the transaction ends."""
+    """COPY valid rows into a staging table that lives until the transaction ends (in this
+    session only); the clear values there feed the outbox events, the tokens the table."""
     await conn.execute(
         """
         CREATE TEMP TABLE import_staging (
             iin text NOT NULL, full_name text NOT NULL, birth_date date NOT NULL,
             category text NOT NULL, region text NOT NULL, disability_group smallint,
             language text NOT NULL, guardian_name text, guardian_phone text,
-            guardian_email text, line integer NOT NULL
+            guardian_email text, line integer NOT NULL, iin_index bytea NOT NULL,
+            iin_sealed bytea NOT NULL, full_name_sealed bytea NOT NULL,
+            birth_date_sealed bytea NOT NULL, guardian_name_sealed bytea,
+            guardian_phone_sealed bytea, guardian_email_sealed bytea,
+            sealed_digest bytea NOT NULL
         ) ON COMMIT DROP
         """
     )
     await conn.copy_records_to_table(
-        "import_staging", records=records, columns=list(STAGING_COLUMNS)
+        "import_staging", records=_sealed_records(records), columns=list(STAGING_COLUMNS)
     )
 
 
@@ -508,12 +637,10 @@ async def conflicting_staged_rows(conn: Connection) -> list[Record]:
     """Staged rows whose IIN is registered with different data."""
     return await conn.fetch(
         """
-        SELECT s.line, s.iin FROM import_staging s JOIN recipients r USING (iin)
-        WHERE (r.full_name, r.birth_date, r.category, r.region, r.disability_group, r.language,
-               r.guardian_name, r.guardian_phone, r.guardian_email)
+        SELECT s.line, s.iin FROM import_staging s JOIN recipients r USING (iin_index)
+        WHERE (r.sealed_digest, r.category, r.region, r.disability_group, r.language)
               IS DISTINCT FROM
-              (s.full_name, s.birth_date, s.category, s.region, s.disability_group, s.language,
-               s.guardian_name, s.guardian_phone, s.guardian_email)
+              (s.sealed_digest, s.category, s.region, s.disability_group, s.language)
         ORDER BY s.line
         """
     )
@@ -526,24 +653,27 @@ async def unstage(conn: Connection, iins: Sequence[str]) -> None:
 async def merge_staged_recipients(conn: Connection, *, correlation_id: str, time: datetime) -> int:
     """Insert the staged recipients not registered yet and, in the same statement, one
     `registry.recipient.registered.v1` outbox event per inserted row; returns how many."""
-    # Sort the batch by IIN in memory: index inserts in key order touch fewer pages.
+    # Sort the batch by index in memory: index inserts in key order touch fewer pages.
     await conn.execute("SET LOCAL work_mem = '64MB'")
     inserted = await conn.fetchval(
         """
         WITH inserted AS (
-            INSERT INTO recipients (iin, full_name, birth_date, category, region,
+            INSERT INTO recipients (iin_index, iin, full_name, birth_date, category, region,
                                     disability_group, language, guardian_name,
-                                    guardian_phone, guardian_email)
-            SELECT iin, full_name, birth_date, category, region, disability_group, language,
-                   guardian_name, guardian_phone, guardian_email
+                                    guardian_phone, guardian_email, sealed_digest)
+            SELECT iin_index, iin_sealed, full_name_sealed, birth_date_sealed, category, region,
+                   disability_group, language, guardian_name_sealed, guardian_phone_sealed,
+                   guardian_email_sealed, sealed_digest
             FROM import_staging
-            ORDER BY iin
-            ON CONFLICT (iin) DO NOTHING
-            RETURNING *
+            ORDER BY iin_index
+            ON CONFLICT (iin_index) DO NOTHING
+            RETURNING iin_index
         ), events AS (
             -- Ids from the import's random seed and the (unique) IIN: as unique as random ids,
-            -- and far cheaper than a strong random number per row.
-            SELECT md5($3::text || i.iin)::uuid AS event_id, i.* FROM inserted i
+            -- and far cheaper than a strong random number per row. The event carries the
+            -- staged clear values (the outbox is cleared once published).
+            SELECT md5($3::text || s.iin)::uuid AS event_id, s.*
+            FROM inserted i JOIN import_staging s USING (iin_index)
         ), written AS (
             -- The envelope of `make_event`, written as text: free text goes through to_json.
             INSERT INTO outbox (event_id, event_type, subject, body, correlation_id)
@@ -605,45 +735,60 @@ async def place_counts(conn: Connection, region: str | None) -> list[Record]:
     )
 
 
-async def served_counts(conn: Connection, region: str | None, on: date) -> list[Record]:
+async def served_counts(conn: Connection, region: str | None) -> list[dict[str, Any]]:
     """Distinct recipients with an active enrollment, by region and each breakdown.
 
-    `grouped` names the breakdown of a row: total, form, category, band or legal_form."""
-    return await conn.fetch(
+    `grouped` names the breakdown of a row: total, form, category or legal_form (age bands:
+    `served_birth_dates`)."""
+    rows = await conn.fetch(
         """
         WITH served AS (
-            SELECT e.region, e.form, e.category, p.legal_form, e.iin,
-                   CASE WHEN extract(year FROM age($2::date, r.birth_date)) < 18 THEN '0-17'
-                        WHEN extract(year FROM age($2::date, r.birth_date)) < 65 THEN '18-64'
-                        ELSE '65+' END AS band
+            SELECT e.region, e.form, e.category, p.legal_form, e.iin_index
             FROM enrollments e
-            JOIN recipients r USING (iin)
             JOIN providers p USING (license_number)
             WHERE e.status = 'active' AND ($1::text IS NULL OR e.region = $1)
         )
         SELECT CASE
                    WHEN grouping(form) = 0 THEN 'form'
                    WHEN grouping(category) = 0 THEN 'category'
-                   WHEN grouping(band) = 0 THEN 'band'
                    WHEN grouping(legal_form) = 0 THEN 'legal_form'
                    ELSE 'total' END AS grouped,
                grouping(region) = 0 AS by_region,
-               region, coalesce(form, category, band, legal_form) AS key,
-               count(DISTINCT iin)::integer AS n
+               region, coalesce(form, category, legal_form) AS key,
+               count(DISTINCT iin_index)::integer AS n
         FROM served
         GROUP BY GROUPING SETS (
-            (), (form), (category), (band), (legal_form),
-            (region), (region, form), (region, category), (region, band),
-            (region, legal_form))
+            (), (form), (category), (legal_form),
+            (region), (region, form), (region, category), (region, legal_form))
         """,
         region,
-        on,
     )
+    return [dict(r.items()) for r in rows]
+
+
+async def served_birth_dates(conn: Connection, region: str | None) -> list[tuple[str, bytes, date]]:
+    """(region, IIN index, birth date) of each recipient with an active enrollment per region:
+    birth dates are sealed, so age bands are counted from these in Python."""
+    rows = await conn.fetch(
+        """
+        SELECT DISTINCT e.region, e.iin_index, r.birth_date
+        FROM enrollments e JOIN recipients r USING (iin_index)
+        WHERE e.status = 'active' AND ($1::text IS NULL OR e.region = $1)
+        """,
+        region,
+    )
+    c = cipher()
+    out = []
+    for r in rows:
+        born = c.open_date(r["birth_date"], column="birth_date")
+        assert born is not None
+        out.append((r["region"], r["iin_index"], born))
+    return out
 
 
 async def disrupted_counts(conn: Connection, region: str | None) -> list[Record]:
     return await conn.fetch(
-        "SELECT region, count(DISTINCT iin)::integer AS n FROM enrollments"
+        "SELECT region, count(DISTINCT iin_index)::integer AS n FROM enrollments"
         " WHERE status = 'disrupted' AND ($1::text IS NULL OR region = $1)"
         " GROUP BY GROUPING SETS ((region), ())",
         region,
@@ -658,7 +803,7 @@ async def provider_figures(conn: Connection, region: str) -> list[Record]:
                coalesce((SELECT sum(o.places) FROM site_occupancy o
                          WHERE o.license_number = p.license_number AND o.listed), 0)::integer
                    AS places,
-               (SELECT count(DISTINCT e.iin) FROM enrollments e
+               (SELECT count(DISTINCT e.iin_index) FROM enrollments e
                 WHERE e.license_number = p.license_number AND e.status = 'active')::integer
                    AS recipients
         FROM providers p
