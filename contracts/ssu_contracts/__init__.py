@@ -21,8 +21,10 @@ from ssu_contracts.envelope import (
     parse_data,
 )
 from ssu_contracts.events import (
+    AUDIT_SEALED,
     EVENTS,
     Addressee,
+    AuditSealedV1,
     Alternative,
     ApplicationRejectedV1,
     ApplicationSubmittedV1,
@@ -68,11 +70,13 @@ from ssu_contracts.ids import (
 from ssu_contracts.reference import NAME_KINDS, REGIONS, BilingualName, RegionName, name_of
 
 __all__ = [
+    "AUDIT_SEALED",
     "EVENTS",
     "NAME_KINDS",
     "REGIONS",
     "RESIDENTIAL_FORMS",
     "Addressee",
+    "AuditSealedV1",
     "Alternative",
     "ApplicationRejectedV1",
     "ApplicationStatus",
