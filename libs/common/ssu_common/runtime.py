@@ -19,7 +19,7 @@ from fastapi.routing import APIRoute
 from faststream.rabbit import RabbitBroker
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 from ssu_contracts import AUDIT_SEALED, AuditSealedV1, Envelope
-from starlette.routing import Match
+from starlette.routing import BaseRoute, Match
 
 from ssu_common import audit, inbox, outbox, seal, tracing
 from ssu_common.auth import ApiKeys, Principal, authorize, bearer_token, identify
@@ -422,6 +422,8 @@ class ServiceRuntime:
         service = self.service
 
         keys: ApiKeys = app.state.api_keys
+        # The services' routes as declared (FastAPI keeps included routers unflattened).
+        write_routes = [route for router in self.routers for route in router.routes]
 
         @app.middleware("http")
         async def observe(
@@ -447,7 +449,7 @@ class ServiceRuntime:
                         identify(keys, token)
                     except Problem as problem:
                         response: Response = problem.response(request.url.path)
-                    route = _matching_route(app, request)
+                    route = _matching_route(write_routes, request)
                 else:
                     response = await call_next(request)
                     # Routing has run by now and left the matched route in the scope.
@@ -546,9 +548,9 @@ class ServiceRuntime:
         )
 
 
-def _matching_route(app: FastAPI, request: Request) -> str:
+def _matching_route(routes: Sequence[BaseRoute], request: Request) -> str:
     """The template of the route a request would reach, without running it."""
-    for candidate in app.router.routes:
+    for candidate in routes:
         match, _ = candidate.matches(request.scope)
         if match is Match.FULL:
             return str(getattr(candidate, "path", "unmatched"))
