@@ -104,6 +104,27 @@ async def record_many(
     )
 
 
+async def record_reads(
+    conn: Connection, *, aggregates: Sequence[Aggregate], action: str, reason: str | None = None
+) -> None:
+    """Record reads of personal data: one statement, before the answer leaves (a read changes
+    nothing, so it needs no transaction of its own; if the record fails, nothing is answered)."""
+    if not aggregates:
+        return
+    actor = current_actor()
+    await conn.execute(
+        _INSERT,
+        actor.client,
+        actor.official,
+        action,
+        reason,
+        current_correlation_id(),
+        current_causation_id(),
+        [a.type for a in aggregates],
+        [a.id for a in aggregates],
+    )
+
+
 async def record_refused(
     conn: Connection, *, method: str, route: str, status: int, correlation_id: str
 ) -> None:

@@ -8,7 +8,8 @@ from typing import Any
 from uuid import UUID
 
 import jinja2
-from ssu_common import Connection, PermanentError, emit, get_logger, tracing, work_context
+from ssu_common import Connection, PermanentError, audit, emit, get_logger, tracing, work_context
+from ssu_common.audit import Aggregate
 from ssu_contracts import (
     EVENTS,
     ApplicationRejectedV1,
@@ -301,22 +302,36 @@ async def create_subscription(
 ) -> tuple[dict[str, Any], str]:
     """Store a webhook subscription; returns it and its secret (shown this once only)."""
     secret = secret or secrets.token_urlsafe(32)
-    row = await store.insert_subscription(
-        conn,
-        id=uuid.uuid4(),
-        callback_url=callback_url,
-        event_types=sorted(set(event_types)),
-        secret=secret,
-        description=description,
-        created_by=created_by,
-    )
+    async with conn.transaction():
+        row = await store.insert_subscription(
+            conn,
+            id=uuid.uuid4(),
+            callback_url=callback_url,
+            event_types=sorted(set(event_types)),
+            secret=secret,
+            description=description,
+            created_by=created_by,
+        )
+        await audit.record(
+            conn,
+            aggregate=Aggregate("subscription", str(row["id"])),
+            action="subscription.created",
+            reason=", ".join(sorted(set(event_types))),
+        )
     log.info("subscription.created", subscription_id=str(row["id"]), event_types=event_types)
     return store.record(row), secret
 
 
 async def delete_subscription(*, conn: Connection, subscription_id: UUID) -> bool:
     """End a subscription; deliveries already queued for it are not sent."""
-    deleted = await store.delete_subscription(conn, subscription_id)
+    async with conn.transaction():
+        deleted = await store.delete_subscription(conn, subscription_id)
+        if deleted:
+            await audit.record(
+                conn,
+                aggregate=Aggregate("subscription", str(subscription_id)),
+                action="subscription.deleted",
+            )
     if deleted:
         log.info("subscription.deleted", subscription_id=str(subscription_id))
     return deleted
