@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import unquote
 
 from ssu_common.context import current_causation_id, current_correlation_id
 from ssu_common.db import Connection
@@ -46,14 +47,26 @@ def acting_as(actor: Actor) -> Iterator[None]:
         _actor.reset(token)
 
 
+class BadOfficial(ValueError):
+    """The official a request names cannot be kept as given."""
+
+
 def official_from_header(value: str | None) -> str | None:
-    """The official a request names, kept as given when printable and not absurdly long."""
+    """The official a request names: an identifier or a name, UTF-8 percent-encoded (header
+    values are ASCII), printable and at most 200 characters once decoded."""
     if value is None:
         return None
-    value = value.strip()
-    if not value or len(value) > _OFFICIAL_MAX or not value.isprintable():
-        return None
-    return value
+    try:
+        decoded = unquote(value.strip(), errors="strict")
+    except UnicodeDecodeError:
+        raise BadOfficial("is not UTF-8 once percent-decoded") from None
+    if not decoded:
+        raise BadOfficial("is empty")
+    if len(decoded) > _OFFICIAL_MAX:
+        raise BadOfficial(f"is longer than {_OFFICIAL_MAX} characters")
+    if not decoded.isprintable():
+        raise BadOfficial("holds control characters")
+    return decoded
 
 
 @dataclass(frozen=True)

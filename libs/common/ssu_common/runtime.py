@@ -41,6 +41,7 @@ from ssu_common.paging import decode_cursor, encode_cursor
 from ssu_common.problems import (
     Problem,
     document_problems,
+    field_error,
     install_problem_handlers,
 )
 from ssu_common.settings import ServiceSettings
@@ -434,11 +435,14 @@ class ServiceRuntime:
             write = request.method in _WRITES and request.url.path.startswith("/v1/")
             token = bearer_token(request.headers.get("authorization"))
             key = keys.lookup(token) if token else None
+            refusal: Problem | None = None
+            try:
+                official = audit.official_from_header(request.headers.get(audit.OFFICIAL_HEADER))
+            except audit.BadOfficial as exc:
+                official = None
+                refusal = field_error(f"header.{audit.OFFICIAL_HEADER}", str(exc))
             actor = (
-                audit.Actor(
-                    client=key.client,
-                    official=audit.official_from_header(request.headers.get(audit.OFFICIAL_HEADER)),
-                )
+                audit.Actor(client=key.client, official=official)
                 if key is not None
                 else audit.ANONYMOUS
             )
@@ -448,7 +452,9 @@ class ServiceRuntime:
                     try:
                         identify(keys, token)
                     except Problem as problem:
-                        response: Response = problem.response(request.url.path)
+                        refusal = problem
+                if refusal is not None:
+                    response: Response = refusal.response(request.url.path)
                     route = _matching_route(write_routes, request)
                 else:
                     response = await call_next(request)
