@@ -8,16 +8,20 @@ with the invoice computed by hand below; the provider is told of its invoice; a 
 subscriber receives every event, signed.
 """
 
+import asyncio
 import hashlib
 import hmac
 import importlib.util
 import json
+import os
+import sys
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import httpx
 import pytest
 from harness import (
@@ -28,6 +32,7 @@ from harness import (
     processes,
     reset_service,
     spawn_service,
+    test_dsn,
     wait_ready,
 )
 from ssu_contracts import make_bin, make_iin
@@ -109,6 +114,7 @@ async def test_the_whole_story(tmp_path: Path) -> None:
         "SSU_SMTP_URL": sinks.smtp_url,
         "SSU_SMS_URL": sinks.sms_url,
         "SSU_NOTIFICATION_ALLOW_LOOPBACK_WEBHOOKS": "true",
+        "SSU_AUDIT_SEAL_SECONDS": "1",
     }
     procs = {s: spawn_service(s, log_dir=tmp_path, env=env) for s in SERVICES}
     try:
@@ -118,6 +124,7 @@ async def test_the_whole_story(tmp_path: Path) -> None:
             url = {s: p.url for s, p in procs.items()}
             async with httpx.AsyncClient(headers=ADMIN, timeout=30) as http:
                 await story(http, url, sinks, month, days, period, licensed_on)
+            await every_audit_log_is_sealed_copied_and_verifies()
     finally:
         await sinks.stop()
     for proc in procs.values():
@@ -402,6 +409,50 @@ async def story(
         body = hook["body"].encode()
         signature = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
         assert hook["headers"]["x-ssu-signature"] == f"sha256={signature}"
+
+
+async def every_audit_log_is_sealed_copied_and_verifies() -> None:
+    """10. Each service sealed what the story recorded; the three others hold its last head."""
+    dsn = {s: test_dsn(s) for s in SERVICES}
+
+    async def sealed_and_copied(service: str) -> bool:
+        own = await asyncpg.connect(dsn[service])
+        try:
+            pending = await own.fetchval(
+                "SELECT count(*) FROM audit_records WHERE leaf_index IS NULL"
+            )
+            size = await own.fetchval("SELECT max(tree_size) FROM audit_heads")
+        finally:
+            await own.close()
+        if pending or size is None:
+            return False
+        for holder in SERVICES:
+            if holder != service:
+                other = await asyncpg.connect(dsn[holder])
+                try:
+                    held = await other.fetchval(
+                        "SELECT max(tree_size) FROM audit_head_copies WHERE service = $1", service
+                    )
+                finally:
+                    await other.close()
+                if held != size:
+                    return False
+        return True
+
+    env = {f"SSU_{s.upper()}_DATABASE_URL": dsn[s] for s in SERVICES}
+    for service in SERVICES:
+        await eventually(lambda service=service: sealed_and_copied(service), timeout=60)
+        proc = await asyncio.create_subprocess_exec(
+            str(Path(sys.executable).parent / "ssu"),
+            "audit",
+            "verify",
+            service,
+            env={**os.environ, **env},
+            stdout=asyncio.subprocess.PIPE,
+        )
+        out, _ = await proc.communicate()
+        assert proc.returncode == 0, out.decode()
+        assert out.decode().endswith(" 0 problems\n"), out.decode()
 
 
 async def _len_is(fn: Any, n: int) -> Any:

@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 import pytest
 import pytest_asyncio
+import yaml
 from harness import (
     ADMIN,
     AMQP_URL,
@@ -328,3 +329,30 @@ async def test_one_sealer_leads_at_a_time(svc) -> None:  # type: ignore[no-untyp
     assert (head.tree_size, head.previous_tree_size) == (7, 6)
     assert KEYS.verifies(head)
     await svc.pool.execute("DELETE FROM outbox WHERE event_type = 'registry.audit.sealed.v1'")
+
+
+async def test_an_outsider_verifies_with_the_code_in_security_md(svc, world) -> None:  # type: ignore[no-untyped-def]
+    text = (ROOT / "SECURITY.md").read_text(encoding="utf-8")
+    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    documented: dict[str, object] = {}
+    exec(code, documented)  # the documented example, run as written
+    check = documented["check"]
+    items = (await svc.client.get("/v1/audit", headers=ADMIN)).json()["items"]
+    records = sorted(
+        (i for i in items if i["leaf_index"] is not None), key=lambda i: i["leaf_index"]
+    )
+    public = next(
+        k["public_key"]
+        for k in yaml.safe_load((ROOT / "deploy/audit-keys/public.yaml").read_text())["keys"]
+        if k["service"] == "registry"
+    )
+    copies = await seal.copies_of(world[1].pool, service="registry")
+    assert [c.tree_size for c in copies] == [4, 6]
+    for copy in copies:
+        check(copy.as_event().model_dump(), records, public)  # type: ignore[operator]
+    await svc.pool.execute("UPDATE audit_records SET reason = 'x' WHERE leaf_index = 5")
+    items = (await svc.client.get("/v1/audit", headers=ADMIN)).json()["items"]
+    records = sorted(items, key=lambda i: i["leaf_index"])
+    check(copies[0].as_event().model_dump(), records, public)  # type: ignore[operator]
+    with pytest.raises(AssertionError, match="records do not match the signed head"):
+        check(copies[1].as_event().model_dump(), records, public)  # type: ignore[operator]

@@ -523,7 +523,8 @@ class ServiceRuntime:
             items = [
                 {
                     "id": r.id,
-                    "at": r.at,
+                    # As the leaf hashes it (SECURITY.md), so anyone can recompute the tree.
+                    "at": audit.canonical_time(r.at),
                     "client": r.client,
                     "official": r.official,
                     "aggregate_type": r.aggregate_type,
@@ -533,6 +534,7 @@ class ServiceRuntime:
                     "correlation_id": r.correlation_id,
                     "causation_id": r.causation_id,
                     "leaf_index": r.leaf_index,
+                    "leaf_hash": r.leaf_hash.hex() if r.leaf_hash is not None else None,
                 }
                 for r in records
             ]

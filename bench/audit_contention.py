@@ -1,0 +1,153 @@
+"""Write latency of a service while a flood of anonymous (401) writes hits it.
+
+Registry runs as a real process (`python -m ssu_registry`) on its own database; this process
+sends `--writes` recipient registrations one after another with a valid key, first alone and
+then while `--flood` concurrent clients keep posting without a key, and prints the write
+latency percentiles of both. With the old audit chain every refused write took the one
+advisory lock per database that every write's record also needed; now writers only insert.
+
+`--source` runs the service from another checkout (e.g. `git archive main | tar -x -C /tmp/m`)
+to measure the code before a change on the same machine, with this checkout's virtualenv.
+
+    python bench/audit_contention.py [--writes 200] [--flood 300] [--source DIR]
+"""
+
+import argparse
+import asyncio
+import contextlib
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from harness import ADMIN, AMQP_URL, ServiceProcess, ensure_vhost, free_port, wait_ready  # noqa: E402
+from ssu_contracts import make_iin  # noqa: E402
+
+PG = "postgresql://postgres@127.0.0.1:5432"
+DATABASE = "ssu_bench_audit_registry"
+
+
+def _body(serial: int) -> dict[str, object]:
+    birth = date(1940 + serial % 60, 1 + serial % 12, 1 + serial % 28)
+    return {
+        "iin": make_iin(birth, "female", serial=serial // 720),
+        "full_name": "Айгерим Сейтқали",
+        "birth_date": birth.isoformat(),
+        "category": "elderly",
+        "region": "630000000",
+        "language": "kk",
+    }
+
+
+async def _reset_database() -> None:
+    conn = await asyncpg.connect(f"{PG}/postgres")
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def _spawn(source: Path, log_dir: Path) -> ServiceProcess:
+    port = free_port()
+    paths = [source / "libs" / "common", source / "services" / "registry", source / "contracts"]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(str(p) for p in paths),
+        "SSU_REGISTRY_DATABASE_URL": f"{PG}/{DATABASE}",
+        "SSU_REGISTRY_PORT": str(port),
+        "SSU_AMQP_URL": AMQP_URL,
+        "SSU_LOG_LEVEL": "WARNING",
+    }
+    log_path = log_dir / "registry.log"
+    with log_path.open("ab") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ssu_registry"],
+            env=env,
+            cwd=source,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    return ServiceProcess(service="registry", port=port, process=process, log_path=log_path)
+
+
+async def _writes(client: httpx.AsyncClient, first: int, count: int) -> list[float]:
+    latencies = []
+    for serial in range(first, first + count):
+        started = time.perf_counter()
+        r = await client.post("/v1/recipients", json=_body(serial), headers=ADMIN)
+        latencies.append((time.perf_counter() - started) * 1000)
+        assert r.status_code == 201, r.text
+    return latencies
+
+
+async def _flood(client: httpx.AsyncClient, stop: asyncio.Event, counts: list[int]) -> None:
+    body = _body(999_999)
+    while not stop.is_set():
+        r = await client.post("/v1/recipients", json=body)
+        assert r.status_code == 401, r.text
+        counts[0] += 1
+
+
+def _summary(name: str, ms: list[float]) -> str:
+    q = statistics.quantiles(ms, n=100)
+    return (
+        f"{name:<28} n={len(ms):>4}  p50 {q[49]:7.1f} ms  p95 {q[94]:7.1f} ms  "
+        f"p99 {q[98]:7.1f} ms  mean {statistics.fmean(ms):7.1f} ms"
+    )
+
+
+async def main(writes: int, flood: int, source: Path) -> None:
+    ensure_vhost()
+    await _reset_database()
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = _spawn(source, Path(tmp))
+        try:
+            await wait_ready(proc)
+            async with (
+                httpx.AsyncClient(base_url=proc.url, timeout=60) as writer,
+                httpx.AsyncClient(
+                    base_url=proc.url,
+                    timeout=60,
+                    limits=httpx.Limits(max_connections=flood, max_keepalive_connections=flood),
+                ) as attacker,
+            ):
+                await _writes(writer, 0, 20)  # warm up
+                alone = await _writes(writer, 20, writes)
+                stop, counts = asyncio.Event(), [0]
+                flooders = [
+                    asyncio.create_task(_flood(attacker, stop, counts)) for _ in range(flood)
+                ]
+                await asyncio.sleep(1.0)  # let the flood build up
+                started = time.perf_counter()
+                flooded = await _writes(writer, 20 + writes, writes)
+                elapsed = time.perf_counter() - started
+                stop.set()
+                for task in flooders:
+                    with contextlib.suppress(Exception):
+                        await task
+            print(f"source: {source}")
+            print(_summary("writes alone", alone))
+            print(_summary(f"writes under {flood} x 401", flooded))
+            print(f"{'refused requests answered':<28} {counts[0] / elapsed:8.0f} /s")
+        finally:
+            proc.stop()
+            await _reset_database()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--writes", type=int, default=200)
+    parser.add_argument("--flood", type=int, default=300)
+    parser.add_argument("--source", type=Path, default=ROOT)
+    args = parser.parse_args()
+    asyncio.run(main(args.writes, args.flood, args.source.resolve()))
