@@ -95,10 +95,14 @@ class ServiceRuntime:
         key_file = settings.signing_key_path()
         self.signer = seal.Signer.load(key_file) if key_file.exists() else None
         if self.service in AUDIT_SEALED:
-            # Every service keeps a copy of the heads every other service signs.
+            # Every service keeps a copy of the heads every other service signs (before its
+            # own handler of the type, if it has one: notification passes them to webhooks).
             for other, model in AUDIT_SEALED.items():
                 if other != self.service:
-                    self.handlers.setdefault(model.event_type, self._keep_head_copy)
+                    own = self.handlers.get(model.event_type)
+                    self.handlers[model.event_type] = (
+                        _then(self._keep_head_copy, own) if own else self._keep_head_copy
+                    )
         self.routers = routers
         self.background = background
         self.title = title or f"ssu {self.service}"
@@ -554,6 +558,14 @@ class ServiceRuntime:
         uvicorn.run(
             app, host=self.settings.host, port=self.settings.port, log_config=None, access_log=False
         )
+
+
+def _then(first: EventHandler, second: EventHandler) -> EventHandler:
+    async def both(conn: Connection, envelope: Envelope, data: Any) -> None:
+        await first(conn, envelope, data)
+        await second(conn, envelope, data)
+
+    return both
 
 
 def _matching_route(routes: Sequence[BaseRoute], request: Request) -> str:
