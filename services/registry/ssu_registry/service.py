@@ -266,6 +266,12 @@ _COMPARED = (
 )
 
 
+def _recipient(iin: str) -> Aggregate:
+    """How audit records name a recipient (the one place to change when IINs are kept only
+    as a blind index)."""
+    return Aggregate("recipient", iin)
+
+
 async def register_recipient(
     *, conn: Connection, command: RegisterRecipient, region_scope: str | None
 ) -> tuple[asyncpg.Record, bool]:
@@ -293,7 +299,7 @@ async def register_recipient(
             return row, False
         await audit.record(
             conn,
-            aggregate=Aggregate("recipient", command.iin),
+            aggregate=_recipient(command.iin),
             action="recipient.registered",
             reason=None,
         )
@@ -335,7 +341,7 @@ async def get_recipient(*, conn: Connection, iin: str, region_scope: str | None)
         if row is None or (region_scope is not None and row["region"] != region_scope):
             raise NotFound(f"recipient {iin} not found")
         await audit.record(
-            conn, aggregate=Aggregate("recipient", iin), action="recipient.read", reason="record"
+            conn, aggregate=_recipient(iin), action="recipient.read", reason="record"
         )
     return row
 
@@ -553,7 +559,7 @@ async def _record_reads(conn: Connection, iins: list[str], what: str) -> None:
     """Every answer that carries a recipient's personal data leaves a read record."""
     await audit.record_many(
         conn,
-        aggregates=[Aggregate("recipient", iin) for iin in dict.fromkeys(iins)],
+        aggregates=[_recipient(iin) for iin in dict.fromkeys(iins)],
         action="recipient.read",
         reason=what,
     )
