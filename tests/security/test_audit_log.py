@@ -140,9 +140,10 @@ async def verify() -> tuple[int, list[str], str]:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, _ = await proc.communicate()
+    out, err = await proc.communicate()
     lines = out.decode().splitlines()
     assert proc.returncode is not None
+    assert lines, f"exit {proc.returncode}: {err.decode()[-2000:]}"
     return proc.returncode, lines[:-1], lines[-1]
 
 

@@ -257,7 +257,11 @@ class ServiceRuntime:
         while True:
             await asyncio.sleep(self.settings.audit_seal_seconds)
             try:
-                await self.seal_audit()
+                # A full batch means more is waiting: seal on until the backlog is gone.
+                while (head := await self.seal_audit()) is not None and (
+                    head.tree_size - head.previous_tree_size >= seal.SEAL_BATCH
+                ):
+                    pass
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -35,6 +35,8 @@ log = get_logger(__name__)
 HEAD_DOMAIN = b"ssu.audit.tree_head.v1\n"
 # Any number that no other advisory lock of the suite uses; only sealers take it.
 _SEAL_LOCK = 582_031_775
+# Records sealed under one head at most; a sealer with a backlog seals again at once.
+SEAL_BATCH = 10_000
 
 
 def key_id_of(public: Ed25519PublicKey) -> str:
@@ -153,7 +155,7 @@ def _head(service: str, row: asyncpg.Record) -> TreeHead:
 
 
 async def seal_once(
-    conn: Connection, *, service: str, signer: Signer, batch: int = 10_000
+    conn: Connection, *, service: str, signer: Signer, batch: int = SEAL_BATCH
 ) -> TreeHead | None:
     """Seal the committed unsealed records under a new signed head; None when there were none
     or another replica is sealing right now."""
