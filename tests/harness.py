@@ -108,6 +108,8 @@ def settings_for(cls: type[ServiceSettings], db_service: str, **overrides: Any) 
         "api_keys_file": ROOT / "deploy" / "api-keys.dev.yaml",
         "outbox_poll_seconds": 0.5,
         "delivery_limit": 5,
+        # Tests seal when they mean to (`runtime.seal_audit()`), so no head event surprises one.
+        "audit_seal_seconds": 3600.0,
     }
     values.update(overrides)
     return cls(**values)

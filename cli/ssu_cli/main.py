@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import asyncpg
 import httpx
 import typer
-from ssu_common import audit, outbox
+from ssu_common import outbox, seal
 from ssu_common.messaging import declare_suite_topology
 from ssu_common.topology import CONSUMERS
 
@@ -190,21 +190,50 @@ def billing_run(period: str) -> None:
 
 @audit_app.command("verify")
 def audit_verify(service: Service) -> None:
-    """Check a service's audit chain; exit 3 when a record was edited or deleted."""
+    """Check a service's audit log against its signed tree heads and the copies the other
+    services hold; exit 3 when a record or head was edited, deleted, inserted or truncated."""
     settings = CliSettings()
+    keys = seal.PublicKeys.load(settings.audit_public_keys_file)
 
-    async def check() -> tuple[int, list[audit.ChainBreak]]:
+    async def check() -> tuple[seal.Verification, list[str]]:
         conn = await asyncpg.connect(settings.database_url(service.value), timeout=5)
         try:
-            return await audit.verify(conn)
+            records = await seal.records(conn)
+            own = await seal.heads(conn, service=service.value)
         finally:
             await conn.close()
+        copies: dict[str, list[seal.TreeHead]] = {}
+        unreachable: list[str] = []
+        for holder in SERVICES:
+            if holder == service.value:
+                continue
+            try:
+                other = await asyncpg.connect(settings.database_url(holder), timeout=5)
+            except (OSError, asyncpg.PostgresError):
+                unreachable.append(holder)
+                continue
+            try:
+                copies[holder] = await seal.copies_of(other, service=service.value)
+            except asyncpg.UndefinedTableError:
+                unreachable.append(holder)
+            finally:
+                await other.close()
+        result = seal.verify(
+            service=service.value, records=records, own_heads=own, copies=copies, keys=keys
+        )
+        return result, unreachable
 
-    checked, breaks = run(check())
-    for b in breaks:
-        typer.secho(f"record {b.record_id}: {b.problem}", fg="red")
-    typer.echo(f"{service.value}: {checked} records checked, {len(breaks)} problems")
-    if breaks:
+    result, unreachable = run(check())
+    for finding in result.findings:
+        typer.secho(str(finding), fg="red")
+    for holder in unreachable:
+        typer.secho(f"{holder}: unreachable, its copies were not checked", fg="yellow", err=True)
+    typer.echo(
+        f"{service.value}: {result.records} records ({result.sealed} sealed), "
+        f"{result.heads} signed heads, {result.copies} copies elsewhere, "
+        f"{len(result.findings)} problems"
+    )
+    if result.findings:
         raise typer.Exit(EXIT_PROBLEMS)
 
 

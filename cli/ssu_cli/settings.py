@@ -1,7 +1,10 @@
 """Where the command line finds each service's database, the broker and the APIs."""
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from ssu_common import REPO_ROOT
 from ssu_common.identities import OPS_USER, dev_password
 from ssu_common.settings import amqp_url_with_credentials
 
@@ -27,6 +30,8 @@ class CliSettings(BaseSettings):
     registry_url: str = "http://127.0.0.1:8082"
     billing_url: str = "http://127.0.0.1:8083"
     notification_url: str = "http://127.0.0.1:8084"
+    # Every service's Ed25519 public keys for its audit tree heads (SECURITY.md).
+    audit_public_keys_file: Path = REPO_ROOT / "deploy" / "audit-keys" / "public.yaml"
 
     def ops_broker_url(self) -> str:
         return amqp_url_with_credentials(

@@ -371,6 +371,58 @@ class DeliveryFailedV1(Event):
     last_error: str
 
 
+# audit (every service)
+
+
+class AuditSealedV1(Event):
+    """A service sealed its audit records under a new signed tree head (SECURITY.md).
+
+    The signature is Ed25519 over `ssu.audit.tree_head.v1\n` followed by the canonical JSON of
+    service, tree_size, root_hash, sealed_at, previous_tree_size, previous_root_hash and key_id.
+    """
+
+    service: str
+    tree_size: int = Field(ge=1)
+    root_hash: str = Field(pattern=r"^[0-9a-f]{64}$", description="RFC 9162 root, hex")
+    sealed_at: str = Field(description="UTC, YYYY-MM-DDTHH:MM:SS.ffffffZ, signed as written")
+    previous_tree_size: int = Field(ge=0)
+    previous_root_hash: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    key_id: str
+    signature: str = Field(description="Ed25519 signature, base64")
+
+
+class LicensingAuditSealedV1(AuditSealedV1):
+    """Licensing sealed its audit records under a new signed tree head."""
+
+    event_type: ClassVar[str] = "licensing.audit.sealed.v1"
+
+
+class RegistryAuditSealedV1(AuditSealedV1):
+    """Registry sealed its audit records under a new signed tree head."""
+
+    event_type: ClassVar[str] = "registry.audit.sealed.v1"
+
+
+class BillingAuditSealedV1(AuditSealedV1):
+    """Billing sealed its audit records under a new signed tree head."""
+
+    event_type: ClassVar[str] = "billing.audit.sealed.v1"
+
+
+class NotificationAuditSealedV1(AuditSealedV1):
+    """Notification sealed its audit records under a new signed tree head."""
+
+    event_type: ClassVar[str] = "notification.audit.sealed.v1"
+
+
+AUDIT_SEALED: dict[str, type[AuditSealedV1]] = {
+    "licensing": LicensingAuditSealedV1,
+    "registry": RegistryAuditSealedV1,
+    "billing": BillingAuditSealedV1,
+    "notification": NotificationAuditSealedV1,
+}
+
+
 _ALL: tuple[type[Event], ...] = (
     ApplicationSubmittedV1,
     ApplicationRejectedV1,
@@ -388,6 +440,10 @@ _ALL: tuple[type[Event], ...] = (
     BudgetExhaustedV1,
     RunCompletedV1,
     DeliveryFailedV1,
+    LicensingAuditSealedV1,
+    RegistryAuditSealedV1,
+    BillingAuditSealedV1,
+    NotificationAuditSealedV1,
 )
 
 EVENTS: dict[str, type[Event]] = {model.event_type: model for model in _ALL}

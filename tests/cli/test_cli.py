@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 import aio_pika
-from harness import AMQP_URL, delete_queues, drop_database, test_dsn
+from harness import AMQP_URL, ROOT, delete_queues, drop_database, test_dsn
 from prometheus_client import CollectorRegistry
-from ssu_common import audit
+from ssu_common import audit, seal
 from ssu_common.db import create_pool, ensure_database, migrate
 from ssu_common.messaging import create_broker, declare_topology
 
@@ -88,28 +88,27 @@ async def test_audit_verify_exit_codes(tmp_path: Path) -> None:
         await migrate(pool, tmp_path)
         async with pool.acquire() as conn:
             for i in range(3):
-                await audit.append(
-                    conn,
-                    audit.AuditEntry(
-                        client="dev-admin",
-                        method="POST",
-                        path=f"/v1/x/{i}",
-                        route="/v1/x/{id}",
-                        status=201,
-                        correlation_id=f"c{i}",
-                        body_sha256=None,
-                        body_bytes=0,
-                    ),
-                )
-        env = {"SSU_REGISTRY_DATABASE_URL": dsn}
-        assert await ssu("audit", "verify", "registry", **env) == (
+                async with conn.transaction():
+                    await audit.record(
+                        conn, aggregate=audit.Aggregate("thing", f"t{i}"), action="thing.created"
+                    )
+            signer = seal.Signer.load(ROOT / "deploy" / "audit-keys" / "dev" / "registry.pem")
+            await seal.seal_once(conn, service="registry", signer=signer)
+        nowhere = "postgresql://postgres@127.0.0.1:1/none"
+        env = {
+            "SSU_REGISTRY_DATABASE_URL": dsn,
+            **{f"SSU_{s}_DATABASE_URL": nowhere for s in ("LICENSING", "BILLING", "NOTIFICATION")},
+        }
+        code, out = await ssu("audit", "verify", "registry", **env)
+        assert (code, out.splitlines()[-1]) == (
             0,
-            "registry: 3 records checked, 0 problems\n",
+            "registry: 3 records (3 sealed), 1 signed heads, 0 copies elsewhere, 0 problems",
         )
-        await pool.execute("UPDATE audit_log SET status = 200 WHERE id = 2")
+        assert "licensing: unreachable, its copies were not checked" in out
+        await pool.execute("UPDATE audit_records SET action = 'thing.deleted' WHERE id = 2")
         code, out = await ssu("audit", "verify", "registry", **env)
         assert code == 3
-        assert "record 2: the record was edited" in out
+        assert "record 2: edited after it was sealed (its leaf hash differs)" in out
     finally:
         await pool.close()
 

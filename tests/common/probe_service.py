@@ -15,6 +15,7 @@ from ssu_common import (
     Problem,
     ServiceRuntime,
     ServiceSettings,
+    audit,
     authorize,
     connection,
     emit,
@@ -70,6 +71,7 @@ router = APIRouter(prefix="/v1")
 class NewThing(BaseModel):
     bin: Bin
     places: int
+    reason: str | None = None
 
 
 @router.post("/things", status_code=201)
@@ -78,8 +80,22 @@ async def create_thing(
     principal: Principal = Security(authorize, scopes=["licensing:write"]),
     conn: Connection = Depends(connection),
 ) -> dict[str, Any]:
-    if body.places > 100:
-        raise Problem(409, "too many places", current_places=100)
+    # A change and its audit record in one transaction, as service code does it; the 409 is
+    # raised after both, so the rollback must take the record with it.
+    async with conn.transaction():
+        await conn.execute(
+            "INSERT INTO things (id, note) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+            f"{body.bin}/{body.places}",
+            "created",
+        )
+        await audit.record(
+            conn,
+            aggregate=audit.Aggregate("thing", f"{body.bin}/{body.places}"),
+            action="thing.created",
+            reason=body.reason,
+        )
+        if body.places > 100:
+            raise Problem(409, "too many places", current_places=100)
     return {"bin": body.bin, "client": principal.client}
 
 

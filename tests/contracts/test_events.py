@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 from ssu_contracts import (
+    AUDIT_SEALED,
     EVENTS,
     Addressee,
     Alternative,
@@ -58,6 +59,8 @@ CATALOGUE = [
     "billing.run.completed",
     "notification.delivery.failed",
 ]
+# Every service's signed audit tree heads (SECURITY.md), beside the domain catalogue of DESIGN §4.
+AUDIT_CATALOGUE = [f"{service}.audit.sealed" for service in AUDIT_SEALED]
 
 BIN = "940140000385"
 IIN = "791028302728"
@@ -202,11 +205,24 @@ SAMPLES: list[Event] = [
         attempts=5,
         last_error="gateway 503",
     ),
+    *(
+        model(
+            service=service,
+            tree_size=6,
+            root_hash="ab" * 32,
+            sealed_at="2026-01-05T09:30:00.000000Z",
+            previous_tree_size=4,
+            previous_root_hash="cd" * 32,
+            key_id="31b39dfa0f669e10",
+            signature="c2lnbmF0dXJl",
+        )
+        for service, model in AUDIT_SEALED.items()
+    ),
 ]
 
 
 def test_every_catalogued_event_is_registered() -> None:
-    assert sorted(EVENTS) == sorted(f"{name}.v1" for name in CATALOGUE)
+    assert sorted(EVENTS) == sorted(f"{name}.v1" for name in CATALOGUE + AUDIT_CATALOGUE)
     for event_type, model in EVENTS.items():
         assert model.event_type == event_type
         assert re.fullmatch(r"[A-Z][A-Za-z]+V1", model.__name__)

@@ -9,15 +9,19 @@ subscriber receives every event, signed after Standard Webhooks; and no service'
 a clear IIN, name, phone or email.
 """
 
+import asyncio
 import base64
 import importlib.util
 import json
+import os
+import sys
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import httpx
 import pytest
 from harness import (
@@ -115,6 +119,7 @@ async def test_the_whole_story(tmp_path: Path) -> None:
         "SSU_SMTP_URL": sinks.smtp_url,
         "SSU_SMS_URL": sinks.sms_url,
         "SSU_NOTIFICATION_ALLOW_LOOPBACK_WEBHOOKS": "true",
+        "SSU_AUDIT_SEAL_SECONDS": "1",
     }
     procs = {s: spawn_service(s, log_dir=tmp_path, env=env) for s in SERVICES}
     try:
@@ -124,11 +129,12 @@ async def test_the_whole_story(tmp_path: Path) -> None:
             url = {s: p.url for s, p in procs.items()}
             async with httpx.AsyncClient(headers=ADMIN, timeout=30) as http:
                 await story(http, url, sinks, month, days, period, licensed_on)
+            await every_audit_log_is_sealed_copied_and_verifies()
     finally:
         await sinks.stop()
     for proc in procs.values():
         assert find_pii(proc.log_path.read_text(encoding="utf-8")) == [], proc.service
-    # 10. Whoever reads a service's tables directly finds no clear IIN, name, phone or email.
+    # 11. Whoever reads a service's tables directly finds no clear IIN, name, phone or email.
     for service in SERVICES:
         pool = await create_pool(test_dsn(service), max_size=1)
         try:
@@ -417,6 +423,53 @@ async def story(
         # As a receiver verifies Standard Webhooks: id.timestamp.body, timestamp tolerance.
         envelope = Webhook(SECRET).verify(hook["body"].encode(), hook["headers"])
         assert envelope["type"] in wanted
+
+
+async def every_audit_log_is_sealed_copied_and_verifies() -> None:
+    """10. Each service sealed what the story recorded; the three others hold its last head."""
+    dsn = {s: test_dsn(s) for s in SERVICES}
+    # One connection per database for the whole wait: the machine's PostgreSQL is shared.
+    conns = {s: await eventually(lambda s=s: _connect(dsn[s]), timeout=60) for s in SERVICES}
+
+    async def sealed_and_copied(service: str) -> bool:
+        own = conns[service]
+        pending = await own.fetchval("SELECT count(*) FROM audit_records WHERE leaf_index IS NULL")
+        size = await own.fetchval("SELECT max(tree_size) FROM audit_heads")
+        if pending or size is None:
+            return False
+        for holder in SERVICES:
+            held = await conns[holder].fetchval(
+                "SELECT max(tree_size) FROM audit_head_copies WHERE service = $1", service
+            )
+            if holder != service and held != size:
+                return False
+        return True
+
+    try:
+        env = {f"SSU_{s.upper()}_DATABASE_URL": dsn[s] for s in SERVICES}
+        for service in SERVICES:
+            await eventually(lambda service=service: sealed_and_copied(service), timeout=60)
+            proc = await asyncio.create_subprocess_exec(
+                str(Path(sys.executable).parent / "ssu"),
+                "audit",
+                "verify",
+                service,
+                env={**os.environ, **env},
+                stdout=asyncio.subprocess.PIPE,
+            )
+            out, _ = await proc.communicate()
+            assert proc.returncode == 0, out.decode()
+            assert out.decode().endswith(" 0 problems\n"), out.decode()
+    finally:
+        for conn in conns.values():
+            await conn.close()
+
+
+async def _connect(dsn: str) -> asyncpg.Connection | None:
+    try:
+        return await asyncpg.connect(dsn)
+    except asyncpg.TooManyConnectionsError:
+        return None
 
 
 async def _len_is(fn: Any, n: int) -> Any:

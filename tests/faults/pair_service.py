@@ -28,6 +28,7 @@ from ssu_common import (
     Principal,
     ServiceRuntime,
     ServiceSettings,
+    audit,
     authorize,
     connection,
     emit,
@@ -93,6 +94,9 @@ async def create_thing(
         )
         if not inserted:
             return {"created": 0}
+        await audit.record(
+            conn, aggregate=audit.Aggregate("thing", str(body.seq)), action="thing.created"
+        )
         await emit(conn, thing_event(body.seq), subject=str(body.seq))
     return {"created": 1}
 
@@ -112,6 +116,11 @@ async def create_things(
             body.count,
         )
         seqs = sorted(r["seq"] for r in rows)
+        await audit.record_many(
+            conn,
+            aggregates=[audit.Aggregate("thing", str(s)) for s in seqs],
+            action="thing.created",
+        )
         await emit_many(conn, [(thing_event(s), str(s)) for s in seqs])
     return {"created": len(seqs)}
 

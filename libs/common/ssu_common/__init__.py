@@ -1,6 +1,6 @@
 """What every ssu service needs once: settings, logs, metrics, database, outbox, inbox, HTTP."""
 
-from ssu_common import tracing
+from ssu_common import audit, tracing
 from ssu_common.auth import ApiKeys, Principal, authorize, hash_key
 from ssu_common.context import current_causation_id, current_correlation_id, work_context
 from ssu_common.crypto import CipherError, FieldCipher, ServiceKeys, generate_key, load_keys
@@ -43,6 +43,7 @@ __all__ = [
     "ServiceKeys",
     "ServiceRuntime",
     "ServiceSettings",
+    "audit",
     "authorize",
     "configure_logging",
     "connection",

@@ -71,22 +71,38 @@ class ApiKeys:
 _bearer = HTTPBearer(auto_error=False)
 
 
+def bearer_token(authorization: str | None) -> str | None:
+    """The key of an `Authorization: Bearer <key>` header, as HTTPBearer reads it."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+def identify(keys: ApiKeys, token: str | None) -> ApiKey:
+    """The configured key presented, or the 401 problem (before any body is read, for writes)."""
+    if not token:
+        raise Problem(
+            401,
+            "an API key is required: Authorization: Bearer <key>",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    key = keys.lookup(token)
+    if key is None:
+        raise Problem(401, "the API key is not known", headers={"WWW-Authenticate": "Bearer"})
+    return key
+
+
 def authorize(
     security: SecurityScopes,
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     """Resolve the caller; 401 without a known key, 403 without every required scope."""
-    if credentials is None or not credentials.credentials:
-        raise Problem(
-            401,
-            "an API key is required: Authorization: Bearer <key>",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
     keys: ApiKeys = request.app.state.api_keys
-    key = keys.lookup(credentials.credentials)
-    if key is None:
-        raise Problem(401, "the API key is not known", headers={"WWW-Authenticate": "Bearer"})
+    key = identify(keys, credentials.credentials if credentials is not None else None)
     # A required entry may name alternatives ("notification:read|notification:admin").
     missing = [s for s in security.scopes if not key.scopes.intersection(s.split("|"))]
     if missing:

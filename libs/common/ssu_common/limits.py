@@ -52,20 +52,39 @@ class BodyLimit:
             return
         received = 0
         tail = b""
+        refused: Problem | None = None
+        answered = False
 
         async def limited() -> Message:
-            nonlocal received, tail
+            nonlocal received, tail, refused
             message = await receive()
             if message["type"] == "http.request":
                 chunk = message.get("body", b"")
                 received += len(chunk)
                 if received > limit:
-                    raise BodyTooLarge(limit)
+                    refused = BodyTooLarge(limit)
+                    raise refused
                 # The tail of the previous chunk catches an escape split between two chunks.
                 window = tail + chunk
                 if b"\x00" in chunk or _NUL_IN_JSON in window:
-                    raise NulCharacter("body")
+                    refused = NulCharacter("body")
+                    raise refused
                 tail = window[-(len(_NUL_IN_JSON) - 1) :]
             return message
 
-        await self.app(scope, limited, send)
+        async def answer(message: Message) -> None:
+            nonlocal answered
+            # FastAPI turns an error raised while it reads the body into its own 400: once the
+            # body is refused here, the app's answer is dropped and this guard's is sent.
+            if refused is not None:
+                return
+            answered = answered or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited, answer)
+        except Exception:
+            if refused is None:
+                raise
+        if refused is not None and not answered:
+            await refused.response(path)(scope, receive, send)

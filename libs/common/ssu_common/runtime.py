@@ -2,7 +2,6 @@
 
 import asyncio
 import contextlib
-import hashlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
@@ -19,10 +18,11 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from faststream.rabbit import RabbitBroker
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
-from ssu_contracts import Envelope
+from ssu_contracts import AUDIT_SEALED, AuditSealedV1, Envelope
+from starlette.routing import BaseRoute, Match
 
-from ssu_common import audit, inbox, outbox, tracing
-from ssu_common.auth import ApiKeys, Principal, authorize
+from ssu_common import audit, inbox, outbox, seal, tracing
+from ssu_common.auth import ApiKeys, Principal, authorize, bearer_token, identify
 from ssu_common.context import work_context
 from ssu_common.crypto import FieldCipher
 from ssu_common.db import Connection, create_pool, ensure_database, migrate
@@ -43,6 +43,7 @@ from ssu_common.paging import decode_cursor, encode_cursor
 from ssu_common.problems import (
     Problem,
     document_problems,
+    field_error,
     install_problem_handlers,
 )
 from ssu_common.settings import ServiceSettings
@@ -90,6 +91,22 @@ class ServiceRuntime:
         self.service = settings.service
         self.migrations = migrations
         self.handlers = dict(handlers or {})
+        self.public_keys = (
+            seal.PublicKeys.load(settings.audit_public_keys_file)
+            if settings.audit_public_keys_file.exists()
+            else seal.PublicKeys({})
+        )
+        key_file = settings.signing_key_path()
+        self.signer = seal.Signer.load(key_file) if key_file.exists() else None
+        if self.service in AUDIT_SEALED:
+            # Every service keeps a copy of the heads every other service signs (before its
+            # own handler of the type, if it has one: notification passes them to webhooks).
+            for other, model in AUDIT_SEALED.items():
+                if other != self.service:
+                    own = self.handlers.get(model.event_type)
+                    self.handlers[model.event_type] = (
+                        _then(self._keep_head_copy, own) if own else self._keep_head_copy
+                    )
         self.routers = routers
         self.background = background
         self.cipher = cipher
@@ -150,10 +167,8 @@ class ServiceRuntime:
                 command_timeout=self.settings.db_command_timeout,
             )
         if self._audit_pool is None:
-            # The audit record of a write is added while the request still holds its pooled
-            # connection (released once the response is sent): from the same pool, as many
-            # concurrent writes as the pool has connections would wait for each other forever.
-            # Records are appended one at a time anyway (advisory lock), so two connections do.
+            # Access records of refused writes come from their own small pool, so a flood of
+            # refused requests never takes the connections that real writes need.
             self._audit_pool = await create_pool(
                 self.settings.database_url,
                 max_size=2,
@@ -202,6 +217,10 @@ class ServiceRuntime:
         )
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         self._tasks.append(asyncio.create_task(self._retention(), name="retention"))
+        if self.signer is None:
+            log.warning("audit.sealer_disabled", reason="no signing key")
+        else:
+            self._tasks.append(asyncio.create_task(self._seal_periodically(), name="sealer"))
         for job in self.background:
             self._tasks.append(asyncio.create_task(job(self), name=getattr(job, "__name__", "job")))
         self._tasks.append(asyncio.create_task(self._watch_readiness(), name="readiness"))
@@ -232,6 +251,33 @@ class ServiceRuntime:
             except Exception as exc:
                 log.warning("retention.failed", error=repr(exc)[:300])
             await asyncio.sleep(self.settings.retention_interval_seconds)
+
+    async def seal_audit(self) -> seal.TreeHead | None:
+        """Seal the audit records committed since the last head (if this replica leads)."""
+        if self.signer is None:
+            return None
+        async with self.pool.acquire() as conn:
+            return await seal.seal_once(conn, service=self.service, signer=self.signer)
+
+    async def _seal_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.audit_seal_seconds)
+            try:
+                # A full batch means more is waiting: seal on until the backlog is gone.
+                while (head := await self.seal_audit()) is not None and (
+                    head.tree_size - head.previous_tree_size >= seal.SEAL_BATCH
+                ):
+                    pass
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("audit.seal_failed", error=repr(exc))
+
+    async def _keep_head_copy(self, conn: Connection, envelope: Envelope, data: Any) -> None:
+        assert isinstance(data, AuditSealedV1)
+        if data.service != envelope.type.split(".", 1)[0]:
+            raise seal.ForgedHead(f"a {envelope.type} event carries a head of {data.service}")
+        await seal.keep_copy(conn, head=seal.TreeHead.from_event(data), keys=self.public_keys)
 
     def _count_event(self, event_type: str, outcome: str) -> None:
         self.metrics.events.labels(self.service, event_type, outcome).inc()
@@ -336,6 +382,13 @@ class ServiceRuntime:
         app.state.runtime = self
         app.state.api_keys = ApiKeys.load(self.settings.api_keys_file)
         install_problem_handlers(app)
+        # Added first, so it runs inside `observe`: its refusals are counted and audited, and
+        # a write without a known key is answered by `observe` before the body is read at all.
+        app.add_middleware(
+            BodyLimit,
+            json_limit=self.settings.max_body_bytes,
+            file_limit=self.settings.max_file_bytes,
+        )
         self._install_middleware(app)
         self._install_operations_routes(app)
         for router in self.routers:
@@ -348,11 +401,6 @@ class ServiceRuntime:
             return app.openapi_schema
 
         app.openapi = openapi  # type: ignore[method-assign]
-        app.add_middleware(
-            BodyLimit,
-            json_limit=self.settings.max_body_bytes,
-            file_limit=self.settings.max_file_bytes,
-        )
         tracing.instrument_app(app, excluded=_UNTRACED_PATHS)
         self.metrics.initialise(
             event_types=sorted(self.handlers),
@@ -366,31 +414,31 @@ class ServiceRuntime:
         )
         return app
 
-    async def audit(
-        self, request: Request, *, route: str, status: int, correlation_id: str, body: bytes
+    async def record_refused(
+        self, request: Request, *, route: str, status: int, correlation_id: str
     ) -> None:
-        """Record a write in the service's audit chain (refused attempts included)."""
-        principal = getattr(request.state, "principal", None)
-        entry = audit.AuditEntry(
-            client=principal.client if principal is not None else "anonymous",
-            method=request.method,
-            path=request.url.path,
-            route=route,
-            status=status,
-            correlation_id=correlation_id,
-            body_sha256=hashlib.sha256(body).hexdigest() if body else None,
-            body_bytes=len(body),
-        )
+        """An access record of a refused write: no change was made, so nothing to roll back
+        with it; a failure to keep it is logged and the refusal stands."""
         try:
             async with (self._audit_pool or self.pool).acquire() as conn:
-                await audit.append(conn, entry)
+                await audit.record_refused(
+                    conn,
+                    method=request.method,
+                    route=route,
+                    status=status,
+                    correlation_id=correlation_id,
+                )
         except Exception as exc:
-            log.error("audit.write_failed", error=repr(exc), path=request.url.path)
+            log.error("audit.access_record_failed", error=repr(exc), route=route)
 
     def _install_middleware(self, app: FastAPI) -> None:
         runtime = self
         metrics = self.metrics
         service = self.service
+
+        keys: ApiKeys = app.state.api_keys
+        # The services' routes as declared (FastAPI keeps included routers unflattened).
+        write_routes = [route for router in self.routers for route in router.routes]
 
         @app.middleware("http")
         async def observe(
@@ -398,22 +446,40 @@ class ServiceRuntime:
         ) -> Response:
             correlation_id = request.headers.get("x-correlation-id") or str(uuid.uuid4())
             started = time.perf_counter()
-            audited = request.method in _WRITES and request.url.path.startswith("/v1/")
+            write = request.method in _WRITES and request.url.path.startswith("/v1/")
+            token = bearer_token(request.headers.get("authorization"))
+            key = keys.lookup(token) if token else None
+            refusal: Problem | None = None
             try:
-                body = await request.body() if audited else b""
-            except Problem as exc:
-                return exc.response(request.url.path)
-            with work_context(correlation_id=correlation_id):
-                response = await call_next(request)
-                # Routing has run by now and left the matched route in the scope.
-                route = _route_template(request)
-                if audited:
-                    await runtime.audit(
+                official = audit.official_from_header(request.headers.get(audit.OFFICIAL_HEADER))
+            except audit.BadOfficial as exc:
+                official = None
+                refusal = field_error(f"header.{audit.OFFICIAL_HEADER}", str(exc))
+            actor = (
+                audit.Actor(client=key.client, official=official)
+                if key is not None
+                else audit.ANONYMOUS
+            )
+            with work_context(correlation_id=correlation_id), audit.acting_as(actor):
+                if write and key is None:
+                    # No write route is public: refuse before a byte of the body is read.
+                    try:
+                        identify(keys, token)
+                    except Problem as problem:
+                        refusal = problem
+                if refusal is not None:
+                    response: Response = refusal.response(request.url.path)
+                    route = _matching_route(write_routes, request)
+                else:
+                    response = await call_next(request)
+                    # Routing has run by now and left the matched route in the scope.
+                    route = _route_template(request)
+                if write and 400 <= response.status_code < 500:
+                    await runtime.record_refused(
                         request,
                         route=route,
                         status=response.status_code,
                         correlation_id=correlation_id,
-                        body=body,
                     )
             elapsed = time.perf_counter() - started
             metrics.http_latency.labels(service, request.method, route).observe(elapsed)
@@ -465,10 +531,28 @@ class ServiceRuntime:
             cursor: str | None = None,
             client: str | None = None,
         ) -> dict[str, Any]:
-            """The audit trail of writes, oldest first; `next_cursor` pages on."""
+            """The audit records, oldest first; `next_cursor` pages on."""
             after = decode_cursor(cursor)
-            items = await audit.page(conn, after_id=after, limit=limit, client=client)
-            next_cursor = encode_cursor(items[-1]["id"]) if len(items) == limit else None
+            records = await audit.page(conn, after_id=after, limit=limit, client=client)
+            items = [
+                {
+                    "id": r.id,
+                    # As the leaf hashes it (SECURITY.md), so anyone can recompute the tree.
+                    "at": audit.canonical_time(r.at),
+                    "client": r.client,
+                    "official": r.official,
+                    "aggregate_type": r.aggregate_type,
+                    "aggregate_id": r.aggregate_id,
+                    "action": r.action,
+                    "reason": r.reason,
+                    "correlation_id": r.correlation_id,
+                    "causation_id": r.causation_id,
+                    "leaf_index": r.leaf_index,
+                    "leaf_hash": r.leaf_hash.hex() if r.leaf_hash is not None else None,
+                }
+                for r in records
+            ]
+            next_cursor = encode_cursor(records[-1].id) if len(records) == limit else None
             return {"items": items, "next_cursor": next_cursor}
 
         if self.sealed and self.cipher is not None:
@@ -515,6 +599,23 @@ class ServiceRuntime:
         uvicorn.run(
             app, host=self.settings.host, port=self.settings.port, log_config=None, access_log=False
         )
+
+
+def _then(first: EventHandler, second: EventHandler) -> EventHandler:
+    async def both(conn: Connection, envelope: Envelope, data: Any) -> None:
+        await first(conn, envelope, data)
+        await second(conn, envelope, data)
+
+    return both
+
+
+def _matching_route(routes: Sequence[BaseRoute], request: Request) -> str:
+    """The template of the route a request would reach, without running it."""
+    for candidate in routes:
+        match, _ = candidate.matches(request.scope)
+        if match is Match.FULL:
+            return str(getattr(candidate, "path", "unmatched"))
+    return "unmatched"
 
 
 def _route_template(request: Request) -> str:

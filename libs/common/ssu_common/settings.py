@@ -66,6 +66,22 @@ class ServiceSettings(BaseSettings):
     )
     db_pool_max: int = Field(default=10, validation_alias="SSU_DB_POOL_MAX")
     db_command_timeout: float = Field(default=60.0, validation_alias="SSU_DB_COMMAND_TIMEOUT")
+    # The Ed25519 key that signs this service's audit tree heads (`SSU_<SERVICE>_AUDIT_SIGNING_
+    # KEY_FILE`); unset means the development key `deploy/audit-keys/dev/<service>.pem`.
+    audit_signing_key_file: Path | None = None
+    # Every service's public keys, to check the heads others publish (and `ssu audit verify`).
+    audit_public_keys_file: Path = Field(
+        default=REPO_ROOT / "deploy" / "audit-keys" / "public.yaml",
+        validation_alias="SSU_AUDIT_PUBLIC_KEYS_FILE",
+    )
+    # How often the sealer gathers new audit records under a signed tree head.
+    audit_seal_seconds: float = Field(default=10.0, validation_alias="SSU_AUDIT_SEAL_SECONDS")
+
+    def signing_key_path(self) -> Path:
+        return self.audit_signing_key_file or (
+            REPO_ROOT / "deploy" / "audit-keys" / "dev" / f"{self.service}.pem"
+        )
+
     # What the process needs to serve its API; anything else that fails is reported as
     # degraded. A process that only consumes can require the broker too.
     ready_requires: tuple[str, ...] = Field(

@@ -403,6 +403,9 @@ async def get_invoice(invoice_id: str, principal: Read, conn: Conn) -> dict[str,
     lines = await store.invoice_lines(conn, str(row["id"]))
     ids = sorted({t for line in lines for t in line["tariff_ids"]})
     tariffs = {t["id"]: t for t in await store.tariffs_by_id(conn, ids)}
+    await service.record_invoice_read(
+        conn=conn, invoice_number=row["number"], iins=[line["iin"] for line in lines]
+    )
     return {**_invoice(row), "items": [_line(line, tariffs) for line in lines]}
 
 

@@ -7,7 +7,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from ssu_common import Connection, Problem, emit_many, field_error, get_logger
+from ssu_common import Connection, Problem, audit, emit_many, field_error, get_logger
+from ssu_common.audit import Aggregate
 from ssu_contracts import (
     BudgetExhaustedV1,
     Contact,
@@ -132,7 +133,7 @@ async def put_tariff(
     if why is not None:
         raise field_error("rate", why)
     async with conn.transaction():
-        return await store.upsert_tariff(
+        row = await store.upsert_tariff(
             conn,
             region=region,
             form=form,
@@ -142,6 +143,13 @@ async def put_tariff(
             unit=unit,
             act_reference=act_reference,
         )
+        await audit.record(
+            conn,
+            aggregate=Aggregate("tariff", f"{region}/{form}/{category}/{effective_from}"),
+            action="tariff.put",
+            reason=f"{rate} KZT per {unit}, act {act_reference}",
+        )
+        return row
 
 
 async def create_contract(
@@ -162,6 +170,12 @@ async def create_contract(
                 "a contract with this number, or for this provider, region and year, exists",
                 contract_number=held["number"] if held else None,
             )
+        await audit.record(
+            conn,
+            aggregate=Aggregate("contract", number),
+            action="contract.created",
+            reason=f"{provider_bin} in {region} for {year}, budget {budget} KZT",
+        )
         return row
 
 
@@ -242,6 +256,15 @@ async def record_attendance(
                 enrollment_ids=[eid for _, eid in valid],
                 days=[candidates[line].day for line, _ in valid],
             )
+        )
+        await audit.record_many(
+            conn,
+            aggregates=[
+                Aggregate("enrollment", eid)
+                for eid in dict.fromkeys(eid for line, eid in valid if line in new_lines)
+            ],
+            action="attendance.recorded",
+            reason=f"{len(new_lines)} new dates in this request",
         )
     for line, _ in valid:
         if line not in new_lines:
@@ -357,6 +380,12 @@ async def _run_billing(*, conn: Connection, period: str, started_by: str) -> Run
                 run_id,
             )
         )
+        await audit.record(
+            conn,
+            aggregate=Aggregate("billing_run", run_id),
+            action="billing_run.completed",
+            reason=f"{period}: {run['invoices']} invoices, total {run['total']} KZT",
+        )
         await emit_many(conn, events)
     log.info(
         "billing.run_completed",
@@ -382,7 +411,28 @@ async def approve_run(*, conn: Connection, run_id: str, approver: str) -> Any:
             )
         if run["approved_by"] is not None:
             return run
-        return await store.approve_run(conn, run_id=run_id, approver=approver)
+        approved = await store.approve_run(conn, run_id=run_id, approver=approver)
+        await audit.record(
+            conn,
+            aggregate=Aggregate("billing_run", run_id),
+            action="billing_run.approved",
+            reason=f"four eyes: started by {run['started_by']}",
+        )
+        return approved
+
+
+async def record_invoice_read(*, conn: Connection, invoice_number: str, iins: list[str]) -> None:
+    """An invoice's lines name recipients and the dates they attended: the read is audited."""
+    await audit.record_reads(
+        conn,
+        # Named by the IIN's blind index, never the IIN: the audit log holds no clear personal data.
+        aggregates=[
+            Aggregate("recipient", store.cipher().blind_index(iin).hex())
+            for iin in dict.fromkeys(iins)
+        ],
+        action="recipient.read",
+        reason=f"invoice {invoice_number}",
+    )
 
 
 # payments
@@ -457,6 +507,12 @@ async def reconcile(*, conn: Connection, region: str, period: str, text: str) ->
             statuses=statuses,
             treasury_statuses=[r.status for r in updates],
             paid_on=[r.paid_on for r in updates],
+        )
+        await audit.record_many(
+            conn,
+            aggregates=[Aggregate("invoice", r.invoice_number) for r in updates],
+            action="invoice.reconciled",
+            reason=f"treasury result for {region} {period}",
         )
     return {"applied": applied, "discrepancies": discrepancies, "errors": errors}
 

@@ -7,7 +7,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import yaml
-from ssu_common import Connection, Problem, emit, emit_many, field_error, get_logger
+from ssu_common import Connection, Problem, audit, emit, emit_many, field_error, get_logger
+from ssu_common.audit import Aggregate
 from ssu_contracts import (
     ApplicationRejectedV1,
     ApplicationStatus,
@@ -166,6 +167,12 @@ async def create_requirement_set(
             before=None,
             after={"version": model.version, "effective_from": effective_from},
         )
+        await audit.record(
+            conn,
+            aggregate=Aggregate("requirement_set", model.version),
+            action="requirement_set.created",
+            reason=model.title,
+        )
     return await get_requirement_set(conn=conn, version=model.version)
 
 
@@ -185,6 +192,12 @@ async def activate_requirement_set(
             subject=f"requirement-set:{version}",
             before={"effective_from": before["effective_from"]},
             after={"effective_from": effective_from},
+        )
+        await audit.record(
+            conn,
+            aggregate=Aggregate("requirement_set", version),
+            action="requirement_set.activated",
+            reason=f"in force from {effective_from.isoformat()}",
         )
     return await get_requirement_set(conn=conn, version=version)
 
@@ -261,6 +274,12 @@ async def submit_application(
         record["requirement_set"] = requirement_set.version
         record["findings"] = [f.model_dump(mode="json") for f in findings]
         row = await store.insert_application(conn, record)
+        await audit.record(
+            conn,
+            aggregate=Aggregate("application", record["id"]),
+            action="application.submitted",
+            reason=f"under requirement set {requirement_set.version}",
+        )
         await emit(
             conn,
             ApplicationSubmittedV1(
@@ -417,6 +436,12 @@ async def record_inspection(
             after={"findings": row["findings"]},
             detail={"inspection_id": str(inspection["id"])},
         )
+        await audit.record(
+            conn,
+            aggregate=Aggregate("application", application_id),
+            action="application.inspected",
+            reason=f"inspection {inspection['id']} on {cmd.inspected_on.isoformat()}",
+        )
     return {"inspection": inspection_view(inspection), "application": application_view(row)}
 
 
@@ -457,6 +482,12 @@ async def approve_application(
                 current_status=row["status"],
                 requirement_set=row["requirement_set"],
                 unmet=[f.model_dump(mode="json") for f in blocking],
+            )
+            await audit.record(
+                conn,
+                aggregate=Aggregate("application", application_id),
+                action="application.approval_refused",
+                reason="unmet blocking: " + ", ".join(f.requirement_id for f in blocking),
             )
         else:
             refusal = None
@@ -524,6 +555,12 @@ async def _issue_license(
         before=None,
         after={"status": lic["status"], "seq": lic["seq"]},
     )
+    await audit.record_many(
+        conn,
+        aggregates=[Aggregate("application", application_id), Aggregate("license", number)],
+        action="license.issued",
+        reason=f"application {application_id} approved",
+    )
     await emit(
         conn,
         _license_event(LicenseIssuedV1, lic, effective_date=today, application_id=application_id),
@@ -560,6 +597,12 @@ async def reject_application(
             before={"status": row["status"]},
             after={"status": decided["status"], "reason": reason},
             detail={"requirement_set": row["requirement_set"], "findings": row["findings"]},
+        )
+        await audit.record(
+            conn,
+            aggregate=Aggregate("application", application_id),
+            action="application.rejected",
+            reason=reason,
         )
         await emit(
             conn,
@@ -708,7 +751,7 @@ async def suspend_license(
         lic = await store.change_license_status(
             conn, number=number, status="suspended", since=today, reason=reason, until=until
         )
-        await _record_change(conn, actor, "license.suspended", before, lic)
+        await _record_change(conn, actor, "license.suspended", before, lic, reason)
         await emit(
             conn,
             _license_event(
@@ -757,7 +800,7 @@ async def revoke_license(
         lic = await store.change_license_status(
             conn, number=number, status="revoked", since=today, reason=reason, until=None
         )
-        await _record_change(conn, actor, "license.revoked", before, lic)
+        await _record_change(conn, actor, "license.revoked", before, lic, reason)
         await emit(
             conn,
             _license_event(LicenseRevokedV1, lic, effective_date=today, reason=reason),
@@ -790,6 +833,12 @@ async def add_license_site(
             before={"sites": before["sites"], "seq": before["seq"]},
             after={"sites": lic["sites"], "seq": lic["seq"]},
         )
+        await audit.record(
+            conn,
+            aggregate=Aggregate("license", number),
+            action="license.amended",
+            reason=f"site added: {new_site['site_id']}",
+        )
         await emit(
             conn,
             _license_event(
@@ -804,8 +853,16 @@ async def add_license_site(
 
 
 async def _record_change(
-    conn: Connection, actor: str, action: str, before: dict[str, Any], after: dict[str, Any]
+    conn: Connection,
+    actor: str,
+    action: str,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    reason: str | None = None,
 ) -> None:
+    await audit.record(
+        conn, aggregate=Aggregate("license", after["number"]), action=action, reason=reason
+    )
     await store.insert_decision(
         conn,
         actor=actor,
@@ -839,6 +896,12 @@ async def end_due_suspensions(*, conn: Connection, today: date) -> list[str]:
                 )
                 for r in rows
             ],
+        )
+        await audit.record_many(
+            conn,
+            aggregates=[Aggregate("license", r["number"]) for r in rows],
+            action="license.reinstated",
+            reason="suspension end date reached",
         )
         await emit_many(
             conn,

@@ -10,12 +10,14 @@ import jinja2
 from ssu_common import (
     Connection,
     PermanentError,
+    audit,
     emit,
     get_logger,
     mask_pii,
     tracing,
     work_context,
 )
+from ssu_common.audit import Aggregate
 from ssu_contracts import (
     EVENTS,
     ApplicationRejectedV1,
@@ -327,16 +329,23 @@ async def create_subscription(
 ) -> tuple[dict[str, Any], str]:
     """Store a webhook subscription; returns it and its secret (shown this once only)."""
     secret = secret or domain.new_webhook_secret()
-    row = await store.insert_subscription(
-        conn,
-        id=uuid.uuid4(),
-        callback_url=callback_url,
-        event_types=sorted(set(event_types)),
-        secret=secret,
-        description=description,
-        created_by=created_by,
-        region=region,
-    )
+    async with conn.transaction():
+        row = await store.insert_subscription(
+            conn,
+            id=uuid.uuid4(),
+            callback_url=callback_url,
+            event_types=sorted(set(event_types)),
+            secret=secret,
+            description=description,
+            created_by=created_by,
+            region=region,
+        )
+        await audit.record(
+            conn,
+            aggregate=Aggregate("subscription", str(row["id"])),
+            action="subscription.created",
+            reason=", ".join(sorted(set(event_types))),
+        )
     log.info("subscription.created", subscription_id=str(row["id"]), event_types=event_types)
     return store.record(row), secret
 
@@ -353,18 +362,31 @@ async def rotate_secret(
     """Give a subscription a new secret; the old one keeps signing (both signatures are sent)
     for `previous_valid_seconds`, so the receiver can switch without losing a delivery."""
     secret = secret or domain.new_webhook_secret()
-    row = await store.rotate_subscription_secret(
-        conn, id=subscription_id, secret=secret, previous_valid_seconds=previous_valid_seconds
-    )
-    if row is None:
-        return None
+    async with conn.transaction():
+        row = await store.rotate_subscription_secret(
+            conn, id=subscription_id, secret=secret, previous_valid_seconds=previous_valid_seconds
+        )
+        if row is None:
+            return None
+        await audit.record(
+            conn,
+            aggregate=Aggregate("subscription", str(subscription_id)),
+            action="subscription.secret_rotated",
+        )
     log.info("subscription.secret_rotated", subscription_id=str(subscription_id))
     return store.record(row), secret
 
 
 async def delete_subscription(*, conn: Connection, subscription_id: UUID) -> bool:
     """End a subscription; deliveries already queued for it are not sent."""
-    deleted = await store.delete_subscription(conn, subscription_id)
+    async with conn.transaction():
+        deleted = await store.delete_subscription(conn, subscription_id)
+        if deleted:
+            await audit.record(
+                conn,
+                aggregate=Aggregate("subscription", str(subscription_id)),
+                action="subscription.deleted",
+            )
     if deleted:
         log.info("subscription.deleted", subscription_id=str(subscription_id))
     return deleted

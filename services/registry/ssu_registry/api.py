@@ -475,8 +475,8 @@ async def list_enrollments(
 ) -> EnrollmentPage:
     """Enrollments by provider (BIN or license number), recipient (IIN) and status."""
     after = _enrollment_cursor(cursor)
-    rows = await store.list_enrollments(
-        conn,
+    rows = await service.list_enrollments(
+        conn=conn,
         provider=provider,
         recipient=recipient,
         status=str(status) if status else None,
@@ -529,8 +529,8 @@ async def list_disruptions(
 ) -> DisruptionPage:
     """Every recipient whose enrollment is disrupted and who is not placed again yet."""
     after = _uuid_cursor(cursor)
-    rows = await store.list_disruptions(
-        conn,
+    rows = await service.list_disruptions(
+        conn=conn,
         region=_visible_region(principal, region),
         after=after,
         limit=limit + 1,

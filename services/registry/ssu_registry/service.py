@@ -11,7 +11,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import asyncpg
-from ssu_common import Connection, current_correlation_id, emit, emit_many, get_logger
+from ssu_common import Connection, audit, current_correlation_id, emit, emit_many, get_logger
+from ssu_common.audit import Aggregate
 from ssu_contracts import (
     Alternative,
     EnrollmentDisruptedV1,
@@ -148,6 +149,12 @@ async def _disrupt(*, conn: Connection, event: LicenseEvent) -> None:
             )
         )
     await store.store_alternatives(conn, kept)
+    await audit.record_many(
+        conn,
+        aggregates=[Aggregate("enrollment", row["enrollment_id"]) for row in disrupted],
+        action="enrollment.disrupted",
+        reason=f"license {event.license_number} suspended: {reason}",
+    )
     await emit_many(conn, events)
     log.info("enrollments.disrupted", license=event.license_number, count=len(events))
 
@@ -173,6 +180,12 @@ async def _resume(*, conn: Connection, event: LicenseEvent) -> None:
     ]
     if not events:
         return
+    await audit.record_many(
+        conn,
+        aggregates=[Aggregate("enrollment", row["enrollment_id"]) for row in resumed],
+        action="enrollment.resumed",
+        reason=f"license {event.license_number} reinstated",
+    )
     await emit_many(conn, events)
     log.info("enrollments.resumed", license=event.license_number, count=len(events))
 
@@ -204,6 +217,12 @@ async def _end_all(*, conn: Connection, event: LicenseEvent) -> None:
     ]
     if not events:
         return
+    await audit.record_many(
+        conn,
+        aggregates=[Aggregate("enrollment", row["enrollment_id"]) for row in ended],
+        action="enrollment.ended",
+        reason=reason,
+    )
     await emit_many(conn, events)
     log.info("enrollments.ended_by_revocation", license=event.license_number, count=len(events))
 
@@ -247,6 +266,12 @@ _COMPARED = (
 )
 
 
+def _recipient(iin: str) -> Aggregate:
+    """How audit records name a recipient: by the IIN's blind index (hex), never the IIN, so the
+    audit log holds no clear personal data and an auditor with the key still finds a person."""
+    return Aggregate("recipient", store.iin_index(iin).hex())
+
+
 async def register_recipient(
     *, conn: Connection, command: RegisterRecipient, region_scope: str | None
 ) -> tuple[asyncpg.Record, bool]:
@@ -272,6 +297,12 @@ async def register_recipient(
                     differing_fields=differing,
                 )
             return row, False
+        await audit.record(
+            conn,
+            aggregate=_recipient(command.iin),
+            action="recipient.registered",
+            reason=None,
+        )
         guardian = (
             Guardian(
                 name=command.guardian_name,
@@ -303,9 +334,15 @@ async def register_recipient(
 
 
 async def get_recipient(*, conn: Connection, iin: str, region_scope: str | None) -> asyncpg.Record:
-    row = await store.get_recipient(conn, iin)
-    if row is None or (region_scope is not None and row["region"] != region_scope):
-        raise NotFound(f"recipient {iin} not found")
+    """A full recipient record; the read is audited in the same transaction (no record, no
+    answer)."""
+    async with conn.transaction():
+        row = await store.get_recipient(conn, iin)
+        if row is None or (region_scope is not None and row["region"] != region_scope):
+            raise NotFound(f"recipient {iin} not found")
+        await audit.record(
+            conn, aggregate=_recipient(iin), action="recipient.read", reason="record"
+        )
     return row
 
 
@@ -395,6 +432,12 @@ async def enroll(
                 end_date=domain.last_date_before(current["start_date"], start_date),
                 reason="transferred",
             )
+            await audit.record(
+                conn,
+                aggregate=Aggregate("enrollment", str(transferred["id"])),
+                action="enrollment.ended",
+                reason="transferred",
+            )
             events.append((_ended_event(transferred), str(transferred["id"])))
         if domain.has_capacity_limit(command.form) and site["places"] is not None:
             occupied = await store.occupied_places(conn, site["license_number"], site["site_id"])
@@ -438,6 +481,12 @@ async def enroll(
                 ),
                 str(row["id"]),
             )
+        )
+        await audit.record(
+            conn,
+            aggregate=Aggregate("enrollment", str(row["id"])),
+            action="enrollment.started",
+            reason=f"at {site['site_id']} ({provider['license_number']})",
         )
         await emit_many(conn, events)
     log.info("enrollment.started", enrollment=str(row["id"]), site=site["site_id"])
@@ -484,6 +533,12 @@ async def end_enrollment(
                 field="end_date",
             )
         row = await store.end_enrollment(conn, enrollment_id, end_date=last, reason=reason)
+        await audit.record(
+            conn,
+            aggregate=Aggregate("enrollment", enrollment_id),
+            action="enrollment.ended",
+            reason=reason,
+        )
         await emit(conn, _ended_event(row), subject=enrollment_id)
     log.info("enrollment.ended", enrollment=enrollment_id)
     return row
@@ -492,10 +547,57 @@ async def end_enrollment(
 async def get_enrollment(
     *, conn: Connection, enrollment_id: str, region_scope: str | None
 ) -> asyncpg.Record:
-    row = await store.get_enrollment(conn, enrollment_id)
-    if row is None or (region_scope is not None and row["region"] != region_scope):
-        raise NotFound(f"enrollment {enrollment_id} not found")
+    async with conn.transaction():
+        row = await store.get_enrollment(conn, enrollment_id)
+        if row is None or (region_scope is not None and row["region"] != region_scope):
+            raise NotFound(f"enrollment {enrollment_id} not found")
+        await _record_reads(conn, [row["iin"]], "enrollment")
     return row
+
+
+async def _record_reads(conn: Connection, iins: list[str], what: str) -> None:
+    """Every answer that carries a recipient's personal data leaves a read record."""
+    await audit.record_many(
+        conn,
+        aggregates=[_recipient(iin) for iin in dict.fromkeys(iins)],
+        action="recipient.read",
+        reason=what,
+    )
+
+
+async def list_enrollments(
+    *,
+    conn: Connection,
+    provider: str | None,
+    recipient: str | None,
+    status: str | None,
+    region: str | None,
+    after: tuple[Any, str] | None,
+    limit: int,
+) -> list[asyncpg.Record]:
+    """A page of enrollments (each carries an IIN, so the read is audited)."""
+    async with conn.transaction():
+        rows = await store.list_enrollments(
+            conn,
+            provider=provider,
+            recipient=recipient,
+            status=status,
+            region=region,
+            after=after,
+            limit=limit,
+        )
+        await _record_reads(conn, [r["iin"] for r in rows], "enrollment list")
+    return rows
+
+
+async def list_disruptions(
+    *, conn: Connection, region: str | None, after: str | None, limit: int
+) -> list[asyncpg.Record]:
+    """The disruption board: names and contacts of recipients, so the read is audited."""
+    async with conn.transaction():
+        rows = await store.list_disruptions(conn, region=region, after=after, limit=limit)
+        await _record_reads(conn, [r["iin"] for r in rows], "disruption board")
+    return rows
 
 
 # Bulk import
@@ -577,6 +679,12 @@ async def import_recipients(
             await store.unstage(conn, [c["iin"] for c in conflicts])
         stored = await store.merge_staged_recipients(
             conn, correlation_id=current_correlation_id(), time=datetime.now(UTC)
+        )
+        await audit.record(
+            conn,
+            aggregate=Aggregate("recipient_import", current_correlation_id()),
+            action="recipients.imported",
+            reason=f"{stored} stored of {rows.rows} rows",
         )
     errors = rows.errors
     errors.extend(
