@@ -152,9 +152,7 @@ class RabbitCluster:
     def queues_cli(self, node: Node, *args: str, timeout: float = 60.0) -> str:
         return self._cli("rabbitmq-queues", node, *args, timeout=timeout)
 
-    def _cli(
-        self, tool: str, node: Node, *args: str, timeout: float, check: bool = True
-    ) -> str:
+    def _cli(self, tool: str, node: Node, *args: str, timeout: float, check: bool = True) -> str:
         done = subprocess.run(
             [str(RABBIT_BIN / tool), "-n", node.name, "-q", *args],
             env=self._env(node),
@@ -164,7 +162,8 @@ class RabbitCluster:
             check=False,
         )
         if check and done.returncode != 0:
-            raise RuntimeError(f"{tool} -n {node.name} {' '.join(args)}: {done.stderr}{done.stdout}")
+            command = " ".join(args)
+            raise RuntimeError(f"{tool} -n {node.name} {command}: {done.stderr}{done.stdout}")
         return done.stdout
 
     def await_node(self, node: Node, timeout: float = 180.0) -> None:
@@ -180,8 +179,9 @@ class RabbitCluster:
                 time.sleep(1.0)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(
-                ("127.0.0.1", node.amqp_port), timeout=1
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", node.amqp_port), timeout=1),
             ):
                 return
             time.sleep(0.2)
@@ -259,7 +259,13 @@ class RabbitCluster:
         for node in self.nodes:
             with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
                 out = self.ctl(
-                    node, "list_queues", "-p", self.vhost, "name", "leader", "--no-table-headers",
+                    node,
+                    "list_queues",
+                    "-p",
+                    self.vhost,
+                    "name",
+                    "leader",
+                    "--no-table-headers",
                     timeout=30,
                 )
                 for line in out.splitlines():
@@ -270,8 +276,17 @@ class RabbitCluster:
 
     def queue_members(self) -> dict[str, list[str]]:
         out = self.ctl(
-            self.nodes[0], "list_queues", "-p", self.vhost, "name", "type", "members",
-            "--no-table-headers", "--formatter", "json", timeout=30,
+            self.nodes[0],
+            "list_queues",
+            "-p",
+            self.vhost,
+            "name",
+            "type",
+            "members",
+            "--no-table-headers",
+            "--formatter",
+            "json",
+            timeout=30,
         )
         import json
 

@@ -11,6 +11,8 @@ from ssu_common.messaging import (
     REASON_HEADER,
     EventHandler,
     PermanentError,
+    broker_addresses,
+    connect_first,
     dlq_name,
     queue_name,
 )
@@ -38,7 +40,9 @@ __all__ = [
     "ServiceRuntime",
     "ServiceSettings",
     "authorize",
+    "broker_addresses",
     "configure_logging",
+    "connect_first",
     "connection",
     "create_pool",
     "current_causation_id",

@@ -15,11 +15,12 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import aio_pika
 import asyncpg
@@ -37,6 +38,7 @@ from faststream.rabbit.prometheus import RabbitPrometheusMiddleware
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 from ssu_contracts import Envelope, Event, parse_data
+from yarl import URL
 
 from ssu_common import inbox, tracing
 from ssu_common.context import work_context
@@ -91,12 +93,61 @@ def dead_letter_queue(service: str) -> RabbitQueue:
     )
 
 
+def broker_addresses(url: str) -> list[str]:
+    """The broker addresses in `SSU_AMQP_URL`: one URL, or the nodes of a cluster as URLs
+    separated by commas (`amqp://u:p@rabbit-0:5672/ssu,amqp://u:p@rabbit-1:5672/ssu`)."""
+    addresses = [part.strip() for part in url.split(",") if part.strip()]
+    if not addresses:
+        raise ValueError("SSU_AMQP_URL names no broker")
+    return addresses
+
+
+def _failover_connection(addresses: list[str]) -> type[aio_pika.RobustConnection]:
+    """aio-pika's robust connection, reconnecting to the next node of the list each time.
+
+    aio-pika retries only the URL it was given, which is the node that just died. Each
+    connection attempt (the first, and every one after a loss or a failure) takes the next
+    address instead; replicas start at a random one so that they spread over the nodes.
+    """
+
+    class FailoverConnection(aio_pika.RobustConnection):
+        ADDRESSES: ClassVar[tuple[URL, ...]] = tuple(URL(a) for a in addresses)
+
+        def __init__(self, url: URL, loop: asyncio.AbstractEventLoop | None = None, **kw: Any):
+            super().__init__(url, loop, **kw)
+            self._turn = random.randrange(len(self.ADDRESSES))
+
+        # RobustConnection's private step that opens the transport from `self.url`; every
+        # attempt goes through it. Named as Python mangles the parent's `__connect_transport`.
+        async def _RobustConnection__connect_transport(self) -> None:
+            self.url = self.ADDRESSES[self._turn % len(self.ADDRESSES)]
+            self._turn += 1
+            log.info("broker.connecting", address=f"{self.url.host}:{self.url.port}")
+            await super()._RobustConnection__connect_transport()  # type: ignore[misc]
+
+    return FailoverConnection
+
+
+async def connect_first(url: str, *, timeout: float = 10.0) -> aio_pika.abc.AbstractConnection:
+    """One plain connection to the first node of `SSU_AMQP_URL` that answers (tools, tests)."""
+    error: Exception | None = None
+    for address in broker_addresses(url):
+        try:
+            return await aio_pika.connect(address, timeout=timeout)
+        except (OSError, aio_pika.exceptions.AMQPError, TimeoutError) as exc:
+            error = exc
+    assert error is not None
+    raise error
+
+
 def create_broker(
     *, url: str, service: str, registry: CollectorRegistry, prefetch: int = 32
 ) -> RabbitBroker:
-    """A broker that publishes with confirms, fails on unroutable messages and exports metrics."""
-    return RabbitBroker(
-        url,
+    """A broker that publishes with confirms, fails on unroutable messages and exports metrics;
+    `url` may list several nodes (see `broker_addresses`)."""
+    addresses = broker_addresses(url)
+    broker = RabbitBroker(
+        addresses[0],
         default_channel=Channel(prefetch_count=prefetch, on_return_raises=True),
         middlewares=[RabbitPrometheusMiddleware(registry=registry, app_name=service)],
         app_id=service,
@@ -109,6 +160,10 @@ def create_broker(
         fail_fast=False,
         reconnect_interval=1.0,
     )
+    if len(addresses) > 1:
+        # FastStream hands these to aio_pika.connect_robust, which takes the class to build.
+        broker._connection_kwargs["connection_class"] = _failover_connection(addresses)
+    return broker
 
 
 async def declare_topology(
