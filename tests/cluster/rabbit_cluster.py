@@ -283,7 +283,6 @@ class RabbitCluster:
             "name",
             "type",
             "members",
-            "--no-table-headers",
             "--formatter",
             "json",
             timeout=30,
