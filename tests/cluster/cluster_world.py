@@ -420,7 +420,6 @@ class Phase:
                     "region": self.region,
                     "disability_group": "2" if child else "",
                     "language": "kk" if i % 2 else "ru",
-                    "phone": "" if child else f"+7705{self.index}{i:06d}",
                     "guardian_name": f"Ата-ана {i}" if child else "",
                     "guardian_phone": f"+7701{self.index}{i:06d}" if child else "",
                     "guardian_email": f"parent{self.index}-{i}@cluster.ssu.kz" if child else "",

@@ -10,6 +10,7 @@ temporary directory, no plugins. `HOME` points into that directory, so the nodes
 
 import asyncio
 import contextlib
+import json
 import os
 import secrets
 import signal
@@ -202,6 +203,35 @@ class RabbitCluster:
         self.ctl(first, "add_vhost", self.vhost)
         self.ctl(first, "set_permissions", "-p", self.vhost, "guest", ".*", ".*", ".*")
 
+    def set_policy(self, name: str, pattern: str, definition: dict[str, object]) -> None:
+        self.ctl(
+            self.nodes[0],
+            "set_policy",
+            "-p",
+            self.vhost,
+            "--apply-to",
+            "queues",
+            "--priority",
+            "10",
+            name,
+            pattern,
+            json.dumps(definition),
+        )
+
+    def effective_policies(self) -> dict[str, dict[str, object]]:
+        out = self.ctl(
+            self.nodes[0],
+            "list_queues",
+            "-p",
+            self.vhost,
+            "name",
+            "effective_policy_definition",
+            "--formatter",
+            "json",
+            timeout=30,
+        )
+        return {q["name"]: q["effective_policy_definition"] or {} for q in json.loads(out)}
+
     def running_nodes(self) -> list[str]:
         out = self.ctl(self.nodes[0], "eval", "rabbit_nodes:all_running().", timeout=30)
         return sorted(n.strip(" []'\n") for n in out.replace("\n", "").split(",") if n.strip())
@@ -287,8 +317,6 @@ class RabbitCluster:
             "json",
             timeout=30,
         )
-        import json
-
         return {q["name"]: sorted(q["members"]) for q in json.loads(out) if q["type"] == "quorum"}
 
 

@@ -11,6 +11,7 @@ billing equal to licensing's, every notice delivered once, the same invoice tota
 
 import asyncio
 import importlib.util
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from cluster_world import (
 )
 from harness import ADMIN, ROOT
 from rabbit_cluster import HEARTBEAT_SECONDS, Node, RabbitCluster
+from ssu_common.messaging import dead_letter_policy, queue_name
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]
 
@@ -43,6 +45,7 @@ sinks_module = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(sinks_module)
 
 MIN_EVENTS = 5000
+DELIVERY_LIMIT = 10
 # Longer than a client needs to give a silent node up (three missed heartbeats and a bit),
 # shorter than the nodes' net_ticktime, so the cluster itself does not partition.
 PAUSE_SECONDS = 4 * HEARTBEAT_SECONDS + 3
@@ -69,6 +72,14 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
         await asyncio.to_thread(cluster.start)
         cluster_up = time.monotonic() - started
         await reset_databases()
+        # Dead-lettering by policy, as deploy/k8s runs it (SSU_QUEUE_POLICIES below).
+        for service in SERVICES:
+            await asyncio.to_thread(
+                cluster.set_policy,
+                f"ssu-{service}-events",
+                f"^{re.escape(queue_name(service))}$",
+                dead_letter_policy(service, delivery_limit=DELIVERY_LIMIT),
+            )
         world = World(
             cluster=cluster,
             log_dir=base,
@@ -78,6 +89,8 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
                 "SSU_SMTP_URL": sinks.smtp_url,
                 "SSU_SMS_URL": sinks.sms_url,
                 "SSU_LOG_LEVEL": "WARNING",
+                "SSU_QUEUE_POLICIES": "true",
+                "SSU_DELIVERY_LIMIT": str(DELIVERY_LIMIT),
             },
         )
         try:
@@ -88,8 +101,12 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
                 f" {time.monotonic() - started - cluster_up:.0f}s"
             )
             members = await asyncio.to_thread(cluster.queue_members)
+            policies = await asyncio.to_thread(cluster.effective_policies)
             for service in SERVICES:
                 assert len(members[f"{service}.events"]) == cluster.size, members
+                assert policies[queue_name(service)] == dead_letter_policy(
+                    service, delivery_limit=DELIVERY_LIMIT
+                )
             yield world
         finally:
             world.stop()

@@ -74,7 +74,12 @@ def dlq_name(service: str) -> str:
     return f"{service}.events.dlq"
 
 
-def service_queue(service: str, *, delivery_limit: int) -> RabbitQueue:
+def service_queue(service: str, *, delivery_limit: int | None) -> RabbitQueue:
+    """The service's quorum queue. With `delivery_limit=None` it is declared without the
+    dead-letter and delivery-limit arguments: a broker policy sets them (`dead_letter_policy`),
+    so they can change without redeclaring the queue (an argument would win over a policy)."""
+    if delivery_limit is None:
+        return RabbitQueue(queue_name(service), queue_type=QueueType.QUORUM, durable=True)
     return RabbitQueue(
         queue_name(service),
         queue_type=QueueType.QUORUM,
@@ -85,6 +90,15 @@ def service_queue(service: str, *, delivery_limit: int) -> RabbitQueue:
             "x-delivery-limit": delivery_limit,
         },
     )
+
+
+def dead_letter_policy(service: str, *, delivery_limit: int) -> dict[str, Any]:
+    """The policy definition that replaces the queue arguments (`rabbitmqctl set_policy`)."""
+    return {
+        "dead-letter-exchange": DEAD_LETTER_EXCHANGE.name,
+        "dead-letter-routing-key": dlq_name(service),
+        "delivery-limit": delivery_limit,
+    }
 
 
 def dead_letter_queue(service: str) -> RabbitQueue:
@@ -167,7 +181,7 @@ def create_broker(
 
 
 async def declare_topology(
-    broker: RabbitBroker, service: str, *, delivery_limit: int, event_types: list[str]
+    broker: RabbitBroker, service: str, *, delivery_limit: int | None, event_types: list[str]
 ) -> None:
     """Declare the exchanges and, for a consumer, its queue, bindings and dead-letter queue."""
     exchange = await broker.declare_exchange(EVENTS_EXCHANGE)
@@ -181,7 +195,7 @@ async def declare_topology(
         await queue.bind(exchange, routing_key=event_type)
 
 
-async def declare_suite_topology(url: str, *, delivery_limit: int) -> None:
+async def declare_suite_topology(url: str, *, delivery_limit: int | None) -> None:
     """Declare every consumer's queues and bindings (ssu_common.topology) as the deployment's
     own step, before any service starts publishing: an event then always has the queue of each
     service that reads it, even one that has never run yet.
@@ -190,7 +204,7 @@ async def declare_suite_topology(url: str, *, delivery_limit: int) -> None:
     declare`); compose and Kubernetes declare the same from their definitions. A service's
     identity may not: a queue that dead-letters needs `read` on it to be declared.
     """
-    connection = await aio_pika.connect(url)
+    connection = await connect_first(url)
     async with connection:
         channel = await connection.channel()
         await channel.declare_exchange(
@@ -214,7 +228,7 @@ async def _declare_consumer(
     channel: aio_pika.abc.AbstractChannel,
     service: str,
     event_types: tuple[str, ...],
-    delivery_limit: int,
+    delivery_limit: int | None,
 ) -> None:
     exchange = await channel.get_exchange(EVENTS_EXCHANGE_NAME)
     dlx = await channel.get_exchange(DEAD_LETTER_EXCHANGE_NAME)
@@ -369,10 +383,12 @@ class Consumer:
     _queue: asyncio.Queue[_Work] = field(default_factory=asyncio.Queue)
     _retries: set[asyncio.Task[None]] = field(default_factory=set)
 
-    def subscribe(self, delivery_limit: int) -> None:
+    def subscribe(self, delivery_limit: int, *, declared: bool = True) -> None:
+        """Consume the service's queue; `declared=False`: its dead-lettering and delivery limit
+        come from a broker policy, not from the declaration (SSU_QUEUE_POLICIES)."""
         self.delivery_limit = delivery_limit
         self.broker.subscriber(
-            service_queue(self.service, delivery_limit=delivery_limit),
+            service_queue(self.service, delivery_limit=delivery_limit if declared else None),
             ack_policy=AckPolicy.MANUAL,
             no_reply=True,
             decoder=_the_message_itself,
