@@ -494,7 +494,11 @@ class Phase:
         await until(accepted, "billing to learn every enrollment", timeout=300, interval=2)
 
     async def suspend_and_reinstate(self) -> None:
-        async def one(p: Provider) -> None:
+        """Suspend, wait until registry has disrupted every enrollment, then reinstate most:
+        as in life, where the inspection takes days. (Sent back to back, a reinstatement may
+        overtake its suspension at a consumer, which then rightly skips the older `seq`.)"""
+
+        async def suspend(p: Provider) -> None:
             await self.api.ok(
                 "licensing",
                 "POST",
@@ -504,15 +508,33 @@ class Phase:
                     "effective_date": str(self.month.replace(day=10)),
                 },
             )
-            if p.index in REINSTATED:
-                await self.api.ok(
-                    "licensing",
-                    "POST",
-                    f"/v1/licenses/{p.number}/reinstate",
-                    json={"effective_date": str(self.month.replace(day=20))},
-                )
 
-        await gather_limited([lambda p=p: one(p) for p in self.providers if p.index in SUSPENDED])
+        async def reinstate(p: Provider) -> None:
+            await self.api.ok(
+                "licensing",
+                "POST",
+                f"/v1/licenses/{p.number}/reinstate",
+                json={"effective_date": str(self.month.replace(day=20))},
+            )
+
+        await gather_limited(
+            [lambda p=p: suspend(p) for p in self.providers if p.index in SUSPENDED]
+        )
+        await self._wait_disrupted(len(SUSPENDED) * (ENROLLMENTS // PROVIDERS))
+        await gather_limited(
+            [lambda p=p: reinstate(p) for p in self.providers if p.index in REINSTATED]
+        )
+
+    async def _wait_disrupted(self, expected: int) -> None:
+        async def disrupted() -> bool:
+            rows = await _fetch(
+                "registry",
+                "SELECT count(*) FROM enrollments WHERE region = $1 AND status = 'disrupted'",
+                self.region,
+            )
+            return bool(rows[0][0] == expected)
+
+        await until(disrupted, "registry to disrupt the enrollments", timeout=300)
 
     async def statuses_agree(self) -> bool:
         numbers = [p.number for p in self.providers]

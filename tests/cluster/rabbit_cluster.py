@@ -304,6 +304,22 @@ class RabbitCluster:
                         return next(n for n in self.nodes if n.name == parts[1])
         raise RuntimeError(f"no leader found for {queue}")
 
+    def queue_online(self) -> dict[str, list[str]]:
+        """The members of each quorum queue that are up and following (or leading)."""
+        out = self.ctl(
+            self.nodes[0],
+            "list_queues",
+            "-p",
+            self.vhost,
+            "name",
+            "type",
+            "online",
+            "--formatter",
+            "json",
+            timeout=30,
+        )
+        return {q["name"]: sorted(q["online"]) for q in json.loads(out) if q["type"] == "quorum"}
+
     def queue_members(self) -> dict[str, list[str]]:
         out = self.ctl(
             self.nodes[0],

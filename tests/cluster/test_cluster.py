@@ -152,12 +152,12 @@ async def tell(world: World, index: int, fault: Fault | None) -> Told:
 
 
 async def healthy(cluster: RabbitCluster) -> None:
-    """All nodes running again and every quorum queue with a member on each."""
+    """All nodes running again and every quorum queue with a live member on each."""
     deadline = time.monotonic() + 120
     while True:
         try:
             running = await asyncio.to_thread(cluster.running_nodes)
-            members = await asyncio.to_thread(cluster.queue_members)
+            members = await asyncio.to_thread(cluster.queue_online)
             if len(running) == cluster.size and all(
                 len(m) == cluster.size for m in members.values()
             ):
