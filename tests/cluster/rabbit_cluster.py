@@ -232,6 +232,20 @@ class RabbitCluster:
         )
         return {q["name"]: q["effective_policy_definition"] or {} for q in json.loads(out)}
 
+    def queue_arguments(self) -> dict[str, dict[str, object]]:
+        out = self.ctl(
+            self.nodes[0],
+            "list_queues",
+            "-p",
+            self.vhost,
+            "name",
+            "arguments",
+            "--formatter",
+            "json",
+            timeout=30,
+        )
+        return {q["name"]: dict(q["arguments"] or {}) for q in json.loads(out)}
+
     def running_nodes(self) -> list[str]:
         out = self.ctl(self.nodes[0], "eval", "rabbit_nodes:all_running().", timeout=30)
         return sorted(n.strip(" []'\n") for n in out.replace("\n", "").split(",") if n.strip())

@@ -102,11 +102,14 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
             )
             members = await asyncio.to_thread(cluster.queue_members)
             policies = await asyncio.to_thread(cluster.effective_policies)
+            arguments = await asyncio.to_thread(cluster.queue_arguments)
             for service in SERVICES:
                 assert len(members[f"{service}.events"]) == cluster.size, members
                 assert policies[queue_name(service)] == dead_letter_policy(
                     service, delivery_limit=DELIVERY_LIMIT
                 )
+                # Nothing declared that would override the policy.
+                assert arguments[queue_name(service)] == {"x-queue-type": "quorum"}, arguments
             yield world
         finally:
             world.stop()
