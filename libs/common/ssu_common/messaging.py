@@ -48,6 +48,7 @@ from ssu_common.outbox import OutboxRow, Unroutable
 from ssu_common.problems import Problem
 from ssu_common.topology import CONSUMERS, DEAD_LETTER_EXCHANGE_NAME, EVENTS_EXCHANGE_NAME
 from ssu_common.trust import UntrustedOrigin, check_origin
+from ssu_common.settings import broker_addresses
 
 log = get_logger(__name__)
 
@@ -105,15 +106,6 @@ def dead_letter_queue(service: str) -> RabbitQueue:
     return RabbitQueue(
         dlq_name(service), queue_type=QueueType.QUORUM, durable=True, routing_key=dlq_name(service)
     )
-
-
-def broker_addresses(url: str) -> list[str]:
-    """The broker addresses in `SSU_AMQP_URL`: one URL, or the nodes of a cluster as URLs
-    separated by commas (`amqp://u:p@rabbit-0:5672/ssu,amqp://u:p@rabbit-1:5672/ssu`)."""
-    addresses = [part.strip() for part in url.split(",") if part.strip()]
-    if not addresses:
-        raise ValueError("SSU_AMQP_URL names no broker")
-    return addresses
 
 
 def _failover_connection(addresses: list[str]) -> type[aio_pika.RobustConnection]:

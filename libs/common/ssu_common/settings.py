@@ -9,6 +9,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
+def broker_addresses(url: str) -> list[str]:
+    """The broker addresses in `SSU_AMQP_URL`: one URL, or the nodes of a cluster as URLs
+    separated by commas (`amqp://u:p@rabbit-0:5672/ssu,amqp://u:p@rabbit-1:5672/ssu`)."""
+    addresses = [part.strip() for part in url.split(",") if part.strip()]
+    if not addresses:
+        raise ValueError("SSU_AMQP_URL names no broker")
+    return addresses
+
+
 class ServiceSettings(BaseSettings):
     """Settings every service has: `SSU_*` for shared values, `SSU_<SERVICE>_*` for its own."""
 
