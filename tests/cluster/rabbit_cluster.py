@@ -219,18 +219,27 @@ class RabbitCluster:
         )
 
     def effective_policies(self) -> dict[str, dict[str, object]]:
+        """Each queue's applied policy definition (3.10 names the policy; look it up)."""
         out = self.ctl(
             self.nodes[0],
             "list_queues",
             "-p",
             self.vhost,
             "name",
-            "effective_policy_definition",
+            "policy",
             "--formatter",
             "json",
             timeout=30,
         )
-        return {q["name"]: q["effective_policy_definition"] or {} for q in json.loads(out)}
+        applied = {q["name"]: q["policy"] for q in json.loads(out)}
+        out = self.ctl(
+            self.nodes[0], "list_policies", "-p", self.vhost, "--formatter", "json", timeout=30
+        )
+        definitions = {}
+        for p in json.loads(out):
+            d = p["definition"]
+            definitions[p["name"]] = json.loads(d) if isinstance(d, str) else d
+        return {q: definitions.get(name, {}) if name else {} for q, name in applied.items()}
 
     def queue_arguments(self) -> dict[str, dict[str, object]]:
         out = self.ctl(
@@ -244,7 +253,7 @@ class RabbitCluster:
             "json",
             timeout=30,
         )
-        return {q["name"]: dict(q["arguments"] or {}) for q in json.loads(out)}
+        return {q["name"]: _table(q["arguments"]) for q in json.loads(out)}
 
     def running_nodes(self) -> list[str]:
         out = self.ctl(self.nodes[0], "eval", "rabbit_nodes:all_running().", timeout=30)
@@ -353,3 +362,10 @@ class RabbitCluster:
 async def in_thread(fn, *args):  # type: ignore[no-untyped-def]
     """Cluster operations block (CLI calls): off the event loop, so the stream keeps flowing."""
     return await asyncio.to_thread(fn, *args)
+
+
+def _table(arguments: object) -> dict[str, object]:
+    """rabbitmqctl's JSON of an AMQP table: a list of [name, type, value] (or a mapping)."""
+    if isinstance(arguments, dict):
+        return dict(arguments)
+    return {str(a[0]): a[-1] for a in arguments or []}  # type: ignore[attr-defined]
