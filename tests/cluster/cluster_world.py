@@ -173,12 +173,36 @@ async def reset_databases() -> None:
 # --- what the databases hold
 
 
+_connections: dict[str, asyncpg.Connection] = {}
+
+
 async def _fetch(service: str, sql: str, *args: Any) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(dsn(service))
-    try:
-        return list(await conn.fetch(sql, *args))
-    finally:
-        await conn.close()
+    """A query on one service's database over one kept connection (the machine's PostgreSQL
+    is shared: a connection per check would crowd out everyone's `max_connections`)."""
+    for attempt in range(60):
+        conn = _connections.get(service)
+        try:
+            if conn is None or conn.is_closed():
+                conn = _connections[service] = await asyncpg.connect(dsn(service))
+            return list(await conn.fetch(sql, *args))
+        except (
+            OSError,
+            asyncpg.InterfaceError,
+            asyncpg.TooManyConnectionsError,
+            asyncpg.CannotConnectNowError,
+        ):
+            _connections.pop(service, None)
+            if attempt == 59:
+                raise
+            await asyncio.sleep(1.0)
+    raise AssertionError("unreachable")
+
+
+async def close_connections() -> None:
+    for conn in _connections.values():
+        with contextlib.suppress(Exception):
+            await conn.close()
+    _connections.clear()
 
 
 @dataclass(frozen=True)

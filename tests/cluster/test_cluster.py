@@ -27,6 +27,7 @@ from cluster_world import (
     Phase,
     World,
     amqp_env,
+    close_connections,
     recovered_after,
     report_line,
     reset_databases,
@@ -89,6 +90,8 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
                 "SSU_SMTP_URL": sinks.smtp_url,
                 "SSU_SMS_URL": sinks.sms_url,
                 "SSU_LOG_LEVEL": "WARNING",
+                # Eight processes on a PostgreSQL shared with others: small pools.
+                "SSU_DB_POOL_MAX": "4",
                 "SSU_QUEUE_POLICIES": "true",
                 "SSU_DELIVERY_LIMIT": str(DELIVERY_LIMIT),
             },
@@ -113,6 +116,7 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
             yield world
         finally:
             world.stop()
+            await close_connections()
             print("\n== cluster report")
             for line in world.reports:
                 print(line)
