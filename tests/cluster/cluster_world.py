@@ -250,6 +250,7 @@ class Counts:
     lost: int
     duplicated: int
     undelivered: int
+    resent: int
     notices: int
     by_type: Counter[str]
     notices_by_kind: Counter[tuple[str, str, str]]
@@ -258,7 +259,7 @@ class Counts:
 def counts(snap: Snapshot, before: Snapshot, sinks: Any, bins: set[str]) -> Counts:
     """Lost: an event some consumer handles that is not in its inbox. Duplicated: an effect
     made twice, namely an event emitted twice for the same cause (same type, subject and
-    causing event) or a notice the SMTP/SMS sinks received more than once."""
+    causing event). Undelivered: a notice of the phase that no gateway received."""
     old_ids = {row[0] for rows in before.outbox.values() for row in rows}
     new = {s: [r for r in rows if r[0] not in old_ids] for s, rows in snap.outbox.items()}
     # A month's run also invoices the earlier phases' contracts (their enrollments are still
@@ -278,22 +279,21 @@ def counts(snap: Snapshot, before: Snapshot, sinks: Any, bins: set[str]) -> Coun
     old_deliveries = {d[0] for d in before.deliveries}
     deliveries = [d for d in snap.deliveries if d[0] not in old_deliveries]
     undelivered = sum(1 for d in deliveries if d[4] != "sent")
-    # The sinks hold every phase's notices, so they are held to every delivery made so far:
-    # mail carries its delivery id (Message-ID); an SMS only its phone and text.
-    mail = Counter(m["message_id"].strip("<>").split("@")[0] for m in sinks.received.mail)
-    emails = {d[0] for d in snap.deliveries if d[3] == "email" and d[4] == "sent"}
-    duplicated += sum(n - 1 for n in mail.values() if n > 1)
-    undelivered += len(emails - set(mail))
-    sms = Counter((s["phone"], s["text"]) for s in sinks.received.sms)
-    wanted = Counter((d[5], d[6]) for d in snap.deliveries if d[3] == "sms" and d[4] == "sent")
-    duplicated += sum((sms - wanted).values())
-    undelivered += sum((wanted - sms).values())
+    # What reached the gateways, by delivery id: mail carries it as Message-ID, an SMS as
+    # its idempotency key. The same id twice is one notice sent again (a worker killed
+    # between the gateway's "accepted" and recording it), which the gateway can drop.
+    arrived = Counter(m["message_id"].strip("<>").split("@")[0] for m in sinks.received.mail)
+    arrived.update(str(m.get("idempotency_key")) for m in sinks.received.sms)
+    ours = {d[0] for d in deliveries if d[3] in ("email", "sms")}
+    undelivered += sum(1 for d in ours if arrived[d] == 0)
+    resent = sum(arrived[d] - 1 for d in ours if arrived[d] > 1)
     return Counts(
         events=sum(len(rows) for rows in new.values()),
         unsent=sum(1 for rows in new.values() for r in rows if not r[4]),
         lost=lost,
         duplicated=duplicated,
         undelivered=undelivered,
+        resent=resent,
         notices=len(deliveries),
         by_type=Counter(r[1] for rows in new.values() for r in rows if r[0] not in foreign),
         notices_by_kind=Counter((d[1], d[2], d[3]) for d in deliveries if d[7] not in foreign),
@@ -688,7 +688,8 @@ def report_line(name: str, c: Counts, recover: float | None, seconds: float) -> 
     rec = f"{recover:6.1f}s" if recover is not None else "     -"
     return (
         f"{name:<34} events={c.events:>5} notices={c.notices:>5} recovered_in={rec}"
-        f" lost={c.lost} duplicated={c.duplicated} took={seconds:5.0f}s"
+        f" lost={c.lost} duplicated={c.duplicated} notices_resent={c.resent}"
+        f" took={seconds:5.0f}s"
     )
 
 

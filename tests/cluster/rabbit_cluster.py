@@ -25,8 +25,9 @@ FIRST_AMQP_PORT = int(os.environ.get("SSU_CLUSTER_AMQP_PORT", "5701"))
 FIRST_DIST_PORT = int(os.environ.get("SSU_CLUSTER_DIST_PORT", "25701"))
 # The AMQP heartbeat the services use on the cluster: a paused node is given up after it.
 HEARTBEAT_SECONDS = 5
-# Inter-node ticks: how soon the other nodes notice a node that stopped answering.
-NET_TICKTIME_SECONDS = 15
+# Inter-node ticks (Erlang's default): the nodes give a silent peer up after 60-75 s. A
+# pause shorter than that is no partition for the cluster, only for the clients (heartbeat).
+NET_TICKTIME_SECONDS = 60
 
 
 @dataclass

@@ -60,10 +60,11 @@ def test_dead_lettering_and_delivery_limit_are_policies_the_queues_do_not_overri
 def test_no_voluntary_disruption_takes_a_services_last_replica() -> None:
     resources = k8s_resources()
     budgets = of_kind(resources, "PodDisruptionBudget")
-    deployments = of_kind(resources, "Deployment")
+    scalers = of_kind(resources, "ScaledObject")
     for service in SERVICES:
         budget = budgets[service]["spec"]
         assert budget["minAvailable"] == 1
         assert budget["selector"]["matchLabels"] == {"app.kubernetes.io/name": service}
-        assert deployments[service]["spec"]["replicas"] >= 2
+        # Two replicas at least, as the cluster test runs them: one may die mid-stream.
+        assert scalers[service]["spec"]["minReplicaCount"] >= 2
     assert budgets["ssu-rabbitmq"]["spec"]["maxUnavailable"] == 1
