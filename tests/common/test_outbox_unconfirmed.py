@@ -18,8 +18,9 @@ async def test_a_nacked_publish_stays_unsent_and_is_sent_again() -> None:
         channel = await connection.channel()
         exchange = await channel.declare_exchange("ssu.events", "topic", durable=True)
         # A queue that refuses every message: the broker answers the publish with a nack.
+        # Exclusive: gone with this connection even when the test fails half-way.
         queue = await channel.declare_queue(
-            full, arguments={"x-max-length": 0, "x-overflow": "reject-publish"}
+            full, exclusive=True, arguments={"x-max-length": 0, "x-overflow": "reject-publish"}
         )
         await queue.bind(exchange, routing_key="licensing.license.revoked.v1")
         async with running_service(probe_service.build()) as svc:
