@@ -204,6 +204,12 @@ class RabbitCluster:
         self.ctl(first, "add_vhost", self.vhost)
         self.ctl(first, "set_permissions", "-p", self.vhost, "guest", ".*", ".*", ".*")
 
+    def import_definitions(self, definitions: dict[str, object]) -> None:
+        """Users, permissions and topic permissions (a RabbitMQ definitions document)."""
+        path = self.base / "definitions.json"
+        path.write_text(json.dumps(definitions), encoding="utf-8")
+        self.ctl(self.nodes[0], "import_definitions", str(path))
+
     def set_policy(self, name: str, pattern: str, definition: dict[str, object]) -> None:
         self.ctl(
             self.nodes[0],

@@ -36,7 +36,8 @@ from cluster_world import (
 )
 from harness import ADMIN, ROOT
 from rabbit_cluster import HEARTBEAT_SECONDS, Node, RabbitCluster
-from ssu_common.messaging import dead_letter_policy, queue_name
+from ssu_common import identities
+from ssu_common.messaging import dead_letter_policy, declare_suite_topology, queue_name
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]
 
@@ -74,6 +75,9 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
         await asyncio.to_thread(cluster.start)
         cluster_up = time.monotonic() - started
         await reset_databases()
+        # Each service connects as its own broker user (ssu_common.identities), as on the
+        # machine's broker; the deployment declares every consumer's queue before they start.
+        await asyncio.to_thread(cluster.import_definitions, identities.definitions(cluster.vhost))
         # Dead-lettering by policy, as deploy/k8s runs it (SSU_QUEUE_POLICIES below).
         for service in SERVICES:
             await asyncio.to_thread(
@@ -82,6 +86,7 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
                 f"^{re.escape(queue_name(service))}$",
                 dead_letter_policy(service, delivery_limit=DELIVERY_LIMIT),
             )
+        await declare_suite_topology(cluster.urls(), delivery_limit=None)
         world = World(
             cluster=cluster,
             log_dir=base,

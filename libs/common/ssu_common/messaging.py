@@ -46,9 +46,9 @@ from ssu_common.db import Connection
 from ssu_common.logging import get_logger
 from ssu_common.outbox import OutboxRow, Unroutable
 from ssu_common.problems import Problem
+from ssu_common.settings import broker_addresses
 from ssu_common.topology import CONSUMERS, DEAD_LETTER_EXCHANGE_NAME, EVENTS_EXCHANGE_NAME
 from ssu_common.trust import UntrustedOrigin, check_origin
-from ssu_common.settings import broker_addresses
 
 log = get_logger(__name__)
 
