@@ -4,6 +4,7 @@ would otherwise declare, and no voluntary disruption takes a service's last repl
 
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 from harness import ROOT
@@ -39,7 +40,7 @@ def test_each_service_lists_every_broker_node_with_a_heartbeat() -> None:
     name = cluster["metadata"]["name"]
     for service, deployment in of_kind(resources, "Deployment").items():
         addresses = broker_addresses(_env(deployment, "SSU_AMQP_URL"))
-        hosts = [re.search(r"@([^:/]+)", a).group(1) for a in addresses]  # type: ignore[union-attr]
+        hosts = [urlsplit(a).hostname for a in addresses]
         assert hosts == [f"{name}-server-{i}.{name}-nodes" for i in range(nodes)], service
         assert all(a.endswith("?heartbeat=10") for a in addresses), service
 
