@@ -5,12 +5,13 @@ UV := $(PYTHON) -m uv
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: sync tools run test test-faults lint contracts broker-definitions clean help
+.PHONY: sync tools run test test-faults test-cluster lint contracts broker-definitions clean help
 
 help:
 	@echo "make run        - the four services with demo data on local PostgreSQL and RabbitMQ"
 	@echo "make test       - the whole test suite (real PostgreSQL and RabbitMQ)"
 	@echo "make test-faults - fault tests: broker and database restarts, kills, duplicates"
+	@echo "make test-cluster - two replicas per service on a three-node RabbitMQ cluster, with faults"
 	@echo "make lint       - ruff and mypy"
 	@echo "make contracts  - regenerate contracts/schemas and contracts/asyncapi.yaml"
 	@echo "make broker-definitions - regenerate the broker users and queues of deploy/ (compose, k8s)"
@@ -34,11 +35,16 @@ tools:
 		apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 
 test: sync tools
-	$(VENV)/bin/pytest -m "not faults"
+	$(VENV)/bin/pytest -m "not faults and not cluster"
 
 # Restarts the machine's RabbitMQ and PostgreSQL mid-stream: run apart from the other tests.
 test-faults: sync
 	$(VENV)/bin/pytest -m faults -s tests/faults
+
+# Starts its own three-node RabbitMQ cluster (ports 5701-5703, 25701-25703) beside the
+# machine's broker, which it leaves alone; prints a report of events, recovery, lost, duplicated.
+test-cluster: sync
+	$(VENV)/bin/pytest -m cluster -s tests/cluster
 
 lint: sync
 	$(VENV)/bin/ruff check .

@@ -183,6 +183,7 @@ def http_app(received: Received) -> Starlette:
             {
                 "phone": phone,
                 "text": text,
+                "idempotency_key": request.headers.get("idempotency-key"),
                 "traceparent": request.headers.get("traceparent"),
                 "received_at": datetime.now(UTC).isoformat(),
                 "monotonic": time.monotonic(),

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aio_pika
-from ssu_common import REASON_HEADER, dlq_name, queue_name
+from ssu_common import REASON_HEADER, connect_first, dlq_name, queue_name
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ def _describe(message: aio_pika.abc.AbstractIncomingMessage) -> DeadLetter:
 
 async def list_dead_letters(amqp_url: str, service: str, limit: int) -> list[DeadLetter]:
     """Peek: take messages unacknowledged and close the channel, so all of them stay."""
-    connection = await aio_pika.connect(amqp_url)
+    connection = await connect_first(amqp_url)
     async with connection:
         channel = await connection.channel()
         queue = await channel.declare_queue(dlq_name(service), passive=True)
@@ -55,7 +55,7 @@ async def list_dead_letters(amqp_url: str, service: str, limit: int) -> list[Dea
 
 async def replay(amqp_url: str, service: str, limit: int) -> int:
     """Move dead letters back into the service's queue (only that service sees them again)."""
-    connection = await aio_pika.connect(amqp_url)
+    connection = await connect_first(amqp_url)
     moved = 0
     async with connection:
         channel = await connection.channel(publisher_confirms=True)
@@ -91,7 +91,7 @@ async def replay(amqp_url: str, service: str, limit: int) -> int:
 
 
 async def purge(amqp_url: str, service: str) -> int:
-    connection = await aio_pika.connect(amqp_url)
+    connection = await connect_first(amqp_url)
     async with connection:
         channel = await connection.channel()
         queue = await channel.declare_queue(dlq_name(service), passive=True)

@@ -8,8 +8,8 @@ those projects' CRDs). Strict: an object that lists its properties accepts no ot
 
 CloudNativePG's, the RabbitMQ Cluster Operator's and the messaging topology operator's schemas
 (postgresql.cnpg.io, rabbitmq.com: RabbitmqCluster; User, Permission, TopicPermission, Exchange,
-Queue, Binding) are kept by hand beside these: no package publishes them; they cover the fields
-we use.
+Queue, Binding, Policy) are kept by hand beside these: no package publishes them; they cover the
+fields we use.
 """
 
 import json

@@ -13,6 +13,8 @@ from ssu_common.messaging import (
     REASON_HEADER,
     EventHandler,
     PermanentError,
+    broker_addresses,
+    connect_first,
     dlq_name,
     queue_name,
 )
@@ -45,7 +47,9 @@ __all__ = [
     "ServiceSettings",
     "audit",
     "authorize",
+    "broker_addresses",
     "configure_logging",
+    "connect_first",
     "connection",
     "create_pool",
     "current_causation_id",

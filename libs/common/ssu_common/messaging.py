@@ -15,11 +15,12 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import aio_pika
 import asyncpg
@@ -37,6 +38,7 @@ from faststream.rabbit.prometheus import RabbitPrometheusMiddleware
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 from ssu_contracts import Envelope, Event, parse_data
+from yarl import URL
 
 from ssu_common import inbox, tracing
 from ssu_common.context import work_context
@@ -44,6 +46,7 @@ from ssu_common.db import Connection
 from ssu_common.logging import get_logger
 from ssu_common.outbox import OutboxRow, Unroutable
 from ssu_common.problems import Problem
+from ssu_common.settings import broker_addresses
 from ssu_common.topology import CONSUMERS, DEAD_LETTER_EXCHANGE_NAME, EVENTS_EXCHANGE_NAME
 from ssu_common.trust import UntrustedOrigin, check_origin
 
@@ -72,7 +75,12 @@ def dlq_name(service: str) -> str:
     return f"{service}.events.dlq"
 
 
-def service_queue(service: str, *, delivery_limit: int) -> RabbitQueue:
+def service_queue(service: str, *, delivery_limit: int | None) -> RabbitQueue:
+    """The service's quorum queue. With `delivery_limit=None` it is declared without the
+    dead-letter and delivery-limit arguments: a broker policy sets them (`dead_letter_policy`),
+    so they can change without redeclaring the queue (an argument would win over a policy)."""
+    if delivery_limit is None:
+        return RabbitQueue(queue_name(service), queue_type=QueueType.QUORUM, durable=True)
     return RabbitQueue(
         queue_name(service),
         queue_type=QueueType.QUORUM,
@@ -85,18 +93,67 @@ def service_queue(service: str, *, delivery_limit: int) -> RabbitQueue:
     )
 
 
+def dead_letter_policy(service: str, *, delivery_limit: int) -> dict[str, Any]:
+    """The policy definition that replaces the queue arguments (`rabbitmqctl set_policy`)."""
+    return {
+        "dead-letter-exchange": DEAD_LETTER_EXCHANGE.name,
+        "dead-letter-routing-key": dlq_name(service),
+        "delivery-limit": delivery_limit,
+    }
+
+
 def dead_letter_queue(service: str) -> RabbitQueue:
     return RabbitQueue(
         dlq_name(service), queue_type=QueueType.QUORUM, durable=True, routing_key=dlq_name(service)
     )
 
 
+def _failover_connection(addresses: list[str]) -> type[aio_pika.RobustConnection]:
+    """aio-pika's robust connection, reconnecting to the next node of the list each time.
+
+    aio-pika retries only the URL it was given, which is the node that just died. Each
+    connection attempt (the first, and every one after a loss or a failure) takes the next
+    address instead; replicas start at a random one so that they spread over the nodes.
+    """
+
+    class FailoverConnection(aio_pika.RobustConnection):
+        ADDRESSES: ClassVar[tuple[URL, ...]] = tuple(URL(a) for a in addresses)
+
+        def __init__(self, url: URL, loop: asyncio.AbstractEventLoop | None = None, **kw: Any):
+            super().__init__(url, loop, **kw)
+            self._turn = random.randrange(len(self.ADDRESSES))
+
+        # RobustConnection's private step that opens the transport from `self.url`; every
+        # attempt goes through it. Named as Python mangles the parent's `__connect_transport`.
+        async def _RobustConnection__connect_transport(self) -> None:
+            self.url = self.ADDRESSES[self._turn % len(self.ADDRESSES)]
+            self._turn += 1
+            log.info("broker.connecting", address=f"{self.url.host}:{self.url.port}")
+            await super()._RobustConnection__connect_transport()  # type: ignore[misc]
+
+    return FailoverConnection
+
+
+async def connect_first(url: str, *, timeout: float = 10.0) -> aio_pika.abc.AbstractConnection:
+    """One plain connection to the first node of `SSU_AMQP_URL` that answers (tools, tests)."""
+    error: Exception | None = None
+    for address in broker_addresses(url):
+        try:
+            return await aio_pika.connect(address, timeout=timeout)
+        except (OSError, aio_pika.exceptions.AMQPError, TimeoutError) as exc:
+            error = exc
+    assert error is not None
+    raise error
+
+
 def create_broker(
     *, url: str, service: str, registry: CollectorRegistry, prefetch: int = 32
 ) -> RabbitBroker:
-    """A broker that publishes with confirms, fails on unroutable messages and exports metrics."""
-    return RabbitBroker(
-        url,
+    """A broker that publishes with confirms, fails on unroutable messages and exports metrics;
+    `url` may list several nodes (see `broker_addresses`)."""
+    addresses = broker_addresses(url)
+    broker = RabbitBroker(
+        addresses[0],
         default_channel=Channel(prefetch_count=prefetch, on_return_raises=True),
         middlewares=[RabbitPrometheusMiddleware(registry=registry, app_name=service)],
         app_id=service,
@@ -109,10 +166,14 @@ def create_broker(
         fail_fast=False,
         reconnect_interval=1.0,
     )
+    if len(addresses) > 1:
+        # FastStream hands these to aio_pika.connect_robust, which takes the class to build.
+        broker._connection_kwargs["connection_class"] = _failover_connection(addresses)
+    return broker
 
 
 async def declare_topology(
-    broker: RabbitBroker, service: str, *, delivery_limit: int, event_types: list[str]
+    broker: RabbitBroker, service: str, *, delivery_limit: int | None, event_types: list[str]
 ) -> None:
     """Declare the exchanges and, for a consumer, its queue, bindings and dead-letter queue."""
     exchange = await broker.declare_exchange(EVENTS_EXCHANGE)
@@ -126,7 +187,7 @@ async def declare_topology(
         await queue.bind(exchange, routing_key=event_type)
 
 
-async def declare_suite_topology(url: str, *, delivery_limit: int) -> None:
+async def declare_suite_topology(url: str, *, delivery_limit: int | None) -> None:
     """Declare every consumer's queues and bindings (ssu_common.topology) as the deployment's
     own step, before any service starts publishing: an event then always has the queue of each
     service that reads it, even one that has never run yet.
@@ -135,7 +196,7 @@ async def declare_suite_topology(url: str, *, delivery_limit: int) -> None:
     declare`); compose and Kubernetes declare the same from their definitions. A service's
     identity may not: a queue that dead-letters needs `read` on it to be declared.
     """
-    connection = await aio_pika.connect(url)
+    connection = await connect_first(url)
     async with connection:
         channel = await connection.channel()
         await channel.declare_exchange(
@@ -159,7 +220,7 @@ async def _declare_consumer(
     channel: aio_pika.abc.AbstractChannel,
     service: str,
     event_types: tuple[str, ...],
-    delivery_limit: int,
+    delivery_limit: int | None,
 ) -> None:
     exchange = await channel.get_exchange(EVENTS_EXCHANGE_NAME)
     dlx = await channel.get_exchange(DEAD_LETTER_EXCHANGE_NAME)
@@ -314,10 +375,12 @@ class Consumer:
     _queue: asyncio.Queue[_Work] = field(default_factory=asyncio.Queue)
     _retries: set[asyncio.Task[None]] = field(default_factory=set)
 
-    def subscribe(self, delivery_limit: int) -> None:
+    def subscribe(self, delivery_limit: int, *, declared: bool = True) -> None:
+        """Consume the service's queue; `declared=False`: its dead-lettering and delivery limit
+        come from a broker policy, not from the declaration (SSU_QUEUE_POLICIES)."""
         self.delivery_limit = delivery_limit
         self.broker.subscriber(
-            service_queue(self.service, delivery_limit=delivery_limit),
+            service_queue(self.service, delivery_limit=delivery_limit if declared else None),
             ack_policy=AckPolicy.MANUAL,
             no_reply=True,
             decoder=_the_message_itself,

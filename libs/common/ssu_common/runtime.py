@@ -182,7 +182,7 @@ class ServiceRuntime:
         await declare_topology(
             self.broker,
             self.service,
-            delivery_limit=self.settings.delivery_limit,
+            delivery_limit=self.settings.declared_delivery_limit,
             event_types=sorted(self.handlers),
         )
         await self.broker.start()
@@ -200,7 +200,9 @@ class ServiceRuntime:
                 on_received=self._observe_age,
                 batch_size=max(1, min(self.settings.consumer_batch, self.settings.prefetch)),
             )
-            self.consumer.subscribe(self.settings.delivery_limit)
+            self.consumer.subscribe(
+                self.settings.delivery_limit, declared=not self.settings.queue_policies
+            )
         await self._patiently("broker", self._open_broker)
         if self.consumer is not None:
             self._tasks.append(asyncio.create_task(self.consumer.run(), name="consumer"))

@@ -11,6 +11,15 @@ from ssu_common.crypto import FieldCipher, load_keys
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
+def broker_addresses(url: str) -> list[str]:
+    """The broker addresses in `SSU_AMQP_URL`: one URL, or the nodes of a cluster as URLs
+    separated by commas (`amqp://u:p@rabbit-0:5672/ssu,amqp://u:p@rabbit-1:5672/ssu`)."""
+    addresses = [part.strip() for part in url.split(",") if part.strip()]
+    if not addresses:
+        raise ValueError("SSU_AMQP_URL names no broker")
+    return addresses
+
+
 class ServiceSettings(BaseSettings):
     """Settings every service has: `SSU_*` for shared values, `SSU_<SERVICE>_*` for its own."""
 
@@ -42,6 +51,9 @@ class ServiceSettings(BaseSettings):
     log_level: str = Field(default="INFO", validation_alias="SSU_LOG_LEVEL")
     # A message that keeps failing transiently is dead-lettered after this many deliveries.
     delivery_limit: int = Field(default=10, validation_alias="SSU_DELIVERY_LIMIT")
+    # true: the broker's policies (deploy/k8s) set each queue's dead-letter exchange and
+    # delivery limit, and the queues are declared without those arguments.
+    queue_policies: bool = Field(default=False, validation_alias="SSU_QUEUE_POLICIES")
     prefetch: int = Field(default=64, validation_alias="SSU_PREFETCH")
     # Events applied per consumer transaction (each in its own savepoint).
     consumer_batch: int = Field(default=32, validation_alias="SSU_CONSUMER_BATCH")
@@ -105,10 +117,16 @@ class ServiceSettings(BaseSettings):
             load_keys(service=self.service, keys_file=self.keys_file, keys_json=self.keys)
         )
 
+    @property
+    def declared_delivery_limit(self) -> int | None:
+        """The delivery limit the queue declaration carries (None: a policy carries it)."""
+        return None if self.queue_policies else self.delivery_limit
+
     def broker_url(self) -> str:
-        """SSU_AMQP_URL with the service's own credentials in it."""
-        return amqp_url_with_credentials(
-            self.amqp_url, username=self.amqp_username, password=self.amqp_password
+        """SSU_AMQP_URL with the service's own credentials in each of its addresses."""
+        return ",".join(
+            amqp_url_with_credentials(a, username=self.amqp_username, password=self.amqp_password)
+            for a in broker_addresses(self.amqp_url)
         )
 
     def broker_user(self) -> str:
@@ -129,11 +147,12 @@ def amqp_url_with_credentials(url: str, *, username: str | None, password: str |
 
 
 def amqp_user(url: str) -> str:
-    """The user named in an AMQP URL (`guest` when none, as the broker client assumes)."""
-    username = urlsplit(url).username
+    """The user named in an AMQP URL (`guest` when none, as the broker client assumes); of a
+    list of nodes, the first (they all name the same user)."""
+    username = urlsplit(broker_addresses(url)[0]).username
     return unquote(username) if username else "guest"
 
 
 def amqp_vhost(url: str) -> str:
-    """The virtual host named in an AMQP URL (`/` when none)."""
-    return unquote(urlsplit(url).path.lstrip("/")) or "/"
+    """The virtual host named in an AMQP URL (`/` when none); of a list, the first's."""
+    return unquote(urlsplit(broker_addresses(url)[0]).path.lstrip("/")) or "/"

@@ -120,10 +120,22 @@ class SmtpSession:
 
 
 async def send_sms(
-    *, client: httpx.AsyncClient, url: str, phone: str, text: str, timeout: float
+    *,
+    client: httpx.AsyncClient,
+    url: str,
+    phone: str,
+    text: str,
+    timeout: float,
+    delivery_id: str | None = None,
 ) -> None:
+    # A worker killed after the gateway accepted and before the outcome was recorded sends
+    # again: the delivery id as idempotency key lets the gateway drop the repeat (as the
+    # Message-ID does for mail).
+    headers = {"Idempotency-Key": delivery_id} if delivery_id else None
     try:
-        response = await client.post(url, json={"phone": phone, "text": text}, timeout=timeout)
+        response = await client.post(
+            url, json={"phone": phone, "text": text}, headers=headers, timeout=timeout
+        )
     except httpx.HTTPError as exc:
         raise SendError(f"sms: {type(exc).__name__}: {exc}") from exc
     if response.status_code >= 300:

@@ -145,6 +145,7 @@ class DeliveryWorker:
                 phone=row["destination"],
                 text=row["body"],
                 timeout=timeout,
+                delivery_id=str(row["id"]),
             )
         elif channel == "webhook":
             await channels.send_webhook(
