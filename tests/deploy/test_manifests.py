@@ -332,7 +332,11 @@ def test_each_service_has_a_deployment_with_probes_limits_config_and_keys() -> N
         env = {e["name"]: e for e in container["env"]}
         database = env[f"SSU_{upper}_DATABASE_URL"]["valueFrom"]["secretKeyRef"]
         assert database == {"name": f"{name}-db-app", "key": "uri"}  # CloudNativePG's Secret
-        assert env["SSU_AMQP_URL"]["value"] == "amqp://ssu-rabbitmq:5672/"
+        # Every node of the RabbitMQ cluster, so a client moves on when its node goes.
+        assert env["SSU_AMQP_URL"]["value"].split(",") == [
+            f"amqp://ssu-rabbitmq-server-{i}.ssu-rabbitmq-nodes:5672/?heartbeat=10"
+            for i in range(3)
+        ]
         # Its own broker user (the topology operator's User imports the same Secret).
         for variable, key in (("USERNAME", "username"), ("PASSWORD", "password")):
             ref = env[f"SSU_{upper}_AMQP_{variable}"]["valueFrom"]["secretKeyRef"]
