@@ -16,7 +16,7 @@ from ssu_common.messaging import (
 )
 from ssu_common.metrics import DomainGauge, GaugeRows
 from ssu_common.outbox import OutboxRelay, emit, emit_many
-from ssu_common.paging import decode_cursor, encode_cursor
+from ssu_common.paging import Seq, TimeAndId, decode_cursor, encode_cursor
 from ssu_common.problems import Problem, field_error
 from ssu_common.runtime import ServiceRuntime, connection
 from ssu_common.settings import REPO_ROOT, ServiceSettings
@@ -35,8 +35,10 @@ __all__ = [
     "PermanentError",
     "Principal",
     "Problem",
+    "Seq",
     "ServiceRuntime",
     "ServiceSettings",
+    "TimeAndId",
     "authorize",
     "configure_logging",
     "connection",

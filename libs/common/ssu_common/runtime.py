@@ -37,7 +37,7 @@ from ssu_common.messaging import (
     queue_depth,
 )
 from ssu_common.metrics import DomainGauge, Metrics
-from ssu_common.paging import decode_cursor, encode_cursor
+from ssu_common.paging import Seq, decode_cursor, encode_cursor
 from ssu_common.problems import (
     Problem,
     document_problems,
@@ -460,7 +460,7 @@ class ServiceRuntime:
             client: str | None = None,
         ) -> dict[str, Any]:
             """The audit trail of writes, oldest first; `next_cursor` pages on."""
-            after = decode_cursor(cursor)
+            after = decode_cursor(cursor, Seq) or 0
             items = await audit.page(conn, after_id=after, limit=limit, client=client)
             next_cursor = encode_cursor(items[-1]["id"]) if len(items) == limit else None
             return {"items": items, "next_cursor": next_cursor}

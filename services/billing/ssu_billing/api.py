@@ -387,7 +387,7 @@ async def list_invoices(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
     cursor: str | None = None,
 ) -> dict[str, Any]:
-    after = str(decode_cursor(cursor, default=""))
+    after = decode_cursor(cursor, str) or ""
     rows = await store.list_invoices(
         conn, provider=provider, period=period, region=principal.region, after=after, limit=limit
     )

@@ -1,7 +1,7 @@
 """HTTP API of licensing (DESIGN §5): parse, authorise, call the service, shape the answer."""
 
 import uuid
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Security
@@ -10,11 +10,12 @@ from ssu_common import (
     Connection,
     Principal,
     Problem,
+    Seq,
+    TimeAndId,
     authorize,
     connection,
     decode_cursor,
     encode_cursor,
-    field_error,
 )
 from ssu_contracts import ApplicationStatus, LicenseStatus, RegionCode
 
@@ -104,13 +105,8 @@ async def list_applications(
     cursor: str | None = None,
 ) -> dict[str, Any]:
     limit = _limit(request, limit)
-    after = None
-    if cursor:
-        decoded = decode_cursor(cursor)
-        try:
-            after = (datetime.fromisoformat(decoded[0]), str(uuid.UUID(decoded[1])))
-        except (TypeError, ValueError, IndexError, KeyError):
-            raise field_error("query.cursor", "not a cursor this API issued") from None
+    decoded = decode_cursor(cursor, TimeAndId)
+    after = (decoded[0], str(decoded[1])) if decoded else None
     items = await service.list_applications(
         conn=conn,
         region=_scoped_region(principal, region),
@@ -196,9 +192,7 @@ async def list_licenses(
 ) -> dict[str, Any]:
     """The public license registry; no key needed."""
     limit = _limit(request, limit)
-    after = decode_cursor(cursor, None)
-    if after is not None and not isinstance(after, str):
-        raise field_error("query.cursor", "not a cursor this API issued")
+    after = decode_cursor(cursor, str)
     items = await service.list_licenses(
         conn=conn, bin=bin, region=region, status=status, after=after, limit=limit
     )
@@ -323,9 +317,7 @@ async def list_decisions(
     `subject` is `application:<id>`, `license:<number>` or `requirement-set:<version>`.
     """
     limit = _limit(request, limit)
-    after = decode_cursor(cursor, 0)
-    if not isinstance(after, int):
-        raise field_error("query.cursor", "not a cursor this API issued")
+    after = decode_cursor(cursor, Seq) or 0
     items = await service.list_decisions(
         conn=conn, subject=subject, action=action, after=after, limit=limit
     )

@@ -14,6 +14,7 @@ from ssu_common import (
     Connection,
     Principal,
     Problem,
+    TimeAndId,
     authorize,
     connection,
     decode_cursor,
@@ -65,33 +66,14 @@ def _visible_region(principal: Principal, region: str | None) -> str | None:
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
 
-def _bad_cursor() -> Problem:
-    return Problem(
-        422,
-        "query.cursor: not a cursor this API issued",
-        errors=[{"field": "query.cursor", "message": "not a cursor this API issued"}],
-    )
-
-
 def _enrollment_cursor(cursor: str | None) -> tuple[datetime, str] | None:
-    after = decode_cursor(cursor, None)
-    if after is None:
-        return None
-    try:
-        created, last_id = after
-        return datetime.fromisoformat(created), str(uuid.UUID(last_id))
-    except (TypeError, ValueError, AttributeError):
-        raise _bad_cursor() from None
+    after = decode_cursor(cursor, TimeAndId)
+    return (after[0], str(after[1])) if after else None
 
 
 def _uuid_cursor(cursor: str | None) -> str | None:
-    after = decode_cursor(cursor, None)
-    if after is None:
-        return None
-    try:
-        return str(uuid.UUID(after))
-    except (TypeError, ValueError, AttributeError):
-        raise _bad_cursor() from None
+    after = decode_cursor(cursor, uuid.UUID)
+    return str(after) if after else None
 
 
 # Providers
@@ -152,7 +134,7 @@ async def list_providers(
     conn: Connection = Depends(connection),
 ) -> ProviderPage:
     """Licensed providers with their sites and free places (the read model of licenses)."""
-    after = decode_cursor(cursor, None)
+    after = decode_cursor(cursor, str)
     rows = await store.list_providers(
         conn,
         region=region,
