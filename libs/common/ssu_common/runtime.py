@@ -51,6 +51,8 @@ access_log = get_logger("ssu.access")
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Probes and scrapes every few seconds are not requests anyone follows.
 _UNTRACED_PATHS = ("/metrics", "/health/live", "/health/ready")
+# Any token is a valid HTTP method; as a label each new one would be a new time series.
+_METHODS = frozenset({"GET", "HEAD", "OPTIONS", *_WRITES})
 
 BackgroundJob = Callable[["ServiceRuntime"], Coroutine[Any, Any, None]]
 
@@ -410,10 +412,9 @@ class ServiceRuntime:
                         body=body,
                     )
             elapsed = time.perf_counter() - started
-            metrics.http_latency.labels(service, request.method, route).observe(elapsed)
-            metrics.http_requests.labels(
-                service, request.method, route, str(response.status_code)
-            ).inc()
+            method = request.method if request.method in _METHODS else "other"
+            metrics.http_latency.labels(service, method, route).observe(elapsed)
+            metrics.http_requests.labels(service, method, route, str(response.status_code)).inc()
             response.headers["X-Correlation-ID"] = correlation_id
             principal = getattr(request.state, "principal", None)
             # The access line (uvicorn's own is off): the route template, never the path,
