@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 from harness import RunningService
+from test_authz_matrix import concrete, operations
 
 from services import all_services
-from test_authz_matrix import concrete, operations
 
 ADMIN = {"Authorization": "Bearer ssu-dev-admin"}
 

@@ -76,6 +76,9 @@ class AttendanceIn(Body):
 
 class RunIn(Body):
     period: Period
+    # A regional key runs its own region (the default for it); a national key runs one region
+    # or, without `region`, every region.
+    region: RegionCode | None = None
 
 
 def _money(value: Decimal) -> str:
@@ -114,6 +117,7 @@ def _run(row: Any, *, repeated: bool | None = None) -> dict[str, Any]:
     body = {
         "id": str(row["id"]),
         "period": row["period"],
+        "region": row["region"],
         "status": "approved" if row["approved_by"] else row["status"],
         "started_by": row["started_by"],
         "approved_by": row["approved_by"],
@@ -304,8 +308,9 @@ async def post_attendance(body: AttendanceIn, principal: Write, conn: Conn) -> d
         for i, entry in enumerate(body.enrollments)
         for j, day in enumerate(entry.dates)
     ]
+    service.refuse_future_dates(rows)
     accepted, errors = await service.record_attendance(
-        conn=conn, rows=rows, month=domain.Month.parse(body.month)
+        conn=conn, rows=rows, month=domain.Month.parse(body.month), region_scope=principal.region
     )
     return {
         "accepted": accepted,
@@ -331,7 +336,10 @@ async def import_attendance(
         for r in parsed
     ]
     accepted, errors = await service.record_attendance(
-        conn=conn, rows=rows, month=domain.Month.parse(month) if month else None
+        conn=conn,
+        rows=rows,
+        month=domain.Month.parse(month) if month else None,
+        region_scope=principal.region,
     )
     rejected = [
         {"line": e.line, "field": e.field, "reason": e.reason, "value": e.value}
@@ -359,22 +367,25 @@ async def _csv_body(request: Request) -> str:
 
 @router.post("/runs")
 async def post_run(body: RunIn, response: Response, principal: Write, conn: Conn) -> Any:
-    outcome = await service.run_billing(conn=conn, period=body.period, started_by=principal.client)
+    region = service.run_scope(requested=body.region, key_region=principal.region)
+    outcome = await service.run_billing(
+        conn=conn, period=body.period, region=region, started_by=principal.client
+    )
     response.status_code = 200 if outcome.repeated else 201
     return _run(outcome.run, repeated=outcome.repeated)
 
 
 @router.get("/runs/{run_id}")
 async def get_run(run_id: str, principal: Read, conn: Conn) -> dict[str, Any]:
-    row = await store.get_run(conn, _uuid(run_id))
-    if row is None:
-        raise Problem(404, "no such billing run")
+    row = await service.get_run(conn=conn, run_id=_uuid(run_id), region_scope=principal.region)
     return _run(row)
 
 
 @router.post("/runs/{run_id}/approve")
 async def approve_run(run_id: str, principal: Approve, conn: Conn) -> dict[str, Any]:
-    row = await service.approve_run(conn=conn, run_id=_uuid(run_id), approver=principal.client)
+    row = await service.approve_run(
+        conn=conn, run_id=_uuid(run_id), approver=principal.client, region_scope=principal.region
+    )
     return _run(row)
 
 
