@@ -1,7 +1,7 @@
 """What every ssu service needs once: settings, logs, metrics, database, outbox, inbox, HTTP."""
 
 from ssu_common import tracing
-from ssu_common.auth import ApiKeys, Principal, authorize, hash_key
+from ssu_common.auth import ApiKeys, Principal, authorize, hash_key, optional_principal
 from ssu_common.context import current_causation_id, current_correlation_id, work_context
 from ssu_common.db import Connection, create_pool, ensure_database, migrate
 from ssu_common.logging import configure_logging, get_logger, mask_pii
@@ -56,6 +56,7 @@ __all__ = [
     "hash_key",
     "mask_pii",
     "migrate",
+    "optional_principal",
     "queue_name",
     "tracing",
     "work_context",

@@ -71,6 +71,28 @@ class ApiKeys:
 _bearer = HTTPBearer(auto_error=False)
 
 
+def _known_key(request: Request, presented: str) -> ApiKey:
+    keys: ApiKeys = request.app.state.api_keys
+    key = keys.lookup(presented)
+    if key is None:
+        raise Problem(401, "the API key is not known", headers={"WWW-Authenticate": "Bearer"})
+    return key
+
+
+def optional_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal | None:
+    """For public routes: None without a key (the public view), the caller with a known key,
+    401 with a key that is not known (a typo should not silently give the public view)."""
+    if credentials is None or not credentials.credentials:
+        return None
+    key = _known_key(request, credentials.credentials)
+    principal = Principal(client=key.client, scopes=key.scopes, region=key.region)
+    request.state.principal = principal
+    return principal
+
+
 def authorize(
     security: SecurityScopes,
     request: Request,
@@ -83,10 +105,7 @@ def authorize(
             "an API key is required: Authorization: Bearer <key>",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    keys: ApiKeys = request.app.state.api_keys
-    key = keys.lookup(credentials.credentials)
-    if key is None:
-        raise Problem(401, "the API key is not known", headers={"WWW-Authenticate": "Bearer"})
+    key = _known_key(request, credentials.credentials)
     # A required entry may name alternatives ("notification:read|notification:admin").
     missing = [s for s in security.scopes if not key.scopes.intersection(s.split("|"))]
     if missing:
