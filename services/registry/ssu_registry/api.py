@@ -21,6 +21,7 @@ from ssu_common import (
     encode_cursor,
 )
 from ssu_contracts import (
+    Addressee,
     Bin,
     EnrollmentStatus,
     Iin,
@@ -38,6 +39,8 @@ router = APIRouter(prefix="/v1", tags=["registry"])
 
 READ = ["registry:read"]
 WRITE = ["registry:write"]
+# Phones, emails and guardians' IINs of private people are shown only to keys with this scope.
+READ_CONTACTS = "registry:read-contacts"
 MAX_LIMIT = 200
 MAX_IMPORT_BYTES = 64 * 1024 * 1024
 
@@ -240,13 +243,19 @@ class RecipientOut(BaseModel):
     registered_at: datetime
 
 
-def _recipient_out(row: Any) -> RecipientOut:
+def _sees_contacts(principal: Principal) -> bool:
+    return READ_CONTACTS in principal.scopes
+
+
+def _recipient_out(row: Any, *, contacts: bool = True) -> RecipientOut:
+    """The recipient; without `contacts` their and their guardian's phone, email and the
+    guardian's IIN are null (the guardian's name stays: whom to ask for)."""
     guardian = (
         GuardianOut(
             name=row["guardian_name"],
-            phone=row["guardian_phone"],
-            email=row["guardian_email"],
-            iin=row["guardian_iin"],
+            phone=row["guardian_phone"] if contacts else None,
+            email=row["guardian_email"] if contacts else None,
+            iin=row["guardian_iin"] if contacts else None,
         )
         if row["guardian_name"]
         else None
@@ -259,8 +268,8 @@ def _recipient_out(row: Any) -> RecipientOut:
         region=row["region"],
         disability_group=row["disability_group"],
         language=row["language"],
-        phone=row["phone"],
-        email=row["email"],
+        phone=row["phone"] if contacts else None,
+        email=row["email"] if contacts else None,
         guardian=guardian,
         registered_at=row["registered_at"],
     )
@@ -311,9 +320,10 @@ async def get_recipient(
     principal: Principal = Security(authorize, scopes=READ),
     conn: Connection = Depends(connection),
 ) -> RecipientOut:
+    """A recipient; phones, emails and the guardian's IIN need `registry:read-contacts`."""
     with _problems():
         row = await service.get_recipient(conn=conn, iin=iin, region_scope=principal.region)
-    return _recipient_out(row)
+    return _recipient_out(row, contacts=_sees_contacts(principal))
 
 
 # Enrollments
@@ -509,8 +519,10 @@ async def list_disruptions(
     principal: Principal = Security(authorize, scopes=READ),
     conn: Connection = Depends(connection),
 ) -> DisruptionPage:
-    """Every recipient whose enrollment is disrupted and who is not placed again yet."""
+    """Every recipient whose enrollment is disrupted and who is not placed again yet; the
+    addressee's phone and email need `registry:read-contacts`."""
     after = _uuid_cursor(cursor)
+    contacts = _sees_contacts(principal)
     rows = await store.list_disruptions(
         conn,
         region=_visible_region(principal, region),
@@ -535,12 +547,17 @@ async def list_disruptions(
             days_disrupted=max((today - r["disrupted_on"]).days, 0),
             reason=r["disruption_reason"],
             alternatives=json.loads(r["alternatives"]) if r["alternatives"] else [],
-            addressee=domain.addressee_for(service.contact_of(r), on=today).model_dump(mode="json"),
+            addressee=_addressee(domain.addressee_for(service.contact_of(r), on=today), contacts),
         )
         for r in page
     ]
     next_cursor = encode_cursor(page[-1]["enrollment_id"]) if len(rows) > limit else None
     return DisruptionPage(items=items, next_cursor=next_cursor)
+
+
+def _addressee(addressee: Addressee, contacts: bool) -> dict[str, Any]:
+    shown = addressee if contacts else addressee.model_copy(update={"phone": None, "email": None})
+    return shown.model_dump(mode="json")
 
 
 # Bulk import
