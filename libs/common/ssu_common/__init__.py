@@ -3,6 +3,7 @@
 from ssu_common import tracing
 from ssu_common.auth import ApiKeys, Principal, authorize, hash_key, optional_principal
 from ssu_common.context import current_causation_id, current_correlation_id, work_context
+from ssu_common.csvfiles import csv_text, safe_cell
 from ssu_common.db import Connection, create_pool, ensure_database, migrate
 from ssu_common.logging import configure_logging, get_logger, mask_pii
 from ssu_common.messaging import (
@@ -43,6 +44,7 @@ __all__ = [
     "configure_logging",
     "connection",
     "create_pool",
+    "csv_text",
     "current_causation_id",
     "current_correlation_id",
     "decode_cursor",
@@ -58,6 +60,7 @@ __all__ = [
     "migrate",
     "optional_principal",
     "queue_name",
+    "safe_cell",
     "tracing",
     "work_context",
 ]

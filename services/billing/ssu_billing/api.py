@@ -1,7 +1,5 @@
 """HTTP API of the billing service (DESIGN §5)."""
 
-import csv
-import io
 import uuid
 from datetime import date, timedelta
 from decimal import Decimal
@@ -15,6 +13,7 @@ from ssu_common import (
     Problem,
     authorize,
     connection,
+    csv_text,
     decode_cursor,
     encode_cursor,
     field_error,
@@ -433,34 +432,33 @@ async def payment_register(
 ) -> Response:
     _visible(principal, region)
     rows = await store.payment_register(conn, region=region, period=period)
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(
-        [
-            "invoice_number",
-            "contract_number",
-            "provider_bin",
-            "provider_name",
-            "region",
-            "period",
-            "amount",
-            "approved_by",
-        ]
-    )
-    for r in rows:
-        writer.writerow(
+    header = [
+        "invoice_number",
+        "contract_number",
+        "provider_bin",
+        "provider_name",
+        "region",
+        "period",
+        "amount",
+        "approved_by",
+    ]
+    body = csv_text(
+        header,
+        (
             [
                 r["number"],
                 r["contract_number"],
                 r["provider_bin"],
-                r["provider_name"] or "",
+                r["provider_name"],
                 r["region"],
                 r["period"],
-                _money(r["total"]),
+                domain.round_money(r["total"]),  # a number, written as one
                 r["approved_by"],
             ]
-        )
-    return Response(out.getvalue(), media_type="text/csv; charset=utf-8")
+            for r in rows
+        ),
+    )
+    return Response(body, media_type="text/csv; charset=utf-8")
 
 
 @router.post("/payment-registers/{region}/{period}/reconciliation")
