@@ -326,29 +326,25 @@ async def import_attendance(
     conn: Conn,
     month: Annotated[Period | None, Query()] = None,
 ) -> dict[str, Any]:
+    """Record attendance from a CSV file (`iin,provider_bin,date`): every row is checked;
+    `rejected_count` counts the refused rows, `rejected` lists the first of them by line (at
+    most SSU_MAX_IMPORT_ERRORS)."""
     text = await _csv_body(request)
-    parsed, parse_errors = domain.parse_attendance_csv(text)
-    rows = [
-        service.AttendanceInput(
-            ref=str(r.line), enrollment_id=None, iin=r.iin, provider_bin=r.provider_bin, day=r.day
-        )
-        for r in parsed
-    ]
-    accepted, errors = await service.record_attendance(
+    result = await service.import_attendance(
         conn=conn,
-        rows=rows,
+        text=text,
         month=domain.Month.parse(month) if month else None,
         region_scope=principal.region,
+        max_errors=request.app.state.runtime.settings.max_import_errors,
     )
-    rejected = [
-        {"line": e.line, "field": e.field, "reason": e.reason, "value": e.value}
-        for e in parse_errors
-    ] + [
-        {"line": int(e["ref"]), "field": "date", "reason": e["reason"], "value": e["value"]}
-        for e in errors
-    ]
-    rejected.sort(key=lambda e: e["line"])
-    return {"accepted": accepted, "rejected": rejected}
+    return {
+        "accepted": result.accepted,
+        "rejected_count": result.rejected,
+        "rejected": [
+            {"line": e.line, "field": e.field, "reason": e.reason, "value": e.value}
+            for e in result.errors
+        ],
+    }
 
 
 async def _csv_body(request: Request) -> str:

@@ -1,5 +1,6 @@
 """Use cases of the billing service: one transaction each, rules, writes, outbox."""
 
+import asyncio
 import json
 import uuid
 from dataclasses import dataclass
@@ -198,6 +199,61 @@ def refuse_future_dates(rows: list[AttendanceInput]) -> None:
         )
 
 
+# Rows handled per turn of the event loop in an import (about a millisecond): a large file
+# does not hold up health checks and other requests.
+_CHUNK_ROWS = 250
+
+
+@dataclass(frozen=True)
+class AttendanceImport:
+    accepted: int
+    rejected: int
+    # the first `max_errors` refused rows by line: (line, field, reason, value)
+    errors: list[domain.RowError]
+
+
+async def import_attendance(
+    *,
+    conn: Connection,
+    text: str,
+    month: domain.Month | None,
+    region_scope: str | None,
+    max_errors: int,
+) -> AttendanceImport:
+    """Record a provider's attendance file; every refused row is counted, the first
+    `max_errors` are reported with their lines."""
+    rows: list[AttendanceInput] = []
+    parse_errors: list[domain.RowError] = []
+    parse_refused = 0
+    for n, item in enumerate(domain.attendance_rows(text), start=1):
+        if isinstance(item, domain.RowError):
+            parse_refused += 1
+            if len(parse_errors) < max_errors:
+                parse_errors.append(item)
+        else:
+            rows.append(
+                AttendanceInput(
+                    ref=str(item.line),
+                    enrollment_id=None,
+                    iin=item.iin,
+                    provider_bin=item.provider_bin,
+                    day=item.day,
+                )
+            )
+        if n % _CHUNK_ROWS == 0:
+            await asyncio.sleep(0)  # the loop's turn
+    accepted, refused = await record_attendance(
+        conn=conn, rows=rows, month=month, region_scope=region_scope
+    )
+    errors = parse_errors + [
+        domain.RowError(int(e["ref"]), "date", e["reason"], e["value"]) for e in refused
+    ]
+    errors.sort(key=lambda e: e.line)
+    return AttendanceImport(
+        accepted=accepted, rejected=parse_refused + len(refused), errors=errors[:max_errors]
+    )
+
+
 async def record_attendance(
     *,
     conn: Connection,
@@ -211,7 +267,9 @@ async def record_attendance(
     seen: dict[tuple[str | None, str | None, str, date], str] = {}
     candidates: list[AttendanceInput] = []
     today = almaty_today()
-    for row in rows:
+    for n, row in enumerate(rows, start=1):
+        if n % _CHUNK_ROWS == 0:
+            await asyncio.sleep(0)  # a large file leaves the loop its turns
         if row.day > today:
             errors.append(
                 {

@@ -573,8 +573,10 @@ class ImportOut(BaseModel):
     rows: int
     stored: int
     unchanged: int
-    rejected: int
-    errors: list[RowErrorOut]
+    rejected: int = Field(description="bad rows, all of them")
+    errors: list[RowErrorOut] = Field(
+        description="the first bad rows by line, at most SSU_MAX_IMPORT_ERRORS (100) of them"
+    )
 
 
 @router.post(
@@ -607,14 +609,17 @@ async def import_recipients(
         ) from None
     with _problems():
         result = await service.import_recipients(
-            conn=conn, text=text, region_scope=principal.region
+            conn=conn,
+            text=text,
+            region_scope=principal.region,
+            max_errors=request.app.state.runtime.settings.max_import_errors,
         )
     return ImportOut(
         rows=result.rows,
         stored=result.stored,
         unchanged=result.unchanged,
-        rejected=len(result.rejected),
-        errors=[RowErrorOut(line=e.line, field=e.field, reason=e.reason) for e in result.rejected],
+        rejected=result.rejected,
+        errors=[RowErrorOut(line=e.line, field=e.field, reason=e.reason) for e in result.errors],
     )
 
 
