@@ -24,8 +24,9 @@ SHELTER_ADDRESS = "Өскемен, Жасырын көшесі 7"
 SHELTER_KATO = "631010000"
 HOME_ADDRESS = "Өскемен, Абай даңғылы 10"
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
-PHONE = re.compile(r"\+?7\d{10}\b")
-TWELVE_DIGITS = re.compile(r"(?<!\d)\d{12}(?!\d)")
+# Kazakh mobile numbers as people give them (a bare 11-digit number may be a byte count)
+PHONE = re.compile(r"\+7[\s-]?\d{3}[\s-]?\d{3}[\s-]?\d{2}[\s-]?\d{2}")
+TWELVE_DIGITS = re.compile(r"(?<![\d.])\d{12}(?![\d.])")
 
 
 def iins_in(text: str) -> list[str]:
@@ -211,7 +212,11 @@ async def test_the_public_registry_shows_the_shelter_and_its_districts(
     assert [s["address"] for s in r.json()["sites"]] == [HOME_ADDRESS]
 
 
-def test_the_iin_pattern_tells_iins_from_bins() -> None:
+def test_the_patterns_find_phones_and_tell_iins_from_bins() -> None:
+    assert PHONE.findall("+77015550011, +7 701 555 00 11, 76000411436") == [
+        "+77015550011",
+        "+7 701 555 00 11",
+    ]
     assert iins_in("bin 940140000385, iin 791028302728, 061211600012") == [
         "791028302728",
         "061211600012",
