@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from billing_world import enroll, licensed_provider, new_iin
-from harness import ADMIN, RunningService, eventually
+from harness import ADMIN, RunningService
 from ssu_contracts import is_valid_iin, make_iin
 from test_authz_matrix import declared_scopes
 
@@ -127,13 +127,6 @@ async def world(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-un
         billed_iin = new_iin()
         await enroll(billing, bin_, number, date(2026, 1, 1), region="630000000", iin=billed_iin)
         secrets.add(billed_iin)
-
-        # registry and billing know the shelter from licensing's events, as in production
-        async def known() -> bool:
-            r = await reg.get("/v1/providers", params={"bin": shelter["bin"]}, headers=ADMIN)
-            return bool(r.json()["items"])
-
-        await eventually(known, timeout=30)
         yield {"services": running, "shelter": shelter, "home": home, "secrets": secrets}
 
 
