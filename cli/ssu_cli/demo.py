@@ -267,7 +267,10 @@ async def seed(settings: CliSettings, *, recipients: int = 2000, seed_value: int
             )
             await asyncio.sleep(3)  # billing records the suspension before the run
             run = check(
-                await http.post(f"{bil}/v1/runs", json={"period": month.strftime("%Y-%m")}),
+                # the demo region's own run, as its department would start it
+                await http.post(
+                    f"{bil}/v1/runs", json={"period": month.strftime("%Y-%m"), "region": REGION}
+                ),
                 200,
                 201,
                 409,

@@ -165,22 +165,33 @@ def topology_declare(delivery_limit: int = typer.Option(10, min=1)) -> None:
 
 
 @billing_app.command("run")
-def billing_run(period: str) -> None:
+def billing_run(
+    period: str,
+    region: str | None = typer.Option(
+        None,
+        help="KATO of the region to bill (AB0000000); without it a national key bills every "
+        "region, a regional key its own",
+    ),
+) -> None:
     """Run billing for a month (YYYY-MM) through the billing service and print the result."""
     if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", period):
         typer.secho("period must be YYYY-MM", fg="red", err=True)
         raise typer.Exit(2)
+    if region is not None and not re.fullmatch(r"\d{2}0{7}", region):
+        typer.secho("region must be a region's KATO code (AB0000000)", fg="red", err=True)
+        raise typer.Exit(2)
     settings = CliSettings()
+    body = {"period": period} if region is None else {"period": period, "region": region}
 
     async def call() -> httpx.Response:
         async with httpx.AsyncClient(timeout=600) as client:
             return await client.post(
                 f"{settings.api_url('billing')}/v1/runs",
-                json={"period": period},
+                json=body,
                 headers={"Authorization": f"Bearer {settings.api_key}"},
             )
 
-    with typer.progressbar(length=1, label=f"billing {period}") as bar:
+    with typer.progressbar(length=1, label=f"billing {period} {region or 'national'}") as bar:
         response = run(call())
         bar.update(1)
     typer.echo(json.dumps(response.json(), ensure_ascii=False, indent=2))

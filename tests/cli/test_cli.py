@@ -4,10 +4,22 @@ import asyncio
 import json
 import os
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import aio_pika
-from harness import AMQP_URL, ROOT, delete_queues, drop_database, test_dsn
+from harness import (
+    AMQP_URL,
+    ROOT,
+    delete_queues,
+    drop_database,
+    processes,
+    reset_service,
+    spawn_service,
+    test_dsn,
+    wait_ready,
+)
 from prometheus_client import CollectorRegistry
 from ssu_common import audit, seal
 from ssu_common.db import create_pool, ensure_database, migrate
@@ -121,3 +133,27 @@ async def test_usage_and_unreachable_exit_codes() -> None:
     )
     assert code == 4
     assert out.startswith("licensing     unreachable:")
+
+
+async def test_billing_run_of_a_region_and_a_future_month(tmp_path: Path) -> None:
+    await reset_service("billing")
+    proc = spawn_service("billing", log_dir=tmp_path)
+    with processes(proc):
+        await wait_ready(proc)
+        env = {"SSU_BILLING_URL": proc.url}
+        today = datetime.now(ZoneInfo("Asia/Almaty")).date()
+        last_month = (today.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+        code, out = await ssu("billing", "run", last_month, "--region", "630000000", **env)
+        assert code == 0, out
+        result = json.loads(out[out.index("{") :])
+        assert (result["period"], result["region"], result["invoices"]) == (
+            last_month,
+            "630000000",
+            0,
+        )
+        next_month = (today.replace(day=28) + timedelta(days=4)).strftime("%Y-%m")
+        code, out = await ssu("billing", "run", next_month, **env)
+        assert code == 1
+        assert json.loads(out[out.index("{") :])["errors"][0]["field"] == "period"
+        code, _ = await ssu("billing", "run", last_month, "--region", "63", **env)
+        assert code == 2

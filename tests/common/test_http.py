@@ -100,6 +100,18 @@ async def test_health_and_metrics(svc) -> None:  # type: ignore[no-untyped-def]
     )
 
 
+async def test_unknown_http_methods_are_one_metrics_label(svc) -> None:  # type: ignore[no-untyped-def]
+    for n in range(5):
+        r = await svc.client.request(f"BREW{n}", "/v1/things", headers=ADMIN)
+        assert r.status_code == 405
+    text = (await svc.client.get("/metrics")).text
+    assert "BREW" not in text
+    assert (
+        'ssu_http_requests_total{method="other",route="/v1/things",service="probe",status="405"}'
+        " 5.0" in text
+    )
+
+
 async def test_body_over_the_limit_is_413_problem(svc) -> None:  # type: ignore[no-untyped-def]
     big = b'{"bin": "940140000385", "places": 1, "pad": "' + b"x" * 1_048_576 + b'"}'
     r = await svc.client.post(

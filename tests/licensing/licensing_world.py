@@ -86,3 +86,18 @@ async def issue(svc: RunningService, body: dict[str, Any] | None = None) -> dict
     r = await svc.client.post(f"/v1/applications/{app['id']}/approve", headers=ADMIN)
     assert r.status_code == 201, r.text
     return dict(r.json())
+
+
+SHELTER_ADDRESS = "Өскемен, Тыныш көшесі 3"
+
+
+def shelter_application(**overrides: Any) -> dict[str, Any]:
+    """A shelter for 12 victims of domestic violence in East Kazakhstan meeting every norm."""
+    return application(
+        provider_name="Қорған дағдарыс орталығы",
+        subtypes=[{"form": "temporary_stay", "category": "domestic_violence"}],
+        sites=[{"address": SHELTER_ADDRESS, "kato": "631010000", "places": 12}],
+        staffing=[*CORE_STAFF, {"role": "psychologist", "fte": "1.00"}],
+        equipment=["first_aid_kit", "fire_alarm", "emergency_button"],
+        **overrides,
+    )

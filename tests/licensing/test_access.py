@@ -6,7 +6,14 @@ import pytest
 import pytest_asyncio
 import yaml
 from harness import ADMIN, ROOT, RunningService
-from licensing_world import application, issue, licensing_service, submit
+from licensing_world import (
+    SHELTER_ADDRESS,
+    application,
+    issue,
+    licensing_service,
+    shelter_application,
+    submit,
+)
 from ssu_common import hash_key
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -91,3 +98,37 @@ async def test_a_regional_key_cannot_change_the_national_requirement_sets(
         "/v1/requirement-sets/2026.1/activate", json={"effective_from": "2030-01-01"}, headers=EAST
     )
     assert r.status_code == 403
+
+
+async def test_the_public_registry_shows_a_shelters_district_never_its_address(
+    svc: RunningService,
+) -> None:
+    shelter = await issue(svc, shelter_application())
+    home = await issue(svc, application())
+    number, site_id = shelter["number"], shelter["sites"][0]["site_id"]
+    district_only = {
+        "site_id": site_id,
+        "places": 12,
+        "region": "630000000",
+        "region_name": {"kk": "Шығыс Қазақстан облысы", "ru": "Восточно-Казахстанская область"},
+        "district": "631000000",
+        "kato": None,
+        "address": None,
+    }
+    # no key, a key without licensing:read: the public view, from the one license and the list
+    for headers in ({}, {"Authorization": "Bearer ssu-dev-east-kz"}):
+        r = await svc.client.get(f"/v1/licenses/{number}", headers=headers)
+        assert r.status_code == 200
+        assert r.json()["sites"] == [district_only]
+        r = await svc.client.get("/v1/licenses", params={"bin": shelter["bin"]}, headers=headers)
+        assert [lic["sites"] for lic in r.json()["items"]] == [[district_only]]
+        assert SHELTER_ADDRESS not in r.text and "631010000" not in r.text
+        # an ordinary home's address is public
+        r = await svc.client.get(f"/v1/licenses/{home['number']}", headers=headers)
+        assert r.json()["sites"][0]["address"] == "Өскемен, Абай даңғылы 10"
+    # licensing:read: the address
+    r = await svc.client.get(f"/v1/licenses/{number}", headers=ADMIN)
+    assert r.json()["sites"] == [{**district_only, "kato": "631010000", "address": SHELTER_ADDRESS}]
+    # a key that is not known is refused rather than answered as the public
+    r = await svc.client.get(f"/v1/licenses/{number}", headers={"Authorization": "Bearer nope"})
+    assert r.status_code == 401

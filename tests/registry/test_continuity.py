@@ -200,6 +200,22 @@ async def test_suspension_reinstatement_transfer_and_revocation(svc: RunningServ
         assert first["days_disrupted"] == days
         assert first["alternatives"] == elderly_alternatives
         assert first["provider_name"] == "Шапағат" and first["reason"] == "staffing below the norm"
+        assert first["addressee"]["phone"] == "+77051112233"
+        # a key without registry:read-contacts sees whom to call, not the number
+        r = await svc.client.get(
+            "/v1/disruptions",
+            params={"region": KARAGANDA},
+            headers={"Authorization": "Bearer ssu-dev-reader"},
+        )
+        by_iin = {i["iin"]: i["addressee"] for i in r.json()["items"]}
+        assert by_iin[lonely["iin"]] == {
+            "name": "Дана Нұрланова",
+            "email": None,
+            "phone": None,
+            "language": "ru",
+            "is_guardian": True,
+        }
+        assert "dana@example.kz" not in r.text and "+77051112233" not in r.text
 
         # A transfer is an ordinary enrollment that closes the disruption.
         r = await svc.client.post(

@@ -76,7 +76,8 @@ async def test_registers_a_recipient_and_publishes_the_event(svc: RunningService
             "iin": None,
         },
     }
-    again = await svc.client.get(f"/v1/recipients/{iin}", headers=READER)
+    # read back with registry:read-contacts (without it, see the test below)
+    again = await svc.client.get(f"/v1/recipients/{iin}", headers=ADMIN)
     assert again.status_code == 200 and again.json() == got
 
 
@@ -159,3 +160,46 @@ async def test_a_regional_key_sees_and_changes_only_its_region(svc: RunningServi
     moved = {**astana, "region": EAST}
     r = await svc.client.post("/v1/recipients", json=moved, headers=EAST_KEY)
     assert r.status_code == 404
+
+
+async def test_phones_emails_and_guardians_need_the_read_contacts_scope(
+    svc: RunningService,
+) -> None:
+    birth = date(2014, 6, 1)
+    iin = new_iin(birth, "female")
+    guardian_iin = new_iin(date(1985, 3, 3), "female")
+    body = recipient_body(
+        iin,
+        birth=birth,
+        category="child_disability",
+        phone="+77015550011",
+        email="child@example.kz",
+        guardian={
+            "name": "Айгүл Сәрсенова",
+            "phone": "+77015550022",
+            "email": "aigul@example.kz",
+            "iin": guardian_iin,
+        },
+    )
+    assert (await svc.client.post("/v1/recipients", json=body, headers=ADMIN)).status_code == 201
+    for key in (READER, EAST_KEY):  # registry:read without registry:read-contacts
+        r = await svc.client.get(f"/v1/recipients/{iin}", headers=key)
+        assert r.status_code == 200
+        got = r.json()
+        assert (got["phone"], got["email"]) == (None, None)
+        assert got["guardian"] == {
+            "name": "Айгүл Сәрсенова",
+            "phone": None,
+            "email": None,
+            "iin": None,
+        }
+        for secret in ("+77015550011", "child@example.kz", "+77015550022", "aigul@", guardian_iin):
+            assert secret not in r.text
+    r = await svc.client.get(f"/v1/recipients/{iin}", headers=ADMIN)  # has registry:read-contacts
+    assert (r.json()["phone"], r.json()["email"]) == ("+77015550011", "child@example.kz")
+    assert r.json()["guardian"] == {
+        "name": "Айгүл Сәрсенова",
+        "phone": "+77015550022",
+        "email": "aigul@example.kz",
+        "iin": guardian_iin,
+    }

@@ -26,6 +26,8 @@ BUILDERS: dict[str, tuple[Any, Any]] = {
 
 NO_SCOPES_KEY = "ssu-test-no-scopes"
 OTHER_REGION_KEY = "ssu-test-abai-region"  # every scope, restricted to Abai region
+ABAI = "100000000"
+ABAI_APPROVER_KEY = "ssu-test-abai-approver"  # the second pair of eyes of Abai region
 
 
 def keys_file(directory: Path) -> Path:
@@ -41,8 +43,14 @@ def keys_file(directory: Path) -> Path:
         {
             "client": "test-abai",
             "scopes": every_scope,
-            "region": "100000000",
+            "region": ABAI,
             "key_sha256": hashlib.sha256(OTHER_REGION_KEY.encode()).hexdigest(),
+        },
+        {
+            "client": "test-abai-approver",
+            "scopes": ["billing:read", "billing:approve"],
+            "region": ABAI,
+            "key_sha256": hashlib.sha256(ABAI_APPROVER_KEY.encode()).hexdigest(),
         },
     ]
     path = directory / "api-keys.yaml"

@@ -5,12 +5,15 @@ a key lacking the scope it is 403; public routes answer without a key.
 """
 
 import re
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
-from harness import RunningService
+from billing_world import attend, enroll, licensed_provider, new_iin, tariff
+from harness import ADMIN, RunningService
 
-from services import NO_SCOPES_KEY, all_services
+from services import ABAI, ABAI_APPROVER_KEY, NO_SCOPES_KEY, OTHER_REGION_KEY, all_services
 
 PATH_VALUES = {
     "iin": "791028302728",
@@ -21,6 +24,9 @@ PATH_VALUES = {
     "version": "2025.1",
 }
 UUID = "00000000-0000-4000-8000-000000000000"
+EAST = "630000000"
+ABAI_KEY = {"Authorization": f"Bearer {OTHER_REGION_KEY}"}
+ABAI_APPROVER = {"Authorization": f"Bearer {ABAI_APPROVER_KEY}"}
 
 
 def concrete(path: str) -> str:
@@ -106,3 +112,143 @@ def test_paths_are_concrete() -> None:
         "/v1/payment-registers/630000000/2026-01.csv"
     )
     assert concrete("/v1/runs/{id}/approve") == f"/v1/runs/{UUID}/approve"
+
+
+async def test_billing_honours_the_region_of_the_key(services: dict[str, RunningService]) -> None:
+    """A regional key records, runs, approves and reads only its region's billing; another
+    region's objects are 404 (or 403 where it asks to act for another region)."""
+    billing = services["billing"]
+    http = billing.client
+    today = datetime.now(ZoneInfo("Asia/Almaty")).date()
+    first = (today.replace(day=1) - timedelta(days=1)).replace(day=1)  # last month
+    period, year = f"{first:%Y-%m}", first.year
+    abai_bin, abai_lic, _ = await licensed_provider(billing, region=ABAI, year=year)
+    east_bin, east_lic, east_contract = await licensed_provider(billing, region=EAST, year=year)
+    for region in (ABAI, EAST):
+        await tariff(
+            billing,
+            region=region,
+            form="stationary",
+            rate="2000.00",
+            unit="day",
+            effective_from=date(year, 1, 1),
+        )
+    abai_e = await enroll(billing, abai_bin, abai_lic, first, region=ABAI)
+    east_iin = new_iin()
+    east_e = await enroll(billing, east_bin, east_lic, first, region=EAST, iin=east_iin)
+    await attend(billing, east_bin, period, {east_e: [1, 2]})
+
+    def day(n: int) -> str:
+        return first.replace(day=n).isoformat()
+
+    # attendance: another region's enrollment is not found, by id or by IIN
+    r = await http.post(
+        "/v1/attendance",
+        headers=ABAI_KEY,
+        json={
+            "provider_bin": east_bin,
+            "month": period,
+            "enrollments": [
+                {"enrollment_id": east_e, "dates": [day(3)]},
+                {"iin": east_iin, "dates": [day(4)]},
+            ],
+        },
+    )
+    assert (r.status_code, r.json()["accepted"]) == (200, 0)
+    assert [e["reason"] for e in r.json()["rejected"]] == [
+        "unknown enrollment of this provider",
+        "no enrollment of this IIN at this provider on this date",
+    ]
+    r = await http.post(
+        "/v1/attendance/import",
+        headers={**ABAI_KEY, "Content-Type": "text/csv"},
+        content=f"iin,provider_bin,date\n{east_iin},{east_bin},{day(5)}\n".encode(),
+    )
+    assert (r.status_code, r.json()["accepted"]) == (200, 0)
+    r = await http.post(
+        "/v1/attendance",
+        headers=ABAI_KEY,
+        json={
+            "provider_bin": abai_bin,
+            "month": period,
+            "enrollments": [{"enrollment_id": abai_e, "dates": [day(1), day(2), day(3)]}],
+        },
+    )
+    assert (r.status_code, r.json()["accepted"]) == (200, 3)
+    east_days = await billing.pool.fetchval(
+        "SELECT count(*) FROM attendance WHERE enrollment_id = $1", east_e
+    )
+    assert east_days == 2
+
+    # tariffs and contracts of another region
+    r = await http.put(
+        "/v1/tariffs",
+        headers=ABAI_KEY,
+        json={
+            "region": EAST,
+            "form": "home",
+            "category": "*",
+            "effective_from": f"{year}-01-01",
+            "rate": "2000.00",
+            "unit": "day",
+            "act_reference": "forged",
+        },
+    )
+    assert r.status_code == 404
+    r = await http.post(
+        "/v1/contracts",
+        headers=ABAI_KEY,
+        json={
+            "number": "C-forged",
+            "provider_bin": east_bin,
+            "region": EAST,
+            "year": year,
+            "budget": "1.00",
+        },
+    )
+    assert r.status_code == 404
+    r = await http.get("/v1/tariffs", headers=ABAI_KEY, params={"region": EAST})
+    assert r.status_code == 404
+
+    # runs: its own region only, never national
+    r = await http.post("/v1/runs", headers=ABAI_KEY, json={"period": period, "region": EAST})
+    assert r.status_code == 403
+    r = await http.post("/v1/runs", headers=ABAI_KEY, json={"period": period})
+    assert r.status_code == 201, r.text
+    abai_run = r.json()
+    assert (abai_run["region"], abai_run["invoices"], abai_run["total"]) == (ABAI, 1, "6000.00")
+    r = await http.post("/v1/runs", headers=ADMIN, json={"period": period})
+    assert r.status_code == 201, r.text
+    national = r.json()
+    assert (national["region"], national["invoices"], national["total"]) == (None, 1, "4000.00")
+
+    r = await http.get(f"/v1/runs/{national['id']}", headers=ABAI_KEY)
+    assert r.status_code == 404
+    for key in (ABAI_KEY, ABAI_APPROVER):
+        r = await http.post(f"/v1/runs/{national['id']}/approve", headers=key)
+        assert r.status_code == 404
+    r = await http.post(f"/v1/runs/{abai_run['id']}/approve", headers=ABAI_KEY)
+    assert r.status_code == 403  # four eyes
+    r = await http.post(f"/v1/runs/{abai_run['id']}/approve", headers=ABAI_APPROVER)
+    assert (r.status_code, r.json()["approved_by"]) == (200, "test-abai-approver")
+
+    # invoices, budgets, payment registers of another region
+    r = await http.get("/v1/invoices", headers=ABAI_KEY, params={"period": period})
+    assert [(i["provider_bin"], i["status"]) for i in r.json()["items"]] == [(abai_bin, "approved")]
+    r = await http.get("/v1/invoices", headers=ADMIN, params={"provider": east_bin})
+    [east_invoice] = r.json()["items"]
+    assert east_invoice["status"] == "issued"  # Abai's approval did not touch it
+    r = await http.get(f"/v1/invoices/{east_invoice['id']}", headers=ABAI_KEY)
+    assert r.status_code == 404
+    r = await http.get("/v1/budgets", headers=ABAI_KEY, params={"year": year})
+    assert {c["region"] for c in r.json()["contracts"]} == {ABAI}
+    assert [t["region"] for t in r.json()["regions"]] == [ABAI]
+    r = await http.get(f"/v1/payment-registers/{EAST}/{period}.csv", headers=ABAI_KEY)
+    assert r.status_code == 404
+    r = await http.post(
+        f"/v1/payment-registers/{EAST}/{period}/reconciliation",
+        headers={**ABAI_KEY, "Content-Type": "text/csv"},
+        content=f"invoice_number,amount_paid,status,date\n{east_contract}/{period},1.00,paid,"
+        f"{today}\n".encode(),
+    )
+    assert r.status_code == 404

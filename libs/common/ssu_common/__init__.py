@@ -1,9 +1,10 @@
 """What every ssu service needs once: settings, logs, metrics, database, outbox, inbox, HTTP."""
 
 from ssu_common import audit, tracing
-from ssu_common.auth import ApiKeys, Principal, authorize, hash_key
+from ssu_common.auth import ApiKeys, Principal, authorize, hash_key, optional_principal
 from ssu_common.context import current_causation_id, current_correlation_id, work_context
 from ssu_common.crypto import CipherError, FieldCipher, ServiceKeys, generate_key, load_keys
+from ssu_common.csvfiles import csv_text, safe_cell
 from ssu_common.db import Connection, create_pool, ensure_database, migrate
 from ssu_common.keyrotation import SealedTable, reseal_batch
 from ssu_common.logging import configure_logging, get_logger, mask_pii
@@ -20,7 +21,7 @@ from ssu_common.messaging import (
 )
 from ssu_common.metrics import DomainGauge, GaugeRows
 from ssu_common.outbox import OutboxRelay, emit, emit_many
-from ssu_common.paging import decode_cursor, encode_cursor
+from ssu_common.paging import Seq, TimeAndId, decode_cursor, encode_cursor
 from ssu_common.problems import Problem, field_error
 from ssu_common.runtime import ServiceRuntime, connection
 from ssu_common.settings import REPO_ROOT, ServiceSettings
@@ -42,9 +43,11 @@ __all__ = [
     "Principal",
     "Problem",
     "SealedTable",
+    "Seq",
     "ServiceKeys",
     "ServiceRuntime",
     "ServiceSettings",
+    "TimeAndId",
     "audit",
     "authorize",
     "broker_addresses",
@@ -52,6 +55,7 @@ __all__ = [
     "connect_first",
     "connection",
     "create_pool",
+    "csv_text",
     "current_causation_id",
     "current_correlation_id",
     "decode_cursor",
@@ -67,8 +71,10 @@ __all__ = [
     "load_keys",
     "mask_pii",
     "migrate",
+    "optional_principal",
     "queue_name",
     "reseal_batch",
+    "safe_cell",
     "tracing",
     "work_context",
 ]

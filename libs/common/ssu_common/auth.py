@@ -95,6 +95,21 @@ def identify(keys: ApiKeys, token: str | None) -> ApiKey:
     return key
 
 
+def optional_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal | None:
+    """For public routes: None without a key (the public view), the caller with a known key,
+    401 with a key that is not known (a typo should not silently give the public view)."""
+    if credentials is None or not credentials.credentials:
+        return None
+    keys: ApiKeys = request.app.state.api_keys
+    key = identify(keys, credentials.credentials)
+    principal = Principal(client=key.client, scopes=key.scopes, region=key.region)
+    request.state.principal = principal
+    return principal
+
+
 def authorize(
     security: SecurityScopes,
     request: Request,

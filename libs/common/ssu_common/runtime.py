@@ -39,7 +39,7 @@ from ssu_common.messaging import (
     queue_depth,
 )
 from ssu_common.metrics import DomainGauge, Metrics
-from ssu_common.paging import decode_cursor, encode_cursor
+from ssu_common.paging import Seq, decode_cursor, encode_cursor
 from ssu_common.problems import (
     Problem,
     document_problems,
@@ -54,6 +54,8 @@ access_log = get_logger("ssu.access")
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Probes and scrapes every few seconds are not requests anyone follows.
 _UNTRACED_PATHS = ("/metrics", "/health/live", "/health/ready")
+# Any token is a valid HTTP method; as a label each new one would be a new time series.
+_METHODS = frozenset({"GET", "HEAD", "OPTIONS", *_WRITES})
 
 BackgroundJob = Callable[["ServiceRuntime"], Coroutine[Any, Any, None]]
 
@@ -484,10 +486,9 @@ class ServiceRuntime:
                         correlation_id=correlation_id,
                     )
             elapsed = time.perf_counter() - started
-            metrics.http_latency.labels(service, request.method, route).observe(elapsed)
-            metrics.http_requests.labels(
-                service, request.method, route, str(response.status_code)
-            ).inc()
+            method = request.method if request.method in _METHODS else "other"
+            metrics.http_latency.labels(service, method, route).observe(elapsed)
+            metrics.http_requests.labels(service, method, route, str(response.status_code)).inc()
             response.headers["X-Correlation-ID"] = correlation_id
             principal = getattr(request.state, "principal", None)
             # The access line (uvicorn's own is off): the route template, never the path,
@@ -534,7 +535,7 @@ class ServiceRuntime:
             client: str | None = None,
         ) -> dict[str, Any]:
             """The audit records, oldest first; `next_cursor` pages on."""
-            after = decode_cursor(cursor)
+            after = decode_cursor(cursor, Seq) or 0
             records = await audit.page(conn, after_id=after, limit=limit, client=client)
             items = [
                 {

@@ -61,6 +61,9 @@ class ServiceSettings(BaseSettings):
     outbox_poll_seconds: float = Field(default=2.0, validation_alias="SSU_OUTBOX_POLL_SECONDS")
     max_body_bytes: int = Field(default=1_048_576, validation_alias="SSU_MAX_BODY_BYTES")
     max_file_bytes: int = Field(default=64 * 1_048_576, validation_alias="SSU_MAX_FILE_BYTES")
+    # A file import answers the first this many row errors (with the count of all): a file of
+    # bad rows would otherwise answer megabytes nobody reads.
+    max_import_errors: int = Field(default=100, ge=1, validation_alias="SSU_MAX_IMPORT_ERRORS")
     # How long a starting service waits for its database and broker before it gives up.
     startup_timeout_seconds: float = Field(
         default=60.0, validation_alias="SSU_STARTUP_TIMEOUT_SECONDS"

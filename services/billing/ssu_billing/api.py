@@ -1,7 +1,5 @@
 """HTTP API of the billing service (DESIGN §5)."""
 
-import csv
-import io
 import uuid
 from datetime import date, timedelta
 from decimal import Decimal
@@ -15,6 +13,7 @@ from ssu_common import (
     Problem,
     authorize,
     connection,
+    csv_text,
     decode_cursor,
     encode_cursor,
     field_error,
@@ -76,6 +75,9 @@ class AttendanceIn(Body):
 
 class RunIn(Body):
     period: Period
+    # A regional key runs its own region (the default for it); a national key runs one region
+    # or, without `region`, every region.
+    region: RegionCode | None = None
 
 
 def _money(value: Decimal) -> str:
@@ -114,6 +116,7 @@ def _run(row: Any, *, repeated: bool | None = None) -> dict[str, Any]:
     body = {
         "id": str(row["id"]),
         "period": row["period"],
+        "region": row["region"],
         "status": "approved" if row["approved_by"] else row["status"],
         "started_by": row["started_by"],
         "approved_by": row["approved_by"],
@@ -304,8 +307,9 @@ async def post_attendance(body: AttendanceIn, principal: Write, conn: Conn) -> d
         for i, entry in enumerate(body.enrollments)
         for j, day in enumerate(entry.dates)
     ]
+    service.refuse_future_dates(rows)
     accepted, errors = await service.record_attendance(
-        conn=conn, rows=rows, month=domain.Month.parse(body.month)
+        conn=conn, rows=rows, month=domain.Month.parse(body.month), region_scope=principal.region
     )
     return {
         "accepted": accepted,
@@ -322,26 +326,25 @@ async def import_attendance(
     conn: Conn,
     month: Annotated[Period | None, Query()] = None,
 ) -> dict[str, Any]:
+    """Record attendance from a CSV file (`iin,provider_bin,date`): every row is checked;
+    `rejected_count` counts the refused rows, `rejected` lists the first of them by line (at
+    most SSU_MAX_IMPORT_ERRORS)."""
     text = await _csv_body(request)
-    parsed, parse_errors = domain.parse_attendance_csv(text)
-    rows = [
-        service.AttendanceInput(
-            ref=str(r.line), enrollment_id=None, iin=r.iin, provider_bin=r.provider_bin, day=r.day
-        )
-        for r in parsed
-    ]
-    accepted, errors = await service.record_attendance(
-        conn=conn, rows=rows, month=domain.Month.parse(month) if month else None
+    result = await service.import_attendance(
+        conn=conn,
+        text=text,
+        month=domain.Month.parse(month) if month else None,
+        region_scope=principal.region,
+        max_errors=request.app.state.runtime.settings.max_import_errors,
     )
-    rejected = [
-        {"line": e.line, "field": e.field, "reason": e.reason, "value": e.value}
-        for e in parse_errors
-    ] + [
-        {"line": int(e["ref"]), "field": "date", "reason": e["reason"], "value": e["value"]}
-        for e in errors
-    ]
-    rejected.sort(key=lambda e: e["line"])
-    return {"accepted": accepted, "rejected": rejected}
+    return {
+        "accepted": result.accepted,
+        "rejected_count": result.rejected,
+        "rejected": [
+            {"line": e.line, "field": e.field, "reason": e.reason, "value": e.value}
+            for e in result.errors
+        ],
+    }
 
 
 async def _csv_body(request: Request) -> str:
@@ -359,22 +362,25 @@ async def _csv_body(request: Request) -> str:
 
 @router.post("/runs")
 async def post_run(body: RunIn, response: Response, principal: Write, conn: Conn) -> Any:
-    outcome = await service.run_billing(conn=conn, period=body.period, started_by=principal.client)
+    region = service.run_scope(requested=body.region, key_region=principal.region)
+    outcome = await service.run_billing(
+        conn=conn, period=body.period, region=region, started_by=principal.client
+    )
     response.status_code = 200 if outcome.repeated else 201
     return _run(outcome.run, repeated=outcome.repeated)
 
 
 @router.get("/runs/{run_id}")
 async def get_run(run_id: str, principal: Read, conn: Conn) -> dict[str, Any]:
-    row = await store.get_run(conn, _uuid(run_id))
-    if row is None:
-        raise Problem(404, "no such billing run")
+    row = await service.get_run(conn=conn, run_id=_uuid(run_id), region_scope=principal.region)
     return _run(row)
 
 
 @router.post("/runs/{run_id}/approve")
 async def approve_run(run_id: str, principal: Approve, conn: Conn) -> dict[str, Any]:
-    row = await service.approve_run(conn=conn, run_id=_uuid(run_id), approver=principal.client)
+    row = await service.approve_run(
+        conn=conn, run_id=_uuid(run_id), approver=principal.client, region_scope=principal.region
+    )
     return _run(row)
 
 
@@ -387,7 +393,7 @@ async def list_invoices(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
     cursor: str | None = None,
 ) -> dict[str, Any]:
-    after = str(decode_cursor(cursor, default=""))
+    after = decode_cursor(cursor, str) or ""
     rows = await store.list_invoices(
         conn, provider=provider, period=period, region=principal.region, after=after, limit=limit
     )
@@ -425,34 +431,33 @@ async def payment_register(
 ) -> Response:
     _visible(principal, region)
     rows = await store.payment_register(conn, region=region, period=period)
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(
-        [
-            "invoice_number",
-            "contract_number",
-            "provider_bin",
-            "provider_name",
-            "region",
-            "period",
-            "amount",
-            "approved_by",
-        ]
-    )
-    for r in rows:
-        writer.writerow(
+    header = [
+        "invoice_number",
+        "contract_number",
+        "provider_bin",
+        "provider_name",
+        "region",
+        "period",
+        "amount",
+        "approved_by",
+    ]
+    body = csv_text(
+        header,
+        (
             [
                 r["number"],
                 r["contract_number"],
                 r["provider_bin"],
-                r["provider_name"] or "",
+                r["provider_name"],
                 r["region"],
                 r["period"],
-                _money(r["total"]),
+                domain.round_money(r["total"]),  # a number, written as one
                 r["approved_by"],
             ]
-        )
-    return Response(out.getvalue(), media_type="text/csv; charset=utf-8")
+            for r in rows
+        ),
+    )
+    return Response(body, media_type="text/csv; charset=utf-8")
 
 
 @router.post("/payment-registers/{region}/{period}/reconciliation")

@@ -3,6 +3,7 @@
 import csv
 import io
 from calendar import monthrange
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -74,14 +75,13 @@ class AttendanceRow:
     day: date
 
 
-def parse_attendance_csv(text: str) -> tuple[list[AttendanceRow], list[RowError]]:
-    """Rows of `iin,provider_bin,date`; line numbers count the header as line 1."""
+def attendance_rows(text: str) -> Iterator[AttendanceRow | RowError]:
+    """Rows of `iin,provider_bin,date`, one by one (line numbers count the header as line 1)."""
     reader = csv.DictReader(io.StringIO(text))
     missing = {"iin", "provider_bin", "date"} - set(reader.fieldnames or [])
     if missing:
-        return [], [RowError(1, "header", f"missing columns: {', '.join(sorted(missing))}")]
-    rows: list[AttendanceRow] = []
-    errors: list[RowError] = []
+        yield RowError(1, "header", f"missing columns: {', '.join(sorted(missing))}")
+        return
     for number, raw in enumerate(reader, start=2):
         iin = (raw.get("iin") or "").strip()
         bin_ = (raw.get("provider_bin") or "").strip()
@@ -89,13 +89,12 @@ def parse_attendance_csv(text: str) -> tuple[list[AttendanceRow], list[RowError]
         try:
             day = date.fromisoformat(text_date)
         except ValueError:
-            errors.append(RowError(number, "date", "not a date (YYYY-MM-DD)", text_date))
+            yield RowError(number, "date", "not a date (YYYY-MM-DD)", text_date)
             continue
         if not (len(iin) == 12 and iin.isdigit()):
-            errors.append(RowError(number, "iin", "not an IIN (12 digits)", iin))
+            yield RowError(number, "iin", "not an IIN (12 digits)", iin)
             continue
-        rows.append(AttendanceRow(number, iin, bin_, day))
-    return rows, errors
+        yield AttendanceRow(number, iin, bin_, day)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ def build(settings: Settings | None = None) -> ServiceRuntime:
             DomainGauge(
                 "ssu_billing_run_duration_seconds",
                 "Wall time of the latest billing runs",
-                ("period",),
+                ("period", "region"),
                 store.run_durations,
             ),
             DomainGauge(

@@ -1,11 +1,13 @@
 """Use cases of the billing service: one transaction each, rules, writes, outbox."""
 
+import asyncio
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from ssu_common import Connection, Problem, audit, emit_many, field_error, get_logger
 from ssu_common.audit import Aggregate
@@ -25,6 +27,13 @@ from ssu_contracts import (
 from ssu_billing import domain, store
 
 log = get_logger(__name__)
+
+ALMATY = ZoneInfo("Asia/Almaty")
+
+
+def almaty_today() -> date:
+    """Today's calendar date in Asia/Almaty: no service can have been given after it."""
+    return datetime.now(ALMATY).date()
 
 
 class EnrollmentNotYetKnown(Exception):
@@ -191,14 +200,99 @@ class AttendanceInput:
     day: date
 
 
+def refuse_future_dates(rows: list[AttendanceInput]) -> None:
+    """A 422 naming every date after today (Asia/Almaty): attendance is reported, not planned."""
+    today = almaty_today()
+    future = [row for row in rows if row.day > today]
+    if future:
+        message = f"is after today ({today.isoformat()}, Asia/Almaty)"
+        raise Problem(
+            422,
+            f"{future[0].ref}: {future[0].day.isoformat()} {message}",
+            errors=[{"field": row.ref, "message": message} for row in future],
+        )
+
+
+# Rows handled per turn of the event loop in an import (about a millisecond): a large file
+# does not hold up health checks and other requests.
+_CHUNK_ROWS = 250
+
+
+@dataclass(frozen=True)
+class AttendanceImport:
+    accepted: int
+    rejected: int
+    # the first `max_errors` refused rows by line: (line, field, reason, value)
+    errors: list[domain.RowError]
+
+
+async def import_attendance(
+    *,
+    conn: Connection,
+    text: str,
+    month: domain.Month | None,
+    region_scope: str | None,
+    max_errors: int,
+) -> AttendanceImport:
+    """Record a provider's attendance file; every refused row is counted, the first
+    `max_errors` are reported with their lines."""
+    rows: list[AttendanceInput] = []
+    parse_errors: list[domain.RowError] = []
+    parse_refused = 0
+    for n, item in enumerate(domain.attendance_rows(text), start=1):
+        if isinstance(item, domain.RowError):
+            parse_refused += 1
+            if len(parse_errors) < max_errors:
+                parse_errors.append(item)
+        else:
+            rows.append(
+                AttendanceInput(
+                    ref=str(item.line),
+                    enrollment_id=None,
+                    iin=item.iin,
+                    provider_bin=item.provider_bin,
+                    day=item.day,
+                )
+            )
+        if n % _CHUNK_ROWS == 0:
+            await asyncio.sleep(0)  # the loop's turn
+    accepted, refused = await record_attendance(
+        conn=conn, rows=rows, month=month, region_scope=region_scope
+    )
+    errors = parse_errors + [
+        domain.RowError(int(e["ref"]), "date", e["reason"], e["value"]) for e in refused
+    ]
+    errors.sort(key=lambda e: e.line)
+    return AttendanceImport(
+        accepted=accepted, rejected=parse_refused + len(refused), errors=errors[:max_errors]
+    )
+
+
 async def record_attendance(
-    *, conn: Connection, rows: list[AttendanceInput], month: domain.Month | None
+    *,
+    conn: Connection,
+    rows: list[AttendanceInput],
+    month: domain.Month | None,
+    region_scope: str | None,
 ) -> tuple[int, list[dict[str, Any]]]:
-    """Keep every valid row; report each refused one (outside the month, unknown, duplicate)."""
+    """Keep every valid row; report each refused one (future, outside the month, unknown,
+    duplicate). A regional key finds only its region's enrollments."""
     errors: list[dict[str, Any]] = []
     seen: dict[tuple[str | None, str | None, str, date], str] = {}
     candidates: list[AttendanceInput] = []
-    for row in rows:
+    today = almaty_today()
+    for n, row in enumerate(rows, start=1):
+        if n % _CHUNK_ROWS == 0:
+            await asyncio.sleep(0)  # a large file leaves the loop its turns
+        if row.day > today:
+            errors.append(
+                {
+                    "ref": row.ref,
+                    "reason": f"date is after today ({today.isoformat()}, Asia/Almaty)",
+                    "value": row.day.isoformat(),
+                }
+            )
+            continue
         if month is not None and not month.contains(row.day):
             errors.append(
                 {
@@ -228,6 +322,7 @@ async def record_attendance(
             iins=[r.iin for r in candidates],
             provider_bins=[r.provider_bin for r in candidates],
             days=[r.day for r in candidates],
+            region=region_scope,
         )
         valid: list[tuple[int, str]] = []
         for found in resolved:
@@ -288,40 +383,79 @@ class RunOutcome:
     repeated: bool
 
 
-async def run_billing(*, conn: Connection, period: str, started_by: str) -> RunOutcome:
-    """Invoice a month: one invoice per contract, a line per enrollment, adjustments, budgets."""
+def run_scope(*, requested: str | None, key_region: str | None) -> str | None:
+    """The region a run bills: a regional key's own (never national), else what was asked."""
+    if key_region is None:
+        return requested
+    if requested is not None and requested != key_region:
+        raise Problem(
+            403,
+            f"a key of region {key_region} runs billing for region {key_region} only",
+            errors=[{"field": "region", "message": f"not the key's region {key_region}"}],
+        )
+    return key_region
+
+
+async def run_billing(
+    *, conn: Connection, period: str, region: str | None, started_by: str
+) -> RunOutcome:
+    """Invoice a month of one region (or, national, of every region): one invoice per contract,
+    a line per enrollment, adjustments, budgets."""
+    month = domain.Month.parse(period)
+    today = almaty_today()
+    if month.first > today:
+        raise field_error("period", f"{period} has not begun (today is {today.isoformat()})")
     try:
-        return await _run_billing(conn=conn, period=period, started_by=started_by)
+        return await _run_billing(conn=conn, month=month, region=region, started_by=started_by)
     except Problem:
         raise
     except Exception as exc:
         # Nothing of the run is kept (one transaction); the failure itself is, for operators.
-        log.error("billing.run_failed", period=period, error=repr(exc)[:500])
+        log.error("billing.run_failed", period=period, region=region, error=repr(exc)[:500])
         await store.record_run_failure(
-            conn, period=period, started_by=started_by, error=repr(exc)[:2000]
+            conn, period=period, region=region, started_by=started_by, error=repr(exc)[:2000]
         )
         raise
 
 
-async def _run_billing(*, conn: Connection, period: str, started_by: str) -> RunOutcome:
-    month = domain.Month.parse(period)
+async def _run_billing(
+    *, conn: Connection, month: domain.Month, region: str | None, started_by: str
+) -> RunOutcome:
+    period = month.label
     async with conn.transaction():
-        if not await store.try_lock_period(conn, period):
+        if not await store.try_lock_period(conn, period, region):
             raise Problem(409, f"a billing run for {period} is in progress", period=period)
-        existing = await store.get_run_by_period(conn, period)
+        existing = await store.get_run_by_period(conn, period, region)
         if existing is not None:
             return RunOutcome(run=existing, repeated=True)
         await store.lock_all_runs(conn)
+        # Waiting for the lock, the same run may have completed.
+        existing = await store.get_run_by_period(conn, period, region)
+        if existing is not None:
+            return RunOutcome(run=existing, repeated=True)
+        if region is not None and await store.get_run_by_period(conn, period, None):
+            raise Problem(
+                409,
+                f"{period} was billed by a national run, which covered region {region}",
+                period=period,
+            )
         run_id = str(uuid.uuid4())
         await store.insert_run(
-            conn, run_id=run_id, period=period, period_start=month.first, started_by=started_by
+            conn,
+            run_id=run_id,
+            period=period,
+            region=region,
+            period_start=month.first,
+            started_by=started_by,
         )
         corrected = await store.months_to_correct(conn, month.first)
         await store.compute_run(
-            conn, period_start=month.first, months=corrected, year=month.first.year
+            conn, period_start=month.first, months=corrected, year=month.first.year, region=region
         )
         invoices = await store.issue_invoices(conn, run_id=run_id, period=period)
-        counts = await store.unbilled_counts(conn, period_start=month.first, year=month.first.year)
+        counts = await store.unbilled_counts(
+            conn, period_start=month.first, year=month.first.year, region=region
+        )
         run = await store.complete_run(
             conn,
             run_id=run_id,
@@ -376,6 +510,7 @@ async def _run_billing(*, conn: Connection, period: str, started_by: str) -> Run
                     total=run["total"],
                     unbilled_dates=run["unbilled_dates"],
                     completed_at=run["completed_at"],
+                    region=region,
                 ),
                 run_id,
             )
@@ -390,6 +525,7 @@ async def _run_billing(*, conn: Connection, period: str, started_by: str) -> Run
     log.info(
         "billing.run_completed",
         period=period,
+        region=region,
         invoices=run["invoices"],
         lines=run["lines"],
         corrected=[m.isoformat() for m in corrected],
@@ -397,11 +533,22 @@ async def _run_billing(*, conn: Connection, period: str, started_by: str) -> Run
     return RunOutcome(run=run, repeated=False)
 
 
-async def approve_run(*, conn: Connection, run_id: str, approver: str) -> Any:
-    """Second pair of eyes: another client than the one that started the run approves it."""
+async def get_run(*, conn: Connection, run_id: str, region_scope: str | None) -> Any:
+    """A run; a regional key sees only its region's runs (a national one is not its own)."""
+    run = await store.get_run(conn, run_id)
+    if run is None or (region_scope is not None and run["region"] != region_scope):
+        raise Problem(404, "no such billing run")
+    return run
+
+
+async def approve_run(
+    *, conn: Connection, run_id: str, approver: str, region_scope: str | None
+) -> Any:
+    """Second pair of eyes: another client than the one that started the run approves it;
+    a regional key approves its region's runs only, a national run needs a national key."""
     async with conn.transaction():
         run = await store.get_run_for_update(conn, run_id)
-        if run is None:
+        if run is None or (region_scope is not None and run["region"] != region_scope):
             raise Problem(404, "no such billing run")
         if run["started_by"] == approver:
             raise Problem(

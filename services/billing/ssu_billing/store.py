@@ -330,8 +330,10 @@ async def resolve_attendance(
     iins: list[str | None],
     provider_bins: list[str],
     days: list[date],
+    region: str | None = None,
 ) -> list[Any]:
-    """For each row, the enrollment it names (by id, or by IIN at the provider on that date)."""
+    """For each row, the enrollment it names (by id, or by IIN at the provider on that date);
+    with `region`, only enrollments of that region are found (a regional key's scope)."""
     return await conn.fetch(
         "SELECT r.line, r.day,"
         "  coalesce(byid.enrollment_id, byiin.enrollment_id) AS enrollment_id,"
@@ -341,13 +343,14 @@ async def resolve_attendance(
         " FROM unnest($1::int[], $2::text[], $3::bytea[], $4::text[], $5::date[])"
         "  AS r(line, enrollment_id, iin_index, provider_bin, day)"
         " LEFT JOIN enrollments byid ON byid.enrollment_id = r.enrollment_id"
-        "  AND byid.provider_bin = r.provider_bin"
+        "  AND byid.provider_bin = r.provider_bin AND ($6::text IS NULL OR byid.region = $6)"
         " LEFT JOIN LATERAL ("
         "  SELECT e.enrollment_id, e.start_date, e.end_date,"
         "   count(*) OVER () AS matches FROM enrollments e"
         "  WHERE r.enrollment_id IS NULL AND e.provider_bin = r.provider_bin"
         "   AND e.iin_index = r.iin_index"
         "   AND e.start_date <= r.day AND (e.end_date IS NULL OR e.end_date >= r.day)"
+        "   AND ($6::text IS NULL OR e.region = $6)"
         "  ORDER BY e.enrollment_id LIMIT 1) byiin ON true"
         " ORDER BY r.line",
         lines,
@@ -355,6 +358,7 @@ async def resolve_attendance(
         [cipher().blind_index(i) if i is not None else None for i in iins],
         provider_bins,
         days,
+        region,
     )
 
 
@@ -379,12 +383,14 @@ async def insert_attendance(
 # billing runs
 
 
-async def try_lock_period(conn: Connection, period: str) -> bool:
-    """Transaction lock of one period: a concurrent run of it is refused at once."""
+async def try_lock_period(conn: Connection, period: str, region: str | None) -> bool:
+    """Transaction lock of one period and scope: a concurrent run of it is refused at once."""
     return bool(
         await conn.fetchval(
-            "SELECT pg_try_advisory_xact_lock(hashtextextended('ssu.billing.run:' || $1, 0))",
+            "SELECT pg_try_advisory_xact_lock("
+            " hashtextextended('ssu.billing.run:' || $1 || ':' || coalesce($2, 'all'), 0))",
             period,
+            region,
         )
     )
 
@@ -394,8 +400,10 @@ async def lock_all_runs(conn: Connection) -> None:
     await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('ssu.billing.runs', 0))")
 
 
-async def get_run_by_period(conn: Connection, period: str) -> Any:
-    return await conn.fetchrow("SELECT * FROM runs WHERE period = $1", period)
+async def get_run_by_period(conn: Connection, period: str, region: str | None) -> Any:
+    return await conn.fetchrow(
+        "SELECT * FROM runs WHERE period = $1 AND region IS NOT DISTINCT FROM $2", period, region
+    )
 
 
 async def get_run(conn: Connection, run_id: str) -> Any:
@@ -403,13 +411,20 @@ async def get_run(conn: Connection, run_id: str) -> Any:
 
 
 async def insert_run(
-    conn: Connection, *, run_id: str, period: str, period_start: date, started_by: str
+    conn: Connection,
+    *,
+    run_id: str,
+    period: str,
+    region: str | None,
+    period_start: date,
+    started_by: str,
 ) -> None:
     await conn.execute(
-        "INSERT INTO runs (id, period, period_start, status, started_by)"
-        " VALUES ($1::uuid, $2, $3, 'running', $4)",
+        "INSERT INTO runs (id, period, region, period_start, status, started_by)"
+        " VALUES ($1::uuid, $2, $3, $4, 'running', $5)",
         run_id,
         period,
+        region,
         period_start,
         started_by,
     )
@@ -422,7 +437,7 @@ async def months_to_correct(conn: Connection, period_start: date) -> list[date]:
     that did not change yields no adjustment, so a generous margin is only a cost.
     """
     rows = await conn.fetch(
-        "SELECT r.period_start FROM runs r,"
+        "SELECT DISTINCT r.period_start FROM runs r,"
         " LATERAL (SELECT r.started_at - interval '10 minutes' AS since,"
         "   (r.period_start + interval '1 month')::date AS next_month) w"
         " WHERE r.period_start < $1 AND r.status <> 'running' AND ("
@@ -501,6 +516,7 @@ WITH cov AS (
            covered & coalesce(a.mask, 0) AS attended
     FROM enrollments e
     JOIN contracts c ON c.provider_bin = e.provider_bin AND c.region = e.region AND c.year = $1
+        AND ($2::text IS NULL OR e.region = $2)
     JOIN run_months mo ON e.start_date <= mo.last_day
         AND (e.end_date IS NULL OR e.end_date >= mo.month)
     CROSS JOIN LATERAL (
@@ -576,6 +592,11 @@ placed AS (
     FROM due d
     JOIN enrollments e ON e.enrollment_id = d.enrollment_id
     JOIN contracts k ON k.provider_bin = e.provider_bin AND k.region = e.region AND k.year = $3
+    -- a regional run bills its region only; a national run after regional ones bills the
+    -- contracts they have not (each contract is invoiced once a month)
+    WHERE ($4::text IS NULL OR k.region = $4)
+      AND NOT EXISTS (SELECT 1 FROM invoices i WHERE i.contract_number = k.number
+                      AND i.period = to_char($1::date, 'YYYY-MM'))
     WINDOW w AS (PARTITION BY k.number ORDER BY d.month, e.iin_index, d.enrollment_id
                  ROWS UNBOUNDED PRECEDING)
 ),
@@ -621,7 +642,7 @@ ORDER BY inv.number
 
 
 async def compute_run(
-    conn: Connection, *, period_start: date, months: list[date], year: int
+    conn: Connection, *, period_start: date, months: list[date], year: int, region: str | None
 ) -> None:
     """Fill the transaction's `calc` and `run_lines` tables for a run of `period_start`."""
     # Sized for a national month; local to the run's transaction.
@@ -631,8 +652,8 @@ async def compute_run(
     await conn.execute(_RUN_TARIFFS, year)
     await conn.execute(_RUN_ATTENDANCE)
     await conn.execute("ANALYZE run_months, run_licenses, run_tariffs, run_attendance")
-    await conn.execute(_COMPUTE, year)
-    await conn.execute(_LINES, period_start, months, year)
+    await conn.execute(_COMPUTE, year, region)
+    await conn.execute(_LINES, period_start, months, year, region)
 
 
 async def issue_invoices(conn: Connection, *, run_id: str, period: str) -> list[dict[str, Any]]:
@@ -642,7 +663,9 @@ async def issue_invoices(conn: Connection, *, run_id: str, period: str) -> list[
     ]
 
 
-async def unbilled_counts(conn: Connection, *, period_start: date, year: int) -> Any:
+async def unbilled_counts(
+    conn: Connection, *, period_start: date, year: int, region: str | None
+) -> Any:
     """Dates not billed for want of a tariff, and enrollments of the month without a contract."""
     return await conn.fetchrow(
         "SELECT (SELECT coalesce(sum(untariffed_days), 0) FROM calc WHERE month = $1)::int"
@@ -650,10 +673,12 @@ async def unbilled_counts(conn: Connection, *, period_start: date, year: int) ->
         " (SELECT count(*) FROM enrollments e WHERE e.start_date"
         "   <= ($1 + interval '1 month')::date - 1"
         "   AND (e.end_date IS NULL OR e.end_date >= $1)"
+        "   AND ($3::text IS NULL OR e.region = $3)"
         "   AND NOT EXISTS (SELECT 1 FROM contracts c WHERE c.provider_bin = e.provider_bin"
         "    AND c.region = e.region AND c.year = $2))::int AS uncontracted",
         period_start,
         year,
+        region,
     )
 
 
@@ -807,18 +832,22 @@ async def record_payments(
 
 
 async def run_durations(conn: Connection) -> GaugeRows:
-    """Seconds each of the latest twelve runs took, by period."""
+    """Seconds each of the latest runs took, by period and region (`all`: national)."""
     rows = await conn.fetch(
-        "SELECT period, extract(epoch FROM completed_at - started_at)::float8 AS seconds"
-        " FROM runs WHERE completed_at IS NOT NULL ORDER BY period DESC LIMIT 12"
+        "SELECT period, coalesce(region, 'all') AS region,"
+        "  extract(epoch FROM completed_at - started_at)::float8 AS seconds"
+        " FROM runs WHERE completed_at IS NOT NULL ORDER BY period DESC, region LIMIT 24"
     )
-    return [({"period": r["period"]}, r["seconds"]) for r in rows]
+    return [({"period": r["period"], "region": r["region"]}, r["seconds"]) for r in rows]
 
 
-async def record_run_failure(conn: Connection, *, period: str, started_by: str, error: str) -> None:
+async def record_run_failure(
+    conn: Connection, *, period: str, region: str | None, started_by: str, error: str
+) -> None:
     await conn.execute(
-        "INSERT INTO run_failures (period, started_by, error) VALUES ($1, $2, $3)",
+        "INSERT INTO run_failures (period, region, started_by, error) VALUES ($1, $2, $3, $4)",
         period,
+        region,
         started_by,
         error,
     )

@@ -1,7 +1,7 @@
 """HTTP API of licensing (DESIGN §5): parse, authorise, call the service, shape the answer."""
 
 import uuid
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Security
@@ -10,11 +10,13 @@ from ssu_common import (
     Connection,
     Principal,
     Problem,
+    Seq,
+    TimeAndId,
     authorize,
     connection,
     decode_cursor,
     encode_cursor,
-    field_error,
+    optional_principal,
 )
 from ssu_contracts import ApplicationStatus, LicenseStatus, RegionCode
 
@@ -104,13 +106,8 @@ async def list_applications(
     cursor: str | None = None,
 ) -> dict[str, Any]:
     limit = _limit(request, limit)
-    after = None
-    if cursor:
-        decoded = decode_cursor(cursor)
-        try:
-            after = (datetime.fromisoformat(decoded[0]), str(uuid.UUID(decoded[1])))
-        except (TypeError, ValueError, IndexError, KeyError):
-            raise field_error("query.cursor", "not a cursor this API issued") from None
+    decoded = decode_cursor(cursor, TimeAndId)
+    after = (decoded[0], str(decoded[1])) if decoded else None
     items = await service.list_applications(
         conn=conn,
         region=_scoped_region(principal, region),
@@ -182,33 +179,141 @@ async def reject_application(
 
 # Marks a route as deliberately open in the OpenAPI document; the authorization test reads it.
 PUBLIC = {"x-ssu-public": True}
+Caller = Annotated[Principal | None, Depends(optional_principal)]
 
 
-@router.get("/licenses", tags=["licenses"], openapi_extra=PUBLIC)
+class Names(BaseModel):
+    kk: str
+    ru: str
+
+
+class SubtypeView(BaseModel):
+    form: str
+    category: str
+    form_name: Names
+    category_name: Names
+
+
+class PublicSite(BaseModel):
+    """A site as anyone may see it. A shelter's shows its district, never where it is."""
+
+    site_id: str
+    places: int | None
+    region: str
+    region_name: Names
+    district: str = Field(
+        description="KATO of the district (ABCD00000); the reference data names regions only,"
+        " so the code stands for the district's name"
+    )
+    kato: str | None = Field(description="null for a shelter")
+    address: str | None = Field(description="null for a shelter: its address is never public")
+
+
+class Site(BaseModel):
+    """A site with its address, for keys with `licensing:read`."""
+
+    site_id: str
+    places: int | None
+    region: str
+    region_name: Names
+    district: str
+    kato: str
+    address: str
+
+
+class _LicenseFacts(BaseModel):
+    number: str
+    bin: str
+    provider_name: str
+    legal_form: str
+    legal_form_name: Names
+    region: str
+    region_name: Names
+    status: str
+    status_name: Names
+    status_since: date
+    status_reason: str | None
+    suspended_until: date | None
+    issued_on: date
+    seq: int
+    subtypes: list[SubtypeView]
+
+
+class PublicLicense(_LicenseFacts):
+    """A license as the public registry shows it (no key, or a key without licensing:read)."""
+
+    sites: list[PublicSite]
+
+
+class License(_LicenseFacts):
+    """A license with its sites' addresses, for keys with `licensing:read`."""
+
+    sites: list[Site]
+
+
+class LicensePage(BaseModel):
+    items: list[PublicLicense] | list[License]
+    next_cursor: str | None
+
+
+def _facts(view: dict[str, Any]) -> dict[str, Any]:
+    return {name: view[name] for name in _LicenseFacts.model_fields}
+
+
+def _license(view: dict[str, Any], caller: Principal | None) -> PublicLicense | License:
+    """The public model unless the caller may read addresses: fields are copied by name into
+    it, so a field added to the internal view is not public until added here."""
+    if caller is not None and "licensing:read" in caller.scopes:
+        return License(**_facts(view), sites=[Site(**s) for s in view["sites"]])
+    hidden = domain.shelters((s["form"], s["category"]) for s in view["subtypes"])
+    return PublicLicense(
+        **_facts(view),
+        sites=[
+            PublicSite(
+                site_id=s["site_id"],
+                places=s["places"],
+                region=s["region"],
+                region_name=s["region_name"],
+                district=s["district"],
+                kato=None if hidden else s["kato"],
+                address=None if hidden else s["address"],
+            )
+            for s in view["sites"]
+        ],
+    )
+
+
+@router.get("/licenses", tags=["licenses"], openapi_extra=PUBLIC, response_model=LicensePage)
 async def list_licenses(
     request: Request,
     conn: Db,
+    caller: Caller,
     bin: str | None = None,
     region: RegionCode | None = None,
     status: LicenseStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     cursor: str | None = None,
-) -> dict[str, Any]:
-    """The public license registry; no key needed."""
+) -> LicensePage:
+    """The public license registry; no key needed (addresses of sites with licensing:read)."""
     limit = _limit(request, limit)
-    after = decode_cursor(cursor, None)
-    if after is not None and not isinstance(after, str):
-        raise field_error("query.cursor", "not a cursor this API issued")
-    items = await service.list_licenses(
+    after = decode_cursor(cursor, str)
+    views = await service.list_licenses(
         conn=conn, bin=bin, region=region, status=status, after=after, limit=limit
     )
-    return _page(items, limit, lambda i: i["number"])
+    items = [_license(v, caller) for v in views]
+    next_cursor = encode_cursor(views[-1]["number"]) if len(views) == limit else None
+    return LicensePage(items=items, next_cursor=next_cursor)  # type: ignore[arg-type]
 
 
-@router.get("/licenses/{number}", tags=["licenses"], openapi_extra=PUBLIC)
-async def get_license(number: str, conn: Db) -> dict[str, Any]:
-    """One license of the public registry; no key needed."""
-    return await service.get_license(conn=conn, number=number)
+@router.get(
+    "/licenses/{number}",
+    tags=["licenses"],
+    openapi_extra=PUBLIC,
+    response_model=PublicLicense | License,
+)
+async def get_license(number: str, conn: Db, caller: Caller) -> PublicLicense | License:
+    """One license of the public registry; no key needed (addresses with licensing:read)."""
+    return _license(await service.get_license(conn=conn, number=number), caller)
 
 
 @router.post("/licenses/{number}/suspend", tags=["licenses"])
@@ -323,9 +428,7 @@ async def list_decisions(
     `subject` is `application:<id>`, `license:<number>` or `requirement-set:<version>`.
     """
     limit = _limit(request, limit)
-    after = decode_cursor(cursor, 0)
-    if not isinstance(after, int):
-        raise field_error("query.cursor", "not a cursor this API issued")
+    after = decode_cursor(cursor, Seq) or 0
     items = await service.list_decisions(
         conn=conn, subject=subject, action=action, after=after, limit=limit
     )

@@ -458,3 +458,23 @@ def observations_of(inspection: dict[str, Any] | None) -> dict[str, Observation]
         o["requirement_id"]: Observation(met=o["met"], actual=o["actual"])
         for o in inspection["observations"]
     }
+
+
+# Public view (DESIGN §6: a shelter's address is never public)
+
+# A victim of domestic violence hides in these; a license covering any of them keeps every one
+# of its sites' addresses from the public registry (sites do not say which subtype they serve).
+SHELTER_FORMS = frozenset({ServiceForm.TEMPORARY_STAY})
+SHELTER_CATEGORIES = frozenset({RecipientCategory.DOMESTIC_VIOLENCE})
+
+
+def shelters(subtypes: Iterable[tuple[str, str]]) -> bool:
+    """Whether a license with these (form, category) subtypes runs shelters."""
+    return any(
+        form in SHELTER_FORMS or category in SHELTER_CATEGORIES for form, category in subtypes
+    )
+
+
+def district_of(kato: str) -> str:
+    """The district (KATO `ABCD00000`) of a place: as near as the public may come to a shelter."""
+    return kato[:4] + "00000"

@@ -664,6 +664,7 @@ def license_view(lic: dict[str, Any], *, private: bool = False) -> dict[str, Any
                 **s,
                 "region": s["kato"][:2] + "0000000",
                 "region_name": _names("region", s["kato"][:2] + "0000000"),
+                "district": domain.district_of(s["kato"]),
             }
             for s in lic["sites"]
         ],

@@ -1,7 +1,7 @@
 """HTTP API of notification: the delivery log and webhook subscriptions."""
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response, Security
@@ -11,6 +11,7 @@ from ssu_common import (
     Connection,
     Principal,
     Problem,
+    Seq,
     authorize,
     connection,
     decode_cursor,
@@ -95,17 +96,13 @@ def _encode_cursor(seq: int, kind: str = "d") -> str:
     return encode_cursor([kind, seq])
 
 
+_CURSORS: dict[str, Any] = {"d": tuple[Literal["d"], Seq], "s": tuple[Literal["s"], Seq]}
+
+
 def _decode_cursor(cursor: str | None, kind: str = "d") -> int:
     """The position a cursor of this list wraps (a cursor of another list is refused)."""
-    value = decode_cursor(cursor, default=[kind, 0])
-    if not (
-        isinstance(value, list)
-        and len(value) == 2
-        and value[0] == kind
-        and isinstance(value[1], int)
-    ):
-        raise field_error("query.cursor", "is not a cursor this API returned")
-    return value[1]
+    value = decode_cursor(cursor, _CURSORS[kind])
+    return int(value[1]) if value else 0
 
 
 @router.get(

@@ -14,12 +14,14 @@ from ssu_common import (
     Connection,
     Principal,
     Problem,
+    TimeAndId,
     authorize,
     connection,
     decode_cursor,
     encode_cursor,
 )
 from ssu_contracts import (
+    Addressee,
     Bin,
     EnrollmentStatus,
     Iin,
@@ -37,6 +39,8 @@ router = APIRouter(prefix="/v1", tags=["registry"])
 
 READ = ["registry:read"]
 WRITE = ["registry:write"]
+# Phones, emails and guardians' IINs of private people are shown only to keys with this scope.
+READ_CONTACTS = "registry:read-contacts"
 MAX_LIMIT = 200
 MAX_IMPORT_BYTES = 64 * 1024 * 1024
 
@@ -65,33 +69,14 @@ def _visible_region(principal: Principal, region: str | None) -> str | None:
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
 
-def _bad_cursor() -> Problem:
-    return Problem(
-        422,
-        "query.cursor: not a cursor this API issued",
-        errors=[{"field": "query.cursor", "message": "not a cursor this API issued"}],
-    )
-
-
 def _enrollment_cursor(cursor: str | None) -> tuple[datetime, str] | None:
-    after = decode_cursor(cursor, None)
-    if after is None:
-        return None
-    try:
-        created, last_id = after
-        return datetime.fromisoformat(created), str(uuid.UUID(last_id))
-    except (TypeError, ValueError, AttributeError):
-        raise _bad_cursor() from None
+    after = decode_cursor(cursor, TimeAndId)
+    return (after[0], str(after[1])) if after else None
 
 
 def _uuid_cursor(cursor: str | None) -> str | None:
-    after = decode_cursor(cursor, None)
-    if after is None:
-        return None
-    try:
-        return str(uuid.UUID(after))
-    except (TypeError, ValueError, AttributeError):
-        raise _bad_cursor() from None
+    after = decode_cursor(cursor, uuid.UUID)
+    return str(after) if after else None
 
 
 # Providers
@@ -152,7 +137,7 @@ async def list_providers(
     conn: Connection = Depends(connection),
 ) -> ProviderPage:
     """Licensed providers with their sites and free places (the read model of licenses)."""
-    after = decode_cursor(cursor, None)
+    after = decode_cursor(cursor, str)
     rows = await store.list_providers(
         conn,
         region=region,
@@ -258,13 +243,19 @@ class RecipientOut(BaseModel):
     registered_at: datetime
 
 
-def _recipient_out(row: Any) -> RecipientOut:
+def _sees_contacts(principal: Principal) -> bool:
+    return READ_CONTACTS in principal.scopes
+
+
+def _recipient_out(row: Any, *, contacts: bool = True) -> RecipientOut:
+    """The recipient; without `contacts` their and their guardian's phone, email and the
+    guardian's IIN are null (the guardian's name stays: whom to ask for)."""
     guardian = (
         GuardianOut(
             name=row["guardian_name"],
-            phone=row["guardian_phone"],
-            email=row["guardian_email"],
-            iin=row["guardian_iin"],
+            phone=row["guardian_phone"] if contacts else None,
+            email=row["guardian_email"] if contacts else None,
+            iin=row["guardian_iin"] if contacts else None,
         )
         if row["guardian_name"]
         else None
@@ -277,8 +268,8 @@ def _recipient_out(row: Any) -> RecipientOut:
         region=row["region"],
         disability_group=row["disability_group"],
         language=row["language"],
-        phone=row["phone"],
-        email=row["email"],
+        phone=row["phone"] if contacts else None,
+        email=row["email"] if contacts else None,
         guardian=guardian,
         registered_at=row["registered_at"],
     )
@@ -329,9 +320,10 @@ async def get_recipient(
     principal: Principal = Security(authorize, scopes=READ),
     conn: Connection = Depends(connection),
 ) -> RecipientOut:
+    """A recipient; phones, emails and the guardian's IIN need `registry:read-contacts`."""
     with _problems():
         row = await service.get_recipient(conn=conn, iin=iin, region_scope=principal.region)
-    return _recipient_out(row)
+    return _recipient_out(row, contacts=_sees_contacts(principal))
 
 
 # Enrollments
@@ -527,8 +519,10 @@ async def list_disruptions(
     principal: Principal = Security(authorize, scopes=READ),
     conn: Connection = Depends(connection),
 ) -> DisruptionPage:
-    """Every recipient whose enrollment is disrupted and who is not placed again yet."""
+    """Every recipient whose enrollment is disrupted and who is not placed again yet; the
+    addressee's phone and email need `registry:read-contacts`."""
     after = _uuid_cursor(cursor)
+    contacts = _sees_contacts(principal)
     rows = await service.list_disruptions(
         conn=conn,
         region=_visible_region(principal, region),
@@ -553,12 +547,17 @@ async def list_disruptions(
             days_disrupted=max((today - r["disrupted_on"]).days, 0),
             reason=r["disruption_reason"],
             alternatives=json.loads(r["alternatives"]) if r["alternatives"] else [],
-            addressee=domain.addressee_for(service.contact_of(r), on=today).model_dump(mode="json"),
+            addressee=_addressee(domain.addressee_for(service.contact_of(r), on=today), contacts),
         )
         for r in page
     ]
     next_cursor = encode_cursor(page[-1]["enrollment_id"]) if len(rows) > limit else None
     return DisruptionPage(items=items, next_cursor=next_cursor)
+
+
+def _addressee(addressee: Addressee, contacts: bool) -> dict[str, Any]:
+    shown = addressee if contacts else addressee.model_copy(update={"phone": None, "email": None})
+    return shown.model_dump(mode="json")
 
 
 # Bulk import
@@ -574,8 +573,10 @@ class ImportOut(BaseModel):
     rows: int
     stored: int
     unchanged: int
-    rejected: int
-    errors: list[RowErrorOut]
+    rejected: int = Field(description="bad rows, all of them")
+    errors: list[RowErrorOut] = Field(
+        description="the first bad rows by line, at most SSU_MAX_IMPORT_ERRORS (100) of them"
+    )
 
 
 @router.post(
@@ -608,14 +609,17 @@ async def import_recipients(
         ) from None
     with _problems():
         result = await service.import_recipients(
-            conn=conn, text=text, region_scope=principal.region
+            conn=conn,
+            text=text,
+            region_scope=principal.region,
+            max_errors=request.app.state.runtime.settings.max_import_errors,
         )
     return ImportOut(
         rows=result.rows,
         stored=result.stored,
         unchanged=result.unchanged,
-        rejected=len(result.rejected),
-        errors=[RowErrorOut(line=e.line, field=e.field, reason=e.reason) for e in result.rejected],
+        rejected=result.rejected,
+        errors=[RowErrorOut(line=e.line, field=e.field, reason=e.reason) for e in result.errors],
     )
 
 
