@@ -152,6 +152,8 @@ class LicenseEvent(Event):
     status: LicenseStatus
     seq: int = Field(ge=1)
     effective_date: date
+    # The premises' step-free access as the application stated it; absent from older events.
+    step_free_access: bool | None = None
 
 
 class LicenseIssuedV1(LicenseEvent):

@@ -637,6 +637,7 @@ def _license_event(model: type[LicenseEvent], lic: dict[str, Any], **extra: Any)
         sites=[Site.model_validate(s) for s in lic["sites"]],
         status=lic["status"],
         seq=lic["seq"],
+        step_free_access=(lic.get("premises") or {}).get("step_free_access"),
         **extra,
     )
 

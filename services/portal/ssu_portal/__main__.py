@@ -1,0 +1,3 @@
+from ssu_portal.main import main
+
+main()

@@ -1,0 +1,143 @@
+"""The services the portal acts through, called with the signed-in operator's own key.
+
+What registry and licensing answer is passed on as typed records; a refusal becomes an
+`UpstreamFailed` carrying the service's own explanation (problem details `detail`).
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, ConfigDict
+
+from ssu_portal.domain import UpstreamFailed
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class Alternative(_Answer):
+    bin: str
+    name: str
+    site_id: str
+    address: str
+    free_places: int
+    license_number: str | None = None
+    phone: str | None = None
+
+
+class Disruption(_Answer):
+    enrollment_id: str
+    full_name: str
+    region: str
+    form: str
+    category: str
+    provider_bin: str
+    provider_name: str
+    license_number: str
+    disrupted_on: Any
+    days_disrupted: int
+    reason: str | None = None
+    alternatives: list[Alternative] = []
+
+
+class Enrollment(_Answer):
+    id: str
+    iin: str
+    license_number: str
+    site_id: str
+    region: str
+    form: str
+    category: str
+    status: str
+    alternatives: list[Alternative] | None = None
+
+
+class RequirementSetInfo(_Answer):
+    version: str
+    title: str | None = None
+    in_force: bool = False
+    status: str | None = None
+
+
+@dataclass
+class Upstream:
+    licensing_url: str
+    registry_url: str
+    timeout: float
+    client: httpx.AsyncClient | None = None
+
+    async def stop(self) -> None:
+        if self.client is not None:
+            await self.client.aclose()
+            self.client = None
+
+    async def _call(
+        self, method: str, url: str, *, key: str, json: dict[str, Any] | None = None
+    ) -> Any:
+        if self.client is None:
+            # Made on first use, inside the server's event loop; one pool for every request.
+            self.client = httpx.AsyncClient(timeout=self.timeout)
+        try:
+            response = await self.client.request(
+                method, url, json=json, headers={"Authorization": f"Bearer {key}"}
+            )
+        except httpx.HTTPError as exc:
+            raise UpstreamFailed("upstream_unreachable", type(exc).__name__) from exc
+        if response.status_code >= 400:
+            try:
+                detail = str(response.json().get("detail", ""))
+            except ValueError:
+                detail = response.text[:300]
+            raise UpstreamFailed(
+                f"upstream_{response.status_code}" if response.status_code in _KNOWN else "upstream",
+                detail,
+                upstream_status=response.status_code,
+            )
+        return response.json()
+
+    async def disruptions(self, *, key: str, region: str | None) -> list[Disruption]:
+        """Every disrupted recipient the key may see, page after page."""
+        found: list[Disruption] = []
+        cursor: str | None = None
+        while True:
+            params = httpx.QueryParams(
+                {k: v for k, v in (("region", region), ("cursor", cursor)) if v}
+                | {"limit": "500"}
+            )
+            page = await self._call(
+                "GET", f"{self.registry_url}/v1/disruptions?{params}", key=key
+            )
+            found += [Disruption.model_validate(item) for item in page["items"]]
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return found
+
+    async def enrollment(self, *, key: str, enrollment_id: str) -> Enrollment:
+        return Enrollment.model_validate(
+            await self._call("GET", f"{self.registry_url}/v1/enrollments/{enrollment_id}", key=key)
+        )
+
+    async def enroll(self, *, key: str, body: dict[str, Any]) -> Enrollment:
+        return Enrollment.model_validate(
+            await self._call("POST", f"{self.registry_url}/v1/enrollments", key=key, json=body)
+        )
+
+    async def requirement_sets(self, *, key: str) -> list[RequirementSetInfo]:
+        answer = await self._call("GET", f"{self.licensing_url}/v1/requirement-sets", key=key)
+        items = answer["items"] if isinstance(answer, dict) else answer
+        return [RequirementSetInfo.model_validate(item) for item in items]
+
+    async def impact(self, *, key: str, version: str, region: str | None) -> dict[str, Any]:
+        query = f"?region={region}" if region else ""
+        answer: dict[str, Any] = await self._call(
+            "POST",
+            f"{self.licensing_url}/v1/requirement-sets/{version}/impact{query}",
+            key=key,
+        )
+        return answer
+
+
+# Statuses with a message of their own; any other refusal reads as a general one.
+_KNOWN = frozenset({401, 403, 404, 409, 422})
