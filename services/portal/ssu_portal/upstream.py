@@ -104,7 +104,7 @@ class Upstream:
         while True:
             params = httpx.QueryParams(
                 {k: v for k, v in (("region", region), ("cursor", cursor)) if v}
-                | {"limit": "500"}
+                | {"limit": "200"}
             )
             page = await self._call(
                 "GET", f"{self.registry_url}/v1/disruptions?{params}", key=key
