@@ -5,10 +5,10 @@ UV := $(PYTHON) -m uv
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: sync tools run test test-faults test-cluster lint contracts broker-definitions clean help
+.PHONY: sync tools run test test-faults test-cluster lint contracts broker-definitions clean help browser fonts
 
 help:
-	@echo "make run        - the four services with demo data on local PostgreSQL and RabbitMQ"
+	@echo "make run        - the five services (portal at http://127.0.0.1:8085/) with demo data"
 	@echo "make test       - the whole test suite (real PostgreSQL and RabbitMQ)"
 	@echo "make test-faults - fault tests: broker and database restarts, kills, duplicates"
 	@echo "make test-cluster - two replicas per service on a three-node RabbitMQ cluster, with faults"
@@ -24,7 +24,17 @@ $(VENV)/.synced: uv.lock pyproject.toml */pyproject.toml */*/pyproject.toml
 
 sync: $(VENV)/.synced
 
-run: sync
+# Debian packages the portal needs: DejaVu for its PDF certificates, Chromium for its browser
+# tests (Playwright drives the Debian browser; its own browser download cannot work here).
+fonts:
+	@[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-dejavu-core; }
+
+browser: fonts
+	@[ -x /usr/bin/chromium ] || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+run: sync fonts
 	$(PY) deploy/run_local.py
 
 # promtool (Debian's prometheus package) runs the alert rules' unit tests in tests/deploy.
@@ -34,7 +44,7 @@ tools:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 
-test: sync tools
+test: sync tools browser
 	$(VENV)/bin/pytest -m "not faults and not cluster"
 
 # Restarts the machine's RabbitMQ and PostgreSQL mid-stream: run apart from the other tests.

@@ -1,4 +1,5 @@
-"""`make run`: the four services as separate processes on the local PostgreSQL and RabbitMQ.
+"""`make run`: the five services (the portal among them) as processes on the local PostgreSQL
+and RabbitMQ.
 
 Checks that PostgreSQL and RabbitMQ answer (and says how to start them if not), creates the
 services' broker identities (one RabbitMQ user each, ssu_common.identities, with `rabbitmqctl`)
@@ -26,7 +27,13 @@ from ssu_common.settings import amqp_vhost
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_DIR = ROOT / ".run"
-SERVICES = {"licensing": 8081, "registry": 8082, "billing": 8083, "notification": 8084}
+SERVICES = {
+    "licensing": 8081,
+    "registry": 8082,
+    "billing": 8083,
+    "notification": 8084,
+    "portal": 8085,
+}
 AMQP_URL = os.environ.get("SSU_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 DELIVERY_LIMIT = int(os.environ.get("SSU_DELIVERY_LIMIT", "10"))
 PG_URL = os.environ.get("SSU_LICENSING_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/")
@@ -135,6 +142,8 @@ def main() -> None:
         # The sink also receives the services' traces, unless a collector is configured.
         os.environ.setdefault("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1026")
     prepare_broker()
+    # The portal serves plain http on loopback here: its session cookie cannot be Secure.
+    os.environ.setdefault("SSU_PORTAL_DEVELOPMENT", "true")
     for name in SERVICES:
         procs[name] = start(name, [sys.executable, "-m", f"ssu_{name}"], broker_identity_env(name))
 
@@ -162,7 +171,13 @@ def main() -> None:
         print(exc)
         stop_all()
     print("\nssu is running. Key for every scope: Authorization: Bearer ssu-dev-admin")
+    print(
+        "  portal        http://127.0.0.1:8085/   (sign in: ssu-dev-east-kz for East Kazakhstan's"
+        " board, ssu-dev-admin for the ministry's monitoring)"
+    )
     for name, port in SERVICES.items():
+        if name == "portal":
+            continue
         print(
             f"  {name:<13} http://127.0.0.1:{port}/docs   metrics http://127.0.0.1:{port}/metrics"
         )

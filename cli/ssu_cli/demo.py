@@ -147,6 +147,32 @@ def application(p: Provider, legal_form: str, rng: random.Random) -> dict[str, A
     }
 
 
+# Small village centres without the service staff the set in force asks of every stationary
+# site (janitor, gardener, tractor driver): what the ministry's monitoring shows refused most.
+SMALL_CENTRES = [
+    ("«Ақ ниет» ауылдық орталығы", 8, ("janitor", "gardener", "tractor_driver")),
+    ("«Жанұя» шағын үйі", 12, ("gardener", "tractor_driver")),
+    ("«Сенім» ауылдық үйі", 10, ("janitor", "tractor_driver", "bread_cutter")),
+]
+
+
+async def refuse_small_centres(http: httpx.AsyncClient, lic: str, rng: random.Random) -> None:
+    """Three small centres apply without service staff and are refused by the inspector."""
+    for i, (name, places, missing) in enumerate(SMALL_CENTRES):
+        p = Provider(
+            bin=make_bin(date(2019, 3, 1), 900 + i), name=name, profile=PROFILES[0], places=places
+        )
+        body = application(p, "ngo", rng)
+        body["staffing"] = [s for s in body["staffing"] if s["role"] not in missing]
+        app = check(await http.post(f"{lic}/v1/applications", json=body))
+        check(
+            await http.post(
+                f"{lic}/v1/applications/{app['id']}/reject",
+                json={"reason": "Қызмет көрсетуші персонал жоқ / нет обслуживающего персонала"},
+            )
+        )
+
+
 async def gather_limited(jobs: list[Callable[[], Awaitable[Any]]], limit: int = 8) -> list[Any]:
     semaphore = asyncio.Semaphore(limit)
 
@@ -202,6 +228,7 @@ async def seed(settings: CliSettings, *, recipients: int = 2000, seed_value: int
             await gather_limited(
                 [partial(license_provider, p, f) for p, f in zip(providers, forms, strict=True)]
             )
+            await refuse_small_centres(http, lic, rng)
             bar.update(1)
             # Tariffs and contracts of the region.
             for year in (month.year - 1, month.year, date.today().year):

@@ -8,8 +8,14 @@ from ssu_common import REPO_ROOT
 from ssu_common.identities import OPS_USER, dev_password
 from ssu_common.settings import amqp_url_with_credentials
 
-SERVICES = ("licensing", "registry", "billing", "notification")
-PORTS = {"licensing": 8081, "registry": 8082, "billing": 8083, "notification": 8084}
+SERVICES = ("licensing", "registry", "billing", "notification", "portal")
+PORTS = {
+    "licensing": 8081,
+    "registry": 8082,
+    "billing": 8083,
+    "notification": 8084,
+    "portal": 8085,
+}
 
 
 class CliSettings(BaseSettings):
@@ -26,10 +32,12 @@ class CliSettings(BaseSettings):
     registry_database_url: str = "postgresql://postgres@127.0.0.1:5432/ssu_registry"
     billing_database_url: str = "postgresql://postgres@127.0.0.1:5432/ssu_billing"
     notification_database_url: str = "postgresql://postgres@127.0.0.1:5432/ssu_notification"
+    portal_database_url: str = "postgresql://postgres@127.0.0.1:5432/ssu_portal"
     licensing_url: str = "http://127.0.0.1:8081"
     registry_url: str = "http://127.0.0.1:8082"
     billing_url: str = "http://127.0.0.1:8083"
     notification_url: str = "http://127.0.0.1:8084"
+    portal_url: str = "http://127.0.0.1:8085"
     # Every service's Ed25519 public keys for its audit tree heads (SECURITY.md).
     audit_public_keys_file: Path = REPO_ROOT / "deploy" / "audit-keys" / "public.yaml"
 

@@ -191,9 +191,7 @@ async def build_world(world: World) -> None:
 
         async def providers_known() -> bool:
             r = await http.get(f"{reg}/v1/providers", params={"region": REGION, "limit": 100})
-            return {p["license_number"] for p in r.json()["items"]} >= set(
-                world.licenses.values()
-            )
+            return {p["license_number"] for p in r.json()["items"]} >= set(world.licenses.values())
 
         await eventually(providers_known, timeout=60, interval=0.3)
         people = [

@@ -46,7 +46,9 @@ async def test_a_shelter_shows_its_district_never_its_address() -> None:
             home,
             new_bin(),
             name="Мейірім үйі",
-            sites=[{"site_id": "S1", "address": "Өскемен, Абай 10", "kato": EAST_KATO, "places": 9}],
+            sites=[
+                {"site_id": "S1", "address": "Өскемен, Абай 10", "kato": EAST_KATO, "places": 9}
+            ],
             step_free_access=True,
         )
         await _license(
@@ -55,8 +57,12 @@ async def test_a_shelter_shows_its_district_never_its_address() -> None:
             name="Қорған баспанасы",
             subtypes=[("temporary_stay", "domestic_violence")],
             sites=[
-                {"site_id": "S1", "address": "Өскемен, Құпия көшесі 7", "kato": EAST_KATO,
-                 "places": 12}
+                {
+                    "site_id": "S1",
+                    "address": "Өскемен, Құпия көшесі 7",
+                    "kato": EAST_KATO,
+                    "places": 12,
+                }
             ],
         )
         catalogue = await page_until(client, "/providers?lang=ru", "Қорған баспанасы")
@@ -88,7 +94,9 @@ async def test_free_places_follow_enrollments_and_a_disrupted_place_stays_taken(
             number,
             bin_,
             name="Шапағат",
-            sites=[{"site_id": "S1", "address": "Риддер, Семей 3", "kato": EAST_KATO, "places": 10}],
+            sites=[
+                {"site_id": "S1", "address": "Риддер, Семей 3", "kato": EAST_KATO, "places": 10}
+            ],
         )
         await page_until(client, f"/licenses/{number}", "Шапағат")
         ids = [f"00000000-0000-4000-8000-{i:012d}" for i in range(4)]
@@ -111,17 +119,30 @@ async def test_free_places_follow_enrollments_and_a_disrupted_place_stays_taken(
             )
         await publish(
             EnrollmentEndedV1(
-                enrollment_id=ids[0], iin=new_iin(), provider_bin=bin_, region=EAST,
-                form="stationary", category="elderly", end_date=date.today(), reason="moved",
+                enrollment_id=ids[0],
+                iin=new_iin(),
+                provider_bin=bin_,
+                region=EAST,
+                form="stationary",
+                category="elderly",
+                end_date=date.today(),
+                reason="moved",
             ),
             source="/ssu/registry",
             subject=ids[0],
         )
         await publish(
             EnrollmentDisruptedV1(
-                enrollment_id=ids[1], iin=new_iin(), provider_bin=bin_, license_number=number,
-                region=EAST, form="stationary", category="elderly",
-                disrupted_on=date.today(), reason="suspended", addressee=ADDRESSEE,
+                enrollment_id=ids[1],
+                iin=new_iin(),
+                provider_bin=bin_,
+                license_number=number,
+                region=EAST,
+                form="stationary",
+                category="elderly",
+                disrupted_on=date.today(),
+                reason="suspended",
+                addressee=ADDRESSEE,
             ),
             source="/ssu/registry",
             subject=ids[1],
@@ -145,8 +166,12 @@ async def test_monitoring_counts_refusals_by_requirement_and_invoices_to_the_tiy
     async with portal() as client:
         small, large = new_bin(), new_bin()
         finding = {
-            "kind": "staff_ratio", "core": False, "blocking": True, "met": False,
-            "expected": "1", "actual": "0",
+            "kind": "staff_ratio",
+            "core": False,
+            "blocking": True,
+            "met": False,
+            "expected": "1",
+            "actual": "0",
         }
         for app_id, bin_, places, unmet in (
             ("app-small", small, 12, ["staff.janitor", "staff.gardener"]),
@@ -154,19 +179,30 @@ async def test_monitoring_counts_refusals_by_requirement_and_invoices_to_the_tiy
         ):
             await publish(
                 ApplicationSubmittedV1(
-                    application_id=app_id, bin=bin_, provider_name="Үміт", legal_form="ngo",
-                    region=EAST, contact={"language": "kk"},
+                    application_id=app_id,
+                    bin=bin_,
+                    provider_name="Үміт",
+                    legal_form="ngo",
+                    region=EAST,
+                    contact={"language": "kk"},
                     subtypes=[{"form": "stationary", "category": "elderly"}],
                     sites=[{"site_id": "S1", "address": "x", "kato": EAST_KATO, "places": places}],
-                    requirement_set="2025.1", findings=[], submitted_at=datetime.now(UTC),
+                    requirement_set="2025.1",
+                    findings=[],
+                    submitted_at=datetime.now(UTC),
                 ),
                 source="/ssu/licensing",
                 subject=app_id,
             )
             await publish(
                 ApplicationRejectedV1(
-                    application_id=app_id, bin=bin_, provider_name="Үміт", region=EAST,
-                    contact={"language": "kk"}, reason="norms", inspector="insp",
+                    application_id=app_id,
+                    bin=bin_,
+                    provider_name="Үміт",
+                    region=EAST,
+                    contact={"language": "kk"},
+                    reason="norms",
+                    inspector="insp",
                     decided_at=datetime.now(UTC),
                     findings=[
                         {**finding, "requirement_id": r, "title_ru": f"Норма {r}"} for r in unmet

@@ -225,7 +225,12 @@ async def providers(
         page=page,
     )
     return html(
-        request, "providers.html", operator=operator, result=result, f=filters, sorts=CATALOGUE_SORTS
+        request,
+        "providers.html",
+        operator=operator,
+        result=result,
+        f=filters,
+        sorts=CATALOGUE_SORTS,
     )
 
 
@@ -401,7 +406,13 @@ async def impact_form(request: Request, operator: Operator) -> Response:
     except PortalError as exc:
         return error_page(request, exc, operator)
     return html(
-        request, "impact.html", operator=who, sets=sets, impact=None, chart=None, chosen=None,
+        request,
+        "impact.html",
+        operator=who,
+        sets=sets,
+        impact=None,
+        chart=None,
+        chosen=None,
         region=None,
     )
 

@@ -52,12 +52,16 @@ def render(template: str, *, lang: str, path: str, query: dict[str, str], **cont
     """A page in one language, with the link to the same page in the other."""
     other = next(code for code in LANGUAGES if code != lang)
     switch = f"{path}?{urlencode({**query, 'lang': other})}"
-    return environment().get_template(template).render(
-        lang=lang,
-        other_lang=other,
-        switch_url=switch,
-        t=messages(lang),
-        other_t=messages(other),
-        path=path,
-        **context,
+    return (
+        environment()
+        .get_template(template)
+        .render(
+            lang=lang,
+            other_lang=other,
+            switch_url=switch,
+            t=messages(lang),
+            other_t=messages(other),
+            path=path,
+            **context,
+        )
     )

@@ -221,7 +221,9 @@ async def license_detail(conn: Connection, *, number: str) -> LicenseDetail:
     if lic is None:
         raise NotFound("license_not_found", number)
     sites = [_public_site(s, shelter=lic.shelter) for s in await store.sites_of(conn, number)]
-    return LicenseDetail(license=lic, sites=sites, history=await store.license_history(conn, number))
+    return LicenseDetail(
+        license=lic, sites=sites, history=await store.license_history(conn, number)
+    )
 
 
 @dataclass(frozen=True)
@@ -293,8 +295,9 @@ def qr_svg(url: str) -> str:
     return str(image.to_string(encoding="unicode"))
 
 
-# Every text block starts on a new line at the left margin (fpdf2 keeps x otherwise).
-_NEXT_LINE = {"new_x": XPos.LMARGIN, "new_y": YPos.NEXT}
+def _line(pdf: FPDF, height: float, text: str, *, align: str = "L") -> None:
+    """A text block from the left margin, the next one below it (fpdf2 keeps x otherwise)."""
+    pdf.multi_cell(0, height, text, align=align, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
 
 def certificate_pdf(
@@ -309,7 +312,7 @@ def certificate_pdf(
     pdf.add_font("DejaVu", "B", str(font_dir / "DejaVuSans-Bold.ttf"))
     pdf.add_page()
     pdf.set_font("DejaVu", "B", 18)
-    pdf.multi_cell(0, 10, messages["certificate_title"], align="C", **_NEXT_LINE)
+    _line(pdf, 10, messages["certificate_title"], align="C")
     pdf.ln(4)
     rows = [
         (messages["license_number"], lic.number),
@@ -324,33 +327,32 @@ def certificate_pdf(
         pdf.set_font("DejaVu", "B", 11)
         pdf.cell(60, 8, label)
         pdf.set_font("DejaVu", "", 11)
-        pdf.multi_cell(0, 8, value, **_NEXT_LINE)
+        _line(pdf, 8, value)
     pdf.ln(2)
     pdf.set_font("DejaVu", "B", 12)
-    pdf.multi_cell(0, 8, messages["subtypes"], **_NEXT_LINE)
+    _line(pdf, 8, messages["subtypes"])
     pdf.set_font("DejaVu", "", 11)
     for s in lic.subtypes:
-        pdf.multi_cell(
-            0,
+        _line(
+            pdf,
             7,
             f"• {name_of('form', s['form'], lang)}: {name_of('category', s['category'], lang)}",
-            **_NEXT_LINE,
         )
     pdf.ln(2)
     pdf.set_font("DejaVu", "B", 12)
-    pdf.multi_cell(0, 8, messages["sites"], **_NEXT_LINE)
+    _line(pdf, 8, messages["sites"])
     pdf.set_font("DejaVu", "", 11)
     for site in detail.sites:
         where = site.address or f"{messages['district']} {site.district}"
         places = f" — {messages['places']}: {site.places}" if site.places is not None else ""
-        pdf.multi_cell(0, 7, f"• {where}{places}", **_NEXT_LINE)
+        _line(pdf, 7, f"• {where}{places}")
     png = io.BytesIO()
     qrcode.make(url, box_size=8, border=2).save(png)
     png.seek(0)
     pdf.ln(4)
     pdf.image(png, w=45)
     pdf.set_font("DejaVu", "", 10)
-    pdf.multi_cell(0, 6, f"{messages['verify_at']} {url}", **_NEXT_LINE)
+    _line(pdf, 6, f"{messages['verify_at']} {url}")
     return bytes(pdf.output())
 
 

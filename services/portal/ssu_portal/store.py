@@ -221,7 +221,10 @@ async def upsert_application(
 
 
 async def insert_refusals(
-    conn: Connection, *, application_id: str, findings: list[tuple[str, str, bool, str | None, str | None]]
+    conn: Connection,
+    *,
+    application_id: str,
+    findings: list[tuple[str, str, bool, str | None, str | None]],
 ) -> None:
     await conn.executemany(
         """
@@ -366,7 +369,7 @@ _OCCUPANCY = """
 
 async def sites_of(conn: Connection, number: str) -> list[SiteRow]:
     rows = await conn.fetch(
-        f"{_OCCUPANCY} AND s.license_number = $1 ORDER BY s.site_id",  # noqa: S608 - fixed
+        f"{_OCCUPANCY} AND s.license_number = $1 ORDER BY s.site_id",
         number,
     )
     return [SiteRow(**dict(r)) for r in rows]
@@ -422,7 +425,7 @@ async def catalogue(
           AND (NOT $4 OR l.step_free_access IS TRUE)
     """
     args = (region, wanted, free_only, step_free_only)
-    total = await conn.fetchval(f"SELECT count(*) {where}", *args)  # noqa: S608 - fixed text
+    total = await conn.fetchval(f"SELECT count(*) {where}", *args)
     rows = await conn.fetch(
         f"""
         SELECT l.number AS license_number, l.bin, l.provider_name, l.legal_form, l.status,
@@ -431,7 +434,7 @@ async def catalogue(
         {where}
         ORDER BY {_SORTS[sort]}
         LIMIT $5 OFFSET $6
-        """,  # noqa: S608 - the ORDER BY comes from a fixed table, never from input
+        """,
         *args,
         limit,
         offset,

@@ -91,7 +91,9 @@ class Upstream:
             except ValueError:
                 detail = response.text[:300]
             raise UpstreamFailed(
-                f"upstream_{response.status_code}" if response.status_code in _KNOWN else "upstream",
+                f"upstream_{response.status_code}"
+                if response.status_code in _KNOWN
+                else "upstream",
                 detail,
                 upstream_status=response.status_code,
             )
@@ -103,12 +105,9 @@ class Upstream:
         cursor: str | None = None
         while True:
             params = httpx.QueryParams(
-                {k: v for k, v in (("region", region), ("cursor", cursor)) if v}
-                | {"limit": "200"}
+                {k: v for k, v in (("region", region), ("cursor", cursor)) if v} | {"limit": "200"}
             )
-            page = await self._call(
-                "GET", f"{self.registry_url}/v1/disruptions?{params}", key=key
-            )
+            page = await self._call("GET", f"{self.registry_url}/v1/disruptions?{params}", key=key)
             found += [Disruption.model_validate(item) for item in page["items"]]
             cursor = page.get("next_cursor")
             if not cursor:
