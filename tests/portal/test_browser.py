@@ -19,7 +19,15 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from axe_playwright_python.async_playwright import Axe
-from harness import ADMIN, ServiceProcess, eventually, reset_service, spawn_service, wait_ready
+from harness import (
+    ADMIN,
+    ServiceProcess,
+    eventually,
+    free_port,
+    reset_service,
+    spawn_service,
+    wait_ready,
+)
 from playwright.async_api import Browser, Page, async_playwright
 from portal_world import publish
 from ssu_contracts import InvoiceIssuedV1, make_bin, make_iin
@@ -287,12 +295,14 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
     procs: dict[str, ServiceProcess] = {}
     procs["licensing"] = spawn_service("licensing", log_dir=logs)
     procs["registry"] = spawn_service("registry", log_dir=logs)
+    port = free_port()
     portal_env = {
+        "SSU_PORTAL_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "SSU_PORTAL_LICENSING_URL": procs["licensing"].url,
         "SSU_PORTAL_REGISTRY_URL": procs["registry"].url,
         "SSU_PORTAL_DEVELOPMENT": "true",
     }
-    procs["portal"] = spawn_service("portal", log_dir=logs, env=portal_env)
+    procs["portal"] = spawn_service("portal", log_dir=logs, env=portal_env, port=port)
     try:
         for proc in procs.values():
             await wait_ready(proc)
@@ -394,7 +404,11 @@ async def test_public_pages_in_both_languages_without_javascript(
         await page.goto(f"{base}/licenses/{world.licenses['meirim']}/certificate")
         assert_accessible(await scan_nojs("certificate"))
         qr = await page.inner_html(".qr")
-        assert "<svg" in qr and f"/licenses/{world.licenses['meirim']}" in qr
+        assert "<svg" in qr
+        # The printed copy leads back to the license's own page, as its QR code does.
+        await page.click(".qr figcaption a")
+        await page.wait_for_load_state()
+        assert page.url == f"{base}/licenses/{world.licenses['meirim']}"
         pdf = await context.request.get(
             f"{base}/licenses/{world.licenses['meirim']}/certificate.pdf?lang={lang}"
         )

@@ -134,7 +134,7 @@ def bar_chart_svg(
     peak = max((v for b in bars for v in b.values), default=0) or 1
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-labelledby="chart-title" '
-        f'viewBox="0 0 {width} {height}" width="100%" style="max-width:{width}px">',
+        f'viewBox="0 0 {width} {height}">',
         f'<title id="chart-title">{escape(title)}</title>',
         f'<text x="0" y="18" font-size="15" font-weight="bold" fill="#111">{escape(title)}</text>',
     ]
