@@ -123,6 +123,7 @@ async def test_approval_issues_a_numbered_license_and_publishes_issued(
         "status": "active",
         "seq": 1,
         "effective_date": almaty_today().isoformat(),
+        "step_free_access": True,
         "application_id": app["id"],
     }
 
