@@ -206,24 +206,15 @@ async def providers(
     sort: str = "free",
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
 ) -> Response:
-    filters = {
-        "region": _choice(region, _REGIONS),
-        "form": _choice(form, _FORMS),
-        "category": _choice(category, _CATEGORIES),
-        "free": free == "1",
-        "step_free": step_free == "1",
-        "sort": _choice(sort, CATALOGUE_SORTS) or "free",
-    }
-    result = await service.catalogue(
-        conn,
-        region=filters["region"],  # type: ignore[arg-type]
-        form=filters["form"],  # type: ignore[arg-type]
-        category=filters["category"],  # type: ignore[arg-type]
-        free_only=bool(filters["free"]),
-        step_free_only=bool(filters["step_free"]),
-        sort=str(filters["sort"]),
-        page=page,
+    filters = service.CatalogueFilters(
+        region=_choice(region, _REGIONS),
+        form=_choice(form, _FORMS),
+        category=_choice(category, _CATEGORIES),
+        free=free == "1",
+        step_free=step_free == "1",
+        sort=_choice(sort, CATALOGUE_SORTS) or "free",
     )
+    result = await service.catalogue(conn, filters=filters, page=page)
     return html(
         request,
         "providers.html",

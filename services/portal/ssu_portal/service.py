@@ -245,26 +245,29 @@ class CataloguePage:
     pages: int
 
 
+@dataclass(frozen=True)
+class CatalogueFilters:
+    """What the catalogue was asked for; unknown codes were dropped by the page already."""
+
+    region: str | None
+    form: str | None
+    category: str | None
+    free: bool
+    step_free: bool
+    sort: str
+
+
 async def catalogue(
-    conn: Connection,
-    *,
-    region: str | None,
-    form: str | None,
-    category: str | None,
-    free_only: bool,
-    step_free_only: bool,
-    sort: str,
-    page: int,
-    per_page: int = 50,
+    conn: Connection, *, filters: CatalogueFilters, page: int, per_page: int = 50
 ) -> CataloguePage:
     rows, total = await store.catalogue(
         conn,
-        region=region,
-        form=form,
-        category=category,
-        free_only=free_only,
-        step_free_only=step_free_only,
-        sort=sort,
+        region=filters.region,
+        form=filters.form,
+        category=filters.category,
+        free_only=filters.free,
+        step_free_only=filters.step_free,
+        sort=filters.sort,
         limit=per_page,
         offset=(page - 1) * per_page,
     )
