@@ -438,7 +438,7 @@ def test_kustomize_builds_base_and_production() -> None:
     assert of_kind(production, "Secret") == {}
     assert "ssu-data-keys" in of_kind(base, "Secret")
     broker_secrets = [n for n in of_kind(base, "Secret") if n.startswith("ssu-broker-")]
-    assert len(broker_secrets) == 5
+    assert len(broker_secrets) == 6  # five services (the portal among them) and the operators
     assert len(production) == len(base) - 2 - len(broker_secrets)
 
 

@@ -58,3 +58,10 @@ def test_both_message_files_hold_every_key_the_templates_use() -> None:
         used |= set(re.findall(r"\bt\.(\w+)", template.read_text(encoding="utf-8")))
     assert used - {"get"} <= set(kk), sorted(used - set(kk))
     assert all(kk[k] != ru[k] for k in ("site_name", "sign_in", "board_title"))
+
+
+def test_the_portal_handles_exactly_the_events_its_queue_is_bound_to() -> None:
+    from ssu_common.topology import CONSUMERS
+    from ssu_portal.handlers import HANDLERS
+
+    assert set(HANDLERS) == set(CONSUMERS["portal"])

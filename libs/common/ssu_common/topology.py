@@ -20,4 +20,12 @@ CONSUMERS: dict[str, tuple[str, ...]] = {
     "registry": _LICENSE_EVENTS,
     "billing": _LICENSE_EVENTS + _ENROLLMENT_EVENTS,
     "notification": tuple(t for t in EVENTS if not t.startswith("notification.")),
+    "portal": _LICENSE_EVENTS
+    + _ENROLLMENT_EVENTS
+    + (
+        "licensing.application.submitted.v1",
+        "licensing.application.rejected.v1",
+        "registry.recipient.registered.v1",
+        "billing.invoice.issued.v1",
+    ),
 }
