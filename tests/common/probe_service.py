@@ -20,7 +20,6 @@ from ssu_common import (
     connection,
     emit,
 )
-from ssu_common.outbox import EventSource
 from ssu_contracts import Bin, Envelope, RecipientRegisteredV1
 
 SERVICE = "probe"
@@ -128,8 +127,6 @@ def build(*, publishes_as: str | None = None, **overrides: Any) -> ServiceRuntim
         routers=[router],
         gauges=[DomainGauge("ssu_probe_things", "Things by note", ("note",), things_by_note)],
     )
-    if publishes_as is not None:
-        EventSource.set(publishes_as)
     return runtime
 
 

@@ -35,7 +35,6 @@ from ssu_common import (
     emit_many,
     identities,
 )
-from ssu_common.outbox import EventSource
 from ssu_contracts import DeliveryFailedV1, Envelope
 
 EVENT_TYPE = DeliveryFailedV1.event_type
@@ -149,10 +148,6 @@ def build(settings: PairSettings) -> ServiceRuntime:
         routers=[] if consumer else [router],
         title=f"ssu pair {settings.role}",
     )
-    if not consumer:
-        # It publishes notification's type, so as notification: its broker identity (see
-        # spawn) and its CloudEvents source, or the consumer would refuse every event.
-        EventSource.set(PUBLISHES_AS)
     return runtime
 
 

@@ -46,14 +46,14 @@ class Unroutable(Exception):
     """The broker returned the event: no queue is bound to its routing key."""
 
 
-class EventSource:
-    """The CloudEvents `source` of this process's events: `/ssu/<service>`."""
+def source_of(event_type: str) -> str:
+    """The CloudEvents `source` of an event: `/ssu/<service>`, the service its type belongs to.
 
-    name = "/ssu/unknown"
-
-    @classmethod
-    def set(cls, service: str) -> None:
-        cls.name = f"/ssu/{service}"
+    Derived from the type rather than kept per process: a service only ever publishes its own
+    types (topic permissions), consumers refuse any other source, and several services may run
+    in one process (tests), where a process-wide value would name the wrong one.
+    """
+    return f"/ssu/{event_type.split('.', 1)[0]}"
 
 
 async def write(conn: Connection, envelope: Envelope) -> None:
@@ -76,7 +76,7 @@ async def emit(conn: Connection, data: Event, *, subject: str | None) -> Envelop
     """Wrap an event in an envelope bound to the current request or event, and add it."""
     envelope = make_event(
         data,
-        source=EventSource.name,
+        source=source_of(type(data).event_type),
         subject=subject,
         correlation_id=current_correlation_id(),
         causation_id=current_causation_id(),
@@ -92,7 +92,7 @@ async def emit_many(conn: Connection, items: list[tuple[Event, str | None]]) -> 
     envelopes = [
         make_event(
             data,
-            source=EventSource.name,
+            source=source_of(type(data).event_type),
             subject=subject,
             correlation_id=current_correlation_id(),
             causation_id=current_causation_id(),

@@ -131,7 +131,6 @@ class ServiceRuntime:
         self._audit_pool: asyncpg.Pool | None = None
         self.relay: outbox.OutboxRelay | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        outbox.EventSource.set(self.service)
 
     @property
     def pool(self) -> asyncpg.Pool:
