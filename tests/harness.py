@@ -401,3 +401,17 @@ def find_pii(text: str) -> list[str]:
     found += _PHONE_LIKE.findall(text)
     found += [m for m in _EMAIL_LIKE.findall(text) if not m.split("@")[0].endswith("***")]
     return found
+
+
+async def probe_liveness(http: httpx.AsyncClient, url: str, done: asyncio.Event) -> list[float]:
+    """Latencies of /health/live asked every 10 ms (a kubelet asks every few seconds) until
+    `done`: dense enough that even a fast import overlaps several probes, and a blocked loop
+    cannot fall between two of them."""
+    latencies: list[float] = []
+    while not done.is_set():
+        started = time.perf_counter()
+        r = await http.get(f"{url}/health/live")
+        latencies.append(time.perf_counter() - started)
+        assert r.status_code == 200
+        await asyncio.sleep(0.01)
+    return latencies

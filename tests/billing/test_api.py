@@ -3,7 +3,6 @@
 import asyncio
 import csv
 import io
-import time
 from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -28,6 +27,7 @@ from billing_world import (
 from harness import (
     ADMIN,
     RunningService,
+    probe_liveness,
     processes,
     reset_service,
     running_service,
@@ -42,18 +42,6 @@ from ssu_billing.settings import Settings
 from ssu_contracts import LicenseIssuedV1
 
 EAST = {"Authorization": "Bearer ssu-dev-east-kz"}
-
-
-async def probe_liveness(http: httpx.AsyncClient, url: str, done: asyncio.Event) -> list[float]:
-    """Latencies of /health/live asked every 100 ms until `done`."""
-    latencies: list[float] = []
-    while not done.is_set():
-        started = time.perf_counter()
-        r = await http.get(f"{url}/health/live")
-        latencies.append(time.perf_counter() - started)
-        assert r.status_code == 200
-        await asyncio.sleep(0.1)
-    return latencies
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -401,7 +389,8 @@ async def test_dates_after_today_in_almaty_are_refused(svc: RunningService) -> N
     today = datetime.now(ZoneInfo("Asia/Almaty")).date()
     tomorrow, next_month = today + timedelta(days=1), Month(today.replace(day=1)).next()
     bin_, lic, _ = await licensed_provider(svc, region=region, year=today.year)
-    e = await enroll(svc, bin_, lic, today.replace(day=1), region=region)
+    iin = new_iin()
+    e = await enroll(svc, bin_, lic, today.replace(day=1), region=region, iin=iin)
 
     r = await svc.client.post(
         "/v1/attendance",
@@ -422,7 +411,6 @@ async def test_dates_after_today_in_almaty_are_refused(svc: RunningService) -> N
         await svc.pool.fetchval("SELECT count(*) FROM attendance WHERE enrollment_id = $1", e) == 0
     )
 
-    iin = await svc.pool.fetchval("SELECT iin FROM enrollments WHERE enrollment_id = $1", e)
     r = await svc.client.post(
         "/v1/attendance/import",
         headers={**ADMIN, "Content-Type": "text/csv"},

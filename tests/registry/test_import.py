@@ -1,7 +1,6 @@
 """Bulk import of recipients from CSV: COPY into staging, set-based merge, per-row errors."""
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from datetime import date
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest_asyncio
 from harness import (
     ADMIN,
     RunningService,
+    probe_liveness,
     processes,
     reset_service,
     running_service,
@@ -224,19 +224,6 @@ async def test_a_regional_key_imports_only_its_region(svc: RunningService) -> No
     assert r.json()["errors"] == [
         {"line": 3, "field": "region", "reason": "outside the region of this API key"}
     ]
-
-
-async def probe_liveness(http: httpx.AsyncClient, url: str, done: asyncio.Event) -> list[float]:
-    """Latencies of /health/live asked every 100 ms (a kubelet asks every few seconds) until
-    `done`; a blocked loop (seconds) cannot fall between two probes."""
-    latencies: list[float] = []
-    while not done.is_set():
-        started = time.perf_counter()
-        r = await http.get(f"{url}/health/live")
-        latencies.append(time.perf_counter() - started)
-        assert r.status_code == 200
-        await asyncio.sleep(0.1)
-    return latencies
 
 
 async def import_while_probing(url: str, text: str) -> tuple[httpx.Response, list[float]]:
