@@ -275,12 +275,12 @@ async def list_subscriptions(
 ) -> SubscriptionList:
     """Live subscriptions, oldest first; their secrets are never shown again. A regional key
     sees its region's."""
-    rows = await store.list_subscriptions(
-        conn, after_seq=_decode_cursor(cursor, "s"), limit=limit + 1, region=principal.region
+    rows = await service.list_subscriptions(
+        conn=conn, after_seq=_decode_cursor(cursor, "s"), limit=limit + 1, region=principal.region
     )
     page = rows[:limit]
     return SubscriptionList(
-        items=[Subscription(**_subscription(store.record(r))) for r in page],
+        items=[Subscription(**_subscription(r)) for r in page],
         next_cursor=_encode_cursor(page[-1]["seq"], "s") if len(rows) > limit else None,
     )
 

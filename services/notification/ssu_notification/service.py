@@ -350,6 +350,14 @@ async def create_subscription(
     return store.record(row), secret
 
 
+async def list_subscriptions(
+    *, conn: Connection, after_seq: int, limit: int, region: str | None
+) -> list[dict[str, Any]]:
+    """Live subscriptions after a position, without their secrets; a region's only if given."""
+    rows = await store.list_subscriptions(conn, after_seq=after_seq, limit=limit, region=region)
+    return [store.record(r) for r in rows]
+
+
 async def get_subscription(*, conn: Connection, subscription_id: UUID) -> dict[str, Any] | None:
     """A live subscription, without its secrets."""
     row = await store.get_subscription(conn, subscription_id)
