@@ -46,7 +46,6 @@ from ssu_common.problems import (
     field_error,
     install_problem_handlers,
 )
-from ssu_common.queryparams import refuse_unknown_query, remember_declared_names
 from ssu_common.settings import ServiceSettings
 
 log = get_logger(__name__)
@@ -396,10 +395,7 @@ class ServiceRuntime:
         self._install_middleware(app)
         self._install_operations_routes(app)
         for router in self.routers:
-            app.include_router(router, dependencies=[Depends(refuse_unknown_query)])
-        remember_declared_names(
-            app, [*app.routes, *(r for router in self.routers for r in router.routes)]
-        )
+            app.include_router(router)
         generate = app.openapi
 
         def openapi() -> dict[str, Any]:
