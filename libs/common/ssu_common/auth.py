@@ -1,4 +1,11 @@
-"""API keys with scopes and an optional region restriction (DESIGN §6).
+"""API keys with scopes, an optional region restriction and an optional provider BIN (DESIGN §6).
+
+A key names a client system. A person acting through it (an official who approves, inspects or
+releases) names themselves with `X-SSU-Official: <staff id>`; decisions record both, and the
+four-eyes rules compare officials (`Principal.same_person`), so two officials of one ministry
+system may be the two pairs of eyes, but one official cannot be both through two systems.
+A key with `bin` belongs to a provider and acts only for that BIN (`licensing:apply`,
+`billing:report`).
 
 Keys are configured as SHA-256 hashes; a presented key is hashed and compared in constant time
 against every configured hash, so neither the key nor its position leaks through timing.
@@ -6,6 +13,7 @@ against every configured hash, so neither the key nor its position leaks through
 
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -14,7 +22,7 @@ import yaml
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, SecurityScopes
 
-from ssu_common.problems import Problem
+from ssu_common.problems import Problem, field_error
 
 
 @dataclass(frozen=True)
@@ -24,9 +32,33 @@ class Principal:
     client: str
     scopes: frozenset[str]
     region: str | None = None
+    bin: str | None = None
+    official: str | None = None
 
     def sees_region(self, region: str | None) -> bool:
         return self.region is None or region == self.region
+
+    def acts_for(self, bin_: str) -> bool:
+        """A provider's key acts only for its own BIN; other keys for any."""
+        return self.bin is None or bin_ == self.bin
+
+    @property
+    def actor(self) -> str:
+        """Who acted, as decisions and the audit log record it: `client` or `client/official`."""
+        return f"{self.client}/{self.official}" if self.official else self.client
+
+
+def same_person(first: str, second: str) -> bool:
+    """Whether two recorded actors (`Principal.actor`) are one person for the four-eyes rules.
+
+    With an official on both sides the officials are compared (one official through two client
+    systems is still one person; two officials of one system are two). Without, the clients are.
+    """
+    first_client, _, first_official = first.partition("/")
+    second_client, _, second_official = second.partition("/")
+    if first_official and second_official:
+        return first_official == second_official
+    return first_client == second_client
 
 
 @dataclass(frozen=True)
@@ -35,6 +67,7 @@ class ApiKey:
     key_sha256: str
     scopes: frozenset[str]
     region: str | None
+    bin: str | None = None
 
 
 def hash_key(key: str) -> str:
@@ -54,6 +87,7 @@ class ApiKeys:
                 key_sha256=str(k["key_sha256"]).lower(),
                 scopes=frozenset(k.get("scopes", [])),
                 region=str(k["region"]) if k.get("region") else None,
+                bin=str(k["bin"]) if k.get("bin") else None,
             )
             for k in doc.get("clients", [])
         ]
@@ -69,6 +103,33 @@ class ApiKeys:
 
 
 _bearer = HTTPBearer(auto_error=False)
+
+# A staff id, not a personal number: an official's IIN must not reach the audit log.
+OFFICIAL_HEADER = "X-SSU-Official"
+_OFFICIAL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def official_of(request: Request) -> str | None:
+    """The official named by `X-SSU-Official`, or None; 422 naming the header when malformed."""
+    raw = request.headers.get(OFFICIAL_HEADER)
+    if raw is None:
+        return None
+    if not _OFFICIAL.fullmatch(raw) or raw.isdigit():
+        raise field_error(
+            f"header.{OFFICIAL_HEADER}",
+            "a staff id: letters, digits, '.', '_' or '-', at most 64, not a personal number",
+        )
+    return raw
+
+
+def principal_of(key: ApiKey, request: Request) -> Principal:
+    return Principal(
+        client=key.client,
+        scopes=key.scopes,
+        region=key.region,
+        bin=key.bin,
+        official=official_of(request),
+    )
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -105,7 +166,7 @@ def optional_principal(
         return None
     keys: ApiKeys = request.app.state.api_keys
     key = identify(keys, credentials.credentials)
-    principal = Principal(client=key.client, scopes=key.scopes, region=key.region)
+    principal = principal_of(key, request)
     request.state.principal = principal
     return principal
 
@@ -126,6 +187,6 @@ def authorize(
             f"the key of {key.client} lacks the scope {', '.join(missing)}",
             required_scopes=security.scopes,
         )
-    principal = Principal(client=key.client, scopes=key.scopes, region=key.region)
+    principal = principal_of(key, request)
     request.state.principal = principal
     return principal
