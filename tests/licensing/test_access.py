@@ -132,3 +132,24 @@ async def test_the_public_registry_shows_a_shelters_district_never_its_address(
     # a key that is not known is refused rather than answered as the public
     r = await svc.client.get(f"/v1/licenses/{number}", headers={"Authorization": "Bearer nope"})
     assert r.status_code == 401
+
+
+async def test_a_misspelt_filter_is_refused_naming_it_not_ignored(svc: RunningService) -> None:
+    body = application()
+    lic = await issue(svc, body)
+    # Ignored, "regoin" would answer every region's licenses as if filtered.
+    r = await svc.client.get("/v1/licenses", params={"regoin": "710000000", "bin": body["bin"]})
+    assert r.status_code == 422
+    assert r.headers["content-type"] == "application/problem+json"
+    errors = r.json()["errors"]
+    assert [(e["field"], e["type"]) for e in errors] == [("query.regoin", "unknown_parameter")]
+    assert "region" in errors[0]["message"]
+    r = await svc.client.get("/v1/applications", params={"staus": "draft"}, headers=ADMIN)
+    assert [e["field"] for e in r.json()["errors"]] == ["query.staus"]
+    # The declared names still filter.
+    r = await svc.client.get(
+        "/v1/licenses",
+        params={"bin": body["bin"], "region": "630000000", "status": "active", "limit": 5},
+    )
+    assert r.status_code == 200
+    assert [item["number"] for item in r.json()["items"]] == [lic["number"]]

@@ -46,6 +46,7 @@ from ssu_common.problems import (
     field_error,
     install_problem_handlers,
 )
+from ssu_common.queryparams import refuse_unknown_query, remember_declared_names
 from ssu_common.settings import ServiceSettings
 
 log = get_logger(__name__)
@@ -395,7 +396,10 @@ class ServiceRuntime:
         self._install_middleware(app)
         self._install_operations_routes(app)
         for router in self.routers:
-            app.include_router(router)
+            app.include_router(router, dependencies=[Depends(refuse_unknown_query)])
+        remember_declared_names(
+            app, [*app.routes, *(r for router in self.routers for r in router.routes)]
+        )
         generate = app.openapi
 
         def openapi() -> dict[str, Any]:
