@@ -5,13 +5,14 @@ UV := $(PYTHON) -m uv
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: sync tools run test test-faults test-cluster lint contracts broker-definitions clean help browser fonts
+.PHONY: sync tools run test test-faults test-cluster test-bench lint contracts broker-definitions clean help browser fonts
 
 help:
 	@echo "make run        - the five services (portal at http://127.0.0.1:8085/) with demo data"
 	@echo "make test       - the whole test suite (real PostgreSQL and RabbitMQ)"
 	@echo "make test-faults - fault tests: broker and database restarts, kills, duplicates"
 	@echo "make test-cluster - two replicas per service on a three-node RabbitMQ cluster, with faults"
+	@echo "make test-bench - the online path beside a bare FastAPI twin (wrk); fails under 0.5x"
 	@echo "make lint       - ruff and mypy"
 	@echo "make contracts  - regenerate contracts/schemas and contracts/asyncapi.yaml"
 	@echo "make broker-definitions - regenerate the broker users and queues of deploy/ (compose, k8s)"
@@ -55,6 +56,12 @@ test-faults: sync
 # machine's broker, which it leaves alone; prints a report of events, recovery, lost, duplicated.
 test-cluster: sync
 	$(VENV)/bin/pytest -m cluster -s tests/cluster
+
+# Not a timed test: ratios to a bare twin measured in the same run (bench/http.py).
+test-bench: sync
+	@command -v wrk >/dev/null 2>&1 || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
+	$(PY) bench/http.py --quick
 
 lint: sync
 	$(VENV)/bin/ruff check .
