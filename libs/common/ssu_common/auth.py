@@ -1,9 +1,10 @@
 """API keys with scopes, an optional region restriction and an optional provider BIN (DESIGN §6).
 
 A key names a client system. A person acting through it (an official who approves, inspects or
-releases) names themselves with `X-SSU-Official: <staff id>`; decisions record both, and the
-four-eyes rules compare officials (`Principal.same_person`), so two officials of one ministry
-system may be the two pairs of eyes, but one official cannot be both through two systems.
+releases) names themselves with `X-SSU-Official` (read into the audit context by the HTTP
+middleware, `ssu_common.audit`); decisions record both, and the four-eyes rules compare
+officials (`same_person`), so two officials of one ministry system may be the two pairs of
+eyes, but one official cannot be both through two systems.
 A key with `bin` belongs to a provider and acts only for that BIN (`licensing:apply`,
 `billing:report`).
 
@@ -13,7 +14,6 @@ against every configured hash, so neither the key nor its position leaks through
 
 import hashlib
 import hmac
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -22,7 +22,8 @@ import yaml
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, SecurityScopes
 
-from ssu_common.problems import Problem, field_error
+from ssu_common import audit
+from ssu_common.problems import Problem
 
 
 @dataclass(frozen=True)
@@ -104,23 +105,6 @@ class ApiKeys:
 
 _bearer = HTTPBearer(auto_error=False)
 
-# A staff id, not a personal number: an official's IIN must not reach the audit log.
-OFFICIAL_HEADER = "X-SSU-Official"
-_OFFICIAL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-
-
-def official_of(request: Request) -> str | None:
-    """The official named by `X-SSU-Official`, or None; 422 naming the header when malformed."""
-    raw = request.headers.get(OFFICIAL_HEADER)
-    if raw is None:
-        return None
-    if not _OFFICIAL.fullmatch(raw) or raw.isdigit():
-        raise field_error(
-            f"header.{OFFICIAL_HEADER}",
-            "a staff id: letters, digits, '.', '_' or '-', at most 64, not a personal number",
-        )
-    return raw
-
 
 def principal_of(key: ApiKey, request: Request) -> Principal:
     return Principal(
@@ -128,7 +112,9 @@ def principal_of(key: ApiKey, request: Request) -> Principal:
         scopes=key.scopes,
         region=key.region,
         bin=key.bin,
-        official=official_of(request),
+        # Read and checked by the HTTP middleware, which refuses a malformed header with a 422
+        # and keeps the official in the audit context (ssu_common.audit).
+        official=audit.current_actor().official,
     )
 
 
