@@ -2,8 +2,6 @@
 
 import asyncio
 import contextlib
-import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -19,11 +17,9 @@ from fastapi.routing import APIRoute
 from faststream.rabbit import RabbitBroker
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 from ssu_contracts import AUDIT_SEALED, AuditSealedV1, Envelope
-from starlette.routing import BaseRoute, Match
 
 from ssu_common import audit, inbox, outbox, seal, tracing
-from ssu_common.auth import ApiKeys, Principal, authorize, bearer_token, identify
-from ssu_common.context import work_context
+from ssu_common.auth import ApiKeys, Principal, authorize
 from ssu_common.crypto import FieldCipher
 from ssu_common.db import Connection, create_pool, ensure_database, migrate
 from ssu_common.keyrotation import SealedTable, reseal_batch, stale_counts
@@ -39,24 +35,17 @@ from ssu_common.messaging import (
     queue_depth,
 )
 from ssu_common.metrics import DomainGauge, Metrics
+from ssu_common.observe import UNTRACED_PATHS, Observe
 from ssu_common.paging import Seq, decode_cursor, encode_cursor
 from ssu_common.problems import (
-    Problem,
     document_problems,
-    field_error,
     install_problem_handlers,
 )
 from ssu_common.queryparams import refuse_unknown_query, remember_declared_names
 from ssu_common.settings import ServiceSettings
 
 log = get_logger(__name__)
-access_log = get_logger("ssu.access")
 
-_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-# Probes and scrapes every few seconds are not requests anyone follows.
-_UNTRACED_PATHS = ("/metrics", "/health/live", "/health/ready")
-# Any token is a valid HTTP method; as a label each new one would be a new time series.
-_METHODS = frozenset({"GET", "HEAD", "OPTIONS", *_WRITES})
 
 BackgroundJob = Callable[["ServiceRuntime"], Coroutine[Any, Any, None]]
 
@@ -408,7 +397,7 @@ class ServiceRuntime:
             return app.openapi_schema
 
         app.openapi = openapi  # type: ignore[method-assign]
-        tracing.instrument_app(app, excluded=_UNTRACED_PATHS)
+        tracing.instrument_app(app, excluded=UNTRACED_PATHS)
         self.metrics.initialise(
             event_types=sorted(self.handlers),
             routes=[
@@ -422,7 +411,7 @@ class ServiceRuntime:
         return app
 
     async def record_refused(
-        self, request: Request, *, route: str, status: int, correlation_id: str
+        self, *, method: str, route: str, status: int, correlation_id: str
     ) -> None:
         """An access record of a refused write: no change was made, so nothing to roll back
         with it; a failure to keep it is logged and the refusal stands."""
@@ -430,7 +419,7 @@ class ServiceRuntime:
             async with (self._audit_pool or self.pool).acquire() as conn:
                 await audit.record_refused(
                     conn,
-                    method=request.method,
+                    method=method,
                     route=route,
                     status=status,
                     correlation_id=correlation_id,
@@ -440,74 +429,21 @@ class ServiceRuntime:
 
     def _install_middleware(self, app: FastAPI) -> None:
         runtime = self
-        metrics = self.metrics
-        service = self.service
 
-        keys: ApiKeys = app.state.api_keys
-        # The services' routes as declared (FastAPI keeps included routers unflattened).
-        write_routes = [route for router in self.routers for route in router.routes]
+        async def record_refused(method: str, route: str, status: int, correlation_id: str) -> None:
+            await runtime.record_refused(
+                method=method, route=route, status=status, correlation_id=correlation_id
+            )
 
-        @app.middleware("http")
-        async def observe(
-            request: Request, call_next: Callable[[Request], Awaitable[Response]]
-        ) -> Response:
-            correlation_id = request.headers.get("x-correlation-id") or str(uuid.uuid4())
-            started = time.perf_counter()
-            write = request.method in _WRITES and request.url.path.startswith("/v1/")
-            token = bearer_token(request.headers.get("authorization"))
-            key = keys.lookup(token) if token else None
-            refusal: Problem | None = None
-            try:
-                official = audit.official_from_header(request.headers.get(audit.OFFICIAL_HEADER))
-            except audit.BadOfficial as exc:
-                official = None
-                refusal = field_error(f"header.{audit.OFFICIAL_HEADER}", str(exc))
-            actor = (
-                audit.Actor(client=key.client, official=official)
-                if key is not None
-                else audit.ANONYMOUS
-            )
-            with work_context(correlation_id=correlation_id), audit.acting_as(actor):
-                if write and key is None:
-                    # No write route is public: refuse before a byte of the body is read.
-                    try:
-                        identify(keys, token)
-                    except Problem as problem:
-                        refusal = problem
-                if refusal is not None:
-                    response: Response = refusal.response(request.url.path)
-                    route = _matching_route(write_routes, request)
-                else:
-                    response = await call_next(request)
-                    # Routing has run by now and left the matched route in the scope.
-                    route = _route_template(request)
-                if write and 400 <= response.status_code < 500:
-                    await runtime.record_refused(
-                        request,
-                        route=route,
-                        status=response.status_code,
-                        correlation_id=correlation_id,
-                    )
-            elapsed = time.perf_counter() - started
-            method = request.method if request.method in _METHODS else "other"
-            metrics.http_latency.labels(service, method, route).observe(elapsed)
-            metrics.http_requests.labels(service, method, route, str(response.status_code)).inc()
-            response.headers["X-Correlation-ID"] = correlation_id
-            principal = getattr(request.state, "principal", None)
-            # The access line (uvicorn's own is off): the route template, never the path,
-            # which can hold an IIN.
-            (access_log.debug if route in _UNTRACED_PATHS else access_log.info)(
-                "http.request",
-                method=request.method,
-                route=route,
-                status=response.status_code,
-                duration_ms=round(elapsed * 1000, 2),
-                trace_id=tracing.current_trace_id(),
-                correlation_id=correlation_id,
-                client=principal.client if principal is not None else "anonymous",
-                peer=request.client.host if request.client else None,
-            )
-            return response
+        app.add_middleware(
+            Observe,
+            service=self.service,
+            keys=app.state.api_keys,
+            metrics=self.metrics,
+            # The services' routes as declared (FastAPI keeps included routers unflattened).
+            write_routes=[route for router in self.routers for route in router.routes],
+            record_refused=record_refused,
+        )
 
     def _install_operations_routes(self, app: FastAPI) -> None:
         runtime = self
@@ -613,20 +549,6 @@ def _then(first: EventHandler, second: EventHandler) -> EventHandler:
         await second(conn, envelope, data)
 
     return both
-
-
-def _matching_route(routes: Sequence[BaseRoute], request: Request) -> str:
-    """The template of the route a request would reach, without running it."""
-    for candidate in routes:
-        match, _ = candidate.matches(request.scope)
-        if match is Match.FULL:
-            return str(getattr(candidate, "path", "unmatched"))
-    return "unmatched"
-
-
-def _route_template(request: Request) -> str:
-    route = request.scope.get("route")
-    return str(getattr(route, "path", "unmatched"))
 
 
 async def connection(request: Request) -> AsyncIterator[Connection]:
