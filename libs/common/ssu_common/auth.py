@@ -142,7 +142,7 @@ def identify(keys: ApiKeys, token: str | None) -> ApiKey:
     return key
 
 
-def optional_principal(
+async def optional_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal | None:
@@ -157,7 +157,7 @@ def optional_principal(
     return principal
 
 
-def authorize(
+async def authorize(
     security: SecurityScopes,
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],

@@ -29,7 +29,7 @@ READ_SCOPES = frozenset({"notification:read", "notification:admin"})
 MAX_LIMIT = 500
 
 
-def _reader(request: Request) -> Principal:
+async def _reader(request: Request) -> Principal:
     """Either notification scope reads the log; OpenAPI lists both as alternatives."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     credentials = (
@@ -37,7 +37,7 @@ def _reader(request: Request) -> Principal:
         if scheme.lower() == "bearer" and token.strip()
         else None
     )
-    principal = authorize(SecurityScopes(), request, credentials)
+    principal = await authorize(SecurityScopes(), request, credentials)
     if not READ_SCOPES & principal.scopes:
         raise Problem(
             403,
