@@ -539,7 +539,14 @@ class ServiceRuntime:
         """Run the service in this process until interrupted."""
         configure_logging(self.service, self.settings.log_level)
         uvicorn.run(
-            app, host=self.settings.host, port=self.settings.port, log_config=None, access_log=False
+            app,
+            host=self.settings.host,
+            port=self.settings.port,
+            log_config=None,
+            access_log=False,
+            # Named, not left to "auto", so that a missing wheel fails loudly at start.
+            loop="uvloop",
+            http="httptools",
         )
 
 
