@@ -24,6 +24,9 @@ from ssu_cli.settings import CliSettings
 
 REGION = "630000000"
 YEAR_ISSUED = date(2025, 7, 1)
+FILED = date(2025, 6, 2)  # the demo providers' applications, filed on paper
+# The licensing department's head, who signs the demo's decisions (licensing:decide).
+OFFICIAL = {"X-SSU-Official": "demo-licensing-head"}
 # KATO codes of East Kazakhstan settlements where the demo's sites are.
 PLACES = [
     ("Өскемен, Абай даңғылы", "631010000"),
@@ -169,6 +172,7 @@ async def refuse_small_centres(http: httpx.AsyncClient, lic: str, rng: random.Ra
             await http.post(
                 f"{lic}/v1/applications/{app['id']}/reject",
                 json={"reason": "Қызмет көрсетуші персонал жоқ / нет обслуживающего персонала"},
+                headers=OFFICIAL,
             )
         )
 
@@ -214,12 +218,16 @@ async def seed(settings: CliSettings, *, recipients: int = 2000, seed_value: int
 
         async def license_provider(p: Provider, legal_form: str) -> None:
             app = check(
-                await http.post(f"{lic}/v1/applications", json=application(p, legal_form, rng))
+                await http.post(
+                    f"{lic}/v1/applications",
+                    json={**application(p, legal_form, rng), "submitted_on": str(FILED)},
+                )
             )
             issued = check(
                 await http.post(
                     f"{lic}/v1/applications/{app['id']}/approve",
                     json={"effective_date": str(YEAR_ISSUED)},
+                    headers=OFFICIAL,
                 )
             )
             p.number = issued["number"]
@@ -290,6 +298,7 @@ async def seed(settings: CliSettings, *, recipients: int = 2000, seed_value: int
                         "reason": SUSPENSION_REASON,
                         "effective_date": str(month.replace(day=18)),
                     },
+                    headers=OFFICIAL,
                 )
             )
             await asyncio.sleep(3)  # billing records the suspension before the run

@@ -54,6 +54,7 @@ MONTHS = [1, 3, 5, 7, 8, 10]
 PROVIDERS = 20
 PLACES = 100
 ENROLLMENTS = 1500  # 75 per provider
+OFFICIAL = {"X-SSU-Official": "cluster-licensing-head"}  # who decides in licensing
 SUSPENDED = range(0, 16)  # providers suspended from the 10th...
 REINSTATED = range(0, 12)  # ...of which these are reinstated on the 20th
 ROLES = ["social_worker", "caregiver", "nurse", "rehabilitation_specialist", "psychologist"]
@@ -372,6 +373,7 @@ class Phase:
                 "POST",
                 f"/v1/applications/{app['id']}/approve",
                 json={"effective_date": "2024-12-01"},
+                headers=OFFICIAL,
             )
             p.number = issued["number"]
 
@@ -422,6 +424,7 @@ class Phase:
             "staffing": [{"role": r, "fte": f"{PLACES / 4:.2f}"} for r in ROLES],
             "equipment": ["first_aid_kit", "fire_alarm", "adapted_bathroom", "emergency_button"],
             "premises": {"area_m2": f"{PLACES * 12:.2f}", "step_free_access": True},
+            "submitted_on": "2024-11-15",
         }
 
     async def wait_registry_knows_providers(self) -> None:
@@ -542,6 +545,7 @@ class Phase:
                     "reason": "Тексеру / проверка",
                     "effective_date": str(self.month.replace(day=10)),
                 },
+                headers=OFFICIAL,
             )
 
         async def reinstate(p: Provider) -> None:
@@ -550,6 +554,7 @@ class Phase:
                 "POST",
                 f"/v1/licenses/{p.number}/reinstate",
                 json={"effective_date": str(self.month.replace(day=20))},
+                headers=OFFICIAL,
             )
 
         await gather_limited(

@@ -66,7 +66,10 @@ async def test_license_issued_reaches_every_service(tmp_path: Path) -> None:
             lic = procs["licensing"].url
             r = await http.post(f"{lic}/v1/applications", json=application(bin_))
             assert r.status_code == 201, r.text
-            r = await http.post(f"{lic}/v1/applications/{r.json()['id']}/approve")
+            r = await http.post(
+                f"{lic}/v1/applications/{r.json()['id']}/approve",
+                headers={"X-SSU-Official": "licensing-head-01"},
+            )
             assert r.status_code == 201, r.text
             number = r.json()["number"]
             assert number.startswith("SSU-63-")

@@ -48,6 +48,7 @@ _spec.loader.exec_module(sinks_module)
 SERVICES = ("licensing", "registry", "billing", "notification")
 REGION = "630000000"
 APPROVER = {"Authorization": "Bearer ssu-dev-approver"}
+OFFICIAL = {"X-SSU-Official": "story-licensing-head"}  # who decides in licensing
 SECRET = "whsec_" + base64.b64encode(b"story-webhook-secret-0123456789!").decode()
 # Names of the story's people: no table of any service may hold them in clear.
 NAMES = ("Иванов Пётр", "Сейітова Аружан", "Сейітова Гүлмира")
@@ -194,23 +195,32 @@ async def story(
     first = r.json()
     unmet = [f for f in first["findings"] if not f["met"]]
     assert [f["requirement_id"] for f in unmet] == ["equipment.fire_alarm"], unmet
-    r = await http.post(f"{lic}/v1/applications/{first['id']}/approve")
+    r = await http.post(f"{lic}/v1/applications/{first['id']}/approve", headers=OFFICIAL)
     assert r.status_code == 409
     assert [u["requirement_id"] for u in r.json()["unmet"]] == ["equipment.fire_alarm"]
     r = await http.post(
         f"{lic}/v1/applications/{first['id']}/reject",
         json={"reason": "Өрт дабылы жоқ / нет пожарной сигнализации"},
+        headers=OFFICIAL,
     )
     assert r.status_code == 200, r.text
 
     # 2. It applies again with the alarm installed and is licensed (recorded from its order).
     r = await http.post(
-        f"{lic}/v1/applications", json=application(bin_a, "«Мейірім» орталығы", EQUIPMENT)
+        f"{lic}/v1/applications",
+        json=application(
+            bin_a,
+            "«Мейірім» орталығы",
+            EQUIPMENT,
+            submitted_on=str(licensed_on - timedelta(days=7)),
+        ),
     )
     second = r.json()
     assert second["passes"] is True
     r = await http.post(
-        f"{lic}/v1/applications/{second['id']}/approve", json={"effective_date": str(licensed_on)}
+        f"{lic}/v1/applications/{second['id']}/approve",
+        json={"effective_date": str(licensed_on)},
+        headers=OFFICIAL,
     )
     assert r.status_code == 201, r.text
     number_a = r.json()["number"]
@@ -224,10 +234,13 @@ async def story(
             EQUIPMENT,
             subtypes=[{"form": "stationary", "category": "elderly"}],
             sites=[{"address": "Риддер, Семей көшесі 3", "kato": "631610000", "places": 10}],
+            submitted_on=str(licensed_on - timedelta(days=7)),
         ),
     )
     r = await http.post(
-        f"{lic}/v1/applications/{r.json()['id']}/approve", json={"effective_date": str(licensed_on)}
+        f"{lic}/v1/applications/{r.json()['id']}/approve",
+        json={"effective_date": str(licensed_on)},
+        headers=OFFICIAL,
     )
     assert r.status_code == 201, r.text
 
@@ -345,6 +358,7 @@ async def story(
             "reason": "Өрт қауіпсіздігі / пожарная безопасность",
             "effective_date": str(month.replace(day=10)),
         },
+        headers=OFFICIAL,
     )
     assert r.status_code == 200, r.text
 
@@ -359,6 +373,7 @@ async def story(
     r = await http.post(
         f"{lic}/v1/licenses/{number_a}/reinstate",
         json={"effective_date": str(month.replace(day=15))},
+        headers=OFFICIAL,
     )
     assert r.status_code == 200, r.text
 

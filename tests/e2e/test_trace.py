@@ -52,6 +52,9 @@ EXPECTED_CHAIN = [
 ]
 
 
+OFFICIAL = {"X-SSU-Official": "trace-licensing-head"}  # who decides in licensing
+
+
 def application(bin_: str) -> dict[str, Any]:
     return {
         "bin": bin_,
@@ -135,11 +138,13 @@ async def suspension_story(http: httpx.AsyncClient, url: dict[str, str], sinks: 
     lic, reg = url["licensing"], url["registry"]
     today = datetime.now(ZoneInfo("Asia/Almaty")).date()
     bin_ = make_bin(date(2016, 4, 1), 7301)
-    r = await http.post(f"{lic}/v1/applications", json=application(bin_))
+    filed = {"submitted_on": str(today - timedelta(days=40))}
+    r = await http.post(f"{lic}/v1/applications", json={**application(bin_), **filed})
     assert r.status_code == 201, r.text
     r = await http.post(
         f"{lic}/v1/applications/{r.json()['id']}/approve",
         json={"effective_date": str(today - timedelta(days=30))},
+        headers=OFFICIAL,
     )
     assert r.status_code == 201, r.text
     number = r.json()["number"]
@@ -184,6 +189,7 @@ async def suspension_story(http: httpx.AsyncClient, url: dict[str, str], sinks: 
     r = await http.post(
         f"{lic}/v1/licenses/{number}/suspend",
         json={"reason": "Өрт қауіпсіздігі / пожарная безопасность", "effective_date": str(today)},
+        headers=OFFICIAL,
     )
     assert r.status_code == 200, r.text
     sms = await eventually(lambda: _sms_to(sinks, guardian, after=before), timeout=30)

@@ -15,6 +15,9 @@ from ssu_licensing.settings import Settings
 
 READER = {"Authorization": "Bearer ssu-dev-reader"}
 APPROVER = {"Authorization": "Bearer ssu-dev-approver"}
+# The admin key used by two officials: one decides, the other inspects (four eyes).
+OFFICIAL = {**ADMIN, "X-SSU-Official": "decider-0001"}
+INSPECTOR = {**ADMIN, "X-SSU-Official": "inspector-0002"}
 
 _serials = itertools.count(random.randrange(0, 50_000))
 
@@ -83,7 +86,7 @@ async def submit(svc: RunningService, body: dict[str, Any]) -> dict[str, Any]:
 async def issue(svc: RunningService, body: dict[str, Any] | None = None) -> dict[str, Any]:
     """Submit and approve an application; the issued license."""
     app = await submit(svc, body or application())
-    r = await svc.client.post(f"/v1/applications/{app['id']}/approve", headers=ADMIN)
+    r = await svc.client.post(f"/v1/applications/{app['id']}/approve", headers=OFFICIAL)
     assert r.status_code == 201, r.text
     return dict(r.json())
 

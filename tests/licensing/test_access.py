@@ -18,7 +18,7 @@ from ssu_common import hash_key
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-EAST = {"Authorization": "Bearer test-east-licensing"}
+EAST = {"Authorization": "Bearer test-east-licensing", "X-SSU-Official": "east-official-01"}
 
 
 def keys_file(directory: Path) -> Path:
@@ -28,7 +28,13 @@ def keys_file(directory: Path) -> Path:
         {
             "client": "east-kz-inspector",
             "key_sha256": hash_key("test-east-licensing"),
-            "scopes": ["licensing:read", "licensing:write"],
+            "scopes": [
+                "licensing:read",
+                "licensing:apply",
+                "licensing:inspect",
+                "licensing:decide",
+                "licensing:norms",
+            ],
             "region": "630000000",
         }
     )

@@ -7,6 +7,8 @@ import pytest
 import pytest_asyncio
 from harness import ADMIN, EventProbe, RunningService, event_probe
 from licensing_world import (
+    INSPECTOR,
+    OFFICIAL,
     READER,
     almaty_today,
     application,
@@ -100,7 +102,7 @@ async def test_approval_issues_a_numbered_license_and_publishes_issued(
         sites=[{"address": "Астана, Мәңгілік Ел 5", "kato": "711210000", "places": 20}],
     )
     app = await submit(svc, body)
-    r = await svc.client.post(f"/v1/applications/{app['id']}/approve", headers=ADMIN)
+    r = await svc.client.post(f"/v1/applications/{app['id']}/approve", headers=OFFICIAL)
     assert r.status_code == 201, r.text
     lic = r.json()
     year = almaty_today().year
@@ -167,7 +169,7 @@ async def test_license_numbers_follow_a_sequence_per_region_and_year(svc: Runnin
 
 async def test_a_decided_application_cannot_be_approved_again(svc: RunningService) -> None:
     lic = await issue(svc)
-    r = await svc.client.post(f"/v1/applications/{lic['application_id']}/approve", headers=ADMIN)
+    r = await svc.client.post(f"/v1/applications/{lic['application_id']}/approve", headers=OFFICIAL)
     assert r.status_code == 409
     assert r.json()["current_status"] == "approved"
 
@@ -183,7 +185,7 @@ async def test_approval_is_refused_with_the_unmet_blocking_findings(
         "staff.tractor_driver.site",
         "staff.bread_cutter.site",
     ]
-    r = await svc.client.post(f"/v1/applications/{app['id']}/approve", headers=ADMIN)
+    r = await svc.client.post(f"/v1/applications/{app['id']}/approve", headers=OFFICIAL)
     assert r.status_code == 409
     problem = r.json()
     assert problem["current_status"] == "submitted"
@@ -286,13 +288,13 @@ async def test_rejection_keeps_the_reason_and_publishes_the_unmet_findings(
     r = await svc.client.post(
         f"/v1/applications/{app['id']}/reject",
         json={"reason": "premises too small"},
-        headers=ADMIN,
+        headers=OFFICIAL,
     )
     assert r.status_code == 200, r.text
     assert (r.json()["status"], r.json()["decision_reason"], r.json()["decided_by"]) == (
         "rejected",
         "premises too small",
-        "dev-admin",
+        "dev-admin/decider-0001",
     )
     event = await probe.wait_for(
         lambda e: e["type"] == "licensing.application.rejected.v1" and e["subject"] == app["id"]
@@ -300,7 +302,7 @@ async def test_rejection_keeps_the_reason_and_publishes_the_unmet_findings(
     data = event["data"]
     assert (data["reason"], data["inspector"], data["bin"], data["contact"]) == (
         "premises too small",
-        "dev-admin",
+        "dev-admin/decider-0001",
         body["bin"],
         body["contact"],
     )
@@ -313,16 +315,16 @@ async def test_rejection_keeps_the_reason_and_publishes_the_unmet_findings(
         ("staff.bread_cutter.site", "bread_cutter >= 0.50 FTE", "bread_cutter 0.00 FTE"),
     ]
     r = await svc.client.post(
-        f"/v1/applications/{app['id']}/reject", json={"reason": "again"}, headers=ADMIN
+        f"/v1/applications/{app['id']}/reject", json={"reason": "again"}, headers=OFFICIAL
     )
     assert (r.status_code, r.json()["current_status"]) == (409, "rejected")
-    r = await svc.client.post(f"/v1/applications/{app['id']}/approve", headers=ADMIN)
+    r = await svc.client.post(f"/v1/applications/{app['id']}/approve", headers=OFFICIAL)
     assert (r.status_code, r.json()["current_status"]) == (409, "rejected")
 
 
 async def test_rejection_needs_a_reason(svc: RunningService) -> None:
     app = await submit(svc, application())
-    r = await svc.client.post(f"/v1/applications/{app['id']}/reject", json={}, headers=ADMIN)
+    r = await svc.client.post(f"/v1/applications/{app['id']}/reject", json={}, headers=OFFICIAL)
     assert r.status_code == 422
     assert [e["field"] for e in r.json()["errors"]] == ["reason"]
 
@@ -344,18 +346,18 @@ async def test_inspection_findings_override_the_declared_values(svc: RunningServ
             "photos": ["s3://inspections/2026/alarm.jpg"],
             "notes": "visited unannounced",
         },
-        headers=ADMIN,
+        headers=INSPECTOR,
     )
     assert r.status_code == 201, r.text
     inspection = r.json()["inspection"]
     assert (inspection["inspector"], inspection["photos"]) == (
-        "dev-admin",
+        "dev-admin/inspector-0002",
         ["s3://inspections/2026/alarm.jpg"],
     )
     after = r.json()["application"]
     assert after["findings_source"] == "inspection"
     assert after["unmet_blocking"] == ["equipment.fire_alarm"]
-    r = await svc.client.post(f"/v1/applications/{app['id']}/approve", headers=ADMIN)
+    r = await svc.client.post(f"/v1/applications/{app['id']}/approve", headers=OFFICIAL)
     assert r.status_code == 409
     assert [(f["requirement_id"], f["expected"], f["actual"]) for f in r.json()["unmet"]] == [
         ("equipment.fire_alarm", "fire_alarm present", "alarm disconnected")
@@ -371,10 +373,10 @@ async def test_inspection_findings_override_the_declared_values(svc: RunningServ
                 {"requirement_id": "equipment.fire_alarm", "met": True, "actual": "repaired"}
             ],
         },
-        headers=ADMIN,
+        headers=INSPECTOR,
     )
     assert r.json()["application"]["passes"] is True
-    r = await svc.client.post(f"/v1/applications/{app['id']}/approve", headers=ADMIN)
+    r = await svc.client.post(f"/v1/applications/{app['id']}/approve", headers=OFFICIAL)
     assert r.status_code == 201
 
 
@@ -385,14 +387,14 @@ async def test_inspection_findings_override_the_declared_values(svc: RunningServ
         ({}, "inspected_on"),
         (
             {
-                "inspected_on": "2026-01-05",
+                "inspected_on": almaty_today().isoformat(),
                 "findings": [{"requirement_id": "no.such", "met": True, "actual": "x"}],
             },
             "findings.0.requirement_id",
         ),
         (
             {
-                "inspected_on": "2026-01-05",
+                "inspected_on": almaty_today().isoformat(),
                 "findings": [{"requirement_id": "premises.step_free", "actual": "x"}],
             },
             "findings.0.met",
@@ -403,7 +405,9 @@ async def test_bad_inspections_are_422_naming_the_field(
     svc: RunningService, body: dict[str, Any], field: str
 ) -> None:
     app = await submit(svc, application())
-    r = await svc.client.post(f"/v1/applications/{app['id']}/inspections", json=body, headers=ADMIN)
+    r = await svc.client.post(
+        f"/v1/applications/{app['id']}/inspections", json=body, headers=INSPECTOR
+    )
     assert r.status_code == 422, r.text
     assert [e["field"] for e in r.json()["errors"]] == [field]
 
@@ -414,8 +418,8 @@ async def test_applications_and_licenses_are_listed_with_filters_and_pages(
     region = "590000000"
     site = [{"address": "Петропавл, Жамбыл 1", "kato": "591010000", "places": 20}]
     apps = [await submit(svc, application(region=region, sites=site)) for _ in range(3)]
-    await svc.client.post(f"/v1/applications/{apps[0]['id']}/approve", headers=ADMIN)
-    await svc.client.post(f"/v1/applications/{apps[1]['id']}/approve", headers=ADMIN)
+    await svc.client.post(f"/v1/applications/{apps[0]['id']}/approve", headers=OFFICIAL)
+    await svc.client.post(f"/v1/applications/{apps[1]['id']}/approve", headers=OFFICIAL)
 
     r = await svc.client.get(
         "/v1/applications", params={"region": region, "status": "submitted"}, headers=READER

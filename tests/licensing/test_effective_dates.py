@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from harness import ADMIN, EventProbe, RunningService, event_probe, eventually
-from licensing_world import almaty_today, application, submit
+from harness import EventProbe, RunningService, event_probe, eventually
+from licensing_world import OFFICIAL, almaty_today, application, submit
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -39,11 +39,11 @@ async def test_a_license_and_its_suspension_recorded_with_earlier_dates(
 ) -> None:
     today = almaty_today()
     issued_on = today - timedelta(days=60)
-    app = await submit(svc, application())
+    app = await submit(svc, application(submitted_on=str(issued_on - timedelta(days=3))))
     r = await svc.client.post(
         f"/v1/applications/{app['id']}/approve",
         json={"effective_date": str(issued_on)},
-        headers=ADMIN,
+        headers=OFFICIAL,
     )
     assert r.status_code == 201, r.text
     number = r.json()["number"]
@@ -53,13 +53,13 @@ async def test_a_license_and_its_suspension_recorded_with_earlier_dates(
     r = await svc.client.post(
         f"/v1/licenses/{number}/suspend",
         json={"reason": "fire safety order", "effective_date": str(suspended_on)},
-        headers=ADMIN,
+        headers=OFFICIAL,
     )
     assert r.status_code == 200, r.text
     r = await svc.client.post(
         f"/v1/licenses/{number}/reinstate",
         json={"effective_date": str(reinstated_on)},
-        headers=ADMIN,
+        headers=OFFICIAL,
     )
     assert r.status_code == 200, r.text
     events = await events_of(probe, number, 3)
@@ -74,24 +74,24 @@ async def test_effective_dates_in_the_future_or_before_the_last_change_are_422(
     svc: RunningService,
 ) -> None:
     today = almaty_today()
-    app = await submit(svc, application())
+    app = await submit(svc, application(submitted_on=str(today - timedelta(days=5))))
     r = await svc.client.post(
         f"/v1/applications/{app['id']}/approve",
         json={"effective_date": str(today + timedelta(days=1))},
-        headers=ADMIN,
+        headers=OFFICIAL,
     )
     assert r.status_code == 422
     assert r.json()["errors"][0]["field"] == "effective_date"
     r = await svc.client.post(
         f"/v1/applications/{app['id']}/approve",
         json={"effective_date": str(today - timedelta(days=5))},
-        headers=ADMIN,
+        headers=OFFICIAL,
     )
     number = r.json()["number"]
     r = await svc.client.post(
         f"/v1/licenses/{number}/suspend",
         json={"reason": "x", "effective_date": str(today - timedelta(days=6))},
-        headers=ADMIN,
+        headers=OFFICIAL,
     )
     assert r.status_code == 422
     assert r.json()["detail"] == (

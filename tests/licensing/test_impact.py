@@ -8,6 +8,7 @@ import pytest
 import pytest_asyncio
 from harness import ADMIN, RunningService, eventually, publish_raw, read_dlq
 from licensing_world import (
+    OFFICIAL,
     READER,
     application,
     core_only_application,
@@ -71,12 +72,12 @@ async def world():  # type: ignore[no-untyped-def]
         a = await issue(svc, application(sites=SITE_20))
         b = await issue(svc, application(sites=SITE_10))
         r = await svc.client.post(
-            f"/v1/licenses/{b['number']}/suspend", json={"reason": "repairs"}, headers=ADMIN
+            f"/v1/licenses/{b['number']}/suspend", json={"reason": "repairs"}, headers=OFFICIAL
         )
         assert r.status_code == 200
         revoked = await issue(svc, application(sites=SITE_10))
         r = await svc.client.post(
-            f"/v1/licenses/{revoked['number']}/revoke", json={"reason": "x"}, headers=ADMIN
+            f"/v1/licenses/{revoked['number']}/revoke", json={"reason": "x"}, headers=OFFICIAL
         )
         assert r.status_code == 200
         p1 = await submit(svc, core_only_application(sites=SITE_15))
@@ -98,7 +99,7 @@ async def world():  # type: ignore[no-untyped-def]
 
 
 async def impact(svc: RunningService, version: str) -> dict[str, Any]:
-    r = await svc.client.post(f"/v1/requirement-sets/{version}/impact", headers=READER)
+    r = await svc.client.post(f"/v1/requirement-sets/{version}/impact", headers=ADMIN)
     assert r.status_code == 200, r.text
     return dict(r.json())
 
@@ -199,10 +200,13 @@ async def test_a_stricter_draft_shows_the_licensees_and_recipients_it_would_lose
 
 async def test_impact_needs_a_known_version_and_a_key(world: Any) -> None:
     svc, _ = world
-    r = await svc.client.post("/v1/requirement-sets/0.0/impact", headers=READER)
+    r = await svc.client.post("/v1/requirement-sets/0.0/impact", headers=ADMIN)
     assert r.status_code == 404
     r = await svc.client.post("/v1/requirement-sets/2026.1/impact")
     assert r.status_code == 401
+    # Simulating norms is the norm-setter's work (licensing:norms), not a reader's.
+    r = await svc.client.post("/v1/requirement-sets/2026.1/impact", headers=READER)
+    assert (r.status_code, r.json()["required_scopes"]) == (403, ["licensing:norms"])
 
 
 async def test_an_invalid_enrollment_event_is_dead_lettered(world: Any) -> None:
@@ -215,10 +219,10 @@ async def test_an_invalid_enrollment_event_is_dead_lettered(world: Any) -> None:
 async def test_impact_can_be_limited_to_a_region(world: Any) -> None:
     svc, _ = world
     r = await svc.client.post(
-        "/v1/requirement-sets/2026.1/impact", params={"region": "710000000"}, headers=READER
+        "/v1/requirement-sets/2026.1/impact", params={"region": "710000000"}, headers=ADMIN
     )
     assert (r.json()["licensees"], r.json()["applications"]) == ([], [])
     r = await svc.client.post(
-        "/v1/requirement-sets/2026.1/impact", params={"region": "630000000"}, headers=READER
+        "/v1/requirement-sets/2026.1/impact", params={"region": "630000000"}, headers=ADMIN
     )
     assert len(r.json()["licensees"]) == 2

@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from harness import ADMIN, EventProbe, RunningService, event_probe, eventually
-from licensing_world import READER, almaty_today, application, issue, licensing_service
+from harness import EventProbe, RunningService, event_probe, eventually
+from licensing_world import OFFICIAL, READER, almaty_today, application, issue, licensing_service
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -24,7 +24,7 @@ async def probe():  # type: ignore[no-untyped-def]
 
 
 async def post(svc: RunningService, number: str, action: str, body: Any = None) -> Any:
-    return await svc.client.post(f"/v1/licenses/{number}/{action}", json=body, headers=ADMIN)
+    return await svc.client.post(f"/v1/licenses/{number}/{action}", json=body, headers=OFFICIAL)
 
 
 async def events_of(probe: EventProbe, number: str, count: int) -> list[dict[str, Any]]:
@@ -210,8 +210,8 @@ async def test_decisions_are_kept_with_who_what_when_before_and_after(
     assert r.status_code == 200
     items = r.json()["items"]
     assert [(i["actor"], i["action"]) for i in items] == [
-        ("dev-admin", "license.issued"),
-        ("dev-admin", "license.suspended"),
+        ("dev-admin/decider-0001", "license.issued"),
+        ("dev-admin/decider-0001", "license.suspended"),
     ]
     assert items[1]["before"]["status"] == "active"
     assert items[1]["after"]["status"] == "suspended"
@@ -224,7 +224,7 @@ async def test_decisions_are_kept_with_who_what_when_before_and_after(
     )
     [approved] = r.json()["items"]
     assert (approved["actor"], approved["action"], approved["after"]) == (
-        "dev-admin",
+        "dev-admin/decider-0001",
         "application.approved",
         {"status": "approved", "license_number": number},
     )

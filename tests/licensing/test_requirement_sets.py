@@ -5,7 +5,14 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from harness import ADMIN, RunningService
-from licensing_world import READER, almaty_today, core_only_application, licensing_service, submit
+from licensing_world import (
+    OFFICIAL,
+    READER,
+    almaty_today,
+    core_only_application,
+    licensing_service,
+    submit,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -157,7 +164,7 @@ async def test_approval_refused_under_2025_1_is_allowed_where_non_core_does_not_
     svc: RunningService,
 ) -> None:
     app = await submit(svc, core_only_application())
-    r = await svc.client.post(f"/v1/applications/{app['id']}/approve", headers=ADMIN)
+    r = await svc.client.post(f"/v1/applications/{app['id']}/approve", headers=OFFICIAL)
     assert r.status_code == 409
     assert r.json()["requirement_set"] == "2025.1"
 
@@ -166,7 +173,7 @@ async def test_approval_refused_under_2025_1_is_allowed_where_non_core_does_not_
     assert r.status_code == 201, r.text
     assert r.json()["status"] == "in_force"
 
-    r = await svc.client.post(f"/v1/applications/{app['id']}/approve", headers=ADMIN)
+    r = await svc.client.post(f"/v1/applications/{app['id']}/approve", headers=OFFICIAL)
     assert r.status_code == 201, r.text
     got = (await svc.client.get(f"/v1/applications/{app['id']}", headers=READER)).json()
     assert got["requirement_set"] == "2026.test"

@@ -3,8 +3,8 @@
 from datetime import timedelta
 
 import pytest
-from harness import ADMIN, eventually, running_service, settings_for
-from licensing_world import almaty_today, issue, licensing_service
+from harness import eventually, running_service, settings_for
+from licensing_world import OFFICIAL, almaty_today, issue, licensing_service
 from ssu_licensing.main import build
 from ssu_licensing.settings import Settings
 
@@ -18,7 +18,7 @@ async def test_a_suspension_due_while_the_service_was_down_ends_when_it_starts()
         r = await first.client.post(
             f"/v1/licenses/{number}/suspend",
             json={"reason": "repairs", "until": str(today + timedelta(days=2))},
-            headers=ADMIN,
+            headers=OFFICIAL,
         )
         assert r.status_code == 200
     # While it is down, the end date comes.

@@ -111,11 +111,16 @@ class World:
     disrupted: list[str] = field(default_factory=list)
 
 
+OFFICIAL = {"X-SSU-Official": "portal-licensing-head"}  # who decides in licensing
+
+
 async def _licensed(http: httpx.AsyncClient, lic: str, body: dict[str, Any], on: date) -> str:
-    r = await http.post(f"{lic}/v1/applications", json=body)
+    r = await http.post(f"{lic}/v1/applications", json={**body, "submitted_on": str(on)})
     assert r.status_code == 201, r.text
     r = await http.post(
-        f"{lic}/v1/applications/{r.json()['id']}/approve", json={"effective_date": str(on)}
+        f"{lic}/v1/applications/{r.json()['id']}/approve",
+        json={"effective_date": str(on)},
+        headers=OFFICIAL,
     )
     assert r.status_code == 201, r.text
     number: str = r.json()["number"]
@@ -194,6 +199,7 @@ async def build_world(world: World) -> None:
         r = await http.post(
             f"{lic}/v1/applications/{r.json()['id']}/reject",
             json={"reason": "Талаптар орындалмады / требования не выполнены"},
+            headers=OFFICIAL,
         )
         assert r.status_code == 200, r.text
 
@@ -249,6 +255,7 @@ async def build_world(world: World) -> None:
                     "reason": "Өрт қауіпсіздігі / пожарная безопасность",
                     "effective_date": str(today() - timedelta(days=days_ago)),
                 },
+                headers=OFFICIAL,
             )
             assert r.status_code == 200, r.text
 

@@ -97,6 +97,37 @@ async def test_matrix(services: dict[str, RunningService]) -> None:
     assert checked >= 40
 
 
+# Licensing's roles (issue 13): who applies, inspects, decides and sets the norms.
+LICENSING_SCOPES = {
+    ("POST", "/v1/applications"): ["licensing:apply"],
+    ("GET", "/v1/applications"): ["licensing:read"],
+    ("GET", "/v1/applications/{application_id}"): ["licensing:read"],
+    ("POST", "/v1/applications/{application_id}/inspections"): ["licensing:inspect"],
+    ("POST", "/v1/applications/{application_id}/approve"): ["licensing:decide"],
+    ("POST", "/v1/applications/{application_id}/reject"): ["licensing:decide"],
+    ("GET", "/v1/licenses"): [],
+    ("GET", "/v1/licenses/{number}"): [],
+    ("POST", "/v1/licenses/{number}/suspend"): ["licensing:decide"],
+    ("POST", "/v1/licenses/{number}/reinstate"): ["licensing:decide"],
+    ("POST", "/v1/licenses/{number}/revoke"): ["licensing:decide"],
+    ("POST", "/v1/licenses/{number}/sites"): ["licensing:decide"],
+    ("GET", "/v1/requirement-sets"): ["licensing:read"],
+    ("GET", "/v1/requirement-sets/{version}"): ["licensing:read"],
+    ("POST", "/v1/requirement-sets"): ["licensing:norms"],
+    ("POST", "/v1/requirement-sets/{version}/activate"): ["licensing:norms"],
+    ("POST", "/v1/requirement-sets/{version}/impact"): ["licensing:norms"],
+    ("GET", "/v1/decisions"): ["licensing:read"],
+    ("GET", "/v1/audit"): ["audit:read"],
+}
+
+
+async def test_licensing_routes_declare_their_roles(services: dict[str, RunningService]) -> None:
+    openapi = services["licensing"].client._transport.app.openapi()  # type: ignore[attr-defined]
+    declared = {(method, path): declared_scopes(op) for method, path, op in operations(openapi)}
+    assert {k: v for k, v in declared.items() if k[1] != "/v1/keys/rotation"} == LICENSING_SCOPES
+    assert not any("licensing:write" in scopes for scopes in declared.values())
+
+
 async def test_public_registry_refuses_writes_without_key(
     services: dict[str, RunningService],
 ) -> None:

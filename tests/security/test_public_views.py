@@ -63,7 +63,10 @@ def application(bin_: str, **overrides: Any) -> dict[str, Any]:
 async def issue(client: httpx.AsyncClient, body: dict[str, Any]) -> dict[str, Any]:
     r = await client.post("/v1/applications", json=body, headers=ADMIN)
     assert r.status_code == 201, r.text
-    r = await client.post(f"/v1/applications/{r.json()['id']}/approve", headers=ADMIN)
+    r = await client.post(
+        f"/v1/applications/{r.json()['id']}/approve",
+        headers={**ADMIN, "X-SSU-Official": "licensing-official-01"},
+    )
     assert r.status_code == 201, r.text
     return dict(r.json())
 

@@ -16,6 +16,7 @@ from ssu_common import (
     connection,
     decode_cursor,
     encode_cursor,
+    field_error,
     optional_principal,
 )
 from ssu_contracts import ApplicationStatus, LicenseStatus, RegionCode
@@ -24,9 +25,24 @@ from ssu_licensing import domain, service
 
 router = APIRouter(prefix="/v1")
 
-Writer = Annotated[Principal, Security(authorize, scopes=["licensing:write"])]
 Reader = Annotated[Principal, Security(authorize, scopes=["licensing:read"])]
+# Roles (DESIGN §6): a provider applies, an inspector inspects, an official decides, the
+# ministry sets the norms; none of them holds another's role through its own scope.
+Applicant = Annotated[Principal, Security(authorize, scopes=["licensing:apply"])]
+Inspector = Annotated[Principal, Security(authorize, scopes=["licensing:inspect"])]
+Norms = Annotated[Principal, Security(authorize, scopes=["licensing:norms"])]
 Db = Annotated[Connection, Depends(connection)]
+
+
+def _official(principal: Annotated[Principal, Security(authorize)]) -> Principal:
+    """The caller, who must name the official deciding (`X-SSU-Official`)."""
+    if principal.official is None:
+        raise field_error("header.X-SSU-Official", "a decision must name the official who makes it")
+    return principal
+
+
+Decider = Annotated[Principal, Security(_official, scopes=["licensing:decide"])]
+Official = Annotated[Principal, Security(_official, scopes=["licensing:inspect"])]
 
 
 def _limit(request: Request, limit: int) -> int:
@@ -89,10 +105,14 @@ class Activation(BaseModel):
 
 @router.post("/applications", status_code=201, tags=["applications"])
 async def submit_application(
-    cmd: domain.SubmitApplication, principal: Writer, conn: Db
+    cmd: domain.SubmitApplication, principal: Applicant, conn: Db
 ) -> dict[str, Any]:
     """Apply for a license; the answer carries the findings against the set in force."""
-    return await service.submit_application(conn=conn, cmd=cmd, region_scope=principal.region)
+    if not principal.acts_for(cmd.bin):
+        raise field_error("bin", f"this key applies only for BIN {principal.bin}", 403)
+    return await service.submit_application(
+        conn=conn, cmd=cmd, region_scope=principal.region, by_provider=principal.bin is not None
+    )
 
 
 @router.get("/applications", tags=["applications"])
@@ -136,27 +156,29 @@ async def get_application(application_id: str, principal: Reader, conn: Db) -> d
 
 @router.post("/applications/{application_id}/inspections", status_code=201, tags=["applications"])
 async def record_inspection(
-    application_id: str, cmd: domain.RecordInspection, principal: Writer, conn: Db
+    application_id: str, cmd: domain.RecordInspection, principal: Official, conn: Db
 ) -> dict[str, Any]:
-    """An on-site inspection; its findings override the declared values."""
+    """An on-site inspection (`X-SSU-Official` names the inspector); its findings override the
+    declared values."""
     return await service.record_inspection(
         conn=conn,
         application_id=_uuid_or_404(application_id, "application"),
         cmd=cmd,
-        inspector=principal.client,
+        inspector=principal.actor,
         region_scope=principal.region,
     )
 
 
 @router.post("/applications/{application_id}/approve", status_code=201, tags=["applications"])
 async def approve_application(
-    application_id: str, principal: Writer, conn: Db, body: EffectiveDate | None = None
+    application_id: str, principal: Decider, conn: Db, body: EffectiveDate | None = None
 ) -> dict[str, Any]:
-    """Issue a license (201 with it), or 409 listing the unmet blocking findings."""
+    """Issue a license (201 with it), or 409 listing the unmet blocking findings; an official
+    who inspected the application does not approve it (403)."""
     return await service.approve_application(
         conn=conn,
         application_id=_uuid_or_404(application_id, "application"),
-        inspector=principal.client,
+        inspector=principal.actor,
         region_scope=principal.region,
         effective_date=body.effective_date if body else None,
     )
@@ -164,13 +186,13 @@ async def approve_application(
 
 @router.post("/applications/{application_id}/reject", tags=["applications"])
 async def reject_application(
-    application_id: str, body: Reason, principal: Writer, conn: Db
+    application_id: str, body: Reason, principal: Decider, conn: Db
 ) -> dict[str, Any]:
     return await service.reject_application(
         conn=conn,
         application_id=_uuid_or_404(application_id, "application"),
         reason=body.reason,
-        inspector=principal.client,
+        inspector=principal.actor,
         region_scope=principal.region,
     )
 
@@ -318,14 +340,14 @@ async def get_license(number: str, conn: Db, caller: Caller) -> PublicLicense | 
 
 @router.post("/licenses/{number}/suspend", tags=["licenses"])
 async def suspend_license(
-    number: str, body: Suspension, principal: Writer, conn: Db
+    number: str, body: Suspension, principal: Decider, conn: Db
 ) -> dict[str, Any]:
     return await service.suspend_license(
         conn=conn,
         number=number,
         reason=body.reason,
         until=body.until,
-        actor=principal.client,
+        actor=principal.actor,
         region_scope=principal.region,
         effective_date=body.effective_date,
     )
@@ -333,24 +355,24 @@ async def suspend_license(
 
 @router.post("/licenses/{number}/reinstate", tags=["licenses"])
 async def reinstate_license(
-    number: str, principal: Writer, conn: Db, body: EffectiveDate | None = None
+    number: str, principal: Decider, conn: Db, body: EffectiveDate | None = None
 ) -> dict[str, Any]:
     return await service.reinstate_license(
         conn=conn,
         number=number,
-        actor=principal.client,
+        actor=principal.actor,
         region_scope=principal.region,
         effective_date=body.effective_date if body else None,
     )
 
 
 @router.post("/licenses/{number}/revoke", tags=["licenses"])
-async def revoke_license(number: str, body: Reason, principal: Writer, conn: Db) -> dict[str, Any]:
+async def revoke_license(number: str, body: Reason, principal: Decider, conn: Db) -> dict[str, Any]:
     return await service.revoke_license(
         conn=conn,
         number=number,
         reason=body.reason,
-        actor=principal.client,
+        actor=principal.actor,
         region_scope=principal.region,
         effective_date=body.effective_date,
     )
@@ -358,11 +380,11 @@ async def revoke_license(number: str, body: Reason, principal: Writer, conn: Db)
 
 @router.post("/licenses/{number}/sites", status_code=201, tags=["licenses"])
 async def add_license_site(
-    number: str, site: domain.SiteIn, principal: Writer, conn: Db
+    number: str, site: domain.SiteIn, principal: Decider, conn: Db
 ) -> dict[str, Any]:
-    """A branch: the new site amends the license."""
+    """A branch: the new site amends the license at once, so it is the licensor's decision."""
     return await service.add_license_site(
-        conn=conn, number=number, site=site, actor=principal.client, region_scope=principal.region
+        conn=conn, number=number, site=site, actor=principal.actor, region_scope=principal.region
     )
 
 
@@ -381,28 +403,28 @@ async def get_requirement_set(version: str, principal: Reader, conn: Db) -> dict
 
 @router.post("/requirement-sets", status_code=201, tags=["requirement sets"])
 async def create_requirement_set(
-    body: NewRequirementSet, principal: Writer, conn: Db
+    body: NewRequirementSet, principal: Norms, conn: Db
 ) -> dict[str, Any]:
     _national(principal)
     model = domain.RequirementSet.model_validate(body.model_dump(exclude={"effective_from"}))
     return await service.create_requirement_set(
-        conn=conn, model=model, effective_from=body.effective_from, actor=principal.client
+        conn=conn, model=model, effective_from=body.effective_from, actor=principal.actor
     )
 
 
 @router.post("/requirement-sets/{version}/activate", tags=["requirement sets"])
 async def activate_requirement_set(
-    version: str, body: Activation, principal: Writer, conn: Db
+    version: str, body: Activation, principal: Norms, conn: Db
 ) -> dict[str, Any]:
     _national(principal)
     return await service.activate_requirement_set(
-        conn=conn, version=version, effective_from=body.effective_from, actor=principal.client
+        conn=conn, version=version, effective_from=body.effective_from, actor=principal.actor
     )
 
 
 @router.post("/requirement-sets/{version}/impact", tags=["requirement sets"])
 async def simulate_impact(
-    version: str, principal: Reader, conn: Db, region: RegionCode | None = None
+    version: str, principal: Norms, conn: Db, region: RegionCode | None = None
 ) -> dict[str, Any]:
     """Who would pass or fail this set compared with the set in force, and what changes."""
     return await service.simulate_impact(

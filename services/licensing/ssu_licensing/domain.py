@@ -383,6 +383,10 @@ class SubmitApplication(_Command):
     staffing: list[StaffIn] = Field(default_factory=list)
     equipment: list[EquipmentCode] = Field(default_factory=list)
     premises: PremisesIn
+    # An application received on paper is recorded after the date it was filed.
+    submitted_on: date | None = Field(
+        default=None, description="date the application was filed; default today (Asia/Almaty)"
+    )
 
 
 def sites_errors(
@@ -478,3 +482,37 @@ def shelters(subtypes: Iterable[tuple[str, str]]) -> bool:
 def district_of(kato: str) -> str:
     """The district (KATO `ABCD00000`) of a place: as near as the public may come to a shelter."""
     return kato[:4] + "00000"
+
+
+# Dates of an application's life (DESIGN §5): each against today and the facts it follows.
+
+
+def filing_date_error(submitted_on: date, *, today: date, provider: bool) -> str | None:
+    """Why an application cannot be dated `submitted_on`, if it cannot."""
+    if submitted_on > today:
+        return f"must not be after today ({today.isoformat()})"
+    if provider and submitted_on != today:
+        return "a provider's own system files an application on the day it sends it"
+    return None
+
+
+def inspection_date_error(inspected_on: date, *, submitted_on: date, today: date) -> str | None:
+    """Why an inspection cannot be dated `inspected_on`, if it cannot."""
+    if inspected_on > today:
+        return f"must not be after today ({today.isoformat()}): it is recorded once it happened"
+    if inspected_on < submitted_on:
+        return f"must not be before the application was submitted ({submitted_on.isoformat()})"
+    return None
+
+
+def issue_date_error(
+    issued_on: date, *, submitted_on: date, inspected_on: date | None, today: date
+) -> str | None:
+    """Why a license cannot be issued on `issued_on`, if it cannot."""
+    if issued_on > today:
+        return f"must not be after today ({today.isoformat()})"
+    if issued_on < submitted_on:
+        return f"must not be before the application was submitted ({submitted_on.isoformat()})"
+    if inspected_on is not None and issued_on < inspected_on:
+        return f"must not be before the inspection it rests on ({inspected_on.isoformat()})"
+    return None

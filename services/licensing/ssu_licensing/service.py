@@ -7,8 +7,17 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import yaml
-from ssu_common import Connection, Problem, audit, emit, emit_many, field_error, get_logger
+from ssu_common import (
+    Connection,
+    Problem,
+    audit,
+    emit,
+    emit_many,
+    field_error,
+    get_logger,
+)
 from ssu_common.audit import Aggregate
+from ssu_common.auth import same_person
 from ssu_contracts import (
     ApplicationRejectedV1,
     ApplicationStatus,
@@ -145,6 +154,8 @@ async def create_requirement_set(
     *, conn: Connection, model: RequirementSet, effective_from: date | None, actor: str
 ) -> dict[str, Any]:
     """Store a new version; it is in force from `effective_from` when given, else a draft."""
+    if effective_from is not None:
+        _not_retroactive(effective_from)
     async with conn.transaction():
         inserted = await store.insert_requirement_set(
             conn,
@@ -180,6 +191,7 @@ async def activate_requirement_set(
     *, conn: Connection, version: str, effective_from: date, actor: str
 ) -> dict[str, Any]:
     """Put a set in force from a date (it replaces the set in force from that date)."""
+    _not_retroactive(effective_from)
     async with conn.transaction():
         before = await store.get_requirement_set(conn, version)
         if before is None:
@@ -200,6 +212,17 @@ async def activate_requirement_set(
             reason=f"in force from {effective_from.isoformat()}",
         )
     return await get_requirement_set(conn=conn, version=version)
+
+
+def _not_retroactive(effective_from: date) -> None:
+    # Applications and licenses already judged under the set in force keep that judgement.
+    today = almaty_today()
+    if effective_from < today:
+        raise field_error(
+            "effective_from",
+            f"must not be before today ({today.isoformat()}): norms are not put in force"
+            " retroactively",
+        )
 
 
 # applications
@@ -247,6 +270,7 @@ def application_view(row: dict[str, Any]) -> dict[str, Any]:
         "decided_by": row["decided_by"],
         "decided_at": row["decided_at"],
         "submitted_at": row["submitted_at"],
+        "submitted_on": row["submitted_on"],
     }
 
 
@@ -257,7 +281,11 @@ def _check_region(region: str, region_scope: str | None, what: str) -> None:
 
 
 async def submit_application(
-    *, conn: Connection, cmd: domain.SubmitApplication, region_scope: str | None
+    *,
+    conn: Connection,
+    cmd: domain.SubmitApplication,
+    region_scope: str | None,
+    by_provider: bool = False,
 ) -> dict[str, Any]:
     """Validate, evaluate against the set in force, store, publish `submitted`."""
     errors = domain.application_errors(cmd)
@@ -265,9 +293,19 @@ async def submit_application(
         raise _field_errors(errors)
     if region_scope is not None and cmd.region != region_scope:
         raise field_error("region", f"this key may only apply in region {region_scope}", 403)
+    today = almaty_today()
+    submitted_on = cmd.submitted_on or today
+    wrong_date = domain.filing_date_error(submitted_on, today=today, provider=by_provider)
+    if wrong_date:
+        raise field_error("submitted_on", wrong_date)
     dumped = cmd.model_dump(mode="json")
     sites = [{"site_id": str(uuid.uuid4()), **site} for site in dumped["sites"]]
-    record = {**dumped, "id": str(uuid.uuid4()), "sites": sites}
+    record = {
+        **dumped,
+        "id": str(uuid.uuid4()),
+        "sites": sites,
+        "submitted_on": submitted_on,
+    }
     async with conn.transaction():
         requirement_set, _ = await _set_in_force(conn, almaty_today())
         findings = domain.evaluate(requirement_set, domain.profile_of(record))
@@ -396,10 +434,13 @@ async def record_inspection(
     region_scope: str | None,
 ) -> dict[str, Any]:
     """Keep an on-site inspection; the application's findings then come from it."""
-    if cmd.inspected_on > almaty_today():
-        raise field_error("inspected_on", "an inspection cannot be recorded before it happens")
     async with conn.transaction():
         row = await _application_for_decision(conn, application_id, region_scope)
+        wrong_date = domain.inspection_date_error(
+            cmd.inspected_on, submitted_on=row["submitted_on"], today=almaty_today()
+        )
+        if wrong_date:
+            raise field_error("inspected_on", wrong_date)
         requirement_set, _ = await _set_in_force(conn, almaty_today())
         known = {r.id for r in requirement_set.requirements}
         errors = [
@@ -468,9 +509,9 @@ async def approve_application(
     effective_date: date | None = None,
 ) -> dict[str, Any]:
     """Issue a license, unless a blocking requirement is unmet (409 naming them)."""
-    issued_on = _effective(effective_date)
     async with conn.transaction():
         row = await _application_for_decision(conn, application_id, region_scope)
+        issued_on = await _issue_date(conn, row, effective_date, inspector)
         row, findings = await _reevaluate(conn, row)
         blocking = domain.unmet_blocking(findings)
         if blocking:
@@ -495,7 +536,33 @@ async def approve_application(
     if refusal is not None:
         raise refusal
     log.info("license.issued", license=lic["number"], application=application_id)
-    return license_view(lic, private=True)
+    return {**license_view(lic, private=True), "decided_by": inspector}
+
+
+async def _issue_date(
+    conn: Connection, row: dict[str, Any], effective_date: date | None, approver: str
+) -> date:
+    """The issue date, after the four-eyes rule: whoever inspected does not also approve."""
+    inspections = await store.inspections_of(conn, str(row["id"]))
+    for inspection in inspections:
+        if same_person(inspection["inspector"], approver):
+            raise Problem(
+                403,
+                f"{approver} inspected application {row['id']} on"
+                f" {inspection['inspected_on'].isoformat()}; another official approves it",
+                inspector=inspection["inspector"],
+            )
+    today = almaty_today()
+    issued_on = effective_date or today
+    wrong_date = domain.issue_date_error(
+        issued_on,
+        submitted_on=row["submitted_on"],
+        inspected_on=max((i["inspected_on"] for i in inspections), default=None),
+        today=today,
+    )
+    if wrong_date:
+        raise field_error("effective_date", wrong_date)
+    return issued_on
 
 
 # What a license keeps of its application: the provider and what was evaluated.
@@ -762,7 +829,7 @@ async def suspend_license(
             subject=number,
         )
     log.info("license.suspended", license=number, until=until)
-    return license_view(lic, private=True)
+    return {**license_view(lic, private=True), "decided_by": actor}
 
 
 async def reinstate_license(
@@ -784,7 +851,7 @@ async def reinstate_license(
             conn, _license_event(LicenseReinstatedV1, lic, effective_date=today), subject=number
         )
     log.info("license.reinstated", license=number)
-    return license_view(lic, private=True)
+    return {**license_view(lic, private=True), "decided_by": actor}
 
 
 async def revoke_license(
@@ -809,7 +876,7 @@ async def revoke_license(
             subject=number,
         )
     log.info("license.revoked", license=number)
-    return license_view(lic, private=True)
+    return {**license_view(lic, private=True), "decided_by": actor}
 
 
 async def add_license_site(
@@ -851,7 +918,7 @@ async def add_license_site(
             ),
             subject=number,
         )
-    return license_view(lic, private=True)
+    return {**license_view(lic, private=True), "decided_by": actor}
 
 
 async def _record_change(

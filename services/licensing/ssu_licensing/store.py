@@ -136,9 +136,9 @@ async def activate_requirement_set(
 async def insert_application(conn: Connection, app: dict[str, Any]) -> dict[str, Any]:
     row = await conn.fetchrow(
         "INSERT INTO applications (id, bin, provider_name, legal_form, region, contact, subtypes,"
-        " sites, staffing, equipment, premises, requirement_set, findings)"
+        " sites, staffing, equipment, premises, requirement_set, findings, submitted_on)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9::jsonb, $10::jsonb,"
-        " $11::jsonb, $12, $13::jsonb) RETURNING *",
+        " $11::jsonb, $12, $13::jsonb, $14) RETURNING *",
         app["id"],
         app["bin"],
         app["provider_name"],
@@ -152,6 +152,7 @@ async def insert_application(conn: Connection, app: dict[str, Any]) -> dict[str,
         _json(app["premises"]),
         app["requirement_set"],
         _json(app["findings"]),
+        app["submitted_on"],
     )
     result = _dict(row)
     assert result is not None

@@ -392,7 +392,7 @@ async def monitoring(
 @router.get("/monitoring/impact", response_class=HTMLResponse)
 async def impact_form(request: Request, operator: Operator) -> Response:
     try:
-        who = service.require_national(operator, "licensing:read")
+        who = service.require_national(operator, "licensing:read", "licensing:norms")
         sets = await service.requirement_sets(upstream=upstream_of(request), operator=who)
     except PortalError as exc:
         return error_page(request, exc, operator)
@@ -417,7 +417,7 @@ async def impact(
     csrf: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     try:
-        who = service.require_national(operator, "licensing:read")
+        who = service.require_national(operator, "licensing:read", "licensing:norms")
         check_csrf(who, csrf)
         upstream = upstream_of(request)
         sets = await service.requirement_sets(upstream=upstream, operator=who)
