@@ -297,6 +297,31 @@ class EnrollmentResumedV1(Event):
     addressee: Addressee
     # Counts up with each published change of the enrollment; absent from older publishers.
     seq: int | None = Field(default=None, ge=1)
+    provider_name: str | None = None
+    license_number: str | None = None
+
+
+class EnrollmentUnplacedV1(Event):
+    """An enrollment ended because its provider's license was revoked: the recipient has no
+    place until an enrollment of the same form starts for them (they stay on the disruption
+    board as `unplaced`). Published with the enrollment's `registry.enrollment.ended.v1`."""
+
+    event_type: ClassVar[str] = "registry.enrollment.unplaced.v1"
+
+    enrollment_id: str
+    iin: Iin
+    provider_bin: Bin
+    provider_name: str | None = None
+    license_number: str
+    region: RegionCode
+    form: ServiceForm
+    category: RecipientCategory
+    unplaced_on: date
+    reason: str
+    alternatives: list[Alternative] = Field(default_factory=list, max_length=3)
+    addressee: Addressee
+    # Counts up with each published change of the enrollment; absent from older publishers.
+    seq: int | None = Field(default=None, ge=1)
 
 
 # billing
@@ -440,6 +465,7 @@ _ALL: tuple[type[Event], ...] = (
     EnrollmentEndedV1,
     EnrollmentDisruptedV1,
     EnrollmentResumedV1,
+    EnrollmentUnplacedV1,
     InvoiceIssuedV1,
     BudgetExhaustedV1,
     RunCompletedV1,

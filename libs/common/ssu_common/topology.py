@@ -12,7 +12,13 @@ EVENTS_EXCHANGE_NAME = "ssu.events"
 DEAD_LETTER_EXCHANGE_NAME = "ssu.dlx"
 
 _LICENSE_EVENTS = tuple(t for t in EVENTS if t.startswith("licensing.license."))
-_ENROLLMENT_EVENTS = tuple(t for t in EVENTS if t.startswith("registry.enrollment."))
+# An enrollment's life; `registry.enrollment.unplaced.v1` is the notice to the people of a
+# revocation and comes with the enrollment's `ended`, which is what billing and portal follow.
+_ENROLLMENT_EVENTS = tuple(
+    t
+    for t in EVENTS
+    if t.startswith("registry.enrollment.") and t != "registry.enrollment.unplaced.v1"
+)
 
 # A new consuming service is one more line.
 CONSUMERS: dict[str, tuple[str, ...]] = {

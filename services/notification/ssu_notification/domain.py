@@ -23,6 +23,8 @@ AUDIENCES: dict[str, tuple[str, ...]] = {
     "licensing.license.revoked.v1": ("provider", "department"),
     "registry.enrollment.started.v1": ("recipient", "guardian"),
     "registry.enrollment.disrupted.v1": ("recipient", "guardian", "department"),
+    "registry.enrollment.unplaced.v1": ("recipient", "guardian", "department"),
+    "registry.enrollment.resumed.v1": ("recipient", "guardian"),
     "billing.invoice.issued.v1": ("provider",),
     "billing.budget.exhausted.v1": ("department",),
 }
@@ -144,6 +146,7 @@ PERSONAL_EVENT_TYPES = frozenset(
         "registry.enrollment.ended.v1",
         "registry.enrollment.disrupted.v1",
         "registry.enrollment.resumed.v1",
+        "registry.enrollment.unplaced.v1",
     }
 )
 WEBHOOK_SECRET_PREFIX = "whsec_"

@@ -2,8 +2,8 @@
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, date, datetime
+from typing import Any, TypeAlias
 from uuid import UUID
 
 import jinja2
@@ -24,7 +24,9 @@ from ssu_contracts import (
     ApplicationSubmittedV1,
     DeliveryFailedV1,
     EnrollmentDisruptedV1,
+    EnrollmentResumedV1,
     EnrollmentStartedV1,
+    EnrollmentUnplacedV1,
     Envelope,
     Event,
     InvoiceIssuedV1,
@@ -138,7 +140,7 @@ async def _addressees(conn: Connection, event_type: str, data: Event) -> list[To
         if provider is not None:
             told.append(provider)
     recipient_name = ""
-    if "recipient" in audiences and isinstance(data, EnrollmentStartedV1 | EnrollmentDisruptedV1):
+    if "recipient" in audiences and isinstance(data, EnrollmentNotice):
         person = await _person(conn, data)
         recipient_name = person.context["recipient_name"]
         told.append(person)
@@ -188,14 +190,30 @@ async def _provider(conn: Connection, data: Event) -> Told | None:
     return Told("provider", f"provider:{bin_}", lang, email, phone, context)
 
 
-async def _person(conn: Connection, data: EnrollmentStartedV1 | EnrollmentDisruptedV1) -> Told:
+# Enrollment events that tell the recipient (or the guardian), each with the date it speaks of.
+EnrollmentNotice: TypeAlias = (
+    EnrollmentStartedV1 | EnrollmentDisruptedV1 | EnrollmentResumedV1 | EnrollmentUnplacedV1
+)
+
+
+def _notice_date(data: EnrollmentNotice) -> date:
+    if isinstance(data, EnrollmentStartedV1):
+        return data.start_date
+    if isinstance(data, EnrollmentDisruptedV1):
+        return data.disrupted_on
+    if isinstance(data, EnrollmentResumedV1):
+        return data.resumed_on
+    return data.unplaced_on
+
+
+async def _person(conn: Connection, data: EnrollmentNotice) -> Told:
     book = await store.recipient_contact(conn, data.iin)
     guardian = None
     if book is not None and book["guardian_name"]:
         guardian = domain.GuardianContact(
             book["guardian_name"], book["guardian_email"], book["guardian_phone"]
         )
-    on = data.start_date if isinstance(data, EnrollmentStartedV1) else data.disrupted_on
+    on = _notice_date(data)
     person = domain.choose_person(iin=data.iin, on=on, addressee=data.addressee, guardian=guardian)
     recipient_name = book["full_name"] if book is not None else None
     if recipient_name is None and person.audience == "recipient":

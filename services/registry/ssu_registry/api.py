@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response, Security
 from pydantic import BaseModel, ConfigDict, Field
@@ -19,6 +19,7 @@ from ssu_common import (
     connection,
     decode_cursor,
     encode_cursor,
+    field_error,
 )
 from ssu_contracts import (
     Addressee,
@@ -499,11 +500,18 @@ class DisruptionOut(BaseModel):
     provider_name: str
     license_number: str
     site_id: str
-    disrupted_on: date
+    disrupted_on: date = Field(description="since when the recipient has had no service")
     days_disrupted: int
     reason: str | None
     alternatives: list[dict[str, Any]]
     addressee: dict[str, Any]
+    state: Literal["disrupted", "unplaced"] = Field(
+        description="disrupted: the license is suspended, the place is kept; unplaced: the "
+        "license was revoked and the recipient has no place until enrolled again"
+    )
+    unplaced_on: date | None = Field(
+        default=None, description="the revocation date, for an unplaced recipient"
+    )
 
 
 class DisruptionPage(BaseModel):
@@ -519,8 +527,9 @@ async def list_disruptions(
     principal: Principal = Security(authorize, scopes=READ),
     conn: Connection = Depends(connection),
 ) -> DisruptionPage:
-    """Every recipient whose enrollment is disrupted and who is not placed again yet; the
-    addressee's phone and email need `registry:read-contacts`."""
+    """Every recipient whose enrollment is disrupted (license suspended) or who is unplaced
+    (license revoked) and not placed again yet; the addressee's phone and email need
+    `registry:read-contacts`."""
     after = _uuid_cursor(cursor)
     contacts = _sees_contacts(principal)
     rows = await service.list_disruptions(
@@ -543,16 +552,24 @@ async def list_disruptions(
             provider_name=r["provider_name"],
             license_number=r["license_number"],
             site_id=r["site_id"],
-            disrupted_on=r["disrupted_on"],
-            days_disrupted=max((today - r["disrupted_on"]).days, 0),
-            reason=r["disruption_reason"],
+            disrupted_on=_without_service_since(r),
+            days_disrupted=max((today - _without_service_since(r)).days, 0),
+            reason=r["disruption_reason"] if r["state"] == "disrupted" else r["end_reason"],
             alternatives=json.loads(r["alternatives"]) if r["alternatives"] else [],
             addressee=_addressee(domain.addressee_for(service.contact_of(r), on=today), contacts),
+            state=r["state"],
+            unplaced_on=r["unplaced_on"],
         )
         for r in page
     ]
     next_cursor = encode_cursor(page[-1]["enrollment_id"]) if len(rows) > limit else None
     return DisruptionPage(items=items, next_cursor=next_cursor)
+
+
+def _without_service_since(row: dict[str, Any]) -> date:
+    """A recipient suspended and then revoked has been without service since the suspension."""
+    since: date = row["disrupted_on"] or row["unplaced_on"]
+    return since
 
 
 def _addressee(addressee: Addressee, contacts: bool) -> dict[str, Any]:
@@ -629,9 +646,22 @@ async def import_recipients(
 @router.get("/statistics")
 async def statistics(
     region: RegionCode | None = None,
+    as_of: Annotated[
+        date | None,
+        Query(
+            description="the date the figures hold on (YYYY-MM-DD, not after today in "
+            "Asia/Almaty); default today"
+        ),
+    ] = None,
     principal: Principal = Security(authorize, scopes=READ),
     conn: Connection = Depends(connection),
 ) -> dict[str, Any]:
     """Providers by ownership, places, recipients served by form, category and age band, and
-    disrupted recipients: for the country (or one region) and per region."""
-    return await service.statistics(conn=conn, region=_visible_region(principal, region))
+    disrupted and unplaced recipients, as of a date: for the country (or one region) and per
+    region."""
+    today = domain.today()
+    if as_of is not None and as_of > today:
+        raise field_error("query.as_of", f"must not be after today ({today.isoformat()})")
+    return await service.statistics(
+        conn=conn, region=_visible_region(principal, region), as_of=as_of
+    )

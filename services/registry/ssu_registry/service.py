@@ -20,6 +20,7 @@ from ssu_contracts import (
     EnrollmentEndedV1,
     EnrollmentResumedV1,
     EnrollmentStartedV1,
+    EnrollmentUnplacedV1,
     Event,
     Guardian,
     LicenseEvent,
@@ -70,7 +71,9 @@ def contact_of(row: Any) -> domain.RecipientContact:
 async def apply_license_event(*, conn: Connection, event: LicenseEvent) -> bool:
     """Bring the provider read model to a license snapshot and carry out continuity of care.
 
-    An event whose seq is not newer than the stored one is ignored (False)."""
+    An event whose seq is not newer than the stored one is ignored (False), but kept in the
+    license history (what held on its date)."""
+    await store.record_license_history(conn, event)
     if not await store.upsert_provider_if_newer(conn, event):
         log.info("provider.stale_event_ignored", license=event.license_number, seq=event.seq)
         return False
@@ -93,20 +96,15 @@ def _reason(event: LicenseEvent, default: str) -> str:
     return reason if isinstance(reason, str) and reason else default
 
 
-async def _disrupt(*, conn: Connection, event: LicenseEvent) -> None:
-    reason = _reason(event, "license suspended")
-    disrupted = await store.disrupt_active_enrollments(
-        conn,
-        license_number=event.license_number,
-        disrupted_on=event.effective_date,
-        reason=reason,
-    )
-    if not disrupted:
-        return
-    wanted = sorted({(r["region"], r["form"], r["category"]) for r in disrupted})
+async def _alternatives(
+    *, conn: Connection, excluded_license: str, rows: list[dict[str, Any]]
+) -> dict[tuple[str, str, str], list[Alternative]]:
+    """Up to three sites with free places per (region, form, category) of the rows, offered to
+    recipients who lost their place at the excluded license."""
+    wanted = sorted({(r["region"], r["form"], r["category"]) for r in rows})
     offers: dict[tuple[str, str, str], list[Alternative]] = defaultdict(list)
     for row in await store.alternatives_for(
-        conn, excluded_license=event.license_number, subtypes=wanted
+        conn, excluded_license=excluded_license, subtypes=wanted
     ):
         offers[(row["region"], row["form"], row["category"])].append(
             Alternative(
@@ -119,16 +117,29 @@ async def _disrupt(*, conn: Connection, event: LicenseEvent) -> None:
                 phone=row["phone"],
             )
         )
+    return offers
+
+
+def _alternatives_json(alternatives: list[Alternative]) -> str:
+    return json.dumps([a.model_dump(mode="json") for a in alternatives], ensure_ascii=False)
+
+
+async def _disrupt(*, conn: Connection, event: LicenseEvent) -> None:
+    reason = _reason(event, "license suspended")
+    disrupted = await store.disrupt_active_enrollments(
+        conn,
+        license_number=event.license_number,
+        disrupted_on=event.effective_date,
+        reason=reason,
+    )
+    if not disrupted:
+        return
+    offers = await _alternatives(conn=conn, excluded_license=event.license_number, rows=disrupted)
     events: list[tuple[Event, str | None]] = []
     kept: list[tuple[str, str]] = []
     for row in disrupted:
         alternatives = offers[(row["region"], row["form"], row["category"])]
-        kept.append(
-            (
-                row["enrollment_id"],
-                json.dumps([a.model_dump(mode="json") for a in alternatives], ensure_ascii=False),
-            )
-        )
+        kept.append((row["enrollment_id"], _alternatives_json(alternatives)))
         events.append(
             (
                 EnrollmentDisruptedV1(
@@ -174,6 +185,8 @@ async def _resume(*, conn: Connection, event: LicenseEvent) -> None:
                 resumed_on=event.effective_date,
                 addressee=domain.addressee_for(contact_of(row), on=event.effective_date),
                 seq=row["seq"],
+                provider_name=event.provider_name,
+                license_number=event.license_number,
             ),
             row["enrollment_id"],
         )
@@ -192,6 +205,8 @@ async def _resume(*, conn: Connection, event: LicenseEvent) -> None:
 
 
 async def _end_all(*, conn: Connection, event: LicenseEvent) -> None:
+    """Revocation ends every open enrollment of the license (billing stops) and leaves its
+    recipients unplaced: told, with alternatives, and kept on the board until placed again."""
     reason = f"license revoked: {_reason(event, 'no reason given')}"
     ended = await store.end_open_enrollments(
         conn,
@@ -199,25 +214,51 @@ async def _end_all(*, conn: Connection, event: LicenseEvent) -> None:
         effective_date=event.effective_date,
         reason=reason,
     )
-    events: list[tuple[Event, str | None]] = [
-        (
-            EnrollmentEndedV1(
-                enrollment_id=row["enrollment_id"],
-                iin=row["iin"],
-                provider_bin=row["provider_bin"],
-                region=row["region"],
-                form=row["form"],
-                category=row["category"],
-                end_date=row["end_date"],
-                reason=reason,
-                seq=row["seq"],
-            ),
-            row["enrollment_id"],
-        )
-        for row in ended
-    ]
-    if not events:
+    if not ended:
         return
+    offers = await _alternatives(conn=conn, excluded_license=event.license_number, rows=ended)
+    events: list[tuple[Event, str | None]] = []
+    kept: list[tuple[str, str]] = []
+    for row in ended:
+        alternatives = offers[(row["region"], row["form"], row["category"])]
+        kept.append((row["enrollment_id"], _alternatives_json(alternatives)))
+        events.append(
+            (
+                EnrollmentEndedV1(
+                    enrollment_id=row["enrollment_id"],
+                    iin=row["iin"],
+                    provider_bin=row["provider_bin"],
+                    region=row["region"],
+                    form=row["form"],
+                    category=row["category"],
+                    end_date=row["end_date"],
+                    reason=reason,
+                    seq=row["seq"] - 1,
+                ),
+                row["enrollment_id"],
+            )
+        )
+        events.append(
+            (
+                EnrollmentUnplacedV1(
+                    enrollment_id=row["enrollment_id"],
+                    iin=row["iin"],
+                    provider_bin=row["provider_bin"],
+                    provider_name=event.provider_name,
+                    license_number=event.license_number,
+                    region=row["region"],
+                    form=row["form"],
+                    category=row["category"],
+                    unplaced_on=event.effective_date,
+                    reason=reason,
+                    alternatives=alternatives,
+                    addressee=domain.addressee_for(contact_of(row), on=event.effective_date),
+                    seq=row["seq"],
+                ),
+                row["enrollment_id"],
+            )
+        )
+    await store.store_alternatives(conn, kept)
     await audit.record_many(
         conn,
         aggregates=[Aggregate("enrollment", row["enrollment_id"]) for row in ended],
@@ -225,7 +266,7 @@ async def _end_all(*, conn: Connection, event: LicenseEvent) -> None:
         reason=reason,
     )
     await emit_many(conn, events)
-    log.info("enrollments.ended_by_revocation", license=event.license_number, count=len(events))
+    log.info("enrollments.unplaced_by_revocation", license=event.license_number, count=len(ended))
 
 
 # Recipients
@@ -462,6 +503,9 @@ async def enroll(
                 "category": category,
                 "start_date": start_date,
             },
+        )
+        await store.mark_placed_again(
+            conn, iin=command.iin, form=command.form, on=start_date, enrollment_id=row["id"]
         )
         events.append(
             (
@@ -767,6 +811,7 @@ def _region_block(region: str) -> dict[str, Any]:
         "places": {"total": 0, "occupied": 0, "free": 0},
         "recipients_served": _served_block(),
         "disrupted_recipients": 0,
+        "unplaced_recipients": 0,
     }
 
 
@@ -778,29 +823,32 @@ _SERVED_KEYS = {
 }
 
 
-async def statistics(*, conn: Connection, region: str | None) -> dict[str, Any]:
-    """Figures for the ministry: providers by ownership, places, recipients served, disruptions;
-    for the whole country (or one region) and per region."""
-    on = domain.today()
+async def statistics(
+    *, conn: Connection, region: str | None, as_of: date | None = None
+) -> dict[str, Any]:
+    """Figures for the ministry as of a date (default today), from the license history and the
+    enrollments' dates: providers by ownership, places, recipients served, disruptions; for the
+    whole country (or one region) and per region."""
+    on = as_of or domain.today()
     overall = _region_block(region) if region else _region_block("")
     regions: dict[str, dict[str, Any]] = {}
 
     def block(r: str) -> dict[str, Any]:
         return regions.setdefault(r, _region_block(r))
 
-    for row in await store.provider_counts(conn, region):
+    for row in await store.provider_counts(conn, region, on):
         for target in (overall, block(row["region"])):
             providers = target["providers"]
             providers["by_status"][row["status"]] += row["n"]
             if row["status"] != "revoked":
                 providers["total"] += row["n"]
                 providers[row["legal_form"]] += row["n"]
-    for row in await store.place_counts(conn, region):
+    for row in await store.place_counts(conn, region, on):
         for target in (overall, block(row["region"])):
             target["places"]["total"] += row["places"]
             target["places"]["occupied"] += row["occupied"]
             target["places"]["free"] += row["free"]
-    for row in await store.served_counts(conn, region):
+    for row in await store.served_counts(conn, region, on):
         target = block(row["region"]) if row["by_region"] else overall
         served = target["recipients_served"]
         if row["grouped"] == "total":
@@ -809,15 +857,18 @@ async def statistics(*, conn: Connection, region: str | None) -> dict[str, Any]:
             served[_SERVED_KEYS[row["grouped"]]][row["key"]] = row["n"]
     # Age bands from the (sealed) birth dates: distinct people per region and overall.
     everyone: dict[str, set[bytes]] = defaultdict(set)
-    for person_region, person, born in await store.served_birth_dates(conn, region):
+    for person_region, person, born in await store.served_birth_dates(conn, region, on):
         band = domain.age_band(born, on)
         everyone[band].add(person)
         block(person_region)["recipients_served"]["by_age_band"][band] += 1
     for band, people in everyone.items():
         overall["recipients_served"]["by_age_band"][band] = len(people)
-    for row in await store.disrupted_counts(conn, region):
+    for row in await store.disrupted_counts(conn, region, on):
         target = block(row["region"]) if row["region"] is not None else overall
         target["disrupted_recipients"] = row["n"]
+    for row in await store.unplaced_counts(conn, region, on):
+        target = block(row["region"]) if row["region"] is not None else overall
+        target["unplaced_recipients"] = row["n"]
     result: dict[str, Any] = {
         "as_of": on.isoformat(),
         "region": region,
@@ -825,6 +876,7 @@ async def statistics(*, conn: Connection, region: str | None) -> dict[str, Any]:
         "places": overall["places"],
         "recipients_served": overall["recipients_served"],
         "disrupted_recipients": overall["disrupted_recipients"],
+        "unplaced_recipients": overall["unplaced_recipients"],
         "regions": [regions[r] for r in sorted(regions)],
     }
     if region is not None:
@@ -840,6 +892,6 @@ async def statistics(*, conn: Connection, region: str | None) -> dict[str, Any]:
                 "places": p["places"],
                 "recipients_served": p["recipients"],
             }
-            for p in await store.provider_figures(conn, region)
+            for p in await store.provider_figures(conn, region, on)
         ]
     return result

@@ -115,6 +115,40 @@ async def upsert_provider_if_newer(conn: Connection, event: LicenseEvent) -> boo
     return bool(applied)
 
 
+async def record_license_history(conn: Connection, event: LicenseEvent) -> None:
+    """Keep a license snapshot (status, date, sites with places) for figures as of a date; an
+    older snapshot arriving late is kept too: it still tells what held on its date."""
+    recorded = await conn.fetchval(
+        """
+        INSERT INTO provider_history (license_number, seq, status, effective_date, legal_form,
+                                      region)
+        VALUES ($1, $2, $3, $4, $5, $6)
+        ON CONFLICT (license_number, seq) DO NOTHING
+        RETURNING true
+        """,
+        event.license_number,
+        event.seq,
+        str(event.status),
+        event.effective_date,
+        str(event.legal_form),
+        event.region,
+    )
+    if not recorded:
+        return
+    await conn.execute(
+        """
+        INSERT INTO provider_site_history (license_number, seq, site_id, region, places)
+        SELECT $1, $2, s, r, p FROM unnest($3::text[], $4::text[], $5::integer[]) AS t(s, r, p)
+        ON CONFLICT DO NOTHING
+        """,
+        event.license_number,
+        event.seq,
+        [s.site_id for s in event.sites],
+        [region_of(s.kato) for s in event.sites],
+        [s.places for s in event.sites],
+    )
+
+
 async def replace_provider_subtypes(conn: Connection, event: LicenseEvent) -> None:
     await conn.execute(
         "DELETE FROM provider_subtypes WHERE license_number = $1", event.license_number
@@ -511,21 +545,44 @@ async def end_open_enrollments(
     conn: Connection, *, license_number: str, effective_date: date, reason: str
 ) -> list[dict[str, Any]]:
     """End every active or disrupted enrollment of a license; the day before revocation is the
-    last date of service (never before the start date)."""
+    last date of service (never before the start date). Their recipients are unplaced from the
+    revocation date; two changes are published (ended, then unplaced), so seq counts up by two.
+    Returns them with recipients."""
     rows = await conn.fetch(
-        """
-        UPDATE enrollments SET status = 'ended',
-               end_date = greatest(start_date, $2::date - 1), end_reason = $3,
-               seq = seq + 1, updated_at = now()
-        WHERE license_number = $1 AND status <> 'ended'
-        RETURNING id::text AS enrollment_id, iin, provider_bin, region, form, category, end_date,
-                  seq
-        """,
+        f"""
+        WITH changed AS (
+            UPDATE enrollments SET status = 'ended',
+                   end_date = greatest(start_date, $2::date - 1), end_reason = $3,
+                   unplaced_on = $2, seq = seq + 2, updated_at = now()
+            WHERE license_number = $1 AND status <> 'ended'
+            RETURNING *
+        )
+        SELECT {_ENROLLMENT_WITH_RECIPIENT}, e.end_date
+        FROM changed e JOIN recipients r USING (iin_index)
+        ORDER BY e.iin_index, e.form
+        """,  # noqa: S608 (a constant column list, no input)
         license_number,
         effective_date,
         reason,
     )
     return _all_opened(rows)
+
+
+async def mark_placed_again(
+    conn: Connection, *, iin: str, form: str, on: date, enrollment_id: uuid.UUID
+) -> int:
+    """An enrollment of a form started: the recipient's unplaced enrollments of that form leave
+    the disruption board. Returns how many."""
+    result = await conn.execute(
+        "UPDATE enrollments SET placed_again_on = $3, placed_again_by = $4, updated_at = now()"
+        " WHERE iin_index = $1 AND form = $2 AND unplaced_on IS NOT NULL"
+        " AND placed_again_by IS NULL",
+        iin_index(iin),
+        form,
+        on,
+        enrollment_id,
+    )
+    return int(result.split()[-1])
 
 
 async def list_disruptions(
@@ -536,11 +593,15 @@ async def list_disruptions(
         SELECT e.id::text AS enrollment_id, e.iin, r.full_name, r.birth_date, e.region, e.form,
                e.category, e.license_number, e.provider_bin, p.name AS provider_name,
                e.site_id, e.disrupted_on, e.disruption_reason, e.alternatives,
-               r.language, r.phone, r.email, r.guardian_name, r.guardian_phone, r.guardian_email
+               r.language, r.phone, r.email, r.guardian_name, r.guardian_phone, r.guardian_email,
+               CASE WHEN e.status = 'disrupted' THEN 'disrupted' ELSE 'unplaced' END AS state,
+               e.unplaced_on, e.end_reason
         FROM enrollments e
         JOIN recipients r USING (iin_index)
         JOIN providers p USING (license_number)
-        WHERE e.status = 'disrupted' AND ($1::text IS NULL OR e.region = $1)
+        WHERE (e.status = 'disrupted'
+               OR (e.unplaced_on IS NOT NULL AND e.placed_again_by IS NULL))
+          AND ($1::text IS NULL OR e.region = $1)
           AND ($2::uuid IS NULL OR e.id > $2::uuid)
         ORDER BY e.id
         LIMIT $3
@@ -711,42 +772,81 @@ async def merge_staged_recipients(conn: Connection, *, correlation_id: str, time
 # Statistics
 
 
-async def provider_counts(conn: Connection, region: str | None) -> list[Record]:
+# The snapshot of each license in force on a date ($1): its latest (effective date, seq) then.
+_LICENSES_ON = """
+    licenses_on AS (
+        SELECT DISTINCT ON (h.license_number) h.license_number, h.seq, h.status, h.legal_form,
+               h.region
+        FROM provider_history h
+        WHERE h.effective_date <= $1::date
+        ORDER BY h.license_number, h.effective_date DESC, h.seq DESC
+    )
+"""
+# Enrollments that cover the date $1, with the status of their license on it: served when it
+# was active, disrupted when suspended (a revocation ends them the day before).
+_COVERING = """
+    covering AS (
+        SELECT e.license_number, e.site_id, e.region, e.form, e.category, e.iin_index,
+               l.status AS license_status, l.legal_form
+        FROM enrollments e JOIN licenses_on l USING (license_number)
+        WHERE e.start_date <= $1::date AND (e.end_date IS NULL OR e.end_date >= $1::date)
+    )
+"""
+
+
+async def provider_counts(conn: Connection, region: str | None, on: date) -> list[Record]:
+    """Licenses known on a date by region, legal form and their status on it."""
     return await conn.fetch(
-        "SELECT region, legal_form, status, count(*)::integer AS n FROM providers"
-        " WHERE ($1::text IS NULL OR region = $1) GROUP BY region, legal_form, status",
+        f"""
+        WITH {_LICENSES_ON}
+        SELECT region, legal_form, status, count(*)::integer AS n FROM licenses_on
+        WHERE ($2::text IS NULL OR region = $2) GROUP BY region, legal_form, status
+        """,  # noqa: S608 (constant SQL, no input)
+        on,
         region,
     )
 
 
-async def place_counts(conn: Connection, region: str | None) -> list[Record]:
-    """Places of listed sites of licenses not revoked, by the site's region."""
+async def place_counts(conn: Connection, region: str | None, on: date) -> list[Record]:
+    """Places on a date of the sites of licenses not revoked then, by the site's region; taken
+    by the enrollments covering it (disrupted ones keep their place)."""
     return await conn.fetch(
-        """
-        SELECT o.region, coalesce(sum(o.places), 0)::integer AS places,
-               coalesce(sum(o.occupied) FILTER (WHERE o.places IS NOT NULL), 0)::integer
-                   AS occupied,
-               coalesce(sum(o.free_places), 0)::integer AS free
-        FROM site_occupancy o JOIN providers p USING (license_number)
-        WHERE o.listed AND p.status <> 'revoked' AND ($1::text IS NULL OR o.region = $1)
-        GROUP BY o.region
-        """,
+        f"""
+        WITH {_LICENSES_ON}, {_COVERING},
+        sites AS (
+            SELECT s.license_number, s.site_id, s.region, s.places
+            FROM licenses_on l
+            JOIN provider_site_history s ON s.license_number = l.license_number AND s.seq = l.seq
+            WHERE l.status <> 'revoked' AND ($2::text IS NULL OR s.region = $2)
+        ), taken AS (
+            SELECT license_number, site_id, count(*)::integer AS n FROM covering
+            WHERE license_status IN ('active', 'suspended')
+              AND form IN ('stationary', 'semi_stationary', 'temporary_stay')
+            GROUP BY license_number, site_id
+        )
+        SELECT s.region, coalesce(sum(s.places), 0)::integer AS places,
+               coalesce(sum(t.n) FILTER (WHERE s.places IS NOT NULL), 0)::integer AS occupied,
+               coalesce(sum(greatest(s.places - coalesce(t.n, 0), 0)), 0)::integer AS free
+        FROM sites s LEFT JOIN taken t USING (license_number, site_id)
+        GROUP BY s.region
+        """,  # noqa: S608 (constant SQL, no input)
+        on,
         region,
     )
 
 
-async def served_counts(conn: Connection, region: str | None) -> list[dict[str, Any]]:
-    """Distinct recipients with an active enrollment, by region and each breakdown.
+async def served_counts(conn: Connection, region: str | None, on: date) -> list[dict[str, Any]]:
+    """Distinct recipients served on a date (an enrollment covering it, its license active), by
+    region and each breakdown.
 
     `grouped` names the breakdown of a row: total, form, category or legal_form (age bands:
     `served_birth_dates`)."""
     rows = await conn.fetch(
-        """
-        WITH served AS (
-            SELECT e.region, e.form, e.category, p.legal_form, e.iin_index
-            FROM enrollments e
-            JOIN providers p USING (license_number)
-            WHERE e.status = 'active' AND ($1::text IS NULL OR e.region = $1)
+        f"""
+        WITH {_LICENSES_ON}, {_COVERING},
+        served AS (
+            SELECT region, form, category, legal_form, iin_index FROM covering
+            WHERE license_status = 'active' AND ($2::text IS NULL OR region = $2)
         )
         SELECT CASE
                    WHEN grouping(form) = 0 THEN 'form'
@@ -760,21 +860,26 @@ async def served_counts(conn: Connection, region: str | None) -> list[dict[str, 
         GROUP BY GROUPING SETS (
             (), (form), (category), (legal_form),
             (region), (region, form), (region, category), (region, legal_form))
-        """,
+        """,  # noqa: S608 (constant SQL, no input)
+        on,
         region,
     )
     return [dict(r.items()) for r in rows]
 
 
-async def served_birth_dates(conn: Connection, region: str | None) -> list[tuple[str, bytes, date]]:
-    """(region, IIN index, birth date) of each recipient with an active enrollment per region:
-    birth dates are sealed, so age bands are counted from these in Python."""
+async def served_birth_dates(
+    conn: Connection, region: str | None, on: date
+) -> list[tuple[str, bytes, date]]:
+    """(region, IIN index, birth date) of each recipient served on a date per region: birth
+    dates are sealed, so age bands are counted from these in Python."""
     rows = await conn.fetch(
-        """
-        SELECT DISTINCT e.region, e.iin_index, r.birth_date
-        FROM enrollments e JOIN recipients r USING (iin_index)
-        WHERE e.status = 'active' AND ($1::text IS NULL OR e.region = $1)
-        """,
+        f"""
+        WITH {_LICENSES_ON}, {_COVERING}
+        SELECT DISTINCT c.region, c.iin_index, r.birth_date
+        FROM covering c JOIN recipients r USING (iin_index)
+        WHERE c.license_status = 'active' AND ($2::text IS NULL OR c.region = $2)
+        """,  # noqa: S608 (constant SQL, no input)
+        on,
         region,
     )
     c = cipher()
@@ -786,30 +891,55 @@ async def served_birth_dates(conn: Connection, region: str | None) -> list[tuple
     return out
 
 
-async def disrupted_counts(conn: Connection, region: str | None) -> list[Record]:
+async def disrupted_counts(conn: Connection, region: str | None, on: date) -> list[Record]:
+    """Distinct recipients disrupted on a date (an enrollment covering it, its license
+    suspended), per region and overall (region null)."""
     return await conn.fetch(
-        "SELECT region, count(DISTINCT iin_index)::integer AS n FROM enrollments"
-        " WHERE status = 'disrupted' AND ($1::text IS NULL OR region = $1)"
-        " GROUP BY GROUPING SETS ((region), ())",
+        f"""
+        WITH {_LICENSES_ON}, {_COVERING}
+        SELECT region, count(DISTINCT iin_index)::integer AS n FROM covering
+        WHERE license_status = 'suspended' AND ($2::text IS NULL OR region = $2)
+        GROUP BY GROUPING SETS ((region), ())
+        """,  # noqa: S608 (constant SQL, no input)
+        on,
         region,
     )
 
 
-async def provider_figures(conn: Connection, region: str) -> list[Record]:
-    """Every provider of a region (including those serving nobody) with places and recipients."""
+async def unplaced_counts(conn: Connection, region: str | None, on: date) -> list[Record]:
+    """Distinct recipients unplaced on a date (their provider's license revoked, not placed
+    again yet), per region and overall (region null)."""
     return await conn.fetch(
         """
-        SELECT p.license_number, p.bin, p.name, p.legal_form, p.status,
-               coalesce((SELECT sum(o.places) FROM site_occupancy o
-                         WHERE o.license_number = p.license_number AND o.listed), 0)::integer
-                   AS places,
-               (SELECT count(DISTINCT e.iin_index) FROM enrollments e
-                WHERE e.license_number = p.license_number AND e.status = 'active')::integer
-                   AS recipients
-        FROM providers p
-        WHERE p.region = $1
-        ORDER BY p.name, p.license_number
+        SELECT region, count(DISTINCT iin_index)::integer AS n FROM enrollments
+        WHERE unplaced_on <= $1::date
+          AND (placed_again_on IS NULL OR placed_again_on > $1::date)
+          AND ($2::text IS NULL OR region = $2)
+        GROUP BY GROUPING SETS ((region), ())
         """,
+        on,
+        region,
+    )
+
+
+async def provider_figures(conn: Connection, region: str, on: date) -> list[Record]:
+    """Every provider of a region known on a date (including those serving nobody) with its
+    status, places and recipients served then."""
+    return await conn.fetch(
+        f"""
+        WITH {_LICENSES_ON}, {_COVERING}
+        SELECT l.license_number, p.bin, p.name, l.legal_form, l.status,
+               coalesce((SELECT sum(s.places) FROM provider_site_history s
+                         WHERE s.license_number = l.license_number AND s.seq = l.seq), 0)::integer
+                   AS places,
+               (SELECT count(DISTINCT c.iin_index) FROM covering c
+                WHERE c.license_number = l.license_number AND c.license_status = 'active'
+               )::integer AS recipients
+        FROM licenses_on l JOIN providers p USING (license_number)
+        WHERE l.region = $2
+        ORDER BY p.name, l.license_number
+        """,  # noqa: S608 (constant SQL, no input)
+        on,
         region,
     )
 
