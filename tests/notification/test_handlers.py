@@ -26,7 +26,9 @@ from ssu_contracts import (
     BudgetExhaustedV1,
     EnrollmentDisruptedV1,
     EnrollmentEndedV1,
+    EnrollmentResumedV1,
     EnrollmentStartedV1,
+    EnrollmentUnplacedV1,
     Finding,
     Guardian,
     InvoiceIssuedV1,
@@ -340,3 +342,75 @@ async def test_a_redelivered_event_sends_once(world: Any) -> None:
         )
     assert len(await deliveries(svc, envelope.id)) == 1
     assert len([m for m in sinks.received.mail if m["event_id"] == envelope.id]) == 1
+
+
+async def test_revocation_tells_the_unplaced_recipient_and_department(world: Any) -> None:
+    svc, _ = world
+    adult = new_iin(date(1950, 1, 1))
+    event = await publish(
+        EnrollmentUnplacedV1(
+            **_enrollment(adult),
+            unplaced_on=date(2026, 4, 1),
+            reason="license revoked: повторные нарушения",
+            alternatives=[
+                Alternative(
+                    bin="990140004654",
+                    name="ОФ «Шапагат»",
+                    site_id="a",
+                    address="ул. Абая, 1",
+                    free_places=3,
+                )
+            ],
+            addressee=addressee("Айгерим", language="ru", email="aigerim@example.kz"),
+        ),
+        source="/ssu/registry",
+    )
+    rows = await deliveries(svc, event.id)
+    assert shape(rows) == [
+        ("department", "email", DEPT_EAST, "kk+ru"),
+        ("recipient", "email", "aigerim@example.kz", "ru"),
+        ("recipient", "sms", "+77051112233", "ru"),
+    ]
+    assert rows[1]["subject"] == "Лицензия поставщика отозвана: вам ищут новое место"
+    assert rows[2]["body"] == (
+        "ССУ: Айгерим, лицензия поставщика «ТОО «Умит»» отозвана с 01.04.2026, оказание услуг"
+        " у него прекращено. Вас устроят к другому поставщику в первую очередь."
+        " Свободные места: ОФ «Шапагат», ул. Абая, 1."
+    )
+    assert rows[0]["subject"] == (
+        "Қызмет алушы орынсыз қалды: лицензия қайтарып алынды (ТОО «Умит»)"
+        " / Получатель услуг остался без места: лицензия отозвана (ТОО «Умит»)"
+    )
+    assert f"Получатель: Айгерим, ИИН {adult}\n" in rows[0]["body"]
+
+
+async def test_resumption_tells_the_guardian_of_a_minor_in_kazakh(world: Any) -> None:
+    svc, _ = world
+    child = new_iin(date(2015, 2, 3), "male")
+    await publish(
+        RecipientRegisteredV1(
+            iin=child,
+            full_name="Ерлан Сейтов",
+            birth_date=date(2015, 2, 3),
+            category="child_disability",
+            region=EAST,
+            language="kk",
+            phone="+77050000002",
+            guardian=Guardian(name="Болат Сейтов", phone="+77019998866"),
+        ),
+        source="/ssu/registry",
+    )
+    event = await publish(
+        EnrollmentResumedV1(
+            **_enrollment(child),
+            resumed_on=date(2026, 3, 15),
+            addressee=addressee("Ерлан Сейтов", phone="+77050000002"),
+        ),
+        source="/ssu/registry",
+    )
+    rows = await deliveries(svc, event.id)
+    assert shape(rows) == [("guardian", "sms", "+77019998866", "kk")]
+    assert rows[0]["body"] == (
+        "АӘҚ: Болат Сейтов, «ТОО «Умит»» жеткізушісінің қамқорыңыздағы адамға (Ерлан Сейтов)"
+        " қызмет көрсетуі 15.03.2026 бастап қайта басталды."
+    )
