@@ -422,6 +422,16 @@ async def story(
         lambda: [s for s in sinks.received.sms if s["phone"] == elder["phone"]], timeout=60
     )
     assert any("«Қамқор» үйі" in s["text"] for s in elder_sms)  # the alternative offered
+    # ... and told again, in Russian, when the service resumed on the 15th.
+    resumed_sms = await eventually(
+        lambda: [
+            s["text"]
+            for s in sinks.received.sms
+            if s["phone"] == elder["phone"] and "возобновлено" in s["text"]
+        ],
+        timeout=60,
+    )
+    assert resumed_sms[0].endswith(f"возобновлено с {month.replace(day=15):%d.%m.%Y}.")
 
     # 9. The webhook subscriber received every event of the story, each signed.
     wanted = {
