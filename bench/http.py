@@ -27,6 +27,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
+import json  # noqa: E402
 import os  # noqa: E402
 import re  # noqa: E402
 import resource  # noqa: E402
@@ -263,16 +264,20 @@ async def seed_licenses(licensing: str) -> list[str]:
 
 
 async def seed_bare(bare_url: str, licensing: str, numbers: list[str]) -> None:
-    """The twin's licenses table holds the very documents ssu answers with."""
+    """The twin's licenses table holds the very documents ssu answers with: each license, and
+    its summary as the list shows it."""
     async with httpx.AsyncClient(base_url=licensing, timeout=30) as client:
         docs = [(await client.get(f"/v1/licenses/{n}")).text for n in numbers]
+        page = (await client.get("/v1/licenses", params={"limit": len(numbers)})).json()
+    summaries = {item["number"]: json.dumps(item, ensure_ascii=False) for item in page["items"]}
     async with httpx.AsyncClient(timeout=30) as client:
         (await client.get(f"{bare_url}/health/live")).raise_for_status()
     conn = await asyncpg.connect(test_dsn("bare"))
     try:
         await conn.executemany(
-            "INSERT INTO licenses (number, state, doc) VALUES ($1, 'active', $2::jsonb)",
-            list(zip(numbers, docs, strict=True)),
+            "INSERT INTO licenses (number, state, doc, summary)"
+            " VALUES ($1, 'active', $2::jsonb, $3::jsonb)",
+            [(n, doc, summaries[n]) for n, doc in zip(numbers, docs, strict=True)],
         )
     finally:
         await conn.close()

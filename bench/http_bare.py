@@ -33,7 +33,8 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS licenses (
     number text PRIMARY KEY,
     state text NOT NULL,
-    doc jsonb NOT NULL
+    doc jsonb NOT NULL,
+    summary jsonb NOT NULL
 );
 CREATE TABLE IF NOT EXISTS recipients (
     iin text PRIMARY KEY,
@@ -107,9 +108,9 @@ def build(database_url: str) -> FastAPI:
     async def licenses(request: Request, limit: int = 20) -> dict[str, Any]:
         async with request.app.state.pool.acquire() as conn:
             rows = await conn.fetch(
-                "SELECT number, doc FROM licenses ORDER BY number LIMIT $1", limit + 1
+                "SELECT number, summary FROM licenses ORDER BY number LIMIT $1", limit + 1
             )
-        items = [r["doc"] for r in rows[:limit]]
+        items = [r["summary"] for r in rows[:limit]]
         cursor = rows[limit - 1]["number"] if len(rows) > limit else None
         return {"items": items, "next_cursor": cursor}
 

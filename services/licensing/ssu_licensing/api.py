@@ -273,8 +273,17 @@ class License(_LicenseFacts):
     sites: list[Site]
 
 
+class LicenseSummary(_LicenseFacts):
+    """A license as a list shows it: its facts and totals, no sites (so no address, whatever
+    the key); the whole license, with its sites, is `href` away."""
+
+    places: int = Field(description="licensed places over all sites")
+    site_count: int
+    href: str = Field(description="the whole license: GET it")
+
+
 class LicensePage(BaseModel):
-    items: list[PublicLicense] | list[License]
+    items: list[LicenseSummary]
     next_cursor: str | None
 
 
@@ -316,15 +325,19 @@ async def list_licenses(
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     cursor: str | None = None,
 ) -> LicensePage:
-    """The public license registry; no key needed (addresses of sites with licensing:read)."""
+    """The public license registry, as summaries; no key needed. Sites and addresses are in
+    the single license (`href`)."""
     limit = _limit(request, limit)
     after = decode_cursor(cursor, str)
     views = await service.list_licenses(
         conn=conn, bin=bin, region=region, status=status, after=after, limit=limit
     )
-    items = [_license(v, caller) for v in views]
+    items = [
+        LicenseSummary(**_facts(v), places=v["places"], site_count=v["site_count"], href=v["href"])
+        for v in views
+    ]
     next_cursor = encode_cursor(views[-1]["number"]) if len(views) == limit else None
-    return LicensePage(items=items, next_cursor=next_cursor)  # type: ignore[arg-type]
+    return LicensePage(items=items, next_cursor=next_cursor)
 
 
 @router.get(

@@ -744,7 +744,7 @@ def license_view(lic: dict[str, Any], *, private: bool = False) -> dict[str, Any
 
 
 async def get_license(*, conn: Connection, number: str) -> dict[str, Any]:
-    lic = await store.get_license(conn, number)
+    lic = await store.get_license_facts(conn, number)
     if lic is None:
         raise Problem(404, f"license {number} does not exist")
     return license_view(lic)
@@ -759,10 +759,34 @@ async def list_licenses(
     after: str | None,
     limit: int,
 ) -> list[dict[str, Any]]:
-    rows = await store.list_licenses(
+    rows = await store.list_license_summaries(
         conn, bin=bin, region=region, status=status, after=after, limit=limit
     )
-    return [license_view(r) for r in rows]
+    return [license_summary(r) for r in rows]
+
+
+def license_summary(row: dict[str, Any]) -> dict[str, Any]:
+    """A license as a list shows it: the facts of `license_view` and totals instead of sites."""
+    return {
+        "number": row["number"],
+        "bin": row["bin"],
+        "provider_name": row["provider_name"],
+        "legal_form": row["legal_form"],
+        "legal_form_name": _names("legal_form", row["legal_form"]),
+        "region": row["region"],
+        "region_name": _names("region", row["region"]),
+        "status": row["status"],
+        "status_name": _names("license_status", row["status"]),
+        "status_since": row["status_since"],
+        "status_reason": row["status_reason"],
+        "suspended_until": row["suspended_until"],
+        "issued_on": row["issued_on"],
+        "seq": row["seq"],
+        "subtypes": _subtype_views(row["subtypes"]),
+        "places": row["places"],
+        "site_count": row["site_count"],
+        "href": f"/v1/licenses/{row['number']}",
+    }
 
 
 _VERBS = {

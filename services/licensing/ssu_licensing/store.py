@@ -342,7 +342,20 @@ async def get_license(
     return _dict(await conn.fetchrow(query, number))
 
 
-async def list_licenses(
+async def get_license_facts(conn: Connection, number: str) -> dict[str, Any] | None:
+    """What `license_view` shows of a license: no contact to open (the public registry never
+    shows it), no staffing, equipment or premises to decode."""
+    return _dict(
+        await conn.fetchrow(
+            "SELECT number, bin, provider_name, legal_form, region, status, status_since,"
+            " status_reason, suspended_until, issued_on, seq, subtypes, sites"
+            " FROM licenses WHERE number = $1",
+            number,
+        )
+    )
+
+
+async def list_license_summaries(
     conn: Connection,
     *,
     bin: str | None,
@@ -351,9 +364,15 @@ async def list_licenses(
     after: str | None,
     limit: int,
 ) -> list[dict[str, Any]]:
+    """The columns a list shows, totals computed in SQL: no contact to open, no staffing,
+    equipment or premises to decode for a page of the public registry."""
     return _dicts(
         await conn.fetch(
-            "SELECT * FROM licenses WHERE ($1::text IS NULL OR bin = $1)"
+            "SELECT number, bin, provider_name, legal_form, region, status, status_since,"
+            " status_reason, suspended_until, issued_on, seq, subtypes,"
+            " (SELECT coalesce(sum((s ->> 'places')::int), 0) FROM jsonb_array_elements(sites) s)"
+            " AS places, jsonb_array_length(sites) AS site_count"
+            " FROM licenses WHERE ($1::text IS NULL OR bin = $1)"
             " AND ($2::text IS NULL OR region = $2) AND ($3::text IS NULL OR status = $3)"
             " AND ($4::text IS NULL OR number > $4) ORDER BY number LIMIT $5",
             bin,
