@@ -83,3 +83,18 @@ def test_treasury_file_and_payment_outcomes() -> None:
         "payment_rejected",
         None,
     )
+
+
+def test_the_budget_rule_pays_a_later_line_that_still_fits() -> None:
+    d = Decimal
+    lines = [d("100000.00"), d("100000.00"), d("100000.00"), d("30000.00")]
+    assert domain.budget_statuses(budget=d("250000.00"), spent=d(0), amounts=lines) == [
+        "billed",
+        "billed",
+        "over_budget",
+        "billed",
+    ]
+    # a credit always counts, and a line of nothing is never over budget
+    assert domain.budget_statuses(
+        budget=d("100.00"), spent=d("100.00"), amounts=[d("0.00"), d("-10.00"), d("10.00")]
+    ) == ["billed", "billed", "billed"]

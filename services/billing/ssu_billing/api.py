@@ -27,6 +27,9 @@ router = APIRouter(prefix="/v1", tags=["billing"])
 Read = Annotated[Principal, Security(authorize, scopes=["billing:read"])]
 Write = Annotated[Principal, Security(authorize, scopes=["billing:write"])]
 Approve = Annotated[Principal, Security(authorize, scopes=["billing:approve"])]
+# A provider's key (with `bin`) reports attendance for its own BIN only.
+Report = Annotated[Principal, Security(authorize, scopes=["billing:report"])]
+RunScope = Annotated[Principal, Security(authorize, scopes=["billing:run"])]
 Conn = Annotated[Connection, Depends(connection)]
 
 MAX_LIMIT = 500
@@ -87,6 +90,15 @@ def _money(value: Decimal) -> str:
 def _visible(principal: Principal, region: str) -> None:
     if not principal.sees_region(region):
         raise Problem(404, "not found")
+
+
+def _acts_for(principal: Principal, provider_bin: str) -> None:
+    if not principal.acts_for(provider_bin):
+        raise Problem(
+            403,
+            f"the key of {principal.client} reports attendance for BIN {principal.bin} only",
+            errors=[{"field": "provider_bin", "message": f"not the key's BIN {principal.bin}"}],
+        )
 
 
 def _tariff(row: Any) -> dict[str, Any]:
@@ -247,6 +259,43 @@ async def post_contract(body: ContractIn, principal: Write, conn: Conn) -> dict[
     return _contract(row)
 
 
+class BudgetAmendmentIn(Body):
+    budget: Money = Field(ge=0, max_digits=14, decimal_places=2)
+    act_number: str = Field(min_length=1, max_length=200)
+    act_date: date
+
+
+@router.post("/contracts/{number}/budget-amendments", status_code=201)
+async def amend_budget(
+    number: str, body: BudgetAmendmentIn, principal: Write, conn: Conn
+) -> dict[str, Any]:
+    """Amend a contract's budget by an akimat's act; lines over the old budget are offered
+    again in the next run of the contract once the budget grows."""
+    row, amendments = await service.amend_budget(
+        conn=conn,
+        number=number,
+        budget=body.budget,
+        act_number=body.act_number,
+        act_date=body.act_date,
+        actor=principal.actor,
+        region_scope=principal.region,
+    )
+    return {
+        **_contract(row),
+        "amendments": [
+            {
+                "previous_budget": _money(a["previous_budget"]),
+                "budget": _money(a["budget"]),
+                "act_number": a["act_number"],
+                "act_date": a["act_date"].isoformat(),
+                "amended_by": a["amended_by"],
+                "amended_at": a["amended_at"].isoformat(),
+            }
+            for a in amendments
+        ],
+    }
+
+
 @router.get("/budgets")
 async def get_budgets(
     principal: Read, conn: Conn, year: Annotated[int, Query(ge=2000, le=2100)]
@@ -295,7 +344,8 @@ async def get_budgets(
 
 
 @router.post("/attendance")
-async def post_attendance(body: AttendanceIn, principal: Write, conn: Conn) -> dict[str, Any]:
+async def post_attendance(body: AttendanceIn, principal: Report, conn: Conn) -> dict[str, Any]:
+    _acts_for(principal, body.provider_bin)
     rows = [
         service.AttendanceInput(
             ref=f"enrollments.{i}.dates.{j}",
@@ -322,7 +372,7 @@ async def post_attendance(body: AttendanceIn, principal: Write, conn: Conn) -> d
 @router.post("/attendance/import")
 async def import_attendance(
     request: Request,
-    principal: Write,
+    principal: Report,
     conn: Conn,
     month: Annotated[Period | None, Query()] = None,
 ) -> dict[str, Any]:
@@ -336,6 +386,7 @@ async def import_attendance(
         month=domain.Month.parse(month) if month else None,
         region_scope=principal.region,
         max_errors=request.app.state.runtime.settings.max_import_errors,
+        provider_bin_scope=principal.bin,
     )
     return {
         "accepted": result.accepted,
@@ -361,10 +412,10 @@ async def _csv_body(request: Request) -> str:
 
 
 @router.post("/runs")
-async def post_run(body: RunIn, response: Response, principal: Write, conn: Conn) -> Any:
+async def post_run(body: RunIn, response: Response, principal: RunScope, conn: Conn) -> Any:
     region = service.run_scope(requested=body.region, key_region=principal.region)
     outcome = await service.run_billing(
-        conn=conn, period=body.period, region=region, started_by=principal.client
+        conn=conn, period=body.period, region=region, started_by=principal.actor
     )
     response.status_code = 200 if outcome.repeated else 201
     return _run(outcome.run, repeated=outcome.repeated)
@@ -379,7 +430,7 @@ async def get_run(run_id: str, principal: Read, conn: Conn) -> dict[str, Any]:
 @router.post("/runs/{run_id}/approve")
 async def approve_run(run_id: str, principal: Approve, conn: Conn) -> dict[str, Any]:
     row = await service.approve_run(
-        conn=conn, run_id=_uuid(run_id), approver=principal.client, region_scope=principal.region
+        conn=conn, run_id=_uuid(run_id), approver=principal.actor, region_scope=principal.region
     )
     return _run(row)
 

@@ -59,6 +59,21 @@ def rate_outside_limits(
     return None
 
 
+def budget_statuses(*, budget: Decimal, spent: Decimal, amounts: list[Decimal]) -> list[str]:
+    """The budget rule (DESIGN §3), lines taken in the budget order (month, then enrollment
+    start date, then enrollment id): a line that would take the contract past its budget is
+    `over_budget` and spends nothing; a later line that still fits is `billed`. A line of
+    nothing or less (a credit) is always billed."""
+    statuses: list[str] = []
+    for amount in amounts:
+        if amount > 0 and spent + amount > budget:
+            statuses.append("over_budget")
+        else:
+            statuses.append("billed")
+            spent += amount
+    return statuses
+
+
 @dataclass(frozen=True)
 class RowError:
     line: int

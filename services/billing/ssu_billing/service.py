@@ -9,7 +9,15 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ssu_common import Connection, Problem, audit, emit_many, field_error, get_logger
+from ssu_common import (
+    Connection,
+    Problem,
+    audit,
+    emit_many,
+    field_error,
+    get_logger,
+    same_person,
+)
 from ssu_common.audit import Aggregate
 from ssu_contracts import (
     BudgetExhaustedV1,
@@ -21,6 +29,7 @@ from ssu_contracts import (
     Event,
     InvoiceIssuedV1,
     LicenseEvent,
+    LicenseSuspendedV1,
     RunCompletedV1,
 )
 
@@ -61,6 +70,7 @@ async def apply_license_event(*, conn: Connection, event_type: str, data: Licens
             status=data.status.value,
             effective_date=data.effective_date,
             event_type=event_type,
+            until=data.until if isinstance(data, LicenseSuspendedV1) else None,
         )
         await store.refresh_license_active_ranges(conn, data.license_number)
     await store.upsert_provider(
@@ -188,6 +198,45 @@ async def create_contract(
         return row
 
 
+async def amend_budget(
+    *,
+    conn: Connection,
+    number: str,
+    budget: Decimal,
+    act_number: str,
+    act_date: date,
+    actor: str,
+    region_scope: str | None,
+) -> tuple[Any, list[Any]]:
+    """Amend a contract's budget by an act; over-budget lines are offered again in the next
+    run once it grows. Not below what is already invoiced, nor by an act dated after today."""
+    today = almaty_today()
+    if act_date > today:
+        raise field_error("act_date", f"is after today ({today.isoformat()}, Asia/Almaty)")
+    async with conn.transaction():
+        contract = await store.get_contract_for_update(conn, number)
+        if contract is None or (region_scope is not None and contract["region"] != region_scope):
+            raise Problem(404, "no such contract")
+        invoiced = await store.contract_invoiced(conn, number)
+        if budget < invoiced:
+            raise field_error("budget", f"is less than already invoiced ({invoiced:.2f})")
+        row = await store.amend_budget(
+            conn,
+            number=number,
+            budget=budget,
+            act_number=act_number,
+            act_date=act_date,
+            amended_by=actor,
+        )
+        await audit.record(
+            conn,
+            aggregate=Aggregate("contract", number),
+            action="contract.budget_amended",
+            reason=f"{contract['budget']} -> {budget} KZT, act {act_number} of {act_date}",
+        )
+        return row, await store.budget_amendments(conn, number)
+
+
 # attendance
 
 
@@ -233,9 +282,11 @@ async def import_attendance(
     month: domain.Month | None,
     region_scope: str | None,
     max_errors: int,
+    provider_bin_scope: str | None = None,
 ) -> AttendanceImport:
     """Record a provider's attendance file; every refused row is counted, the first
-    `max_errors` are reported with their lines."""
+    `max_errors` are reported with their lines. A provider's key (`provider_bin_scope`) sends
+    its own BIN only: a file naming another is refused whole (403)."""
     rows: list[AttendanceInput] = []
     parse_errors: list[domain.RowError] = []
     parse_refused = 0
@@ -256,6 +307,7 @@ async def import_attendance(
             )
         if n % _CHUNK_ROWS == 0:
             await asyncio.sleep(0)  # the loop's turn
+    _refuse_other_bins(rows, provider_bin_scope)
     accepted, refused = await record_attendance(
         conn=conn, rows=rows, month=month, region_scope=region_scope
     )
@@ -266,6 +318,22 @@ async def import_attendance(
     return AttendanceImport(
         accepted=accepted, rejected=parse_refused + len(refused), errors=errors[:max_errors]
     )
+
+
+def _refuse_other_bins(rows: list[AttendanceInput], provider_bin: str | None) -> None:
+    """A 403 naming the rows of a provider's file that report for another BIN."""
+    if provider_bin is None:
+        return
+    other = [row for row in rows if row.provider_bin != provider_bin]
+    if other:
+        raise Problem(
+            403,
+            f"line {other[0].ref}: a provider's key reports attendance for BIN {provider_bin} only",
+            errors=[
+                {"field": "provider_bin", "line": int(row.ref), "message": "not the key's BIN"}
+                for row in other[:100]
+            ],
+        )
 
 
 async def record_attendance(
@@ -544,13 +612,14 @@ async def get_run(*, conn: Connection, run_id: str, region_scope: str | None) ->
 async def approve_run(
     *, conn: Connection, run_id: str, approver: str, region_scope: str | None
 ) -> Any:
-    """Second pair of eyes: another client than the one that started the run approves it;
-    a regional key approves its region's runs only, a national run needs a national key."""
+    """Second pair of eyes: another person than the one that started the run approves it
+    (`same_person` of the recorded actors); a regional key approves its region's runs only,
+    a national run needs a national key."""
     async with conn.transaction():
         run = await store.get_run_for_update(conn, run_id)
         if run is None or (region_scope is not None and run["region"] != region_scope):
             raise Problem(404, "no such billing run")
-        if run["started_by"] == approver:
+        if same_person(run["started_by"], approver):
             raise Problem(
                 403,
                 "four eyes: the client that started the run cannot approve its invoices",

@@ -1,0 +1,277 @@
+"""Billing's rules an office expects (issue 13): roles, timed suspensions, the budget order,
+amended budgets; exact amounts computed by hand beside each test."""
+
+from collections.abc import AsyncIterator
+from datetime import date
+
+import pytest_asyncio
+from billing_world import (
+    APPROVER,
+    amounts,
+    attend,
+    enroll,
+    feed,
+    invoice_of,
+    issued,
+    licensed_provider,
+    reinstated,
+    revoked,
+    run,
+    suspended,
+    tariff,
+)
+from harness import ADMIN, RunningService, reset_service, running_service, settings_for
+from ssu_billing.main import build
+from ssu_billing.settings import Settings
+from ssu_contracts import LicenseSuspendedV1
+
+PROVIDER = {"Authorization": "Bearer ssu-dev-provider"}
+PROVIDER_BIN = "940140000385"
+EAST = {"Authorization": "Bearer ssu-dev-east-kz"}
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def svc() -> AsyncIterator[RunningService]:
+    await reset_service("billing")
+    async with running_service(build(settings_for(Settings, "billing"))) as running:  # type: ignore[arg-type]
+        yield running
+
+
+def _official(key: dict[str, str], official: str) -> dict[str, str]:
+    return {**key, "X-SSU-Official": official}
+
+
+async def test_a_providers_key_reports_its_own_bin_only(svc: RunningService) -> None:
+    region, year = "150000000", 2025
+    await feed(svc, issued(PROVIDER_BIN, "LIC-OWN", date(year, 1, 1), region=region))
+    other_bin, other_lic, _ = await licensed_provider(svc, region=region, year=year)
+    own = await enroll(svc, PROVIDER_BIN, "LIC-OWN", date(year, 1, 1), region=region)
+    other = await enroll(svc, other_bin, other_lic, date(year, 1, 1), region=region)
+
+    def body(bin_: str, eid: str) -> dict[str, object]:
+        return {
+            "provider_bin": bin_,
+            "month": f"{year}-01",
+            "enrollments": [{"enrollment_id": eid, "dates": [f"{year}-01-02"]}],
+        }
+
+    r = await svc.client.post("/v1/attendance", headers=PROVIDER, json=body(other_bin, other))
+    assert r.status_code == 403
+    assert r.json()["errors"] == [
+        {"field": "provider_bin", "message": f"not the key's BIN {PROVIDER_BIN}"}
+    ]
+    r = await svc.client.post("/v1/attendance", headers=PROVIDER, json=body(PROVIDER_BIN, own))
+    assert (r.status_code, r.json()) == (200, {"accepted": 1, "rejected": []})
+
+    csv_body = f"iin,provider_bin,date\n791028302728,{PROVIDER_BIN},{year}-01-03\n"
+    csv_body += f"791028302728,{other_bin},{year}-01-03\n"
+    r = await svc.client.post(
+        "/v1/attendance/import",
+        headers={**PROVIDER, "Content-Type": "text/csv"},
+        content=csv_body.encode(),
+    )
+    assert r.status_code == 403
+    assert r.json()["errors"] == [
+        {"field": "provider_bin", "line": 3, "message": "not the key's BIN"}
+    ]
+    # a regional operator's key reads billing but does not report, run or approve
+    r = await svc.client.post("/v1/attendance", headers=EAST, json=body(other_bin, other))
+    assert (r.status_code, r.json()["required_scopes"]) == (403, ["billing:report"])
+    r = await svc.client.post("/v1/runs", headers=APPROVER, json={"period": f"{year}-01"})
+    assert (r.status_code, r.json()["required_scopes"]) == (403, ["billing:run"])
+    r = await svc.client.post("/v1/runs", headers=PROVIDER, json={"period": f"{year}-01"})
+    assert r.status_code == 403
+
+
+async def test_four_eyes_compares_officials_and_records_them(svc: RunningService) -> None:
+    region, year = "190000000", 2025
+    await licensed_provider(svc, region=region, year=year)
+    r = await svc.client.post(
+        "/v1/runs",
+        headers=_official(ADMIN, "inspector-17"),
+        json={"period": f"{year}-01", "region": region},
+    )
+    assert r.status_code == 201, r.text
+    started = r.json()
+    assert started["started_by"] == "dev-admin/inspector-17"
+    # the same official through another client system is still one pair of eyes
+    r = await svc.client.post(
+        f"/v1/runs/{started['id']}/approve", headers=_official(APPROVER, "inspector-17")
+    )
+    assert r.status_code == 403
+    assert r.json()["started_by"] == "dev-admin/inspector-17"
+    # another official of the very client that started it is a second pair
+    r = await svc.client.post(
+        f"/v1/runs/{started['id']}/approve", headers=_official(ADMIN, "accountant-3")
+    )
+    assert r.status_code == 200, r.text
+    assert (r.json()["status"], r.json()["approved_by"]) == ("approved", "dev-admin/accountant-3")
+
+
+async def test_a_timed_suspension_ends_at_until_without_the_reinstatement(
+    svc: RunningService,
+) -> None:
+    region, year = "620000000", 2025
+    a_bin, a_lic, _ = await licensed_provider(svc, region=region, year=year)
+    b_bin, b_lic, _ = await licensed_provider(svc, region=region, year=year)
+    for form, rate, unit in (("stationary", "4000.00", "day"), ("home", "62000.00", "month")):
+        await tariff(
+            svc, region=region, form=form, rate=rate, unit=unit, effective_from=date(year, 1, 1)
+        )
+    a_day = await enroll(svc, a_bin, a_lic, date(year, 2, 1), region=region)
+    a_month = await enroll(svc, a_bin, a_lic, date(year, 2, 1), form="home", region=region)
+    b_day = await enroll(svc, b_bin, b_lic, date(year, 2, 1), region=region)
+    # A: suspended on the 10th until the 20th (active again on the 20th); no reinstatement yet
+    timed = suspended(a_bin, a_lic, date(year, 3, 10), seq=2, region=region)
+    await feed(svc, LicenseSuspendedV1(**{**timed.model_dump(), "until": date(year, 3, 20)}))
+    # B: suspended on the 10th until the 20th, but revoked on the 15th
+    b_timed = suspended(b_bin, b_lic, date(year, 3, 10), seq=2, region=region)
+    await feed(svc, LicenseSuspendedV1(**{**b_timed.model_dump(), "until": date(year, 3, 20)}))
+    await feed(svc, revoked(b_bin, b_lic, date(year, 3, 15), seq=3, region=region))
+    active = await svc.pool.fetchval(
+        "SELECT active::text FROM licenses WHERE license_number = $1", a_lic
+    )
+    assert active == f"{{[{year}-01-01,{year}-03-10),[{year}-03-20,)}}"
+    await attend(svc, a_bin, f"{year}-03", {a_day: [5, 9, 10, 15, 19, 20, 25], a_month: [25]})
+    await attend(svc, b_bin, f"{year}-03", {b_day: [5, 9, 10, 20]})
+
+    await run(svc, f"{year}-03", region=region)
+
+    a = await invoice_of(svc, a_bin, f"{year}-03")
+    # 5, 9, 20, 25 paid: 4 × 4000.00 = 16000.00; eligible 1..9 and 20..31 = 21 days:
+    # 62000.00 × 21/31 = 42000.00
+    assert amounts(a) == {a_day: "16000.00", a_month: "42000.00"}
+    assert a["total"] == "58000.00"
+    b = await invoice_of(svc, b_bin, f"{year}-03")
+    # revoked inside the suspension: never active again; 5 and 9 paid = 8000.00
+    assert amounts(b) == {b_day: "8000.00"}
+
+    # the timer's reinstatement arrives late and changes nothing
+    await feed(svc, reinstated(a_bin, a_lic, date(year, 3, 20), seq=3, region=region))
+    active = await svc.pool.fetchval(
+        "SELECT active::text FROM licenses WHERE license_number = $1", a_lic
+    )
+    assert active == f"{{[{year}-01-01,{year}-03-10),[{year}-03-20,)}}"
+    await run(svc, f"{year}-04", region=region)
+    april = await invoice_of(svc, a_bin, f"{year}-04")
+    assert [(li["kind"], li["month"]) for li in april["items"]] == [
+        ("regular", f"{year}-04"),
+        ("regular", f"{year}-04"),
+    ]
+
+
+async def test_lines_over_budget_and_later_lines_that_fit(svc: RunningService) -> None:
+    region, year = "270000000", 2025
+    bin_, lic, contract = await licensed_provider(svc, region=region, year=year, budget="250000.00")
+    await tariff(
+        svc,
+        region=region,
+        form="stationary",
+        rate="10000.00",
+        unit="day",
+        effective_from=date(year, 1, 1),
+    )
+    # budget order: start date, then enrollment id
+    third = await enroll(svc, bin_, lic, date(year, 1, 3), region=region)
+    small = await enroll(svc, bin_, lic, date(year, 1, 4), region=region)
+    first, second = sorted(
+        [await enroll(svc, bin_, lic, date(year, 1, 1), region=region) for _ in range(2)]
+    )
+    ten_days = list(range(5, 15))
+    await attend(
+        svc,
+        bin_,
+        f"{year}-01",
+        {first: ten_days, second: ten_days, third: ten_days, small: [5, 6, 7]},
+    )
+
+    await run(svc, f"{year}-01", region=region)
+
+    january = await invoice_of(svc, bin_, f"{year}-01")
+    # 100000 (100000), 100000 (200000), 100000 would be 300000 > 250000: over budget,
+    # 30000 (230000) still fits: billed
+    assert [
+        (li["line_no"], li["enrollment_id"], li["amount"], li["status"]) for li in january["items"]
+    ] == [
+        (1, first, "100000.00", "billed"),
+        (2, second, "100000.00", "billed"),
+        (3, third, "100000.00", "over_budget"),
+        (4, small, "30000.00", "billed"),
+    ]
+    assert (january["total"], january["over_budget"]) == ("230000.00", "100000.00")
+
+    # the akimat grows the budget by 100,000.00: the line over budget is released next month
+    r = await svc.client.post(
+        f"/v1/contracts/{contract}/budget-amendments",
+        headers=_official(ADMIN, "akimat-econ-5"),
+        json={"budget": "330000.00", "act_number": "№ 12-п", "act_date": f"{year}-02-01"},
+    )
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert [{k: v for k, v in a.items() if k != "amended_at"} for a in body["amendments"]] == [
+        {
+            "previous_budget": "250000.00",
+            "budget": "330000.00",
+            "act_number": "№ 12-п",
+            "act_date": f"{year}-02-01",
+            "amended_by": "dev-admin/akimat-econ-5",
+        }
+    ]
+    assert body["budget"] == "330000.00"
+    await attend(svc, bin_, f"{year}-02", {small: [3, 4, 5]})
+    await run(svc, f"{year}-02", region=region)
+
+    february = await invoice_of(svc, bin_, f"{year}-02")
+    # January's 100000 first (230000 + 100000 = 330000: fits), then February's lines:
+    # 0, 0, 0 and 30000 (360000 > 330000: over budget)
+    assert [
+        (li["kind"], li["month"], li["enrollment_id"], li["amount"], li["status"])
+        for li in february["items"]
+    ] == [
+        ("release", f"{year}-01", third, "100000.00", "billed"),
+        ("regular", f"{year}-02", first, "0.00", "billed"),
+        ("regular", f"{year}-02", second, "0.00", "billed"),
+        ("regular", f"{year}-02", third, "0.00", "billed"),
+        ("regular", f"{year}-02", small, "30000.00", "over_budget"),
+    ]
+    assert (february["total"], february["over_budget"]) == ("100000.00", "30000.00")
+
+    r = await svc.client.get("/v1/budgets", headers=ADMIN, params={"year": year})
+    assert [c for c in r.json()["contracts"] if c["contract_number"] == contract] == [
+        {
+            "contract_number": contract,
+            "provider_bin": bin_,
+            "provider_name": f"Центр {bin_}",
+            "region": region,
+            "year": year,
+            "budget": "330000.00",
+            "invoiced": "330000.00",
+            "over_budget": "30000.00",
+            "remaining": "0.00",
+        }
+    ]
+    # without a further amendment nothing is released again
+    await run(svc, f"{year}-03", region=region)
+    march = await invoice_of(svc, bin_, f"{year}-03")
+    assert [li["kind"] for li in march["items"]] == ["regular"] * 4
+    assert (march["total"], march["over_budget"]) == ("0.00", "0.00")
+
+
+async def test_a_budget_amendment_needs_a_past_act_a_contract_and_billing_write(
+    svc: RunningService,
+) -> None:
+    region, year = "310000000", 2025
+    _, _, contract = await licensed_provider(svc, region=region, year=year, budget="1000.00")
+    url = f"/v1/contracts/{contract}/budget-amendments"
+    act = {"act_number": "1", "act_date": "2099-01-01", "budget": "2000.00"}
+    r = await svc.client.post(url, headers=ADMIN, json=act)
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["field"] == "act_date"
+    r = await svc.client.post(
+        "/v1/contracts/NOPE/budget-amendments",
+        headers=ADMIN,
+        json={**act, "act_date": f"{year}-02-01"},
+    )
+    assert r.status_code == 404
+    r = await svc.client.post(url, headers=EAST, json={**act, "act_date": f"{year}-02-01"})
+    assert r.status_code == 403
