@@ -275,3 +275,81 @@ async def test_a_budget_amendment_needs_a_past_act_a_contract_and_billing_write(
     assert r.status_code == 404
     r = await svc.client.post(url, headers=EAST, json={**act, "act_date": f"{year}-02-01"})
     assert r.status_code == 403
+
+
+async def test_a_tariff_change_is_a_new_version_and_issued_lines_keep_theirs(
+    svc: RunningService,
+) -> None:
+    region, year = "330000000", 2025
+    bin_, lic, _ = await licensed_provider(svc, region=region, year=year)
+    body = {
+        "region": region,
+        "form": "stationary",
+        "category": "*",
+        "effective_from": f"{year}-01-01",
+        "rate": "3000.00",
+        "unit": "day",
+        "act_reference": "akimat decree 1",
+    }
+    r = await svc.client.put("/v1/tariffs", headers=_official(ADMIN, "econ-1"), json=body)
+    assert (r.status_code, r.json()["version"], r.json()["created_by"]) == (
+        201,
+        1,
+        "dev-admin/econ-1",
+    )
+    first_id = r.json()["id"]
+    r = await svc.client.put("/v1/tariffs", headers=ADMIN, json=body)  # the same again
+    assert (r.status_code, r.json()["id"], r.json()["version"]) == (200, first_id, 1)
+    e = await enroll(svc, bin_, lic, date(year, 1, 1), region=region)
+    await attend(svc, bin_, f"{year}-01", {e: [2, 3]})
+    await run(svc, f"{year}-01", region=region)
+
+    # the akimat raises the rate from January: version 2, the January line keeps version 1
+    changed = {**body, "rate": "3500.00", "act_reference": "akimat decree 2"}
+    r = await svc.client.put("/v1/tariffs", headers=_official(ADMIN, "econ-2"), json=changed)
+    assert (r.status_code, r.json()["version"], r.json()["rate"]) == (200, 2, "3500.00")
+    assert r.json()["id"] != first_id
+    january = await invoice_of(svc, bin_, f"{year}-01")
+    [line] = january["items"]
+    assert (line["amount"], line["attended_days"]) == ("6000.00", 2)
+    assert [
+        (t["tariff_id"], t["rate"], t["version"], t["act_reference"]) for t in line["tariffs"]
+    ] == [(first_id, "3000.00", 1, "akimat decree 1")]
+    r = await svc.client.get("/v1/tariffs", headers=ADMIN, params={"region": region})
+    [current] = r.json()["items"]
+    assert (current["version"], current["rate"], current["created_by"]) == (
+        2,
+        "3500.00",
+        "dev-admin/econ-2",
+    )
+    assert [
+        (v["id"], v["version"], v["rate"], v["act_reference"], v["created_by"])
+        for v in current["history"]
+    ] == [(first_id, 1, "3000.00", "akimat decree 1", "dev-admin/econ-1")]
+
+    # February: 1 date at 3500.00, and January adjusted by 2 × 500.00 under version 2
+    await attend(svc, bin_, f"{year}-02", {e: [4]})
+    await run(svc, f"{year}-02", region=region)
+    february = await invoice_of(svc, bin_, f"{year}-02")
+    assert [
+        (li["kind"], li["month"], li["amount"], [t["version"] for t in li["tariffs"]])
+        for li in february["items"]
+    ] == [("adjustment", f"{year}-01", "1000.00", [2]), ("regular", f"{year}-02", "3500.00", [2])]
+
+    # the tariff ends from 10 March: dates from then are not billed (and are reported)
+    ended = {**changed, "ended_from": f"{year}-03-10", "act_reference": "akimat decree 3"}
+    r = await svc.client.put("/v1/tariffs", headers=ADMIN, json=ended)
+    assert (r.status_code, r.json()["version"], r.json()["ended_from"]) == (
+        200,
+        3,
+        f"{year}-03-10",
+    )
+    r = await svc.client.put(
+        "/v1/tariffs", headers=ADMIN, json={**ended, "ended_from": f"{year}-01-01"}
+    )
+    assert (r.status_code, r.json()["errors"][0]["field"]) == (422, "ended_from")
+    await attend(svc, bin_, f"{year}-03", {e: [9, 10, 11]})
+    march = await run(svc, f"{year}-03", region=region)
+    assert march["unbilled_dates"] == 22  # eligible 10..31 without a tariff
+    march_invoice = await invoice_of(svc, bin_, f"{year}-03")
+    assert [(li["kind"], li["amount"]) for li in march_invoice["items"]] == [("regular", "3500.00")]

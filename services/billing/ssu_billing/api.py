@@ -48,6 +48,8 @@ class TariffIn(Body):
     rate: Money = Field(gt=0, max_digits=14, decimal_places=2)
     unit: Literal["day", "month"]
     act_reference: str = Field(min_length=1, max_length=500)
+    # the first date the tariff is no longer in force (its dates are then untariffed)
+    ended_from: date | None = None
 
 
 class ContractIn(Body):
@@ -111,6 +113,18 @@ def _tariff(row: Any) -> dict[str, Any]:
         "rate": _money(row["rate"]),
         "unit": row["unit"],
         "act_reference": row["act_reference"],
+        "version": row["version"],
+        "ended_from": row["ended_from"].isoformat() if row["ended_from"] else None,
+        "created_by": row["created_by"],
+        "created_at": row["updated_at"].isoformat(),
+    }
+
+
+def _tariff_version(row: Any) -> dict[str, Any]:
+    """A superseded version of a tariff, as its history shows it."""
+    return {
+        **_tariff(row),
+        "superseded_at": row["superseded_at"].isoformat() if row["superseded_at"] else None,
     }
 
 
@@ -196,6 +210,7 @@ def _line(row: Any, tariffs: dict[int, Any]) -> dict[str, Any]:
                 "rate": _money(tariffs[tariff_id]["rate"]),
                 "unit": tariffs[tariff_id]["unit"],
                 "act_reference": tariffs[tariff_id]["act_reference"],
+                "version": tariffs[tariff_id]["version"],
                 "dates": _dates(month, mask),
             }
             for tariff_id, mask in sorted(
@@ -215,7 +230,9 @@ async def put_tariff(
     body: TariffIn, request: Request, response: Response, principal: Write, conn: Conn
 ) -> dict[str, Any]:
     _visible(principal, body.region)
-    row = await service.put_tariff(
+    """A new tariff (201) or the next version of one held (200): the version replaced stays in
+    its history, and invoice lines computed from it keep explaining themselves by it."""
+    row, created = await service.put_tariff(
         conn=conn,
         region=body.region,
         form=body.form.value,
@@ -225,8 +242,10 @@ async def put_tariff(
         unit=body.unit,
         act_reference=body.act_reference,
         limits=request.app.state.runtime.settings.tariff_limits,
+        actor=principal.actor,
+        ended_from=body.ended_from,
     )
-    response.status_code = 201 if row["created"] else 200
+    response.status_code = 201 if created else 200
     return _tariff(row)
 
 
@@ -242,7 +261,11 @@ async def get_tariffs(
             raise Problem(404, "not found")
         region = principal.region
     rows = await store.list_tariffs(conn, region=region, year=year)
-    return {"items": [_tariff(r) for r in rows]}
+    history: dict[int, list[dict[str, Any]]] = {}
+    for v in await store.tariff_history(conn, ids=[r["id"] for r in rows]):
+        if v["id"] != v["current_id"]:
+            history.setdefault(v["current_id"], []).append(_tariff_version(v))
+    return {"items": [{**_tariff(r), "history": history.get(r["id"], [])} for r in rows]}
 
 
 @router.post("/contracts", status_code=201)

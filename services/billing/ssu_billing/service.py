@@ -146,13 +146,29 @@ async def put_tariff(
     unit: str,
     act_reference: str,
     limits: dict[str, dict[str, tuple[Decimal, Decimal]]],
-) -> Any:
-    """Record an akimat's tariff; a rate outside the national limits for its form is refused."""
+    actor: str,
+    ended_from: date | None = None,
+) -> tuple[Any, bool]:
+    """Record an akimat's tariff; a change to one held is its next version (the one replaced
+    stays, superseded), the same again changes nothing. A rate outside the national limits for
+    its form is refused. Returns the current version and whether the tariff is new."""
     why = domain.rate_outside_limits(rate=rate, form=form, unit=unit, limits=limits)
     if why is not None:
         raise field_error("rate", why)
+    if ended_from is not None and ended_from <= effective_from:
+        raise field_error("ended_from", f"must be after effective_from ({effective_from})")
     async with conn.transaction():
-        row = await store.upsert_tariff(
+        held = await store.current_tariff_for_update(
+            conn, region=region, form=form, category=category, effective_from=effective_from
+        )
+        if held is not None and (
+            held["rate"],
+            held["unit"],
+            held["act_reference"],
+            held["ended_from"],
+        ) == (rate, unit, act_reference, ended_from):
+            return held, False
+        row = await store.insert_tariff_version(
             conn,
             region=region,
             form=form,
@@ -161,14 +177,17 @@ async def put_tariff(
             rate=rate,
             unit=unit,
             act_reference=act_reference,
+            ended_from=ended_from,
+            created_by=actor,
         )
+        ending = f", ended from {ended_from}" if ended_from else ""
         await audit.record(
             conn,
             aggregate=Aggregate("tariff", f"{region}/{form}/{category}/{effective_from}"),
             action="tariff.put",
-            reason=f"{rate} KZT per {unit}, act {act_reference}",
+            reason=f"version {row['version']}: {rate} KZT per {unit}{ending}, act {act_reference}",
         )
-        return row
+        return row, held is None
 
 
 async def create_contract(

@@ -236,7 +236,20 @@ async def get_enrollment(conn: Connection, enrollment_id: str) -> Any:
 # tariffs
 
 
-async def upsert_tariff(
+async def current_tariff_for_update(
+    conn: Connection, *, region: str, form: str, category: str, effective_from: date
+) -> Any:
+    return await conn.fetchrow(
+        "SELECT * FROM tariffs WHERE region = $1 AND form = $2 AND category = $3"
+        " AND effective_from = $4 AND superseded_at IS NULL FOR UPDATE",
+        region,
+        form,
+        category,
+        effective_from,
+    )
+
+
+async def insert_tariff_version(
     conn: Connection,
     *,
     region: str,
@@ -246,14 +259,19 @@ async def upsert_tariff(
     rate: Decimal,
     unit: str,
     act_reference: str,
+    ended_from: date | None,
+    created_by: str,
 ) -> Any:
+    """The next version of a tariff (the first, if none): the current one is superseded."""
     return await conn.fetchrow(
-        "INSERT INTO tariffs (region, form, category, effective_from, rate, unit, act_reference)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7)"
-        " ON CONFLICT (region, form, category, effective_from) DO UPDATE SET"
-        "  rate = EXCLUDED.rate, unit = EXCLUDED.unit, act_reference = EXCLUDED.act_reference,"
-        "  updated_at = clock_timestamp()"
-        " RETURNING *, (xmax = 0) AS created",
+        "WITH old AS (UPDATE tariffs SET superseded_at = clock_timestamp()"
+        "  WHERE region = $1 AND form = $2 AND category = $3 AND effective_from = $4"
+        "   AND superseded_at IS NULL RETURNING version)"
+        " INSERT INTO tariffs (region, form, category, effective_from, rate, unit,"
+        "  act_reference, ended_from, created_by, version)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
+        "  coalesce((SELECT version FROM old), 0) + 1)"
+        " RETURNING *",
         region,
         form,
         category,
@@ -261,6 +279,19 @@ async def upsert_tariff(
         rate,
         unit,
         act_reference,
+        ended_from,
+        created_by,
+    )
+
+
+async def tariff_history(conn: Connection, *, ids: list[int]) -> list[Any]:
+    """Every version of the tariffs of these (current) ids, oldest first."""
+    return await conn.fetch(
+        "SELECT v.*, c.id AS current_id FROM tariffs c JOIN tariffs v"
+        "  ON v.region = c.region AND v.form = c.form AND v.category = c.category"
+        "  AND v.effective_from = c.effective_from"
+        " WHERE c.id = ANY($1::bigint[]) ORDER BY v.version",
+        ids,
     )
 
 
@@ -268,10 +299,11 @@ async def list_tariffs(conn: Connection, *, region: str | None, year: int | None
     """Tariffs of a region (or all) that are in force at some date of a year (or any)."""
     return await conn.fetch(
         "SELECT t.* FROM tariffs t"
-        " WHERE ($1::text IS NULL OR t.region = $1)"
+        " WHERE ($1::text IS NULL OR t.region = $1) AND t.superseded_at IS NULL"
         "  AND ($2::int IS NULL OR (t.effective_from <= make_date($2, 12, 31)"
+        "   AND (t.ended_from IS NULL OR t.ended_from > make_date($2, 1, 1))"
         "   AND NOT EXISTS (SELECT 1 FROM tariffs n WHERE n.region = t.region"
-        "    AND n.form = t.form AND n.category = t.category"
+        "    AND n.superseded_at IS NULL AND n.form = t.form AND n.category = t.category"
         "    AND n.effective_from > t.effective_from AND n.effective_from <= make_date($2, 1, 1))))"
         " ORDER BY t.region, t.form, t.category, t.effective_from",
         region,
@@ -552,12 +584,14 @@ FROM keys k
 CROSS JOIN run_months mo
 CROSS JOIN LATERAL generate_series(0, mo.dim - 1) AS d(n)
 JOIN LATERAL (
-    SELECT t.id FROM tariffs t
+    SELECT t.id, t.ended_from FROM tariffs t
     WHERE t.region = k.region AND t.form = k.form AND t.category IN (k.category, '*')
-      AND t.effective_from <= mo.month + d.n
+      AND t.effective_from <= mo.month + d.n AND t.superseded_at IS NULL
     ORDER BY t.category = '*', t.effective_from DESC
     LIMIT 1
 ) t ON true
+-- an ended tariff leaves its dates without a tariff (reported) until a later one starts
+WHERE t.ended_from IS NULL OR mo.month + d.n < t.ended_from
 GROUP BY k.region, k.form, k.category, mo.month, t.id
 """
 
