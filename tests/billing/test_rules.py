@@ -353,3 +353,21 @@ async def test_a_tariff_change_is_a_new_version_and_issued_lines_keep_theirs(
     assert march["unbilled_dates"] == 22  # eligible 10..31 without a tariff
     march_invoice = await invoice_of(svc, bin_, f"{year}-03")
     assert [(li["kind"], li["amount"]) for li in march_invoice["items"]] == [("regular", "3500.00")]
+
+
+async def test_months_are_billed_in_order_per_region(svc: RunningService) -> None:
+    region, year = "350000000", 2025
+    await licensed_provider(svc, region=region, year=year)
+    await run(svc, f"{year}-02", region=region)  # the region's first month of the year
+    for period, message in (
+        (f"{year}-04", f"region {region} has not been billed for {year}-03"),
+        (f"{year}-01", f"region {region} was billed for {year}-02"),
+    ):
+        r = await svc.client.post(
+            "/v1/runs", headers=ADMIN, json={"period": period, "region": region}
+        )
+        assert r.status_code == 409
+        assert r.json()["errors"] == [
+            {"field": "period", "message": f"{message}: months are billed in order"}
+        ]
+    assert (await run(svc, f"{year}-03", region=region))["period"] == f"{year}-03"

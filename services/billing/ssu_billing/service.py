@@ -489,9 +489,9 @@ async def run_billing(
     """Invoice a month of one region (or, national, of every region): one invoice per contract,
     a line per enrollment, adjustments, budgets."""
     month = domain.Month.parse(period)
-    today = almaty_today()
-    if month.first > today:
-        raise field_error("period", f"{period} has not begun (today is {today.isoformat()})")
+    why = domain.month_not_ended(month, almaty_today())
+    if why is not None:
+        raise field_error("period", why)
     try:
         return await _run_billing(conn=conn, month=month, region=region, started_by=started_by)
     except Problem:
@@ -525,6 +525,17 @@ async def _run_billing(
                 409,
                 f"{period} was billed by a national run, which covered region {region}",
                 period=period,
+            )
+        out_of_order = domain.run_out_of_order(
+            month=month,
+            region=region,
+            held=await store.runs_of_year(conn, month.first.year),
+        )
+        if out_of_order is not None:
+            raise Problem(
+                409,
+                out_of_order,
+                errors=[{"field": "period", "message": out_of_order}],
             )
         run_id = str(uuid.uuid4())
         await store.insert_run(

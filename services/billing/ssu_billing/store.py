@@ -498,6 +498,16 @@ async def get_run_by_period(conn: Connection, period: str, region: str | None) -
     )
 
 
+async def runs_of_year(conn: Connection, year: int) -> list[tuple[date, str | None]]:
+    """(first day, region or None) of every run of a year's months."""
+    rows = await conn.fetch(
+        "SELECT period_start, region FROM runs"
+        " WHERE period_start >= make_date($1, 1, 1) AND period_start < make_date($1 + 1, 1, 1)",
+        year,
+    )
+    return [(r["period_start"], r["region"]) for r in rows]
+
+
 async def get_run(conn: Connection, run_id: str) -> Any:
     return await conn.fetchrow("SELECT * FROM runs WHERE id = $1::uuid", run_id)
 
