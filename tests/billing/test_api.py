@@ -109,6 +109,7 @@ async def test_attendance_rows_are_checked_one_by_one(svc: RunningService) -> No
     assert r.status_code == 200, r.text
     assert r.json() == {
         "accepted": 2,
+        "already_recorded": [],
         "rejected": [
             {
                 "field": "enrollments.0.dates.1",
@@ -149,14 +150,10 @@ async def test_attendance_rows_are_checked_one_by_one(svc: RunningService) -> No
     assert r.status_code == 200, r.text
     assert r.json() == {
         "accepted": 2,
-        "rejected_count": 3,
+        "already_recorded_count": 1,
+        "already_recorded": [2],
+        "rejected_count": 2,
         "rejected": [
-            {
-                "line": 2,
-                "field": "date",
-                "reason": "duplicate: this date is already recorded",
-                "value": f"{year}-01-12",
-            },
             {
                 "line": 4,
                 "field": "date",

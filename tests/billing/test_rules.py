@@ -61,7 +61,10 @@ async def test_a_providers_key_reports_its_own_bin_only(svc: RunningService) -> 
         {"field": "provider_bin", "message": f"not the key's BIN {PROVIDER_BIN}"}
     ]
     r = await svc.client.post("/v1/attendance", headers=PROVIDER, json=body(PROVIDER_BIN, own))
-    assert (r.status_code, r.json()) == (200, {"accepted": 1, "rejected": []})
+    assert (r.status_code, r.json()) == (
+        200,
+        {"accepted": 1, "already_recorded": [], "rejected": []},
+    )
 
     csv_body = f"iin,provider_bin,date\n791028302728,{PROVIDER_BIN},{year}-01-03\n"
     csv_body += f"791028302728,{other_bin},{year}-01-03\n"
@@ -371,3 +374,93 @@ async def test_months_are_billed_in_order_per_region(svc: RunningService) -> Non
             {"field": "period", "message": f"{message}: months are billed in order"}
         ]
     assert (await run(svc, f"{year}-03", region=region))["period"] == f"{year}-03"
+
+
+async def test_attendance_repeats_withdrawals_and_one_date_named_twice(svc: RunningService) -> None:
+    region, year = "390000000", 2025
+    bin_, lic, contract = await licensed_provider(svc, region=region, year=year)
+    await tariff(
+        svc,
+        region=region,
+        form="stationary",
+        rate="2000.00",
+        unit="day",
+        effective_from=date(year, 1, 1),
+    )
+    iin = "791028302728"
+    e = await enroll(svc, bin_, lic, date(year, 1, 1), region=region, iin=iin)
+    r = await svc.client.post(
+        "/v1/attendance",
+        headers=ADMIN,
+        json={
+            "provider_bin": bin_,
+            "month": f"{year}-01",
+            "enrollments": [
+                {"enrollment_id": e, "dates": [f"{year}-01-02", f"{year}-01-03"]},
+                {"iin": iin, "dates": [f"{year}-01-03", f"{year}-01-04"]},
+            ],
+        },
+    )
+    # the 3rd named by id and by IIN is one date: counted once
+    assert r.json() == {
+        "accepted": 3,
+        "already_recorded": [],
+        "rejected": [
+            {
+                "field": "enrollments.1.dates.0",
+                "reason": "duplicate of enrollments.0.dates.1",
+                "value": f"{year}-01-03",
+            }
+        ],
+    }
+    # sent again: already recorded, not refused
+    r = await svc.client.post(
+        "/v1/attendance",
+        headers=ADMIN,
+        json={
+            "provider_bin": bin_,
+            "month": f"{year}-01",
+            "enrollments": [{"iin": iin, "dates": [f"{year}-01-04", f"{year}-01-05"]}],
+        },
+    )
+    assert r.json() == {
+        "accepted": 1,
+        "already_recorded": [{"field": "enrollments.0.dates.0", "value": f"{year}-01-04"}],
+        "rejected": [],
+    }
+    r = await svc.client.post(
+        "/v1/attendance/import",
+        headers={**ADMIN, "Content-Type": "text/csv"},
+        content=f"iin,provider_bin,date\n{iin},{bin_},{year}-01-05\n{iin},{bin_},{year}-01-06\n".encode(),
+    )
+    assert r.json() == {
+        "accepted": 1,
+        "already_recorded_count": 1,
+        "already_recorded": [2],
+        "rejected_count": 0,
+        "rejected": [],
+    }
+
+    # withdrawn before the run: 2, 3, 4, 6 billed = 4 × 2000.00
+    r = await svc.client.delete(f"/v1/attendance/{e}/{year}-01-05", headers=ADMIN)
+    assert r.status_code == 204
+    r = await svc.client.delete(f"/v1/attendance/{e}/{year}-01-05", headers=ADMIN)
+    assert r.status_code == 404
+    r = await svc.client.delete(f"/v1/attendance/{e}/{year}-01-06", headers=PROVIDER)
+    assert r.status_code == 403
+    assert r.json()["errors"][0]["field"] == "enrollment_id"
+    await run(svc, f"{year}-01", region=region)
+    january = await invoice_of(svc, bin_, f"{year}-01")
+    assert (january["total"], january["items"][0]["attended_days"]) == ("8000.00", 4)
+    # invoiced: a withdrawal is refused, the correction is an adjustment
+    r = await svc.client.delete(f"/v1/attendance/{e}/{year}-01-06", headers=ADMIN)
+    assert r.status_code == 409
+    message = (
+        f"{year}-01-06 is invoiced ({contract}/{year}-01): withdrawing it needs an adjustment,"
+        " not a withdrawal"
+    )
+    assert r.json()["errors"] == [{"field": "day", "message": message}]
+    days = await svc.pool.fetch(
+        "SELECT day FROM attendance WHERE enrollment_id = $1 ORDER BY day", e
+    )
+    assert [d["day"].day for d in days] == [2, 3, 4, 6]

@@ -381,11 +381,17 @@ async def post_attendance(body: AttendanceIn, principal: Report, conn: Conn) -> 
         for j, day in enumerate(entry.dates)
     ]
     service.refuse_future_dates(rows)
+    already: list[dict[str, str]] = []
     accepted, errors = await service.record_attendance(
-        conn=conn, rows=rows, month=domain.Month.parse(body.month), region_scope=principal.region
+        conn=conn,
+        rows=rows,
+        month=domain.Month.parse(body.month),
+        region_scope=principal.region,
+        already=already,
     )
     return {
         "accepted": accepted,
+        "already_recorded": [{"field": a["ref"], "value": a["value"]} for a in already],
         "rejected": [
             {"field": e["ref"], "reason": e["reason"], "value": e["value"]} for e in errors
         ],
@@ -401,7 +407,8 @@ async def import_attendance(
 ) -> dict[str, Any]:
     """Record attendance from a CSV file (`iin,provider_bin,date`): every row is checked;
     `rejected_count` counts the refused rows, `rejected` lists the first of them by line (at
-    most SSU_MAX_IMPORT_ERRORS)."""
+    most SSU_MAX_IMPORT_ERRORS); dates recorded before are not refused: they are counted in
+    `already_recorded_count`, the first of their lines listed in `already_recorded`."""
     text = await _csv_body(request)
     result = await service.import_attendance(
         conn=conn,
@@ -413,12 +420,32 @@ async def import_attendance(
     )
     return {
         "accepted": result.accepted,
+        "already_recorded_count": len(result.already_recorded),
+        "already_recorded": result.already_recorded[
+            : request.app.state.runtime.settings.max_import_errors
+        ],
         "rejected_count": result.rejected,
         "rejected": [
             {"line": e.line, "field": e.field, "reason": e.reason, "value": e.value}
             for e in result.errors
         ],
     }
+
+
+@router.delete("/attendance/{enrollment_id}/{day}", status_code=204)
+async def withdraw_attendance(
+    enrollment_id: str, day: date, principal: Report, conn: Conn
+) -> Response:
+    """Withdraw a recorded date before it is invoiced; once invoiced it is refused (409): the
+    correction is an adjustment."""
+    await service.withdraw_attendance(
+        conn=conn,
+        enrollment_id=enrollment_id,
+        day=day,
+        provider_bin_scope=principal.bin,
+        region_scope=principal.region,
+    )
+    return Response(status_code=204)
 
 
 async def _csv_body(request: Request) -> str:

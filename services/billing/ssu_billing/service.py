@@ -3,7 +3,7 @@
 import asyncio
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -292,6 +292,8 @@ class AttendanceImport:
     rejected: int
     # the first `max_errors` refused rows by line: (line, field, reason, value)
     errors: list[domain.RowError]
+    # lines of dates recorded before (not refused: a repeat changes nothing)
+    already_recorded: list[int] = field(default_factory=list)
 
 
 async def import_attendance(
@@ -327,15 +329,19 @@ async def import_attendance(
         if n % _CHUNK_ROWS == 0:
             await asyncio.sleep(0)  # the loop's turn
     _refuse_other_bins(rows, provider_bin_scope)
+    already: list[dict[str, str]] = []
     accepted, refused = await record_attendance(
-        conn=conn, rows=rows, month=month, region_scope=region_scope
+        conn=conn, rows=rows, month=month, region_scope=region_scope, already=already
     )
     errors = parse_errors + [
         domain.RowError(int(e["ref"]), "date", e["reason"], e["value"]) for e in refused
     ]
     errors.sort(key=lambda e: e.line)
     return AttendanceImport(
-        accepted=accepted, rejected=parse_refused + len(refused), errors=errors[:max_errors]
+        accepted=accepted,
+        rejected=parse_refused + len(refused),
+        errors=errors[:max_errors],
+        already_recorded=[int(a["ref"]) for a in already],
     )
 
 
@@ -361,9 +367,13 @@ async def record_attendance(
     rows: list[AttendanceInput],
     month: domain.Month | None,
     region_scope: str | None,
+    already: list[dict[str, str]] | None = None,
 ) -> tuple[int, list[dict[str, Any]]]:
     """Keep every valid row; report each refused one (future, outside the month, unknown,
-    duplicate). A regional key finds only its region's enrollments."""
+    duplicate); a date recorded before is added to `already` (not refused). A regional key
+    finds only its region's enrollments."""
+    if already is None:
+        already = []
     errors: list[dict[str, Any]] = []
     seen: dict[tuple[str | None, str | None, str, date], str] = {}
     candidates: list[AttendanceInput] = []
@@ -412,6 +422,7 @@ async def record_attendance(
             region=region_scope,
         )
         valid: list[tuple[int, str]] = []
+        named: dict[tuple[str, date], str] = {}  # one date of an enrollment, by id or by IIN
         for found in resolved:
             row = candidates[found["line"]]
             reason = None
@@ -427,9 +438,12 @@ async def record_attendance(
                 found["end_date"] is not None and found["end_date"] < row.day
             ):
                 reason = "date is outside the enrollment"
+            elif (found["enrollment_id"], row.day) in named:
+                reason = f"duplicate of {named[found['enrollment_id'], row.day]}"
             if reason is not None:
                 errors.append({"ref": row.ref, "reason": reason, "value": row.day.isoformat()})
             else:
+                named[found["enrollment_id"], row.day] = row.ref
                 valid.append((found["line"], found["enrollment_id"]))
         new_lines = set(
             await store.insert_attendance(
@@ -448,17 +462,56 @@ async def record_attendance(
             action="attendance.recorded",
             reason=f"{len(new_lines)} new dates in this request",
         )
-    for line, _ in valid:
-        if line not in new_lines:
-            row = candidates[line]
-            errors.append(
-                {
-                    "ref": row.ref,
-                    "reason": "duplicate: this date is already recorded",
-                    "value": row.day.isoformat(),
-                }
-            )
+    already.extend(
+        {"ref": candidates[line].ref, "value": candidates[line].day.isoformat()}
+        for line, _ in valid
+        if line not in new_lines
+    )
     return len(new_lines), errors
+
+
+async def withdraw_attendance(
+    *,
+    conn: Connection,
+    enrollment_id: str,
+    day: date,
+    provider_bin_scope: str | None,
+    region_scope: str | None,
+) -> None:
+    """Withdraw a recorded date not yet invoiced; an invoiced one needs an adjustment."""
+    async with conn.transaction():
+        enrollment = await store.get_enrollment(conn, enrollment_id)
+        if enrollment is None or (
+            region_scope is not None and enrollment["region"] != region_scope
+        ):
+            raise Problem(404, "no such enrollment")
+        if provider_bin_scope is not None and enrollment["provider_bin"] != provider_bin_scope:
+            raise Problem(
+                403,
+                f"a provider's key withdraws attendance for BIN {provider_bin_scope} only",
+                errors=[
+                    {"field": "enrollment_id", "message": "not an enrollment of the key's BIN"}
+                ],
+            )
+        invoice = await store.invoice_counting_attendance(
+            conn, enrollment_id=enrollment_id, day=day
+        )
+        if invoice is not None:
+            message = (
+                f"{day} is invoiced ({invoice}): withdrawing it needs an adjustment,"
+                " not a withdrawal"
+            )
+            raise Problem(
+                409, message, invoice_number=invoice, errors=[{"field": "day", "message": message}]
+            )
+        if not await store.delete_attendance(conn, enrollment_id=enrollment_id, day=day):
+            raise Problem(404, f"{day} is not recorded for this enrollment")
+        await audit.record(
+            conn,
+            aggregate=Aggregate("enrollment", enrollment_id),
+            action="attendance.withdrawn",
+            reason=f"{day}",
+        )
 
 
 # billing runs

@@ -472,6 +472,25 @@ async def insert_attendance(
     return [r["line"] for r in rows]
 
 
+async def invoice_counting_attendance(conn: Connection, *, enrollment_id: str, day: date) -> Any:
+    """The number of an invoice whose line counted this attended date, or None."""
+    return await conn.fetchval(
+        "SELECT i.number FROM invoice_lines l JOIN invoices i ON i.id = l.invoice_id"
+        " WHERE l.enrollment_id = $1 AND l.month = date_trunc('month', $2::date)::date"
+        "  AND (l.attended_mask >> ($2::date - l.month)) & 1 = 1"
+        " ORDER BY i.issued_at LIMIT 1",
+        enrollment_id,
+        day,
+    )
+
+
+async def delete_attendance(conn: Connection, *, enrollment_id: str, day: date) -> bool:
+    result = await conn.execute(
+        "DELETE FROM attendance WHERE enrollment_id = $1 AND day = $2", enrollment_id, day
+    )
+    return result != "DELETE 0"
+
+
 # billing runs
 
 
