@@ -28,6 +28,7 @@ from ssu_contracts import LicenseSuspendedV1
 PROVIDER = {"Authorization": "Bearer ssu-dev-provider"}
 PROVIDER_BIN = "940140000385"
 EAST = {"Authorization": "Bearer ssu-dev-east-kz"}
+READER = {"Authorization": "Bearer ssu-dev-reader"}
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -464,3 +465,51 @@ async def test_attendance_repeats_withdrawals_and_one_date_named_twice(svc: Runn
         "SELECT day FROM attendance WHERE enrollment_id = $1 ORDER BY day", e
     )
     assert [d["day"].day for d in days] == [2, 3, 4, 6]
+
+
+async def test_billing_shows_what_it_knows_of_a_license_and_an_enrollment(
+    svc: RunningService,
+) -> None:
+    region, year = "430000000", 2025
+    bin_, lic, _ = await licensed_provider(svc, region=region, year=year)
+    timed = suspended(bin_, lic, date(year, 3, 10), seq=2, region=region)
+    await feed(svc, LicenseSuspendedV1(**{**timed.model_dump(), "until": date(year, 3, 20)}))
+    e = await enroll(svc, bin_, lic, date(year, 2, 1), region=region)
+
+    r = await svc.client.get(f"/v1/licenses/{lic}", headers=READER)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert {k: body[k] for k in ("license_number", "bin", "region", "status", "seq", "active")} == {
+        "license_number": lic,
+        "bin": bin_,
+        "region": region,
+        "status": "suspended",
+        "seq": 2,
+        "active": [
+            {"from": f"{year}-01-01", "until": f"{year}-03-10"},
+            {"from": f"{year}-03-20", "until": None},
+        ],
+    }
+    assert [
+        (t["seq"], t["status"], t["effective_date"], t["until"]) for t in body["transitions"]
+    ] == [(1, "active", f"{year}-01-01", None), (2, "suspended", f"{year}-03-10", f"{year}-03-20")]
+    r = await svc.client.get(f"/v1/enrollments/{e}", headers=READER)
+    assert r.status_code == 200, r.text
+    assert {k: v for k, v in r.json().items() if k != "updated_at"} == {
+        "enrollment_id": e,
+        "provider_bin": bin_,
+        "license_number": lic,
+        "site_id": "s1",
+        "region": region,
+        "form": "stationary",
+        "category": "elderly",
+        "start_date": f"{year}-02-01",
+        "end_date": None,
+        "status": "active",
+        "seq": 0,
+    }
+    # another region's key does not see them; unknown ones are 404
+    assert (await svc.client.get(f"/v1/enrollments/{e}", headers=EAST)).status_code == 404
+    assert (await svc.client.get(f"/v1/licenses/{lic}", headers=EAST)).status_code == 404
+    assert (await svc.client.get("/v1/licenses/NOPE", headers=READER)).status_code == 404
+    assert (await svc.client.get(f"/v1/licenses/{lic}", headers=PROVIDER)).status_code == 403

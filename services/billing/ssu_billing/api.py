@@ -1,5 +1,6 @@
 """HTTP API of the billing service (DESIGN §5)."""
 
+import json
 import uuid
 from datetime import date, timedelta
 from decimal import Decimal
@@ -219,6 +220,67 @@ def _line(row: Any, tariffs: dict[int, Any]) -> dict[str, Any]:
             )
         ],
         "untariffed_dates": _dates(month, row["untariffed_mask"]),
+    }
+
+
+# what billing knows of licensing's and registry's events
+
+
+@router.get("/licenses/{number}")
+async def get_license(number: str, principal: Read, conn: Conn) -> dict[str, Any]:
+    """Billing's view of a license, as its events built it: an integrator sees that an event
+    has arrived (`seq`, `transitions`) before starting a run."""
+    row = await store.license_view(conn, number)
+    if row is None or not principal.sees_region(row["region"]):
+        raise Problem(404, "billing knows no such license")
+    transitions = await store.license_transitions(conn, number)
+    return {
+        "license_number": row["license_number"],
+        "bin": row["bin"],
+        "provider_name": row["provider_name"],
+        "region": row["region"],
+        "status": row["status"],
+        "seq": row["seq"],
+        "subtypes": json.loads(row["subtypes"]),
+        # the dates billing pays for: `until` is the first date no longer active (None: open)
+        "active": [
+            {"from": start.isoformat(), "until": end.isoformat() if end else None}
+            for start, end in zip(row["active_from"], row["active_until"], strict=True)
+        ],
+        "transitions": [
+            {
+                "seq": t["seq"],
+                "event_type": t["event_type"],
+                "status": t["status"],
+                "effective_date": t["effective_date"].isoformat(),
+                "until": t["until"].isoformat() if t["until"] else None,
+                "recorded_at": t["recorded_at"].isoformat(),
+            }
+            for t in transitions
+        ],
+        "updated_at": row["updated_at"].isoformat(),
+    }
+
+
+@router.get("/enrollments/{enrollment_id}")
+async def get_enrollment(enrollment_id: str, principal: Read, conn: Conn) -> dict[str, Any]:
+    """Billing's view of an enrollment, as registry's events built it (without the IIN)."""
+    row = await store.get_enrollment(conn, enrollment_id)
+    if row is None or not principal.sees_region(row["region"]):
+        raise Problem(404, "billing knows no such enrollment")
+    return {
+        "enrollment_id": row["enrollment_id"],
+        "provider_bin": row["provider_bin"],
+        "license_number": row["license_number"],
+        "site_id": row["site_id"],
+        "region": row["region"],
+        "form": row["form"],
+        "category": row["category"],
+        "start_date": row["start_date"].isoformat(),
+        "end_date": row["end_date"].isoformat() if row["end_date"] else None,
+        "status": row["status"],
+        "seq": row["seq"],
+        "updated_at": row["updated_at"].isoformat(),
     }
 
 

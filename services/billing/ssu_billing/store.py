@@ -148,6 +148,26 @@ async def license_active_ranges(conn: Connection, license_number: str) -> str | 
     return None if value is None else str(value)
 
 
+async def license_view(conn: Connection, license_number: str) -> Any:
+    """What billing holds of a license: its snapshot, provider region and active dates."""
+    return await conn.fetchrow(
+        "SELECT l.*, p.region, p.name AS provider_name,"
+        "  (SELECT coalesce(array_agg(lower(r) ORDER BY lower(r)), '{}') FROM unnest(l.active) r)"
+        "   AS active_from,"
+        "  (SELECT coalesce(array_agg(upper(r) ORDER BY lower(r)), '{}') FROM unnest(l.active) r)"
+        "   AS active_until"
+        " FROM licenses l LEFT JOIN providers p ON p.bin = l.bin WHERE l.license_number = $1",
+        license_number,
+    )
+
+
+async def license_transitions(conn: Connection, license_number: str) -> list[Any]:
+    return await conn.fetch(
+        "SELECT * FROM license_transitions WHERE license_number = $1 ORDER BY seq",
+        license_number,
+    )
+
+
 # read model: enrollments
 
 
