@@ -1,8 +1,10 @@
 """Billing's rules an office expects (issue 13): roles, timed suspensions, the budget order,
 amended budgets; exact amounts computed by hand beside each test."""
 
+import random
 from collections.abc import AsyncIterator
 from datetime import date
+from decimal import Decimal
 
 import pytest_asyncio
 from billing_world import (
@@ -21,6 +23,7 @@ from billing_world import (
     tariff,
 )
 from harness import ADMIN, RunningService, reset_service, running_service, settings_for
+from ssu_billing import domain
 from ssu_billing.main import build
 from ssu_billing.settings import Settings
 from ssu_contracts import LicenseSuspendedV1
@@ -513,3 +516,42 @@ async def test_billing_shows_what_it_knows_of_a_license_and_an_enrollment(
     assert (await svc.client.get(f"/v1/licenses/{lic}", headers=EAST)).status_code == 404
     assert (await svc.client.get("/v1/licenses/NOPE", headers=READER)).status_code == 404
     assert (await svc.client.get(f"/v1/licenses/{lic}", headers=PROVIDER)).status_code == 403
+
+
+async def test_the_run_applies_the_budget_rule_as_its_python_reference(
+    svc: RunningService,
+) -> None:
+    region, year = "470000000", 2025
+    await tariff(
+        svc,
+        region=region,
+        form="stationary",
+        rate="1000.00",
+        unit="day",
+        effective_from=date(year, 1, 1),
+    )
+    rng = random.Random(13)
+    cases = []
+    for _ in range(4):
+        budget = Decimal(rng.randrange(5, 60) * 1000)
+        bin_, lic, _ = await licensed_provider(svc, region=region, year=year, budget=f"{budget}")
+        days = [rng.randrange(0, 15) for _ in range(8)]
+        enrollments = [
+            await enroll(svc, bin_, lic, date(year, 1, 1 + n), region=region) for n in range(8)
+        ]
+        await attend(
+            svc,
+            bin_,
+            f"{year}-01",
+            {e: list(range(10, 10 + d)) for e, d in zip(enrollments, days, strict=True) if d},
+        )
+        cases.append((bin_, budget, enrollments, days))
+    await run(svc, f"{year}-01", region=region)
+    for bin_, budget, enrollments, days in cases:
+        invoice = await invoice_of(svc, bin_, f"{year}-01")
+        expected = domain.budget_statuses(
+            budget=budget, spent=Decimal(0), amounts=[Decimal(d * 1000) for d in days]
+        )
+        assert [(li["enrollment_id"], li["status"]) for li in invoice["items"]] == list(
+            zip(enrollments, expected, strict=True)
+        )
