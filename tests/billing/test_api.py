@@ -109,6 +109,7 @@ async def test_attendance_rows_are_checked_one_by_one(svc: RunningService) -> No
     assert r.status_code == 200, r.text
     assert r.json() == {
         "accepted": 2,
+        "already_recorded": [],
         "rejected": [
             {
                 "field": "enrollments.0.dates.1",
@@ -149,14 +150,10 @@ async def test_attendance_rows_are_checked_one_by_one(svc: RunningService) -> No
     assert r.status_code == 200, r.text
     assert r.json() == {
         "accepted": 2,
-        "rejected_count": 3,
+        "already_recorded_count": 1,
+        "already_recorded": [2],
+        "rejected_count": 2,
         "rejected": [
-            {
-                "line": 2,
-                "field": "date",
-                "reason": "duplicate: this date is already recorded",
-                "value": f"{year}-01-12",
-            },
             {
                 "line": 4,
                 "field": "date",
@@ -427,7 +424,24 @@ async def test_dates_after_today_in_almaty_are_refused(svc: RunningService) -> N
     )
     assert r.status_code == 422
     assert r.json()["errors"] == [
-        {"field": "period", "message": f"{next_month.label} has not begun (today is {today})"}
+        {
+            "field": "period",
+            "message": f"{next_month.label} has not begun (today is {today}):"
+            " a month is billed once it has ended",
+        }
+    ]
+    # nor the month of today, which has not ended
+    this_month = Month(today.replace(day=1)).label
+    r = await svc.client.post(
+        "/v1/runs", headers=ADMIN, json={"period": this_month, "region": region}
+    )
+    assert r.status_code == 422
+    assert r.json()["errors"] == [
+        {
+            "field": "period",
+            "message": f"{this_month} has not ended (today is {today}):"
+            " a month is billed once it has ended",
+        }
     ]
     assert (
         await svc.pool.fetchval("SELECT count(*) FROM runs WHERE period = $1", next_month.label)
@@ -436,7 +450,8 @@ async def test_dates_after_today_in_almaty_are_refused(svc: RunningService) -> N
 
 
 async def test_a_national_run_bills_what_regional_runs_have_not(svc: RunningService) -> None:
-    period, year = "2026-05", 2026
+    # 2026-01 was billed nationally (test_a_regional_key_sees_only_its_region): 2026-02 is next
+    period, year = "2026-02", 2026
     regions = ("550000000", "590000000")
     (a_bin, a_lic, _), (b_bin, b_lic, _) = [
         await licensed_provider(svc, region=r, year=year) for r in regions
@@ -450,8 +465,8 @@ async def test_a_national_run_bills_what_regional_runs_have_not(svc: RunningServ
             unit="day",
             effective_from=date(year, 1, 1),
         )
-    a = await enroll(svc, a_bin, a_lic, date(year, 5, 1), region=regions[0])
-    b = await enroll(svc, b_bin, b_lic, date(year, 5, 1), region=regions[1])
+    a = await enroll(svc, a_bin, a_lic, date(year, 2, 1), region=regions[0])
+    b = await enroll(svc, b_bin, b_lic, date(year, 2, 1), region=regions[1])
     await attend(svc, a_bin, period, {a: [4, 5]})
     await attend(svc, b_bin, period, {b: [4, 5, 6]})
 

@@ -32,7 +32,6 @@ from harness import (
     running_service,
     settings_for,
 )
-from ssu_billing import store
 from ssu_billing.main import build
 from ssu_billing.settings import Settings
 
@@ -360,9 +359,11 @@ async def test_budget_crossed_mid_invoice(svc: RunningService, probe: EventProbe
         unit="day",
         effective_from=date(year, 1, 1),
     )
-    # Lines are ordered by the IIN's blind index (the clear IIN is not in the database).
-    iins = sorted((new_iin() for _ in range(4)), key=store.cipher().blind_index)
-    e = [await enroll(svc, bin_, lic, date(year, 1, 1), region=region, iin=i) for i in iins]
+    # Lines are in the budget order: enrollment start date (here the same), then enrollment id.
+    enrolled = []
+    for i in (new_iin() for _ in range(4)):
+        enrolled.append((await enroll(svc, bin_, lic, date(year, 1, 1), region=region, iin=i), i))
+    e, iins = zip(*sorted(enrolled), strict=True)
     await attend(svc, bin_, f"{year}-01", {e[0]: [3, 4], e[1]: [3, 4], e[2]: [5]})
 
     await run(svc, f"{year}-01", region=region)

@@ -83,3 +83,46 @@ def test_treasury_file_and_payment_outcomes() -> None:
         "payment_rejected",
         None,
     )
+
+
+def test_the_budget_rule_pays_a_later_line_that_still_fits() -> None:
+    d = Decimal
+    lines = [d("100000.00"), d("100000.00"), d("100000.00"), d("30000.00")]
+    assert domain.budget_statuses(budget=d("250000.00"), spent=d(0), amounts=lines) == [
+        "billed",
+        "billed",
+        "over_budget",
+        "billed",
+    ]
+    # a credit always counts, and a line of nothing is never over budget
+    assert domain.budget_statuses(
+        budget=d("100.00"), spent=d("100.00"), amounts=[d("0.00"), d("-10.00"), d("10.00")]
+    ) == ["billed", "billed", "billed"]
+
+
+def test_runs_are_in_order_per_region_and_a_national_run_in_every_region() -> None:
+    m = domain.Month.parse
+    held = [
+        (date(2025, 1, 1), "630000000"),
+        (date(2025, 2, 1), None),
+        (date(2025, 3, 1), "100000000"),
+    ]
+    order = domain.run_out_of_order
+    assert order(month=m("2025-03"), region="630000000", held=held) is None
+    assert order(month=m("2025-04"), region="100000000", held=held) is None
+    assert order(month=m("2025-04"), region="630000000", held=held) == (
+        "region 630000000 has not been billed for 2025-03: months are billed in order"
+    )
+    assert order(month=m("2025-03"), region=None, held=held) is None  # 100000000 has it already
+    assert order(month=m("2025-04"), region=None, held=held) == (
+        "region 630000000 has not been billed for 2025-03: months are billed in order"
+    )
+    assert order(month=m("2025-01"), region=None, held=held) == (
+        "region 100000000 was billed for 2025-03: months are billed in order"
+    )
+    assert order(month=m("2025-06"), region="750000000", held=[]) is None
+    today = date(2025, 3, 31)
+    assert domain.month_not_ended(m("2025-02"), today) is None
+    assert domain.month_not_ended(m("2025-03"), today) == (
+        "2025-03 has not ended (today is 2025-03-31): a month is billed once it has ended"
+    )

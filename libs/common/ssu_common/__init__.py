@@ -1,7 +1,14 @@
 """What every ssu service needs once: settings, logs, metrics, database, outbox, inbox, HTTP."""
 
 from ssu_common import audit, tracing
-from ssu_common.auth import ApiKeys, Principal, authorize, hash_key, optional_principal
+from ssu_common.auth import (
+    ApiKeys,
+    Principal,
+    authorize,
+    hash_key,
+    optional_principal,
+    same_person,
+)
 from ssu_common.context import current_causation_id, current_correlation_id, work_context
 from ssu_common.crypto import CipherError, FieldCipher, ServiceKeys, generate_key, load_keys
 from ssu_common.csvfiles import csv_text, safe_cell
@@ -75,6 +82,7 @@ __all__ = [
     "queue_name",
     "reseal_batch",
     "safe_cell",
+    "same_person",
     "tracing",
     "work_context",
 ]

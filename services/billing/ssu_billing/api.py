@@ -1,5 +1,6 @@
 """HTTP API of the billing service (DESIGN §5)."""
 
+import json
 import uuid
 from datetime import date, timedelta
 from decimal import Decimal
@@ -27,6 +28,9 @@ router = APIRouter(prefix="/v1", tags=["billing"])
 Read = Annotated[Principal, Security(authorize, scopes=["billing:read"])]
 Write = Annotated[Principal, Security(authorize, scopes=["billing:write"])]
 Approve = Annotated[Principal, Security(authorize, scopes=["billing:approve"])]
+# A provider's key (with `bin`) reports attendance for its own BIN only.
+Report = Annotated[Principal, Security(authorize, scopes=["billing:report"])]
+RunScope = Annotated[Principal, Security(authorize, scopes=["billing:run"])]
 Conn = Annotated[Connection, Depends(connection)]
 
 MAX_LIMIT = 500
@@ -45,6 +49,8 @@ class TariffIn(Body):
     rate: Money = Field(gt=0, max_digits=14, decimal_places=2)
     unit: Literal["day", "month"]
     act_reference: str = Field(min_length=1, max_length=500)
+    # the first date the tariff is no longer in force (its dates are then untariffed)
+    ended_from: date | None = None
 
 
 class ContractIn(Body):
@@ -89,6 +95,15 @@ def _visible(principal: Principal, region: str) -> None:
         raise Problem(404, "not found")
 
 
+def _acts_for(principal: Principal, provider_bin: str) -> None:
+    if not principal.acts_for(provider_bin):
+        raise Problem(
+            403,
+            f"the key of {principal.client} reports attendance for BIN {principal.bin} only",
+            errors=[{"field": "provider_bin", "message": f"not the key's BIN {principal.bin}"}],
+        )
+
+
 def _tariff(row: Any) -> dict[str, Any]:
     return {
         "id": row["id"],
@@ -99,6 +114,18 @@ def _tariff(row: Any) -> dict[str, Any]:
         "rate": _money(row["rate"]),
         "unit": row["unit"],
         "act_reference": row["act_reference"],
+        "version": row["version"],
+        "ended_from": row["ended_from"].isoformat() if row["ended_from"] else None,
+        "created_by": row["created_by"],
+        "created_at": row["updated_at"].isoformat(),
+    }
+
+
+def _tariff_version(row: Any) -> dict[str, Any]:
+    """A superseded version of a tariff, as its history shows it."""
+    return {
+        **_tariff(row),
+        "superseded_at": row["superseded_at"].isoformat() if row["superseded_at"] else None,
     }
 
 
@@ -184,6 +211,7 @@ def _line(row: Any, tariffs: dict[int, Any]) -> dict[str, Any]:
                 "rate": _money(tariffs[tariff_id]["rate"]),
                 "unit": tariffs[tariff_id]["unit"],
                 "act_reference": tariffs[tariff_id]["act_reference"],
+                "version": tariffs[tariff_id]["version"],
                 "dates": _dates(month, mask),
             }
             for tariff_id, mask in sorted(
@@ -195,6 +223,67 @@ def _line(row: Any, tariffs: dict[int, Any]) -> dict[str, Any]:
     }
 
 
+# what billing knows of licensing's and registry's events
+
+
+@router.get("/licenses/{number}")
+async def get_license(number: str, principal: Read, conn: Conn) -> dict[str, Any]:
+    """Billing's view of a license, as its events built it: an integrator sees that an event
+    has arrived (`seq`, `transitions`) before starting a run."""
+    row = await store.license_view(conn, number)
+    if row is None or not principal.sees_region(row["region"]):
+        raise Problem(404, "billing knows no such license")
+    transitions = await store.license_transitions(conn, number)
+    return {
+        "license_number": row["license_number"],
+        "bin": row["bin"],
+        "provider_name": row["provider_name"],
+        "region": row["region"],
+        "status": row["status"],
+        "seq": row["seq"],
+        "subtypes": json.loads(row["subtypes"]),
+        # the dates billing pays for: `until` is the first date no longer active (None: open)
+        "active": [
+            {"from": start.isoformat(), "until": end.isoformat() if end else None}
+            for start, end in zip(row["active_from"], row["active_until"], strict=True)
+        ],
+        "transitions": [
+            {
+                "seq": t["seq"],
+                "event_type": t["event_type"],
+                "status": t["status"],
+                "effective_date": t["effective_date"].isoformat(),
+                "until": t["until"].isoformat() if t["until"] else None,
+                "recorded_at": t["recorded_at"].isoformat(),
+            }
+            for t in transitions
+        ],
+        "updated_at": row["updated_at"].isoformat(),
+    }
+
+
+@router.get("/enrollments/{enrollment_id}")
+async def get_enrollment(enrollment_id: str, principal: Read, conn: Conn) -> dict[str, Any]:
+    """Billing's view of an enrollment, as registry's events built it (without the IIN)."""
+    row = await store.get_enrollment(conn, enrollment_id)
+    if row is None or not principal.sees_region(row["region"]):
+        raise Problem(404, "billing knows no such enrollment")
+    return {
+        "enrollment_id": row["enrollment_id"],
+        "provider_bin": row["provider_bin"],
+        "license_number": row["license_number"],
+        "site_id": row["site_id"],
+        "region": row["region"],
+        "form": row["form"],
+        "category": row["category"],
+        "start_date": row["start_date"].isoformat(),
+        "end_date": row["end_date"].isoformat() if row["end_date"] else None,
+        "status": row["status"],
+        "seq": row["seq"],
+        "updated_at": row["updated_at"].isoformat(),
+    }
+
+
 # tariffs and contracts
 
 
@@ -203,7 +292,9 @@ async def put_tariff(
     body: TariffIn, request: Request, response: Response, principal: Write, conn: Conn
 ) -> dict[str, Any]:
     _visible(principal, body.region)
-    row = await service.put_tariff(
+    """A new tariff (201) or the next version of one held (200): the version replaced stays in
+    its history, and invoice lines computed from it keep explaining themselves by it."""
+    row, created = await service.put_tariff(
         conn=conn,
         region=body.region,
         form=body.form.value,
@@ -213,8 +304,10 @@ async def put_tariff(
         unit=body.unit,
         act_reference=body.act_reference,
         limits=request.app.state.runtime.settings.tariff_limits,
+        actor=principal.actor,
+        ended_from=body.ended_from,
     )
-    response.status_code = 201 if row["created"] else 200
+    response.status_code = 201 if created else 200
     return _tariff(row)
 
 
@@ -230,7 +323,11 @@ async def get_tariffs(
             raise Problem(404, "not found")
         region = principal.region
     rows = await store.list_tariffs(conn, region=region, year=year)
-    return {"items": [_tariff(r) for r in rows]}
+    history: dict[int, list[dict[str, Any]]] = {}
+    for v in await store.tariff_history(conn, ids=[r["id"] for r in rows]):
+        if v["id"] != v["current_id"]:
+            history.setdefault(v["current_id"], []).append(_tariff_version(v))
+    return {"items": [{**_tariff(r), "history": history.get(r["id"], [])} for r in rows]}
 
 
 @router.post("/contracts", status_code=201)
@@ -245,6 +342,43 @@ async def post_contract(body: ContractIn, principal: Write, conn: Conn) -> dict[
         budget=body.budget,
     )
     return _contract(row)
+
+
+class BudgetAmendmentIn(Body):
+    budget: Money = Field(ge=0, max_digits=14, decimal_places=2)
+    act_number: str = Field(min_length=1, max_length=200)
+    act_date: date
+
+
+@router.post("/contracts/{number}/budget-amendments", status_code=201)
+async def amend_budget(
+    number: str, body: BudgetAmendmentIn, principal: Write, conn: Conn
+) -> dict[str, Any]:
+    """Amend a contract's budget by an akimat's act; lines over the old budget are offered
+    again in the next run of the contract once the budget grows."""
+    row, amendments = await service.amend_budget(
+        conn=conn,
+        number=number,
+        budget=body.budget,
+        act_number=body.act_number,
+        act_date=body.act_date,
+        actor=principal.actor,
+        region_scope=principal.region,
+    )
+    return {
+        **_contract(row),
+        "amendments": [
+            {
+                "previous_budget": _money(a["previous_budget"]),
+                "budget": _money(a["budget"]),
+                "act_number": a["act_number"],
+                "act_date": a["act_date"].isoformat(),
+                "amended_by": a["amended_by"],
+                "amended_at": a["amended_at"].isoformat(),
+            }
+            for a in amendments
+        ],
+    }
 
 
 @router.get("/budgets")
@@ -295,7 +429,8 @@ async def get_budgets(
 
 
 @router.post("/attendance")
-async def post_attendance(body: AttendanceIn, principal: Write, conn: Conn) -> dict[str, Any]:
+async def post_attendance(body: AttendanceIn, principal: Report, conn: Conn) -> dict[str, Any]:
+    _acts_for(principal, body.provider_bin)
     rows = [
         service.AttendanceInput(
             ref=f"enrollments.{i}.dates.{j}",
@@ -308,11 +443,17 @@ async def post_attendance(body: AttendanceIn, principal: Write, conn: Conn) -> d
         for j, day in enumerate(entry.dates)
     ]
     service.refuse_future_dates(rows)
+    already: list[dict[str, str]] = []
     accepted, errors = await service.record_attendance(
-        conn=conn, rows=rows, month=domain.Month.parse(body.month), region_scope=principal.region
+        conn=conn,
+        rows=rows,
+        month=domain.Month.parse(body.month),
+        region_scope=principal.region,
+        already=already,
     )
     return {
         "accepted": accepted,
+        "already_recorded": [{"field": a["ref"], "value": a["value"]} for a in already],
         "rejected": [
             {"field": e["ref"], "reason": e["reason"], "value": e["value"]} for e in errors
         ],
@@ -322,13 +463,14 @@ async def post_attendance(body: AttendanceIn, principal: Write, conn: Conn) -> d
 @router.post("/attendance/import")
 async def import_attendance(
     request: Request,
-    principal: Write,
+    principal: Report,
     conn: Conn,
     month: Annotated[Period | None, Query()] = None,
 ) -> dict[str, Any]:
     """Record attendance from a CSV file (`iin,provider_bin,date`): every row is checked;
     `rejected_count` counts the refused rows, `rejected` lists the first of them by line (at
-    most SSU_MAX_IMPORT_ERRORS)."""
+    most SSU_MAX_IMPORT_ERRORS); dates recorded before are not refused: they are counted in
+    `already_recorded_count`, the first of their lines listed in `already_recorded`."""
     text = await _csv_body(request)
     result = await service.import_attendance(
         conn=conn,
@@ -336,15 +478,36 @@ async def import_attendance(
         month=domain.Month.parse(month) if month else None,
         region_scope=principal.region,
         max_errors=request.app.state.runtime.settings.max_import_errors,
+        provider_bin_scope=principal.bin,
     )
     return {
         "accepted": result.accepted,
+        "already_recorded_count": len(result.already_recorded),
+        "already_recorded": result.already_recorded[
+            : request.app.state.runtime.settings.max_import_errors
+        ],
         "rejected_count": result.rejected,
         "rejected": [
             {"line": e.line, "field": e.field, "reason": e.reason, "value": e.value}
             for e in result.errors
         ],
     }
+
+
+@router.delete("/attendance/{enrollment_id}/{day}", status_code=204)
+async def withdraw_attendance(
+    enrollment_id: str, day: date, principal: Report, conn: Conn
+) -> Response:
+    """Withdraw a recorded date before it is invoiced; once invoiced it is refused (409): the
+    correction is an adjustment."""
+    await service.withdraw_attendance(
+        conn=conn,
+        enrollment_id=enrollment_id,
+        day=day,
+        provider_bin_scope=principal.bin,
+        region_scope=principal.region,
+    )
+    return Response(status_code=204)
 
 
 async def _csv_body(request: Request) -> str:
@@ -361,10 +524,10 @@ async def _csv_body(request: Request) -> str:
 
 
 @router.post("/runs")
-async def post_run(body: RunIn, response: Response, principal: Write, conn: Conn) -> Any:
+async def post_run(body: RunIn, response: Response, principal: RunScope, conn: Conn) -> Any:
     region = service.run_scope(requested=body.region, key_region=principal.region)
     outcome = await service.run_billing(
-        conn=conn, period=body.period, region=region, started_by=principal.client
+        conn=conn, period=body.period, region=region, started_by=principal.actor
     )
     response.status_code = 200 if outcome.repeated else 201
     return _run(outcome.run, repeated=outcome.repeated)
@@ -379,7 +542,7 @@ async def get_run(run_id: str, principal: Read, conn: Conn) -> dict[str, Any]:
 @router.post("/runs/{run_id}/approve")
 async def approve_run(run_id: str, principal: Approve, conn: Conn) -> dict[str, Any]:
     row = await service.approve_run(
-        conn=conn, run_id=_uuid(run_id), approver=principal.client, region_scope=principal.region
+        conn=conn, run_id=_uuid(run_id), approver=principal.actor, region_scope=principal.region
     )
     return _run(row)
 

@@ -41,6 +41,37 @@ class Month:
         return Month(self.last + timedelta(days=1))
 
 
+def month_not_ended(month: Month, today: date) -> str | None:
+    """Why a month cannot be billed yet: a month is billed once it has ended (Asia/Almaty)."""
+    if month.last < today:
+        return None
+    verb = "has not begun" if month.first > today else "has not ended"
+    return f"{month.label} {verb} (today is {today}): a month is billed once it has ended"
+
+
+def run_out_of_order(
+    *, month: Month, region: str | None, held: list[tuple[date, str | None]]
+) -> str | None:
+    """Why a run of `month` (one region, or national: every region) breaks the order of runs,
+    or None. Within a contract year a region's months are billed in order: not before a month
+    already billed, and after the first month billed only once the previous month was. `held`:
+    the runs of the year, (first day, region or None for national)."""
+    regions = sorted({r for _, r in held if r is not None})
+    scopes: list[str | None] = [region] if region is not None else [*regions, None]
+    previous = (month.first - timedelta(days=1)).replace(day=1)
+    for scope in scopes:
+        months = {m for m, r in held if r is None or r == scope}
+        if month.first in months:
+            continue  # this region's month was billed (by a national or regional run)
+        name = f"region {scope}" if scope is not None else "the national run"
+        later = sorted(m for m in months if m > month.first)
+        if later:
+            return f"{name} was billed for {later[-1]:%Y-%m}: months are billed in order"
+        if months and previous not in months:
+            return f"{name} has not been billed for {previous:%Y-%m}: months are billed in order"
+    return None
+
+
 def round_money(value: Decimal) -> Decimal:
     """Half-up to the tiyn (0.01 KZT)."""
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
@@ -57,6 +88,21 @@ def rate_outside_limits(
     if not low <= rate <= high:
         return f"rate {rate} is outside the national limits {low}..{high} for {form} per {unit}"
     return None
+
+
+def budget_statuses(*, budget: Decimal, spent: Decimal, amounts: list[Decimal]) -> list[str]:
+    """The budget rule (DESIGN §3), lines taken in the budget order (month, then enrollment
+    start date, then enrollment id): a line that would take the contract past its budget is
+    `over_budget` and spends nothing; a later line that still fits is `billed`. A line of
+    nothing or less (a credit) is always billed."""
+    statuses: list[str] = []
+    for amount in amounts:
+        if amount > 0 and spent + amount > budget:
+            statuses.append("over_budget")
+        else:
+            statuses.append("billed")
+            spent += amount
+    return statuses
 
 
 @dataclass(frozen=True)

@@ -3,13 +3,21 @@
 import asyncio
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ssu_common import Connection, Problem, audit, emit_many, field_error, get_logger
+from ssu_common import (
+    Connection,
+    Problem,
+    audit,
+    emit_many,
+    field_error,
+    get_logger,
+    same_person,
+)
 from ssu_common.audit import Aggregate
 from ssu_contracts import (
     BudgetExhaustedV1,
@@ -21,6 +29,7 @@ from ssu_contracts import (
     Event,
     InvoiceIssuedV1,
     LicenseEvent,
+    LicenseSuspendedV1,
     RunCompletedV1,
 )
 
@@ -61,6 +70,7 @@ async def apply_license_event(*, conn: Connection, event_type: str, data: Licens
             status=data.status.value,
             effective_date=data.effective_date,
             event_type=event_type,
+            until=data.until if isinstance(data, LicenseSuspendedV1) else None,
         )
         await store.refresh_license_active_ranges(conn, data.license_number)
     await store.upsert_provider(
@@ -136,13 +146,29 @@ async def put_tariff(
     unit: str,
     act_reference: str,
     limits: dict[str, dict[str, tuple[Decimal, Decimal]]],
-) -> Any:
-    """Record an akimat's tariff; a rate outside the national limits for its form is refused."""
+    actor: str,
+    ended_from: date | None = None,
+) -> tuple[Any, bool]:
+    """Record an akimat's tariff; a change to one held is its next version (the one replaced
+    stays, superseded), the same again changes nothing. A rate outside the national limits for
+    its form is refused. Returns the current version and whether the tariff is new."""
     why = domain.rate_outside_limits(rate=rate, form=form, unit=unit, limits=limits)
     if why is not None:
         raise field_error("rate", why)
+    if ended_from is not None and ended_from <= effective_from:
+        raise field_error("ended_from", f"must be after effective_from ({effective_from})")
     async with conn.transaction():
-        row = await store.upsert_tariff(
+        held = await store.current_tariff_for_update(
+            conn, region=region, form=form, category=category, effective_from=effective_from
+        )
+        if held is not None and (
+            held["rate"],
+            held["unit"],
+            held["act_reference"],
+            held["ended_from"],
+        ) == (rate, unit, act_reference, ended_from):
+            return held, False
+        row = await store.insert_tariff_version(
             conn,
             region=region,
             form=form,
@@ -151,14 +177,17 @@ async def put_tariff(
             rate=rate,
             unit=unit,
             act_reference=act_reference,
+            ended_from=ended_from,
+            created_by=actor,
         )
+        ending = f", ended from {ended_from}" if ended_from else ""
         await audit.record(
             conn,
             aggregate=Aggregate("tariff", f"{region}/{form}/{category}/{effective_from}"),
             action="tariff.put",
-            reason=f"{rate} KZT per {unit}, act {act_reference}",
+            reason=f"version {row['version']}: {rate} KZT per {unit}{ending}, act {act_reference}",
         )
-        return row
+        return row, held is None
 
 
 async def create_contract(
@@ -186,6 +215,45 @@ async def create_contract(
             reason=f"{provider_bin} in {region} for {year}, budget {budget} KZT",
         )
         return row
+
+
+async def amend_budget(
+    *,
+    conn: Connection,
+    number: str,
+    budget: Decimal,
+    act_number: str,
+    act_date: date,
+    actor: str,
+    region_scope: str | None,
+) -> tuple[Any, list[Any]]:
+    """Amend a contract's budget by an act; over-budget lines are offered again in the next
+    run once it grows. Not below what is already invoiced, nor by an act dated after today."""
+    today = almaty_today()
+    if act_date > today:
+        raise field_error("act_date", f"is after today ({today.isoformat()}, Asia/Almaty)")
+    async with conn.transaction():
+        contract = await store.get_contract_for_update(conn, number)
+        if contract is None or (region_scope is not None and contract["region"] != region_scope):
+            raise Problem(404, "no such contract")
+        invoiced = await store.contract_invoiced(conn, number)
+        if budget < invoiced:
+            raise field_error("budget", f"is less than already invoiced ({invoiced:.2f})")
+        row = await store.amend_budget(
+            conn,
+            number=number,
+            budget=budget,
+            act_number=act_number,
+            act_date=act_date,
+            amended_by=actor,
+        )
+        await audit.record(
+            conn,
+            aggregate=Aggregate("contract", number),
+            action="contract.budget_amended",
+            reason=f"{contract['budget']} -> {budget} KZT, act {act_number} of {act_date}",
+        )
+        return row, await store.budget_amendments(conn, number)
 
 
 # attendance
@@ -224,6 +292,8 @@ class AttendanceImport:
     rejected: int
     # the first `max_errors` refused rows by line: (line, field, reason, value)
     errors: list[domain.RowError]
+    # lines of dates recorded before (not refused: a repeat changes nothing)
+    already_recorded: list[int] = field(default_factory=list)
 
 
 async def import_attendance(
@@ -233,9 +303,11 @@ async def import_attendance(
     month: domain.Month | None,
     region_scope: str | None,
     max_errors: int,
+    provider_bin_scope: str | None = None,
 ) -> AttendanceImport:
     """Record a provider's attendance file; every refused row is counted, the first
-    `max_errors` are reported with their lines."""
+    `max_errors` are reported with their lines. A provider's key (`provider_bin_scope`) sends
+    its own BIN only: a file naming another is refused whole (403)."""
     rows: list[AttendanceInput] = []
     parse_errors: list[domain.RowError] = []
     parse_refused = 0
@@ -256,16 +328,37 @@ async def import_attendance(
             )
         if n % _CHUNK_ROWS == 0:
             await asyncio.sleep(0)  # the loop's turn
+    _refuse_other_bins(rows, provider_bin_scope)
+    already: list[dict[str, str]] = []
     accepted, refused = await record_attendance(
-        conn=conn, rows=rows, month=month, region_scope=region_scope
+        conn=conn, rows=rows, month=month, region_scope=region_scope, already=already
     )
     errors = parse_errors + [
         domain.RowError(int(e["ref"]), "date", e["reason"], e["value"]) for e in refused
     ]
     errors.sort(key=lambda e: e.line)
     return AttendanceImport(
-        accepted=accepted, rejected=parse_refused + len(refused), errors=errors[:max_errors]
+        accepted=accepted,
+        rejected=parse_refused + len(refused),
+        errors=errors[:max_errors],
+        already_recorded=[int(a["ref"]) for a in already],
     )
+
+
+def _refuse_other_bins(rows: list[AttendanceInput], provider_bin: str | None) -> None:
+    """A 403 naming the rows of a provider's file that report for another BIN."""
+    if provider_bin is None:
+        return
+    other = [row for row in rows if row.provider_bin != provider_bin]
+    if other:
+        raise Problem(
+            403,
+            f"line {other[0].ref}: a provider's key reports attendance for BIN {provider_bin} only",
+            errors=[
+                {"field": "provider_bin", "line": int(row.ref), "message": "not the key's BIN"}
+                for row in other[:100]
+            ],
+        )
 
 
 async def record_attendance(
@@ -274,9 +367,13 @@ async def record_attendance(
     rows: list[AttendanceInput],
     month: domain.Month | None,
     region_scope: str | None,
+    already: list[dict[str, str]] | None = None,
 ) -> tuple[int, list[dict[str, Any]]]:
     """Keep every valid row; report each refused one (future, outside the month, unknown,
-    duplicate). A regional key finds only its region's enrollments."""
+    duplicate); a date recorded before is added to `already` (not refused). A regional key
+    finds only its region's enrollments."""
+    if already is None:
+        already = []
     errors: list[dict[str, Any]] = []
     seen: dict[tuple[str | None, str | None, str, date], str] = {}
     candidates: list[AttendanceInput] = []
@@ -325,6 +422,7 @@ async def record_attendance(
             region=region_scope,
         )
         valid: list[tuple[int, str]] = []
+        named: dict[tuple[str, date], str] = {}  # one date of an enrollment, by id or by IIN
         for found in resolved:
             row = candidates[found["line"]]
             reason = None
@@ -340,9 +438,12 @@ async def record_attendance(
                 found["end_date"] is not None and found["end_date"] < row.day
             ):
                 reason = "date is outside the enrollment"
+            elif (found["enrollment_id"], row.day) in named:
+                reason = f"duplicate of {named[found['enrollment_id'], row.day]}"
             if reason is not None:
                 errors.append({"ref": row.ref, "reason": reason, "value": row.day.isoformat()})
             else:
+                named[found["enrollment_id"], row.day] = row.ref
                 valid.append((found["line"], found["enrollment_id"]))
         new_lines = set(
             await store.insert_attendance(
@@ -361,17 +462,56 @@ async def record_attendance(
             action="attendance.recorded",
             reason=f"{len(new_lines)} new dates in this request",
         )
-    for line, _ in valid:
-        if line not in new_lines:
-            row = candidates[line]
-            errors.append(
-                {
-                    "ref": row.ref,
-                    "reason": "duplicate: this date is already recorded",
-                    "value": row.day.isoformat(),
-                }
-            )
+    already.extend(
+        {"ref": candidates[line].ref, "value": candidates[line].day.isoformat()}
+        for line, _ in valid
+        if line not in new_lines
+    )
     return len(new_lines), errors
+
+
+async def withdraw_attendance(
+    *,
+    conn: Connection,
+    enrollment_id: str,
+    day: date,
+    provider_bin_scope: str | None,
+    region_scope: str | None,
+) -> None:
+    """Withdraw a recorded date not yet invoiced; an invoiced one needs an adjustment."""
+    async with conn.transaction():
+        enrollment = await store.get_enrollment(conn, enrollment_id)
+        if enrollment is None or (
+            region_scope is not None and enrollment["region"] != region_scope
+        ):
+            raise Problem(404, "no such enrollment")
+        if provider_bin_scope is not None and enrollment["provider_bin"] != provider_bin_scope:
+            raise Problem(
+                403,
+                f"a provider's key withdraws attendance for BIN {provider_bin_scope} only",
+                errors=[
+                    {"field": "enrollment_id", "message": "not an enrollment of the key's BIN"}
+                ],
+            )
+        invoice = await store.invoice_counting_attendance(
+            conn, enrollment_id=enrollment_id, day=day
+        )
+        if invoice is not None:
+            message = (
+                f"{day} is invoiced ({invoice}): withdrawing it needs an adjustment,"
+                " not a withdrawal"
+            )
+            raise Problem(
+                409, message, invoice_number=invoice, errors=[{"field": "day", "message": message}]
+            )
+        if not await store.delete_attendance(conn, enrollment_id=enrollment_id, day=day):
+            raise Problem(404, f"{day} is not recorded for this enrollment")
+        await audit.record(
+            conn,
+            aggregate=Aggregate("enrollment", enrollment_id),
+            action="attendance.withdrawn",
+            reason=f"{day}",
+        )
 
 
 # billing runs
@@ -402,9 +542,9 @@ async def run_billing(
     """Invoice a month of one region (or, national, of every region): one invoice per contract,
     a line per enrollment, adjustments, budgets."""
     month = domain.Month.parse(period)
-    today = almaty_today()
-    if month.first > today:
-        raise field_error("period", f"{period} has not begun (today is {today.isoformat()})")
+    why = domain.month_not_ended(month, almaty_today())
+    if why is not None:
+        raise field_error("period", why)
     try:
         return await _run_billing(conn=conn, month=month, region=region, started_by=started_by)
     except Problem:
@@ -438,6 +578,17 @@ async def _run_billing(
                 409,
                 f"{period} was billed by a national run, which covered region {region}",
                 period=period,
+            )
+        out_of_order = domain.run_out_of_order(
+            month=month,
+            region=region,
+            held=await store.runs_of_year(conn, month.first.year),
+        )
+        if out_of_order is not None:
+            raise Problem(
+                409,
+                out_of_order,
+                errors=[{"field": "period", "message": out_of_order}],
             )
         run_id = str(uuid.uuid4())
         await store.insert_run(
@@ -544,13 +695,14 @@ async def get_run(*, conn: Connection, run_id: str, region_scope: str | None) ->
 async def approve_run(
     *, conn: Connection, run_id: str, approver: str, region_scope: str | None
 ) -> Any:
-    """Second pair of eyes: another client than the one that started the run approves it;
-    a regional key approves its region's runs only, a national run needs a national key."""
+    """Second pair of eyes: another person than the one that started the run approves it
+    (`same_person` of the recorded actors); a regional key approves its region's runs only,
+    a national run needs a national key."""
     async with conn.transaction():
         run = await store.get_run_for_update(conn, run_id)
         if run is None or (region_scope is not None and run["region"] != region_scope):
             raise Problem(404, "no such billing run")
-        if run["started_by"] == approver:
+        if same_person(run["started_by"], approver):
             raise Problem(
                 403,
                 "four eyes: the client that started the run cannot approve its invoices",

@@ -70,29 +70,37 @@ async def insert_license_transition(
     status: str,
     effective_date: date,
     event_type: str,
+    until: date | None = None,
 ) -> None:
     await conn.execute(
-        "INSERT INTO license_transitions (license_number, seq, status, effective_date, event_type)"
-        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        "INSERT INTO license_transitions"
+        " (license_number, seq, status, effective_date, event_type, until)"
+        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
         license_number,
         seq,
         status,
         effective_date,
         event_type,
+        until,
     )
 
 
 async def refresh_license_active_ranges(conn: Connection, license_number: str) -> None:
-    """Derive the dates a license is active on from its status changes in seq order."""
+    """Derive the dates a license is active on from its status changes in seq order; a timed
+    suspension is active again from its `until` (up to the next change), reinstated or not."""
     await conn.execute(
         "UPDATE licenses SET active = coalesce(("
         "  SELECT range_agg(r) FROM ("
-        "    SELECT status, CASE WHEN nxt IS NULL THEN daterange(effective_date, NULL)"
-        "      ELSE daterange(effective_date, greatest(effective_date, nxt)) END AS r"
-        "    FROM (SELECT status, effective_date,"
-        "      lead(effective_date) OVER (ORDER BY seq) AS nxt"
-        "    FROM license_transitions WHERE license_number = $1) s) t"
-        "  WHERE status = 'active' AND NOT isempty(r)), '{}'::datemultirange)"
+        "    SELECT CASE WHEN status = 'active' THEN daterange(effective_date, nxt_or_open)"
+        "      ELSE daterange(greatest(until, effective_date), nxt_or_open) END AS r"
+        "    FROM (SELECT status, effective_date, until,"
+        "      CASE WHEN nxt IS NULL THEN NULL"
+        "       ELSE greatest(effective_date, until, nxt) END AS nxt_or_open"
+        "     FROM (SELECT status, effective_date, until,"
+        "       lead(effective_date) OVER (ORDER BY seq) AS nxt"
+        "      FROM license_transitions WHERE license_number = $1) s) s2"
+        "    WHERE status = 'active' OR (status = 'suspended' AND until IS NOT NULL)) t"
+        "  WHERE NOT isempty(r)), '{}'::datemultirange)"
         " WHERE license_number = $1",
         license_number,
     )
@@ -138,6 +146,26 @@ async def license_active_ranges(conn: Connection, license_number: str) -> str | 
         "SELECT active::text FROM licenses WHERE license_number = $1", license_number
     )
     return None if value is None else str(value)
+
+
+async def license_view(conn: Connection, license_number: str) -> Any:
+    """What billing holds of a license: its snapshot, provider region and active dates."""
+    return await conn.fetchrow(
+        "SELECT l.*, p.region, p.name AS provider_name,"
+        "  (SELECT coalesce(array_agg(lower(r) ORDER BY lower(r)), '{}') FROM unnest(l.active) r)"
+        "   AS active_from,"
+        "  (SELECT coalesce(array_agg(upper(r) ORDER BY lower(r)), '{}') FROM unnest(l.active) r)"
+        "   AS active_until"
+        " FROM licenses l LEFT JOIN providers p ON p.bin = l.bin WHERE l.license_number = $1",
+        license_number,
+    )
+
+
+async def license_transitions(conn: Connection, license_number: str) -> list[Any]:
+    return await conn.fetch(
+        "SELECT * FROM license_transitions WHERE license_number = $1 ORDER BY seq",
+        license_number,
+    )
 
 
 # read model: enrollments
@@ -228,7 +256,20 @@ async def get_enrollment(conn: Connection, enrollment_id: str) -> Any:
 # tariffs
 
 
-async def upsert_tariff(
+async def current_tariff_for_update(
+    conn: Connection, *, region: str, form: str, category: str, effective_from: date
+) -> Any:
+    return await conn.fetchrow(
+        "SELECT * FROM tariffs WHERE region = $1 AND form = $2 AND category = $3"
+        " AND effective_from = $4 AND superseded_at IS NULL FOR UPDATE",
+        region,
+        form,
+        category,
+        effective_from,
+    )
+
+
+async def insert_tariff_version(
     conn: Connection,
     *,
     region: str,
@@ -238,14 +279,19 @@ async def upsert_tariff(
     rate: Decimal,
     unit: str,
     act_reference: str,
+    ended_from: date | None,
+    created_by: str,
 ) -> Any:
+    """The next version of a tariff (the first, if none): the current one is superseded."""
     return await conn.fetchrow(
-        "INSERT INTO tariffs (region, form, category, effective_from, rate, unit, act_reference)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7)"
-        " ON CONFLICT (region, form, category, effective_from) DO UPDATE SET"
-        "  rate = EXCLUDED.rate, unit = EXCLUDED.unit, act_reference = EXCLUDED.act_reference,"
-        "  updated_at = clock_timestamp()"
-        " RETURNING *, (xmax = 0) AS created",
+        "WITH old AS (UPDATE tariffs SET superseded_at = clock_timestamp()"
+        "  WHERE region = $1 AND form = $2 AND category = $3 AND effective_from = $4"
+        "   AND superseded_at IS NULL RETURNING version)"
+        " INSERT INTO tariffs (region, form, category, effective_from, rate, unit,"
+        "  act_reference, ended_from, created_by, version)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
+        "  coalesce((SELECT version FROM old), 0) + 1)"
+        " RETURNING *",
         region,
         form,
         category,
@@ -253,6 +299,19 @@ async def upsert_tariff(
         rate,
         unit,
         act_reference,
+        ended_from,
+        created_by,
+    )
+
+
+async def tariff_history(conn: Connection, *, ids: list[int]) -> list[Any]:
+    """Every version of the tariffs of these (current) ids, oldest first."""
+    return await conn.fetch(
+        "SELECT v.*, c.id AS current_id FROM tariffs c JOIN tariffs v"
+        "  ON v.region = c.region AND v.form = c.form AND v.category = c.category"
+        "  AND v.effective_from = c.effective_from"
+        " WHERE c.id = ANY($1::bigint[]) ORDER BY v.version",
+        ids,
     )
 
 
@@ -260,10 +319,11 @@ async def list_tariffs(conn: Connection, *, region: str | None, year: int | None
     """Tariffs of a region (or all) that are in force at some date of a year (or any)."""
     return await conn.fetch(
         "SELECT t.* FROM tariffs t"
-        " WHERE ($1::text IS NULL OR t.region = $1)"
+        " WHERE ($1::text IS NULL OR t.region = $1) AND t.superseded_at IS NULL"
         "  AND ($2::int IS NULL OR (t.effective_from <= make_date($2, 12, 31)"
+        "   AND (t.ended_from IS NULL OR t.ended_from > make_date($2, 1, 1))"
         "   AND NOT EXISTS (SELECT 1 FROM tariffs n WHERE n.region = t.region"
-        "    AND n.form = t.form AND n.category = t.category"
+        "    AND n.superseded_at IS NULL AND n.form = t.form AND n.category = t.category"
         "    AND n.effective_from > t.effective_from AND n.effective_from <= make_date($2, 1, 1))))"
         " ORDER BY t.region, t.form, t.category, t.effective_from",
         region,
@@ -301,12 +361,64 @@ async def contract_for(conn: Connection, *, provider_bin: str, region: str, year
     )
 
 
+async def get_contract_for_update(conn: Connection, number: str) -> Any:
+    return await conn.fetchrow("SELECT * FROM contracts WHERE number = $1 FOR UPDATE", number)
+
+
+async def contract_invoiced(conn: Connection, number: str) -> Decimal:
+    """What a contract's invoices bill within its budget."""
+    value = await conn.fetchval(
+        "SELECT coalesce(sum(l.amount), 0) FROM invoices i"
+        " JOIN invoice_lines l ON l.invoice_id = i.id"
+        " WHERE i.contract_number = $1 AND l.status = 'billed'",
+        number,
+    )
+    return Decimal(value)
+
+
+async def amend_budget(
+    conn: Connection,
+    *,
+    number: str,
+    budget: Decimal,
+    act_number: str,
+    act_date: date,
+    amended_by: str,
+) -> Any:
+    """Set a contract's budget by an amendment; a grown budget may be exhausted (and told) again."""
+    await conn.execute(
+        "INSERT INTO budget_amendments"
+        " (contract_number, previous_budget, budget, act_number, act_date, amended_by)"
+        " SELECT number, budget, $2, $3, $4, $5 FROM contracts WHERE number = $1",
+        number,
+        budget,
+        act_number,
+        act_date,
+        amended_by,
+    )
+    return await conn.fetchrow(
+        "UPDATE contracts SET budget = $2,"
+        "  exhausted_at = CASE WHEN $2 > budget THEN NULL ELSE exhausted_at END"
+        " WHERE number = $1 RETURNING *",
+        number,
+        budget,
+    )
+
+
+async def budget_amendments(conn: Connection, number: str) -> list[Any]:
+    return await conn.fetch(
+        "SELECT * FROM budget_amendments WHERE contract_number = $1 ORDER BY amended_at, id",
+        number,
+    )
+
+
 async def budgets(conn: Connection, *, year: int, region: str | None) -> list[Any]:
     return await conn.fetch(
         "SELECT c.number, c.provider_bin, p.name AS provider_name, c.region, c.year, c.budget,"
         "  coalesce(sum(l.amount) FILTER (WHERE l.status = 'billed'), 0)::numeric(14,2)"
         "   AS invoiced,"
-        "  coalesce(sum(l.amount) FILTER (WHERE l.status = 'over_budget'), 0)::numeric(14,2)"
+        "  coalesce(sum(l.amount) FILTER (WHERE l.status = 'over_budget'"
+        "   AND l.released_by IS NULL), 0)::numeric(14,2)"
         "   AS over_budget"
         " FROM contracts c"
         " LEFT JOIN providers p ON p.bin = c.provider_bin"
@@ -380,6 +492,25 @@ async def insert_attendance(
     return [r["line"] for r in rows]
 
 
+async def invoice_counting_attendance(conn: Connection, *, enrollment_id: str, day: date) -> Any:
+    """The number of an invoice whose line counted this attended date, or None."""
+    return await conn.fetchval(
+        "SELECT i.number FROM invoice_lines l JOIN invoices i ON i.id = l.invoice_id"
+        " WHERE l.enrollment_id = $1 AND l.month = date_trunc('month', $2::date)::date"
+        "  AND (l.attended_mask >> ($2::date - l.month)) & 1 = 1"
+        " ORDER BY i.issued_at LIMIT 1",
+        enrollment_id,
+        day,
+    )
+
+
+async def delete_attendance(conn: Connection, *, enrollment_id: str, day: date) -> bool:
+    result = await conn.execute(
+        "DELETE FROM attendance WHERE enrollment_id = $1 AND day = $2", enrollment_id, day
+    )
+    return result != "DELETE 0"
+
+
 # billing runs
 
 
@@ -404,6 +535,16 @@ async def get_run_by_period(conn: Connection, period: str, region: str | None) -
     return await conn.fetchrow(
         "SELECT * FROM runs WHERE period = $1 AND region IS NOT DISTINCT FROM $2", period, region
     )
+
+
+async def runs_of_year(conn: Connection, year: int) -> list[tuple[date, str | None]]:
+    """(first day, region or None) of every run of a year's months."""
+    rows = await conn.fetch(
+        "SELECT period_start, region FROM runs"
+        " WHERE period_start >= make_date($1, 1, 1) AND period_start < make_date($1 + 1, 1, 1)",
+        year,
+    )
+    return [(r["period_start"], r["region"]) for r in rows]
 
 
 async def get_run(conn: Connection, run_id: str) -> Any:
@@ -492,12 +633,14 @@ FROM keys k
 CROSS JOIN run_months mo
 CROSS JOIN LATERAL generate_series(0, mo.dim - 1) AS d(n)
 JOIN LATERAL (
-    SELECT t.id FROM tariffs t
+    SELECT t.id, t.ended_from FROM tariffs t
     WHERE t.region = k.region AND t.form = k.form AND t.category IN (k.category, '*')
-      AND t.effective_from <= mo.month + d.n
+      AND t.effective_from <= mo.month + d.n AND t.superseded_at IS NULL
     ORDER BY t.category = '*', t.effective_from DESC
     LIMIT 1
 ) t ON true
+-- an ended tariff leaves its dates without a tariff (reported) until a later one starts
+WHERE t.ended_from IS NULL OR mo.month + d.n < t.ended_from
 GROUP BY k.region, k.form, k.category, mo.month, t.id
 """
 
@@ -559,20 +702,35 @@ FROM parts p
 GROUP BY p.enrollment_id, p.month
 """
 
-# Lines of the run: this month's amounts, and for earlier invoiced months the difference
-# between what is due now and what was billed, numbered per contract in a fixed order with
-# the budget applied along that order.
-_LINES = """
-CREATE TEMP TABLE run_lines ON COMMIT DROP AS
+# Lines of the run: this month's amounts, for earlier invoiced months the difference
+# between what is due now and what was billed, and over-budget lines released after the
+# contract's budget grew; numbered per contract in the budget order (DESIGN §3): the month
+# billed, then the enrollment's start date, then its id.
+_PLACED = """
+CREATE TEMP TABLE run_placed ON COMMIT DROP AS
 WITH billed AS (
+    -- a released over-budget line counts through the line that released it
     SELECT l.enrollment_id, l.month, sum(l.amount) AS billed
-    FROM invoice_lines l WHERE l.month = ANY($2::date[])
+    FROM invoice_lines l WHERE l.month = ANY($2::date[]) AND l.released_by IS NULL
     GROUP BY l.enrollment_id, l.month
+),
+released AS (
+    SELECT l.enrollment_id, l.month, 'release' AS kind, l.amount, l.computed_amount AS computed,
+           l.previously_billed AS previously, l.eligible_days, l.attended_days,
+           l.eligible_mask, l.attended_mask, l.untariffed_mask, l.tariff_ids, l.counted_masks,
+           l.invoice_id AS source_invoice_id, l.line_no AS source_line_no
+    FROM invoice_lines l JOIN invoices i ON i.id = l.invoice_id
+    JOIN contracts k ON k.number = i.contract_number AND k.year = $3
+    WHERE l.status = 'over_budget' AND l.released_by IS NULL
+      AND ($4::text IS NULL OR k.region = $4)
+      AND EXISTS (SELECT 1 FROM budget_amendments a WHERE a.contract_number = k.number
+                  AND a.amended_at > i.issued_at AND a.budget > a.previous_budget)
 ),
 due AS (
     SELECT c.enrollment_id, c.month, 'regular' AS kind, c.amount, c.amount AS computed,
            0::numeric(14,2) AS previously, c.eligible_days, c.attended_days,
-           c.eligible_mask, c.attended_mask, c.untariffed_mask, c.tariff_ids, c.counted_masks
+           c.eligible_mask, c.attended_mask, c.untariffed_mask, c.tariff_ids, c.counted_masks,
+           NULL::uuid AS source_invoice_id, NULL::integer AS source_line_no
     FROM calc c WHERE c.month = $1
     UNION ALL
     SELECT coalesce(c.enrollment_id, b.enrollment_id), coalesce(c.month, b.month), 'adjustment',
@@ -580,36 +738,56 @@ due AS (
            coalesce(b.billed, 0), coalesce(c.eligible_days, 0), coalesce(c.attended_days, 0),
            coalesce(c.eligible_mask, 0), coalesce(c.attended_mask, 0),
            coalesce(c.untariffed_mask, 0), coalesce(c.tariff_ids, '{}'),
-           coalesce(c.counted_masks, '{}')
+           coalesce(c.counted_masks, '{}'), NULL::uuid, NULL::integer
     FROM (SELECT * FROM calc WHERE month <> $1) c
     FULL JOIN billed b ON b.enrollment_id = c.enrollment_id AND b.month = c.month
     WHERE coalesce(c.amount, 0) <> coalesce(b.billed, 0)
-),
-placed AS (
-    SELECT d.*, e.iin, e.form, e.category, k.number AS contract_number, k.budget,
-           row_number() OVER w AS line_no,
-           sum(d.amount) OVER w AS running
-    FROM due d
-    JOIN enrollments e ON e.enrollment_id = d.enrollment_id
-    JOIN contracts k ON k.provider_bin = e.provider_bin AND k.region = e.region AND k.year = $3
-    -- a regional run bills its region only; a national run after regional ones bills the
-    -- contracts they have not (each contract is invoiced once a month)
-    WHERE ($4::text IS NULL OR k.region = $4)
-      AND NOT EXISTS (SELECT 1 FROM invoices i WHERE i.contract_number = k.number
-                      AND i.period = to_char($1::date, 'YYYY-MM'))
-    WINDOW w AS (PARTITION BY k.number ORDER BY d.month, e.iin_index, d.enrollment_id
-                 ROWS UNBOUNDED PRECEDING)
-),
-spent AS (
+    UNION ALL
+    SELECT * FROM released
+)
+SELECT d.*, e.iin, e.form, e.category, k.number AS contract_number, k.budget,
+       row_number() OVER (PARTITION BY k.number
+                          ORDER BY d.month, e.start_date, d.enrollment_id, d.kind,
+                                   d.source_invoice_id) AS line_no
+FROM due d
+JOIN enrollments e ON e.enrollment_id = d.enrollment_id
+JOIN contracts k ON k.provider_bin = e.provider_bin AND k.region = e.region AND k.year = $3
+-- a regional run bills its region only; a national run after regional ones bills the
+-- contracts they have not (each contract is invoiced once a month)
+WHERE ($4::text IS NULL OR k.region = $4)
+  AND NOT EXISTS (SELECT 1 FROM invoices i WHERE i.contract_number = k.number
+                  AND i.period = to_char($1::date, 'YYYY-MM'))
+"""
+
+# The budget along that order (domain.budget_statuses): a line that would take the contract
+# past its budget is over budget, and a later line that still fits is billed. One step per
+# line number, every contract at once.
+_BUDGET = """
+CREATE TEMP TABLE run_lines ON COMMIT DROP AS
+WITH RECURSIVE spent AS (
     SELECT i.contract_number, sum(l.amount) AS spent
     FROM invoices i JOIN invoice_lines l ON l.invoice_id = i.id
-    WHERE l.status = 'billed' AND i.contract_number IN (SELECT contract_number FROM placed)
+    WHERE l.status = 'billed'
+      AND i.contract_number IN (SELECT contract_number FROM run_placed)
     GROUP BY i.contract_number
+),
+walk AS (
+    SELECT p.contract_number, p.line_no, x.over,
+           x.before + CASE WHEN x.over THEN 0 ELSE p.amount END AS after
+    FROM run_placed p LEFT JOIN spent s USING (contract_number)
+    CROSS JOIN LATERAL (SELECT coalesce(s.spent, 0) AS before,
+                               p.amount > 0 AND coalesce(s.spent, 0) + p.amount > p.budget
+                                   AS over) x
+    WHERE p.line_no = 1
+    UNION ALL
+    SELECT p.contract_number, p.line_no, w.after + p.amount > p.budget AND p.amount > 0,
+           w.after + CASE WHEN p.amount > 0 AND w.after + p.amount > p.budget THEN 0
+                          ELSE p.amount END
+    FROM walk w JOIN run_placed p
+        ON p.contract_number = w.contract_number AND p.line_no = w.line_no + 1
 )
-SELECT p.*,
-       CASE WHEN p.amount > 0 AND coalesce(s.spent, 0) + p.running > p.budget
-            THEN 'over_budget' ELSE 'billed' END AS status
-FROM placed p LEFT JOIN spent s USING (contract_number)
+SELECT p.*, CASE WHEN w.over THEN 'over_budget' ELSE 'billed' END AS status
+FROM run_placed p JOIN walk w USING (contract_number, line_no)
 """
 
 _INVOICES = """
@@ -629,11 +807,19 @@ lines AS (
     INSERT INTO invoice_lines (invoice_id, line_no, enrollment_id, iin, form, category, month,
                                kind, amount, computed_amount, previously_billed, status,
                                eligible_days, attended_days, eligible_mask, attended_mask,
-                               untariffed_mask, tariff_ids, counted_masks)
+                               untariffed_mask, tariff_ids, counted_masks,
+                               source_invoice_id, source_line_no)
     SELECT inv.id, r.line_no, r.enrollment_id, r.iin, r.form, r.category, r.month, r.kind,
            r.amount, r.computed, r.previously, r.status, r.eligible_days, r.attended_days,
-           r.eligible_mask, r.attended_mask, r.untariffed_mask, r.tariff_ids, r.counted_masks
+           r.eligible_mask, r.attended_mask, r.untariffed_mask, r.tariff_ids, r.counted_masks,
+           r.source_invoice_id, r.source_line_no
     FROM run_lines r JOIN inv ON inv.contract_number = r.contract_number
+),
+releases AS (
+    UPDATE invoice_lines o SET released_by = inv.id
+    FROM run_lines r JOIN inv ON inv.contract_number = r.contract_number
+    WHERE r.kind = 'release' AND o.invoice_id = r.source_invoice_id
+      AND o.line_no = r.source_line_no
 )
 SELECT inv.*, p.name AS provider_name, p.contact
 FROM inv LEFT JOIN providers p ON p.bin = inv.provider_bin
@@ -653,7 +839,10 @@ async def compute_run(
     await conn.execute(_RUN_ATTENDANCE)
     await conn.execute("ANALYZE run_months, run_licenses, run_tariffs, run_attendance")
     await conn.execute(_COMPUTE, year, region)
-    await conn.execute(_LINES, period_start, months, year, region)
+    await conn.execute(_PLACED, period_start, months, year, region)
+    await conn.execute("CREATE INDEX ON run_placed (contract_number, line_no)")
+    await conn.execute("ANALYZE run_placed")
+    await conn.execute(_BUDGET)
 
 
 async def issue_invoices(conn: Connection, *, run_id: str, period: str) -> list[dict[str, Any]]:
