@@ -10,7 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from billing_world import attend, enroll, licensed_provider, new_iin, tariff
+from billing_world import attend, bank_details, enroll, licensed_provider, new_iin, tariff
 from harness import ADMIN, RunningService
 
 from services import ABAI, ABAI_APPROVER_KEY, NO_SCOPES_KEY, OTHER_REGION_KEY, all_services
@@ -235,6 +235,7 @@ async def test_billing_honours_the_region_of_the_key(services: dict[str, Running
             "region": EAST,
             "year": year,
             "budget": "1.00",
+            "bank_details": bank_details(east_bin),
         },
     )
     assert r.status_code == 404
