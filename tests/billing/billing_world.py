@@ -6,6 +6,7 @@ from datetime import date
 from typing import Any
 
 from harness import ADMIN, RunningService, eventually, publish_raw
+from schwifty import IBAN
 from ssu_contracts import (
     Addressee,
     Contact,
@@ -170,6 +171,13 @@ def resumed(e: EnrollmentStartedV1, on: date) -> EnrollmentResumedV1:
 # HTTP side of the world
 
 APPROVER = {"Authorization": "Bearer ssu-dev-approver"}
+TREASURY = {"Authorization": "Bearer ssu-dev-treasury"}
+
+
+def bank_details(bin_: str, bank: str = "601") -> dict[str, str]:
+    """Valid bank details of a provider: an IIK (IBAN form) made from its BIN."""
+    iik = str(IBAN.generate("KZ", bank_code=bank, account_code=f"0{bin_}").compact)
+    return {"iik": iik, "bik": "HSBKKZKX", "kbk": "123107", "knp": "859"}
 
 
 async def licensed_provider(
@@ -194,6 +202,7 @@ async def licensed_provider(
             "region": region,
             "year": year,
             "budget": budget,
+            "bank_details": bank_details(bin_),
         },
     )
     assert r.status_code == 201, r.text

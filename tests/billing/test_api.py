@@ -13,7 +13,9 @@ import httpx
 import pytest_asyncio
 from billing_world import (
     APPROVER,
+    TREASURY,
     attend,
+    bank_details,
     enroll,
     feed,
     invoice_of,
@@ -239,11 +241,14 @@ async def test_four_eyes_payment_register_and_reconciliation(svc: RunningService
     register_url = f"/v1/payment-registers/{region}/{year}-01.csv"
     header = (
         "invoice_number,contract_number,provider_bin,provider_name,region,period,amount,"
-        "approved_by\n"
+        "approved_by,iik,bik,kbk,knp,invoice_total,paid_before,placement\n"
     )
 
-    r = await svc.client.get(register_url, headers=ADMIN)
-    assert (r.status_code, r.text) == (200, header)  # nothing approved yet
+    def control(count: int, total: str) -> str:
+        return f"control_total,{count},,,{region},{year}-01,{total},,,,,,,,\n"
+
+    r = await svc.client.get(register_url, headers=TREASURY)
+    assert (r.status_code, r.text) == (200, header + control(0, "0.00"))  # nothing approved yet
 
     r = await svc.client.post(f"/v1/runs/{started['id']}/approve", headers=ADMIN)
     assert r.status_code == 403
@@ -256,15 +261,20 @@ async def test_four_eyes_payment_register_and_reconciliation(svc: RunningService
     assert r.status_code == 200
     assert (r.json()["status"], r.json()["approved_by"]) == ("approved", "dev-approver")
 
-    inv_a, inv_b = f"{a_contract}/{year}-01", f"{b_contract}/{year}-01"
     r = await svc.client.get(register_url, headers=APPROVER)
+    assert r.status_code == 403  # the register is the treasury's: billing:treasury
+    inv_a, inv_b = f"{a_contract}/{year}-01", f"{b_contract}/{year}-01"
+    bank_a, bank_b = (",".join(bank_details(b).values()) for b in (a_bin, b_bin))
+    r = await svc.client.get(register_url, headers=TREASURY)
     rows = sorted(
         [
-            f"{inv_a},{a_contract},{a_bin},Центр {a_bin},{region},{year}-01,9000.00,dev-approver",
-            f"{inv_b},{b_contract},{b_bin},Центр {b_bin},{region},{year}-01,15000.00,dev-approver",
+            f"{inv_a},{a_contract},{a_bin},Центр {a_bin},{region},{year}-01,9000.00,dev-approver,"
+            f"{bank_a},9000.00,0.00,1",
+            f"{inv_b},{b_contract},{b_bin},Центр {b_bin},{region},{year}-01,15000.00,"
+            f"dev-approver,{bank_b},15000.00,0.00,1",
         ]
     )
-    assert r.text == header + "\n".join(rows) + "\n"
+    assert r.text == header + "\n".join(rows) + "\n" + control(2, "24000.00")
 
     result = (
         "invoice_number,amount_paid,status,date\n"
@@ -275,7 +285,7 @@ async def test_four_eyes_payment_register_and_reconciliation(svc: RunningService
     )
     url = f"/v1/payment-registers/{region}/{year}-01/reconciliation"
     r = await svc.client.post(
-        url, headers={**ADMIN, "Content-Type": "text/csv"}, content=result.encode()
+        url, headers={**TREASURY, "Content-Type": "text/csv"}, content=result.encode()
     )
     assert r.status_code == 200, r.text
     assert r.json() == {
@@ -284,12 +294,14 @@ async def test_four_eyes_payment_register_and_reconciliation(svc: RunningService
                 "invoice_number": inv_a,
                 "status": "paid",
                 "amount_paid": "9000.00",
+                "paid_to_date": "9000.00",
                 "invoice_total": "9000.00",
             },
             {
                 "invoice_number": inv_b,
                 "status": "partially_paid",
                 "amount_paid": "14000.00",
+                "paid_to_date": "14000.00",
                 "invoice_total": "15000.00",
             },
         ],
@@ -315,15 +327,27 @@ async def test_four_eyes_payment_register_and_reconciliation(svc: RunningService
     assert (await invoice_of(svc, a_bin, f"{year}-01"))["status"] == "paid"
     b_invoice = await invoice_of(svc, b_bin, f"{year}-01")
     assert (b_invoice["status"], b_invoice["paid_amount"]) == ("partially_paid", "14000.00")
+    recorded_by = await svc.pool.fetch(
+        "SELECT DISTINCT recorded_by FROM reconciliations WHERE invoice_number = ANY($1)",
+        [inv_a, inv_b],
+    )
+    assert [r["recorded_by"] for r in recorded_by] == ["dev-treasury"]
 
-    # the same file again: every row was reconciled already
+    # the register now holds what is still due: the rest of b
+    r = await svc.client.get(register_url, headers=TREASURY)
+    assert r.text == header + (
+        f"{inv_b},{b_contract},{b_bin},Центр {b_bin},{region},{year}-01,1000.00,dev-approver,"
+        f"{bank_b},15000.00,14000.00,1\n"
+    ) + control(1, "1000.00")
+
+    # the same file again: every row was recorded already
     r = await svc.client.post(
-        url, headers={**ADMIN, "Content-Type": "text/csv"}, content=result.encode()
+        url, headers={**TREASURY, "Content-Type": "text/csv"}, content=result.encode()
     )
     assert r.json()["applied"] == []
     assert [e["reason"] for e in r.json()["errors"]] == [
-        "duplicate: already reconciled as paid",
-        "duplicate: already reconciled as partially_paid",
+        "duplicate: this payment is already recorded",
+        "duplicate: this payment is already recorded",
         f"unknown invoice for {region} {year}-01",
         "duplicate of line 2",
     ]
@@ -359,7 +383,7 @@ async def test_a_regional_key_sees_only_its_region(svc: RunningService) -> None:
     r = await svc.client.get(f"/v1/invoices/{west_invoice['id']}", headers=EAST)
     assert r.status_code == 404
     r = await svc.client.get(f"/v1/payment-registers/270000000/{year}-01.csv", headers=EAST)
-    assert r.status_code == 404
+    assert r.status_code == 403  # not a treasury key (a regional one sees its region's only)
     r = await svc.client.post("/v1/runs", headers=EAST, json={"period": f"{year}-02"})
     assert r.status_code == 403
     r = await svc.client.post("/v1/runs", headers=ADMIN, json={"period": f"{year}-13"})
@@ -516,6 +540,7 @@ async def test_the_payment_register_escapes_cells_a_spreadsheet_would_run(
             "region": region,
             "year": year,
             "budget": "1000000.00",
+            "bank_details": bank_details(bin_),
         },
     )
     assert r.status_code == 201, r.text
@@ -533,7 +558,7 @@ async def test_the_payment_register_escapes_cells_a_spreadsheet_would_run(
     r = await svc.client.post(f"/v1/runs/{started['id']}/approve", headers=APPROVER)
     assert r.status_code == 200
 
-    r = await svc.client.get(f"/v1/payment-registers/{region}/{year}-03.csv", headers=ADMIN)
+    r = await svc.client.get(f"/v1/payment-registers/{region}/{year}-03.csv", headers=TREASURY)
     assert r.status_code == 200
     rows = list(csv.reader(io.StringIO(r.text)))
     assert rows[1] == [
@@ -545,7 +570,12 @@ async def test_the_payment_register_escapes_cells_a_spreadsheet_would_run(
         f"{year}-03",
         "3000.00",
         "dev-approver",
+        *bank_details(bin_).values(),
+        "3000.00",
+        "0.00",
+        "1",
     ]
+    assert rows[2] == ["control_total", "1", "", "", region, f"{year}-03", "3000.00"] + [""] * 8
     # every cell a spreadsheet would read as a formula is escaped; an amount stays a number
     assert [c for row in rows for c in row if c[:1] in ("=", "+", "-", "@", "\t", "\r")] == []
 

@@ -35,6 +35,7 @@ from harness import (
     wait_ready,
 )
 from rabbit_cluster import HEARTBEAT_SECONDS, RabbitCluster
+from schwifty import IBAN
 from ssu_billing.handlers import HANDLERS as BILLING_HANDLERS
 from ssu_contracts import AUDIT_SEALED, make_bin, make_iin
 from ssu_licensing.handlers import HANDLERS as LICENSING_HANDLERS
@@ -405,6 +406,14 @@ class Phase:
                     "region": self.region,
                     "year": year,
                     "budget": "900000000.00",
+                    "bank_details": {
+                        "iik": str(
+                            IBAN.generate("KZ", bank_code="601", account_code=f"0{p.bin}").compact
+                        ),
+                        "bik": "HSBKKZKX",
+                        "kbk": "123107",
+                        "knp": "859",
+                    },
                 },
             )
 

@@ -36,6 +36,7 @@ from harness import (
     wait_ready,
 )
 from raw_tables import raw_dump
+from schwifty import IBAN
 from ssu_common import create_pool
 from ssu_contracts import make_bin, make_iin
 from standardwebhooks import Webhook
@@ -329,6 +330,12 @@ async def story(
             "region": REGION,
             "year": month.year,
             "budget": "5000000.00",
+            "bank_details": {
+                "iik": str(IBAN.generate("KZ", bank_code="601", account_code=f"0{bin_a}").compact),
+                "bik": "HSBKKZKX",
+                "kbk": "123107",
+                "knp": "859",
+            },
         },
     )
     assert r.status_code == 201, r.text

@@ -10,7 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from billing_world import attend, enroll, licensed_provider, new_iin, tariff
+from billing_world import attend, bank_details, enroll, licensed_provider, new_iin, tariff
 from harness import ADMIN, RunningService
 
 from services import ABAI, ABAI_APPROVER_KEY, NO_SCOPES_KEY, OTHER_REGION_KEY, all_services
@@ -236,6 +236,7 @@ async def test_billing_honours_the_region_of_the_key(services: dict[str, Running
             "region": EAST,
             "year": year,
             "budget": "1.00",
+            "bank_details": bank_details(east_bin),
         },
     )
     assert r.status_code == 404
@@ -284,3 +285,31 @@ async def test_billing_honours_the_region_of_the_key(services: dict[str, Running
         f"{today}\n".encode(),
     )
     assert r.status_code == 404
+
+
+TREASURY_ROUTES = {
+    ("GET", "/v1/payment-registers/{region}/{period}.csv"),
+    ("POST", "/v1/payment-registers/{region}/{period}/reconciliation"),
+    ("POST", "/v1/invoices/{invoice_id}/correction"),
+    ("GET", "/v1/reconciliation-report"),
+}
+
+
+async def test_the_treasury_routes_need_billing_treasury(
+    services: dict[str, RunningService],
+) -> None:
+    """The payment register, reconciliation, corrections and the report are the treasury's:
+    `billing:treasury` alone; an approver's key (billing:read, billing:approve) is refused."""
+    billing = services["billing"]
+    openapi = billing.client._transport.app.openapi()  # type: ignore[attr-defined]
+    declared = {
+        (method, path): declared_scopes(op)
+        for method, path, op in operations(openapi)
+        if (method, path) in TREASURY_ROUTES
+    }
+    assert declared == {key: ["billing:treasury"] for key in TREASURY_ROUTES}
+    approver = {"Authorization": "Bearer ssu-dev-approver"}
+    for method, path in sorted(TREASURY_ROUTES):
+        params = {"year": 2026} if path == "/v1/reconciliation-report" else {}
+        r = await billing.client.request(method, concrete(path), headers=approver, params=params)
+        assert r.status_code == 403, (method, path, r.status_code)

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response, Security
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from ssu_common import (
     Connection,
     Principal,
@@ -31,6 +31,8 @@ Approve = Annotated[Principal, Security(authorize, scopes=["billing:approve"])]
 # A provider's key (with `bin`) reports attendance for its own BIN only.
 Report = Annotated[Principal, Security(authorize, scopes=["billing:report"])]
 RunScope = Annotated[Principal, Security(authorize, scopes=["billing:run"])]
+# a treasury system's key: payment registers, reconciliation, corrections, the report
+Treasury = Annotated[Principal, Security(authorize, scopes=["billing:treasury"])]
 Conn = Annotated[Connection, Depends(connection)]
 
 MAX_LIMIT = 500
@@ -59,6 +61,32 @@ class ContractIn(Body):
     region: RegionCode
     year: int = Field(ge=2025, le=2100)
     budget: Money = Field(ge=0, max_digits=14, decimal_places=2)
+    bank_details: "BankDetailsIn"
+
+
+class BankDetailsIn(Body):
+    """Where the treasury pays the provider: IIK (IBAN form), BIK, KBK, KNP."""
+
+    iik: str = Field(max_length=40, examples=["KZ86125KZT5004100100"])
+    bik: str = Field(max_length=11, examples=["HSBKKZKX"])
+    kbk: str = Field(max_length=6, examples=["123456"])
+    knp: str = Field(max_length=3, examples=["859"])
+
+    _iik = field_validator("iik")(domain.normal_iik)
+    _bik = field_validator("bik")(domain.normal_bik)
+    _kbk = field_validator("kbk")(domain.check_kbk)
+    _knp = field_validator("knp")(domain.check_knp)
+
+    def details(self) -> domain.BankDetails:
+        return domain.BankDetails(iik=self.iik, bik=self.bik, kbk=self.kbk, knp=self.knp)
+
+
+class BankDetailsChangeIn(Body):
+    bank_details: BankDetailsIn
+    reason: str = Field(min_length=1, max_length=500)
+
+
+ContractIn.model_rebuild()
 
 
 class AttendanceEntry(Body):
@@ -333,15 +361,61 @@ async def get_tariffs(
 @router.post("/contracts", status_code=201)
 async def post_contract(body: ContractIn, principal: Write, conn: Conn) -> dict[str, Any]:
     _visible(principal, body.region)
-    row = await service.create_contract(
+    row = await service.create_contract_with_bank_details(
         conn=conn,
         number=body.number,
         provider_bin=body.provider_bin,
         region=body.region,
         year=body.year,
         budget=body.budget,
+        bank_details=body.bank_details.details(),
+        actor=principal.actor,
     )
-    return _contract(row)
+    return _contract_with_bank_details(row)
+
+
+@router.put("/contracts/{number}/bank-details")
+async def put_bank_details(
+    number: str, body: BankDetailsChangeIn, principal: Write, conn: Conn
+) -> dict[str, Any]:
+    """Change a contract's bank details: the registers issued after carry the new ones."""
+    row, history = await service.change_bank_details(
+        conn=conn,
+        number=number,
+        bank_details=body.bank_details.details(),
+        reason=body.reason,
+        actor=principal.actor,
+        region_scope=principal.region,
+    )
+    return {
+        **_contract_with_bank_details(row),
+        "bank_details_history": [_bank_details_version(v) for v in history],
+    }
+
+
+def _bank_details(row: Any) -> dict[str, Any] | None:
+    if row["iik"] is None:
+        return None
+    return {"iik": row["iik"], "bik": row["bik"], "kbk": row["kbk"], "knp": row["knp"]}
+
+
+def _contract_with_bank_details(row: Any) -> dict[str, Any]:
+    return {
+        **_contract(row),
+        "bank_details": _bank_details(row),
+        "bank_details_by": row["bank_details_by"],
+        "bank_details_at": row["bank_details_at"].isoformat() if row["bank_details_at"] else None,
+    }
+
+
+def _bank_details_version(row: Any) -> dict[str, Any]:
+    return {
+        **(_bank_details(row) or {}),
+        "reason": row["reason"],
+        "invoice_number": row["invoice_number"],
+        "changed_by": row["changed_by"],
+        "changed_at": row["changed_at"].isoformat(),
+    }
 
 
 class BudgetAmendmentIn(Body):
@@ -587,46 +661,142 @@ def _uuid(value: str) -> str:
 
 # payment registers
 
+REGISTER_HEADER = [
+    "invoice_number",
+    "contract_number",
+    "provider_bin",
+    "provider_name",
+    "region",
+    "period",
+    "amount",
+    "approved_by",
+    "iik",
+    "bik",
+    "kbk",
+    "knp",
+    "invoice_total",
+    "paid_before",
+    "placement",
+]
+
 
 @router.get("/payment-registers/{region}/{period}.csv")
 async def payment_register(
-    region: RegionCode, period: Period, principal: Read, conn: Conn
+    region: RegionCode, period: Period, principal: Treasury, conn: Conn
 ) -> Response:
+    """What the treasury is to pay now for a region's month: a line per approved invoice with
+    the amount still due (`amount`) to its contract's bank details; a paid invoice leaves the
+    register, a rejected one returns once corrected (a new `placement`). The last line is the
+    control total: `control_total`, the number of lines, and the sum of `amount`."""
     _visible(principal, region)
     rows = await store.payment_register(conn, region=region, period=period)
-    header = [
-        "invoice_number",
-        "contract_number",
-        "provider_bin",
-        "provider_name",
-        "region",
-        "period",
-        "amount",
-        "approved_by",
+    lines: list[list[Any]] = [
+        [
+            r["number"],
+            r["contract_number"],
+            r["provider_bin"],
+            r["provider_name"],
+            r["region"],
+            r["period"],
+            domain.round_money(r["due"]),  # a number, written as one
+            r["approved_by"],
+            r["iik"],
+            r["bik"],
+            r["kbk"],
+            r["knp"],
+            domain.round_money(r["total"]),
+            domain.round_money(r["paid_amount"]),
+            r["placement"],
+        ]
+        for r in rows
     ]
-    body = csv_text(
-        header,
-        (
-            [
-                r["number"],
-                r["contract_number"],
-                r["provider_bin"],
-                r["provider_name"],
-                r["region"],
-                r["period"],
-                domain.round_money(r["total"]),  # a number, written as one
-                r["approved_by"],
-            ]
-            for r in rows
-        ),
-    )
+    control = ["control_total", len(rows), "", "", region, period]
+    control += [domain.round_money(sum((r["due"] for r in rows), Decimal(0)))]
+    control += [""] * (len(REGISTER_HEADER) - len(control))
+    body = csv_text(REGISTER_HEADER, [*lines, control])
     return Response(body, media_type="text/csv; charset=utf-8")
 
 
 @router.post("/payment-registers/{region}/{period}/reconciliation")
 async def reconciliation(
-    region: RegionCode, period: Period, request: Request, principal: Write, conn: Conn
+    region: RegionCode, period: Period, request: Request, principal: Treasury, conn: Conn
 ) -> dict[str, Any]:
+    """The treasury's result file `invoice_number,amount_paid,status,date[,reference]`: a row
+    per tranche paid (`paid`) or payment rejected (`rejected`, amount 0)."""
     _visible(principal, region)
     text = await _csv_body(request)
-    return await service.reconcile(conn=conn, region=region, period=period, text=text)
+    return await service.reconcile(
+        conn=conn, region=region, period=period, text=text, recorded_by=principal.actor
+    )
+
+
+class CorrectionIn(Body):
+    bank_details: BankDetailsIn
+    reason: str = Field(min_length=1, max_length=500)
+
+
+@router.post("/invoices/{invoice_id}/correction")
+async def correct_payment(
+    invoice_id: str, body: CorrectionIn, principal: Treasury, conn: Conn
+) -> dict[str, Any]:
+    """Correct a rejected payment: the contract's bank details are replaced (who and when
+    kept) and the invoice returns to its region and month's payment register."""
+    invoice, contract = await service.correct_rejected_payment(
+        conn=conn,
+        invoice_id=_uuid(invoice_id),
+        bank_details=body.bank_details.details(),
+        reason=body.reason,
+        actor=principal.actor,
+        region_scope=principal.region,
+    )
+    return {
+        "invoice_number": invoice["number"],
+        "status": invoice["status"],
+        "placement": invoice["placement"],
+        "due": _money(invoice["total"] - (invoice["paid_amount"] or 0)),
+        "register": f"/v1/payment-registers/{invoice['region']}/{invoice['period']}.csv",
+        "contract": _contract_with_bank_details(contract),
+    }
+
+
+@router.get("/reconciliation-report")
+async def reconciliation_report(
+    principal: Treasury,
+    conn: Conn,
+    year: Annotated[int, Query(ge=2000, le=2100)],
+    region: RegionCode | None = None,
+) -> dict[str, Any]:
+    """Issued, approved, paid and outstanding amounts per region and month of a year."""
+    if region is not None:
+        _visible(principal, region)
+    rows = await store.reconciliation_report(conn, year=year, region=region or principal.region)
+    sums = ("issued", "approved", "paid", "outstanding", "rejected")
+    regions: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        total = regions.setdefault(
+            r["region"], {"invoices": 0, "paid_invoices": 0, **dict.fromkeys(sums, Decimal(0))}
+        )
+        for name in ("invoices", "paid_invoices", *sums):
+            total[name] += r[name]
+    return {
+        "year": year,
+        "periods": [
+            {
+                "region": r["region"],
+                "period": r["period"],
+                "invoices": r["invoices"],
+                "paid_invoices": r["paid_invoices"],
+                **{name: _money(r[name]) for name in sums},
+            }
+            for r in rows
+        ],
+        "regions": [
+            {
+                "region": region_code,
+                "invoices": t["invoices"],
+                "paid_invoices": t["paid_invoices"],
+                **{name: _money(t[name]) for name in sums},
+            }
+            for region_code, t in sorted(regions.items())
+        ],
+    }

@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
+from schwifty import IBAN
+from schwifty.exceptions import SchwiftyException
+
 CENT = Decimal("0.01")
 
 
@@ -150,10 +153,12 @@ class TreasuryRow:
     amount_paid: Decimal
     status: str
     paid_on: date
+    # the treasury's payment order number, when its file has a `reference` column
+    reference: str = ""
 
 
 def parse_treasury_csv(text: str) -> tuple[list[TreasuryRow], list[RowError]]:
-    """The treasury's result file: `invoice_number,amount_paid,status,date`."""
+    """The treasury's result file: `invoice_number,amount_paid,status,date[,reference]`."""
     reader = csv.DictReader(io.StringIO(text))
     missing = {"invoice_number", "amount_paid", "status", "date"} - set(reader.fieldnames or [])
     if missing:
@@ -180,20 +185,86 @@ def parse_treasury_csv(text: str) -> tuple[list[TreasuryRow], list[RowError]]:
         except ValueError:
             errors.append(RowError(number, "date", "not a date (YYYY-MM-DD)", raw.get("date")))
             continue
-        rows.append(TreasuryRow(number, invoice, amount, status, paid_on))
+        reference = (raw.get("reference") or "").strip()
+        rows.append(TreasuryRow(number, invoice, amount, status, paid_on, reference))
     return rows, errors
 
 
 def payment_outcome(
-    *, total: Decimal, amount_paid: Decimal, status: str
+    *, total: Decimal, amount_paid: Decimal, status: str, paid_before: Decimal = Decimal(0)
 ) -> tuple[str | None, str | None]:
-    """(invoice status, discrepancy) for one treasury row; status None means the row is refused."""
+    """(invoice status, discrepancy) for one treasury row, a tranche after `paid_before`;
+    status None means the row is refused."""
     if status == "rejected":
         if amount_paid != 0:
             return None, f"rejected with a payment of {amount_paid}"
         return "payment_rejected", None
-    if amount_paid == total:
+    paid = paid_before + amount_paid
+    if paid == total:
         return "paid", None
-    if amount_paid < total:
-        return "partially_paid", f"paid {amount_paid} of {total}: short by {total - amount_paid}"
+    if paid < total:
+        return "partially_paid", f"paid {paid} of {total}: short by {total - paid}"
+    if paid_before:
+        return None, overpayment(total=total, paid_before=paid_before, amount_paid=amount_paid)
     return None, f"paid {amount_paid}, more than the invoice total {total}"
+
+
+def overpayment(*, total: Decimal, paid_before: Decimal, amount_paid: Decimal) -> str:
+    """Why a tranche is refused: with what was paid before it, it exceeds the invoice total."""
+    return (
+        f"a tranche of {amount_paid} after {paid_before} paid comes to"
+        f" {paid_before + amount_paid}, more than the invoice total {total}:"
+        f" over by {paid_before + amount_paid - total}"
+    )
+
+
+# Statuses of an invoice the treasury may (still) pay: in the register with what is due.
+PAYABLE = frozenset({"approved", "partially_paid"})
+
+
+@dataclass(frozen=True)
+class BankDetails:
+    """Where the treasury pays a contract's provider, as the treasury's payment order needs it."""
+
+    iik: str  # the account (IIK), in IBAN form: KZ, 2 check digits, 16 characters
+    bik: str  # the bank (BIK), a SWIFT code of a Kazakh bank: 8 or 11 characters
+    kbk: str  # budget classification code: 6 digits
+    knp: str  # payment purpose code: 3 digits
+
+
+def normal_iik(text: str) -> str:
+    """The IIK in compact IBAN form; ValueError when it is not a Kazakh IBAN with valid check
+    digits (ISO 13616, mod 97)."""
+    compact = "".join(text.split()).upper()
+    if not compact.startswith("KZ"):
+        raise ValueError("not a Kazakh account: an IIK begins with KZ")
+    if len(compact) != 20:
+        raise ValueError(f"an IIK has 20 characters, not {len(compact)}")
+    try:
+        return str(IBAN(compact).compact)
+    except SchwiftyException as exc:
+        raise ValueError(f"not a valid IIK (IBAN, ISO 13616): {exc}") from None
+
+
+def normal_bik(text: str) -> str:
+    """The BIK as a SWIFT code of a Kazakh bank (8 or 11 characters, country KZ)."""
+    compact = text.strip().upper()
+    if len(compact) not in (8, 11) or not compact.isalnum() or not compact.isascii():
+        raise ValueError("a BIK has 8 or 11 letters and digits (SWIFT form)")
+    if not compact[:4].isalpha():
+        raise ValueError("a BIK begins with the bank's 4 letters")
+    if compact[4:6] != "KZ":
+        raise ValueError("not a Kazakh bank: the 5th and 6th characters of a BIK are KZ")
+    return compact
+
+
+def check_kbk(text: str) -> str:
+    if not (len(text) == 6 and text.isdigit() and text.isascii()):
+        raise ValueError("a KBK (budget classification code) has 6 digits")
+    return text
+
+
+def check_knp(text: str) -> str:
+    if not (len(text) == 3 and text.isdigit() and text.isascii()):
+        raise ValueError("a KNP (payment purpose code) has 3 digits")
+    return text

@@ -737,8 +737,12 @@ async def record_invoice_read(*, conn: Connection, invoice_number: str, iins: li
 # payments
 
 
-async def reconcile(*, conn: Connection, region: str, period: str, text: str) -> dict[str, Any]:
-    """Apply the treasury's result file; differences, unknowns and duplicates are reported."""
+async def reconcile(
+    *, conn: Connection, region: str, period: str, text: str, recorded_by: str
+) -> dict[str, Any]:
+    """Apply the treasury's result file: each row a tranche of an invoice (paid once the
+    tranches reach its total) or a rejection; differences, unknowns and duplicates are
+    reported, and a file that would pay an invoice more than its total is refused whole."""
     rows, parse_errors = domain.parse_treasury_csv(text)
     errors: list[dict[str, Any]] = [
         {"line": e.line, "field": e.field, "reason": e.reason, "value": e.value}
@@ -746,26 +750,42 @@ async def reconcile(*, conn: Connection, region: str, period: str, text: str) ->
     ]
     applied: list[dict[str, Any]] = []
     discrepancies: list[dict[str, Any]] = []
+    overpaid: list[dict[str, Any]] = []
     async with conn.transaction():
+        numbers = [r.invoice_number for r in rows]
         held = {
-            r["number"]: r
+            r["number"]: dict(r)
             for r in await store.invoices_for_update(
-                conn, region=region, period=period, numbers=[r.invoice_number for r in rows]
+                conn, region=region, period=period, numbers=numbers
             )
         }
-        seen: dict[str, int] = {}
-        updates: list[domain.TreasuryRow] = []
-        statuses: list[str] = []
+        recorded = {
+            tuple(r[k] for k in _PAYMENT_KEY)
+            for r in await store.recorded_payments(conn, list(held))
+        }
+        seen: dict[tuple[Any, ...], int] = {}
+        updates: list[tuple[domain.TreasuryRow, int]] = []
         for row in rows:
             invoice = held.get(row.invoice_number)
-            if row.invoice_number in seen:
-                errors.append(_row_error(row, f"duplicate of line {seen[row.invoice_number]}"))
-                continue
-            seen[row.invoice_number] = row.line
             if invoice is None:
                 errors.append(_row_error(row, f"unknown invoice for {region} {period}"))
                 continue
-            if invoice["status"] != "approved":
+            key = (
+                row.invoice_number,
+                invoice["placement"],
+                row.status,
+                row.amount_paid,
+                row.paid_on,
+                row.reference,
+            )
+            if key in seen:
+                errors.append(_row_error(row, f"duplicate of line {seen[key]}"))
+                continue
+            seen[key] = row.line
+            if key in recorded:
+                errors.append(_row_error(row, "duplicate: this payment is already recorded"))
+                continue
+            if invoice["status"] not in domain.PAYABLE:
                 reason = (
                     "not approved: not in the payment register"
                     if invoice["status"] == "issued"
@@ -774,8 +794,16 @@ async def reconcile(*, conn: Connection, region: str, period: str, text: str) ->
                 errors.append(_row_error(row, reason))
                 continue
             status, discrepancy = domain.payment_outcome(
-                total=invoice["total"], amount_paid=row.amount_paid, status=row.status
+                total=invoice["total"],
+                amount_paid=row.amount_paid,
+                status=row.status,
+                paid_before=invoice["paid_amount"],
             )
+            if status is None and row.status == "paid":
+                overpaid.append(
+                    {"field": f"line {row.line}: amount_paid", "message": discrepancy or ""}
+                )
+                continue
             if discrepancy is not None:
                 discrepancies.append(
                     {
@@ -789,31 +817,56 @@ async def reconcile(*, conn: Connection, region: str, period: str, text: str) ->
             if status is None:
                 errors.append(_row_error(row, discrepancy or "refused"))
                 continue
-            updates.append(row)
-            statuses.append(status)
+            if row.status == "paid":
+                invoice["paid_amount"] += row.amount_paid
+            invoice["status"] = status
+            invoice["paid_on"] = row.paid_on
+            updates.append((row, invoice["placement"]))
             applied.append(
                 {
                     "invoice_number": row.invoice_number,
                     "status": status,
                     "amount_paid": str(row.amount_paid),
+                    "paid_to_date": f"{invoice['paid_amount']:.2f}",
                     "invoice_total": str(invoice["total"]),
                 }
             )
+        if overpaid:
+            raise Problem(
+                422,
+                "the file would pay invoices more than their totals: nothing was applied",
+                errors=overpaid,
+            )
         await store.record_payments(
             conn,
-            numbers=[r.invoice_number for r in updates],
-            amounts=[r.amount_paid for r in updates],
-            statuses=statuses,
-            treasury_statuses=[r.status for r in updates],
-            paid_on=[r.paid_on for r in updates],
+            numbers=[r.invoice_number for r, _ in updates],
+            placements=[placement for _, placement in updates],
+            amounts=[r.amount_paid for r, _ in updates],
+            treasury_statuses=[r.status for r, _ in updates],
+            paid_on=[r.paid_on for r, _ in updates],
+            references=[r.reference for r, _ in updates],
+            recorded_by=recorded_by,
         )
+        settled = [held[n] for n in dict.fromkeys(r.invoice_number for r, _ in updates)]
+        if settled:
+            await store.settle_invoices(
+                conn,
+                numbers=[i["number"] for i in settled],
+                statuses=[i["status"] for i in settled],
+                paid_amounts=[i["paid_amount"] for i in settled],
+                paid_on=[i["paid_on"] for i in settled],
+            )
         await audit.record_many(
             conn,
-            aggregates=[Aggregate("invoice", r.invoice_number) for r in updates],
+            aggregates=[Aggregate("invoice", i["number"]) for i in settled],
             action="invoice.reconciled",
             reason=f"treasury result for {region} {period}",
         )
     return {"applied": applied, "discrepancies": discrepancies, "errors": errors}
+
+
+# what makes a treasury row the same payment as one held
+_PAYMENT_KEY = ("invoice_number", "placement", "status", "amount_paid", "paid_on", "reference")
 
 
 def _row_error(row: domain.TreasuryRow, reason: str) -> dict[str, Any]:
@@ -823,3 +876,122 @@ def _row_error(row: domain.TreasuryRow, reason: str) -> dict[str, Any]:
         "reason": reason,
         "value": row.invoice_number,
     }
+
+
+async def create_contract_with_bank_details(
+    *,
+    conn: Connection,
+    number: str,
+    provider_bin: str,
+    region: str,
+    year: int,
+    budget: Decimal,
+    bank_details: domain.BankDetails,
+    actor: str,
+) -> Any:
+    """A contract with the bank details the treasury pays its provider to."""
+    async with conn.transaction():
+        await create_contract(
+            conn=conn,
+            number=number,
+            provider_bin=provider_bin,
+            region=region,
+            year=year,
+            budget=budget,
+        )
+        return await _set_bank_details(
+            conn=conn, number=number, details=bank_details, actor=actor, reason="contract made"
+        )
+
+
+async def change_bank_details(
+    *,
+    conn: Connection,
+    number: str,
+    bank_details: domain.BankDetails,
+    reason: str,
+    actor: str,
+    region_scope: str | None,
+) -> tuple[Any, list[Any]]:
+    """New bank details of a contract from now on (the registers issued after use them)."""
+    async with conn.transaction():
+        contract = await store.get_contract_for_update(conn, number)
+        if contract is None or (region_scope is not None and contract["region"] != region_scope):
+            raise Problem(404, "no such contract")
+        row = await _set_bank_details(
+            conn=conn, number=number, details=bank_details, actor=actor, reason=reason
+        )
+        return row, await store.bank_details_history(conn, number)
+
+
+async def correct_rejected_payment(
+    *,
+    conn: Connection,
+    invoice_id: str,
+    bank_details: domain.BankDetails,
+    reason: str,
+    actor: str,
+    region_scope: str | None,
+) -> tuple[Any, Any]:
+    """A payment the treasury rejected, corrected: the contract's bank details are replaced
+    and the invoice is placed again in its register with what is still due."""
+    async with conn.transaction():
+        invoice = await store.get_invoice_for_update(conn, invoice_id)
+        if invoice is None or (region_scope is not None and invoice["region"] != region_scope):
+            raise Problem(404, "no such invoice")
+        if invoice["status"] != "payment_rejected":
+            raise Problem(
+                409,
+                f"only a rejected payment is corrected; this invoice is {invoice['status']}",
+                status_of_invoice=invoice["status"],
+            )
+        contract = await _set_bank_details(
+            conn=conn,
+            number=invoice["contract_number"],
+            details=bank_details,
+            actor=actor,
+            reason=f"correction of the rejected payment of {invoice['number']}: {reason}",
+            invoice_number=invoice["number"],
+        )
+        placed = await store.place_again(
+            conn,
+            invoice_id=invoice_id,
+            status="partially_paid" if invoice["paid_amount"] else "approved",
+        )
+        await audit.record(
+            conn,
+            aggregate=Aggregate("invoice", invoice["number"]),
+            action="invoice.payment_corrected",
+            reason=f"placed again (placement {placed['placement']}): {reason}",
+        )
+        return placed, contract
+
+
+async def _set_bank_details(
+    *,
+    conn: Connection,
+    number: str,
+    details: domain.BankDetails,
+    actor: str,
+    reason: str,
+    invoice_number: str | None = None,
+) -> Any:
+    row = await store.set_bank_details(
+        conn,
+        number=number,
+        iik=details.iik,
+        bik=details.bik,
+        kbk=details.kbk,
+        knp=details.knp,
+        changed_by=actor,
+        reason=reason,
+        invoice_number=invoice_number,
+    )
+    await audit.record(
+        conn,
+        aggregate=Aggregate("contract", number),
+        action="contract.bank_details_set",
+        reason=f"IIK {details.iik}, BIK {details.bik}, KBK {details.kbk}, KNP {details.knp}:"
+        f" {reason}",
+    )
+    return row

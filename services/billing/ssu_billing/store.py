@@ -361,6 +361,37 @@ async def contract_for(conn: Connection, *, provider_bin: str, region: str, year
     )
 
 
+async def set_bank_details(
+    conn: Connection,
+    *,
+    number: str,
+    iik: str,
+    bik: str,
+    kbk: str,
+    knp: str,
+    changed_by: str,
+    reason: str,
+    invoice_number: str | None = None,
+) -> Any:
+    """The contract's bank details from now on, kept as a new version with who and why."""
+    return await conn.fetchrow(
+        "WITH v AS (INSERT INTO contract_bank_details"
+        "  (contract_number, iik, bik, kbk, knp, reason, invoice_number, changed_by)"
+        "  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *)"
+        " UPDATE contracts c SET iik = v.iik, bik = v.bik, kbk = v.kbk, knp = v.knp,"
+        "  bank_details_by = v.changed_by, bank_details_at = v.changed_at"
+        " FROM v WHERE c.number = v.contract_number RETURNING c.*",
+        number,
+        iik,
+        bik,
+        kbk,
+        knp,
+        reason,
+        invoice_number,
+        changed_by,
+    )
+
+
 async def get_contract_for_update(conn: Connection, number: str) -> Any:
     return await conn.fetchrow("SELECT * FROM contracts WHERE number = $1 FOR UPDATE", number)
 
@@ -409,6 +440,12 @@ async def budget_amendments(conn: Connection, number: str) -> list[Any]:
     return await conn.fetch(
         "SELECT * FROM budget_amendments WHERE contract_number = $1 ORDER BY amended_at, id",
         number,
+    )
+
+
+async def bank_details_history(conn: Connection, number: str) -> list[Any]:
+    return await conn.fetch(
+        "SELECT * FROM contract_bank_details WHERE contract_number = $1 ORDER BY id", number
     )
 
 
@@ -969,11 +1006,19 @@ async def invoice_lines(conn: Connection, invoice_id: str) -> list[dict[str, Any
 
 
 async def payment_register(conn: Connection, *, region: str, period: str) -> list[Any]:
+    """What the treasury is to pay for a region's month now: each approved invoice's amount
+    still due, to the bank details of its contract, until it is paid (a rejected payment
+    waits for its correction)."""
     return await conn.fetch(
         "SELECT i.number, i.contract_number, i.provider_bin, p.name AS provider_name, i.region,"
-        "  i.period, i.total, i.status, i.approved_by"
-        " FROM invoices i LEFT JOIN providers p ON p.bin = i.provider_bin"
-        " WHERE i.region = $1 AND i.period = $2 AND i.status <> 'issued' ORDER BY i.number",
+        "  i.period, i.total, i.status, i.approved_by, i.placement,"
+        "  coalesce(i.paid_amount, 0) AS paid_amount,"
+        "  i.total - coalesce(i.paid_amount, 0) AS due, c.iik, c.bik, c.kbk, c.knp"
+        " FROM invoices i JOIN contracts c ON c.number = i.contract_number"
+        " LEFT JOIN providers p ON p.bin = i.provider_bin"
+        " WHERE i.region = $1 AND i.period = $2 AND i.status IN ('approved', 'partially_paid')"
+        "  AND i.total > coalesce(i.paid_amount, 0)"
+        " ORDER BY i.number",
         region,
         period,
     )
@@ -983,10 +1028,20 @@ async def invoices_for_update(
     conn: Connection, *, region: str, period: str, numbers: list[str]
 ) -> list[Any]:
     return await conn.fetch(
-        "SELECT number, status, total FROM invoices"
+        "SELECT number, status, total, coalesce(paid_amount, 0) AS paid_amount, placement"
+        " FROM invoices"
         " WHERE region = $1 AND period = $2 AND number = ANY($3::text[]) FOR UPDATE",
         region,
         period,
+        numbers,
+    )
+
+
+async def recorded_payments(conn: Connection, numbers: list[str]) -> list[Any]:
+    """The treasury rows held for these invoices (to recognise a file sent again)."""
+    return await conn.fetch(
+        "SELECT invoice_number, placement, status, amount_paid, paid_on, reference"
+        " FROM reconciliations WHERE invoice_number = ANY($1::text[])",
         numbers,
     )
 
@@ -995,25 +1050,82 @@ async def record_payments(
     conn: Connection,
     *,
     numbers: list[str],
+    placements: list[int],
     amounts: list[Decimal],
-    statuses: list[str],
     treasury_statuses: list[str],
     paid_on: list[date],
+    references: list[str],
+    recorded_by: str,
 ) -> None:
+    """Keep each treasury row (a tranche or a rejection) as it came."""
     if not numbers:
         return
     await conn.execute(
-        "WITH r AS (SELECT * FROM unnest($1::text[], $2::numeric[], $3::text[], $4::text[],"
-        "  $5::date[]) AS r(number, amount, status, treasury_status, paid_on)),"
-        " rec AS (INSERT INTO reconciliations (invoice_number, amount_paid, status, paid_on)"
-        "  SELECT number, amount, treasury_status, paid_on FROM r)"
-        " UPDATE invoices i SET status = r.status, paid_amount = r.amount, paid_on = r.paid_on"
-        " FROM r WHERE i.number = r.number",
+        "INSERT INTO reconciliations"
+        " (invoice_number, placement, amount_paid, status, paid_on, reference, recorded_by)"
+        " SELECT r.*, $7 FROM unnest($1::text[], $2::int[], $3::numeric[], $4::text[],"
+        "  $5::date[], $6::text[])"
+        "  AS r(number, placement, amount, treasury_status, paid_on, reference)",
         numbers,
+        placements,
         amounts,
-        statuses,
         treasury_statuses,
         paid_on,
+        references,
+        recorded_by,
+    )
+
+
+async def settle_invoices(
+    conn: Connection,
+    *,
+    numbers: list[str],
+    statuses: list[str],
+    paid_amounts: list[Decimal],
+    paid_on: list[date],
+) -> None:
+    """Each invoice's status and sum paid after a treasury file."""
+    await conn.execute(
+        "UPDATE invoices i SET status = r.status, paid_amount = r.paid, paid_on = r.paid_on"
+        " FROM unnest($1::text[], $2::text[], $3::numeric[], $4::date[])"
+        "  AS r(number, status, paid, paid_on)"
+        " WHERE i.number = r.number",
+        numbers,
+        statuses,
+        paid_amounts,
+        paid_on,
+    )
+
+
+async def get_invoice_for_update(conn: Connection, invoice_id: str) -> Any:
+    return await conn.fetchrow("SELECT * FROM invoices WHERE id = $1::uuid FOR UPDATE", invoice_id)
+
+
+async def place_again(conn: Connection, *, invoice_id: str, status: str) -> Any:
+    """A corrected invoice back in its register, as a new placement."""
+    return await conn.fetchrow(
+        "UPDATE invoices SET status = $2, placement = placement + 1"
+        " WHERE id = $1::uuid RETURNING *",
+        invoice_id,
+        status,
+    )
+
+
+async def reconciliation_report(conn: Connection, *, year: int, region: str | None) -> list[Any]:
+    """Per region and month of a year: invoiced, approved, paid and outstanding amounts."""
+    return await conn.fetch(
+        "SELECT region, period, count(*)::int AS invoices,"
+        "  sum(total)::numeric(14,2) AS issued,"
+        "  coalesce(sum(total) FILTER (WHERE status <> 'issued'), 0)::numeric(14,2) AS approved,"
+        "  coalesce(sum(paid_amount), 0)::numeric(14,2) AS paid,"
+        "  (sum(total) - coalesce(sum(paid_amount), 0))::numeric(14,2) AS outstanding,"
+        "  coalesce(sum(total - coalesce(paid_amount, 0))"
+        "   FILTER (WHERE status = 'payment_rejected'), 0)::numeric(14,2) AS rejected,"
+        "  count(*) FILTER (WHERE status = 'paid')::int AS paid_invoices"
+        " FROM invoices WHERE period LIKE $1::text || '-%' AND ($2::text IS NULL OR region = $2)"
+        " GROUP BY region, period ORDER BY region, period",
+        str(year),
+        region,
     )
 
 
