@@ -126,3 +126,35 @@ def test_runs_are_in_order_per_region_and_a_national_run_in_every_region() -> No
     assert domain.month_not_ended(m("2025-03"), today) == (
         "2025-03 has not ended (today is 2025-03-31): a month is billed once it has ended"
     )
+
+
+def test_tranches_and_bank_details() -> None:
+    outcome = domain.payment_outcome
+    total = Decimal("12345.60")
+    assert outcome(
+        total=total, amount_paid=Decimal("7345.60"), status="paid", paid_before=Decimal("5000.00")
+    ) == ("paid", None)
+    assert outcome(
+        total=total, amount_paid=Decimal("3000.00"), status="paid", paid_before=Decimal("5000.00")
+    ) == ("partially_paid", "paid 8000.00 of 12345.60: short by 4345.60")
+    assert outcome(
+        total=total, amount_paid=Decimal("7345.61"), status="paid", paid_before=Decimal("5000.00")
+    ) == (
+        None,
+        "a tranche of 7345.61 after 5000.00 paid comes to 12345.61, more than the invoice total"
+        " 12345.60: over by 0.01",
+    )
+    assert domain.normal_iik("kz86 125k zt50 0410 0100") == "KZ86125KZT5004100100"
+    for bad in ("KZ87125KZT5004100100", "KZ86125KZT500410010", "GB82WEST12345698765432"):
+        with pytest.raises(ValueError):
+            domain.normal_iik(bad)
+    assert domain.normal_bik("hsbkkzkxxxx") == "HSBKKZKXXXX"
+    for bad in ("HSBKRUKX", "HSBKKZK", "1SBKKZKX", "HSBKKZKXXX"):
+        with pytest.raises(ValueError):
+            domain.normal_bik(bad)
+    for bad in ("12345", "1234567", "12345a", "١٢٣٤٥٦"):
+        with pytest.raises(ValueError):
+            domain.check_kbk(bad)
+    for bad in ("85", "8590", "8a9"):
+        with pytest.raises(ValueError):
+            domain.check_knp(bad)
