@@ -2,7 +2,7 @@
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, ClassVar
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
@@ -221,6 +221,40 @@ class RecipientRegisteredV1(Event):
                 f"birth_date {self.birth_date.isoformat()} does not agree with the IIN"
             )
         return self
+
+
+class RecipientUpdatedV1(Event):
+    """A recipient's record changed; the snapshot after the change (the fields the
+    registration carries), `changed` naming the fields, `version` counting the changes."""
+
+    event_type: ClassVar[str] = "registry.recipient.updated.v1"
+
+    iin: Iin
+    full_name: str
+    birth_date: date
+    category: RecipientCategory
+    region: RegionCode
+    disability_group: int | None = Field(default=None, ge=1, le=3)
+    language: Language
+    phone: str | None = None
+    email: str | None = None
+    guardian: Guardian | None = None
+    changed: list[str]
+    version: int = Field(ge=2)
+
+
+class RecipientDeregisteredV1(Event):
+    """A recipient was de-registered (moved, died or declined) from a date; their open
+    enrollments end the day before (each with its own `registry.enrollment.ended.v1`)."""
+
+    event_type: ClassVar[str] = "registry.recipient.deregistered.v1"
+
+    iin: Iin
+    region: RegionCode
+    category: RecipientCategory
+    reason: Literal["moved", "died", "declined"]
+    deregistered_on: date
+    version: int = Field(ge=2)
 
 
 class EnrollmentStartedV1(Event):
@@ -461,6 +495,8 @@ _ALL: tuple[type[Event], ...] = (
     LicenseReinstatedV1,
     LicenseRevokedV1,
     RecipientRegisteredV1,
+    RecipientUpdatedV1,
+    RecipientDeregisteredV1,
     EnrollmentStartedV1,
     EnrollmentEndedV1,
     EnrollmentDisruptedV1,

@@ -9,7 +9,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response, Security
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from ssu_common import (
     Connection,
     Principal,
@@ -242,6 +242,9 @@ class RecipientOut(BaseModel):
     email: str | None
     guardian: GuardianOut | None
     registered_at: datetime
+    status: str = "registered"
+    deregistered_on: date | None = None
+    deregistration_reason: str | None = None
 
 
 def _sees_contacts(principal: Principal) -> bool:
@@ -273,6 +276,9 @@ def _recipient_out(row: Any, *, contacts: bool = True) -> RecipientOut:
         email=row["email"] if contacts else None,
         guardian=guardian,
         registered_at=row["registered_at"],
+        status=row["status"],
+        deregistered_on=row["deregistered_on"],
+        deregistration_reason=row["deregistration_reason"],
     )
 
 
@@ -280,6 +286,7 @@ def _recipient_out(row: Any, *, contacts: bool = True) -> RecipientOut:
 async def register_recipient(
     body: RecipientIn,
     response: Response,
+    request: Request,
     principal: Principal = Security(authorize, scopes=WRITE),
     conn: Connection = Depends(connection),
 ) -> RecipientOut:
@@ -308,7 +315,7 @@ async def register_recipient(
     )
     with _problems():
         row, created = await service.register_recipient(
-            conn=conn, command=command, region_scope=principal.region
+            conn=conn, command=command, region_scope=principal.region, rules=_age_rules(request)
         )
     if not created:
         response.status_code = 200
@@ -324,6 +331,193 @@ async def get_recipient(
     """A recipient; phones, emails and the guardian's IIN need `registry:read-contacts`."""
     with _problems():
         row = await service.get_recipient(conn=conn, iin=iin, region_scope=principal.region)
+    return _recipient_out(row, contacts=_sees_contacts(principal))
+
+
+# Recipients over time
+
+# The last IIN blind index of a page, in hex.
+_IndexKey = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+
+
+def _index_cursor(cursor: str | None) -> bytes | None:
+    after = decode_cursor(cursor, _IndexKey)
+    return bytes.fromhex(after) if after else None
+
+
+class RecipientPage(BaseModel):
+    items: list[RecipientOut]
+    next_cursor: str | None
+
+
+@router.get("/recipients", response_model=RecipientPage)
+async def list_recipients(
+    name: Annotated[str | None, Query(min_length=1, max_length=300)] = None,
+    region: RegionCode | None = None,
+    category: RecipientCategory | None = None,
+    status: Literal["registered", "deregistered"] | None = None,
+    limit: Limit = 50,
+    cursor: str | None = None,
+    principal: Principal = Security(authorize, scopes=READ),
+    conn: Connection = Depends(connection),
+) -> RecipientPage:
+    """Recipients by name (the exact full name, compared case-, space- and ё-insensitively),
+    region, category and status; contacts need `registry:read-contacts`."""
+    after = _index_cursor(cursor)
+    rows = await service.list_recipients(
+        conn=conn,
+        region=_visible_region(principal, region),
+        category=str(category) if category else None,
+        status=status,
+        name=name,
+        after=after,
+        limit=limit + 1,
+    )
+    page = rows[:limit]
+    contacts = _sees_contacts(principal)
+    next_cursor = encode_cursor(page[-1]["iin_index"].hex()) if len(rows) > limit else None
+    return RecipientPage(
+        items=[_recipient_out(r, contacts=contacts) for r in page], next_cursor=next_cursor
+    )
+
+
+class RecipientPatchIn(BaseModel):
+    """The fields to change; a field left out stays, `null` clears it (the guardian whole)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    phone: str | None = Field(default=None, max_length=40)
+    email: str | None = Field(default=None, max_length=320)
+    category: RecipientCategory | None = None
+    disability_group: int | None = Field(default=None, ge=1, le=3)
+    guardian: GuardianIn | None = None
+
+
+def _patch_changes(body: RecipientPatchIn) -> dict[str, Any]:
+    given = body.model_fields_set
+    if "category" in given and body.category is None:
+        raise Problem(
+            422,
+            "category: cannot be null",
+            errors=[{"field": "category", "message": "cannot be null"}],
+        )
+    changes: dict[str, Any] = {}
+    for field in ("phone", "email", "disability_group"):
+        if field in given:
+            changes[field] = getattr(body, field)
+    if "category" in given:
+        changes["category"] = str(body.category)
+    if "guardian" in given:
+        g = body.guardian
+        changes["guardian_name"] = g.name.strip() if g else None
+        changes["guardian_phone"] = g.phone if g else None
+        changes["guardian_email"] = g.email if g else None
+        changes["guardian_iin"] = g.iin if g else None
+    return changes
+
+
+def _age_rules(request: Request) -> domain.AgeRules:
+    settings = request.app.state.runtime.settings
+    return domain.AgeRules(
+        pension_age_men=settings.pension_age_men, pension_age_women=settings.pension_age_women
+    )
+
+
+@router.patch("/recipients/{iin}", response_model=RecipientOut)
+async def update_recipient(
+    iin: str,
+    body: RecipientPatchIn,
+    request: Request,
+    principal: Principal = Security(authorize, scopes=WRITE),
+    conn: Connection = Depends(connection),
+) -> RecipientOut:
+    """Change contacts, category, disability group or guardian; each change is kept in the
+    recipient's history and published as `registry.recipient.updated.v1`."""
+    with _problems():
+        row = await service.update_recipient(
+            conn=conn,
+            iin=iin,
+            changes=_patch_changes(body),
+            actor=principal.actor,
+            region_scope=principal.region,
+            rules=_age_rules(request),
+        )
+    return _recipient_out(row, contacts=_sees_contacts(principal))
+
+
+class HistoryEntryOut(BaseModel):
+    version: int
+    action: str
+    fields: list[str]
+    changes: dict[str, dict[str, Any]] = Field(
+        description="per field {from, to}; contact values are null without read-contacts"
+    )
+    actor: str
+    changed_at: datetime
+
+
+class HistoryOut(BaseModel):
+    iin: str
+    items: list[HistoryEntryOut]
+
+
+@router.get("/recipients/{iin}/history", response_model=HistoryOut)
+async def recipient_history(
+    iin: str,
+    principal: Principal = Security(authorize, scopes=READ),
+    conn: Connection = Depends(connection),
+) -> HistoryOut:
+    """Every change of a recipient, oldest first: what, who and when."""
+    with _problems():
+        entries = await service.recipient_history(conn=conn, iin=iin, region_scope=principal.region)
+    contacts = _sees_contacts(principal)
+
+    def shown(field: str, change: dict[str, Any]) -> dict[str, Any]:
+        if contacts or field not in service.CONTACT_FIELDS:
+            return change
+        return {"from": None, "to": None}
+
+    return HistoryOut(
+        iin=iin,
+        items=[
+            HistoryEntryOut(
+                version=e.version,
+                action=e.action,
+                fields=e.fields,
+                changes={f: shown(f, c) for f, c in e.changes.items()},
+                actor=e.actor,
+                changed_at=e.changed_at,
+            )
+            for e in entries
+        ],
+    )
+
+
+class DeregisterIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Literal["moved", "died", "declined"]
+    date: date | None = Field(default=None, description="from when; today if left out")
+
+
+@router.post("/recipients/{iin}/deregister", response_model=RecipientOut)
+async def deregister_recipient(
+    iin: str,
+    body: DeregisterIn,
+    principal: Principal = Security(authorize, scopes=WRITE),
+    conn: Connection = Depends(connection),
+) -> RecipientOut:
+    """De-register a recipient (moved, died, declined) from a date not in the future; their
+    open enrollments end on it and they cannot be enrolled again."""
+    with _problems():
+        row = await service.deregister_recipient(
+            conn=conn,
+            iin=iin,
+            reason=body.reason,
+            day=body.date,
+            actor=principal.actor,
+            region_scope=principal.region,
+        )
     return _recipient_out(row, contacts=_sees_contacts(principal))
 
 
@@ -394,6 +588,7 @@ def _enrollment_out(row: Any) -> EnrollmentOut:
 @router.post("/enrollments", response_model=EnrollmentOut, status_code=201)
 async def enroll(
     body: EnrollmentIn,
+    request: Request,
     principal: Principal = Security(authorize, scopes=WRITE),
     conn: Connection = Depends(connection),
 ) -> EnrollmentOut:
@@ -412,6 +607,7 @@ async def enroll(
                 license_number=body.license_number,
             ),
             region_scope=principal.region,
+            max_days_ahead=request.app.state.runtime.settings.enrollment_max_days_ahead,
         )
     return _enrollment_out(row)
 

@@ -1,6 +1,7 @@
 """Pure rules of the registry: addressees, age bands, import rows. No I/O."""
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -193,7 +194,12 @@ def iin_problem(iin: str) -> str | None:
 
 
 def parse_import_row(
-    values: list[str], line: int, *, region_scope: str | None
+    values: list[str],
+    line: int,
+    *,
+    region_scope: str | None,
+    on: date | None = None,
+    rules: "AgeRules | None" = None,
 ) -> tuple[ImportRecord | None, RowError | None]:
     """One CSV row as a record ready for staging, or the first error found in it."""
     if len(values) != len(IMPORT_COLUMNS):
@@ -214,8 +220,16 @@ def parse_import_row(
         except ValueError:
             return None, RowError(line, "birth_date", "must be a date YYYY-MM-DD")
         return None, RowError(line, "birth_date", "does not agree with the IIN")
+    on = on or today()
+    if birth_date > on:
+        return None, RowError(line, "birth_date", f"is after today ({on.isoformat()})")
     if category not in _CATEGORIES:
         return None, RowError(line, "category", f"unknown category {category!r}")
+    unfit = category_problem(
+        category, iin=iin, birth_date=birth_date, on=on, rules=rules or AgeRules()
+    )
+    if unfit is not None:
+        return None, RowError(line, "category", unfit)
     if region not in REGIONS:
         return None, RowError(line, "region", f"unknown region {region!r}")
     if region_scope is not None and region != region_scope:
@@ -247,3 +261,69 @@ def parse_import_row(
         line,
     )
     return record, None
+
+
+# Dates and ages (Social Code: a child with a disability is under 18; elderly from pension age)
+
+
+@dataclass(frozen=True)
+class AgeRules:
+    """Pension age by sex (the IIN's 7th digit tells it: odd male, even female)."""
+
+    pension_age_men: int = 63
+    pension_age_women: int = 61
+
+    def pension_age(self, iin: str) -> int:
+        return self.pension_age_men if int(iin[6]) % 2 == 1 else self.pension_age_women
+
+
+def birth_date_problem(iin: str, birth_date: date, *, on: date) -> str | None:
+    """Why a birth date cannot be a recipient's: not the IIN's, or after today."""
+    encoded = _iin_birth_or_problem(iin)
+    if isinstance(encoded, date) and encoded != birth_date:
+        return "does not agree with the IIN"
+    if birth_date > on:
+        return f"is after today ({on.isoformat()})"
+    return None
+
+
+def category_problem(
+    category: str, *, iin: str, birth_date: date, on: date, rules: AgeRules
+) -> str | None:
+    """Why a category does not fit the recipient's age on a date, or None."""
+    age = age_on(birth_date, on)
+    if category == RecipientCategory.CHILD_DISABILITY and age >= ADULT_AGE:
+        return f"child_disability is for recipients under {ADULT_AGE}; the recipient is {age}"
+    if category == RecipientCategory.ELDERLY:
+        pension_age = rules.pension_age(iin)
+        if age < pension_age:
+            return f"elderly is from pension age {pension_age}; the recipient is {age}"
+    return None
+
+
+def normalised_name(full_name: str) -> str:
+    """The form a name is searched by: NFKC, case folded, single spaces, ё as е."""
+    folded = unicodedata.normalize("NFKC", full_name).casefold().replace("ё", "е")
+    return " ".join(folded.split())
+
+
+def enrollment_start_problem(
+    start_date: date, *, active_from: date | None, on: date, max_days_ahead: int
+) -> str | None:
+    """Why an enrollment cannot start on a date: before its license is active, or too far
+    ahead of today."""
+    if active_from is not None and start_date < active_from:
+        return f"is before the license is active ({active_from.isoformat()})"
+    latest = on + timedelta(days=max_days_ahead)
+    if start_date > latest:
+        return f"is more than {max_days_ahead} days ahead (latest {latest.isoformat()})"
+    return None
+
+
+DEREGISTRATION_REASONS = ("moved", "died", "declined")
+
+
+def deregistration_date_problem(day: date, *, on: date) -> str | None:
+    if day > on:
+        return f"is in the future (today is {on.isoformat()})"
+    return None

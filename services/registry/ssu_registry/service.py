@@ -24,9 +24,13 @@ from ssu_contracts import (
     Event,
     Guardian,
     LicenseEvent,
+    LicenseIssuedV1,
+    LicenseReinstatedV1,
     LicenseStatus,
     RecipientCategory,
+    RecipientDeregisteredV1,
     RecipientRegisteredV1,
+    RecipientUpdatedV1,
     ServiceForm,
 )
 from ssu_contracts.reference import REGIONS
@@ -79,6 +83,10 @@ async def apply_license_event(*, conn: Connection, event: LicenseEvent) -> bool:
         return False
     await store.replace_provider_subtypes(conn, event)
     await store.replace_provider_sites(conn, event)
+    if event.status == LicenseStatus.ACTIVE:
+        await store.mark_provider_active_from(
+            conn, event, since=isinstance(event, LicenseIssuedV1 | LicenseReinstatedV1)
+        )
     # Continuity follows the status of the newest snapshot, not the event's type: when events
     # arrive out of order the one that carries a change may be skipped as stale.
     if event.status == LicenseStatus.SUSPENDED:
@@ -315,13 +323,20 @@ def _recipient(iin: str) -> Aggregate:
 
 
 async def register_recipient(
-    *, conn: Connection, command: RegisterRecipient, region_scope: str | None
+    *,
+    conn: Connection,
+    command: RegisterRecipient,
+    region_scope: str | None,
+    rules: domain.AgeRules = domain.AgeRules(),
 ) -> tuple[asyncpg.Record, bool]:
     """Register a recipient by IIN; re-posting the same data is a no-op, different data a 409.
 
     Returns the stored row and whether it was created now."""
     if region_scope is not None and command.region != region_scope:
         raise NotFound("the recipient's region is outside the region of this API key")
+    _check_birth_and_category(
+        iin=command.iin, birth_date=command.birth_date, category=command.category, rules=rules
+    )
     async with conn.transaction():
         created = await store.insert_recipient(conn, command.values())
         row = await store.get_recipient(conn, command.iin)
@@ -388,6 +403,223 @@ async def get_recipient(*, conn: Connection, iin: str, region_scope: str | None)
     return row
 
 
+def _check_birth_and_category(
+    *, iin: str, birth_date: date, category: str, rules: domain.AgeRules
+) -> None:
+    """Birth date not after today and the IIN's; category fitting the age today."""
+    on = domain.today()
+    wrong_birth = domain.birth_date_problem(iin, birth_date, on=on)
+    if wrong_birth is not None:
+        raise RegistryError(
+            422, f"birth_date {birth_date.isoformat()} {wrong_birth}", field="birth_date"
+        )
+    unfit = domain.category_problem(category, iin=iin, birth_date=birth_date, on=on, rules=rules)
+    if unfit is not None:
+        raise RegistryError(422, f"category: {unfit}", field="category")
+
+
+def _refuse_deregistered(recipient: Any) -> None:
+    if recipient["status"] == "deregistered":
+        raise RegistryError(
+            409,
+            f"the recipient was de-registered on {recipient['deregistered_on'].isoformat()} "
+            f"({recipient['deregistration_reason']})",
+            field="iin",
+            current_status="deregistered",
+        )
+
+
+async def list_recipients(
+    *,
+    conn: Connection,
+    region: str | None,
+    category: str | None,
+    status: str | None,
+    name: str | None,
+    after: bytes | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """A page of recipients; a name is matched exactly in its normalised form through its
+    blind index, so it never reaches SQL or the logs. Every person listed is a read record."""
+    async with conn.transaction():
+        rows = await store.list_recipients(
+            conn,
+            region=region,
+            category=category,
+            status=status,
+            name=store.name_index(name) if name is not None else None,
+            after=after,
+            limit=limit,
+        )
+        await _record_reads(conn, [r["iin"] for r in rows], "recipient list")
+    return rows
+
+
+# Fields a PATCH may change; a guardian is replaced (or removed) whole.
+UPDATABLE = (
+    "phone",
+    "email",
+    "category",
+    "disability_group",
+    "guardian_name",
+    "guardian_phone",
+    "guardian_email",
+    "guardian_iin",
+)
+# Values of these fields are shown in the history only to keys with `registry:read-contacts`.
+CONTACT_FIELDS = frozenset({"phone", "email", "guardian_phone", "guardian_email", "guardian_iin"})
+
+
+def _guardian_of(row: Any) -> Guardian | None:
+    if not row["guardian_name"]:
+        return None
+    return Guardian(
+        name=row["guardian_name"],
+        phone=row["guardian_phone"],
+        email=row["guardian_email"],
+        iin=row["guardian_iin"],
+    )
+
+
+async def update_recipient(
+    *,
+    conn: Connection,
+    iin: str,
+    changes: dict[str, Any],
+    actor: str,
+    region_scope: str | None,
+    rules: domain.AgeRules = domain.AgeRules(),
+) -> dict[str, Any]:
+    """Change a recipient's contacts, category, disability group or guardian; each change is a
+    history entry (old and new values, who, when) and a `registry.recipient.updated.v1`."""
+    async with conn.transaction():
+        current = await store.get_recipient(conn, iin, lock=True)
+        if current is None or (region_scope is not None and current["region"] != region_scope):
+            raise NotFound(f"recipient {iin} not found")
+        _refuse_deregistered(current)
+        wanted = {**{f: current[f] for f in UPDATABLE}, **changes}
+        if wanted["guardian_name"] is None and any(
+            wanted[f] for f in ("guardian_phone", "guardian_email", "guardian_iin")
+        ):
+            raise RegistryError(422, "guardian.name is required", field="guardian.name")
+        if "category" in changes:
+            _check_birth_and_category(
+                iin=iin, birth_date=current["birth_date"], category=wanted["category"], rules=rules
+            )
+        differing = {
+            f: {"from": current[f], "to": wanted[f]} for f in UPDATABLE if current[f] != wanted[f]
+        }
+        if not differing:
+            return current
+        row = await store.update_recipient(conn, iin, {**current, **wanted})
+        await store.insert_history(
+            conn, iin, version=row["version"], action="updated", changes=differing, actor=actor
+        )
+        await audit.record(
+            conn,
+            aggregate=_recipient(iin),
+            action="recipient.updated",
+            reason=", ".join(sorted(differing)),
+        )
+        await emit(
+            conn,
+            RecipientUpdatedV1(
+                iin=iin,
+                full_name=row["full_name"],
+                birth_date=row["birth_date"],
+                category=row["category"],
+                region=row["region"],
+                disability_group=row["disability_group"],
+                language=row["language"],
+                phone=row["phone"],
+                email=row["email"],
+                guardian=_guardian_of(row),
+                changed=sorted(differing),
+                version=row["version"],
+            ),
+            subject=iin,
+        )
+    log.info("recipient.updated", region=row["region"], fields=sorted(differing))
+    return row
+
+
+async def recipient_history(
+    *, conn: Connection, iin: str, region_scope: str | None
+) -> list[store.HistoryEntry]:
+    """A recipient's changes, oldest first (the read is audited)."""
+    async with conn.transaction():
+        row = await store.get_recipient(conn, iin)
+        if row is None or (region_scope is not None and row["region"] != region_scope):
+            raise NotFound(f"recipient {iin} not found")
+        entries = await store.recipient_history(conn, iin)
+        await audit.record(
+            conn, aggregate=_recipient(iin), action="recipient.read", reason="history"
+        )
+    return entries
+
+
+async def deregister_recipient(
+    *,
+    conn: Connection,
+    iin: str,
+    reason: str,
+    day: date | None,
+    actor: str,
+    region_scope: str | None,
+) -> dict[str, Any]:
+    """De-register a recipient from a date (not in the future): each open enrollment ends on
+    that date (never before its start) through `end_enrollment`, then
+    `registry.recipient.deregistered.v1`."""
+    today = domain.today()
+    day = day or today
+    future = domain.deregistration_date_problem(day, on=today)
+    if future is not None:
+        raise RegistryError(422, f"date {day.isoformat()} {future}", field="date")
+    async with conn.transaction():
+        current = await store.get_recipient(conn, iin, lock=True)
+        if current is None or (region_scope is not None and current["region"] != region_scope):
+            raise NotFound(f"recipient {iin} not found")
+        _refuse_deregistered(current)
+        for enrollment in await store.open_enrollments_of(conn, iin):
+            await end_enrollment(
+                conn=conn,
+                enrollment_id=str(enrollment["id"]),
+                end_date=max(enrollment["start_date"], day),
+                reason=reason,
+                region_scope=None,
+            )
+        row = await store.deregister_recipient(conn, iin, day=day, reason=reason)
+        await store.insert_history(
+            conn,
+            iin,
+            version=row["version"],
+            action="deregistered",
+            changes={
+                "status": {"from": "registered", "to": "deregistered"},
+                "deregistered_on": {"from": None, "to": day.isoformat()},
+                "deregistration_reason": {"from": None, "to": reason},
+            },
+            actor=actor,
+        )
+        await audit.record(
+            conn, aggregate=_recipient(iin), action="recipient.deregistered", reason=reason
+        )
+        await emit(
+            conn,
+            RecipientDeregisteredV1(
+                iin=iin,
+                region=row["region"],
+                category=row["category"],
+                reason=reason,  # type: ignore[arg-type]
+                deregistered_on=day,
+                version=row["version"],
+            ),
+            subject=iin,
+        )
+    log.info("recipient.deregistered", region=row["region"], reason=reason)
+    return row
+
+
 # Enrollments
 
 
@@ -403,7 +635,11 @@ class EnrollRecipient:
 
 
 async def enroll(
-    *, conn: Connection, command: EnrollRecipient, region_scope: str | None
+    *,
+    conn: Connection,
+    command: EnrollRecipient,
+    region_scope: str | None,
+    max_days_ahead: int = 90,
 ) -> asyncpg.Record:
     """Start an enrollment under every rule of DESIGN §3; a disrupted enrollment of the same
     form is closed by it (a transfer)."""
@@ -411,6 +647,7 @@ async def enroll(
         recipient = await store.get_recipient(conn, command.iin, lock=True)
         if recipient is None or (region_scope is not None and recipient["region"] != region_scope):
             raise NotFound(f"recipient {command.iin} not found")
+        _refuse_deregistered(recipient)
         if command.license_number is not None:
             candidates = [command.license_number]
         else:
@@ -458,6 +695,16 @@ async def enroll(
                 field="form",
             )
         start_date = command.start_date or domain.today()
+        too_early_or_late = domain.enrollment_start_problem(
+            start_date,
+            active_from=provider.get("active_from"),
+            on=domain.today(),
+            max_days_ahead=max_days_ahead,
+        )
+        if too_early_or_late is not None:
+            raise RegistryError(
+                422, f"start_date {start_date.isoformat()} {too_early_or_late}", field="start_date"
+            )
         events: list[tuple[Event, str | None]] = []
         current = await store.open_enrollment_for_form(conn, command.iin, command.form)
         if current is not None:

@@ -1,7 +1,9 @@
 """All SQL of the registry service."""
 
+import json
 import uuid
 from collections.abc import AsyncIterable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -9,6 +11,8 @@ import asyncpg
 from ssu_common import Connection, FieldCipher, SealedTable
 from ssu_contracts import LicenseEvent
 from ssu_contracts.ids import region_of
+
+from ssu_registry.domain import normalised_name
 
 Record = asyncpg.Record
 
@@ -40,11 +44,13 @@ SEALED = (
             "guardian_phone",
             "guardian_email",
             "guardian_iin",
+            "search_name",
         ),
-        {"iin_index": "iin"},
+        {"iin_index": "iin", "name_index": "search_name"},
     ),
     SealedTable("enrollments", ("id", "uuid"), ("iin", "alternatives"), {"iin_index": "iin"}),
     SealedTable("providers", ("license_number", "text"), ("email", "phone")),
+    SealedTable("recipient_history", ("id", "bigint"), ("changes",)),
 )
 # What an import compares of a stored recipient without opening it.
 DIGESTED = ("full_name", "birth_date", "guardian_name", "guardian_phone", "guardian_email")
@@ -146,6 +152,18 @@ async def record_license_history(conn: Connection, event: LicenseEvent) -> None:
         [s.site_id for s in event.sites],
         [region_of(s.kato) for s in event.sites],
         [s.places for s in event.sites],
+    )
+
+
+async def mark_provider_active_from(conn: Connection, event: LicenseEvent, *, since: bool) -> None:
+    """Remember since when a license is active: from an issue or reinstatement (`since`), kept
+    through amendments."""
+    await conn.execute(
+        "UPDATE providers SET active_from = CASE WHEN $2 THEN $3 ELSE"
+        " coalesce(active_from, $3) END WHERE license_number = $1",
+        event.license_number,
+        since,
+        event.effective_date,
     )
 
 
@@ -279,8 +297,9 @@ async def insert_recipient(conn: Connection, values: dict[str, Any]) -> bool:
         """
         INSERT INTO recipients (iin, full_name, birth_date, category, region, disability_group,
                                 language, phone, email, guardian_name, guardian_phone,
-                                guardian_email, guardian_iin, iin_index, sealed_digest)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                                guardian_email, guardian_iin, iin_index, sealed_digest,
+                                search_name, name_index)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
         ON CONFLICT (iin_index) DO NOTHING
         RETURNING true
         """,
@@ -299,8 +318,165 @@ async def insert_recipient(conn: Connection, values: dict[str, Any]) -> bool:
         c.seal(values["guardian_iin"], column="guardian_iin"),
         c.blind_index(values["iin"]),
         sealed_digest(*(values[f] for f in DIGESTED)),
+        *_name_search(values["full_name"]),
     )
     return bool(inserted)
+
+
+def _name_search(full_name: str) -> tuple[bytes | None, bytes]:
+    """The sealed normalised name and its blind index (what a search by name compares)."""
+    normal = normalised_name(full_name)
+    return cipher().seal(normal, column="search_name"), cipher().blind_index(normal)
+
+
+def name_index(full_name: str) -> bytes:
+    return cipher().blind_index(normalised_name(full_name))
+
+
+async def list_recipients(
+    conn: Connection,
+    *,
+    region: str | None,
+    category: str | None,
+    status: str | None,
+    name: bytes | None,
+    after: bytes | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """Recipients matching the filters in blind-index order (names are sealed: no name
+    order exists in SQL), after a cursor."""
+    rows = await conn.fetch(
+        """
+        SELECT * FROM recipients
+        WHERE ($1::text IS NULL OR region = $1)
+          AND ($2::text IS NULL OR category = $2)
+          AND ($3::text IS NULL OR status = $3)
+          AND ($4::bytea IS NULL OR name_index = $4)
+          AND ($5::bytea IS NULL OR iin_index > $5)
+        ORDER BY iin_index
+        LIMIT $6
+        """,
+        region,
+        category,
+        status,
+        name,
+        after,
+        limit,
+    )
+    return _all_opened(rows)
+
+
+_UPDATABLE_SEALED = (
+    "phone",
+    "email",
+    "guardian_name",
+    "guardian_phone",
+    "guardian_email",
+    "guardian_iin",
+)
+
+
+async def update_recipient(conn: Connection, iin: str, values: dict[str, Any]) -> dict[str, Any]:
+    """Write a recipient's updatable fields (all of them, as given) and count the version up."""
+    c = cipher()
+    row = await conn.fetchrow(
+        """
+        UPDATE recipients SET phone = $2, email = $3, guardian_name = $4, guardian_phone = $5,
+               guardian_email = $6, guardian_iin = $7, category = $8, disability_group = $9,
+               sealed_digest = $10, version = version + 1, updated_at = now()
+        WHERE iin_index = $1
+        RETURNING *
+        """,
+        iin_index(iin),
+        *(c.seal(values[f], column=f) for f in _UPDATABLE_SEALED),
+        values["category"],
+        values["disability_group"],
+        sealed_digest(*(values[f] for f in DIGESTED)),
+    )
+    opened = _opened(row)
+    assert opened is not None
+    return opened
+
+
+async def deregister_recipient(
+    conn: Connection, iin: str, *, day: date, reason: str
+) -> dict[str, Any]:
+    row = await conn.fetchrow(
+        """
+        UPDATE recipients SET status = 'deregistered', deregistered_on = $2,
+               deregistration_reason = $3, version = version + 1, updated_at = now()
+        WHERE iin_index = $1
+        RETURNING *
+        """,
+        iin_index(iin),
+        day,
+        reason,
+    )
+    opened = _opened(row)
+    assert opened is not None
+    return opened
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    version: int
+    action: str
+    fields: list[str]
+    changes: dict[str, Any]
+    actor: str
+    changed_at: datetime
+
+
+async def insert_history(
+    conn: Connection,
+    iin: str,
+    *,
+    version: int,
+    action: str,
+    changes: dict[str, dict[str, Any]],
+    actor: str,
+) -> None:
+    """One history entry; the old and new values are sealed (they are personal data)."""
+    await conn.execute(
+        "INSERT INTO recipient_history (iin_index, version, action, fields, changes, actor)"
+        " VALUES ($1, $2, $3, $4, $5, $6)",
+        iin_index(iin),
+        version,
+        action,
+        sorted(changes),
+        cipher().seal(json.dumps(changes, ensure_ascii=False, default=str), column="changes"),
+        actor,
+    )
+
+
+async def recipient_history(conn: Connection, iin: str) -> list[HistoryEntry]:
+    rows = await conn.fetch(
+        "SELECT version, action, fields, changes, actor, changed_at FROM recipient_history"
+        " WHERE iin_index = $1 ORDER BY version",
+        iin_index(iin),
+    )
+    c = cipher()
+    return [
+        HistoryEntry(
+            version=r["version"],
+            action=r["action"],
+            fields=list(r["fields"]),
+            changes=json.loads(c.open(r["changes"], column="changes") or "{}"),
+            actor=r["actor"],
+            changed_at=r["changed_at"],
+        )
+        for r in rows
+    ]
+
+
+async def open_enrollments_of(conn: Connection, iin: str) -> list[dict[str, Any]]:
+    """A recipient's enrollments not ended, locked, oldest first."""
+    rows = await conn.fetch(
+        "SELECT * FROM enrollments WHERE iin_index = $1 AND status <> 'ended'"
+        " ORDER BY start_date, id FOR UPDATE",
+        iin_index(iin),
+    )
+    return _all_opened(rows)
 
 
 # Enrollments
@@ -635,6 +811,8 @@ STAGING_COLUMNS = (
     "guardian_phone_sealed",
     "guardian_email_sealed",
     "sealed_digest",
+    "search_name_sealed",
+    "name_index",
 )
 
 
@@ -667,6 +845,7 @@ async def _sealed_records(
             seal(g_phone, column="guardian_phone"),
             seal(g_email, column="guardian_email"),
             digest([name, birth, g_name, g_phone, g_email]),
+            *_name_search(name),
         )
 
 
@@ -685,7 +864,7 @@ async def stage_import(
             iin_sealed bytea NOT NULL, full_name_sealed bytea NOT NULL,
             birth_date_sealed bytea NOT NULL, guardian_name_sealed bytea,
             guardian_phone_sealed bytea, guardian_email_sealed bytea,
-            sealed_digest bytea NOT NULL
+            sealed_digest bytea NOT NULL, search_name_sealed bytea, name_index bytea
         ) ON COMMIT DROP
         """
     )
@@ -721,10 +900,11 @@ async def merge_staged_recipients(conn: Connection, *, correlation_id: str, time
         WITH inserted AS (
             INSERT INTO recipients (iin_index, iin, full_name, birth_date, category, region,
                                     disability_group, language, guardian_name,
-                                    guardian_phone, guardian_email, sealed_digest)
+                                    guardian_phone, guardian_email, sealed_digest,
+                                    search_name, name_index)
             SELECT iin_index, iin_sealed, full_name_sealed, birth_date_sealed, category, region,
                    disability_group, language, guardian_name_sealed, guardian_phone_sealed,
-                   guardian_email_sealed, sealed_digest
+                   guardian_email_sealed, sealed_digest, search_name_sealed, name_index
             FROM import_staging
             ORDER BY iin_index
             ON CONFLICT (iin_index) DO NOTHING
