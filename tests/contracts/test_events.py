@@ -31,7 +31,9 @@ from ssu_contracts import (
     LicenseReinstatedV1,
     LicenseRevokedV1,
     LicenseSuspendedV1,
+    RecipientDeregisteredV1,
     RecipientRegisteredV1,
+    RecipientUpdatedV1,
     RunCompletedV1,
     Site,
     Subtype,
@@ -64,7 +66,11 @@ CATALOGUE = [
 AUDIT_CATALOGUE = [f"{service}.audit.sealed" for service in AUDIT_SEALED]
 # Added by issue 13 and not yet in DESIGN §4 (read-only for helpers): the lead moves it into
 # CATALOGUE when DESIGN.md lists it.
-NOT_YET_IN_DESIGN = ["registry.enrollment.unplaced"]
+NOT_YET_IN_DESIGN = [
+    "registry.enrollment.unplaced",
+    "registry.recipient.updated",
+    "registry.recipient.deregistered",
+]
 
 BIN = "940140000385"
 IIN = "791028302728"
@@ -234,6 +240,26 @@ SAMPLES: list[Event] = [
             )
         ],
         addressee=ADDRESSEE,
+    ),
+    RecipientUpdatedV1(
+        iin=IIN,
+        full_name="Серік Әлиев",
+        birth_date=date(1979, 10, 28),
+        category="adult_disability",
+        region=REGION,
+        disability_group=1,
+        language="kk",
+        guardian=Guardian(name="Асем", phone="+77020000001"),
+        changed=["disability_group", "guardian"],
+        version=2,
+    ),
+    RecipientDeregisteredV1(
+        iin=IIN,
+        region=REGION,
+        category="adult_disability",
+        reason="moved",
+        deregistered_on=date(2026, 2, 1),
+        version=3,
     ),
 ]
 

@@ -104,7 +104,7 @@ async def publish_license(event: LicenseEvent, *, event_id: str | None = None) -
 def recipient_body(
     iin: str | None = None,
     *,
-    birth: date = date(1980, 5, 17),
+    birth: date = date(1955, 5, 17),
     sex: str = "female",
     region: str = EAST,
     category: str = "elderly",

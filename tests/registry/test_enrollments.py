@@ -380,7 +380,7 @@ async def test_ending_without_a_body_ends_today(svc: RunningService) -> None:
         provider_bin=bin_,
         site_id="S1",
         form="stationary",
-        start_date="2026-01-01",
+        start_date="2026-01-05",
     )
     ended = await svc.client.post(f"/v1/enrollments/{r.json()['id']}/end", headers=ADMIN)
     assert ended.status_code == 200, ended.text

@@ -76,7 +76,7 @@ async def post_csv(svc: RunningService, text: str, headers: dict[str, str] = ADM
 
 
 async def test_every_good_row_is_stored_and_every_bad_row_reported(svc: RunningService) -> None:
-    b1, b2, b3, child = date(1950, 1, 2), date(1961, 7, 30), date(1975, 12, 1), date(2014, 9, 9)
+    b1, b2, b3, child = date(1950, 1, 2), date(1961, 7, 30), date(1945, 12, 1), date(2014, 9, 9)
     good = [new_iin(b1), new_iin(b2, "male"), new_iin(b3)]
     kid = new_iin(child, "male")
     bad_checksum = good[0][:11] + str((int(good[0][11]) + 1) % 10)

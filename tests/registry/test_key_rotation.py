@@ -62,7 +62,7 @@ async def test_keys_rotate_reseals_a_running_service_in_batches(tmp_path: Path) 
     first = spawn_service(
         "registry", log_dir=tmp_path, env={"SSU_REGISTRY_KEYS": keys("k1", k1=OLD)}
     )
-    people = [recipient_body(birth=date(1950 + i, 3, 4)) for i in range(23)]
+    people = [recipient_body(birth=date(1940 + i, 3, 4)) for i in range(23)]
     try:
         await wait_ready(first)
         async with httpx.AsyncClient(base_url=first.url, headers=ADMIN) as client:

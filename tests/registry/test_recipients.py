@@ -55,6 +55,9 @@ async def test_registers_a_recipient_and_publishes_the_event(svc: RunningService
                 "email": "m@example.kz",
                 "iin": None,
             },
+            "status": "registered",
+            "deregistered_on": None,
+            "deregistration_reason": None,
         }
         event = await wait_event(probe, lambda e: e["subject"] == iin)
     assert event["type"] == "registry.recipient.registered.v1"

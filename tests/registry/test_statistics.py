@@ -91,7 +91,7 @@ async def build_world(svc: RunningService) -> None:
         guardian={"name": "Ана", "phone": "+77010001122"},
     )
     adult = await register(c, ADMIN, birth=date(1986, 7, 8), category="adult_disability")
-    astanaian = await register(c, ADMIN, birth=date(1990, 1, 1), region=ASTANA)
+    astanaian = await register(c, ADMIN, birth=date(1950, 1, 1), region=ASTANA)
     await enroll(svc, elder["iin"], state)
     await enroll(svc, child["iin"], state)
     await enroll(svc, adult["iin"], private)
@@ -176,7 +176,7 @@ async def test_country_figures_with_a_block_per_region(svc: RunningService) -> N
     assert got["places"] == {"total": 22, "occupied": 3, "free": 19}
     assert got["recipients_served"]["total"] == 3
     assert got["recipients_served"]["by_form"]["home"] == 1
-    assert got["recipients_served"]["by_age_band"] == {"0-17": 1, "18-64": 1, "65+": 1}
+    assert got["recipients_served"]["by_age_band"] == {"0-17": 1, "18-64": 0, "65+": 2}
     assert got["disrupted_recipients"] == 1
     east, astana = got["regions"]
     assert {k: east[k] for k in EAST_FIGURES} == EAST_FIGURES

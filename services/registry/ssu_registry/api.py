@@ -371,7 +371,7 @@ async def list_recipients(
         status=status,
         name=name,
         after=after,
-        limit=limit + 1,
+        limit=limit,
     )
     page = rows[:limit]
     contacts = _sees_contacts(principal)
@@ -409,7 +409,7 @@ def _patch_changes(body: RecipientPatchIn) -> dict[str, Any]:
         changes["category"] = str(body.category)
     if "guardian" in given:
         g = body.guardian
-        changes["guardian_name"] = g.name.strip() if g else None
+        changes["guardian_name"] = (g.name.strip() or None) if g else None
         changes["guardian_phone"] = g.phone if g else None
         changes["guardian_email"] = g.email if g else None
         changes["guardian_iin"] = g.iin if g else None
@@ -497,7 +497,8 @@ class DeregisterIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: Literal["moved", "died", "declined"]
-    date: date | None = Field(default=None, description="from when; today if left out")
+    # `date` on the wire; a field named so would hide the type in this class.
+    day: date | None = Field(default=None, alias="date", description="from when; today if left out")
 
 
 @router.post("/recipients/{iin}/deregister", response_model=RecipientOut)
@@ -514,7 +515,7 @@ async def deregister_recipient(
             conn=conn,
             iin=iin,
             reason=body.reason,
-            day=body.date,
+            day=body.day,
             actor=principal.actor,
             region_scope=principal.region,
         )

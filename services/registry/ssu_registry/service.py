@@ -440,7 +440,9 @@ async def list_recipients(
     limit: int,
 ) -> list[dict[str, Any]]:
     """A page of recipients; a name is matched exactly in its normalised form through its
-    blind index, so it never reaches SQL or the logs. Every person listed is a read record."""
+    blind index, so it never reaches SQL or the logs. Every person listed is a read record;
+    the one row past the page (fetched to know whether another page follows) is not listed,
+    so it is not read."""
     async with conn.transaction():
         rows = await store.list_recipients(
             conn,
@@ -449,9 +451,9 @@ async def list_recipients(
             status=status,
             name=store.name_index(name) if name is not None else None,
             after=after,
-            limit=limit,
+            limit=limit + 1,
         )
-        await _record_reads(conn, [r["iin"] for r in rows], "recipient list")
+        await _record_reads(conn, [r["iin"] for r in rows[:limit]], "recipient list")
     return rows
 
 
@@ -498,7 +500,7 @@ async def update_recipient(
             raise NotFound(f"recipient {iin} not found")
         _refuse_deregistered(current)
         wanted = {**{f: current[f] for f in UPDATABLE}, **changes}
-        if wanted["guardian_name"] is None and any(
+        if not wanted["guardian_name"] and any(
             wanted[f] for f in ("guardian_phone", "guardian_email", "guardian_iin")
         ):
             raise RegistryError(422, "guardian.name is required", field="guardian.name")
