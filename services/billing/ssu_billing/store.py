@@ -783,9 +783,7 @@ due AS (
     SELECT * FROM released
 )
 SELECT d.*, e.iin, e.form, e.category, k.number AS contract_number, k.budget,
-       row_number() OVER (PARTITION BY k.number
-                          ORDER BY d.month, e.start_date, d.enrollment_id, d.kind,
-                                   d.source_invoice_id) AS line_no
+       row_number() OVER w AS line_no, sum(d.amount) OVER w AS running
 FROM due d
 JOIN enrollments e ON e.enrollment_id = d.enrollment_id
 JOIN contracts k ON k.provider_bin = e.provider_bin AND k.region = e.region AND k.year = $3
@@ -794,11 +792,14 @@ JOIN contracts k ON k.provider_bin = e.provider_bin AND k.region = e.region AND 
 WHERE ($4::text IS NULL OR k.region = $4)
   AND NOT EXISTS (SELECT 1 FROM invoices i WHERE i.contract_number = k.number
                   AND i.period = to_char($1::date, 'YYYY-MM'))
+WINDOW w AS (PARTITION BY k.number
+             ORDER BY d.month, e.start_date, d.enrollment_id, d.kind, d.source_invoice_id
+             ROWS UNBOUNDED PRECEDING)
 """
 
 # The budget along that order (domain.budget_statuses): a line that would take the contract
-# past its budget is over budget, and a later line that still fits is billed. One step per
-# line number, every contract at once.
+# past its budget is over budget, and a later line that still fits is billed. From each
+# contract's first crossing on, one step per line number, every such contract at once.
 _BUDGET = """
 CREATE TEMP TABLE run_lines ON COMMIT DROP AS
 WITH RECURSIVE spent AS (
@@ -808,14 +809,18 @@ WITH RECURSIVE spent AS (
       AND i.contract_number IN (SELECT contract_number FROM run_placed)
     GROUP BY i.contract_number
 ),
-walk AS (
-    SELECT p.contract_number, p.line_no, x.over,
-           x.before + CASE WHEN x.over THEN 0 ELSE p.amount END AS after
+-- every line before a contract's first crossing of its budget is billed: the walk starts there
+crossing AS (
+    SELECT p.contract_number, min(p.line_no) AS line_no
     FROM run_placed p LEFT JOIN spent s USING (contract_number)
-    CROSS JOIN LATERAL (SELECT coalesce(s.spent, 0) AS before,
-                               p.amount > 0 AND coalesce(s.spent, 0) + p.amount > p.budget
-                                   AS over) x
-    WHERE p.line_no = 1
+    WHERE p.amount > 0 AND coalesce(s.spent, 0) + p.running > p.budget
+    GROUP BY p.contract_number
+),
+walk AS (
+    SELECT p.contract_number, p.line_no, true AS over,
+           coalesce(s.spent, 0) + p.running - p.amount AS after
+    FROM crossing c JOIN run_placed p USING (contract_number, line_no)
+    LEFT JOIN spent s USING (contract_number)
     UNION ALL
     SELECT p.contract_number, p.line_no, w.after + p.amount > p.budget AND p.amount > 0,
            w.after + CASE WHEN p.amount > 0 AND w.after + p.amount > p.budget THEN 0
@@ -824,7 +829,7 @@ walk AS (
         ON p.contract_number = w.contract_number AND p.line_no = w.line_no + 1
 )
 SELECT p.*, CASE WHEN w.over THEN 'over_budget' ELSE 'billed' END AS status
-FROM run_placed p JOIN walk w USING (contract_number, line_no)
+FROM run_placed p LEFT JOIN walk w USING (contract_number, line_no)
 """
 
 _INVOICES = """
