@@ -38,6 +38,7 @@ from ssu_contracts import (
     LicenseRevokedV1,
     LicenseSuspendedV1,
     RecipientRegisteredV1,
+    RecipientUpdatedV1,
     make_event,
 )
 from ssu_notification import service, store
@@ -414,3 +415,40 @@ async def test_resumption_tells_the_guardian_of_a_minor_in_kazakh(world: Any) ->
         "АӘҚ: Болат Сейтов, «ТОО «Умит»» жеткізушісінің қамқорыңыздағы адамға (Ерлан Сейтов)"
         " қызмет көрсетуі 15.03.2026 бастап қайта басталды."
     )
+
+
+async def test_a_guardians_new_phone_from_an_update_is_the_one_told(world: Any) -> None:
+    svc, _ = world
+    child = new_iin(date(2015, 4, 5), "female")
+    snapshot = {
+        "iin": child,
+        "full_name": "Ару Сейтова",
+        "birth_date": date(2015, 4, 5),
+        "category": "child_disability",
+        "region": EAST,
+        "language": "kk",
+        "phone": None,
+    }
+    await publish(
+        RecipientRegisteredV1(**snapshot, guardian=Guardian(name="Болат", phone="+77019998800")),
+        source="/ssu/registry",
+    )
+    await publish(
+        RecipientUpdatedV1(
+            **snapshot,
+            guardian=Guardian(name="Болат", phone="+77019998811"),
+            changed=["guardian"],
+            version=2,
+        ),
+        source="/ssu/registry",
+    )
+    event = await publish(
+        EnrollmentResumedV1(
+            **_enrollment(child),
+            resumed_on=date(2026, 3, 15),
+            addressee=addressee("Ару Сейтова", phone=None),
+        ),
+        source="/ssu/registry",
+    )
+    rows = await deliveries(svc, event.id)
+    assert shape(rows) == [("guardian", "sms", "+77019998811", "kk")]

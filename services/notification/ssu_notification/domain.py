@@ -142,6 +142,8 @@ def retry_delay(attempt: int, *, base_seconds: float, max_seconds: float) -> tim
 PERSONAL_EVENT_TYPES = frozenset(
     {
         "registry.recipient.registered.v1",
+        "registry.recipient.updated.v1",
+        "registry.recipient.deregistered.v1",
         "registry.enrollment.started.v1",
         "registry.enrollment.ended.v1",
         "registry.enrollment.disrupted.v1",

@@ -32,6 +32,7 @@ from ssu_contracts import (
     InvoiceIssuedV1,
     LicenseEvent,
     RecipientRegisteredV1,
+    RecipientUpdatedV1,
 )
 
 from ssu_notification import domain, store
@@ -115,7 +116,8 @@ async def _remember_contacts(conn: Connection, data: Event) -> None:
             phone=data.contact.phone,
             language=str(data.contact.language),
         )
-    elif isinstance(data, RecipientRegisteredV1):
+    elif isinstance(data, RecipientRegisteredV1 | RecipientUpdatedV1):
+        # An update carries the whole snapshot: a guardian's new phone is the one used next.
         guardian = data.guardian
         await store.upsert_recipient_contact(
             conn,
