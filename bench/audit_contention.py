@@ -12,17 +12,23 @@ to measure the code before a change on the same machine, with this checkout's vi
     python bench/audit_contention.py [--writes 200] [--flood 300] [--source DIR]
 """
 
+# bench/http.py sits beside this script: with the script's folder first on the path it would
+# hide the standard library's `http` from everything imported after (httpx, asyncpg, uvicorn).
+import sys
+from pathlib import Path
+
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+
 import argparse
 import asyncio
 import multiprocessing as mp
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -31,8 +37,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from harness import ADMIN, ServiceProcess, free_port, wait_ready  # noqa: E402
-from ssu_contracts import make_iin  # noqa: E402
+from harness import ADMIN, ServiceProcess, free_port, wait_ready
+from ssu_contracts import make_iin
 
 PG = "postgresql://postgres@127.0.0.1:5432"
 DATABASE = "ssu_bench_audit_registry"

@@ -9,18 +9,24 @@ SQL query computes the same per-provider totals (the lower bound); both must agr
     .venv/bin/python bench/billing_run.py [--recipients 100000] [--providers 600]
 """
 
+# bench/http.py sits beside this script: with the script's folder first on the path it would
+# hide the standard library's `http` from everything imported after (httpx, asyncpg, uvicorn).
+import sys
+from pathlib import Path
+
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+
 import argparse
 import asyncio
 import os
 import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import date, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import asyncpg
 import httpx

@@ -25,17 +25,17 @@ from pathlib import Path
 # the standard library's `http` package from everything imported after.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import re  # noqa: E402
-import resource  # noqa: E402
-import shutil  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
+import argparse
+import asyncio
+import json
+import os
+import re
+import resource
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -45,9 +45,9 @@ PREFIX = "ssu_bench_http"
 os.environ["SSU_TEST_VHOST"] = PREFIX
 os.environ["SSU_TEST_DB_PREFIX"] = PREFIX
 
-import asyncpg  # noqa: E402
-import httpx  # noqa: E402
-from harness import (  # noqa: E402
+import asyncpg
+import httpx
+from harness import (
     ADMIN,
     PG_ADMIN,
     ServiceProcess,
@@ -59,7 +59,7 @@ from harness import (  # noqa: E402
     test_dsn,
     wait_ready,
 )
-from licensing_world import application  # noqa: E402
+from licensing_world import application
 
 LICENSES = 64  # state changes go round them: suspend all, then reinstate all, and so on
 OFFICIAL = "bench.official"

@@ -17,17 +17,17 @@ from pathlib import Path
 # the standard library's `http` package from everything imported after.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-import json  # noqa: E402
-import uuid  # noqa: E402
-from collections.abc import AsyncIterator  # noqa: E402
-from contextlib import asynccontextmanager  # noqa: E402
-from datetime import UTC, date, datetime  # noqa: E402
-from typing import Any  # noqa: E402
+import json
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, date, datetime
+from typing import Any
 
-import asyncpg  # noqa: E402
-import uvicorn  # noqa: E402
-from fastapi import FastAPI, Request  # noqa: E402
-from pydantic import BaseModel  # noqa: E402
+import asyncpg
+import uvicorn
+from fastapi import FastAPI, Request
+from pydantic import BaseModel
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS licenses (

@@ -12,15 +12,21 @@ Target: >= 300 notices/s.
     python bench/notification_fanout.py [--recipients 1000]
 """
 
+# bench/http.py sits beside this script: with the script's folder first on the path it would
+# hide the standard library's `http` from everything imported after (httpx, asyncpg, uvicorn).
+import sys
+from pathlib import Path
+
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+
 import argparse
 import asyncio
 import importlib.util
 import os
-import sys
 import tempfile
 import time
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,8 +34,8 @@ os.environ.setdefault("SSU_TEST_VHOST", "ssu_bench_fanout")
 os.environ.setdefault("SSU_TEST_DB_PREFIX", "ssu_bench_fanout")
 sys.path.insert(0, str(ROOT / "tests"))
 
-import httpx  # noqa: E402
-from harness import (  # noqa: E402
+import httpx
+from harness import (
     ADMIN,
     ensure_vhost,
     processes,
@@ -38,7 +44,7 @@ from harness import (  # noqa: E402
     spawn_service,
     wait_ready,
 )
-from ssu_contracts import (  # noqa: E402
+from ssu_contracts import (
     Contact,
     LicenseIssuedV1,
     LicenseSuspendedV1,

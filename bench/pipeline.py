@@ -18,16 +18,22 @@ removed at the end; loopback only.
     python bench/pipeline.py [--seconds 3] [--clients 16]
 """
 
+# bench/http.py sits beside this script: with the script's folder first on the path it would
+# hide the standard library's `http` from everything imported after (httpx, asyncpg, uvicorn).
+import sys
+from pathlib import Path
+
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+
 import argparse
 import asyncio
 import contextlib
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import asyncpg
 import httpx
@@ -36,8 +42,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "tests" / "faults"))
 
-import pair_service  # noqa: E402
-from harness import ADMIN, ServiceProcess, free_port, wait_ready  # noqa: E402
+import pair_service
+from harness import ADMIN, ServiceProcess, free_port, wait_ready
 
 VHOST = "ssu_bench"
 AMQP = f"amqp://guest:guest@127.0.0.1:5672/{VHOST}"

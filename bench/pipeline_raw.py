@@ -13,8 +13,15 @@ Exchange, queue type (durable quorum queue), persistence and message size are th
 reliable path, so the difference between the two is what the outbox, relay and inbox cost.
 """
 
-import asyncio
+# bench/http.py sits beside this script: with the script's folder first on the path it would
+# hide the standard library's `http` from everything imported after (httpx, asyncpg, uvicorn).
 import sys
+from pathlib import Path
+
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+
+import asyncio
 import time
 
 import aio_pika

@@ -8,14 +8,20 @@ Target: >= 20,000 rows/s, < 300 MB.
     python bench/registry_import.py [--rows 100000] [--pg postgresql://postgres@127.0.0.1:5432]
 """
 
+# bench/http.py sits beside this script: with the script's folder first on the path it would
+# hide the standard library's `http` from everything imported after (httpx, asyncpg, uvicorn).
+import sys
+from pathlib import Path
+
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+
 import argparse
 import asyncio
 import io
 import resource
-import sys
 import time
 from datetime import date, timedelta
-from pathlib import Path
 
 import asyncpg
 from ssu_common import create_pool, migrate
