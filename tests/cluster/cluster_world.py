@@ -633,7 +633,11 @@ class Phase:
         await until(settled, "statuses to agree and disruptions to settle", timeout=300)
 
     async def bill(self) -> dict[int, Decimal]:
-        run = await self.api.ok("billing", "POST", "/v1/runs", json={"period": self.period})
+        # Each scenario bills its own region: a region's first month of the year may be any, while
+        # a national run would wait for the months before it everywhere (billing's run order).
+        run = await self.api.ok(
+            "billing", "POST", "/v1/runs", json={"period": self.period, "region": self.region}
+        )
         assert run is not None
         totals: dict[int, Decimal] = {}
         for p in self.providers:
