@@ -258,10 +258,10 @@ def _line(row: Any, tariffs: dict[int, Any]) -> dict[str, Any]:
 async def get_license(number: str, principal: Read, conn: Conn) -> dict[str, Any]:
     """Billing's view of a license, as its events built it: an integrator sees that an event
     has arrived (`seq`, `transitions`) before starting a run."""
-    row = await store.license_view(conn, number)
-    if row is None or not principal.sees_region(row["region"]):
+    known = await service.license_knowledge(conn, number)
+    if known is None or not principal.sees_region(known[0]["region"]):
         raise Problem(404, "billing knows no such license")
-    transitions = await store.license_transitions(conn, number)
+    row, transitions = known
     return {
         "license_number": row["license_number"],
         "bin": row["bin"],
@@ -293,7 +293,7 @@ async def get_license(number: str, principal: Read, conn: Conn) -> dict[str, Any
 @router.get("/enrollments/{enrollment_id}")
 async def get_enrollment(enrollment_id: str, principal: Read, conn: Conn) -> dict[str, Any]:
     """Billing's view of an enrollment, as registry's events built it (without the IIN)."""
-    row = await store.get_enrollment(conn, enrollment_id)
+    row = await service.enrollment_knowledge(conn, enrollment_id)
     if row is None or not principal.sees_region(row["region"]):
         raise Problem(404, "billing knows no such enrollment")
     return {
@@ -350,9 +350,9 @@ async def get_tariffs(
         if region is not None and region != principal.region:
             raise Problem(404, "not found")
         region = principal.region
-    rows = await store.list_tariffs(conn, region=region, year=year)
+    rows, versions = await service.tariffs_with_history(conn, region=region, year=year)
     history: dict[int, list[dict[str, Any]]] = {}
-    for v in await store.tariff_history(conn, ids=[r["id"] for r in rows]):
+    for v in versions:
         if v["id"] != v["current_id"]:
             history.setdefault(v["current_id"], []).append(_tariff_version(v))
     return {"items": [{**_tariff(r), "history": history.get(r["id"], [])} for r in rows]}
@@ -769,7 +769,7 @@ async def reconciliation_report(
     """Issued, approved, paid and outstanding amounts per region and month of a year."""
     if region is not None:
         _visible(principal, region)
-    rows = await store.reconciliation_report(conn, year=year, region=region or principal.region)
+    rows = await service.reconciliation_report(conn, year=year, region=region or principal.region)
     sums = ("issued", "approved", "paid", "outstanding", "rejected")
     regions: dict[str, dict[str, Any]] = {}
     for r in rows:

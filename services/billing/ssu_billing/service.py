@@ -995,3 +995,32 @@ async def _set_bank_details(
         f" {reason}",
     )
     return row
+
+
+# what billing knows of licensing's and registry's events (read-only views)
+
+
+async def license_knowledge(conn: Connection, number: str) -> tuple[Any, list[Any]] | None:
+    """A license as billing's events built it, with its transitions; None if none arrived."""
+    row = await store.license_view(conn, number)
+    if row is None:
+        return None
+    return row, await store.license_transitions(conn, number)
+
+
+async def enrollment_knowledge(conn: Connection, enrollment_id: str) -> Any:
+    """An enrollment as registry's events built it in billing; None if none arrived."""
+    return await store.get_enrollment(conn, enrollment_id)
+
+
+async def tariffs_with_history(
+    conn: Connection, *, region: str | None, year: int | None
+) -> tuple[list[Any], list[Any]]:
+    """The tariffs in force and every version each has had."""
+    rows = await store.list_tariffs(conn, region=region, year=year)
+    return rows, await store.tariff_history(conn, ids=[r["id"] for r in rows])
+
+
+async def reconciliation_report(conn: Connection, *, year: int, region: str | None) -> list[Any]:
+    """Issued, approved, paid, outstanding and rejected sums per region and month."""
+    return await store.reconciliation_report(conn, year=year, region=region)
