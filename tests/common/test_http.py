@@ -1,5 +1,7 @@
 """The HTTP factory: API keys and scopes, problem details naming the field, health, metrics."""
 
+import re
+
 import probe_service
 import pytest
 from harness import ADMIN, reset_service, running_service
@@ -174,3 +176,19 @@ async def test_openapi_documents_errors_as_problem_details(svc) -> None:  # type
         "status",
         "detail",
     ]
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+async def test_api_pages_load_only_from_the_service(svc, page: str) -> None:  # type: ignore[no-untyped-def]
+    """Swagger UI and ReDoc work on a closed network: every asset the page names is served here."""
+
+    r = await svc.client.get(page)
+    assert r.status_code == 200
+    urls = re.findall(r"""(?:src|href)=["']([^"']+)["']|url: *["']([^"']+)["']""", r.text)
+    assets = [u for pair in urls for u in pair if u and not u.startswith("#")]
+    assert assets, r.text
+    assert all(u.startswith("/") for u in assets), assets
+    for url in assets:
+        got = await svc.client.get(url)
+        assert got.status_code == 200, url
+        assert len(got.content) > 0

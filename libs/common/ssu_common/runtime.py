@@ -14,6 +14,7 @@ import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response, Security
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from fastapi_offline import FastAPIOffline
 from faststream.rabbit import RabbitBroker
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 from ssu_contracts import AUDIT_SEALED, AuditSealedV1, Envelope
@@ -371,7 +372,14 @@ class ServiceRuntime:
                 await runtime.stop()
 
         tracing.configure(self.service, self.settings.otlp_endpoint)
-        app = FastAPI(title=self.title, version=self.version, lifespan=lifespan)
+        # Swagger UI and ReDoc from assets the service serves itself (/docs, /redoc): a closed
+        # government network cannot reach the CDN that FastAPI's own pages load them from.
+        app = FastAPIOffline(
+            title=self.title,
+            version=self.version,
+            lifespan=lifespan,
+            static_url="/docs/assets",
+        )
         app.state.runtime = self
         app.state.api_keys = ApiKeys.load(self.settings.api_keys_file)
         install_problem_handlers(app)
