@@ -358,6 +358,97 @@ class EnrollmentUnplacedV1(Event):
     seq: int | None = Field(default=None, ge=1)
 
 
+# registry: waiting list and placement offers
+
+
+class WaitingJoinedV1(Event):
+    """A recipient joined the waiting list for a place of a subtype in a region (asked by the
+    department, or put there by a revocation or by a disruption nobody resolved in time).
+    `position` is the place in line when joining, by the registry's stated priority."""
+
+    event_type: ClassVar[str] = "registry.waiting.joined.v1"
+
+    request_id: str
+    iin: Iin
+    region: RegionCode
+    form: ServiceForm
+    category: RecipientCategory
+    preferred_bins: list[Bin] = Field(default_factory=list)
+    asked_on: date
+    disrupted: bool = Field(
+        default=False, description="lost a place through a license's suspension or revocation"
+    )
+    position: int = Field(ge=1)
+    waiting: int = Field(ge=1, description="recipients waiting for this subtype and region")
+    reason: str | None = None
+    addressee: Addressee
+
+
+class OfferMadeV1(Event):
+    """A place freed and the first waiting recipient who fits was offered it; the place is held
+    for them until `expires_on` (inclusive)."""
+
+    event_type: ClassVar[str] = "registry.offer.made.v1"
+
+    offer_id: str
+    request_id: str
+    iin: Iin
+    region: RegionCode
+    form: ServiceForm
+    category: RecipientCategory
+    provider_bin: Bin
+    provider_name: str
+    license_number: str
+    site_id: str
+    site_address: str | None = None
+    made_on: date
+    expires_on: date
+    addressee: Addressee
+
+
+class OfferAcceptedV1(Event):
+    """An offer was accepted: the recipient is enrolled (`registry.enrollment.started.v1`
+    follows with the same enrollment id) and leaves the waiting list."""
+
+    event_type: ClassVar[str] = "registry.offer.accepted.v1"
+
+    offer_id: str
+    request_id: str
+    iin: Iin
+    enrollment_id: str
+    region: RegionCode
+    form: ServiceForm
+    category: RecipientCategory
+    provider_bin: Bin
+    provider_name: str
+    license_number: str
+    site_id: str
+    start_date: date
+    addressee: Addressee
+
+
+class OfferLapsedV1(Event):
+    """An offer ended without a placement: declined, not answered by `expires_on`, or
+    withdrawn because the place is gone (license suspended or revoked, site no longer listed).
+    The recipient stays on the waiting list; the place passes to the next in line."""
+
+    event_type: ClassVar[str] = "registry.offer.lapsed.v1"
+
+    offer_id: str
+    request_id: str
+    iin: Iin
+    region: RegionCode
+    form: ServiceForm
+    category: RecipientCategory
+    provider_bin: Bin
+    provider_name: str
+    license_number: str
+    site_id: str
+    reason: Literal["declined", "expired", "withdrawn"]
+    lapsed_on: date
+    addressee: Addressee
+
+
 # billing
 
 
@@ -502,6 +593,10 @@ _ALL: tuple[type[Event], ...] = (
     EnrollmentDisruptedV1,
     EnrollmentResumedV1,
     EnrollmentUnplacedV1,
+    WaitingJoinedV1,
+    OfferMadeV1,
+    OfferAcceptedV1,
+    OfferLapsedV1,
     InvoiceIssuedV1,
     BudgetExhaustedV1,
     RunCompletedV1,

@@ -31,6 +31,9 @@ from ssu_contracts import (
     LicenseReinstatedV1,
     LicenseRevokedV1,
     LicenseSuspendedV1,
+    OfferAcceptedV1,
+    OfferLapsedV1,
+    OfferMadeV1,
     RecipientDeregisteredV1,
     RecipientRegisteredV1,
     RecipientUpdatedV1,
@@ -38,6 +41,7 @@ from ssu_contracts import (
     Site,
     Subtype,
     UnknownEventType,
+    WaitingJoinedV1,
     make_event,
     parse_as,
     parse_data,
@@ -70,6 +74,10 @@ NOT_YET_IN_DESIGN = [
     "registry.enrollment.unplaced",
     "registry.recipient.updated",
     "registry.recipient.deregistered",
+    "registry.waiting.joined",
+    "registry.offer.made",
+    "registry.offer.accepted",
+    "registry.offer.lapsed",
 ]
 
 BIN = "940140000385"
@@ -112,6 +120,19 @@ ENROLLMENT = {
     "region": REGION,
     "form": "stationary",
     "category": "elderly",
+}
+OFFER = {
+    "offer_id": "o1",
+    "request_id": "w1",
+    "iin": IIN,
+    "region": REGION,
+    "form": "stationary",
+    "category": "elderly",
+    "provider_bin": BIN,
+    "provider_name": "Қамқор",
+    "license_number": "L-0001",
+    "site_id": "s1",
+    "addressee": ADDRESSEE,
 }
 
 SAMPLES: list[Event] = [
@@ -261,6 +282,28 @@ SAMPLES: list[Event] = [
         deregistered_on=date(2026, 2, 1),
         version=3,
     ),
+    WaitingJoinedV1(
+        request_id="w1",
+        iin=IIN,
+        region=REGION,
+        form="stationary",
+        category="elderly",
+        preferred_bins=[BIN],
+        asked_on=date(2026, 2, 1),
+        disrupted=True,
+        position=1,
+        waiting=4,
+        reason="license revoked: repeated violations",
+        addressee=ADDRESSEE,
+    ),
+    OfferMadeV1(
+        **OFFER,
+        site_address="Өскемен, Абай к-сі 1",
+        made_on=date(2026, 2, 3),
+        expires_on=date(2026, 2, 10),
+    ),
+    OfferAcceptedV1(**OFFER, enrollment_id="e2", start_date=date(2026, 2, 5)),
+    OfferLapsedV1(**OFFER, reason="expired", lapsed_on=date(2026, 2, 11)),
 ]
 
 
