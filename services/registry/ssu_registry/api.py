@@ -774,6 +774,331 @@ def _addressee(addressee: Addressee, contacts: bool) -> dict[str, Any]:
     return shown.model_dump(mode="json")
 
 
+# Waiting list and offers
+
+
+class WaitingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    iin: Iin
+    form: ServiceForm
+    category: RecipientCategory | None = Field(
+        default=None, description="default: the recipient's category"
+    )
+    preferred_bins: list[Bin] = Field(
+        default_factory=list,
+        max_length=10,
+        description="only these providers' sites are offered; empty: any in the region",
+    )
+    asked_on: date | None = Field(
+        default=None,
+        description="when the family asked (a paper list carried over keeps its dates); "
+        "default today, never in the future",
+    )
+
+
+class WithdrawIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(default="withdrawn by the recipient", min_length=1, max_length=500)
+
+
+class AcceptIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    start_date: date | None = Field(default=None, description="default today")
+
+
+class HeldOfferOut(BaseModel):
+    offer_id: str
+    license_number: str
+    site_id: str
+    made_on: date
+    expires_on: date
+
+
+class WaitingOut(BaseModel):
+    id: str
+    iin: str
+    full_name: str
+    region: str
+    form: str
+    category: str
+    preferred_bins: list[str]
+    disrupted: bool
+    child: bool
+    group_one: bool
+    asked_on: date
+    days_waiting: int
+    reason: str | None
+    status: Literal["waiting", "placed", "withdrawn"]
+    position: int | None = Field(description="place in the line of the region and subtype")
+    waiting: int | None = Field(description="recipients in that line")
+    offer: HeldOfferOut | None = Field(description="the place held for the recipient now")
+    closed_on: date | None
+    closed_reason: str | None
+    enrollment_id: str | None
+    addressee: dict[str, Any]
+
+
+class WaitingPage(BaseModel):
+    items: list[WaitingOut]
+    next_cursor: str | None
+
+
+class OfferOut(BaseModel):
+    id: str
+    request_id: str
+    iin: str
+    full_name: str
+    region: str
+    form: str
+    category: str
+    provider_bin: str
+    provider_name: str
+    license_number: str
+    site_id: str
+    site_address: str
+    made_on: date
+    expires_on: date
+    status: Literal["open", "accepted", "declined", "expired", "withdrawn"]
+    closed_on: date | None
+    enrollment_id: str | None
+
+
+class OfferPage(BaseModel):
+    items: list[OfferOut]
+    next_cursor: str | None
+
+
+def _waiting_out(row: dict[str, Any], contacts: bool) -> WaitingOut:
+    today = domain.today()
+    held = (
+        HeldOfferOut(
+            offer_id=row["offer_id"],
+            license_number=row["offer_license"],
+            site_id=row["offer_site"],
+            made_on=row["offer_made_on"],
+            expires_on=row["offer_expires_on"],
+        )
+        if row.get("offer_id")
+        else None
+    )
+    return WaitingOut(
+        id=row["request_id"],
+        iin=row["iin"],
+        full_name=row["full_name"],
+        region=row["region"],
+        form=row["form"],
+        category=row["category"],
+        preferred_bins=list(row["preferred_bins"]),
+        disrupted=row["disrupted"],
+        child=row["child"],
+        group_one=row["group_one"],
+        asked_on=row["asked_on"],
+        days_waiting=max(((row["closed_on"] or today) - row["asked_on"]).days, 0),
+        reason=row["reason"],
+        status=row["status"],
+        position=row["position"],
+        waiting=row["waiting"],
+        offer=held,
+        closed_on=row["closed_on"],
+        closed_reason=row["closed_reason"],
+        enrollment_id=row["enrollment_id"],
+        addressee=_addressee(domain.addressee_for(service.contact_of(row), on=today), contacts),
+    )
+
+
+def _offer_out(row: dict[str, Any]) -> OfferOut:
+    return OfferOut(
+        id=row["offer_id"],
+        request_id=row["request_id"],
+        iin=row["iin"],
+        full_name=row["full_name"],
+        region=row["region"],
+        form=row["form"],
+        category=row["category"],
+        provider_bin=row["provider_bin"],
+        provider_name=row["provider_name"],
+        license_number=row["license_number"],
+        site_id=row["site_id"],
+        site_address=row["site_address"],
+        made_on=row["made_on"],
+        expires_on=row["expires_on"],
+        status=row["offer_status"],
+        closed_on=row["offer_closed_on"],
+        enrollment_id=row["offer_enrollment_id"],
+    )
+
+
+def _request_id(value: str, what: str = "waiting request") -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise Problem(404, f"{what} {value} not found") from None
+
+
+@router.post("/waiting", response_model=WaitingOut, status_code=201)
+async def join_waiting(
+    body: WaitingIn,
+    response: Response,
+    principal: Principal = Security(authorize, scopes=WRITE),
+    conn: Connection = Depends(connection),
+) -> WaitingOut:
+    """Put a recipient on the waiting line for a place of a subtype in their region. The line
+    is ordered by the registry's stated priority (SSU_REGISTRY_WAITING_PRIORITY; by default
+    recipients who lost a place first, then children, then disability group 1, then by the
+    date asked). A place free now is offered at once (`offer`)."""
+    with _problems():
+        row = await service.join_waiting(
+            conn=conn,
+            command=service.JoinWaiting(
+                iin=body.iin,
+                form=str(body.form),
+                category=str(body.category) if body.category else None,
+                preferred_bins=tuple(body.preferred_bins),
+                asked_on=body.asked_on,
+            ),
+            region_scope=principal.region,
+        )
+    response.headers["Location"] = f"/v1/waiting/{row['request_id']}"
+    return _waiting_out(row, _sees_contacts(principal))
+
+
+@router.get("/waiting", response_model=WaitingPage)
+async def list_waiting(
+    region: RegionCode | None = None,
+    form: ServiceForm | None = None,
+    category: RecipientCategory | None = None,
+    limit: Limit = 100,
+    cursor: str | None = None,
+    principal: Principal = Security(authorize, scopes=READ),
+    conn: Connection = Depends(connection),
+) -> WaitingPage:
+    """The waiting lines of a region (or every region), each in its order: by form, category
+    and place in line. Contacts need `registry:read-contacts`."""
+    after = decode_cursor(cursor, tuple[str, str, int])
+    rows = await service.list_waiting(
+        conn=conn,
+        region=_visible_region(principal, region),
+        form=str(form) if form else None,
+        category=str(category) if category else None,
+        after=after,
+        limit=limit + 1,
+    )
+    page = rows[:limit]
+    last = page[-1] if page else None
+    next_cursor = (
+        encode_cursor([last["form"], last["category"], last["position"]])
+        if last is not None and len(rows) > limit
+        else None
+    )
+    contacts = _sees_contacts(principal)
+    return WaitingPage(items=[_waiting_out(r, contacts) for r in page], next_cursor=next_cursor)
+
+
+@router.get("/waiting/{request_id}", response_model=WaitingOut)
+async def get_waiting(
+    request_id: str,
+    principal: Principal = Security(authorize, scopes=READ),
+    conn: Connection = Depends(connection),
+) -> WaitingOut:
+    with _problems():
+        row = await service.get_waiting(
+            conn=conn, request_id=_request_id(request_id), region_scope=principal.region
+        )
+    return _waiting_out(row, _sees_contacts(principal))
+
+
+@router.post("/waiting/{request_id}/withdraw", response_model=WaitingOut)
+async def withdraw_waiting(
+    request_id: str,
+    body: WithdrawIn | None = None,
+    principal: Principal = Security(authorize, scopes=WRITE),
+    conn: Connection = Depends(connection),
+) -> WaitingOut:
+    """The recipient no longer waits; a place held for them passes to the next in line."""
+    with _problems():
+        row = await service.withdraw_waiting(
+            conn=conn,
+            request_id=_request_id(request_id),
+            reason=(body or WithdrawIn()).reason,
+            region_scope=principal.region,
+        )
+    return _waiting_out(row, _sees_contacts(principal))
+
+
+@router.get("/offers", response_model=OfferPage)
+async def list_offers(
+    region: RegionCode | None = None,
+    status: Literal["open", "accepted", "declined", "expired", "withdrawn"] | None = None,
+    limit: Limit = 100,
+    cursor: str | None = None,
+    principal: Principal = Security(authorize, scopes=READ),
+    conn: Connection = Depends(connection),
+) -> OfferPage:
+    """Places offered to waiting recipients, by region and state."""
+    rows = await service.list_offers(
+        conn=conn,
+        region=_visible_region(principal, region),
+        status=status,
+        after=_uuid_cursor(cursor),
+        limit=limit + 1,
+    )
+    page = rows[:limit]
+    next_cursor = encode_cursor(page[-1]["offer_id"]) if len(rows) > limit else None
+    return OfferPage(items=[_offer_out(r) for r in page], next_cursor=next_cursor)
+
+
+@router.get("/offers/{offer_id}", response_model=OfferOut)
+async def get_offer(
+    offer_id: str,
+    principal: Principal = Security(authorize, scopes=READ),
+    conn: Connection = Depends(connection),
+) -> OfferOut:
+    with _problems():
+        row = await service.get_offer(
+            conn=conn, offer_id=_request_id(offer_id, "offer"), region_scope=principal.region
+        )
+    return _offer_out(row)
+
+
+@router.post("/offers/{offer_id}/accept", response_model=OfferOut)
+async def accept_offer(
+    offer_id: str,
+    request: Request,
+    body: AcceptIn | None = None,
+    principal: Principal = Security(authorize, scopes=WRITE),
+    conn: Connection = Depends(connection),
+) -> OfferOut:
+    """The family accepted: the recipient is enrolled at the offered site (409 when the offer
+    is no longer open or has expired)."""
+    with _problems():
+        row = await service.accept_offer(
+            conn=conn,
+            offer_id=_request_id(offer_id, "offer"),
+            start_date=(body or AcceptIn()).start_date,
+            region_scope=principal.region,
+            max_days_ahead=request.app.state.runtime.settings.enrollment_max_days_ahead,
+        )
+    return _offer_out(row)
+
+
+@router.post("/offers/{offer_id}/decline", response_model=OfferOut)
+async def decline_offer(
+    offer_id: str,
+    principal: Principal = Security(authorize, scopes=WRITE),
+    conn: Connection = Depends(connection),
+) -> OfferOut:
+    """The family declined: the place passes to the next in line; the recipient keeps their
+    place in line and is not offered this site again."""
+    with _problems():
+        row = await service.decline_offer(
+            conn=conn, offer_id=_request_id(offer_id, "offer"), region_scope=principal.region
+        )
+    return _offer_out(row)
+
+
 # Bulk import
 
 

@@ -2,6 +2,7 @@
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -327,3 +328,41 @@ def deregistration_date_problem(day: date, *, on: date) -> str | None:
     if day > on:
         return f"is in the future (today is {on.isoformat()})"
     return None
+
+
+# Waiting list (DESIGN §3 "Waiting list")
+
+# The criteria a waiting line is ordered by, most important first; after them, the date asked
+# (then the moment, so the line is total). The setting SSU_REGISTRY_WAITING_PRIORITY names them
+# in its order; a criterion left out does not count.
+PRIORITY_CRITERIA = ("disrupted", "child", "group_one")
+
+
+def priority_weights(order: Sequence[str]) -> dict[str, int]:
+    """Each criterion's weight in the line's sort key (lower comes first): a recipient who
+    lacks a criterion gets its weight, and each criterion outweighs all that follow it."""
+    unknown = [c for c in order if c not in PRIORITY_CRITERIA]
+    if unknown or len(set(order)) != len(order):
+        raise ValueError(
+            f"waiting priority {list(order)} must name each of {list(PRIORITY_CRITERIA)} "
+            "at most once"
+        )
+    weights = dict.fromkeys(PRIORITY_CRITERIA, 0)
+    for rank, criterion in enumerate(order):
+        weights[criterion] = 1 << (len(order) - 1 - rank)
+    return weights
+
+
+def waits_for_places(form: ServiceForm | str) -> bool:
+    """Only forms that take a place at a site have a waiting line; home care has no places to
+    wait for and is enrolled directly."""
+    return has_capacity_limit(form)
+
+
+def offer_expiry(made_on: date, hold_days: int) -> date:
+    """The last day an offer made on a day can be accepted."""
+    return made_on + timedelta(days=hold_days)
+
+
+def lapsed(expires_on: date, *, on: date) -> bool:
+    return on > expires_on

@@ -6,9 +6,9 @@ import io
 import json
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -27,12 +27,17 @@ from ssu_contracts import (
     LicenseIssuedV1,
     LicenseReinstatedV1,
     LicenseStatus,
+    OfferAcceptedV1,
+    OfferLapsedV1,
+    OfferMadeV1,
     RecipientCategory,
     RecipientDeregisteredV1,
     RecipientRegisteredV1,
     RecipientUpdatedV1,
     ServiceForm,
+    WaitingJoinedV1,
 )
+from ssu_contracts.ids import region_of
 from ssu_contracts.reference import REGIONS
 
 from ssu_registry import domain, store
@@ -76,7 +81,11 @@ async def apply_license_event(*, conn: Connection, event: LicenseEvent) -> bool:
     """Bring the provider read model to a license snapshot and carry out continuity of care.
 
     An event whose seq is not newer than the stored one is ignored (False), but kept in the
-    license history (what held on its date)."""
+    license history (what held on its date). The places of the license's regions are held
+    first: what is free changes, and free places are offered to the waiting line."""
+    regions = {region_of(site.kato) for site in event.sites}
+    regions.update(await store.license_regions(conn, event.license_number))
+    await store.lock_places(conn, regions)
     await store.record_license_history(conn, event)
     if not await store.upsert_provider_if_newer(conn, event):
         log.info("provider.stale_event_ignored", license=event.license_number, seq=event.seq)
@@ -95,6 +104,10 @@ async def apply_license_event(*, conn: Connection, event: LicenseEvent) -> bool:
         await _resume(conn=conn, event=event)
     else:
         await _end_all(conn=conn, event=event)
+    # A suspended or revoked license, or a site dropped from it, holds no offered place.
+    gone = await store.open_offers_where(conn, license_number=event.license_number)
+    await _lapse(conn, [o["offer_id"] for o in gone], reason="withdrawn", on=domain.today())
+    await _offer_free_places(conn, regions)
     log.info("provider.updated", license=event.license_number, seq=event.seq, status=event.status)
     return True
 
@@ -202,6 +215,11 @@ async def _resume(*, conn: Connection, event: LicenseEvent) -> None:
     ]
     if not events:
         return
+    # Recipients who joined the line after the disruption have their place back.
+    waiting = await store.waiting_from_enrollments(conn, [r["enrollment_id"] for r in resumed])
+    await _close_requests(
+        conn, waiting, reason="place resumed", regions=[r["region"] for r in resumed]
+    )
     await audit.record_many(
         conn,
         aggregates=[Aggregate("enrollment", row["enrollment_id"]) for row in resumed],
@@ -274,6 +292,10 @@ async def _end_all(*, conn: Connection, event: LicenseEvent) -> None:
         reason=reason,
     )
     await emit_many(conn, events)
+    # Revocation puts its recipients on the line at once, at its top.
+    await _join_lost_places(
+        conn, ended, reason=reason, lost_on=min(event.effective_date, domain.today())
+    )
     log.info("enrollments.unplaced_by_revocation", license=event.license_number, count=len(ended))
 
 
@@ -590,6 +612,10 @@ async def deregister_recipient(
                 reason=reason,
                 region_scope=None,
             )
+        waiting = await store.waiting_of(conn, iin)
+        await _close_requests(
+            conn, waiting, reason=f"deregistered: {reason}", regions=[current["region"]]
+        )
         row = await store.deregister_recipient(conn, iin, day=day, reason=reason)
         await store.insert_history(
             conn,
@@ -654,6 +680,12 @@ async def enroll(
             candidates = [command.license_number]
         else:
             candidates = await store.find_site_license(conn, command.provider_bin, command.site_id)
+        # Places before the provider (as license events take them): offers are counted true.
+        region = (
+            await store.site_region(conn, candidates[0], command.site_id) if candidates else None
+        )
+        if region is not None:
+            await store.lock_places(conn, [region])
         # Locks in the order licensing events take them (provider, then site): a suspension
         # waits for this enrollment, or this enrollment sees the suspension.
         provider = (
@@ -732,6 +764,10 @@ async def enroll(
             events.append((_ended_event(transferred), str(transferred["id"])))
         if domain.has_capacity_limit(command.form) and site["places"] is not None:
             occupied = await store.occupied_places(conn, site["license_number"], site["site_id"])
+            # A place held by an open offer is taken, except the one offered to this recipient.
+            occupied += await store.open_offers_at(
+                conn, site["license_number"], site["site_id"], except_iin=command.iin
+            )
             if occupied >= site["places"]:
                 raise RegistryError(
                     409,
@@ -756,6 +792,7 @@ async def enroll(
         await store.mark_placed_again(
             conn, iin=command.iin, form=command.form, on=start_date, enrollment_id=row["id"]
         )
+        await _placed(conn, iin=command.iin, form=command.form, enrollment=row)
         events.append(
             (
                 EnrollmentStartedV1(
@@ -811,6 +848,9 @@ async def end_enrollment(
 ) -> asyncpg.Record:
     """End an active or disrupted enrollment; end_date is the last date of service."""
     async with conn.transaction():
+        region = await store.enrollment_region(conn, enrollment_id)
+        if region is not None:
+            await store.lock_places(conn, [region])
         current = await store.get_enrollment(conn, enrollment_id, lock=True)
         if current is None or (region_scope is not None and current["region"] != region_scope):
             raise NotFound(f"enrollment {enrollment_id} not found")
@@ -834,6 +874,8 @@ async def end_enrollment(
             reason=reason,
         )
         await emit(conn, _ended_event(row), subject=enrollment_id)
+        # The freed place goes to the first in line who fits.
+        await _offer_free_places(conn, [row["region"]])
     log.info("enrollment.ended", enrollment=enrollment_id)
     return row
 
@@ -1061,6 +1103,7 @@ def _region_block(region: str) -> dict[str, Any]:
         "recipients_served": _served_block(),
         "disrupted_recipients": 0,
         "unplaced_recipients": 0,
+        "waiting": {"recipients": 0, "median_days": None, "by_line": []},
     }
 
 
@@ -1118,6 +1161,23 @@ async def statistics(
     for row in await store.unplaced_counts(conn, region, on):
         target = block(row["region"]) if row["region"] is not None else overall
         target["unplaced_recipients"] = row["n"]
+    for row in await store.waiting_figures(conn, region, on):
+        target = overall if row["overall"] else block(row["region"])
+        median = float(row["median_days"]) if row["median_days"] is not None else None
+        if row["overall"] or row["whole_region"]:
+            target["waiting"]["recipients"] = row["n"]
+            target["waiting"]["median_days"] = median
+        else:
+            target["waiting"]["by_line"].append(
+                {
+                    "form": row["form"],
+                    "category": row["category"],
+                    "recipients": row["n"],
+                    "median_days": median,
+                }
+            )
+    if region is not None:
+        overall["waiting"] = block(region)["waiting"]
     result: dict[str, Any] = {
         "as_of": on.isoformat(),
         "region": region,
@@ -1126,6 +1186,7 @@ async def statistics(
         "recipients_served": overall["recipients_served"],
         "disrupted_recipients": overall["disrupted_recipients"],
         "unplaced_recipients": overall["unplaced_recipients"],
+        "waiting": overall["waiting"],
         "regions": [regions[r] for r in sorted(regions)],
     }
     if region is not None:
@@ -1144,3 +1205,583 @@ async def statistics(
             for p in await store.provider_figures(conn, region, on)
         ]
     return result
+
+
+# Waiting list and offers (DESIGN §3 "Waiting list")
+
+
+@dataclass(frozen=True)
+class WaitingRules:
+    """The settings the waiting line follows; `use_waiting_rules` sets them at start-up."""
+
+    weights: dict[str, int]
+    hold_days: int = 7
+    disruption_wait_days: int = 14
+
+
+_rules: list[WaitingRules] = []
+
+
+def use_waiting_rules(rules: WaitingRules) -> None:
+    _rules[:] = [rules]
+
+
+def waiting_rules() -> WaitingRules:
+    if not _rules:
+        _rules.append(WaitingRules(weights=domain.priority_weights(domain.PRIORITY_CRITERIA)))
+    return _rules[0]
+
+
+@dataclass(frozen=True)
+class JoinWaiting:
+    iin: str
+    form: str
+    category: str | None
+    preferred_bins: tuple[str, ...] = ()
+    asked_on: date | None = None
+
+
+async def join_waiting(
+    *, conn: Connection, command: JoinWaiting, region_scope: str | None
+) -> dict[str, Any]:
+    """Put a recipient on the waiting line of their region for a subtype; a place free now is
+    offered at once. Returns the request with its place in line."""
+    today = domain.today()
+    asked_on = command.asked_on or today
+    if asked_on > today:
+        raise RegistryError(
+            422, f"asked_on {asked_on.isoformat()} is in the future", field="asked_on"
+        )
+    if not domain.waits_for_places(command.form):
+        raise RegistryError(
+            422,
+            f"the form {command.form} takes no place at a site: enroll the recipient directly",
+            field="form",
+        )
+    async with conn.transaction():
+        recipient = await store.get_recipient(conn, command.iin, lock=True)
+        if recipient is None or (region_scope is not None and recipient["region"] != region_scope):
+            raise NotFound(f"recipient {command.iin} not found")
+        _refuse_deregistered(recipient)
+        await store.lock_places(conn, [recipient["region"]])
+        current = await store.open_enrollment_for_form(conn, command.iin, command.form)
+        if current is not None and current["status"] == "active":
+            raise RegistryError(
+                409,
+                f"the recipient already has an active enrollment for the form {command.form}",
+                current_status="active",
+                enrollment_id=str(current["id"]),
+            )
+        category = command.category or recipient["category"]
+        if not await _known_preferences(
+            conn, recipient["region"], command.form, category, command.preferred_bins
+        ):
+            raise RegistryError(
+                422,
+                "preferred_bins names a provider without an active license for the form and "
+                f"category in the region {recipient['region']}",
+                field="preferred_bins",
+            )
+        request_id = await _join(
+            conn,
+            recipient=recipient,
+            form=command.form,
+            category=category,
+            preferred_bins=list(command.preferred_bins),
+            asked_on=asked_on,
+            disrupted=current is not None,
+            reason=None,
+            from_enrollment=str(current["id"]) if current is not None else None,
+        )
+        await _offer_free_places(conn, [recipient["region"]])
+        rows = await store.waiting_requests(conn, waiting_rules().weights, request_id=request_id)
+        await _record_reads(conn, [command.iin], "waiting request")
+    return rows[0]
+
+
+async def _known_preferences(
+    conn: Connection, region: str, form: str, category: str, bins: Sequence[str]
+) -> bool:
+    if not bins:
+        return True
+    return set(bins) <= await store.providers_of_subtype(conn, region, form, category)
+
+
+async def _join(
+    conn: Connection,
+    *,
+    recipient: dict[str, Any],
+    form: str,
+    category: str,
+    preferred_bins: list[str],
+    asked_on: date,
+    disrupted: bool,
+    reason: str | None,
+    from_enrollment: str | None,
+) -> str:
+    """Insert a waiting request (the caller holds the region's places) and publish its
+    `registry.waiting.joined.v1` with the place in line."""
+    iin = recipient["iin"]
+    waiting = await store.waiting_for_form(conn, iin, form)
+    if waiting is not None:
+        raise RegistryError(
+            409,
+            f"the recipient is already waiting for the form {form}",
+            request_id=waiting["request_id"],
+        )
+    request_id = await store.insert_waiting(
+        conn,
+        {
+            "id": uuid.uuid4(),
+            "iin": iin,
+            "region": recipient["region"],
+            "form": form,
+            "category": category,
+            "preferred_bins": preferred_bins,
+            "disrupted": disrupted,
+            "child": category == RecipientCategory.CHILD_DISABILITY,
+            "group_one": recipient["disability_group"] == 1,
+            "asked_on": asked_on,
+            "reason": reason,
+            "from_enrollment": from_enrollment,
+        },
+    )
+    row = (await store.waiting_requests(conn, waiting_rules().weights, request_id=request_id))[0]
+    await audit.record(
+        conn,
+        aggregate=Aggregate("waiting", request_id),
+        action="waiting.joined",
+        reason=reason or f"{form}/{category} in {recipient['region']}",
+    )
+    await emit(
+        conn,
+        WaitingJoinedV1(
+            request_id=request_id,
+            iin=iin,
+            region=row["region"],
+            form=form,
+            category=category,
+            preferred_bins=preferred_bins,
+            asked_on=asked_on,
+            disrupted=disrupted,
+            position=row["position"],
+            waiting=row["waiting"],
+            reason=reason,
+            addressee=domain.addressee_for(contact_of(recipient), on=domain.today()),
+        ),
+        subject=request_id,
+    )
+    log.info("waiting.joined", request=request_id, region=row["region"], position=row["position"])
+    return request_id
+
+
+async def _offer_free_places(conn: Connection, regions: Iterable[str]) -> int:
+    """Offer every free place of the regions to the first waiting recipient who fits it (the
+    subtype, their preferred providers, a site not offered to them before), in line order.
+    Holds the regions' places, so two replicas never offer the same place. Returns how many
+    offers were made."""
+    rules = waiting_rules()
+    wanted = sorted(set(regions))
+    await store.lock_places(conn, wanted)
+    today = domain.today()
+    made: list[tuple[uuid.UUID, str, str, str, date, date]] = []
+    for region in wanted:
+        sites = [
+            _FreeSite(
+                license_number=s["license_number"],
+                site_id=s["site_id"],
+                bin=s["bin"],
+                free=s["free"],
+                subtypes=frozenset(zip(s["forms"], s["categories"], strict=True)),
+            )
+            for s in await store.free_sites(conn, region)
+        ]
+        if not sites:
+            continue
+        for request in await store.waiting_candidates(conn, region, rules.weights):
+            site = _first_fitting(sites, request)
+            if site is None:
+                continue
+            made.append(
+                (
+                    uuid.uuid4(),
+                    request["request_id"],
+                    site.license_number,
+                    site.site_id,
+                    today,
+                    domain.offer_expiry(today, rules.hold_days),
+                )
+            )
+            if site.free is not None:
+                site.free -= 1
+                if site.free == 0:
+                    sites.remove(site)
+            if not sites:
+                break
+    if not made:
+        return 0
+    await store.insert_offers(conn, made)
+    offers = await store.offers_by_ids(conn, [str(m[0]) for m in made])
+    await audit.record_many(
+        conn,
+        aggregates=[Aggregate("waiting", o["request_id"]) for o in offers],
+        action="offer.made",
+        reason="a place is free",
+    )
+    await emit_many(
+        conn,
+        [
+            (
+                OfferMadeV1(
+                    offer_id=o["offer_id"],
+                    request_id=o["request_id"],
+                    iin=o["iin"],
+                    region=o["region"],
+                    form=o["form"],
+                    category=o["category"],
+                    provider_bin=o["provider_bin"],
+                    provider_name=o["provider_name"],
+                    license_number=o["license_number"],
+                    site_id=o["site_id"],
+                    site_address=o["site_address"],
+                    made_on=o["made_on"],
+                    expires_on=o["expires_on"],
+                    addressee=domain.addressee_for(contact_of(o), on=today),
+                ),
+                o["request_id"],
+            )
+            for o in offers
+        ],
+    )
+    log.info("offers.made", count=len(offers), regions=wanted)
+    return len(offers)
+
+
+@dataclass
+class _FreeSite:
+    license_number: str
+    site_id: str
+    bin: str
+    free: int | None
+    subtypes: frozenset[tuple[str, str]]
+
+
+def _first_fitting(sites: list[_FreeSite], request: dict[str, Any]) -> _FreeSite | None:
+    offered_before = set(request["offered_before"])
+    preferred = set(request["preferred_bins"])
+    for site in sites:
+        if (
+            (request["form"], request["category"]) in site.subtypes
+            and (not preferred or site.bin in preferred)
+            and f"{site.license_number}/{site.site_id}" not in offered_before
+        ):
+            return site
+    return None
+
+
+async def _lapse(conn: Connection, offer_ids: Sequence[str], *, reason: str, on: date) -> list[str]:
+    """Close open offers without a placement (declined, expired, withdrawn) and tell the
+    recipients they stay on the line; returns the regions whose places came free."""
+    status = {"declined": "declined", "expired": "expired", "withdrawn": "withdrawn"}[reason]
+    closed = await store.close_offers(conn, offer_ids, status=status, on=on)
+    if not closed:
+        return []
+    offers = await store.offers_by_ids(conn, closed)
+    await audit.record_many(
+        conn,
+        aggregates=[Aggregate("waiting", o["request_id"]) for o in offers],
+        action=f"offer.{status}",
+        reason=f"offer {status}",
+    )
+    await emit_many(
+        conn,
+        [
+            (
+                OfferLapsedV1(
+                    offer_id=o["offer_id"],
+                    request_id=o["request_id"],
+                    iin=o["iin"],
+                    region=o["region"],
+                    form=o["form"],
+                    category=o["category"],
+                    provider_bin=o["provider_bin"],
+                    provider_name=o["provider_name"],
+                    license_number=o["license_number"],
+                    site_id=o["site_id"],
+                    reason=reason,  # type: ignore[arg-type]
+                    lapsed_on=on,
+                    addressee=domain.addressee_for(contact_of(o), on=on),
+                ),
+                o["request_id"],
+            )
+            for o in offers
+        ],
+    )
+    return sorted({o["region"] for o in offers})
+
+
+async def decline_offer(
+    *, conn: Connection, offer_id: str, region_scope: str | None
+) -> dict[str, Any]:
+    """The recipient declined: the place passes to the next in line, they keep their place in
+    line and are not offered that site again."""
+    async with conn.transaction():
+        offer = await _offer_in_scope(conn, offer_id, region_scope)
+        await store.lock_places(conn, [offer["region"]])
+        if not await _lapse(conn, [offer_id], reason="declined", on=domain.today()):
+            raise _not_open(offer_id)
+        await _offer_free_places(conn, [offer["region"]])
+        row = await store.get_offer(conn, offer_id)
+    assert row is not None
+    return row
+
+
+async def accept_offer(
+    *,
+    conn: Connection,
+    offer_id: str,
+    start_date: date | None,
+    region_scope: str | None,
+    max_days_ahead: int = 90,
+) -> dict[str, Any]:
+    """Enroll the recipient at the offered site (every rule of an enrollment holds; the held
+    place is theirs); the request leaves the line and `registry.offer.accepted.v1` follows."""
+    async with conn.transaction():
+        offer = await _offer_in_scope(conn, offer_id, region_scope)
+        if offer["offer_status"] != "open":
+            raise _not_open(offer_id)
+        if domain.lapsed(offer["expires_on"], on=domain.today()):
+            raise RegistryError(
+                409,
+                f"offer {offer_id} expired on {offer['expires_on'].isoformat()}",
+                current_status="expired",
+            )
+        await enroll(
+            conn=conn,
+            command=EnrollRecipient(
+                iin=offer["iin"],
+                provider_bin=offer["provider_bin"],
+                site_id=offer["site_id"],
+                form=offer["form"],
+                category=offer["category"],
+                start_date=start_date,
+                license_number=offer["license_number"],
+            ),
+            region_scope=region_scope,
+            max_days_ahead=max_days_ahead,
+        )
+        row = await store.get_offer(conn, offer_id)
+    assert row is not None
+    return row
+
+
+async def _offer_in_scope(
+    conn: Connection, offer_id: str, region_scope: str | None
+) -> dict[str, Any]:
+    offer = await store.get_offer(conn, offer_id)
+    if offer is None or (region_scope is not None and offer["region"] != region_scope):
+        raise NotFound(f"offer {offer_id} not found")
+    return offer
+
+
+def _not_open(offer_id: str) -> RegistryError:
+    return RegistryError(409, f"offer {offer_id} is no longer open", current_status="closed")
+
+
+async def _placed(conn: Connection, *, iin: str, form: str, enrollment: dict[str, Any]) -> None:
+    """An enrollment of a form started: the recipient's waiting request of that form is met.
+    An open offer at the same site is accepted by it; one elsewhere is withdrawn (its place
+    passes on)."""
+    waiting = await store.waiting_for_form(conn, iin, form)
+    if waiting is None:
+        return
+    today = domain.today()
+    offer = await store.open_offer_of(conn, waiting["request_id"])
+    await store.close_waiting(
+        conn,
+        waiting["request_id"],
+        status="placed",
+        on=enrollment["start_date"],
+        reason="enrolled",
+        enrollment_id=enrollment["id"],
+    )
+    if offer is None:
+        return
+    if (offer["license_number"], offer["site_id"]) != (
+        enrollment["license_number"],
+        enrollment["site_id"],
+    ):
+        await _lapse(conn, [offer["offer_id"]], reason="withdrawn", on=today)
+        await _offer_free_places(conn, [enrollment["region"]])
+        return
+    await store.close_offers(
+        conn, [offer["offer_id"]], status="accepted", on=today, enrollment_id=enrollment["id"]
+    )
+    accepted = await store.get_offer(conn, offer["offer_id"])
+    assert accepted is not None
+    await audit.record(
+        conn,
+        aggregate=Aggregate("waiting", waiting["request_id"]),
+        action="offer.accepted",
+        reason=f"enrollment {enrollment['id']}",
+    )
+    await emit(
+        conn,
+        OfferAcceptedV1(
+            offer_id=offer["offer_id"],
+            request_id=waiting["request_id"],
+            iin=iin,
+            enrollment_id=str(enrollment["id"]),
+            region=accepted["region"],
+            form=form,
+            category=accepted["category"],
+            provider_bin=accepted["provider_bin"],
+            provider_name=accepted["provider_name"],
+            license_number=accepted["license_number"],
+            site_id=accepted["site_id"],
+            start_date=enrollment["start_date"],
+            addressee=domain.addressee_for(contact_of(accepted), on=today),
+        ),
+        subject=waiting["request_id"],
+    )
+
+
+async def withdraw_waiting(
+    *, conn: Connection, request_id: str, reason: str, region_scope: str | None
+) -> dict[str, Any]:
+    """The recipient no longer waits; an open offer is withdrawn and its place passes on."""
+    async with conn.transaction():
+        rows = await store.waiting_requests(conn, waiting_rules().weights, request_id=request_id)
+        if not rows or (region_scope is not None and rows[0]["region"] != region_scope):
+            raise NotFound(f"waiting request {request_id} not found")
+        await _close_requests(conn, [request_id], reason=reason, regions=[rows[0]["region"]])
+        rows = await store.waiting_requests(conn, waiting_rules().weights, request_id=request_id)
+    return rows[0]
+
+
+async def _close_requests(
+    conn: Connection, request_ids: Sequence[str], *, reason: str, regions: Sequence[str]
+) -> None:
+    if not request_ids:
+        return
+    await store.lock_places(conn, regions)
+    today = domain.today()
+    offers = await store.open_offers_where(conn, request_ids=request_ids)
+    freed = await _lapse(conn, [o["offer_id"] for o in offers], reason="withdrawn", on=today)
+    for request_id in request_ids:
+        if not await store.close_waiting(
+            conn, request_id, status="withdrawn", on=today, reason=reason
+        ):
+            raise RegistryError(
+                409, f"waiting request {request_id} is no longer waiting", current_status="closed"
+            )
+        await audit.record(
+            conn, aggregate=Aggregate("waiting", request_id), action="waiting.left", reason=reason
+        )
+    if freed:
+        await _offer_free_places(conn, freed)
+
+
+async def get_waiting(
+    *, conn: Connection, request_id: str, region_scope: str | None
+) -> dict[str, Any]:
+    async with conn.transaction():
+        rows = await store.waiting_requests(conn, waiting_rules().weights, request_id=request_id)
+        if not rows or (region_scope is not None and rows[0]["region"] != region_scope):
+            raise NotFound(f"waiting request {request_id} not found")
+        await _record_reads(conn, [rows[0]["iin"]], "waiting request")
+    return rows[0]
+
+
+async def list_waiting(
+    *,
+    conn: Connection,
+    region: str,
+    form: str | None,
+    category: str | None,
+    after: tuple[str, str, int] | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """A region's waiting lines in order (form, category, place in line)."""
+    async with conn.transaction():
+        rows = await store.waiting_requests(
+            conn,
+            waiting_rules().weights,
+            region=region,
+            form=form,
+            category=category,
+            after=after,
+            limit=limit,
+        )
+        await _record_reads(conn, [r["iin"] for r in rows], "waiting list")
+    return rows
+
+
+async def get_offer(*, conn: Connection, offer_id: str, region_scope: str | None) -> dict[str, Any]:
+    async with conn.transaction():
+        offer = await _offer_in_scope(conn, offer_id, region_scope)
+        await _record_reads(conn, [offer["iin"]], "offer")
+    return offer
+
+
+async def list_offers(
+    *, conn: Connection, region: str | None, status: str | None, after: str | None, limit: int
+) -> list[dict[str, Any]]:
+    async with conn.transaction():
+        rows = await store.list_offers(conn, region=region, status=status, after=after, limit=limit)
+        await _record_reads(conn, [r["iin"] for r in rows], "offer list")
+    return rows
+
+
+async def keep_waiting_lines(*, conn: Connection, today: date) -> tuple[int, int]:
+    """The waiting list's timer: offers not answered by their last day lapse (their places pass
+    on), and recipients disrupted for `disruption_wait_days` who took no alternative join the
+    line at its top. Returns (offers lapsed, recipients joined)."""
+    rules = waiting_rules()
+    async with conn.transaction():
+        due = await store.open_offers_where(conn, due_before=today)
+        disrupted_by = today - timedelta(days=rules.disruption_wait_days)
+        regions = {o["region"] for o in due} | set(
+            await store.stale_disruption_regions(conn, disrupted_by=disrupted_by)
+        )
+        if not regions:
+            return 0, 0
+        await store.lock_places(conn, regions)
+        freed = await _lapse(conn, [o["offer_id"] for o in due], reason="expired", on=today)
+        joined = await _join_lost_places(
+            conn,
+            await store.stale_disruptions(conn, disrupted_by=disrupted_by),
+            reason=f"no place taken within {rules.disruption_wait_days} days of the disruption",
+            lost_on=None,
+        )
+        await _offer_free_places(conn, set(freed) | joined)
+    return len(due), len(joined)
+
+
+async def _join_lost_places(
+    conn: Connection, rows: Sequence[dict[str, Any]], *, reason: str, lost_on: date | None
+) -> set[str]:
+    """Put recipients who lost a place (disrupted, unplaced) on the line at its top, for the
+    same subtype, unless already waiting for the form; they wait from the day they lost it
+    (`lost_on`, or the row's disruption date). Returns their regions."""
+    regions: set[str] = set()
+    for row in rows:
+        if not domain.waits_for_places(row["form"]) or await store.waiting_for_form(
+            conn, row["iin"], row["form"]
+        ):
+            continue
+        recipient = await store.get_recipient(conn, row["iin"])
+        assert recipient is not None
+        await _join(
+            conn,
+            recipient=recipient,
+            form=row["form"],
+            category=row["category"],
+            preferred_bins=[],
+            asked_on=lost_on or row["disrupted_on"],
+            disrupted=True,
+            reason=reason,
+            from_enrollment=row["enrollment_id"],
+        )
+        regions.add(recipient["region"])
+    return regions

@@ -1,7 +1,10 @@
 """Settings of the registry service: `SSU_REGISTRY_*` plus the shared `SSU_*` values."""
 
+from pydantic import field_validator
 from pydantic_settings import SettingsConfigDict
 from ssu_common import ServiceSettings
+
+from ssu_registry.domain import priority_weights
 
 
 class Settings(ServiceSettings):
@@ -17,3 +20,16 @@ class Settings(ServiceSettings):
     # Pension age (the Social Code's elderly category), by the sex the IIN encodes.
     pension_age_men: int = 63
     pension_age_women: int = 61
+    # The waiting list: the order of its priority criteria (ssu_registry.domain), how long an
+    # offered place is held, after how many days a disrupted recipient who took no alternative
+    # joins the line, and how often the registry looks for lapsed offers and such disruptions.
+    waiting_priority: tuple[str, ...] = ("disrupted", "child", "group_one")
+    offer_hold_days: int = 7
+    disruption_wait_days: int = 14
+    waiting_check_seconds: float = 60.0
+
+    @field_validator("waiting_priority")
+    @classmethod
+    def _known_criteria(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        priority_weights(value)
+        return value

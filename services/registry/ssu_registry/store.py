@@ -49,6 +49,7 @@ SEALED = (
         {"iin_index": "iin", "name_index": "search_name"},
     ),
     SealedTable("enrollments", ("id", "uuid"), ("iin", "alternatives"), {"iin_index": "iin"}),
+    SealedTable("waiting_requests", ("id", "uuid"), ("iin",), {"iin_index": "iin"}),
     SealedTable("providers", ("license_number", "text"), ("email", "phone")),
     SealedTable("recipient_history", ("id", "bigint"), ("changes",)),
 )
@@ -286,8 +287,12 @@ async def sites_of(conn: Connection, license_numbers: Sequence[str]) -> list[Rec
 
 
 async def get_recipient(conn: Connection, iin: str, *, lock: bool = False) -> dict[str, Any] | None:
+    # NO KEY UPDATE: serialises the recipient's writers, yet lets a transaction that only
+    # refers to the recipient (an enrollment's or a waiting request's foreign key) go on.
     sql = "SELECT * FROM recipients WHERE iin_index = $1"
-    return _opened(await conn.fetchrow(sql + (" FOR UPDATE" if lock else ""), iin_index(iin)))
+    return _opened(
+        await conn.fetchrow(sql + (" FOR NO KEY UPDATE" if lock else ""), iin_index(iin))
+    )
 
 
 async def insert_recipient(conn: Connection, values: dict[str, Any]) -> bool:
@@ -1124,6 +1129,418 @@ async def provider_figures(conn: Connection, region: str, on: date) -> list[Reco
     )
 
 
+# Waiting list and offers
+
+
+async def lock_places(conn: Connection, regions: Iterable[str]) -> None:
+    """Hold the places of regions until the transaction ends. Every writer that takes a place
+    (an enrollment, an offer) or changes what is free (a license snapshot) takes this first,
+    in region order, so offers are made from a true count on any number of replicas."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('ssu.places.' || r))"
+        " FROM (SELECT DISTINCT r FROM unnest($1::text[]) AS r ORDER BY r) AS regions",
+        sorted(set(regions)),
+    )
+
+
+async def site_region(conn: Connection, license_number: str, site_id: str) -> str | None:
+    region: str | None = await conn.fetchval(
+        "SELECT region FROM provider_sites WHERE license_number = $1 AND site_id = $2",
+        license_number,
+        site_id,
+    )
+    return region
+
+
+async def license_regions(conn: Connection, license_number: str) -> list[str]:
+    rows = await conn.fetch(
+        "SELECT DISTINCT region FROM provider_sites WHERE license_number = $1", license_number
+    )
+    return [r["region"] for r in rows]
+
+
+async def enrollment_region(conn: Connection, enrollment_id: str) -> str | None:
+    region: str | None = await conn.fetchval(
+        "SELECT region FROM enrollments WHERE id = $1::uuid", enrollment_id
+    )
+    return region
+
+
+async def open_offers_at(
+    conn: Connection, license_number: str, site_id: str, *, except_iin: str
+) -> int:
+    """Places held by open offers at a site, but the one offered to this recipient."""
+    return int(
+        await conn.fetchval(
+            "SELECT count(*) FROM offers o JOIN waiting_requests w ON w.id = o.request_id"
+            " WHERE o.license_number = $1 AND o.site_id = $2 AND o.status = 'open'"
+            " AND w.iin_index <> $3",
+            license_number,
+            site_id,
+            iin_index(except_iin),
+        )
+    )
+
+
+def _line_key(first: int) -> str:
+    """The waiting line's sort key with the criteria's weights as parameters first..first+2."""
+    return (
+        f"(CASE WHEN w.disrupted THEN 0 ELSE ${first}::int END"
+        f" + CASE WHEN w.child THEN 0 ELSE ${first + 1}::int END"
+        f" + CASE WHEN w.group_one THEN 0 ELSE ${first + 2}::int END),"
+        " w.asked_on, w.created_at, w.id"
+    )
+
+
+def _weights(weights: dict[str, int]) -> list[int]:
+    return [weights["disrupted"], weights["child"], weights["group_one"]]
+
+
+_WAITING_COLUMNS = """
+    w.id::text AS request_id, w.iin, w.region, w.form, w.category, w.preferred_bins,
+    w.disrupted, w.child, w.group_one, w.asked_on, w.reason, w.status, w.closed_on,
+    w.closed_reason, w.enrollment_id::text AS enrollment_id, w.created_at,
+    r.full_name, r.birth_date, r.language, r.phone, r.email, r.guardian_name,
+    r.guardian_phone, r.guardian_email
+"""
+
+
+async def insert_waiting(conn: Connection, values: dict[str, Any]) -> str:
+    await conn.execute(
+        """
+        INSERT INTO waiting_requests (id, iin_index, iin, region, form, category,
+                                      preferred_bins, disrupted, child, group_one, asked_on,
+                                      reason, from_enrollment)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+        """,
+        values["id"],
+        iin_index(values["iin"]),
+        cipher().seal(values["iin"], column="iin"),
+        values["region"],
+        values["form"],
+        values["category"],
+        values["preferred_bins"],
+        values["disrupted"],
+        values["child"],
+        values["group_one"],
+        values["asked_on"],
+        values["reason"],
+        values["from_enrollment"],
+    )
+    return str(values["id"])
+
+
+async def providers_of_subtype(
+    conn: Connection, region: str, form: str, category: str | None
+) -> set[str]:
+    """BINs of active licenses with a listed site in a region covering a subtype."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT p.bin FROM providers p"
+        " JOIN provider_subtypes t USING (license_number)"
+        " JOIN provider_sites s USING (license_number)"
+        " WHERE p.status = 'active' AND s.listed AND s.region = $1 AND t.form = $2"
+        " AND ($3::text IS NULL OR t.category = $3)",
+        region,
+        form,
+        category,
+    )
+    return {r["bin"] for r in rows}
+
+
+async def waiting_of(conn: Connection, iin: str) -> list[str]:
+    rows = await conn.fetch(
+        "SELECT id::text FROM waiting_requests WHERE iin_index = $1 AND status = 'waiting'",
+        iin_index(iin),
+    )
+    return [r["id"] for r in rows]
+
+
+async def waiting_for_form(conn: Connection, iin: str, form: str) -> Record | None:
+    return await conn.fetchrow(
+        "SELECT id::text AS request_id, disrupted FROM waiting_requests"
+        " WHERE iin_index = $1 AND form = $2 AND status = 'waiting'",
+        iin_index(iin),
+        form,
+    )
+
+
+async def waiting_requests(
+    conn: Connection,
+    weights: dict[str, int],
+    *,
+    request_id: str | None = None,
+    region: str | None = None,
+    form: str | None = None,
+    category: str | None = None,
+    after: tuple[str, str, int] | None = None,
+    limit: int = 1,
+) -> list[dict[str, Any]]:
+    """Waiting requests with their place in their line (region, form, category) and the
+    line's length, in line order; one request by id (waiting or closed: a closed one has no
+    position), or a page of the waiting ones of a region after (form, category, position)."""
+    rows = await conn.fetch(
+        f"""
+        WITH line AS (
+            SELECT w.id,
+                   row_number() OVER (PARTITION BY w.region, w.form, w.category
+                                      ORDER BY {_line_key(1)}) AS position,
+                   count(*) OVER (PARTITION BY w.region, w.form, w.category) AS waiting
+            FROM waiting_requests w
+            WHERE w.status = 'waiting'
+              AND ($4::uuid IS NULL OR (w.region, w.form, w.category) =
+                   (SELECT region, form, category FROM waiting_requests WHERE id = $4::uuid))
+              AND ($5::text IS NULL OR w.region = $5)
+              AND ($6::text IS NULL OR w.form = $6)
+              AND ($7::text IS NULL OR w.category = $7)
+        )
+        SELECT {_WAITING_COLUMNS}, l.position, l.waiting,
+               o.id::text AS offer_id, o.license_number AS offer_license,
+               o.site_id AS offer_site, o.expires_on AS offer_expires_on,
+               o.made_on AS offer_made_on
+        FROM waiting_requests w
+        JOIN recipients r USING (iin_index)
+        LEFT JOIN line l ON l.id = w.id
+        LEFT JOIN offers o ON o.request_id = w.id AND o.status = 'open'
+        WHERE ($4::uuid IS NOT NULL AND w.id = $4::uuid)
+           OR ($4::uuid IS NULL AND l.id IS NOT NULL
+               AND ($8::text IS NULL OR (w.form, w.category, l.position) > ($8, $9, $10)))
+        ORDER BY w.form, w.category, l.position
+        LIMIT $11
+        """,  # noqa: S608 (constant SQL fragments, no input)
+        *_weights(weights),
+        request_id,
+        region,
+        form,
+        category,
+        after[0] if after else None,
+        after[1] if after else None,
+        after[2] if after else None,
+        limit,
+    )
+    return _all_opened(rows)
+
+
+async def close_waiting(
+    conn: Connection,
+    request_id: str,
+    *,
+    status: str,
+    on: date,
+    reason: str,
+    enrollment_id: uuid.UUID | None = None,
+) -> bool:
+    result = await conn.execute(
+        "UPDATE waiting_requests SET status = $2, closed_on = $3, closed_reason = $4,"
+        " enrollment_id = $5, updated_at = now() WHERE id = $1::uuid AND status = 'waiting'",
+        request_id,
+        status,
+        on,
+        reason,
+        enrollment_id,
+    )
+    return result.endswith(" 1")
+
+
+async def waiting_from_enrollments(conn: Connection, enrollment_ids: Sequence[str]) -> list[str]:
+    """Waiting requests a lost place put on the line, of these enrollments."""
+    rows = await conn.fetch(
+        "SELECT id::text FROM waiting_requests WHERE status = 'waiting'"
+        " AND from_enrollment = ANY($1::uuid[])",
+        list(enrollment_ids),
+    )
+    return [r["id"] for r in rows]
+
+
+async def free_sites(conn: Connection, region: str) -> list[Record]:
+    """Listed sites of active licenses in a region with a free place (places less occupied
+    places less open offers; NULL: no limit), and the subtypes each covers."""
+    return await conn.fetch(
+        """
+        SELECT s.license_number, s.site_id, s.address, p.bin, p.name, s.free_places AS free,
+               array_agg(t.form) AS forms, array_agg(t.category) AS categories
+        FROM site_occupancy s
+        JOIN providers p USING (license_number)
+        JOIN provider_subtypes t USING (license_number)
+        WHERE s.region = $1 AND s.listed AND p.status = 'active'
+          AND (s.places IS NULL OR s.free_places > 0)
+        GROUP BY s.license_number, s.site_id, s.address, p.bin, p.name, s.free_places
+        ORDER BY s.free_places DESC NULLS LAST, p.name, s.license_number, s.site_id
+        """,
+        region,
+    )
+
+
+async def waiting_candidates(
+    conn: Connection, region: str, weights: dict[str, int]
+) -> list[dict[str, Any]]:
+    """The region's waiting requests without an open offer, in line order, with the sites
+    offered to them before (not offered again) and their contacts."""
+    rows = await conn.fetch(
+        f"""
+        SELECT {_WAITING_COLUMNS},
+               coalesce((SELECT array_agg(o.license_number || '/' || o.site_id)
+                         FROM offers o WHERE o.request_id = w.id), '{{}}') AS offered_before
+        FROM waiting_requests w
+        JOIN recipients r USING (iin_index)
+        WHERE w.region = $4 AND w.status = 'waiting'
+          AND NOT EXISTS (SELECT 1 FROM offers o WHERE o.request_id = w.id AND o.status = 'open')
+        ORDER BY {_line_key(1)}
+        """,  # noqa: S608 (constant SQL fragments, no input)
+        *_weights(weights),
+        region,
+    )
+    return _all_opened(rows)
+
+
+async def insert_offers(
+    conn: Connection, offers: Sequence[tuple[uuid.UUID, str, str, str, date, date]]
+) -> None:
+    """(id, request id, license number, site id, made on, expires on) per offer."""
+    await conn.executemany(
+        "INSERT INTO offers (id, request_id, license_number, site_id, made_on, expires_on)"
+        " VALUES ($1, $2::uuid, $3, $4, $5, $6)",
+        offers,
+    )
+
+
+_OFFER = f"""
+    SELECT o.id::text AS offer_id, o.license_number, o.site_id, o.made_on, o.expires_on,
+           o.status AS offer_status, o.closed_on AS offer_closed_on,
+           o.enrollment_id::text AS offer_enrollment_id, s.address AS site_address,
+           p.bin AS provider_bin, p.name AS provider_name, {_WAITING_COLUMNS}
+    FROM offers o
+    JOIN waiting_requests w ON w.id = o.request_id
+    JOIN recipients r USING (iin_index)
+    JOIN providers p ON p.license_number = o.license_number
+    JOIN provider_sites s ON s.license_number = o.license_number AND s.site_id = o.site_id
+"""  # noqa: S608 (constant SQL fragments, no input)
+
+
+async def get_offer(conn: Connection, offer_id: str) -> dict[str, Any] | None:
+    return _opened(await conn.fetchrow(_OFFER + " WHERE o.id = $1::uuid", offer_id))
+
+
+async def offers_by_ids(conn: Connection, offer_ids: Sequence[str]) -> list[dict[str, Any]]:
+    rows = await conn.fetch(_OFFER + " WHERE o.id = ANY($1::uuid[]) ORDER BY o.id", offer_ids)
+    return _all_opened(rows)
+
+
+async def list_offers(
+    conn: Connection, *, region: str | None, status: str | None, after: str | None, limit: int
+) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        _OFFER
+        + " WHERE ($1::text IS NULL OR w.region = $1) AND ($2::text IS NULL OR o.status = $2)"
+        " AND ($3::uuid IS NULL OR o.id > $3::uuid) ORDER BY o.id LIMIT $4",
+        region,
+        status,
+        after,
+        limit,
+    )
+    return _all_opened(rows)
+
+
+async def close_offers(
+    conn: Connection,
+    offer_ids: Sequence[str],
+    *,
+    status: str,
+    on: date,
+    enrollment_id: uuid.UUID | None = None,
+) -> list[str]:
+    """Close the open offers among these; returns the ids closed."""
+    rows = await conn.fetch(
+        "UPDATE offers SET status = $2, closed_on = $3, enrollment_id = $4"
+        " WHERE id = ANY($1::uuid[]) AND status = 'open' RETURNING id::text",
+        list(offer_ids),
+        status,
+        on,
+        enrollment_id,
+    )
+    return sorted(r["id"] for r in rows)
+
+
+async def open_offer_of(conn: Connection, request_id: str) -> Record | None:
+    return await conn.fetchrow(
+        "SELECT id::text AS offer_id, license_number, site_id FROM offers"
+        " WHERE request_id = $1::uuid AND status = 'open'",
+        request_id,
+    )
+
+
+async def open_offers_where(
+    conn: Connection,
+    *,
+    license_number: str | None = None,
+    request_ids: Sequence[str] | None = None,
+    due_before: date | None = None,
+) -> list[Record]:
+    """Open offers at a license's sites that are no longer open to placements (license not
+    active, site not listed), of some requests, or whose hold ended before a day."""
+    return await conn.fetch(
+        """
+        SELECT o.id::text AS offer_id, w.region FROM offers o
+        JOIN waiting_requests w ON w.id = o.request_id
+        JOIN providers p ON p.license_number = o.license_number
+        JOIN provider_sites s ON s.license_number = o.license_number AND s.site_id = o.site_id
+        WHERE o.status = 'open'
+          AND ($1::text IS NULL OR (o.license_number = $1
+                                    AND (p.status <> 'active' OR NOT s.listed)))
+          AND ($2::uuid[] IS NULL OR o.request_id = ANY($2::uuid[]))
+          AND ($3::date IS NULL OR o.expires_on < $3)
+        ORDER BY o.id
+        """,
+        license_number,
+        list(request_ids) if request_ids is not None else None,
+        due_before,
+    )
+
+
+async def stale_disruptions(conn: Connection, *, disrupted_by: date) -> list[dict[str, Any]]:
+    """Disrupted enrollments of place-taking forms since a day or earlier whose recipient is
+    not waiting for that form yet: the disruption nobody resolved in time."""
+    rows = await conn.fetch(
+        f"""
+        SELECT {_ENROLLMENT_WITH_RECIPIENT}, r.disability_group, e.disrupted_on
+        FROM enrollments e JOIN recipients r USING (iin_index)
+        WHERE e.status = 'disrupted' AND e.disrupted_on <= $1
+          AND e.form IN ('stationary', 'semi_stationary', 'temporary_stay')
+          AND NOT EXISTS (SELECT 1 FROM waiting_requests w WHERE w.iin_index = e.iin_index
+                          AND w.form = e.form AND w.status = 'waiting')
+        ORDER BY e.disrupted_on, e.id
+        """,  # noqa: S608 (a constant column list, no input)
+        disrupted_by,
+    )
+    return _all_opened(rows)
+
+
+async def stale_disruption_regions(conn: Connection, *, disrupted_by: date) -> list[str]:
+    rows = await conn.fetch(
+        "SELECT DISTINCT region FROM enrollments WHERE status = 'disrupted' AND disrupted_on <= $1",
+        disrupted_by,
+    )
+    return [r["region"] for r in rows]
+
+
+async def waiting_figures(conn: Connection, region: str | None, on: date) -> list[Record]:
+    """Recipients waiting on a day and the median of their days waited, per line (region,
+    form, category), per region and for all (region NULL), from the requests' dates."""
+    return await conn.fetch(
+        """
+        SELECT region, form, category, count(*)::integer AS n,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY ($2::date - asked_on)) AS median_days,
+               GROUPING(region) = 1 AS overall, GROUPING(form) = 1 AS whole_region
+        FROM waiting_requests
+        WHERE asked_on <= $2 AND (closed_on IS NULL OR closed_on > $2)
+          AND ($1::text IS NULL OR region = $1)
+        GROUP BY GROUPING SETS ((region, form, category), (region), ())
+        ORDER BY region NULLS FIRST, form NULLS FIRST, category NULLS FIRST
+        """,
+        region,
+        on,
+    )
+
+
 # Gauges
 
 
@@ -1134,3 +1551,28 @@ async def enrollments_by_status(conn: Connection) -> list[tuple[dict[str, str], 
         " GROUP BY status, region"
     )
     return [({"status": r["status"], "region": r["region"]}, float(r["n"])) for r in rows]
+
+
+async def waiting_by_line(conn: Connection) -> list[tuple[dict[str, str], float]]:
+    """Recipients waiting for a place, by region, form and category (scraped as a gauge)."""
+    rows = await conn.fetch(
+        "SELECT region, form, category, count(*) AS n FROM waiting_requests"
+        " WHERE status = 'waiting' GROUP BY region, form, category"
+    )
+    return [
+        ({"region": r["region"], "form": r["form"], "category": r["category"]}, float(r["n"]))
+        for r in rows
+    ]
+
+
+async def waiting_median_days(conn: Connection) -> list[tuple[dict[str, str], float]]:
+    """The median of the days waited so far, by region, form and category (a gauge)."""
+    rows = await conn.fetch(
+        "SELECT region, form, category, percentile_cont(0.5) WITHIN GROUP"
+        " (ORDER BY ((now() AT TIME ZONE 'Asia/Almaty')::date - asked_on)) AS days"
+        " FROM waiting_requests WHERE status = 'waiting' GROUP BY region, form, category"
+    )
+    return [
+        ({"region": r["region"], "form": r["form"], "category": r["category"]}, float(r["days"]))
+        for r in rows
+    ]
