@@ -1339,7 +1339,7 @@ async def _join(
             "category": category,
             "preferred_bins": preferred_bins,
             "disrupted": disrupted,
-            "child": category == RecipientCategory.CHILD_DISABILITY,
+            "child": domain.age_on(recipient["birth_date"], asked_on) < domain.ADULT_AGE,
             "group_one": recipient["disability_group"] == 1,
             "asked_on": asked_on,
             "reason": reason,
@@ -1754,17 +1754,17 @@ async def keep_waiting_lines(*, conn: Connection, today: date) -> tuple[int, int
             reason=f"no place taken within {rules.disruption_wait_days} days of the disruption",
             lost_on=None,
         )
-        await _offer_free_places(conn, set(freed) | joined)
+        await _offer_free_places(conn, {*freed, *joined})
     return len(due), len(joined)
 
 
 async def _join_lost_places(
     conn: Connection, rows: Sequence[dict[str, Any]], *, reason: str, lost_on: date | None
-) -> set[str]:
+) -> list[str]:
     """Put recipients who lost a place (disrupted, unplaced) on the line at its top, for the
     same subtype, unless already waiting for the form; they wait from the day they lost it
-    (`lost_on`, or the row's disruption date). Returns their regions."""
-    regions: set[str] = set()
+    (`lost_on`, or the row's disruption date). Returns the region of each who joined."""
+    regions: list[str] = []
     for row in rows:
         if not domain.waits_for_places(row["form"]) or await store.waiting_for_form(
             conn, row["iin"], row["form"]
@@ -1783,5 +1783,5 @@ async def _join_lost_places(
             reason=reason,
             from_enrollment=row["enrollment_id"],
         )
-        regions.add(recipient["region"])
+        regions.append(recipient["region"])
     return regions
