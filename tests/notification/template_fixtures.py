@@ -22,8 +22,12 @@ from ssu_contracts import (
     LicenseReinstatedV1,
     LicenseRevokedV1,
     LicenseSuspendedV1,
+    OfferAcceptedV1,
+    OfferLapsedV1,
+    OfferMadeV1,
     Site,
     Subtype,
+    WaitingJoinedV1,
 )
 from ssu_notification.departments import Department
 from ssu_notification.domain import Person
@@ -89,6 +93,34 @@ DEPARTMENT = Department(
     name_ru="Управление координации занятости и социальных программ "
     "(Восточно-Казахстанская область)",
     email="social.east-kazakhstan@example.gov.kz",
+    phone="+7 700 000 13 13",
+)
+# A place offered from the waiting list (registry.offer.*): the recipient of the enrollments.
+OFFER = {
+    "offer_id": "O-1",
+    "request_id": "W-1",
+    "iin": IIN,
+    "region": EAST,
+    "form": "stationary",
+    "category": "elderly",
+    "provider_bin": "990140004654",
+    "provider_name": "ОФ «Шапагат»",
+    "license_number": "KZ-2026-000456",
+    "site_id": "a1",
+    "addressee": ADDRESSEE,
+}
+OFFER_MADE = OfferMadeV1(
+    **OFFER,
+    site_address="г. Усть-Каменогорск, пр. Назарбаева, 3",
+    made_on=date(2026, 5, 4),
+    expires_on=date(2026, 5, 11),
+)
+# The same offer at a shelter: its address reaches the woman herself, and no one else.
+SHELTER_OFFER = OfferMadeV1(
+    **{**OFFER, "form": "temporary_stay", "category": "domestic_violence"},
+    site_address="г. Усть-Каменогорск, ул. Тихая, 7",
+    made_on=date(2026, 5, 4),
+    expires_on=date(2026, 5, 6),
 )
 
 EVENTS: dict[str, Event] = {
@@ -183,6 +215,25 @@ EVENTS: dict[str, Event] = {
         resumed_on=date(2026, 4, 1),
         addressee=ADDRESSEE,
     ),
+    "registry.waiting.joined": WaitingJoinedV1(
+        request_id="W-1",
+        iin=IIN,
+        region=EAST,
+        form="stationary",
+        category="elderly",
+        preferred_bins=["990140004654"],
+        asked_on=date(2026, 5, 2),
+        disrupted=True,
+        position=2,
+        waiting=5,
+        reason="license revoked: повторное нарушение",
+        addressee=ADDRESSEE,
+    ),
+    "registry.offer.made": OFFER_MADE,
+    "registry.offer.accepted": OfferAcceptedV1(
+        **OFFER, enrollment_id="E-2", start_date=date(2026, 5, 6)
+    ),
+    "registry.offer.lapsed": OfferLapsedV1(**OFFER, reason="expired", lapsed_on=date(2026, 5, 12)),
     "billing.invoice.issued": InvoiceIssuedV1(
         invoice_id="I-1",
         invoice_number="INV-2026-01-0001",
@@ -211,8 +262,8 @@ EVENTS: dict[str, Event] = {
 }
 
 
-def context_for(event_key: str, audience: str) -> dict[str, Any]:
-    data: Any = EVENTS[event_key]
+def context_for(event_key: str, audience: str, data: Any = None) -> dict[str, Any]:
+    data = data if data is not None else EVENTS[event_key]
     ctx: dict[str, Any] = {"e": data, "provider_name": "ТОО «Умит»"}
     if event_key == "licensing.application.rejected":
         ctx["unmet"] = [f for f in data.findings if not f.met]
@@ -220,7 +271,10 @@ def context_for(event_key: str, audience: str) -> dict[str, Any]:
         name = "Айгерим Сейтова" if audience == "recipient" else "Болат Сейтов"
         ctx["person"] = Person(audience, name, None, "+77051112233", "kk")
         ctx["recipient_name"] = "Айгерим Сейтова"
+        ctx["department"] = DEPARTMENT
     if audience == "department":
         ctx["department"] = DEPARTMENT
         ctx["recipient_name"] = "Айгерим Сейтова"
+        # The family was told through the guardian: the department calls him.
+        ctx["person"] = Person("guardian", "Болат Сейтов", "bolat@example.kz", "+77019998877", "kk")
     return ctx

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from ssu_contracts import Addressee, make_iin
+from ssu_contracts import EVENTS, Addressee, make_iin
 from ssu_notification import domain
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
@@ -235,3 +235,35 @@ async def test_a_callback_host_resolving_into_our_networks_is_refused_at_deliver
             event_type="t",
             timeout=2.0,
         )
+
+
+def test_every_event_naming_a_person_is_a_personal_event_type() -> None:
+    # An IIN or an addressee makes a webhook subscription need registry:read and a region.
+    naming = {
+        event_type
+        for event_type, model in EVENTS.items()
+        if {"iin", "addressee"} & set(model.model_fields)
+    }
+    assert naming == set(domain.PERSONAL_EVENT_TYPES)
+    assert {
+        "registry.waiting.joined.v1",
+        "registry.offer.made.v1",
+        "registry.offer.accepted.v1",
+        "registry.offer.lapsed.v1",
+    } <= domain.PERSONAL_EVENT_TYPES
+
+
+@pytest.mark.parametrize(
+    ("form", "category", "shelter"),
+    [
+        ("temporary_stay", "domestic_violence", True),
+        ("temporary_stay", "elderly", True),
+        ("semi_stationary", "domestic_violence", True),
+        ("stationary", "elderly", False),
+        ("home", "child_disability", False),
+    ],
+)
+def test_a_shelter_is_a_temporary_stay_or_a_place_for_victims_of_violence(
+    form: str, category: str, shelter: bool
+) -> None:
+    assert domain.is_shelter(form, category) is shelter

@@ -37,8 +37,10 @@ from ssu_contracts import (
     LicenseReinstatedV1,
     LicenseRevokedV1,
     LicenseSuspendedV1,
+    OfferMadeV1,
     RecipientRegisteredV1,
     RecipientUpdatedV1,
+    WaitingJoinedV1,
     make_event,
 )
 from ssu_notification import service, store
@@ -452,3 +454,136 @@ async def test_a_guardians_new_phone_from_an_update_is_the_one_told(world: Any) 
     )
     rows = await deliveries(svc, event.id)
     assert shape(rows) == [("guardian", "sms", "+77019998811", "kk")]
+
+
+def _offer(iin: str, **kw: Any) -> dict[str, Any]:
+    return {
+        "offer_id": uid(),
+        "request_id": uid(),
+        "iin": iin,
+        "region": EAST,
+        "form": "stationary",
+        "category": "elderly",
+        "provider_bin": "990140004654",
+        "provider_name": "ОФ «Шапагат»",
+        "license_number": "L-2",
+        "site_id": "a1",
+        **kw,
+    }
+
+
+async def test_an_offer_tells_the_recipient_by_sms_and_email_and_the_department(
+    world: Any,
+) -> None:
+    svc, sinks = world
+    adult = new_iin(date(1950, 1, 1))
+    event = await publish(
+        OfferMadeV1(
+            **_offer(adult),
+            site_address="ул. Абая, 1",
+            made_on=date(2026, 5, 4),
+            expires_on=date(2026, 5, 11),
+            addressee=addressee("Айгерим", language="ru", email="aigerim@example.kz"),
+        ),
+        source="/ssu/registry",
+    )
+    rows = await deliveries(svc, event.id)
+    assert shape(rows) == [
+        ("department", "email", DEPT_EAST, "kk+ru"),
+        ("recipient", "email", "aigerim@example.kz", "ru"),
+        ("recipient", "sms", "+77051112233", "ru"),
+    ]
+    sms = (
+        "ССУ: Айгерим, вам предложено место у поставщика «ОФ «Шапагат»», ул. Абая, 1. Место за"
+        " вами до 11.05.2026 включительно. Чтобы принять или отказаться, сообщите в отдел"
+        " соцзащиты: +7 700 000 16 16."
+    )
+    assert rows[2]["body"] == sms
+    assert rows[1]["subject"] == "Вам предложено место: ответьте до 11.05.2026"
+    assert "Адрес: ул. Абая, 1\n" in rows[1]["body"]
+    assert rows[0]["subject"] == (
+        "Қызмет алушыға 11.05.2026 дейін орын ұсынылды (ОФ «Шапагат»)"
+        " / Получателю предложено место до 11.05.2026 (ОФ «Шапагат»)"
+    )
+    assert f"Получатель: Айгерим, ИИН {adult}\n" in rows[0]["body"]
+    assert (
+        "Сообщено получателю: Айгерим, тел. +77051112233, aigerim@example.kz\n" in (rows[0]["body"])
+    )
+    # What was sent is what was logged: the gateway and both mailboxes got it.
+    assert {"phone": "+77051112233", "text": sms}.items() <= next(
+        s for s in sinks.received.sms if s["text"] == sms
+    ).items()
+    mail = {m["to"][0]: m for m in sinks.received.mail if m["event_id"] == event.id}
+    assert set(mail) == {DEPT_EAST, "aigerim@example.kz"}
+    assert mail[DEPT_EAST]["body"] == rows[0]["body"]
+    assert mail["aigerim@example.kz"]["subject"] == rows[1]["subject"]
+
+
+async def test_a_shelter_offer_keeps_its_address_from_the_department_and_sms(
+    world: Any,
+) -> None:
+    svc, _ = world
+    woman = new_iin(date(1990, 6, 1))
+    event = await publish(
+        OfferMadeV1(
+            **_offer(woman, form="temporary_stay", category="domestic_violence"),
+            site_address="ул. Тихая, 7",
+            made_on=date(2026, 5, 4),
+            expires_on=date(2026, 5, 6),
+            addressee=addressee("Динара", language="kk", email="dinara@example.kz"),
+        ),
+        source="/ssu/registry",
+    )
+    rows = await deliveries(svc, event.id)
+    assert shape(rows) == [
+        ("department", "email", DEPT_EAST, "kk+ru"),
+        ("recipient", "email", "dinara@example.kz", "kk"),
+        ("recipient", "sms", "+77051112233", "kk"),
+    ]
+    assert "Тихая" not in rows[0]["body"] and "Тихая" not in rows[2]["body"]
+    assert "Адрес: не указывается (приют)\n" in rows[0]["body"]
+    assert "Мекенжайы: ул. Тихая, 7\n" in rows[1]["body"]
+
+
+async def test_a_minor_joining_the_waiting_list_is_told_through_the_guardian(world: Any) -> None:
+    svc, _ = world
+    child = new_iin(date(2015, 2, 3), "male")
+    await publish(
+        RecipientRegisteredV1(
+            iin=child,
+            full_name="Ерлан Сейтов",
+            birth_date=date(2015, 2, 3),
+            category="child_disability",
+            region=EAST,
+            language="kk",
+            phone="+77050000003",
+            guardian=Guardian(name="Болат Сейтов", phone="+77019998855"),
+        ),
+        source="/ssu/registry",
+    )
+    event = await publish(
+        WaitingJoinedV1(
+            request_id=uid(),
+            iin=child,
+            region=EAST,
+            form="home",
+            category="child_disability",
+            asked_on=date(2026, 5, 2),
+            position=3,
+            waiting=7,
+            addressee=addressee("Ерлан Сейтов", phone="+77050000003"),
+        ),
+        source="/ssu/registry",
+    )
+    rows = await deliveries(svc, event.id)
+    assert shape(rows) == [
+        ("department", "email", DEPT_EAST, "kk+ru"),
+        ("guardian", "sms", "+77019998855", "kk"),
+    ]
+    assert rows[1]["body"] == (
+        "АӘҚ: Болат Сейтов, қамқорыңыздағы адам (Ерлан Сейтов) орын кезегіне қойылды"
+        " (үйде қызмет көрсету нысаны, Шығыс Қазақстан облысы). Кезектегі орны: 3,"
+        " кезекте барлығы 7 адам."
+    )
+    assert "Сообщено опекуну: Болат Сейтов, тел. +77019998855\n" in rows[0]["body"]
+    assert f"Получатель: Ерлан Сейтов, ИИН {child}\n" in rows[0]["body"]

@@ -1,9 +1,10 @@
 """Every (event, audience) template renders in both languages; some texts checked exactly."""
 
 import pytest
+from ssu_contracts import OfferLapsedV1
 from ssu_notification import domain
 from ssu_notification.templates import render, render_bilingual
-from template_fixtures import EVENTS, context_for
+from template_fixtures import EVENTS, OFFER, SHELTER_OFFER, context_for
 
 CASES = [
     (domain.template_key(event_type), audience)
@@ -14,7 +15,7 @@ CASES = [
 
 def test_every_notified_event_has_a_fixture() -> None:
     assert {key for key, _ in CASES} == set(EVENTS)
-    assert len(CASES) == 20
+    assert len(CASES) == 32
 
 
 @pytest.mark.parametrize("lang", ["kk", "ru"])
@@ -30,7 +31,9 @@ def test_template_renders(event_key: str, audience: str, lang: str) -> None:
     if audience == "department":
         assert text.sms is None
     else:
+        # One line, at most five concatenated UCS-2 segments (5 × 67 characters).
         assert text.sms and "\n" not in text.sms
+        assert len(text.sms) <= 335
 
 
 def test_suspension_to_the_provider_in_russian() -> None:
@@ -219,3 +222,213 @@ def test_resumption_tells_the_guardian_in_both_languages() -> None:
         "Это автоматическое сообщение системы специальных социальных услуг;"
         " отвечать на него не нужно.\n"
     )
+
+
+def test_joining_the_waiting_list_gives_the_place_in_line() -> None:
+    ctx = context_for("registry.waiting.joined", "recipient")
+    ru = render("registry.waiting.joined", "recipient", "ru", ctx)
+    kk = render("registry.waiting.joined", "recipient", "kk", ctx)
+    assert (
+        ru.subject == "Вы поставлены в очередь на место для получения специальных социальных услуг"
+    )
+    assert ru.sms == (
+        "ССУ: Айгерим Сейтова, вы в очереди на место (стационарная форма,"
+        " Восточно-Казахстанская область). Ваше место в очереди: 2 из 5."
+    )
+    assert ru.body.startswith(
+        "Здравствуйте, Айгерим Сейтова!\n\n"
+        "Вы поставлены в очередь на место для получения специальных социальных услуг:"
+        " стационарная форма, Восточно-Казахстанская область.\n"
+        "Ваше место в очереди: 2 из 5.\n"
+        "Вы лишились места из-за приостановления или отзыва лицензии поставщика.\n"
+        "Причина: license revoked: повторное нарушение\n\n"
+        "Форма: стационарная форма\n"
+        "Категория: лица пожилого возраста\n"
+        "Регион: Восточно-Казахстанская область\n"
+        "В очереди с: 02.05.2026\n"
+    )
+    assert kk.sms == (
+        "АӘҚ: Айгерим Сейтова, сіз орын кезегіне қойылдыңыз (стационарлық нысан,"
+        " Шығыс Қазақстан облысы). Кезектегі орныңыз: 2, кезекте барлығы 5 адам."
+    )
+    assert "Себебі: license revoked: повторное нарушение\n" in kk.body
+    guardian = render(
+        "registry.waiting.joined",
+        "guardian",
+        "ru",
+        context_for("registry.waiting.joined", "guardian"),
+    )
+    assert guardian.sms == (
+        "ССУ: Болат Сейтов, ваш подопечный (Айгерим Сейтова) в очереди на место"
+        " (стационарная форма, Восточно-Казахстанская область). Его место в очереди: 2 из 5."
+    )
+
+
+def test_an_offer_names_the_place_the_deadline_and_how_to_answer() -> None:
+    ctx = context_for("registry.offer.made", "recipient")
+    ru = render("registry.offer.made", "recipient", "ru", ctx)
+    kk = render("registry.offer.made", "recipient", "kk", ctx)
+    assert ru.subject == "Вам предложено место: ответьте до 11.05.2026"
+    assert ru.sms == (
+        "ССУ: Айгерим Сейтова, вам предложено место у поставщика «ОФ «Шапагат»»,"
+        " г. Усть-Каменогорск, пр. Назарбаева, 3. Место за вами до 11.05.2026 включительно."
+        " Чтобы принять или отказаться, сообщите в отдел соцзащиты: +7 700 000 13 13."
+    )
+    assert (
+        "Поставщик: ОФ «Шапагат»\n"
+        "Адрес: г. Усть-Каменогорск, пр. Назарбаева, 3\n"
+        "Форма: стационарная форма\n"
+    ) in ru.body
+    assert (
+        "Место сохраняется до 11.05.2026 включительно. Чтобы принять предложение или"
+        " отказаться от него, сообщите об этом в отдел социальной защиты региона.\n"
+        "Контакты: Управление координации занятости и социальных программ"
+        " (Восточно-Казахстанская область), тел. +7 700 000 13 13,"
+        " social.east-kazakhstan@example.gov.kz\n"
+    ) in ru.body
+    assert "а вы останетесь в очереди." in ru.body
+    assert kk.subject == "Сізге орын ұсынылды: 11.05.2026 дейін жауап беріңіз"
+    assert kk.sms == (
+        "АӘҚ: Айгерим Сейтова, сізге «ОФ «Шапагат»» жеткізушісінде орын ұсынылды,"
+        " г. Усть-Каменогорск, пр. Назарбаева, 3. Орын сіз үшін 11.05.2026 қоса алғанда"
+        " сақталады. Қабылдау немесе бас тарту үшін әлеуметтік қорғау бөліміне хабарлаңыз:"
+        " +7 700 000 13 13."
+    )
+    assert "Мекенжайы: г. Усть-Каменогорск, пр. Назарбаева, 3\n" in kk.body
+    assert "Байланыс: Шығыс Қазақстан облысының жұмыспен қамтуды үйлестіру" in kk.body
+
+
+def test_an_offer_tells_the_department_whom_to_call() -> None:
+    text = render_bilingual(
+        "registry.offer.made", "department", context_for("registry.offer.made", "department")
+    )
+    assert text.subject == (
+        "Қызмет алушыға 11.05.2026 дейін орын ұсынылды (ОФ «Шапагат»)"
+        " / Получателю предложено место до 11.05.2026 (ОФ «Шапагат»)"
+    )
+    kk, ru = text.body.split("\n----------\n\n")
+    assert ru == (
+        "Управление координации занятости и социальных программ"
+        " (Восточно-Казахстанская область)\n\n"
+        "04.05.2026 получателю специальных социальных услуг предложено место; оно сохраняется"
+        " за ним до 11.05.2026 включительно. Ответ (согласие или отказ) принимает отдел.\n\n"
+        "Получатель: Айгерим Сейтова, ИИН 061211600012\n"
+        "Поставщик: ОФ «Шапагат»\n"
+        "Адрес: г. Усть-Каменогорск, пр. Назарбаева, 3\n"
+        "Идентификатор места: a1\n"
+        "Форма: стационарная форма\n"
+        "Категория: лица пожилого возраста\n"
+        "Регион: Восточно-Казахстанская область\n"
+        "Лицензия поставщика: № KZ-2026-000456\n"
+        "Сообщено опекуну: Болат Сейтов, тел. +77019998877, bolat@example.kz\n\n"
+        "Если ответа не будет, позвоните по этим контактам до 11.05.2026: после этой даты"
+        " место перейдёт следующему в очереди.\n"
+    )
+    assert "Хабарланды (қамқоршы): Болат Сейтов, тел. +77019998877, bolat@example.kz\n" in kk
+
+
+def test_a_shelters_address_reaches_only_the_woman_offered_the_place() -> None:
+    address = "г. Усть-Каменогорск, ул. Тихая, 7"
+    ctx = context_for("registry.offer.made", "recipient", SHELTER_OFFER)
+    for lang in ("kk", "ru"):
+        own = render("registry.offer.made", "recipient", lang, ctx)
+        assert address in own.body  # her own mailbox: she needs to find the place
+        assert own.sms is not None and address not in own.sms  # a phone's screen is read by others
+    ru = render("registry.offer.made", "recipient", "ru", ctx)
+    assert "Адрес приюта конфиденциален: не сообщайте его посторонним.\n" in ru.body
+    assert ru.sms == (
+        "ССУ: Айгерим Сейтова, вам предложено место у поставщика «ОФ «Шапагат»». Место за"
+        " вами до 06.05.2026 включительно. Чтобы принять или отказаться, сообщите в отдел"
+        " соцзащиты: +7 700 000 13 13."
+    )
+    department = render_bilingual(
+        "registry.offer.made",
+        "department",
+        context_for("registry.offer.made", "department", SHELTER_OFFER),
+    )
+    assert address not in department.subject and address not in department.body
+    assert "Тихая" not in department.body
+    assert "Адрес: не указывается (приют)\nИдентификатор места: a1\n" in department.body
+    assert "Мекенжайы: көрсетілмейді (баспана)\n" in department.body
+    # Not a shelter: the department sees where the place is.
+    ordinary = render_bilingual(
+        "registry.offer.made", "department", context_for("registry.offer.made", "department")
+    )
+    assert "Адрес: г. Усть-Каменогорск, пр. Назарбаева, 3\n" in ordinary.body
+
+
+def test_an_accepted_offer_gives_the_provider_and_start_date() -> None:
+    ctx = context_for("registry.offer.accepted", "recipient")
+    ru = render("registry.offer.accepted", "recipient", "ru", ctx)
+    kk = render("registry.offer.accepted", "recipient", "kk", ctx)
+    assert ru.subject == "Вы приняли предложенное место: услуги с 06.05.2026"
+    assert ru.sms == (
+        "ССУ: Айгерим Сейтова, вы приняли место у поставщика «ОФ «Шапагат»»;"
+        " услуги оказываются вам с 06.05.2026."
+    )
+    assert kk.sms == (
+        "АӘҚ: Айгерим Сейтова, сіз «ОФ «Шапагат»» жеткізушісіндегі орынды қабылдадыңыз;"
+        " 06.05.2026 бастап сізге арнаулы әлеуметтік қызметтер көрсетіледі."
+    )
+    assert "Поставщик: ОФ «Шапагат»\nФорма: стационарная форма\n" in ru.body
+    department = render_bilingual(
+        "registry.offer.accepted",
+        "department",
+        context_for("registry.offer.accepted", "department"),
+    )
+    assert department.subject == (
+        "Ұсынылған орын қабылданды: қызмет алушы 06.05.2026 бастап қабылданды (ОФ «Шапагат»)"
+        " / Предложенное место принято: получатель зачислен с 06.05.2026 (ОФ «Шапагат»)"
+    )
+    assert "зачислен с 06.05.2026 и исключён из очереди.\n" in department.body
+
+
+LAPSED = {
+    "declined": (
+        "Предложение места отклонено: вы остаётесь в очереди",
+        "От предложенного места отказались.\n",
+        "Орын ұсынысы қабылданбады: сіз кезекте қаласыз",
+        "Ұсынылған орыннан бас тартылды.\n",
+    ),
+    "expired": (
+        "Предложение места не принято в срок: вы остаётесь в очереди",
+        "Ответа на предложение в срок не было, и место больше не сохраняется.\n",
+        "Орын ұсынысы мерзімінде қабылданбады: сіз кезекте қаласыз",
+        "Ұсынысқа белгіленген мерзімде жауап берілмеді, орын енді сақталмайды.\n",
+    ),
+    "withdrawn": (
+        "Предложение места отозвано: вы остаётесь в очереди",
+        "Предложение отозвано: место больше недоступно (лицензия поставщика приостановлена"
+        " или отозвана либо место больше не предлагается).\n",
+        "Орын ұсынысы кері қайтарылды: сіз кезекте қаласыз",
+        "Ұсыныс кері қайтарылды: орын енді қолжетімсіз",
+    ),
+}
+
+
+@pytest.mark.parametrize("reason", sorted(LAPSED))
+def test_a_lapsed_offer_says_why_and_that_the_recipient_stays_in_line(reason: str) -> None:
+    event = OfferLapsedV1(
+        **OFFER, reason=reason, lapsed_on=EVENTS["registry.offer.lapsed"].lapsed_on
+    )
+    ru_subject, ru_why, kk_subject, kk_why = LAPSED[reason]
+    ctx = context_for("registry.offer.lapsed", "recipient", event)
+    ru = render("registry.offer.lapsed", "recipient", "ru", ctx)
+    kk = render("registry.offer.lapsed", "recipient", "kk", ctx)
+    assert ru.subject == ru_subject
+    assert ru.body.startswith(
+        f"Здравствуйте, Айгерим Сейтова!\n\n{ru_why}Дата: 12.05.2026\n\n"
+        "Вы остаётесь в очереди; когда освободится подходящее место, вам его предложат.\n"
+    )
+    assert ru.sms is not None and ru.sms.endswith(" Вы остаётесь в очереди.")
+    assert kk.subject == kk_subject
+    assert kk_why in kk.body
+    assert "Сіз кезекте қаласыз; лайықты орын босағанда, ол сізге ұсынылады.\n" in kk.body
+    department = render_bilingual(
+        "registry.offer.lapsed",
+        "department",
+        context_for("registry.offer.lapsed", "department", event),
+    )
+    passes_on = "Получатель остаётся в очереди. Место предлагается следующему в очереди.\n"
+    assert (passes_on in department.body) == (reason != "withdrawn")
+    assert "Получатель остаётся в очереди." in department.body

@@ -419,6 +419,31 @@ async def test_personal_data_events_need_a_key_that_reads_registry(world: Any) -
     assert ok["region"] is None
 
 
+async def test_offers_and_the_waiting_list_carry_personal_data(world: Any) -> None:
+    svc, sinks = world
+    types = [
+        "registry.waiting.joined.v1",
+        "registry.offer.made.v1",
+        "registry.offer.accepted.v1",
+        "registry.offer.lapsed.v1",
+    ]
+    for event_type in types:
+        r = await svc.client.post(
+            "/v1/subscriptions",
+            json={"callback_url": sinks.hook_url("x"), "event_types": [event_type]},
+            headers=HOOKS_ONLY,
+        )
+        assert r.status_code == 403, r.text
+        assert r.json()["errors"] == [
+            {
+                "field": "event_types.0",
+                "message": f"{event_type} carries personal data: the key needs registry:read",
+            }
+        ]
+    regional = await _subscribe(svc, sinks.hook_url("astana"), types, headers=ASTANA_ADMIN)
+    assert regional["region"] == ASTANA and regional["event_types"] == sorted(types)
+
+
 async def test_the_delivery_log_holds_no_clear_personal_data(world: Any) -> None:
     svc, sinks = world
     await _subscribe(svc, sinks.hook_url("pii"), ["registry.enrollment.started.v1"])

@@ -25,6 +25,12 @@ AUDIENCES: dict[str, tuple[str, ...]] = {
     "registry.enrollment.disrupted.v1": ("recipient", "guardian", "department"),
     "registry.enrollment.unplaced.v1": ("recipient", "guardian", "department"),
     "registry.enrollment.resumed.v1": ("recipient", "guardian"),
+    # The waiting list and its offers: the department follows each step (for an offer, whom
+    # to call if the family does not answer).
+    "registry.waiting.joined.v1": ("recipient", "guardian", "department"),
+    "registry.offer.made.v1": ("recipient", "guardian", "department"),
+    "registry.offer.accepted.v1": ("recipient", "guardian", "department"),
+    "registry.offer.lapsed.v1": ("recipient", "guardian", "department"),
     "billing.invoice.issued.v1": ("provider",),
     "billing.budget.exhausted.v1": ("department",),
 }
@@ -74,6 +80,17 @@ def format_period(period: str, lang: str) -> str:
     year, month = period.split("-")
     name = _MONTHS[lang][int(month) - 1]
     return f"{year} жылғы {name}" if lang == "kk" else f"{name} {year}"
+
+
+# A shelter's address is never public (DESIGN §6): it goes to the person placed there, and to
+# no one else notification writes to (departments' mailboxes are shared).
+SHELTER_FORMS = frozenset({"temporary_stay"})
+SHELTER_CATEGORIES = frozenset({"domestic_violence"})
+
+
+def is_shelter(form: str, category: str) -> bool:
+    """Whether a place of this form and category is a shelter."""
+    return str(form) in SHELTER_FORMS or str(category) in SHELTER_CATEGORIES
 
 
 def is_minor(iin: str, on: date) -> bool:
@@ -149,6 +166,10 @@ PERSONAL_EVENT_TYPES = frozenset(
         "registry.enrollment.disrupted.v1",
         "registry.enrollment.resumed.v1",
         "registry.enrollment.unplaced.v1",
+        "registry.waiting.joined.v1",
+        "registry.offer.made.v1",
+        "registry.offer.accepted.v1",
+        "registry.offer.lapsed.v1",
     }
 )
 WEBHOOK_SECRET_PREFIX = "whsec_"

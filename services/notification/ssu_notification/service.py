@@ -31,8 +31,12 @@ from ssu_contracts import (
     Event,
     InvoiceIssuedV1,
     LicenseEvent,
+    OfferAcceptedV1,
+    OfferLapsedV1,
+    OfferMadeV1,
     RecipientRegisteredV1,
     RecipientUpdatedV1,
+    WaitingJoinedV1,
 )
 
 from ssu_notification import domain, store
@@ -141,13 +145,15 @@ async def _addressees(conn: Connection, event_type: str, data: Event) -> list[To
         provider = await _provider(conn, data)
         if provider is not None:
             told.append(provider)
+    department = _departments.get(str(getattr(data, "region", "")))
     recipient_name = ""
-    if "recipient" in audiences and isinstance(data, EnrollmentNotice):
-        person = await _person(conn, data)
-        recipient_name = person.context["recipient_name"]
-        told.append(person)
+    person: domain.Person | None = None
+    if "recipient" in audiences and isinstance(data, PersonalNotice):
+        told_person = await _person(conn, data, department)
+        recipient_name = told_person.context["recipient_name"]
+        person = told_person.context["person"]
+        told.append(told_person)
     if "department" in audiences:
-        department = _departments.get(str(getattr(data, "region", "")))
         if department is None:
             log.warning("notification.no_department", region=getattr(data, "region", None))
         else:
@@ -162,6 +168,8 @@ async def _addressees(conn: Connection, event_type: str, data: Event) -> list[To
                         "e": data,
                         "department": department,
                         "recipient_name": recipient_name,
+                        # Whom the family's notice went to: whom the department calls.
+                        "person": person,
                     },
                 )
             )
@@ -192,23 +200,37 @@ async def _provider(conn: Connection, data: Event) -> Told | None:
     return Told("provider", f"provider:{bin_}", lang, email, phone, context)
 
 
-# Enrollment events that tell the recipient (or the guardian), each with the date it speaks of.
-EnrollmentNotice: TypeAlias = (
-    EnrollmentStartedV1 | EnrollmentDisruptedV1 | EnrollmentResumedV1 | EnrollmentUnplacedV1
+# Registry events that tell the recipient (or the guardian), each with the date it speaks of:
+# enrollments, and the waiting list with its offers.
+PersonalNotice: TypeAlias = (
+    EnrollmentStartedV1
+    | EnrollmentDisruptedV1
+    | EnrollmentResumedV1
+    | EnrollmentUnplacedV1
+    | WaitingJoinedV1
+    | OfferMadeV1
+    | OfferAcceptedV1
+    | OfferLapsedV1
 )
 
 
-def _notice_date(data: EnrollmentNotice) -> date:
-    if isinstance(data, EnrollmentStartedV1):
+def _notice_date(data: PersonalNotice) -> date:
+    if isinstance(data, EnrollmentStartedV1 | OfferAcceptedV1):
         return data.start_date
     if isinstance(data, EnrollmentDisruptedV1):
         return data.disrupted_on
     if isinstance(data, EnrollmentResumedV1):
         return data.resumed_on
+    if isinstance(data, WaitingJoinedV1):
+        return data.asked_on
+    if isinstance(data, OfferMadeV1):
+        return data.made_on
+    if isinstance(data, OfferLapsedV1):
+        return data.lapsed_on
     return data.unplaced_on
 
 
-async def _person(conn: Connection, data: EnrollmentNotice) -> Told:
+async def _person(conn: Connection, data: PersonalNotice, department: Department | None) -> Told:
     book = await store.recipient_contact(conn, data.iin)
     guardian = None
     if book is not None and book["guardian_name"]:
@@ -226,7 +248,13 @@ async def _person(conn: Connection, data: EnrollmentNotice) -> Told:
         language=person.language,
         email=person.email,
         phone=person.phone,
-        context={"e": data, "person": person, "recipient_name": recipient_name or ""},
+        # The department too: an offer is answered through it (its phone and email).
+        context={
+            "e": data,
+            "person": person,
+            "recipient_name": recipient_name or "",
+            "department": department,
+        },
     )
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import jinja2
 from ssu_contracts import name_of
 
-from ssu_notification.domain import format_date, format_money, format_period
+from ssu_notification.domain import format_date, format_money, format_period, is_shelter
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 LANGUAGES = ("kk", "ru")
@@ -56,13 +56,24 @@ def _helpers(lang: str) -> dict[str, Any]:
     def period(value: str) -> str:
         return format_period(value, lang)
 
-    return {"date": date_, "money": money, "ref": ref, "period": period, "lang": lang}
+    def shelter(event: Any) -> bool:
+        return is_shelter(event.form, event.category)
+
+    return {
+        "date": date_,
+        "money": money,
+        "ref": ref,
+        "period": period,
+        "shelter": shelter,
+        "lang": lang,
+    }
 
 
 def render(event_key: str, audience: str, lang: str, context: dict[str, Any]) -> Text:
     """Render one template in one language."""
     template = _environment().get_template(template_name(event_key, audience, lang))
-    ctx = template.new_context({**_helpers(lang), **context})
+    # `audience` lets a shared part tell whom it is written for (a shelter's address).
+    ctx = template.new_context({**_helpers(lang), "audience": audience, **context})
 
     def block(name: str) -> str | None:
         render_block = template.blocks.get(name)
