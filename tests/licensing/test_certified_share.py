@@ -18,8 +18,9 @@ from licensing_world import (
     submit,
 )
 from pydantic import ValidationError
+from ssu_common import FieldCipher, ServiceKeys, generate_key, load_keys, reseal_batch
 from ssu_contracts import RecipientCategory, ServiceForm
-from ssu_licensing import domain
+from ssu_licensing import domain, store
 from ssu_licensing.domain import Profile, RequirementSet, Worker
 
 # The service tests share one loop with the module's service; the pure ones need none.
@@ -582,3 +583,33 @@ async def test_the_impact_simulation_reports_the_share(svc: RunningService) -> N
             "actual": "social_worker certified 50.00 % (1.50 of 3.00 FTE)",
         }
     ]
+
+
+async def _reseal_all(svc: RunningService, cipher: FieldCipher) -> None:
+    for table in store.SEALED:
+        while True:
+            async with svc.pool.acquire() as conn, conn.transaction():
+                step = await reseal_batch(conn, cipher, table, batch=500)
+            if step.remaining == 0:
+                break
+
+
+@service_test
+async def test_a_key_rotation_reseals_the_workers(svc: RunningService) -> None:
+    app = await submit(svc, certified_application(TODAY + timedelta(days=100)))
+    settings = svc.runtime.settings
+    keys = load_keys(service="licensing", keys_file=settings.keys_file, keys_json=settings.keys)
+    both = {**keys.data_keys, "rotated": generate_key()}
+    rotated = FieldCipher(ServiceKeys(current="rotated", data_keys=both, index_key=keys.index_key))
+    await _reseal_all(svc, rotated)
+    token = await svc.pool.fetchval("SELECT workers FROM applications WHERE id = $1", app["id"])
+    try:
+        assert FieldCipher.key_id_of(token) == "rotated"
+        opened = rotated.open(token, column="workers")
+        assert opened is not None and NAME in opened
+    finally:
+        # Back under the service's own key, which the running service holds.
+        back = ServiceKeys(current=keys.current, data_keys=both, index_key=keys.index_key)
+        await _reseal_all(svc, FieldCipher(back))
+    shown = (await svc.client.get(f"/v1/applications/{app['id']}", headers=READER)).json()
+    assert shown["workers"][0]["full_name"] == NAME
