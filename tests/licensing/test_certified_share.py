@@ -613,3 +613,91 @@ async def test_a_key_rotation_reseals_the_workers(svc: RunningService) -> None:
         await _reseal_all(svc, FieldCipher(back))
     shown = (await svc.client.get(f"/v1/applications/{app['id']}", headers=READER)).json()
     assert shown["workers"][0]["full_name"] == NAME
+
+
+def _renewed_workers(first: dict[str, Any]) -> list[dict[str, Any]]:
+    body = certified_application(TODAY - timedelta(days=1))
+    return [first, *body["workers"][1:]]
+
+
+@service_test
+async def test_a_renewed_certificate_is_declared_by_a_staffing_amendment(
+    svc: RunningService,
+) -> None:
+    app = await submit(svc, certified_application(TODAY - timedelta(days=1)))
+    r = await approve(svc, app["id"], TODAY - timedelta(days=60))
+    assert r.status_code == 201, r.text
+    number = r.json()["number"]
+    renewed = {
+        "role": "social_worker",
+        "fte": "1.00",
+        "full_name": NAME,
+        "certificate": certificate(TODAY - timedelta(days=5), TODAY + timedelta(days=1000)),
+    }
+    staffing = certified_application(TODAY)["staffing"]
+    r = await svc.client.post(
+        f"/v1/licenses/{number}/staffing",
+        json={"staffing": staffing, "workers": _renewed_workers(renewed)},
+        headers=OFFICIAL,
+    )
+    assert r.status_code == 200, r.text
+    amended = r.json()
+    assert (amended["seq"], amended["findings_on"], amended["passes"]) == (
+        2,
+        TODAY.isoformat(),
+        True,
+    )
+    assert by_id(amended["findings"])["cert.social_worker"] == (
+        True,
+        True,
+        "social_worker certified 83.33 % (2.50 of 3.00 FTE)",
+    )
+    trail = await svc.client.get(
+        "/v1/decisions",
+        params={"subject": f"license:{number}", "action": "license.amended"},
+        headers=READER,
+    )
+    [decision] = trail.json()["items"]
+    assert (decision["before"]["workers_named"], decision["before"]["workers_certified"]) == (4, 2)
+    assert (decision["after"]["workers_named"], decision["after"]["workers_certified"]) == (4, 3)
+    assert decision["after"]["staffing"] == staffing
+    assert NAME not in trail.text
+    # Without the certified worker the share falls under 60 %: an unmet blocking finding.
+    r = await svc.client.post(
+        f"/v1/licenses/{number}/staffing",
+        json={"staffing": staffing, "workers": _renewed_workers(renewed)[1:]},
+        headers=OFFICIAL,
+    )
+    assert (r.status_code, r.json()["seq"], r.json()["unmet_blocking"]) == (
+        200,
+        3,
+        ["cert.social_worker"],
+    )
+
+
+@service_test
+async def test_a_staffing_amendment_is_checked_like_an_application(svc: RunningService) -> None:
+    r = await approve(svc, (await submit(svc, certified_application(TODAY)))["id"])
+    number = r.json()["number"]
+    staffing = [{"role": "social_worker", "fte": "1.00"}]
+    two = [_one_worker(), _one_worker(fte="0.50")]
+    cases = [
+        ({"staffing": staffing, "workers": two}, "workers.1.fte"),
+        ({"staffing": staffing, "workers": [_one_worker(role="nurse")]}, "workers.0.role"),
+        ({"staffing": staffing, "workers": [_one_worker(full_name="")]}, "workers.0.full_name"),
+    ]
+    for body, field in cases:
+        r = await svc.client.post(f"/v1/licenses/{number}/staffing", json=body, headers=OFFICIAL)
+        assert (r.status_code, [e["field"] for e in r.json()["errors"]]) == (422, [field])
+    r = await svc.client.post(
+        f"/v1/licenses/{number}/revoke", json={"reason": "closed"}, headers=OFFICIAL
+    )
+    assert r.status_code == 200
+    r = await svc.client.post(
+        f"/v1/licenses/{number}/staffing", json={"staffing": staffing}, headers=OFFICIAL
+    )
+    assert (r.status_code, r.json()["current_status"]) == (409, "revoked")
+    r = await svc.client.post(
+        f"/v1/licenses/{number}/staffing", json={"staffing": staffing}, headers=ADMIN
+    )
+    assert r.json()["errors"][0]["field"] == "header.X-SSU-Official"

@@ -344,13 +344,14 @@ def license_number(*, region: str, year: int, sequence: int) -> str:
     return f"SSU-{region[:2]}-{year:04d}-{sequence:06d}"
 
 
-Action = Literal["suspend", "reinstate", "revoke", "add_site"]
+Action = Literal["suspend", "reinstate", "revoke", "add_site", "amend_staffing"]
 
 _ALLOWED: dict[str, frozenset[LicenseStatus]] = {
     "suspend": frozenset({LicenseStatus.ACTIVE}),
     "reinstate": frozenset({LicenseStatus.SUSPENDED}),
     "revoke": frozenset({LicenseStatus.ACTIVE, LicenseStatus.SUSPENDED}),
     "add_site": frozenset({LicenseStatus.ACTIVE, LicenseStatus.SUSPENDED}),
+    "amend_staffing": frozenset({LicenseStatus.ACTIVE, LicenseStatus.SUSPENDED}),
 }
 
 
@@ -548,6 +549,15 @@ def application_errors(cmd: SubmitApplication) -> list[tuple[str, str]]:
     errors += sites_errors(cmd.sites, [s.form for s in cmd.subtypes])
     errors += workers_errors(cmd.staffing, cmd.workers)
     return errors
+
+
+class AmendStaffing(_Command):
+    """The body of `POST /v1/licenses/{number}/staffing`: the licensee's staffing table and
+    named workers as they are now (a renewed certificate, a new hire); they replace the
+    license's, under the rules of `workers_errors`."""
+
+    staffing: list[StaffIn] = Field(default_factory=list)
+    workers: list[WorkerIn] = Field(default_factory=list, max_length=10_000)
 
 
 class ObservationIn(_Command):

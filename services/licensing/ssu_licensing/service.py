@@ -800,6 +800,7 @@ _VERBS = {
     "reinstate": "reinstated",
     "revoke": "revoked",
     "add_site": "given a new site",
+    "amend_staffing": "given a new staffing",
 }
 
 
@@ -946,6 +947,61 @@ def amendment_view(lic: dict[str, Any], findings: list[Finding], actor: str) -> 
         "findings": lic["findings"],
         "passes": domain.passes(findings),
         "unmet_blocking": [f.requirement_id for f in domain.unmet_blocking(findings)],
+    }
+
+
+async def amend_license_staffing(
+    *,
+    conn: Connection,
+    number: str,
+    cmd: domain.AmendStaffing,
+    actor: str,
+    region_scope: str | None,
+) -> dict[str, Any]:
+    """The licensee's staffing table and named workers replace the license's; the license is
+    evaluated on the amendment's date (today) and the answer carries the findings."""
+    errors = domain.workers_errors(cmd.staffing, cmd.workers)
+    if errors:
+        raise _field_errors(errors)
+    today = almaty_today()
+    dumped = cmd.model_dump(mode="json")
+    async with conn.transaction():
+        before = await _license_for_change(conn, number, "amend_staffing", region_scope)
+        lic = await store.replace_license_staffing(
+            conn, number=number, staffing=dumped["staffing"], workers=dumped["workers"]
+        )
+        lic, findings = await _evaluate_license(conn, lic, today)
+        # The trail keeps the staffing table and counts, never the workers' names.
+        await store.insert_decision(
+            conn,
+            actor=actor,
+            action="license.amended",
+            subject=f"license:{number}",
+            before={**_staffing_summary(before, today), "seq": before["seq"]},
+            after={**_staffing_summary(lic, today), "seq": lic["seq"]},
+            detail={"requirement_set": lic["requirement_set"], "findings": lic["findings"]},
+        )
+        await audit.record(
+            conn,
+            aggregate=Aggregate("license", number),
+            action="license.amended",
+            reason="staffing amended",
+        )
+        await emit(
+            conn,
+            _license_event(LicenseAmendedV1, lic, effective_date=today, change="staffing amended"),
+            subject=number,
+        )
+    log.info("license.staffing_amended", license=number, workers=len(cmd.workers))
+    return amendment_view(lic, findings, actor)
+
+
+def _staffing_summary(lic: dict[str, Any], on: date) -> dict[str, Any]:
+    workers = domain.profile_of(lic).workers
+    return {
+        "staffing": lic["staffing"],
+        "workers_named": len(workers),
+        "workers_certified": sum(1 for w in workers if w.certified_on(on)),
     }
 
 

@@ -447,6 +447,25 @@ async def replace_license_sites(
     return result
 
 
+async def replace_license_staffing(
+    conn: Connection,
+    *,
+    number: str,
+    staffing: list[dict[str, Any]],
+    workers: list[dict[str, Any]],
+) -> dict[str, Any]:
+    row = await conn.fetchrow(
+        "UPDATE licenses SET staffing = $2::jsonb, workers = $3, seq = seq + 1,"
+        " updated_at = now() WHERE number = $1 RETURNING *",
+        number,
+        _json(staffing),
+        _sealed_workers(workers),
+    )
+    result = _dict(row)
+    assert result is not None
+    return result
+
+
 async def update_license_findings(
     conn: Connection,
     *,
