@@ -1,5 +1,6 @@
 """Pure rules: each requirement kind met and unmet, applicability, policy, numbers, transitions."""
 
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -11,6 +12,7 @@ from ssu_licensing.domain import Observation, Profile, RequirementSet
 
 ST, DAY, HOME = ServiceForm.STATIONARY, ServiceForm.SEMI_STATIONARY, ServiceForm.HOME
 ELDERLY, CHILD = RecipientCategory.ELDERLY, RecipientCategory.CHILD_DISABILITY
+ON = date(2026, 3, 1)
 
 
 def profile(**overrides: Any) -> Profile:
@@ -40,7 +42,7 @@ def one(requirement: dict[str, Any], *, non_core_blocking: bool = True) -> Requi
 
 
 def finding(requirement: dict[str, Any], p: Profile) -> tuple[bool, str, str]:
-    [f] = domain.evaluate(one(requirement), p)
+    [f] = domain.evaluate(one(requirement), p, on=ON)
     return f.met, f.expected, f.actual
 
 
@@ -113,15 +115,17 @@ def test_places_are_summed_over_sites() -> None:
 
 def test_a_requirement_applies_only_to_its_forms_and_categories() -> None:
     req = {"kind": "step_free_access", "forms": ["stationary"], "categories": ["child_disability"]}
-    assert domain.evaluate(one(req), profile(subtypes=[(ST, ELDERLY)])) == []
-    assert domain.evaluate(one(req), profile(subtypes=[(DAY, CHILD)])) == []
-    assert len(domain.evaluate(one(req), profile(subtypes=[(HOME, ELDERLY), (ST, CHILD)]))) == 1
+    assert domain.evaluate(one(req), profile(subtypes=[(ST, ELDERLY)]), on=ON) == []
+    assert domain.evaluate(one(req), profile(subtypes=[(DAY, CHILD)]), on=ON) == []
+    assert (
+        len(domain.evaluate(one(req), profile(subtypes=[(HOME, ELDERLY), (ST, CHILD)]), on=ON)) == 1
+    )
 
 
 def test_non_core_requirements_block_only_when_the_policy_says_so() -> None:
     req = {"kind": "step_free_access", "core": False}
-    [strict] = domain.evaluate(one(req, non_core_blocking=True), profile())
-    [lenient] = domain.evaluate(one(req, non_core_blocking=False), profile())
+    [strict] = domain.evaluate(one(req, non_core_blocking=True), profile(), on=ON)
+    [lenient] = domain.evaluate(one(req, non_core_blocking=False), profile(), on=ON)
     assert (strict.core, strict.blocking, strict.met) == (False, True, False)
     assert (lenient.core, lenient.blocking, lenient.met) == (False, False, False)
     assert not domain.passes([strict])
@@ -131,7 +135,7 @@ def test_non_core_requirements_block_only_when_the_policy_says_so() -> None:
 def test_an_inspection_overrides_the_declared_values() -> None:
     req = {"kind": "equipment", "code": "fire_alarm"}
     observed = {"r1": Observation(met=False, actual="alarm disconnected")}
-    [f] = domain.evaluate(one(req), profile(), observed)
+    [f] = domain.evaluate(one(req), profile(), observed, on=ON)
     assert (f.met, f.expected, f.actual) == (False, "fire_alarm present", "alarm disconnected")
 
 

@@ -401,6 +401,18 @@ async def add_license_site(
     )
 
 
+@router.post("/licenses/{number}/staffing", tags=["licenses"])
+async def amend_license_staffing(
+    number: str, cmd: domain.AmendStaffing, principal: Decider, conn: Db
+) -> dict[str, Any]:
+    """The licensee's staffing table and named workers as they are now (a renewed
+    certificate, a new hire): they replace the license's, which is evaluated on today's date;
+    the answer carries the findings. Like a new site, the licensor's decision."""
+    return await service.amend_license_staffing(
+        conn=conn, number=number, cmd=cmd, actor=principal.actor, region_scope=principal.region
+    )
+
+
 # requirement sets
 
 

@@ -7,7 +7,15 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from ssu_contracts import (
     REGIONS,
     RESIDENTIAL_FORMS,
@@ -89,8 +97,11 @@ RoleCode = Annotated[str, AfterValidator(_known_role)]
 EquipmentCode = Annotated[str, AfterValidator(_known_equipment)]
 
 
-RequirementKind = Literal["staff_ratio", "equipment", "area_per_place", "step_free_access"]
+RequirementKind = Literal[
+    "staff_ratio", "equipment", "area_per_place", "step_free_access", "certified_share"
+]
 TWO = Decimal("0.01")
+HUNDRED = Decimal(100)
 
 
 class _RequirementBase(BaseModel):
@@ -136,8 +147,20 @@ class StepFreeAccess(_RequirementBase):
     kind: Literal["step_free_access"]
 
 
+class CertifiedShare(_RequirementBase):
+    """At least `min_share_percent` % of the declared FTE of a role held by workers whose
+    professional certificate is valid on the decision date (issued on or before it, expiring
+    on or after it). A provider without any FTE of the role meets it: whether the role must be
+    staffed at all is a `staff_ratio` requirement's question, not this one's."""
+
+    kind: Literal["certified_share"]
+    role: RoleCode
+    min_share_percent: Decimal = Field(gt=0, le=100, max_digits=5, decimal_places=2)
+
+
 Requirement = Annotated[
-    StaffRatio | EquipmentPresent | AreaPerPlace | StepFreeAccess, Field(discriminator="kind")
+    StaffRatio | EquipmentPresent | AreaPerPlace | StepFreeAccess | CertifiedShare,
+    Field(discriminator="kind"),
 ]
 
 
@@ -165,6 +188,23 @@ class RequirementSet(BaseModel):
 
 
 @dataclass(frozen=True)
+class Worker:
+    """A named worker as evaluation reads them: the role, the FTE and the certificate's dates
+    (the name and the certificate's number stay out of evaluation)."""
+
+    role: str
+    fte: Decimal
+    certified_from: date | None = None
+    certified_until: date | None = None
+
+    def certified_on(self, on: date) -> bool:
+        """Whether the worker's certificate is valid on a date (both ends included)."""
+        if self.certified_from is None or self.certified_until is None:
+            return False
+        return self.certified_from <= on <= self.certified_until
+
+
+@dataclass(frozen=True)
 class Profile:
     """What an application (or a license) declares, as evaluation reads it."""
 
@@ -174,6 +214,7 @@ class Profile:
     equipment: frozenset[str]
     area_m2: Decimal
     step_free_access: bool
+    workers: Sequence[Worker] = ()
 
     @property
     def places(self) -> int:
@@ -201,8 +242,28 @@ def _staff_expected(req: StaffRatio, profile: Profile) -> Decimal:
     return req.fte * units
 
 
-def evaluate_one(req: _RequirementBase, profile: Profile) -> tuple[bool, str, str]:
-    """Whether one requirement is met, with the expected and actual values as text."""
+def _certified_share(req: CertifiedShare, profile: Profile, on: date) -> tuple[bool, str, str]:
+    expected = f"{req.role} certified >= {_fmt(req.min_share_percent)} % of FTE"
+    declared = profile.staffing.get(req.role, Decimal(0))
+    if declared <= 0:
+        return True, expected, f"no {req.role} staff"
+    certified = sum(
+        (w.fte for w in profile.workers if w.role == req.role and w.certified_on(on)), Decimal(0)
+    )
+    # Compared exactly (certified / declared >= min / 100); rounded only for the text.
+    met = certified * HUNDRED >= req.min_share_percent * declared
+    share = certified * HUNDRED / declared
+    return (
+        met,
+        expected,
+        f"{req.role} certified {_fmt(share)} % ({_fmt(certified)} of {_fmt(declared)} FTE)",
+    )
+
+
+def evaluate_one(req: _RequirementBase, profile: Profile, on: date) -> tuple[bool, str, str]:
+    """Whether one requirement is met on a date, with the expected and actual values as text."""
+    if isinstance(req, CertifiedShare):
+        return _certified_share(req, profile, on)
     if isinstance(req, StaffRatio):
         expected = _staff_expected(req, profile)
         actual = profile.staffing.get(req.role, Decimal(0))
@@ -230,13 +291,16 @@ def evaluate(
     requirement_set: RequirementSet,
     profile: Profile,
     observations: dict[str, Observation] | None = None,
+    *,
+    on: date,
 ) -> list[Finding]:
-    """A finding per requirement that applies to the profile's subtypes."""
+    """A finding per requirement that applies to the profile's subtypes, on the decision date
+    `on` (a certificate counts when it is valid on that date)."""
     findings = []
     for req in requirement_set.requirements:
         if not req.applies_to(profile.subtypes):
             continue
-        met, expected, actual = evaluate_one(req, profile)
+        met, expected, actual = evaluate_one(req, profile, on)
         observed = (observations or {}).get(req.id)
         if observed is not None:
             met, actual = observed.met, observed.actual
@@ -280,13 +344,14 @@ def license_number(*, region: str, year: int, sequence: int) -> str:
     return f"SSU-{region[:2]}-{year:04d}-{sequence:06d}"
 
 
-Action = Literal["suspend", "reinstate", "revoke", "add_site"]
+Action = Literal["suspend", "reinstate", "revoke", "add_site", "amend_staffing"]
 
 _ALLOWED: dict[str, frozenset[LicenseStatus]] = {
     "suspend": frozenset({LicenseStatus.ACTIVE}),
     "reinstate": frozenset({LicenseStatus.SUSPENDED}),
     "revoke": frozenset({LicenseStatus.ACTIVE, LicenseStatus.SUSPENDED}),
     "add_site": frozenset({LicenseStatus.ACTIVE, LicenseStatus.SUSPENDED}),
+    "amend_staffing": frozenset({LicenseStatus.ACTIVE, LicenseStatus.SUSPENDED}),
 }
 
 
@@ -365,6 +430,33 @@ class StaffIn(_Command):
     fte: Decimal = Field(gt=0, le=10_000, decimal_places=2)
 
 
+class CertificateIn(_Command):
+    """A social worker's professional certificate (qualification recognised since 2025)."""
+
+    number: str = Field(min_length=1, max_length=64)
+    issuing_body: str = Field(min_length=1, max_length=500)
+    issued_on: date
+    expires_on: date
+
+    @field_validator("expires_on")
+    @classmethod
+    def _expires_after_issue(cls, value: date, info: ValidationInfo) -> date:
+        issued_on = info.data.get("issued_on")
+        if issued_on is not None and value <= issued_on:
+            raise ValueError(f"must be after issued_on ({issued_on.isoformat()})")
+        return value
+
+
+class WorkerIn(_Command):
+    """A named worker holding `fte` of a role of the staffing table; the name is personal
+    data, sealed at rest and never logged."""
+
+    role: RoleCode
+    fte: Decimal = Field(gt=0, le=10_000, decimal_places=2)
+    full_name: str = Field(min_length=1, max_length=300)
+    certificate: CertificateIn | None = None
+
+
 class PremisesIn(_Command):
     area_m2: Decimal = Field(gt=0, le=10_000_000, decimal_places=2)
     step_free_access: bool
@@ -381,6 +473,9 @@ class SubmitApplication(_Command):
     subtypes: list[SubtypeIn] = Field(min_length=1)
     sites: list[SiteIn] = Field(min_length=1)
     staffing: list[StaffIn] = Field(default_factory=list)
+    # Who holds the positions of `staffing` (see `workers_errors`): optional, one entry per
+    # person, with their certificate if they hold one.
+    workers: list[WorkerIn] = Field(default_factory=list, max_length=10_000)
     equipment: list[EquipmentCode] = Field(default_factory=list)
     premises: PremisesIn
     # An application received on paper is recorded after the date it was filed.
@@ -408,6 +503,38 @@ def sites_errors(
     return errors
 
 
+def workers_errors(
+    staffing: Sequence[StaffIn], workers: Sequence[WorkerIn], *, prefix: str = "workers"
+) -> list[tuple[str, str]]:
+    """Field errors of the named workers against the staffing table.
+
+    `staffing` is the staffing table (штатное расписание): the FTE of each role, which the
+    staff norms are judged on. `workers` lists the people who hold those positions; a
+    position may be vacant, so the workers' FTE of a role may be less than the table's, never
+    more, and a worker's role must be in the table. FTE nobody named holds counts as held
+    without a certificate.
+    """
+    declared: dict[str, Decimal] = {}
+    for item in staffing:
+        declared[item.role] = declared.get(item.role, Decimal(0)) + item.fte
+    errors: list[tuple[str, str]] = []
+    named: dict[str, Decimal] = {}
+    for i, worker in enumerate(workers):
+        if worker.role not in declared:
+            errors.append((f"{prefix}.{i}.role", f"{worker.role} has no FTE in the staffing table"))
+            continue
+        named[worker.role] = named.get(worker.role, Decimal(0)) + worker.fte
+        if named[worker.role] > declared[worker.role]:
+            errors.append(
+                (
+                    f"{prefix}.{i}.fte",
+                    f"the workers named as {worker.role} hold {_fmt(named[worker.role])} FTE,"
+                    f" more than the {_fmt(declared[worker.role])} FTE of the staffing table",
+                )
+            )
+    return errors
+
+
 def application_errors(cmd: SubmitApplication) -> list[tuple[str, str]]:
     """Field errors that involve more than one field of an application."""
     errors: list[tuple[str, str]] = []
@@ -420,7 +547,17 @@ def application_errors(cmd: SubmitApplication) -> list[tuple[str, str]]:
             errors.append((f"subtypes.{i}", "this subtype is listed twice"))
         seen.add(key)
     errors += sites_errors(cmd.sites, [s.form for s in cmd.subtypes])
+    errors += workers_errors(cmd.staffing, cmd.workers)
     return errors
+
+
+class AmendStaffing(_Command):
+    """The body of `POST /v1/licenses/{number}/staffing`: the licensee's staffing table and
+    named workers as they are now (a renewed certificate, a new hire); they replace the
+    license's, under the rules of `workers_errors`."""
+
+    staffing: list[StaffIn] = Field(default_factory=list)
+    workers: list[WorkerIn] = Field(default_factory=list, max_length=10_000)
 
 
 class ObservationIn(_Command):
@@ -438,6 +575,16 @@ class RecordInspection(_Command):
     notes: str | None = Field(default=None, max_length=5000)
 
 
+def _worker(item: dict[str, Any]) -> Worker:
+    certificate = item.get("certificate")
+    return Worker(
+        role=item["role"],
+        fte=Decimal(item["fte"]),
+        certified_from=date.fromisoformat(certificate["issued_on"]) if certificate else None,
+        certified_until=date.fromisoformat(certificate["expires_on"]) if certificate else None,
+    )
+
+
 def profile_of(record: dict[str, Any]) -> Profile:
     """The evaluation profile of a stored application or license."""
     staffing: dict[str, Decimal] = {}
@@ -452,6 +599,7 @@ def profile_of(record: dict[str, Any]) -> Profile:
         equipment=frozenset(record["equipment"]),
         area_m2=Decimal(record["premises"]["area_m2"]),
         step_free_access=bool(record["premises"]["step_free_access"]),
+        workers=[_worker(w) for w in record.get("workers") or []],
     )
 
 

@@ -258,6 +258,7 @@ def application_view(row: dict[str, Any]) -> dict[str, Any]:
         "subtypes": _subtype_views(row["subtypes"]),
         "sites": row["sites"],
         "staffing": row["staffing"],
+        "workers": row["workers"],
         "equipment": row["equipment"],
         "premises": row["premises"],
         "requirement_set": row["requirement_set"],
@@ -287,7 +288,8 @@ async def submit_application(
     region_scope: str | None,
     by_provider: bool = False,
 ) -> dict[str, Any]:
-    """Validate, evaluate against the set in force, store, publish `submitted`."""
+    """Validate, evaluate against the set in force on the filing date, store, publish
+    `submitted`."""
     errors = domain.application_errors(cmd)
     if errors:
         raise _field_errors(errors)
@@ -308,7 +310,7 @@ async def submit_application(
     }
     async with conn.transaction():
         requirement_set, _ = await _set_in_force(conn, almaty_today())
-        findings = domain.evaluate(requirement_set, domain.profile_of(record))
+        findings = domain.evaluate(requirement_set, domain.profile_of(record), on=submitted_on)
         record["requirement_set"] = requirement_set.version
         record["findings"] = [f.model_dump(mode="json") for f in findings]
         row = await store.insert_application(conn, record)
@@ -366,13 +368,14 @@ async def _application_for_decision(
 
 
 async def _reevaluate(
-    conn: Connection, row: dict[str, Any]
+    conn: Connection, row: dict[str, Any], on: date
 ) -> tuple[dict[str, Any], list[Finding]]:
-    """Findings under the set in force today, with the latest inspection's observations."""
+    """Findings under the set in force today, with the latest inspection's observations, on
+    the date of the decision (certificates count when valid on it)."""
     requirement_set, _ = await _set_in_force(conn, almaty_today())
     inspection = await store.latest_inspection(conn, str(row["id"]))
     findings = domain.evaluate(
-        requirement_set, domain.profile_of(row), domain.observations_of(inspection)
+        requirement_set, domain.profile_of(row), domain.observations_of(inspection), on=on
     )
     row = await store.update_application_findings(
         conn,
@@ -467,7 +470,7 @@ async def record_inspection(
                 "notes": cmd.notes,
             },
         )
-        row, _ = await _reevaluate(conn, row)
+        row, _ = await _reevaluate(conn, row, cmd.inspected_on)
         await store.insert_decision(
             conn,
             actor=inspector,
@@ -512,7 +515,7 @@ async def approve_application(
     async with conn.transaction():
         row = await _application_for_decision(conn, application_id, region_scope)
         issued_on = await _issue_date(conn, row, effective_date, inspector)
-        row, findings = await _reevaluate(conn, row)
+        row, findings = await _reevaluate(conn, row, issued_on)
         blocking = domain.unmet_blocking(findings)
         if blocking:
             # Refused after commit: the application keeps its findings under the set in force.
@@ -575,8 +578,11 @@ _CARRIED_TO_LICENSE = (
     "subtypes",
     "sites",
     "staffing",
+    "workers",
     "equipment",
     "premises",
+    "requirement_set",
+    "findings",
 )
 
 
@@ -647,7 +653,7 @@ async def reject_application(
     """Refuse an application with the reason and the unmet requirements."""
     async with conn.transaction():
         row = await _application_for_decision(conn, application_id, region_scope)
-        row, findings = await _reevaluate(conn, row)
+        row, findings = await _reevaluate(conn, row, almaty_today())
         decided = await store.decide_application(
             conn,
             application_id=application_id,
@@ -794,6 +800,7 @@ _VERBS = {
     "reinstate": "reinstated",
     "revoke": "revoked",
     "add_site": "given a new site",
+    "amend_staffing": "given a new staffing",
 }
 
 
@@ -903,10 +910,105 @@ async def revoke_license(
     return {**license_view(lic, private=True), "decided_by": actor}
 
 
+async def _evaluate_license(
+    conn: Connection, lic: dict[str, Any], on: date
+) -> tuple[dict[str, Any], list[Finding]]:
+    """An amended license's findings on its decision date `on`, under the set in force, with
+    its application's latest inspection; kept on the license. A certificate valid at approval
+    and expired since is unmet now (blocking if the set says so)."""
+    requirement_set, _ = await _set_in_force(conn, on)
+    inspection = (
+        await store.latest_inspection(conn, str(lic["application_id"]))
+        if lic["application_id"]
+        else None
+    )
+    findings = domain.evaluate(
+        requirement_set, domain.profile_of(lic), domain.observations_of(inspection), on=on
+    )
+    lic = await store.update_license_findings(
+        conn,
+        number=lic["number"],
+        requirement_set=requirement_set.version,
+        findings=[f.model_dump(mode="json") for f in findings],
+        on=on,
+    )
+    return lic, findings
+
+
+def amendment_view(lic: dict[str, Any], findings: list[Finding], actor: str) -> dict[str, Any]:
+    """An amended license with the findings of the amendment. Unmet blocking findings do not
+    undo the amendment (the licensee's staff and sites are what they are): they tell the
+    department to act (suspend, revoke) on them."""
+    return {
+        **license_view(lic, private=True),
+        "decided_by": actor,
+        "requirement_set": lic["requirement_set"],
+        "findings_on": lic["findings_on"],
+        "findings": lic["findings"],
+        "passes": domain.passes(findings),
+        "unmet_blocking": [f.requirement_id for f in domain.unmet_blocking(findings)],
+    }
+
+
+async def amend_license_staffing(
+    *,
+    conn: Connection,
+    number: str,
+    cmd: domain.AmendStaffing,
+    actor: str,
+    region_scope: str | None,
+) -> dict[str, Any]:
+    """The licensee's staffing table and named workers replace the license's; the license is
+    evaluated on the amendment's date (today) and the answer carries the findings."""
+    errors = domain.workers_errors(cmd.staffing, cmd.workers)
+    if errors:
+        raise _field_errors(errors)
+    today = almaty_today()
+    dumped = cmd.model_dump(mode="json")
+    async with conn.transaction():
+        before = await _license_for_change(conn, number, "amend_staffing", region_scope)
+        lic = await store.replace_license_staffing(
+            conn, number=number, staffing=dumped["staffing"], workers=dumped["workers"]
+        )
+        lic, findings = await _evaluate_license(conn, lic, today)
+        # The trail keeps the staffing table and counts, never the workers' names.
+        await store.insert_decision(
+            conn,
+            actor=actor,
+            action="license.amended",
+            subject=f"license:{number}",
+            before={**_staffing_summary(before, today), "seq": before["seq"]},
+            after={**_staffing_summary(lic, today), "seq": lic["seq"]},
+            detail={"requirement_set": lic["requirement_set"], "findings": lic["findings"]},
+        )
+        await audit.record(
+            conn,
+            aggregate=Aggregate("license", number),
+            action="license.amended",
+            reason="staffing amended",
+        )
+        await emit(
+            conn,
+            _license_event(LicenseAmendedV1, lic, effective_date=today, change="staffing amended"),
+            subject=number,
+        )
+    log.info("license.staffing_amended", license=number, workers=len(cmd.workers))
+    return amendment_view(lic, findings, actor)
+
+
+def _staffing_summary(lic: dict[str, Any], on: date) -> dict[str, Any]:
+    workers = domain.profile_of(lic).workers
+    return {
+        "staffing": lic["staffing"],
+        "workers_named": len(workers),
+        "workers_certified": sum(1 for w in workers if w.certified_on(on)),
+    }
+
+
 async def add_license_site(
     *, conn: Connection, number: str, site: domain.SiteIn, actor: str, region_scope: str | None
 ) -> dict[str, Any]:
-    """A branch: a new site amends the license."""
+    """A branch: a new site amends the license, evaluated on the amendment's date (today)."""
     today = almaty_today()
     async with conn.transaction():
         before = await _license_for_change(conn, number, "add_site", region_scope)
@@ -918,6 +1020,7 @@ async def add_license_site(
         lic = await store.replace_license_sites(
             conn, number=number, sites=[*before["sites"], new_site]
         )
+        lic, findings = await _evaluate_license(conn, lic, today)
         await store.insert_decision(
             conn,
             actor=actor,
@@ -925,6 +1028,7 @@ async def add_license_site(
             subject=f"license:{number}",
             before={"sites": before["sites"], "seq": before["seq"]},
             after={"sites": lic["sites"], "seq": lic["seq"]},
+            detail={"requirement_set": lic["requirement_set"], "findings": lic["findings"]},
         )
         await audit.record(
             conn,
@@ -942,7 +1046,7 @@ async def add_license_site(
             ),
             subject=number,
         )
-    return {**license_view(lic, private=True), "decided_by": actor}
+    return amendment_view(lic, findings, actor)
 
 
 async def _record_change(
@@ -1028,7 +1132,9 @@ async def enrollment_ended(*, conn: Connection, enrollment_id: str, provider_bin
 async def simulate_impact(
     *, conn: Connection, version: str, region_scope: str | None
 ) -> dict[str, Any]:
-    """Who passes the given set and the set in force: licensees and pending applications."""
+    """Who passes the given set and the set in force: licensees and pending applications,
+    evaluated today (a certificate counts when valid today), with each one's unmet findings
+    under the given set."""
     row = await store.get_requirement_set(conn, version)
     if row is None:
         raise Problem(404, f"requirement set {version} does not exist")
@@ -1045,14 +1151,16 @@ async def simulate_impact(
     )
     totals = {"in_force": domain.ImpactTotals(), "simulated": domain.ImpactTotals()}
     change = domain.ImpactChange()
+    # Certificates are judged on the day of the simulation.
+    today = almaty_today()
 
     def judge(
         kind: str, key: str, record: dict[str, Any], inspection_key: str | None
     ) -> dict[str, Any]:
         profile = domain.profile_of(record)
         observations = domain.observations_of(inspections.get(inspection_key or ""))
-        now = domain.evaluate(in_force, profile, observations)
-        then = domain.evaluate(candidate, profile, observations)
+        now = domain.evaluate(in_force, profile, observations, on=today)
+        then = domain.evaluate(candidate, profile, observations, on=today)
         served = recipients.get(record["bin"], 0)
         totals["in_force"].add(passing=domain.passes(now), places=profile.places, recipients=served)
         totals["simulated"].add(
@@ -1077,6 +1185,7 @@ async def simulate_impact(
             "passes_simulated": domain.passes(then),
             "unmet_blocking_in_force": [f.requirement_id for f in domain.unmet_blocking(now)],
             "unmet_blocking_simulated": [f.requirement_id for f in domain.unmet_blocking(then)],
+            "unmet_simulated": [_unmet_view(f) for f in domain.unmet(then)],
         }
 
     licensees = [
@@ -1103,6 +1212,16 @@ async def simulate_impact(
             "places": change.places_gained - change.places_lost,
             "recipients": change.recipients_gained - change.recipients_lost,
         },
+    }
+
+
+def _unmet_view(finding: Finding) -> dict[str, Any]:
+    return {
+        "requirement_id": finding.requirement_id,
+        "kind": finding.kind,
+        "blocking": finding.blocking,
+        "expected": finding.expected,
+        "actual": finding.actual,
     }
 
 

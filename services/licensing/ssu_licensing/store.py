@@ -7,10 +7,11 @@ from typing import Any
 import asyncpg
 from ssu_common import Connection, FieldCipher, SealedTable
 
-# A provider's contact is sealed (ssu_common.crypto): one token of its JSON.
+# A provider's contact and the named workers (their full names) are sealed
+# (ssu_common.crypto): one token of each one's JSON.
 SEALED = (
-    SealedTable("applications", ("id", "uuid"), ("contact",)),
-    SealedTable("licenses", ("number", "text"), ("contact",)),
+    SealedTable("applications", ("id", "uuid"), ("contact", "workers")),
+    SealedTable("licenses", ("number", "text"), ("contact", "workers")),
 )
 _cipher: list[FieldCipher] = []
 
@@ -27,6 +28,11 @@ def _c() -> FieldCipher:
 
 def _sealed_contact(contact: Any) -> bytes | None:
     return _c().seal(_json(contact), column="contact")
+
+
+def _sealed_workers(workers: list[dict[str, Any]] | None) -> bytes | None:
+    # No workers named: NULL, as in the rows written before workers were.
+    return _c().seal(_json(workers), column="workers") if workers else None
 
 
 _JSON_COLUMNS = (
@@ -52,6 +58,9 @@ def _dict(record: asyncpg.Record | None) -> dict[str, Any] | None:
     row = dict(record)
     if isinstance(row.get("contact"), bytes):
         row["contact"] = _c().open(row["contact"], column="contact")
+    if "workers" in row:
+        sealed = row["workers"]
+        row["workers"] = json.loads(_c().open(sealed, column="workers") or "[]") if sealed else []
     for column in _JSON_COLUMNS:
         if isinstance(row.get(column), str):
             row[column] = json.loads(row[column])
@@ -136,9 +145,9 @@ async def activate_requirement_set(
 async def insert_application(conn: Connection, app: dict[str, Any]) -> dict[str, Any]:
     row = await conn.fetchrow(
         "INSERT INTO applications (id, bin, provider_name, legal_form, region, contact, subtypes,"
-        " sites, staffing, equipment, premises, requirement_set, findings, submitted_on)"
+        " sites, staffing, equipment, premises, requirement_set, findings, submitted_on, workers)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9::jsonb, $10::jsonb,"
-        " $11::jsonb, $12, $13::jsonb, $14) RETURNING *",
+        " $11::jsonb, $12, $13::jsonb, $14, $15) RETURNING *",
         app["id"],
         app["bin"],
         app["provider_name"],
@@ -153,6 +162,7 @@ async def insert_application(conn: Connection, app: dict[str, Any]) -> dict[str,
         app["requirement_set"],
         _json(app["findings"]),
         app["submitted_on"],
+        _sealed_workers(app.get("workers")),
     )
     result = _dict(row)
     assert result is not None
@@ -312,8 +322,10 @@ async def insert_license(conn: Connection, lic: dict[str, Any]) -> dict[str, Any
     row = await conn.fetchrow(
         "INSERT INTO licenses (number, application_id, bin, provider_name, legal_form, region,"
         " contact, subtypes, sites, staffing, equipment, premises, status, seq, issued_on,"
-        " status_since) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb,"
-        " $10::jsonb, $11::jsonb, $12::jsonb, 'active', 1, $13, $13) RETURNING *",
+        " status_since, workers, requirement_set, findings, findings_on)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb,"
+        " $10::jsonb, $11::jsonb, $12::jsonb, 'active', 1, $13, $13, $14, $15, $16::jsonb, $13)"
+        " RETURNING *",
         lic["number"],
         lic["application_id"],
         lic["bin"],
@@ -327,6 +339,9 @@ async def insert_license(conn: Connection, lic: dict[str, Any]) -> dict[str, Any
         _json(lic["equipment"]),
         _json(lic["premises"]),
         lic["issued_on"],
+        _sealed_workers(lic.get("workers")),
+        lic["requirement_set"],
+        _json(lic["findings"]),
     )
     result = _dict(row)
     assert result is not None
@@ -426,6 +441,46 @@ async def replace_license_sites(
         " WHERE number = $1 RETURNING *",
         number,
         _json(sites),
+    )
+    result = _dict(row)
+    assert result is not None
+    return result
+
+
+async def replace_license_staffing(
+    conn: Connection,
+    *,
+    number: str,
+    staffing: list[dict[str, Any]],
+    workers: list[dict[str, Any]],
+) -> dict[str, Any]:
+    row = await conn.fetchrow(
+        "UPDATE licenses SET staffing = $2::jsonb, workers = $3, seq = seq + 1,"
+        " updated_at = now() WHERE number = $1 RETURNING *",
+        number,
+        _json(staffing),
+        _sealed_workers(workers),
+    )
+    result = _dict(row)
+    assert result is not None
+    return result
+
+
+async def update_license_findings(
+    conn: Connection,
+    *,
+    number: str,
+    requirement_set: str,
+    findings: list[dict[str, Any]],
+    on: date,
+) -> dict[str, Any]:
+    row = await conn.fetchrow(
+        "UPDATE licenses SET requirement_set = $2, findings = $3::jsonb, findings_on = $4"
+        " WHERE number = $1 RETURNING *",
+        number,
+        requirement_set,
+        _json(findings),
+        on,
     )
     result = _dict(row)
     assert result is not None
