@@ -108,6 +108,7 @@ LICENSING_SCOPES = {
     ("POST", "/v1/applications/{application_id}/reject"): ["licensing:decide"],
     ("GET", "/v1/licenses"): [],
     ("GET", "/v1/licenses/{number}"): [],
+    ("POST", "/v1/licenses/{number}/staffing"): ["licensing:decide"],
     ("POST", "/v1/licenses/{number}/suspend"): ["licensing:decide"],
     ("POST", "/v1/licenses/{number}/reinstate"): ["licensing:decide"],
     ("POST", "/v1/licenses/{number}/revoke"): ["licensing:decide"],
