@@ -52,7 +52,15 @@ APPROVER = {"Authorization": "Bearer ssu-dev-approver"}
 OFFICIAL = {"X-SSU-Official": "story-licensing-head"}  # who decides in licensing
 SECRET = "whsec_" + base64.b64encode(b"story-webhook-secret-0123456789!").decode()
 # Names of the story's people: no table of any service may hold them in clear.
-NAMES = ("Иванов Пётр", "Сейітова Аружан", "Сейітова Гүлмира")
+NAMES = (
+    "Иванов Пётр",
+    "Сейітова Аружан",
+    "Сейітова Гүлмира",
+    "Омаров Алихан",
+    "Омарова Сәуле",
+    "Ким Мария",
+    "Ким Ольга",
+)
 
 
 def last_month() -> date:
@@ -103,6 +111,9 @@ def application(bin_: str, name: str, equipment: list[str], **extra: Any) -> dic
 
 ELDER_IIN = make_iin(date(1950, 3, 14), "male", 11)
 GIRL_IIN = make_iin(date(2016, 9, 2), "female", 12)
+# The children of the centre that closes (chapter 10).
+BOY_IIN = make_iin(date(2018, 5, 1), "male", 13)
+MARIA_IIN = make_iin(date(2017, 11, 20), "female", 14)
 
 EQUIPMENT = ["first_aid_kit", "fire_alarm", "adapted_bathroom"]
 
@@ -140,7 +151,9 @@ async def test_the_whole_story(tmp_path: Path) -> None:
     for proc in procs.values():
         log = proc.log_path.read_text(encoding="utf-8")
         assert find_pii(log) == [], proc.service
-        assert [i for i in (ELDER_IIN, GIRL_IIN) if i in log] == [], proc.service
+        assert [i for i in (ELDER_IIN, GIRL_IIN, BOY_IIN, MARIA_IIN) if i in log] == [], (
+            proc.service
+        )
     # 11. Whoever reads a service's tables directly finds no clear IIN, name, phone or email.
     for service in SERVICES:
         pool = await create_pool(test_dsn(service), max_size=1)
@@ -149,7 +162,7 @@ async def test_the_whole_story(tmp_path: Path) -> None:
         finally:
             await pool.close()
         assert find_pii(dump) == [], service
-        assert [i for i in (ELDER_IIN, GIRL_IIN) if i in dump] == [], service
+        assert [i for i in (ELDER_IIN, GIRL_IIN, BOY_IIN, MARIA_IIN) if i in dump] == [], service
         assert [n for n in NAMES if n in dump] == [], service
 
 
@@ -462,6 +475,11 @@ async def story(
         envelope = Webhook(SECRET).verify(hook["body"].encode(), hook["headers"])
         assert envelope["type"] in wanted
 
+    # 10. A children's day centre closes: its license is revoked. Its two children join the
+    # waiting line at once, at its top; the free places of «Мейірім» are offered
+    # to them, their guardians are told in Kazakh, they accept, and both are placed again.
+    await closing_centre(http, url, sinks, month, licensed_on, site_home["site_id"], bin_a)
+
 
 async def every_audit_log_is_sealed_copied_and_verifies() -> None:
     """10. Each service sealed what the story recorded; the three others hold its last head."""
@@ -517,3 +535,120 @@ async def _len_is(fn: Any, n: int) -> Any:
 
 async def _any(coro: Any, word: str) -> bool:
     return any(word in m["subject"].lower() or word in m["body"].lower() for m in await coro)
+
+
+async def closing_centre(
+    http: httpx.AsyncClient,
+    url: dict[str, str],
+    sinks: Any,
+    month: date,
+    licensed_on: date,
+    home_site: str,
+    bin_a: str,
+) -> None:
+    lic, reg = url["licensing"], url["registry"]
+    bin_c = make_bin(date(2016, 4, 1), 7003)
+    r = await http.post(
+        f"{lic}/v1/applications",
+        json=application(
+            bin_c,
+            "«Балапан» орталығы",
+            EQUIPMENT,
+            subtypes=[{"form": "semi_stationary", "category": "child_disability"}],
+            sites=[{"address": "Өскемен, Қазақстан көшесі 7", "kato": "631010000", "places": 2}],
+            submitted_on=str(licensed_on - timedelta(days=7)),
+        ),
+    )
+    assert r.status_code == 201, r.text
+    r = await http.post(
+        f"{lic}/v1/applications/{r.json()['id']}/approve",
+        json={"effective_date": str(licensed_on)},
+        headers=OFFICIAL,
+    )
+    assert r.status_code == 201, r.text
+    number_c = r.json()["number"]
+
+    async def centre_known() -> str:
+        r = await http.get(f"{reg}/v1/providers", params={"bin": bin_c})
+        items = r.json()["items"]
+        return str(items[0]["sites"][0]["site_id"]) if items else ""
+
+    centre_site = await eventually(centre_known, timeout=30)
+    children = {
+        BOY_IIN: ("Омаров Алихан", "2018-05-01", "Омарова Сәуле", "+77017770011", "saule@mail.kz"),
+        MARIA_IIN: ("Ким Мария", "2017-11-20", "Ким Ольга", "+77017770022", "olga.kim@mail.kz"),
+    }
+    for iin, (name, born, guardian, phone, email) in children.items():
+        r = await http.post(
+            f"{reg}/v1/recipients",
+            json={
+                "iin": iin,
+                "full_name": name,
+                "birth_date": born,
+                "category": "child_disability",
+                "region": REGION,
+                "disability_group": 1,
+                "language": "kk",
+                "guardian": {"name": guardian, "phone": phone, "email": email},
+            },
+        )
+        assert r.status_code == 201, r.text
+        r = await http.post(
+            f"{reg}/v1/enrollments",
+            json={
+                "iin": iin,
+                "provider_bin": bin_c,
+                "site_id": centre_site,
+                "form": "semi_stationary",
+                "start_date": str(month),
+            },
+        )
+        assert r.status_code == 201, r.text
+    today = datetime.now(ZoneInfo("Asia/Almaty")).date()
+    r = await http.post(
+        f"{lic}/v1/licenses/{number_c}/revoke",
+        json={"reason": "Ғимарат апатты / здание аварийное", "effective_date": str(today)},
+        headers=OFFICIAL,
+    )
+    assert r.status_code == 200, r.text
+
+    async def offered() -> dict[str, dict[str, Any]]:
+        r = await http.get(f"{reg}/v1/offers", params={"region": REGION, "status": "open"})
+        found = {o["iin"]: o for o in r.json()["items"] if o["iin"] in children}
+        return found if len(found) == 2 else {}
+
+    offers = await eventually(offered, timeout=30)
+    # Both at «Мейірім»'s site with the most free places (its residential one, 19 free).
+    assert {(o["provider_bin"], o["site_id"]) for o in offers.values()} == {(bin_a, home_site)}
+    r = await http.get(f"{reg}/v1/waiting", params={"region": REGION, "form": "semi_stationary"})
+    line = [(i["iin"], i["disrupted"], i["offer"]["offer_id"]) for i in r.json()["items"]]
+    assert sorted(line) == sorted((iin, True, o["id"]) for iin, o in offers.items())
+    # Each guardian is told in Kazakh, by SMS and email, where the place is held and until when.
+    for iin, (_, _, _, phone, email) in children.items():
+        until = date.fromisoformat(offers[iin]["expires_on"]).strftime("%d.%m.%Y")
+        sms = await eventually(
+            lambda phone=phone, until=until: [
+                m["text"] for m in sinks.received.sms if m["phone"] == phone and until in m["text"]
+            ],
+            timeout=60,
+        )
+        assert "«Мейірім» орталығы" in sms[0]
+        await eventually(
+            lambda email=email: [m for m in sinks.received.mail if email in m["to"]], timeout=60
+        )
+    for iin, offer in offers.items():
+        r = await http.post(
+            f"{reg}/v1/offers/{offer['id']}/accept", json={"start_date": str(today)}
+        )
+        assert r.status_code == 200, r.text
+        enrollment = r.json()["enrollment_id"]
+        r = await http.get(f"{reg}/v1/enrollments/{enrollment}")
+        placed = r.json()
+        assert (placed["iin"], placed["provider_bin"], placed["site_id"], placed["status"]) == (
+            iin, bin_a, home_site, "active",
+        )  # fmt: skip
+    r = await http.get(f"{reg}/v1/waiting", params={"region": REGION})
+    assert [i for i in r.json()["items"] if i["iin"] in children] == []
+    # Nobody from the closed centre is left on the disruption board.
+    r = await http.get(f"{reg}/v1/disruptions", params={"region": REGION})
+    assert [d for d in r.json()["items"] if d["iin"] in children] == []
