@@ -21,6 +21,7 @@ from ssu_contracts import AUDIT_SEALED, AuditSealedV1, Envelope
 
 from ssu_common import audit, idempotency, inbox, outbox, seal, tracing
 from ssu_common.auth import ApiKeys, Principal, authorize
+from ssu_common.conditional import Conditional, document_conditional
 from ssu_common.crypto import FieldCipher
 from ssu_common.db import Connection, create_pool, ensure_database, migrate
 from ssu_common.idempotency import Idempotency, document_idempotency
@@ -385,8 +386,11 @@ class ServiceRuntime:
         app.state.runtime = self
         app.state.api_keys = ApiKeys.load(self.settings.api_keys_file)
         install_problem_handlers(app)
-        # Innermost: a POST retried under the same Idempotency-Key gets the first answer (the
-        # body already limited, the key already known to `observe`).
+        # Innermost: validators on GET, If-Match on writes (its own read of the resource runs
+        # inside every guard, unseen by `observe`).
+        app.add_middleware(Conditional)
+        # A POST retried under the same Idempotency-Key gets the first answer (the body
+        # already limited, the key already known to `observe`), before any precondition.
         app.add_middleware(Idempotency, pool=lambda: runtime.pool)
         # Added first, so it runs inside `observe`: its refusals are counted and audited, and
         # a write without a known key is answered by `observe` before the body is read at all.
@@ -406,7 +410,9 @@ class ServiceRuntime:
 
         def openapi() -> dict[str, Any]:
             if app.openapi_schema is None:
-                app.openapi_schema = document_idempotency(document_problems(generate()))
+                app.openapi_schema = document_conditional(
+                    document_idempotency(document_problems(generate()))
+                )
             return app.openapi_schema
 
         app.openapi = openapi  # type: ignore[method-assign]
