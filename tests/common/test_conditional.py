@@ -12,7 +12,7 @@ import pytest_asyncio
 from harness import RunningService
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "licensing"))
-from licensing_world import OFFICIAL, issue, licensing_service
+from licensing_world import ADMIN, OFFICIAL, application, issue, licensing_service
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -95,3 +95,17 @@ async def test_the_openapi_document_names_the_validators(svc: RunningService) ->
     post = doc["paths"]["/v1/licenses/{number}/suspend"]["post"]
     assert {"If-Match", "Idempotency-Key"} <= {p["name"] for p in post["parameters"]}
     assert "412" in post["responses"]
+
+
+async def test_a_creation_names_where_it_is_read(svc: RunningService) -> None:
+    c = svc.client
+    r = await c.post("/v1/applications", json=application(), headers=ADMIN)
+    assert r.status_code == 201, r.text
+    assert r.headers["location"] == f"/v1/applications/{r.json()['id']}"
+    assert (await c.get(r.headers["location"], headers=ADMIN)).json() == r.json()
+    r = await c.post(f"{r.headers['location']}/approve", headers=OFFICIAL)
+    assert r.status_code == 201, r.text
+    assert r.headers["location"] == f"/v1/licenses/{r.json()['number']}"
+    assert (await c.get(r.headers["location"])).json()["status"] == "active"
+    doc = (await c.get("/openapi.json")).json()
+    assert "Location" in doc["paths"]["/v1/applications"]["post"]["responses"]["201"]["headers"]

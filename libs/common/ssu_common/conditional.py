@@ -172,7 +172,8 @@ class Conditional:
 
 
 def document_conditional(openapi: dict[str, Any]) -> dict[str, Any]:
-    """GETs answer an `ETag` and take `If-None-Match`; writes take `If-Match`."""
+    """GETs answer an `ETag` and take `If-None-Match`; writes take `If-Match`; a 201 names
+    its `Location`."""
     if_none_match = {
         "name": "If-None-Match",
         "in": "header",
@@ -193,6 +194,12 @@ def document_conditional(openapi: dict[str, Any]) -> dict[str, Any]:
             continue
         for method, operation in operations.items():
             responses = operation.setdefault("responses", {})
+            created = responses.get("201")
+            if created is not None:
+                created.setdefault("headers", {})["Location"] = {
+                    "description": "where the created resource is read",
+                    "schema": {"type": "string"},
+                }
             if method == "get":
                 operation.setdefault("parameters", []).append(if_none_match)
                 ok = responses.get("200")

@@ -319,6 +319,7 @@ async def register_recipient(
         )
     if not created:
         response.status_code = 200
+    response.headers["Location"] = f"/v1/recipients/{body.iin}"
     return _recipient_out(row)
 
 
@@ -590,6 +591,7 @@ def _enrollment_out(row: Any) -> EnrollmentOut:
 async def enroll(
     body: EnrollmentIn,
     request: Request,
+    response: Response,
     principal: Principal = Security(authorize, scopes=WRITE),
     conn: Connection = Depends(connection),
 ) -> EnrollmentOut:
@@ -610,6 +612,7 @@ async def enroll(
             region_scope=principal.region,
             max_days_ahead=request.app.state.runtime.settings.enrollment_max_days_ahead,
         )
+    response.headers["Location"] = f"/v1/enrollments/{row['id']}"
     return _enrollment_out(row)
 
 
