@@ -4,6 +4,7 @@ A recipient who died is de-registered (died) on the date: their open enrollments
 day of death is the last date of service) and `registry.recipient.deregistered.v1` is published.
 """
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
@@ -393,3 +394,24 @@ async def test_a_national_file_of_ten_thousand_notices(svc: RunningService, prov
     print(f"10k notices in {took:.2f} s")
     again = await post_csv(svc, text)
     assert again.json()["unchanged"] == 3 and again.json()["recorded"] == 0
+
+
+async def test_the_same_file_twice_at_once_records_each_death_once(
+    svc: RunningService, provider: str
+) -> None:
+    recipients = [await elder(svc) for _ in range(12)]
+    ids = [await enrolled(svc, provider, iin) for iin in recipients]
+    text = "iin,died_on,act_number\n" + "".join(f"{iin},2026-09-09,\n" for iin in recipients)
+    first, second = await asyncio.gather(post_csv(svc, text), post_csv(svc, text))
+    answers = [first.json(), second.json()]
+    assert [a["rejected"] for a in answers] == [0, 0], answers
+    assert sum(a["recorded"] for a in answers) == 12
+    assert sum(a["unchanged"] for a in answers) == 12
+    deregistered = await svc.pool.fetchval(
+        "SELECT count(*) FROM outbox WHERE subject = ANY($1::text[]) AND event_type = $2",
+        recipients,
+        "registry.recipient.deregistered.v1",
+    )
+    assert deregistered == 12
+    for enrollment_id in ids:
+        assert await enrollment(svc, enrollment_id) == ("ended", "2026-09-09", "died")

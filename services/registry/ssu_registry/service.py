@@ -1093,54 +1093,69 @@ def _refuse_regional_key(region_scope: str | None) -> None:
         )
 
 
+def _death_outcome(
+    state: Any, notice: domain.DeathNotice
+) -> tuple[str, domain.RowError | None] | None:
+    """What a notice comes to for what is held of the person; None: it is to be recorded."""
+    if state is None:
+        return "not_recipient", None
+    verdict = domain.death_verdict(
+        status=state["status"],
+        deregistered_on=state["deregistered_on"],
+        reason=state["deregistration_reason"],
+        died_on=notice.died_on,
+    )
+    if verdict is None:
+        return None
+    if verdict == "unchanged":
+        return "unchanged", None
+    return "rejected", domain.RowError(notice.line, "died_on", verdict)
+
+
 async def _record_deaths(
     conn: Connection, notices: Sequence[domain.DeathNotice], *, actor: str
 ) -> list[tuple[str, domain.RowError | None]]:
-    """Each notice's outcome ("recorded", "unchanged", "not_recipient" or "rejected" with its
-    error), in the caller's transaction. The recipients among the notices are found in one
-    query; each one recorded is de-registered for death on the date (`deregister_recipient`:
-    its open enrollments end on that date, never before their start) in its own savepoint."""
+    """Each notice's outcome: "recorded", "unchanged", "not_recipient" or "rejected" with its
+    error. The recipients among the notices are found in one query (most people in a file are
+    none); each death is then recorded in its own transaction, as a de-registration by hand
+    is, so a long file holds no lock that enrollments wait for, and as recording is idempotent
+    an import broken off is simply sent again."""
     states = await store.recipient_states(conn, [n.iin for n in notices])
     outcomes: list[tuple[str, domain.RowError | None]] = []
     for notice in notices:
-        state = states.get(notice.iin)
-        if state is None:
-            outcomes.append(("not_recipient", None))
-            continue
-        verdict = domain.death_verdict(
-            status=state["status"],
-            deregistered_on=state["deregistered_on"],
-            reason=state["deregistration_reason"],
-            died_on=notice.died_on,
-        )
-        if verdict == "unchanged":
-            outcomes.append(("unchanged", None))
-            continue
-        if verdict is not None:
-            outcomes.append(("rejected", domain.RowError(notice.line, "died_on", verdict)))
-            continue
-        try:
-            async with conn.transaction():
-                await deregister_recipient(
-                    conn=conn,
-                    iin=notice.iin,
-                    reason="died",
-                    day=notice.died_on,
-                    actor=actor,
-                    region_scope=None,
-                )
-                await audit.record(
-                    conn,
-                    aggregate=_recipient(notice.iin),
-                    action="recipient.death_notified",
-                    reason=f"population register, act {notice.act_number or '-'}",
-                )
-        except RegistryError as exc:  # changed since it was read (a concurrent de-registration)
-            field = exc.field if exc.field in {"iin", "died_on"} else "died_on"
-            outcomes.append(("rejected", domain.RowError(notice.line, field, exc.detail)))
-            continue
-        outcomes.append(("recorded", None))
+        outcome = _death_outcome(states.get(notice.iin), notice)
+        outcomes.append(outcome or await _record_one_death(conn, notice, actor=actor))
     return outcomes
+
+
+async def _record_one_death(
+    conn: Connection, notice: domain.DeathNotice, *, actor: str
+) -> tuple[str, domain.RowError | None]:
+    """De-register for death on the date (`deregister_recipient`: open enrollments end on it,
+    never before their start) and audit the notice, in one transaction."""
+    try:
+        async with conn.transaction():
+            await deregister_recipient(
+                conn=conn,
+                iin=notice.iin,
+                reason="died",
+                day=notice.died_on,
+                actor=actor,
+                region_scope=None,
+            )
+            await audit.record(
+                conn,
+                aggregate=_recipient(notice.iin),
+                action="recipient.death_notified",
+                reason=f"population register, act {notice.act_number or '-'}",
+            )
+    except RegistryError as exc:
+        # Changed since it was read (the same notice recorded at the same time): judged again.
+        again = _death_outcome(
+            (await store.recipient_states(conn, [notice.iin])).get(notice.iin), notice
+        )
+        return again or ("rejected", domain.RowError(notice.line, "died_on", exc.detail))
+    return "recorded", None
 
 
 async def record_death(
@@ -1152,8 +1167,7 @@ async def record_death(
     problem = domain.death_date_problem(notice.iin, notice.died_on, on=domain.today())
     if problem is not None:
         raise RegistryError(422, f"died_on {notice.died_on.isoformat()} {problem}", field="died_on")
-    async with conn.transaction():
-        [(outcome, error)] = await _record_deaths(conn, [notice], actor=actor)
+    [(outcome, error)] = await _record_deaths(conn, [notice], actor=actor)
     if error is not None:
         raise RegistryError(409, f"{error.field}: {error.reason}", field=error.field)
     log.info("death.notice", outcome=outcome)
@@ -1204,8 +1218,8 @@ def _death_notices(
 async def import_deaths(
     *, conn: Connection, text: str, actor: str, region_scope: str | None, max_errors: int
 ) -> DeathsResult:
-    """Record a file of the register's notices in one transaction; importing it again changes
-    nothing. Rows are read in chunks (the event loop runs between them)."""
+    """Record a file of the register's notices, each death in its own transaction; importing it
+    again changes nothing. Rows are read in chunks (the event loop runs between them)."""
     _refuse_regional_key(region_scope)
     errors: list[domain.RowError] = []
     notices: list[domain.DeathNotice] = []
@@ -1216,9 +1230,9 @@ async def import_deaths(
         if rows % _CHUNK_ROWS == 0:
             await asyncio.sleep(0)  # the loop's turn
     bad_rows = len(errors)
+    outcomes = await _record_deaths(conn, notices, actor=actor)
+    counts = defaultdict(int, Counter(outcome for outcome, _ in outcomes))
     async with conn.transaction():
-        outcomes = await _record_deaths(conn, notices, actor=actor)
-        counts = defaultdict(int, Counter(outcome for outcome, _ in outcomes))
         await audit.record(
             conn,
             aggregate=Aggregate("death_import", current_correlation_id()),
