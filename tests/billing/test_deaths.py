@@ -5,11 +5,13 @@ from collections.abc import AsyncIterator
 from datetime import date
 
 import pytest_asyncio
-from billing_world import feed, new_bin, new_iin, started
-from harness import RunningService, reset_service, running_service, settings_for
+from billing_world import feed, issued, new_bin, new_iin, started
+from harness import ADMIN, RunningService, eventually, reset_service, running_service, settings_for
 from ssu_billing.main import build
 from ssu_billing.settings import Settings
 from ssu_contracts import RecipientDeregisteredV1
+from ssu_registry.main import build as build_registry
+from ssu_registry.settings import Settings as RegistrySettings
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -78,3 +80,60 @@ async def test_a_deregistration_for_another_reason_is_no_death(svc: RunningServi
     await feed(svc, deregistered(iin, date(2026, 2, 15), reason="declined"))
     assert await svc.pool.fetchval(DIED_ON, enrollment) is None
     assert await svc.pool.fetchval("SELECT count(*) FROM deaths") == before
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def registry() -> AsyncIterator[RunningService]:
+    await reset_service("registry")
+    settings = settings_for(RegistrySettings, "registry")
+    async with running_service(build_registry(settings)) as running:  # type: ignore[arg-type]
+        yield running
+
+
+async def test_a_notice_of_death_in_registry_reaches_billings_deaths(
+    svc: RunningService, registry: RunningService
+) -> None:
+    """Through the broker: registry's notice ends the enrollment and fills billing's `deaths`."""
+    bin_, number, iin = new_bin(), f"LIC-{uuid.uuid4().hex[:10]}", new_iin()
+    await feed(svc, issued(bin_, number, date(2026, 1, 1)))
+
+    async def listed() -> bool:
+        r = await registry.client.get("/v1/providers", params={"bin": bin_}, headers=ADMIN)
+        return bool(r.json()["items"])
+
+    await eventually(listed, timeout=30)
+    recipient = {
+        "iin": iin,
+        "full_name": "Жанар Омарова",
+        "birth_date": "1950-05-17",
+        "category": "elderly",
+        "region": "630000000",
+        "language": "kk",
+    }
+    r = await registry.client.post("/v1/recipients", json=recipient, headers=ADMIN)
+    assert r.status_code == 201, r.text
+    r = await registry.client.post(
+        "/v1/enrollments",
+        json={"iin": iin, "site_id": "s1", "form": "stationary", "start_date": "2026-02-02"},
+        headers=ADMIN,
+    )
+    assert r.status_code == 201, r.text
+    enrollment = r.json()["id"]
+    r = await registry.client.post(
+        "/v1/deaths", json={"iin": iin, "died_on": "2026-10-05"}, headers=ADMIN
+    )
+    assert r.status_code == 200 and r.json()["outcome"] == "recorded", r.text
+
+    async def billed() -> object:
+        return await svc.pool.fetchrow(
+            "SELECT e.status, e.end_date, d.died_on FROM enrollments e"
+            " LEFT JOIN deaths d USING (iin_index) WHERE e.enrollment_id = $1",
+            enrollment,
+        )
+
+    async def arrived() -> bool:
+        row = await billed()
+        return row is not None and row["died_on"] is not None and row["status"] == "ended"  # type: ignore[index]
+
+    await eventually(arrived, timeout=30)
+    assert tuple(await billed()) == ("ended", date(2026, 10, 5), date(2026, 10, 5))  # type: ignore[arg-type]
