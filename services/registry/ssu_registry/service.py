@@ -408,7 +408,7 @@ async def register_recipient(
             ),
             subject=command.iin,
         )
-    log.info("recipient.registered", iin=command.iin, region=command.region)
+    log.info("recipient.registered", region=command.region)
     return row, True
 
 
