@@ -12,6 +12,10 @@ from ssu_contracts.envelope import Envelope, schema_uri
 from ssu_contracts.events import EVENTS, Event
 
 EXCHANGE = "ssu.events"
+DEAD_LETTER_EXCHANGE = "ssu.dlx"
+# What the relay publishes: a structured-mode CloudEvent (ssu_common.messaging.CONTENT_TYPE).
+CONTENT_TYPE = "application/cloudevents+json"
+DEAD_LETTER_REASON = "x-ssu-dead-letter-reason"
 CONTRACTS_DIR = Path(__file__).resolve().parent.parent
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 _AMQP_BINDING_VERSION = "0.3.0"
@@ -39,8 +43,74 @@ def event_schema(model: type[Event]) -> dict[str, Any]:
     }
 
 
-def asyncapi_document() -> dict[str, Any]:
-    """AsyncAPI 3.0.0 document of every event on the `ssu.events` topic exchange."""
+def _queue_channel(name: str, messages: dict[str, Any], description: str) -> dict[str, Any]:
+    return {
+        "address": name,
+        "title": name,
+        "description": description,
+        "messages": messages,
+        "bindings": {
+            "amqp": {
+                "is": "queue",
+                "queue": {
+                    "name": name,
+                    "durable": True,
+                    "exclusive": False,
+                    "autoDelete": False,
+                    "vhost": "/",
+                },
+                "bindingVersion": _AMQP_BINDING_VERSION,
+            }
+        },
+    }
+
+
+def _receivers(
+    consumers: dict[str, tuple[str, ...]],
+    models: list[type[Event]],
+    channels: dict[str, Any],
+    operations: dict[str, Any],
+) -> None:
+    """Per consuming service: its queue (bound to the event types it handles), the queue its
+    dead letters go to, and a `receive` operation on each."""
+    by_type = {m.event_type: m.__name__ for m in models}
+    for service, event_types in sorted(consumers.items()):
+        names = sorted(by_type[t] for t in event_types if t in by_type)
+        messages = {n: {"$ref": f"#/components/messages/{n}"} for n in names}
+        queue, dlq = f"{service}.events", f"{service}.events.dlq"
+        channels[queue] = _queue_channel(
+            queue,
+            messages,
+            f"{service}'s quorum queue, bound to `{EXCHANGE}` by each event type it handles; "
+            f"a message that fails for good is dead-lettered through `{DEAD_LETTER_EXCHANGE}`",
+        )
+        channels[dlq] = _queue_channel(
+            dlq,
+            dict(messages),
+            f"what {service} could not process, kept for an operator; the header "
+            f"`{DEAD_LETTER_REASON}` says why",
+        )
+        for kind, channel in (("receive", queue), ("receive_dead_letters", dlq)):
+            operations[f"{service}.{kind}"] = {
+                "action": "receive",
+                "title": f"{service} consumes {channel}",
+                "channel": {"$ref": f"#/channels/{channel}"},
+                "messages": [{"$ref": f"#/channels/{channel}/messages/{n}"} for n in names],
+                "tags": [{"name": service}],
+                "bindings": {"amqp": {"ack": True, "bindingVersion": _AMQP_BINDING_VERSION}},
+            }
+
+
+def _consumers() -> dict[str, tuple[str, ...]]:
+    """Who consumes what: the suite's topology (ssu_common), read only when generating."""
+    from ssu_common.topology import CONSUMERS
+
+    return CONSUMERS
+
+
+def asyncapi_document(consumers: dict[str, tuple[str, ...]] | None = None) -> dict[str, Any]:
+    """AsyncAPI 3.0.0 document of every event on the `ssu.events` topic exchange: who sends
+    each, and who receives them from which queue (with its dead-letter queue)."""
     models: list[type[Event]] = [EVENTS[t] for t in sorted(EVENTS)]
     _, defs = models_json_schema(
         [(m, "serialization") for m in [Envelope, *models]],
@@ -60,7 +130,7 @@ def asyncapi_document() -> dict[str, Any]:
             "name": event_type,
             "title": name,
             "summary": summary,
-            "contentType": "application/json",
+            "contentType": CONTENT_TYPE,
             "correlationId": {"location": "$message.payload#/correlationid"},
             "payload": {
                 "allOf": [
@@ -106,12 +176,13 @@ def asyncapi_document() -> dict[str, Any]:
             "bindings": {
                 "amqp": {
                     "deliveryMode": 2,
-                    "mandatory": False,
+                    "mandatory": True,
                     "bindingVersion": _AMQP_BINDING_VERSION,
                 }
             },
         }
 
+    _receivers(consumers or {}, models, channels, operations)
     return {
         "asyncapi": "3.0.0",
         "info": {
@@ -119,11 +190,17 @@ def asyncapi_document() -> dict[str, Any]:
             "version": "1.0.0",
             "description": (
                 "Events of the ssu suite (licensing, registry, billing, notification). Every "
-                "message is a CloudEvents 1.0 event in structured JSON mode published to the "
-                f"topic exchange `{EXCHANGE}`; the routing key is the event type."
+                "message is a CloudEvents 1.0 event in structured JSON mode "
+                f"(`{CONTENT_TYPE}`), persistent and mandatory, published with publisher "
+                f"confirms to the topic exchange `{EXCHANGE}`; the routing key is the event "
+                "type, the AMQP message id the event id. Each consuming service reads its own "
+                "quorum queue `<service>.events` and acknowledges after its inbox recorded the "
+                f"event; what fails for good goes to `<service>.events.dlq` through "
+                f"`{DEAD_LETTER_EXCHANGE}`. Each event's data has a JSON Schema whose `$id` the "
+                "envelope names in `dataschema`."
             ),
         },
-        "defaultContentType": "application/json",
+        "defaultContentType": CONTENT_TYPE,
         "servers": {
             "rabbitmq": {
                 "host": "127.0.0.1:5672",
@@ -148,7 +225,7 @@ def render() -> dict[str, str]:
         for event_type in sorted(EVENTS)
     }
     files["asyncapi.yaml"] = yaml.safe_dump(
-        asyncapi_document(), sort_keys=False, allow_unicode=True, width=100
+        asyncapi_document(_consumers()), sort_keys=False, allow_unicode=True, width=100
     )
     return files
 
