@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response, Security
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
@@ -377,11 +378,19 @@ class ServiceRuntime:
         tracing.configure(self.service, self.settings.otlp_endpoint)
         # Swagger UI and ReDoc from assets the service serves itself (/docs, /redoc): a closed
         # government network cannot reach the CDN that FastAPI's own pages load them from.
+        service = self.service
+
+        def operation_id(route: APIRoute) -> str:
+            # `licensing.suspend_license`, not FastAPI's `suspend_license_v1_licenses__number__
+            # suspend_post`: what a generated client names its methods by.
+            return f"{service}.{route.name}"
+
         app = FastAPIOffline(
             title=self.title,
             version=self.version,
             lifespan=lifespan,
             static_url="/docs/assets",
+            generate_unique_id_function=operation_id,
         )
         app.state.runtime = self
         app.state.api_keys = ApiKeys.load(self.settings.api_keys_file)
@@ -400,6 +409,18 @@ class ServiceRuntime:
             file_limit=self.settings.max_file_bytes,
         )
         self._install_middleware(app)
+        if self.settings.cors_origins:
+            # Outermost: a browser's preflight is answered before any key is asked for. Reads
+            # only, without credentials: what a keyless caller may read anyway.
+            app.add_middleware(
+                CORSMiddleware,
+                allow_origins=self.settings.cors_origins,
+                allow_methods=["GET"],
+                allow_headers=["If-None-Match", "Accept-Language"],
+                expose_headers=["ETag", "X-Correlation-ID"],
+                allow_credentials=False,
+                max_age=600,
+            )
         self._install_operations_routes(app)
         for router in self.routers:
             app.include_router(router, dependencies=[Depends(refuse_unknown_query)])

@@ -37,6 +37,9 @@ class ServiceSettings(BaseSettings):
     # ssu_common.identities); when unset, the credentials of SSU_AMQP_URL are used.
     amqp_username: str | None = None
     amqp_password: str | None = None
+    # Web origins allowed to read the public `/v1` registry from a browser (CORS: GET only,
+    # no credentials), e.g. `SSU_CORS_ORIGINS='["https://egov.kz"]'`; none by default.
+    cors_origins: list[str] = Field(default_factory=list, validation_alias="SSU_CORS_ORIGINS")
     api_keys_file: Path = Field(
         default=REPO_ROOT / "deploy" / "api-keys.dev.yaml", validation_alias="SSU_API_KEYS_FILE"
     )
