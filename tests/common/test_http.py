@@ -62,8 +62,8 @@ async def test_domain_problem_carries_its_members(svc) -> None:  # type: ignore[
     r = await svc.client.post("/v1/things", json={**GOOD, "places": 101}, headers=ADMIN)
     assert r.status_code == 409
     assert r.json() == {
-        "type": "about:blank",
-        "title": "Conflict",
+        "type": "/problems/conflict",
+        "title": "Conflicts with the current state",
         "status": 409,
         "detail": "too many places",
         "instance": "/v1/things",

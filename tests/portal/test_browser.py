@@ -265,6 +265,22 @@ async def build_world(world: World) -> None:
             return [i["full_name"] for i in items] if len(items) == 3 else []
 
         await eventually(disrupted, timeout=60, interval=0.3)
+        # One more elder asks for a place: the first free one is offered at once and held.
+        iin = make_iin(date(1949, 8, 9), "female", 44)
+        r = await http.post(
+            f"{reg}/v1/recipients",
+            json={
+                "iin": iin,
+                "full_name": "Ахметова Гүлнар",
+                "birth_date": "1949-08-09",
+                "category": "elderly",
+                "region": REGION,
+                "language": "kk",
+            },
+        )
+        assert r.status_code == 201, r.text
+        r = await http.post(f"{reg}/v1/waiting", json={"iin": iin, "form": "stationary"})
+        assert r.status_code == 201 and r.json()["offer"] is not None, r.text
     # Billing's invoices of last month, as billing would publish them.
     period = (today().replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
     for n, total in enumerate(("412300.50", "96000.25")):
@@ -465,21 +481,30 @@ async def test_department_acts_on_its_board_and_ministry_monitors(
             cookies = {c["name"]: c for c in await context.cookies()}
             session = cookies["ssu_portal_session"]
             assert session["httpOnly"] and session["sameSite"] == "Lax"
-            rows = await page.locator("main tbody tr").all_inner_texts()
+            rows = await page.locator("#disruptions tbody tr").all_inner_texts()
             if lang == "kk":
+                waiting = await page.locator("#waiting tbody tr").all_inner_texts()
+                assert len(waiting) == 1 and "Ахметова Гүлнар" in waiting[0], waiting
+                assert "1 / 1" in waiting[0]
                 # Oldest first: the two of the centre suspended nine days ago, then the other.
                 assert len(rows) == 3, await page.inner_text("main")
                 assert [re.search(r"\t(\d+)\t", r).group(1) for r in rows] == ["9", "9", "3"]  # type: ignore[union-attr]
             assert_accessible(await scan(page, "board", lang))
             if lang == "kk":
-                first = await page.locator("main tbody tr th").first.inner_text()
+                first = await page.locator("#disruptions tbody tr th").first.inner_text()
                 # Enroll the longest-waiting recipient at the alternative registry offered.
-                await page.locator("main tbody tr").first.locator("button").click()
+                await page.locator("#disruptions tbody tr").first.locator("button").click()
                 await page.wait_for_load_state()
                 assert "?done=1" in page.url
                 assert_accessible(await scan(page, "board-after-enrolling", lang))
-                rows = await page.locator("main tbody tr").all_inner_texts()
+                rows = await page.locator("#disruptions tbody tr").all_inner_texts()
                 assert len(rows) == 2 and not any(first in r for r in rows)
+                # The family accepted the place held for the elder in line: she is enrolled.
+                await page.locator("#waiting button[value=accept]").click()
+                await page.wait_for_load_state()
+                assert "?answered=accept" in page.url
+                assert await page.locator("#waiting").count() == 0
+                assert_accessible(await scan(page, "board-after-accepting", lang))
             await page.locator("header form button").click()  # sign out
             await page.wait_for_load_state()
             await sign_in(page, base, "ssu-dev-admin", lang)

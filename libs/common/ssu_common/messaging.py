@@ -43,6 +43,7 @@ from yarl import URL
 from ssu_common import inbox, tracing
 from ssu_common.context import work_context
 from ssu_common.db import Connection
+from ssu_common.errors import DomainError
 from ssu_common.logging import get_logger
 from ssu_common.outbox import OutboxRow, Unroutable
 from ssu_common.problems import Problem
@@ -328,6 +329,8 @@ def _permanent(exc: BaseException) -> bool:
     """The event can never succeed: a domain rule refuses it (PermanentError, a problem of the
     4xx kind), or its data breaks a rule of the database (class 22 data exception, class 23
     integrity constraint). Retrying the same event would get the same answer."""
+    if isinstance(exc, DomainError):
+        return exc.disposition == "dead_letter"
     if isinstance(exc, Problem):
         return exc.status < 500
     return isinstance(

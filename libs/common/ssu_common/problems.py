@@ -7,6 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ssu_common.errors import KINDS, DomainError, Language, general, language_of
 from ssu_common.logging import get_logger
 
 log = get_logger(__name__)
@@ -37,7 +38,7 @@ class Problem(Exception):
         detail: str,
         *,
         title: str | None = None,
-        type_: str = "about:blank",
+        type_: str | None = None,
         headers: dict[str, str] | None = None,
         **extensions: Any,
     ) -> None:
@@ -45,11 +46,11 @@ class Problem(Exception):
         self.headers = headers
         self.status = status
         self.detail = detail
-        self.title = title or _TITLES.get(status, "Error")
+        self.title = title
         self.type = type_
         self.extensions = extensions
 
-    def response(self, instance: str) -> JSONResponse:
+    def response(self, instance: str, language: Language = "en") -> JSONResponse:
         """This problem as an `application/problem+json` response about `instance`."""
         return problem_response(
             self.status,
@@ -58,6 +59,7 @@ class Problem(Exception):
             type_=self.type,
             instance=instance,
             headers=self.headers,
+            language=language,
             **self.extensions,
         )
 
@@ -72,21 +74,48 @@ def problem_response(
     detail: str,
     *,
     title: str | None = None,
-    type_: str = "about:blank",
+    type_: str | None = None,
     instance: str | None = None,
     headers: dict[str, str] | None = None,
+    language: Language = "en",
     **extensions: Any,
 ) -> JSONResponse:
+    """A problem body; without a type of its own, the general kind of its status (errors.py),
+    whose title is given in the language asked for."""
+    kind = KINDS.get(type_.removeprefix("/problems/")) if type_ else general(status)
     body: dict[str, Any] = {
-        "type": type_,
-        "title": title or _TITLES.get(status, "Error"),
+        "type": type_ or (kind.type if kind else "about:blank"),
+        "title": title or (kind.title.pick(language) if kind else _TITLES.get(status, "Error")),
         "status": status,
         "detail": detail,
     }
     if instance:
         body["instance"] = instance
     body.update(extensions)
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    answer_headers = {**(headers or {}), "Content-Language": language}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=answer_headers)
+
+
+def domain_problem(exc: DomainError, *, instance: str, language: Language) -> JSONResponse:
+    """A domain refusal answered once for HTTP: its kind's type and title, `detail` in the
+    language asked for, the field at fault in `errors`."""
+    detail = exc.texts.pick(language)
+    extensions: dict[str, Any] = dict(exc.extra)
+    if exc.field:
+        extensions["errors"] = [{"field": exc.field, "message": detail}]
+    return problem_response(
+        exc.kind.status,
+        detail,
+        title=exc.kind.title.pick(language),
+        type_=exc.kind.type,
+        instance=instance,
+        language=language,
+        **extensions,
+    )
+
+
+def _language(request: Request) -> Language:
+    return language_of(request.headers.get("accept-language"))
 
 
 def _field_of(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -100,7 +129,11 @@ def _field_of(loc: tuple[Any, ...] | list[Any]) -> str:
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
-        return exc.response(request.url.path)
+        return exc.response(request.url.path, _language(request))
+
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> JSONResponse:
+        return domain_problem(exc, instance=request.url.path, language=_language(request))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -113,7 +146,9 @@ def install_problem_handlers(app: FastAPI) -> None:
             for e in exc.errors()
         ]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
-        return problem_response(422, detail, instance=request.url.path, errors=errors)
+        return problem_response(
+            422, detail, instance=request.url.path, language=_language(request), errors=errors
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -122,6 +157,7 @@ def install_problem_handlers(app: FastAPI) -> None:
             str(exc.detail),
             instance=request.url.path,
             headers=dict(exc.headers) if exc.headers else None,
+            language=_language(request),
         )
 
     @app.exception_handler(Exception)

@@ -13,14 +13,14 @@ import asyncpg
 import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response, Security
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 from faststream.rabbit import RabbitBroker
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 from ssu_contracts import AUDIT_SEALED, AuditSealedV1, Envelope
 
-from ssu_common import audit, idempotency, inbox, outbox, seal, tracing
+from ssu_common import audit, errors_page, idempotency, inbox, outbox, seal, tracing
 from ssu_common.auth import ApiKeys, Principal, authorize
 from ssu_common.conditional import Conditional, document_conditional
 from ssu_common.crypto import FieldCipher
@@ -42,6 +42,7 @@ from ssu_common.metrics import DomainGauge, Metrics
 from ssu_common.observe import UNTRACED_PATHS, Observe
 from ssu_common.paging import Seq, decode_cursor, encode_cursor
 from ssu_common.problems import (
+    Problem,
     document_problems,
     install_problem_handlers,
 )
@@ -487,6 +488,19 @@ class ServiceRuntime:
 
     def _install_operations_routes(self, app: FastAPI) -> None:
         runtime = self
+
+        @app.get("/problems", response_class=HTMLResponse, tags=["operations"])
+        async def problem_types() -> HTMLResponse:
+            """Every problem type this service answers, each linking to its page."""
+            return HTMLResponse(errors_page.index_page(runtime.title))
+
+        @app.get("/problems/{slug}", response_class=HTMLResponse, tags=["operations"])
+        async def problem_type(slug: str) -> HTMLResponse:
+            """What a problem type means and what to do, in Kazakh, Russian and English."""
+            page = errors_page.kind_page(slug)
+            if page is None:
+                raise Problem(404, f"no problem type {slug!r}")
+            return HTMLResponse(page)
 
         @app.get("/health/live", tags=["operations"], include_in_schema=True)
         async def live() -> dict[str, str]:

@@ -316,10 +316,12 @@ async def board(
     request: Request,
     operator: Operator,
     done: str | None = None,
+    answered: str | None = None,
 ) -> Response:
     try:
         who = service.require(operator, "registry:read")
         items = await service.board(upstream=upstream_of(request), operator=who)
+        waiting = await service.waiting_lines(upstream=upstream_of(request), operator=who)
     except PortalError as exc:
         return error_page(request, exc, operator)
     return html(
@@ -327,7 +329,9 @@ async def board(
         "board.html",
         operator=who,
         items=items,
+        waiting=waiting,
         done=done is not None,
+        answered=answered if answered in service.OFFER_ANSWERS else None,
         today=domain.almaty_today(),
     )
 
@@ -355,6 +359,26 @@ async def enroll_from_board(
         return error_page(request, exc, operator)
     # Post/redirect/get: a reload does not enroll twice.
     return RedirectResponse("/board?done=1", status_code=303)
+
+
+@router.post("/board/offers")
+async def answer_offer_from_board(
+    request: Request,
+    operator: Operator,
+    offer_id: Annotated[str, Form(max_length=64)],
+    answer: Annotated[str, Form(max_length=16)],
+    csrf: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """The department records the family's answer to a place offered to them."""
+    try:
+        who = service.require(operator, "registry:read", "registry:write")
+        check_csrf(who, csrf)
+        await service.answer_offer(
+            upstream=upstream_of(request), operator=who, offer_id=offer_id, answer=answer
+        )
+    except PortalError as exc:
+        return error_page(request, exc, operator)
+    return RedirectResponse(f"/board?answered={answer}", status_code=303)
 
 
 # Ministry monitoring

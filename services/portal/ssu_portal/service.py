@@ -34,7 +34,7 @@ from ssu_contracts import (
 
 from ssu_portal import domain, store
 from ssu_portal.domain import Forbidden, NotFound, PortalError, SignInRequired
-from ssu_portal.upstream import Disruption, RequirementSetInfo, Upstream
+from ssu_portal.upstream import Disruption, RequirementSetInfo, Upstream, WaitingEntry
 
 log = get_logger(__name__)
 
@@ -524,6 +524,25 @@ async def board(*, upstream: Upstream, operator: Operator) -> list[Disruption]:
     """Every disrupted recipient the operator's region has, longest waiting first."""
     items = await upstream.disruptions(key=operator.api_key, region=operator.region)
     return sorted(items, key=lambda d: (-d.days_disrupted, d.enrollment_id))
+
+
+async def waiting_lines(*, upstream: Upstream, operator: Operator) -> list[WaitingEntry]:
+    """The operator's region's waiting lines, each in its order (registry states the order)."""
+    return await upstream.waiting(key=operator.api_key, region=operator.region)
+
+
+OFFER_ANSWERS = ("accept", "decline")
+
+
+async def answer_offer(
+    *, upstream: Upstream, operator: Operator, offer_id: str, answer: str
+) -> None:
+    """The family answered the department: accepted (registry enrolls them under every rule of
+    an enrollment) or declined (the place passes to the next in line)."""
+    if answer not in OFFER_ANSWERS:
+        raise PortalError("not_an_answer", answer)
+    await upstream.answer_offer(key=operator.api_key, offer_id=offer_id, answer=answer)
+    log.info("portal.offer_answered", client=operator.client, offer=offer_id, answer=answer)
 
 
 async def enroll_with_alternative(

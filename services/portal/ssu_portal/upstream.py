@@ -42,6 +42,29 @@ class Disruption(_Answer):
     alternatives: list[Alternative] = []
 
 
+class HeldOffer(_Answer):
+    offer_id: str
+    provider_name: str
+    license_number: str
+    site_id: str
+    expires_on: Any
+
+
+class WaitingEntry(_Answer):
+    """One recipient in a waiting line of the region (registry's `GET /v1/waiting`)."""
+
+    id: str
+    full_name: str
+    form: str
+    category: str
+    position: int | None
+    waiting: int | None
+    disrupted: bool
+    asked_on: Any
+    days_waiting: int
+    offer: HeldOffer | None = None
+
+
 class Enrollment(_Answer):
     id: str
     iin: str
@@ -112,6 +135,24 @@ class Upstream:
             cursor = page.get("next_cursor")
             if not cursor:
                 return found
+
+    async def waiting(self, *, key: str, region: str | None) -> list[WaitingEntry]:
+        """The region's waiting lines in their order, page after page."""
+        found: list[WaitingEntry] = []
+        cursor: str | None = None
+        while True:
+            params = httpx.QueryParams(
+                {k: v for k, v in (("region", region), ("cursor", cursor)) if v} | {"limit": "200"}
+            )
+            page = await self._call("GET", f"{self.registry_url}/v1/waiting?{params}", key=key)
+            found += [WaitingEntry.model_validate(item) for item in page["items"]]
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return found
+
+    async def answer_offer(self, *, key: str, offer_id: str, answer: str) -> None:
+        """Accept (enrolling the recipient) or decline an offer, as the family answered."""
+        await self._call("POST", f"{self.registry_url}/v1/offers/{offer_id}/{answer}", key=key)
 
     async def enrollment(self, *, key: str, enrollment_id: str) -> Enrollment:
         return Enrollment.model_validate(

@@ -48,14 +48,9 @@ MAX_IMPORT_BYTES = 64 * 1024 * 1024
 
 @contextmanager
 def _problems() -> Iterator[None]:
-    """Domain refusals become problem details naming the field at fault."""
-    try:
-        yield
-    except service.RegistryError as exc:
-        extra: dict[str, Any] = dict(exc.extra)
-        if exc.field:
-            extra["errors"] = [{"field": exc.field, "message": exc.detail}]
-        raise Problem(exc.status, exc.detail, **extra) from None
+    """Domain refusals (service.RegistryError, a DomainError) are answered by the shared HTTP
+    kit as problems of their kind, in the language asked for, naming the field at fault."""
+    yield
 
 
 def _visible_region(principal: Principal, region: str | None) -> str | None:
@@ -814,6 +809,7 @@ class AcceptIn(BaseModel):
 
 class HeldOfferOut(BaseModel):
     offer_id: str
+    provider_name: str
     license_number: str
     site_id: str
     made_on: date
@@ -879,6 +875,7 @@ def _waiting_out(row: dict[str, Any], contacts: bool) -> WaitingOut:
     held = (
         HeldOfferOut(
             offer_id=row["offer_id"],
+            provider_name=row["offer_provider_name"],
             license_number=row["offer_license"],
             site_id=row["offer_site"],
             made_on=row["offer_made_on"],

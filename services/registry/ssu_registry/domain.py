@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from ssu_common.errors import Texts, kind
 from ssu_contracts import (
     RESIDENTIAL_FORMS,
     Addressee,
@@ -438,3 +439,69 @@ def death_verdict(
     if deregistered_on <= died_on:
         return "unchanged"
     return f"de-registered ({reason}) on {deregistered_on.isoformat()}, after the date of death"
+
+
+# Refusals of their own kind (ssu_common.errors): a client tells them apart by `type`.
+NO_FREE_PLACES = kind(
+    "no-free-places",
+    409,
+    title=Texts("No free places", "Бос орын жоқ", "Нет свободных мест"),
+    explanation=Texts(
+        "Every place of the site is taken or held for someone offered it. Ask for a place in "
+        "the waiting line (POST /v1/waiting): a place that frees is offered in its order.",
+        "Алаңның барлық орны бос емес немесе ұсынылған адамға сақталған. Кезекке тұрыңыз "
+        "(POST /v1/waiting): босаған орын кезек тәртібімен ұсынылады.",
+        "Все места площадки заняты или держатся за тем, кому предложены. Встаньте в очередь "
+        "(POST /v1/waiting): освободившееся место предлагается в порядке очереди.",
+    ),
+    disposition="retry",
+)
+LICENSE_NOT_ACTIVE = kind(
+    "license-not-active",
+    409,
+    title=Texts("License not active", "Лицензия белсенді емес", "Лицензия не действует"),
+    explanation=Texts(
+        "The provider's license is suspended or revoked: no one is enrolled under it until it "
+        "is reinstated.",
+        "Жеткізушінің лицензиясы тоқтатылған немесе кері қайтарылған: ол қалпына келгенше "
+        "ешкім қабылданбайды.",
+        "Лицензия поставщика приостановлена или отозвана: пока она не восстановлена, никто не "
+        "зачисляется.",
+    ),
+    disposition="retry",
+)
+ALREADY_WAITING = kind(
+    "already-waiting",
+    409,
+    title=Texts("Already waiting", "Кезекте тұр", "Уже в очереди"),
+    explanation=Texts(
+        "The recipient already waits for a place of this form; `request_id` names the request.",
+        "Алушы бұл нысан бойынша орын күтіп тұр; `request_id` өтінішті атайды.",
+        "Получатель уже ждёт места этой формы; `request_id` называет заявку.",
+    ),
+)
+OFFER_CLOSED = kind(
+    "offer-closed",
+    409,
+    title=Texts("Offer no longer open", "Ұсыныс жабық", "Предложение закрыто"),
+    explanation=Texts(
+        "The offer was accepted, declined, withdrawn or its hold ended; the recipient keeps "
+        "their place in line and is offered the next place that fits.",
+        "Ұсыныс қабылданған, одан бас тартылған, кері алынған немесе мерзімі өткен; алушы "
+        "кезектегі орнын сақтайды.",
+        "Предложение принято, отклонено, отозвано или его срок истёк; получатель сохраняет "
+        "место в очереди.",
+    ),
+)
+NO_LINE_FOR_FORM = kind(
+    "no-waiting-line",
+    422,
+    title=Texts(
+        "No waiting line for this form", "Бұл нысанға кезек жоқ", "Для этой формы нет очереди"
+    ),
+    explanation=Texts(
+        "Home care takes no place at a site: the recipient is enrolled directly.",
+        "Үйдегі күтім алаңда орын алмайды: алушы тікелей қабылданады.",
+        "Уход на дому не занимает места на площадке: получатель зачисляется напрямую.",
+    ),
+)

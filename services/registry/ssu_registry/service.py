@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 from ssu_common import Connection, audit, current_correlation_id, emit, emit_many, get_logger
 from ssu_common.audit import Aggregate
+from ssu_common.errors import DomainError, ProblemKind, Texts, general
 from ssu_contracts import (
     Alternative,
     EnrollmentDisruptedV1,
@@ -45,15 +46,21 @@ from ssu_registry import domain, store
 log = get_logger(__name__)
 
 
-class RegistryError(Exception):
-    """A domain refusal; the API maps it to a problem, a handler to a dead letter."""
+class RegistryError(DomainError):
+    """A domain refusal (ssu_common.errors): the HTTP kit answers it as a problem of its kind,
+    a consumer dead-letters or retries it by the kind. Without a kind of its own, the general
+    kind of its status."""
 
-    def __init__(self, status: int, detail: str, *, field: str | None = None, **extra: Any):
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-        self.field = field
-        self.extra = extra
+    def __init__(
+        self,
+        status: int,
+        detail: str | Texts,
+        *,
+        field: str | None = None,
+        kind: ProblemKind | None = None,
+        **extra: Any,
+    ):
+        super().__init__(detail, field=field, kind=kind or general(status), **extra)
 
 
 class NotFound(RegistryError):
@@ -716,7 +723,12 @@ async def enroll(
         if provider["status"] != "active":
             raise RegistryError(
                 409,
-                f"the license {provider['license_number']} is {provider['status']}",
+                Texts(
+                    f"the license {provider['license_number']} is {provider['status']}",
+                    f"{provider['license_number']} лицензиясы белсенді емес",
+                    f"лицензия {provider['license_number']} не действует",
+                ),
+                kind=domain.LICENSE_NOT_ACTIVE,
                 current_status=provider["status"],
             )
         if not await store.provider_covers(
@@ -771,8 +783,15 @@ async def enroll(
             if occupied >= site["places"]:
                 raise RegistryError(
                     409,
-                    f"site {site['site_id']} has no free places ({site['places']} of "
-                    f"{site['places']} taken)",
+                    Texts(
+                        f"site {site['site_id']} has no free places ({site['places']} of "
+                        f"{site['places']} taken)",
+                        f"{site['site_id']} алаңында бос орын жоқ ({site['places']} орынның "
+                        f"{site['places']} орны бос емес)",
+                        f"на площадке {site['site_id']} нет свободных мест (занято "
+                        f"{site['places']} из {site['places']})",
+                    ),
+                    kind=domain.NO_FREE_PLACES,
                     free_places=0,
                 )
         row = await store.insert_enrollment(
@@ -1445,8 +1464,13 @@ async def join_waiting(
     if not domain.waits_for_places(command.form):
         raise RegistryError(
             422,
-            f"the form {command.form} takes no place at a site: enroll the recipient directly",
+            Texts(
+                f"the form {command.form} takes no place at a site: enroll the recipient directly",
+                "бұл қызмет нысаны орын алмайды: алушыны тікелей қабылдаңыз",
+                "эта форма услуги не занимает места: зачислите получателя напрямую",
+            ),
             field="form",
+            kind=domain.NO_LINE_FOR_FORM,
         )
     async with conn.transaction():
         recipient = await store.get_recipient(conn, command.iin, lock=True)
@@ -1516,7 +1540,12 @@ async def _join(
     if waiting is not None:
         raise RegistryError(
             409,
-            f"the recipient is already waiting for the form {form}",
+            Texts(
+                f"the recipient is already waiting for the form {form}",
+                "алушы бұл қызмет нысаны бойынша кезекте тұр",
+                "получатель уже стоит в очереди на эту форму услуги",
+            ),
+            kind=domain.ALREADY_WAITING,
             request_id=waiting["request_id"],
         )
     request_id = await store.insert_waiting(
@@ -1741,9 +1770,15 @@ async def accept_offer(
         if offer["offer_status"] != "open":
             raise _not_open(offer_id)
         if domain.lapsed(offer["expires_on"], on=domain.today()):
+            expired_on = offer["expires_on"].strftime("%d.%m.%Y")
             raise RegistryError(
                 409,
-                f"offer {offer_id} expired on {offer['expires_on'].isoformat()}",
+                Texts(
+                    f"offer {offer_id} expired on {offer['expires_on'].isoformat()}",
+                    f"ұсыныстың мерзімі {expired_on} аяқталды",
+                    f"срок предложения истёк {expired_on}",
+                ),
+                kind=domain.OFFER_CLOSED,
                 current_status="expired",
             )
         await enroll(
@@ -1775,7 +1810,16 @@ async def _offer_in_scope(
 
 
 def _not_open(offer_id: str) -> RegistryError:
-    return RegistryError(409, f"offer {offer_id} is no longer open", current_status="closed")
+    return RegistryError(
+        409,
+        Texts(
+            f"offer {offer_id} is no longer open",
+            "бұл ұсыныс енді ашық емес",
+            "это предложение уже закрыто",
+        ),
+        kind=domain.OFFER_CLOSED,
+        current_status="closed",
+    )
 
 
 async def _placed(conn: Connection, *, iin: str, form: str, enrollment: dict[str, Any]) -> None:

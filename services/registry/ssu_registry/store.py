@@ -1308,11 +1308,12 @@ async def waiting_requests(
         SELECT {_WAITING_COLUMNS}, l.position, l.waiting,
                o.id::text AS offer_id, o.license_number AS offer_license,
                o.site_id AS offer_site, o.expires_on AS offer_expires_on,
-               o.made_on AS offer_made_on
+               o.made_on AS offer_made_on, op.name AS offer_provider_name
         FROM waiting_requests w
         JOIN recipients r USING (iin_index)
         LEFT JOIN line l ON l.id = w.id
         LEFT JOIN offers o ON o.request_id = w.id AND o.status = 'open'
+        LEFT JOIN providers op ON op.license_number = o.license_number
         WHERE ($4::uuid IS NOT NULL AND w.id = $4::uuid)
            OR ($4::uuid IS NULL AND l.id IS NOT NULL
                AND ($8::text IS NULL OR (w.form, w.category, l.position) > ($8, $9, $10)))
