@@ -260,6 +260,20 @@ async def _death(svc: RunningService, iin: str, died_on: date) -> None:
     )
 
 
+async def _a_day_ago(svc: RunningService) -> None:
+    """Every run and all it read a day back in time (beyond months_to_correct's margin)."""
+    for table, column in (
+        ("runs", "started_at"),
+        ("attendance", "recorded_at"),
+        ("enrollments", "updated_at"),
+        ("tariffs", "updated_at"),
+        ("license_transitions", "recorded_at"),
+    ):
+        await svc.pool.execute(
+            f"UPDATE {table} SET {column} = {column} - interval '1 day'"  # noqa: S608
+        )
+
+
 async def test_dates_after_death_are_not_paid_and_an_issued_invoice_is_adjusted(
     svc: RunningService,
 ) -> None:
@@ -270,17 +284,33 @@ async def test_dates_after_death_are_not_paid_and_an_issued_invoice_is_adjusted(
     early_e = await _enroll(svc, bin_, lic, region=region, start=date(2025, 1, 1), iin=early)
     alive_e = await _enroll(svc, bin_, lic, region=region, start=date(2025, 1, 1), iin=alive)
     later_e = await _enroll(svc, bin_, lic, region=region, start=date(2025, 1, 1), iin=later)
+    # home care at 30,000.00 a month: 1,000.00 a date of April's 30 while alive
+    await tariff(
+        svc,
+        region=region,
+        form="home",
+        rate="30000.00",
+        unit="month",
+        effective_from=date(2024, 1, 1),
+    )
+    home = new_iin()
+    home_e = await _enroll(
+        svc, bin_, lic, region=region, start=date(2025, 1, 1), iin=home, form="home"
+    )
     await _attend(svc, bin_, "2025-03", {late_e: list(range(1, 21)), alive_e: [1]})
     march = await run(svc, "2025-03", region=region)
     first = await invoice_of(svc, bin_, "2025-03")
     assert _lines(first)[late_e]["amount"] == "200000.00"
     assert _money(first) == ("210000.00", "0.00", "210000.00")
 
-    # the register reports deaths after March was invoiced: one on 10 March, one on 15 April,
-    # and one after April (its April dates are all paid)
+    # March was invoiced a day ago, with everything it read: only the deaths change it now
+    await _a_day_ago(svc)
+    # the register reports deaths after March was invoiced: one on 10 March, one on 15 April
+    # (and one in home care, paid by the month), and one after April (its dates all paid)
     await _death(svc, late, date(2025, 3, 10))
     await _death(svc, early, date(2025, 4, 15))
     await _death(svc, later, date(2025, 5, 2))
+    await _death(svc, home, date(2025, 4, 15))
     await _attend(
         svc,
         bin_,
@@ -290,6 +320,7 @@ async def test_dates_after_death_are_not_paid_and_an_issued_invoice_is_adjusted(
             early_e: list(range(10, 21)),
             alive_e: list(range(1, 21)),
             later_e: [1],
+            home_e: [1],
         },
     )
     await run(svc, "2025-04", region=region)
@@ -319,8 +350,11 @@ async def test_dates_after_death_are_not_paid_and_an_issued_invoice_is_adjusted(
     assert _failed(early_line) == {"after_death": _days("2025-04", [16, 17, 18, 19, 20])}
     assert _failed(by_kind[later_e, "regular"]) == {}
     assert by_kind[alive_e, "regular"]["amount"] == "200000.00"
-    # -100,000.00 + 0 + 60,000.00 + 200,000.00 + 10,000.00
-    assert _money(april) == ("170000.00", "60000.00", "110000.00")
+    # 15 dates of 30 alive, one attended, no date reported after the death: paid
+    assert by_kind[home_e, "regular"]["amount"] == "15000.00"
+    assert _failed(by_kind[home_e, "regular"]) == {}
+    # -100,000.00 + 0 + 60,000.00 + 200,000.00 + 10,000.00 + 15,000.00
+    assert _money(april) == ("185000.00", "60000.00", "125000.00")
     assert march["held"] == "0.00"
     # the issued March invoice is unchanged
     assert _money(await invoice_of(svc, bin_, "2025-03")) == _money(first)
