@@ -203,8 +203,8 @@ async def test_over_licensed_places_counts_recipients_paid(svc: RunningService) 
     first = await _enroll(svc, bin_, lic, region=region, start=date(2025, 1, 1))
     second = await _enroll(svc, bin_, lic, region=region, start=date(2025, 1, 2), site="s2")
     third = await _enroll(svc, bin_, lic, region=region, start=date(2025, 1, 3), site="s2")
-    # not attended: billed nothing, so not a recipient paid for
-    idle = await _enroll(svc, bin_, lic, region=region, start=date(2025, 1, 4))
+    # enrolled first but not attended: billed nothing, so not a recipient paid for
+    idle = await _enroll(svc, bin_, lic, region=region, start=date(2024, 12, 31))
     await _attend(svc, bin_, month, {first: [1, 2], second: [1, 2], third: [3, 4, 5]})
     await run(svc, month, region=region)
     inv = await invoice_of(svc, bin_, month)
@@ -261,9 +261,8 @@ async def _death(svc: RunningService, iin: str, died_on: date) -> None:
 
 
 async def _a_day_ago(svc: RunningService) -> None:
-    """Every run and all it read a day back in time (beyond months_to_correct's margin)."""
+    """All the runs read, a day before they ran (beyond months_to_correct's margin)."""
     for table, column in (
-        ("runs", "started_at"),
         ("attendance", "recorded_at"),
         ("enrollments", "updated_at"),
         ("tariffs", "updated_at"),
