@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -620,9 +621,11 @@ async def _run_billing(
         await store.compute_run(
             conn, period_start=month.first, months=corrected, year=month.first.year, region=region
         )
+        checks_started = time.perf_counter()
         await store.check_run(
             conn, blocking=policy.blocking(), unconfirmed_share=policy.partial_share()
         )
+        checks_seconds = time.perf_counter() - checks_started
         invoices = await store.issue_invoices(conn, run_id=run_id, period=period)
         counts = await store.unbilled_counts(
             conn, period_start=month.first, year=month.first.year, region=region
@@ -633,6 +636,7 @@ async def _run_billing(
             unbilled_dates=counts["unbilled_dates"],
             uncontracted=counts["uncontracted"],
             blocking_rules=policy.blocking(),
+            checks_seconds=checks_seconds,
         )
         exhausted = await store.mark_exhausted_contracts(conn, run_id=run_id)
         events: list[tuple[Event, str | None]] = [

@@ -1147,6 +1147,7 @@ async def complete_run(
     unbilled_dates: int,
     uncontracted: int,
     blocking_rules: list[str] | None = None,
+    checks_seconds: float | None = None,
 ) -> Any:
     return await conn.fetchrow(
         "UPDATE runs r SET status = 'completed', completed_at = clock_timestamp(),"
@@ -1154,7 +1155,8 @@ async def complete_run(
         "  over_budget = s.over_budget, unbilled_dates = $2, uncontracted = $3,"
         "  held = s.held, held_lines = (SELECT count(*) FROM invoices i"
         "   JOIN invoice_lines l ON l.invoice_id = i.id"
-        "   WHERE i.run_id = $1::uuid AND l.hold = 'held'), blocking_rules = $4"
+        "   WHERE i.run_id = $1::uuid AND l.hold = 'held'), blocking_rules = $4,"
+        "  checks_seconds = $5"
         " FROM (SELECT count(*)::int AS invoices, coalesce(sum(lines), 0)::int AS lines,"
         "   coalesce(sum(total), 0) AS total, coalesce(sum(over_budget), 0) AS over_budget,"
         "   coalesce(sum(held), 0) AS held"
@@ -1164,6 +1166,7 @@ async def complete_run(
         unbilled_dates,
         uncontracted,
         blocking_rules,
+        checks_seconds,
     )
 
 

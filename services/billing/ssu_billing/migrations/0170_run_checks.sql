@@ -32,3 +32,6 @@ ALTER TABLE runs ADD COLUMN held numeric(14,2) NOT NULL DEFAULT 0;
 ALTER TABLE runs ADD COLUMN held_lines integer NOT NULL DEFAULT 0;
 -- The rules that held lines in this run (the policy of its time), for the lines' explanation.
 ALTER TABLE runs ADD COLUMN blocking_rules text[];
+-- Seconds the run spent on its checks (their share of the run's time, for operators and the
+-- benchmark).
+ALTER TABLE runs ADD COLUMN checks_seconds double precision;
