@@ -568,3 +568,47 @@ def test_the_default_policy_blocks_the_rules_marked_blocking() -> None:
         "over_licensed_places",
         "disputed_month",
     }
+
+
+async def test_a_rejected_line_is_not_taken_back_by_a_later_adjustment(
+    svc: RunningService,
+) -> None:
+    region, year = "470000000", 2025
+    bin_, lic = await _provider(svc, region=region, year=year, sites=[("s1", 50)])
+    rejected_iin, released_iin = new_iin(), new_iin()
+    rejected = await _enroll(
+        svc, bin_, lic, region=region, start=date(2025, 1, 1), iin=rejected_iin
+    )
+    released = await _enroll(
+        svc, bin_, lic, region=region, start=date(2025, 1, 1), iin=released_iin
+    )
+    await _attend(
+        svc, bin_, "2025-03", {rejected: list(range(1, 11)), released: list(range(1, 11))}
+    )
+    for eid in (rejected, released):
+        await _confirmation(svc, eid, date(2025, 3, 1), "disputed")
+    await run(svc, "2025-03", region=region)
+    march = await invoice_of(svc, bin_, "2025-03")
+    base = f"/v1/invoices/{march['id']}/lines"
+    for eid, decision in ((rejected, "reject"), (released, "release")):
+        r = await svc.client.post(
+            f"{base}/{_lines(march)[eid]['line_no']}/{decision}",
+            headers=APPROVER,
+            json={"reason": "reviewed"},
+        )
+        assert r.status_code == 200, r.text
+    # both die on 5 March, reported after March was invoiced
+    await _a_day_ago(svc)
+    await _death(svc, rejected_iin, date(2025, 3, 5))
+    await _death(svc, released_iin, date(2025, 3, 5))
+    await run(svc, "2025-04", region=region)
+    april = await invoice_of(svc, bin_, "2025-04")
+    adjustments = {
+        line["enrollment_id"]: line["amount"]
+        for line in april["items"]
+        if line["kind"] == "adjustment"
+    }
+    # the released line paid 10 dates, 5 of them after the death: 50,000.00 back; the rejected
+    # one paid nothing, so nothing is taken back
+    assert adjustments == {released: "-50000.00"}
+    assert _money(april) == ("-50000.00", "0.00", "-50000.00")

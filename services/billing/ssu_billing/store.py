@@ -769,6 +769,8 @@ CREATE TEMP TABLE run_placed ON COMMIT DROP AS
 WITH billed AS (
     -- a released over-budget line counts through the line that released it
     SELECT l.enrollment_id, l.month, sum(l.amount) AS billed,
+           -- what review rejected of it: never paid, so never taken back
+           coalesce(sum(l.held_amount) FILTER (WHERE l.hold = 'rejected'), 0) AS rejected,
            -- the latest line of the month: the one an adjustment corrects
            (array_agg(l.invoice_id ORDER BY i.issued_at DESC, l.line_no DESC))[1] AS last_invoice,
            (array_agg(l.line_no ORDER BY i.issued_at DESC, l.line_no DESC))[1] AS last_line
@@ -796,14 +798,20 @@ due AS (
     FROM calc c WHERE c.month = $1
     UNION ALL
     SELECT coalesce(c.enrollment_id, b.enrollment_id), coalesce(c.month, b.month), 'adjustment',
-           coalesce(c.amount, 0) - coalesce(b.billed, 0), coalesce(c.amount, 0),
+           adj.amount, coalesce(c.amount, 0),
            coalesce(b.billed, 0), coalesce(c.eligible_days, 0), coalesce(c.attended_days, 0),
            coalesce(c.eligible_mask, 0), coalesce(c.attended_mask, 0),
            coalesce(c.untariffed_mask, 0), coalesce(c.tariff_ids, '{}'),
            coalesce(c.counted_masks, '{}'), b.last_invoice, b.last_line
     FROM (SELECT * FROM calc WHERE month <> $1) c
     FULL JOIN billed b ON b.enrollment_id = c.enrollment_id AND b.month = c.month
-    WHERE coalesce(c.amount, 0) <> coalesce(b.billed, 0)
+    -- less due than billed takes back what was granted (billed less rejected), no more
+    CROSS JOIN LATERAL (
+        SELECT CASE WHEN coalesce(c.amount, 0) < coalesce(b.billed, 0)
+                    THEN least(0, coalesce(c.amount, 0) - b.billed + b.rejected)
+                    ELSE coalesce(c.amount, 0) - coalesce(b.billed, 0) END AS amount
+    ) adj
+    WHERE adj.amount <> 0
     UNION ALL
     SELECT * FROM released
 )
