@@ -503,6 +503,15 @@ async def test_a_second_person_releases_or_rejects_a_held_line(svc: RunningServi
         return rows[1][6]
 
     assert await register_amount() == "10000.00"
+    r = await svc.client.get(
+        "/v1/reconciliation-report", headers=treasury, params={"year": year, "region": region}
+    )
+    period = r.json()["periods"][0]
+    assert (period["issued"], period["outstanding"], period["held"]) == (
+        "60000.00",
+        "10000.00",
+        "50000.00",
+    )
 
     # the client that ran the run cannot decide
     r = await svc.client.post(f"{base}/{line_a}/release", headers=ADMIN, json={"reason": "ok"})
@@ -542,6 +551,18 @@ async def test_a_second_person_releases_or_rejects_a_held_line(svc: RunningServi
         "30000.00",
     )
     assert await register_amount() == "30000.00"
+    r = await svc.client.get(
+        "/v1/reconciliation-report", headers=treasury, params={"year": year, "region": region}
+    )
+    # issued 60,000.00 = paid 0 + outstanding 30,000.00 + held 0 + refused 30,000.00
+    period = r.json()["periods"][0]
+    assert {k: period[k] for k in ("issued", "paid", "outstanding", "held", "refused")} == {
+        "issued": "60000.00",
+        "paid": "0.00",
+        "outstanding": "30000.00",
+        "held": "0.00",
+        "refused": "30000.00",
+    }
 
     audit = await svc.pool.fetch(
         "SELECT action, reason, official FROM audit_records"

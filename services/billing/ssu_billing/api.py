@@ -866,11 +866,13 @@ async def reconciliation_report(
     year: Annotated[int, Query(ge=2000, le=2100)],
     region: RegionCode | None = None,
 ) -> dict[str, Any]:
-    """Issued, approved, paid and outstanding amounts per region and month of a year."""
+    """Issued, approved, paid and outstanding amounts per region and month of a year; held
+    (lines waiting for review) and refused (lines review rejected): issued = paid +
+    outstanding + held + refused. `rejected`: payments the treasury rejected (outstanding)."""
     if region is not None:
         _visible(principal, region)
     rows = await service.reconciliation_report(conn, year=year, region=region or principal.region)
-    sums = ("issued", "approved", "paid", "outstanding", "rejected")
+    sums = ("issued", "approved", "paid", "outstanding", "held", "refused", "rejected")
     regions: dict[str, dict[str, Any]] = {}
     for r in rows:
         total = regions.setdefault(

@@ -1374,8 +1374,11 @@ async def reconciliation_report(conn: Connection, *, year: int, region: str | No
         "  sum(total)::numeric(14,2) AS issued,"
         "  coalesce(sum(total) FILTER (WHERE status <> 'issued'), 0)::numeric(14,2) AS approved,"
         "  coalesce(sum(paid_amount), 0)::numeric(14,2) AS paid,"
-        "  (sum(total) - coalesce(sum(paid_amount), 0))::numeric(14,2) AS outstanding,"
-        "  coalesce(sum(total - coalesce(paid_amount, 0))"
+        # issued = paid + outstanding + held + refused: held lines wait for review, refused
+        # ones review rejected; outstanding is what is payable and not yet paid
+        "  (sum(payable) - coalesce(sum(paid_amount), 0))::numeric(14,2) AS outstanding,"
+        "  sum(held)::numeric(14,2) AS held, sum(rejected)::numeric(14,2) AS refused,"
+        "  coalesce(sum(payable - coalesce(paid_amount, 0))"
         "   FILTER (WHERE status = 'payment_rejected'), 0)::numeric(14,2) AS rejected,"
         "  count(*) FILTER (WHERE status = 'paid')::int AS paid_invoices"
         " FROM invoices WHERE period LIKE $1::text || '-%' AND ($2::text IS NULL OR region = $2)"
