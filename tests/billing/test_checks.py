@@ -29,7 +29,7 @@ from harness import ADMIN, RunningService, reset_service, running_service, setti
 from ssu_billing import domain, service, store
 from ssu_billing.main import build
 from ssu_billing.settings import Settings
-from ssu_contracts import LicenseIssuedV1, Site
+from ssu_contracts import Addressee, LicenseIssuedV1, Site, make_iin
 
 DAY = "10000.00"
 
@@ -246,7 +246,7 @@ async def test_duplicate_person_same_iin_twice_at_one_provider(svc: RunningServi
     lines = _lines(inv)
     assert _failed(lines[copy]) == {"duplicate_person": _days(month, list(range(3, 32)))}
     check = next(c for c in lines[copy]["checks"] if c["rule"] == "duplicate_person")
-    assert check["detail"] == {"enrollment_ids": [original]}
+    assert check["detail"] == {"enrollment_ids": [original], "by": ["iin"]}
     assert [_failed(lines[e]) for e in (original, before.enrollment_id, after)] == [{}, {}, {}]
     assert _money(inv) == ("110000.00", "30000.00", "80000.00")
 
@@ -633,3 +633,38 @@ async def test_a_rejected_line_is_not_taken_back_by_a_later_adjustment(
     # one paid nothing, so nothing is taken back
     assert adjustments == {released: "-50000.00"}
     assert _money(april) == ("-50000.00", "0.00", "-50000.00")
+
+
+async def test_duplicate_person_by_name_and_birth_date_under_two_iins(svc: RunningService) -> None:
+    region, year, month = "550000000", 2025, "2025-03"
+    bin_, lic = await _provider(svc, region=region, year=year, sites=[("s1", 50)])
+    born = date(1950, 5, 17)
+    first_iin = make_iin(born, "female", 4801)
+    second_iin = make_iin(born, "female", 4802)
+
+    async def enroll_as(iin: str, name: str, start: date, *, guardian: bool = False) -> str:
+        addressee = Addressee(name=name, phone="+77011112233", language="kk", is_guardian=guardian)
+        e = started(str(uuid.uuid4()), iin, bin_, lic, start, region=region).model_copy(
+            update={"addressee": addressee}
+        )
+        await feed(svc, e)
+        return e.enrollment_id
+
+    original = await enroll_as(first_iin, "Сәуле Ахметова", date(2025, 1, 1))
+    # the same woman, born the same day, under another IIN (spelt with other case and spaces)
+    again = await enroll_as(second_iin, "  СӘУЛЕ   ахметова ", date(2025, 2, 1))
+    # a namesake born another day, and one whose guardian shares the name: not the same person
+    namesake = await enroll_as(
+        make_iin(date(1951, 5, 17), "female", 4803), "Сәуле Ахметова", date(2025, 2, 2)
+    )
+    guarded = await enroll_as(
+        make_iin(born, "female", 4804), "Сәуле Ахметова", date(2025, 2, 3), guardian=True
+    )
+    await _attend(svc, bin_, month, {e: [1, 2] for e in (original, again, namesake, guarded)})
+    await run(svc, month, region=region)
+    lines = _lines(await invoice_of(svc, bin_, month))
+    assert _failed(lines[again]) == {"duplicate_person": _days(month, list(range(1, 32)))}
+    check = next(c for c in lines[again]["checks"] if c["rule"] == "duplicate_person")
+    assert check["detail"] == {"enrollment_ids": [original], "by": ["name_and_birth_date"]}
+    assert lines[again]["hold"]["held_amount"] == "20000.00"
+    assert [_failed(lines[e]) for e in (original, namesake, guarded)] == [{}, {}, {}]

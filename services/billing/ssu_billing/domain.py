@@ -401,3 +401,10 @@ def held_amount(*, amount: Decimal, failed: set[str], policy: CheckPolicy) -> De
     if share is not None and UNCONFIRMED_MONTH in failed:
         return amount - round_money(amount * share)
     return Decimal(0)
+
+
+def person_key(name: str, birth_date: date) -> str:
+    """A recipient's name and birth date as billing compares them for `duplicate_person`:
+    case, spacing and ё/е folded (its keyed index is kept, never the name)."""
+    folded = " ".join(name.casefold().replace("ё", "е").split())
+    return f"{folded}\x1f{birth_date.isoformat()}"

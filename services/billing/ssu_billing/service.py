@@ -32,6 +32,7 @@ from ssu_contracts import (
     LicenseEvent,
     LicenseSuspendedV1,
     RunCompletedV1,
+    iin_birth_date,
 )
 
 from ssu_billing import domain, store
@@ -102,6 +103,10 @@ async def start_enrollment(*, conn: Connection, data: EnrollmentStartedV1) -> No
         category=data.category.value,
         start_date=data.start_date,
         seq=data.seq,
+        # the addressee is the recipient unless a guardian: then the name is not theirs
+        person_key=None
+        if data.addressee.is_guardian
+        else domain.person_key(data.addressee.name, iin_birth_date(data.iin)),
     )
 
 

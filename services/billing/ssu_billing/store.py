@@ -192,11 +192,12 @@ async def insert_enrollment(
     category: str,
     start_date: date,
     seq: int | None,
+    person_key: str | None = None,
 ) -> None:
     await conn.execute(
         "INSERT INTO enrollments (enrollment_id, iin, provider_bin, license_number, site_id,"
-        " region, form, category, start_date, status, seq, iin_index)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'active', coalesce($10, 0), $11)"
+        " region, form, category, start_date, status, seq, iin_index, name_index)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'active', coalesce($10, 0), $11, $12)"
         " ON CONFLICT (enrollment_id) DO NOTHING",
         enrollment_id,
         cipher().seal(iin, column="iin"),
@@ -209,6 +210,7 @@ async def insert_enrollment(
         start_date,
         seq,
         cipher().blind_index(iin),
+        None if person_key is None else cipher().blind_index(person_key),
     )
 
 
@@ -872,8 +874,8 @@ FROM run_placed p LEFT JOIN walk w USING (contract_number, line_no)
 _CHECK_FACTS = """
 CREATE TEMP TABLE run_facts ON COMMIT DROP AS
 SELECT r.contract_number, r.line_no, r.enrollment_id, r.month, r.kind, r.amount, r.status,
-       e.iin_index, e.provider_bin, e.license_number, e.site_id, e.form, e.start_date,
-       d.died_on, r.attended_mask AS attended,
+       e.iin_index, e.name_index, e.provider_bin, e.license_number, e.site_id, e.form,
+       e.start_date, d.died_on, r.attended_mask AS attended,
        coalesce(c.reported_mask, 0) AS reported, coalesce(c.covered_mask, 0) AS covered,
        coalesce(c.alive_mask, -1) AS alive
 FROM run_lines r
@@ -961,23 +963,37 @@ SELECT f.contract_number, f.line_no, 'outside_enrollment', f.reported & ~f.cover
 FROM run_facts f WHERE f.reported & ~f.covered & f.alive <> 0
 """
 
-# duplicate_person: the recipient (same IIN) has another enrollment in the same form covering
-# some of the same dates that began before this one (start date, then id): the later is found.
+# duplicate_person: the recipient (same IIN, or the same name and birth date under another
+# IIN) has another enrollment in the same form covering some of the same dates that began
+# before this one (start date, then id): the later is found.
 _CHECK_DUPLICATE_PERSON = """
 INSERT INTO run_checks (contract_number, line_no, rule, mask, detail)
-SELECT f.contract_number, f.line_no, 'duplicate_person', f.covered & bit_or(oc.covered),
-       jsonb_build_object('enrollment_ids', array_agg(o.enrollment_id ORDER BY o.enrollment_id))
-FROM run_facts f
-JOIN enrollments o ON o.iin_index = f.iin_index AND o.form = f.form
-    AND (o.start_date, o.enrollment_id) < (f.start_date, f.enrollment_id)
+WITH same AS (
+    SELECT f.contract_number, f.line_no, f.month, f.covered, o.enrollment_id AS other,
+           o.start_date AS other_start, o.end_date AS other_end, 'iin' AS by
+    FROM run_facts f
+    JOIN enrollments o ON o.iin_index = f.iin_index AND o.form = f.form
+        AND (o.start_date, o.enrollment_id) < (f.start_date, f.enrollment_id)
+    UNION ALL
+    SELECT f.contract_number, f.line_no, f.month, f.covered, o.enrollment_id, o.start_date,
+           o.end_date, 'name_and_birth_date'
+    FROM run_facts f
+    JOIN enrollments o ON o.name_index = f.name_index AND o.iin_index <> f.iin_index
+        AND o.form = f.form
+        AND (o.start_date, o.enrollment_id) < (f.start_date, f.enrollment_id)
+)
+SELECT s.contract_number, s.line_no, 'duplicate_person', s.covered & bit_or(oc.covered),
+       jsonb_build_object('enrollment_ids', array_agg(s.other ORDER BY s.other),
+                          'by', array_agg(DISTINCT s.by))
+FROM same s
 CROSS JOIN LATERAL (
-    SELECT ((1::bigint << (least(o.end_date, (f.month + interval '1 month')::date - 1)
-                           - f.month + 1)) - 1)
-           & ~((1::bigint << greatest(o.start_date - f.month, 0)) - 1) AS covered
+    SELECT ((1::bigint << (least(s.other_end, (s.month + interval '1 month')::date - 1)
+                           - s.month + 1)) - 1)
+           & ~((1::bigint << greatest(s.other_start - s.month, 0)) - 1) AS covered
 ) oc
-WHERE o.start_date < (f.month + interval '1 month')::date
-  AND (o.end_date IS NULL OR o.end_date >= f.month) AND f.covered & oc.covered <> 0
-GROUP BY f.contract_number, f.line_no, f.covered
+WHERE s.other_start < (s.month + interval '1 month')::date
+  AND (s.other_end IS NULL OR s.other_end >= s.month) AND s.covered & oc.covered <> 0
+GROUP BY s.contract_number, s.line_no, s.covered
 """
 
 # over_licensed_places: a license paid this month (lines of the month with an amount) for more

@@ -35,3 +35,7 @@ ALTER TABLE runs ADD COLUMN blocking_rules text[];
 -- Seconds the run spent on its checks (their share of the run's time, for operators and the
 -- benchmark).
 ALTER TABLE runs ADD COLUMN checks_seconds double precision;
+-- The recipient's name and birth date as a keyed index (no way back to the name), from the
+-- enrollment's addressee when it is the recipient (not a guardian): the same person under two
+-- IINs is found by it. NULL when the addressee is a guardian or for enrollments seen before.
+ALTER TABLE enrollments ADD COLUMN name_index bytea;
