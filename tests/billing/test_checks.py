@@ -512,6 +512,9 @@ async def test_a_second_person_releases_or_rejects_a_held_line(svc: RunningServi
         "10000.00",
         "50000.00",
     )
+    r = await svc.client.get("/v1/budgets", headers=ADMIN, params={"year": year})
+    budget = next(c for c in r.json()["contracts"] if c["provider_bin"] == bin_)
+    assert (budget["invoiced"], budget["held"]) == ("60000.00", "50000.00")
 
     # the client that ran the run cannot decide
     r = await svc.client.post(f"{base}/{line_a}/release", headers=ADMIN, json={"reason": "ok"})
@@ -551,6 +554,9 @@ async def test_a_second_person_releases_or_rejects_a_held_line(svc: RunningServi
         "30000.00",
     )
     assert await register_amount() == "30000.00"
+    r = await svc.client.get("/v1/budgets", headers=ADMIN, params={"year": year})
+    budget = next(c for c in r.json()["contracts"] if c["provider_bin"] == bin_)
+    assert (budget["invoiced"], budget["held"], budget["paid"]) == ("60000.00", "0.00", "0.00")
     r = await svc.client.get(
         "/v1/reconciliation-report", headers=treasury, params={"year": year, "region": region}
     )
@@ -668,3 +674,48 @@ async def test_duplicate_person_by_name_and_birth_date_under_two_iins(svc: Runni
     assert check["detail"] == {"enrollment_ids": [original], "by": ["name_and_birth_date"]}
     assert lines[again]["hold"]["held_amount"] == "20000.00"
     assert [_failed(lines[e]) for e in (original, namesake, guarded)] == [{}, {}, {}]
+
+
+async def test_the_treasury_pays_what_is_payable(svc: RunningService) -> None:
+    region, year, month = "590000000", 2025, "2025-03"
+    bin_, lic = await _provider(svc, region=region, year=year, sites=[("s1", 50)])
+    held, paid = [
+        await _enroll(svc, bin_, lic, region=region, start=date(2025, 1, 1)) for _ in "ab"
+    ]
+    await _attend(svc, bin_, month, {held: [1, 2], paid: [1, 2, 3]})
+    await _confirmation(svc, held, date(2025, 3, 1), "disputed")
+    started_run = await run(svc, month, region=region)
+    r = await svc.client.post(f"/v1/runs/{started_run['id']}/approve", headers=APPROVER)
+    assert r.status_code == 200, r.text
+    inv = await invoice_of(svc, bin_, month)
+    treasury = {"Authorization": "Bearer ssu-dev-treasury"}
+    csv_body = f"invoice_number,amount_paid,status,date\n{inv['number']},30000.00,paid,2025-04-10\n"
+    r = await svc.client.post(
+        f"/v1/payment-registers/{region}/{month}/reconciliation",
+        headers={**treasury, "Content-Type": "text/csv"},
+        content=csv_body.encode(),
+    )
+    assert r.status_code == 200, r.text
+    # 30,000.00 of 50,000.00 billed is payable while 20,000.00 is held: paid in full
+    assert [(a["status"], a["invoice_total"]) for a in r.json()["applied"]] == [
+        ("paid", "30000.00")
+    ]
+    r = await svc.client.get("/v1/budgets", headers=ADMIN, params={"year": year})
+    budget = next(c for c in r.json()["contracts"] if c["provider_bin"] == bin_)
+    assert (budget["invoiced"], budget["held"], budget["paid"]) == (
+        "50000.00",
+        "20000.00",
+        "30000.00",
+    )
+    # released, the held 20,000.00 is due: the invoice is paid in part again
+    line = _lines(inv)[held]["line_no"]
+    r = await svc.client.post(
+        f"/v1/invoices/{inv['id']}/lines/{line}/release",
+        headers=APPROVER,
+        json={"reason": "attendance confirmed at the centre"},
+    )
+    assert r.status_code == 200, r.text
+    assert (r.json()["invoice"]["status"], r.json()["invoice"]["payable"]) == (
+        "partially_paid",
+        "50000.00",
+    )

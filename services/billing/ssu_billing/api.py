@@ -519,6 +519,9 @@ async def get_budgets(
             "invoiced": _money(r["invoiced"]),
             "over_budget": _money(r["over_budget"]),
             "remaining": _money(r["budget"] - r["invoiced"]),
+            # of the invoiced (committed): held for review, and paid
+            "held": _money(r["held"]),
+            "paid": _money(r["paid"]),
         }
         for r in rows
     ]
@@ -526,11 +529,10 @@ async def get_budgets(
     for r in rows:
         total = regions.setdefault(
             r["region"],
-            {"budget": Decimal(0), "invoiced": Decimal(0), "over_budget": Decimal(0)},
+            dict.fromkeys(("budget", "invoiced", "over_budget", "held", "paid"), Decimal(0)),
         )
-        total["budget"] += r["budget"]
-        total["invoiced"] += r["invoiced"]
-        total["over_budget"] += r["over_budget"]
+        for name in ("budget", "invoiced", "over_budget", "held", "paid"):
+            total[name] += r[name]
     return {
         "year": year,
         "contracts": contracts,
@@ -541,6 +543,8 @@ async def get_budgets(
                 "invoiced": _money(t["invoiced"]),
                 "over_budget": _money(t["over_budget"]),
                 "remaining": _money(t["budget"] - t["invoiced"]),
+                "held": _money(t["held"]),
+                "paid": _money(t["paid"]),
             }
             for region, t in sorted(regions.items())
         ],

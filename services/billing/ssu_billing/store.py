@@ -466,7 +466,12 @@ async def budgets(conn: Connection, *, year: int, region: str | None) -> list[An
         "   AS invoiced,"
         "  coalesce(sum(l.amount) FILTER (WHERE l.status = 'over_budget'"
         "   AND l.released_by IS NULL), 0)::numeric(14,2)"
-        "   AS over_budget"
+        "   AS over_budget,"
+        # of what is invoiced (committed): held for review, and paid by the treasury
+        "  coalesce(sum(l.held_amount) FILTER (WHERE l.hold = 'held'), 0)::numeric(14,2)"
+        "   AS held,"
+        "  (SELECT coalesce(sum(paid_amount), 0) FROM invoices p"
+        "   WHERE p.contract_number = c.number)::numeric(14,2) AS paid"
         " FROM contracts c"
         " LEFT JOIN providers p ON p.bin = c.provider_bin"
         " LEFT JOIN invoices i ON i.contract_number = c.number"
