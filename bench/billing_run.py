@@ -6,7 +6,13 @@ regions. The data is loaded with COPY into a fresh database; the billing service
 own process and the run is started through its HTTP API (`POST /v1/runs`). Beside it, one plain
 SQL query computes the same per-provider totals (the lower bound); both must agree to the tiyn.
 
+With the checks before payment on (issue 19): sites with places (a tenth of providers over
+them), one recipient in 500 enrolled twice in one form, confirmations asked, confirmed and
+disputed. A second plain query finds the lines of each rule; the lower bound is both queries,
+and the run must find the same lines per rule. The output shows the checks' share of the run.
+
     .venv/bin/python bench/billing_run.py [--recipients 100000] [--providers 600]
+        [--skip-day-by-day]
 """
 
 # bench/http.py sits beside this script: with the script's folder first on the path it would
@@ -164,6 +170,114 @@ SELECT provider_bin, sum(amount) AS total, count(*) AS lines FROM lines GROUP BY
 """
 
 
+# The checks' part of the lower bound (issue 19): the lines each rule of the run finds, by one
+# plain query that writes nothing, on the same bits of the month. The service must find the same.
+CHECKS_BOUND = """
+WITH lic AS (
+    SELECT l.license_number,
+           coalesce(bit_or(1::bigint << (g::date - $1::date))
+                    FILTER (WHERE l.active @> g::date), 0) AS mask
+    FROM licenses l CROSS JOIN generate_series($1::date, $2::date, interval '1 day') g
+    GROUP BY l.license_number
+),
+att AS (
+    SELECT enrollment_id, bit_or(1::bigint << (day - $1::date)) AS mask
+    FROM attendance WHERE day BETWEEN $1 AND $2 GROUP BY enrollment_id
+),
+cov AS (
+    SELECT e.enrollment_id, e.iin_index, e.provider_bin, e.license_number, e.site_id, e.form,
+           e.start_date, cv.covered, coalesce(a.mask, 0) AS reported,
+           cv.covered & coalesce(a.mask, 0) AS attended,
+           EXISTS (SELECT 1 FROM contracts c WHERE c.provider_bin = e.provider_bin
+                   AND c.region = e.region AND c.year = extract(year FROM $1::date)) AS contracted
+    FROM enrollments e
+    CROSS JOIN LATERAL (SELECT ((1::bigint << (least(e.end_date, $2::date) - $1::date + 1)) - 1)
+        & ~((1::bigint << greatest(e.start_date - $1::date, 0)) - 1) AS covered) cv
+    LEFT JOIN att a ON a.enrollment_id = e.enrollment_id
+    WHERE e.start_date <= $2 AND (e.end_date IS NULL OR e.end_date >= $1)
+),
+lines AS (
+    SELECT c.*, CASE WHEN d.died_on IS NULL OR d.died_on >= $2 THEN -1::bigint
+                     WHEN d.died_on < $1 THEN 0::bigint
+                     ELSE (1::bigint << (d.died_on - $1::date + 1)) - 1 END AS alive
+    FROM cov c LEFT JOIN deaths d ON d.iin_index = c.iin_index WHERE c.contracted
+),
+double AS (
+    SELECT DISTINCT l.enrollment_id FROM lines l
+    JOIN cov o ON o.iin_index = l.iin_index AND o.form = l.form AND o.provider_bin <> l.provider_bin
+    WHERE l.attended & l.alive & o.attended <> 0
+),
+dup AS (
+    SELECT DISTINCT l.enrollment_id FROM lines l
+    JOIN cov o ON o.iin_index = l.iin_index AND o.form = l.form
+        AND (o.start_date, o.enrollment_id) < (l.start_date, l.enrollment_id)
+    WHERE l.covered & o.covered <> 0
+),
+places AS (
+    SELECT l.license_number, s.value ->> 'site_id' AS site_id,
+           (s.value ->> 'places')::int AS places
+    FROM licenses l CROSS JOIN LATERAL jsonb_array_elements(l.sites) s
+    WHERE s.value ->> 'places' IS NOT NULL
+),
+crowded AS (
+    SELECT p.license_number, p.site_id, p.places FROM places p
+    JOIN cov c ON c.license_number = p.license_number AND c.site_id = p.site_id
+    WHERE c.reported <> 0 GROUP BY 1, 2, 3 HAVING count(*) > p.places
+),
+site_days AS (
+    SELECT c.enrollment_id, p.places, d.n,
+           row_number() OVER (PARTITION BY c.license_number, c.site_id, d.n
+                              ORDER BY c.start_date, c.enrollment_id) AS k
+    FROM cov c JOIN crowded p ON p.license_number = c.license_number AND p.site_id = c.site_id
+    CROSS JOIN generate_series(0, $3 - 1) AS d(n)
+    WHERE (c.reported >> d.n) & 1 = 1
+),
+site AS (
+    SELECT DISTINCT l.enrollment_id FROM site_days s JOIN lines l USING (enrollment_id)
+    WHERE s.k > s.places AND (l.attended & l.alive >> s.n) & 1 = 1
+),
+licensed AS (
+    SELECT l.license_number, sum((s.value ->> 'places')::int) AS places
+    FROM licenses l CROSS JOIN LATERAL jsonb_array_elements(l.sites) s
+    GROUP BY l.license_number HAVING bool_and(s.value ->> 'places' IS NOT NULL)
+),
+paid AS (
+    -- a line bills something: a date attended while licensed (per day), or any date attended
+    -- and a date licensed (home care, per month)
+    SELECT l.enrollment_id, l.license_number,
+           row_number() OVER (PARTITION BY l.license_number
+                              ORDER BY l.start_date, l.enrollment_id) AS k
+    FROM lines l JOIN licensed USING (license_number) JOIN lic USING (license_number)
+    WHERE CASE WHEN l.form = 'home' THEN l.attended & l.alive <> 0
+                                         AND l.covered & l.alive & lic.mask <> 0
+               ELSE l.attended & l.alive & lic.mask <> 0 END
+),
+rules AS (
+    SELECT 'double_attendance' AS rule, enrollment_id FROM double
+    UNION ALL SELECT 'duplicate_person', enrollment_id FROM dup
+    UNION ALL SELECT 'over_site_capacity', enrollment_id FROM site
+    UNION ALL SELECT 'over_licensed_places', p.enrollment_id FROM paid p JOIN licensed s
+        USING (license_number) WHERE p.k > s.places
+    UNION ALL SELECT 'after_death', enrollment_id FROM lines WHERE reported & ~alive <> 0
+    UNION ALL SELECT 'outside_enrollment', enrollment_id FROM lines
+        WHERE reported & ~covered & alive <> 0
+    UNION ALL SELECT CASE c.state WHEN 'disputed' THEN 'disputed_month'
+                                  ELSE 'unconfirmed_month' END, l.enrollment_id
+        FROM lines l JOIN attendance_confirmations c ON c.enrollment_id = l.enrollment_id
+        WHERE c.month = $1 AND c.state IN ('disputed', 'requested')
+)
+SELECT rule, count(*)::int AS lines FROM rules GROUP BY rule
+"""
+
+SERVICE_CHECKS = """
+SELECT c.value ->> 'rule' AS rule, count(*)::int AS lines,
+       count(*) FILTER (WHERE l.hold = 'held')::int AS held
+FROM invoices i JOIN invoice_lines l ON l.invoice_id = i.id
+CROSS JOIN LATERAL jsonb_array_elements(l.checks) c
+WHERE i.period = $1 GROUP BY 1
+"""
+
+
 SERVICE_TOTALS = """
 SELECT i.provider_bin, sum(l.amount) AS total, count(*) AS lines
 FROM invoices i JOIN invoice_lines l ON l.invoice_id = i.id
@@ -228,6 +342,9 @@ class World:
         self.small_budget = {bin_ for k, (bin_, _) in enumerate(self.providers) if k % 60 == 11}
         self.changing_regions = set(self.regions[::4])
         self.recipients = recipients
+        # recipients per provider; every 10th provider has places for 70% of them only
+        self.enrolled = [len(range(k, recipients, providers)) for k in range(providers)]
+        self.crowded = {k for k in range(providers) if k % 10 == 3}
 
     def provider_rows(self) -> list[tuple[object, ...]]:
         return [
@@ -244,11 +361,37 @@ class World:
             for bin_, region in self.providers
         ]
 
+    def places(self, k: int) -> int:
+        return self.enrolled[k] * 7 // 10 if k in self.crowded else self.enrolled[k] + 5
+
     def license_rows(self) -> list[tuple[object, ...]]:
         return [
-            (f"L-{bin_}", bin_, "active", 3 if bin_ in self.suspended else 1, "[]")
-            for bin_, _ in self.providers
+            (
+                f"L-{bin_}",
+                bin_,
+                "active",
+                3 if bin_ in self.suspended else 1,
+                "[]",
+                f'[{{"site_id": "s1", "places": {self.places(k)}}}]',
+            )
+            for k, (bin_, _) in enumerate(self.providers)
         ]
+
+    @staticmethod
+    def iin_of(i: int) -> str:
+        per_sex = 9000
+        birth = date(1940, 1, 1) + timedelta(days=(i // (2 * per_sex)) * 7)
+        return make_iin(birth, "male" if i % 2 else "female", (i // 2) % per_sex)
+
+    def confirmation_rows(self) -> Iterator[tuple[object, ...]]:
+        """Asked for a tenth of the month's enrollments and not answered, confirmed for a tenth,
+        disputed for one in 250."""
+        for i in range(self.recipients):
+            state = {0: "requested", 1: "confirmed"}.get(i % 10)
+            if i % 250 == 2:
+                state = "disputed"
+            if state is not None:
+                yield (f"E{i:07d}", FIRST, state)
 
     def transition_rows(self) -> list[tuple[object, ...]]:
         rows: list[tuple[object, ...]] = []
@@ -292,11 +435,10 @@ class World:
         ]
 
     def enrollments(self) -> Iterator[tuple[str, str, str, str, str, str, str, date, date | None]]:
-        per_sex = 9000
         for i in range(self.recipients):
             bin_, region = self.providers[i % len(self.providers)]
-            birth = date(1940, 1, 1) + timedelta(days=(i // (2 * per_sex)) * 7)
-            iin = make_iin(birth, "male" if i % 2 else "female", (i // 2) % per_sex)
+            # one in 500 is the recipient enrolled 6 before: the same IIN and form elsewhere
+            iin = self.iin_of(i - 6 if i % 500 == 17 else i)
             start, end = date(2025, 6, 1), None
             if i % 20 == 3:
                 start = FIRST + timedelta(days=i % 28)
@@ -351,7 +493,12 @@ async def load(conn: asyncpg.Connection, world: World) -> int:
     await conn.copy_records_to_table(
         "licenses",
         records=world.license_rows(),
-        columns=["license_number", "bin", "status", "seq", "subtypes"],
+        columns=["license_number", "bin", "status", "seq", "subtypes", "sites"],
+    )
+    await conn.copy_records_to_table(
+        "attendance_confirmations",
+        records=world.confirmation_rows(),
+        columns=["enrollment_id", "month", "state"],
     )
     await conn.copy_records_to_table(
         "license_transitions",
@@ -428,7 +575,7 @@ async def wait_ready(client: httpx.AsyncClient, url: str, proc: subprocess.Popen
     raise SystemExit("the billing service did not become ready")
 
 
-async def main(recipients: int, providers: int) -> int:
+async def main(recipients: int, providers: int, day_by_day_check: bool = True) -> int:
     ensure_vhost()
     await recreate_database()
     dsn = f"{PG}/{DB}"
@@ -462,11 +609,18 @@ async def main(recipients: int, providers: int) -> int:
                 last = FIRST + timedelta(days=DAYS - 1)
                 await conn.execute("SET work_mem = '128MB'")  # as the run sets for itself
                 started = time.perf_counter()
-                by_day = await conn.fetch(DAY_BY_DAY, FIRST, last, DAYS)
+                # the independent check, one row per enrollment and date: slow at a country's size
+                by_day = await conn.fetch(DAY_BY_DAY, FIRST, last, DAYS) if day_by_day_check else []
                 day_by_day = time.perf_counter() - started
                 started = time.perf_counter()
                 bound = await conn.fetch(LOWER_BOUND, FIRST, last, DAYS)
-                lower = time.perf_counter() - started
+                money_bound = time.perf_counter() - started
+                started = time.perf_counter()
+                checks_bound = {
+                    r["rule"]: r["lines"] for r in await conn.fetch(CHECKS_BOUND, FIRST, last, DAYS)
+                }
+                checks_lower = time.perf_counter() - started
+                lower = money_bound + checks_lower
                 rss_before = peak_rss_mb(proc.pid)
 
                 started = time.perf_counter()
@@ -489,6 +643,13 @@ async def main(recipients: int, providers: int) -> int:
                 }
                 expected = {r["provider_bin"]: (r["total"], r["lines"]) for r in bound}
                 checked = {r["provider_bin"]: (r["total"], r["lines"]) for r in by_day}
+                found = {
+                    r["rule"]: (r["lines"], r["held"])
+                    for r in await conn.fetch(SERVICE_CHECKS, PERIOD)
+                }
+                checks_seconds = await conn.fetchval(
+                    "SELECT checks_seconds FROM runs WHERE period = $1", PERIOD
+                )
             finally:
                 await conn.close()
     finally:
@@ -512,18 +673,41 @@ async def main(recipients: int, providers: int) -> int:
     )
     print(f"  grand total of lines {grand:.2f} over {lines} lines")
     print(f"  service process peak memory {peak:.1f} MB (before the run {rss_before:.1f} MB)")
-    print(f"lower bound (one plain SQL query): {lower:.2f} s, grand total {grand_bound:.2f}")
-    print(f"ratio run / lower bound: {wall / lower:.2f}")
     print(
-        f"day-by-day check query: {day_by_day:.2f} s, grand total "
-        f"{sum((t for t, _ in checked.values()), Decimal(0)):.2f}"
+        f"  checks: {checks_seconds:.2f} s of the run ({checks_seconds / wall:.0%}),"
+        f" held {body['held']} on {body['held_lines']} lines"
     )
+    for rule in sorted(set(found) | set(checks_bound)):
+        lines_found, held = found.get(rule, (0, 0))
+        print(f"    {rule}: {lines_found} lines ({held} held), bound {checks_bound.get(rule, 0)}")
+    print(
+        f"lower bound (plain SQL, no writes): {lower:.2f} s = amounts {money_bound:.2f} s"
+        f" + checks {checks_lower:.2f} s, grand total {grand_bound:.2f}"
+    )
+    print(f"ratio run / lower bound: {wall / lower:.2f}")
+    if day_by_day_check:
+        print(
+            f"day-by-day check query: {day_by_day:.2f} s, grand total "
+            f"{sum((t for t, _ in checked.values()), Decimal(0)):.2f}"
+        )
+    else:
+        print("day-by-day check query: skipped (--skip-day-by-day)")
     if differing:
         print(f"MISMATCH: {len(differing)} providers differ, e.g. {differing[:3]}")
         return 1
+    differing_rules = [
+        r
+        for r in set(found) | set(checks_bound)
+        if found.get(r, (0, 0))[0] != checks_bound.get(r, 0)
+    ]
+    if differing_rules:
+        print(f"MISMATCH: the lines found by rules {sorted(differing_rules)} differ from the bound")
+        return 1
     print(
-        "per-provider totals and line counts of the run, the lower bound and the day-by-day"
-        f" check agree to the tiyn for all {len(expected)} providers"
+        "per-provider totals and line counts of the run, the lower bound"
+        + (" and the day-by-day check" if day_by_day_check else "")
+        + f" agree to the tiyn for all {len(expected)} providers; the lines each rule finds"
+        " agree with the bound's"
     )
     ok = wall <= 2 * lower and wall < 20 and peak < 300
     print("targets (≤ 2× lower bound, < 20 s, < 300 MB):", "met" if ok else "NOT met")
@@ -534,5 +718,10 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--recipients", type=int, default=100_000)
     parser.add_argument("--providers", type=int, default=600)
+    parser.add_argument(
+        "--skip-day-by-day",
+        action="store_true",
+        help="skip the slow day-by-day cross-check of the amounts (for the largest sizes)",
+    )
     args = parser.parse_args()
-    sys.exit(asyncio.run(main(args.recipients, args.providers)))
+    sys.exit(asyncio.run(main(args.recipients, args.providers, not args.skip_day_by_day)))

@@ -123,7 +123,9 @@ def started(
         form=form,
         category=category,
         start_date=start,
-        addressee=ADDRESSEE,
+        # each recipient their own name: billing finds one person under two IINs by name and
+        # birth date (all test IINs share a birth date)
+        addressee=ADDRESSEE.model_copy(update={"name": f"Гульнара {iin[7:]}"}),
     )
 
 

@@ -425,6 +425,8 @@ async def test_budget_crossed_mid_invoice(svc: RunningService, probe: EventProbe
             "invoiced": "40000.00",
             "over_budget": "20000.00",
             "remaining": "5000.00",
+            "held": "0.00",
+            "paid": "0.00",
         }
     ]
     assert [t for t in r.json()["regions"] if t["region"] == region] == [
@@ -434,6 +436,8 @@ async def test_budget_crossed_mid_invoice(svc: RunningService, probe: EventProbe
             "invoiced": "40000.00",
             "over_budget": "20000.00",
             "remaining": "5000.00",
+            "held": "0.00",
+            "paid": "0.00",
         }
     ]
 

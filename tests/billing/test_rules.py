@@ -255,6 +255,8 @@ async def test_lines_over_budget_and_later_lines_that_fit(svc: RunningService) -
             "invoiced": "330000.00",
             "over_budget": "30000.00",
             "remaining": "0.00",
+            "held": "0.00",
+            "paid": "0.00",
         }
     ]
     # without a further amendment nothing is released again

@@ -325,6 +325,8 @@ async def test_the_reconciliation_report_by_region_and_month(svc: RunningService
         "approved": "30000.00",
         "paid": "23000.00",
         "outstanding": "7000.00",
+        "held": "0.00",
+        "refused": "0.00",
         "rejected": "6000.00",
     }
     assert r.json() == {
@@ -340,6 +342,8 @@ async def test_the_reconciliation_report_by_region_and_month(svc: RunningService
                 "approved": "0.00",
                 "paid": "0.00",
                 "outstanding": "3000.00",
+                "held": "0.00",
+                "refused": "0.00",
                 "rejected": "0.00",
             },
         ],
@@ -352,6 +356,8 @@ async def test_the_reconciliation_report_by_region_and_month(svc: RunningService
                 "approved": "30000.00",
                 "paid": "23000.00",
                 "outstanding": "10000.00",
+                "held": "0.00",
+                "refused": "0.00",
                 "rejected": "6000.00",
             }
         ],

@@ -181,6 +181,8 @@ def _run(row: Any, *, repeated: bool | None = None) -> dict[str, Any]:
         "over_budget": _money(row["over_budget"]),
         "unbilled_dates": row["unbilled_dates"],
         "uncontracted_enrollments": row["uncontracted"],
+        "held": _money(row["held"]),
+        "held_lines": row["held_lines"],
         "started_at": row["started_at"].isoformat(),
         "completed_at": row["completed_at"].isoformat() if row["completed_at"] else None,
     }
@@ -201,6 +203,10 @@ def _invoice(row: Any) -> dict[str, Any]:
         "period": row["period"],
         "status": row["status"],
         "total": _money(row["total"]),
+        # what held lines wait for, what review rejected, and what the treasury is to pay
+        "held": _money(row["held"]),
+        "rejected": _money(row["rejected"]),
+        "payable": _money(row["payable"]),
         "over_budget": _money(row["over_budget"]),
         "lines": row["lines"],
         "issued_at": row["issued_at"].isoformat(),
@@ -213,8 +219,44 @@ def _dates(month: date, mask: int) -> list[str]:
     return [(month + timedelta(days=n)).isoformat() for n in range(31) if mask >> n & 1]
 
 
-def _line(row: Any, tariffs: dict[int, Any]) -> dict[str, Any]:
+def _checks(row: Any, blocking_rules: list[str] | None) -> list[dict[str, Any]] | None:
+    """Every rule's result on a line (None: billed before the checks existed)."""
+    if row["checks"] is None:
+        return None
+    failed = {c["rule"]: c for c in json.loads(row["checks"])}
+    blocking = set(blocking_rules or [])
     month = row["month"]
+    results: list[dict[str, Any]] = []
+    for slug, rule in domain.RULES.items():
+        found = failed.get(slug)
+        results.append(
+            {
+                "rule": slug,
+                "title": {"kk": rule.kk, "ru": rule.ru},
+                "passed": found is None,
+                "blocking": found["blocking"] if found else slug in blocking,
+                "dates": _dates(month, found["mask"]) if found else [],
+                "detail": found["detail"] if found else None,
+            }
+        )
+    return results
+
+
+def _hold(row: Any) -> dict[str, Any]:
+    return {
+        "state": row["hold"],
+        "held_amount": _money(row["held_amount"]),
+        "decided_by": row["hold_decided_by"],
+        "decided_at": row["hold_decided_at"].isoformat() if row["hold_decided_at"] else None,
+        "reason": row["hold_reason"],
+    }
+
+
+def _line(
+    row: Any, tariffs: dict[int, Any], blocking_rules: list[str] | None = None
+) -> dict[str, Any]:
+    month = row["month"]
+    source = row["source_invoice_id"]
     return {
         "line_no": row["line_no"],
         "kind": row["kind"],
@@ -248,6 +290,12 @@ def _line(row: Any, tariffs: dict[int, Any]) -> dict[str, Any]:
             )
         ],
         "untariffed_dates": _dates(month, row["untariffed_mask"]),
+        # the line an adjustment corrects, or an over-budget line a release offers again
+        "corrects": None
+        if source is None
+        else {"invoice_id": str(source), "line_no": row["source_line_no"]},
+        "checks": _checks(row, blocking_rules),
+        "hold": _hold(row),
     }
 
 
@@ -471,6 +519,9 @@ async def get_budgets(
             "invoiced": _money(r["invoiced"]),
             "over_budget": _money(r["over_budget"]),
             "remaining": _money(r["budget"] - r["invoiced"]),
+            # of the invoiced (committed): held for review, and paid
+            "held": _money(r["held"]),
+            "paid": _money(r["paid"]),
         }
         for r in rows
     ]
@@ -478,11 +529,10 @@ async def get_budgets(
     for r in rows:
         total = regions.setdefault(
             r["region"],
-            {"budget": Decimal(0), "invoiced": Decimal(0), "over_budget": Decimal(0)},
+            dict.fromkeys(("budget", "invoiced", "over_budget", "held", "paid"), Decimal(0)),
         )
-        total["budget"] += r["budget"]
-        total["invoiced"] += r["invoiced"]
-        total["over_budget"] += r["over_budget"]
+        for name in ("budget", "invoiced", "over_budget", "held", "paid"):
+            total[name] += r[name]
     return {
         "year": year,
         "contracts": contracts,
@@ -493,6 +543,8 @@ async def get_budgets(
                 "invoiced": _money(t["invoiced"]),
                 "over_budget": _money(t["over_budget"]),
                 "remaining": _money(t["budget"] - t["invoiced"]),
+                "held": _money(t["held"]),
+                "paid": _money(t["paid"]),
             }
             for region, t in sorted(regions.items())
         ],
@@ -598,10 +650,16 @@ async def _csv_body(request: Request) -> str:
 
 
 @router.post("/runs")
-async def post_run(body: RunIn, response: Response, principal: RunScope, conn: Conn) -> Any:
+async def post_run(
+    body: RunIn, request: Request, response: Response, principal: RunScope, conn: Conn
+) -> Any:
     region = service.run_scope(requested=body.region, key_region=principal.region)
     outcome = await service.run_billing(
-        conn=conn, period=body.period, region=region, started_by=principal.actor
+        conn=conn,
+        period=body.period,
+        region=region,
+        started_by=principal.actor,
+        policy=request.app.state.runtime.settings.check_policy(),
     )
     response.status_code = 200 if outcome.repeated else 201
     return _run(outcome.run, repeated=outcome.repeated)
@@ -649,7 +707,53 @@ async def get_invoice(invoice_id: str, principal: Read, conn: Conn) -> dict[str,
     await service.record_invoice_read(
         conn=conn, invoice_number=row["number"], iins=[line["iin"] for line in lines]
     )
-    return {**_invoice(row), "items": [_line(line, tariffs) for line in lines]}
+    return {
+        **_invoice(row),
+        "items": [_line(line, tariffs, row["blocking_rules"]) for line in lines],
+    }
+
+
+class DecisionIn(Body):
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+async def _decide(
+    invoice_id: str, line_no: int, decision: str, body: DecisionIn, principal: Principal, conn: Conn
+) -> dict[str, Any]:
+    invoice_id = _uuid(invoice_id)
+    line = await service.decide_held_line(
+        conn=conn,
+        invoice_id=invoice_id,
+        line_no=line_no,
+        decision=decision,
+        actor=principal.actor,
+        reason=body.reason,
+        region_scope=principal.region,
+    )
+    invoice = await store.get_invoice(conn, invoice_id)
+    tariffs = {t["id"]: t for t in await store.tariffs_by_id(conn, list(line["tariff_ids"]))}
+    return {
+        "invoice": _invoice(invoice),
+        "line": _line(line, tariffs, invoice["blocking_rules"]),
+    }
+
+
+@router.post("/invoices/{invoice_id}/lines/{line_no}/release")
+async def release_line(
+    invoice_id: str, line_no: int, body: DecisionIn, principal: Approve, conn: Conn
+) -> dict[str, Any]:
+    """Four eyes on a held line: another person than the one that started the run releases it;
+    its held amount becomes payable."""
+    return await _decide(invoice_id, line_no, "released", body, principal, conn)
+
+
+@router.post("/invoices/{invoice_id}/lines/{line_no}/reject")
+async def reject_line(
+    invoice_id: str, line_no: int, body: DecisionIn, principal: Approve, conn: Conn
+) -> dict[str, Any]:
+    """Four eyes on a held line: another person than the one that started the run rejects it;
+    its held amount is never paid."""
+    return await _decide(invoice_id, line_no, "rejected", body, principal, conn)
 
 
 def _uuid(value: str) -> str:
@@ -766,11 +870,13 @@ async def reconciliation_report(
     year: Annotated[int, Query(ge=2000, le=2100)],
     region: RegionCode | None = None,
 ) -> dict[str, Any]:
-    """Issued, approved, paid and outstanding amounts per region and month of a year."""
+    """Issued, approved, paid and outstanding amounts per region and month of a year; held
+    (lines waiting for review) and refused (lines review rejected): issued = paid +
+    outstanding + held + refused. `rejected`: payments the treasury rejected (outstanding)."""
     if region is not None:
         _visible(principal, region)
     rows = await service.reconciliation_report(conn, year=year, region=region or principal.region)
-    sums = ("issued", "approved", "paid", "outstanding", "rejected")
+    sums = ("issued", "approved", "paid", "outstanding", "held", "refused", "rejected")
     regions: dict[str, dict[str, Any]] = {}
     for r in rows:
         total = regions.setdefault(

@@ -268,3 +268,143 @@ def check_knp(text: str) -> str:
     if not (len(text) == 3 and text.isdigit() and text.isascii()):
         raise ValueError("a KNP (payment purpose code) has 3 digits")
     return text
+
+
+# Checks before payment (issue 19): named rules of the billing run. Each is one set-based query
+# over the run's lines (store.check_run); a line that fails a blocking rule is held (its amount
+# is not paid until a second person releases it, nor dropped), one that fails an advisory rule
+# is paid and shows the finding. Dates after a death or outside the enrollment are never paid
+# whatever the rule's verdict: the rule says whether the rest of the line waits for review.
+
+
+@dataclass(frozen=True)
+class Rule:
+    slug: str
+    # held for review by default (CheckPolicy.advisory lists the default's exceptions)
+    blocking: bool
+    kk: str
+    ru: str
+
+
+DOUBLE_ATTENDANCE = "double_attendance"
+OVER_SITE_CAPACITY = "over_site_capacity"
+AFTER_DEATH = "after_death"
+OUTSIDE_ENROLLMENT = "outside_enrollment"
+DUPLICATE_PERSON = "duplicate_person"
+OVER_LICENSED_PLACES = "over_licensed_places"
+DISPUTED_MONTH = "disputed_month"
+UNCONFIRMED_MONTH = "unconfirmed_month"
+
+RULES: dict[str, Rule] = {
+    r.slug: r
+    for r in (
+        Rule(
+            DOUBLE_ATTENDANCE,
+            True,
+            "Алушы сол күні сол нысанда басқа жеткізушіде де болған",
+            "В этот день получатель посещал другого поставщика в той же форме",
+        ),
+        Rule(
+            OVER_SITE_CAPACITY,
+            True,
+            "Сол күні объектідегі орын санынан көп келу белгіленген",
+            "В этот день посещений больше, чем мест на объекте",
+        ),
+        Rule(
+            AFTER_DEATH,
+            True,
+            "Алушы қайтыс болғаннан кейінгі күндер",
+            "Даты после смерти получателя",
+        ),
+        Rule(
+            OUTSIDE_ENROLLMENT,
+            False,
+            "Қызмет көрсету мерзімінен тыс күндер",
+            "Даты вне периода обслуживания",
+        ),
+        Rule(
+            DUPLICATE_PERSON,
+            True,
+            "Алушы екі рет тіркелген (бір ЖСН)",
+            "Получатель учтён дважды (один ИИН)",
+        ),
+        Rule(
+            OVER_LICENSED_PLACES,
+            True,
+            "Жеткізушіге лицензиядағы орын санынан көп алушы үшін төленеді",
+            "Поставщику оплачивается больше получателей, чем мест по лицензии",
+        ),
+        Rule(
+            DISPUTED_MONTH,
+            True,
+            "Алушы айдағы келуді даулады: өңір қарайды",
+            "Получатель оспорил посещение за месяц: рассматривает регион",
+        ),
+        Rule(
+            UNCONFIRMED_MONTH,
+            False,
+            "Алушы айдағы келуді әлі растамады",
+            "Получатель ещё не подтвердил посещение за месяц",
+        ),
+    )
+}
+
+# What the run does with a month the recipient was asked to confirm and has not answered.
+UNCONFIRMED_POLICIES = ("pay", "hold", "partial")
+
+
+@dataclass(frozen=True)
+class CheckPolicy:
+    """How the run's rules act (settings `SSU_BILLING_UNCONFIRMED`, `..._UNCONFIRMED_SHARE`,
+    `..._ADVISORY_RULES`)."""
+
+    # pay: an unanswered month is paid (the finding is shown); hold: held for review like a
+    # blocking rule; partial: `unconfirmed_share` of the line is paid, the rest held.
+    unconfirmed: str = "pay"
+    unconfirmed_share: Decimal = Decimal("0.5")
+    # rules recorded and shown but not holding a line (a disputed month always holds)
+    advisory: frozenset[str] = frozenset({OUTSIDE_ENROLLMENT})
+
+    def __post_init__(self) -> None:
+        if self.unconfirmed not in UNCONFIRMED_POLICIES:
+            raise ValueError(f"unconfirmed must be one of {', '.join(UNCONFIRMED_POLICIES)}")
+        if not Decimal(0) <= self.unconfirmed_share <= Decimal(1):
+            raise ValueError("unconfirmed_share is a share between 0 and 1")
+        unknown = self.advisory - set(RULES)
+        if unknown:
+            raise ValueError(f"unknown rules: {', '.join(sorted(unknown))}")
+        if DISPUTED_MONTH in self.advisory:
+            raise ValueError("a disputed month is always held for review by the region")
+
+    def blocking(self) -> list[str]:
+        """The rules that hold a line under this policy."""
+        rules = set(RULES) - {UNCONFIRMED_MONTH} - self.advisory
+        rules.add(DISPUTED_MONTH)
+        if self.unconfirmed == "hold":
+            rules.add(UNCONFIRMED_MONTH)
+        return sorted(rules)
+
+    def partial_share(self) -> Decimal | None:
+        """The share paid of an unconfirmed month, when it is paid in part."""
+        return self.unconfirmed_share if self.unconfirmed == "partial" else None
+
+
+def held_amount(*, amount: Decimal, failed: set[str], policy: CheckPolicy) -> Decimal:
+    """What of a billed line is held (store._VERDICTS does the same in SQL): all of it on a
+    blocking rule, the unpaid share of an unconfirmed month under `partial`, else nothing; a
+    line of nothing or less (a credit) holds nothing."""
+    if amount <= 0:
+        return Decimal(0)
+    if failed & set(policy.blocking()):
+        return amount
+    share = policy.partial_share()
+    if share is not None and UNCONFIRMED_MONTH in failed:
+        return amount - round_money(amount * share)
+    return Decimal(0)
+
+
+def person_key(name: str, birth_date: date) -> str:
+    """A recipient's name and birth date as billing compares them for `duplicate_person`:
+    case, spacing and ё/е folded (its keyed index is kept, never the name)."""
+    folded = " ".join(name.casefold().replace("ё", "е").split())
+    return f"{folded}\x1f{birth_date.isoformat()}"

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -32,6 +33,7 @@ from ssu_contracts import (
     LicenseSuspendedV1,
     RecipientDeregisteredV1,
     RunCompletedV1,
+    iin_birth_date,
 )
 
 from ssu_billing import domain, store
@@ -59,6 +61,7 @@ async def apply_license_event(*, conn: Connection, event_type: str, data: Licens
         status=data.status.value,
         seq=data.seq,
         subtypes=json.dumps([s.model_dump(mode="json") for s in data.subtypes]),
+        sites=json.dumps([{"site_id": s.site_id, "places": s.places} for s in data.sites]),
     )
     if not newer:
         log.info("license.stale_event_ignored", license=data.license_number, seq=data.seq)
@@ -101,6 +104,10 @@ async def start_enrollment(*, conn: Connection, data: EnrollmentStartedV1) -> No
         category=data.category.value,
         start_date=data.start_date,
         seq=data.seq,
+        # the addressee is the recipient unless a guardian: then the name is not theirs
+        person_key=None
+        if data.addressee.is_guardian
+        else domain.person_key(data.addressee.name, iin_birth_date(data.iin)),
     )
 
 
@@ -550,7 +557,12 @@ def run_scope(*, requested: str | None, key_region: str | None) -> str | None:
 
 
 async def run_billing(
-    *, conn: Connection, period: str, region: str | None, started_by: str
+    *,
+    conn: Connection,
+    period: str,
+    region: str | None,
+    started_by: str,
+    policy: domain.CheckPolicy | None = None,
 ) -> RunOutcome:
     """Invoice a month of one region (or, national, of every region): one invoice per contract,
     a line per enrollment, adjustments, budgets."""
@@ -559,7 +571,13 @@ async def run_billing(
     if why is not None:
         raise field_error("period", why)
     try:
-        return await _run_billing(conn=conn, month=month, region=region, started_by=started_by)
+        return await _run_billing(
+            conn=conn,
+            month=month,
+            region=region,
+            started_by=started_by,
+            policy=policy or domain.CheckPolicy(),
+        )
     except Problem:
         raise
     except Exception as exc:
@@ -572,7 +590,12 @@ async def run_billing(
 
 
 async def _run_billing(
-    *, conn: Connection, month: domain.Month, region: str | None, started_by: str
+    *,
+    conn: Connection,
+    month: domain.Month,
+    region: str | None,
+    started_by: str,
+    policy: domain.CheckPolicy,
 ) -> RunOutcome:
     period = month.label
     async with conn.transaction():
@@ -616,6 +639,11 @@ async def _run_billing(
         await store.compute_run(
             conn, period_start=month.first, months=corrected, year=month.first.year, region=region
         )
+        checks_started = time.perf_counter()
+        await store.check_run(
+            conn, blocking=policy.blocking(), unconfirmed_share=policy.partial_share()
+        )
+        checks_seconds = time.perf_counter() - checks_started
         invoices = await store.issue_invoices(conn, run_id=run_id, period=period)
         counts = await store.unbilled_counts(
             conn, period_start=month.first, year=month.first.year, region=region
@@ -625,6 +653,8 @@ async def _run_billing(
             run_id=run_id,
             unbilled_dates=counts["unbilled_dates"],
             uncontracted=counts["uncontracted"],
+            blocking_rules=policy.blocking(),
+            checks_seconds=checks_seconds,
         )
         exhausted = await store.mark_exhausted_contracts(conn, run_id=run_id)
         events: list[tuple[Event, str | None]] = [
@@ -683,7 +713,8 @@ async def _run_billing(
             conn,
             aggregate=Aggregate("billing_run", run_id),
             action="billing_run.completed",
-            reason=f"{period}: {run['invoices']} invoices, total {run['total']} KZT",
+            reason=f"{period}: {run['invoices']} invoices, total {run['total']} KZT"
+            f", held {run['held']} KZT on {run['held_lines']} lines",
         )
         await emit_many(conn, events)
     log.info(
@@ -693,6 +724,8 @@ async def _run_billing(
         invoices=run["invoices"],
         lines=run["lines"],
         corrected=[m.isoformat() for m in corrected],
+        held=str(run["held"]),
+        held_lines=run["held_lines"],
     )
     return RunOutcome(run=run, repeated=False)
 
@@ -731,6 +764,66 @@ async def approve_run(
             reason=f"four eyes: started by {run['started_by']}",
         )
         return approved
+
+
+async def decide_held_line(
+    *,
+    conn: Connection,
+    invoice_id: str,
+    line_no: int,
+    decision: str,
+    actor: str,
+    reason: str,
+    region_scope: str | None,
+) -> dict[str, Any]:
+    """Four eyes on a held line: another person than the one that started the run releases
+    it (paid) or rejects it (never paid), once; the decision and its reason are audited."""
+    if decision not in ("released", "rejected"):
+        raise ValueError(decision)
+    async with conn.transaction():
+        line = await store.lock_invoice_line(conn, invoice_id, line_no)
+        if line is None or (region_scope is not None and line["region"] != region_scope):
+            raise Problem(404, "no such invoice line")
+        if same_person(line["started_by"], actor):
+            raise Problem(
+                403,
+                "four eyes: the client that started the run cannot decide its held lines",
+                started_by=line["started_by"],
+            )
+        if line["hold"] == "none":
+            raise Problem(
+                409,
+                f"line {line_no} of {line['number']} is not held: there is nothing to decide",
+                hold=line["hold"],
+            )
+        if line["hold"] != "held":
+            raise Problem(
+                409,
+                f"line {line_no} of {line['number']} was {line['hold']} by"
+                f" {line['hold_decided_by']}: a held line is decided once",
+                hold=line["hold"],
+                decided_by=line["hold_decided_by"],
+            )
+        await store.decide_line(
+            conn,
+            invoice_id=invoice_id,
+            line_no=line_no,
+            decision=decision,
+            by=actor,
+            reason=reason,
+        )
+        rules = ", ".join(c["rule"] for c in json.loads(line["checks"] or "[]") if c["blocking"])
+        await audit.record(
+            conn,
+            aggregate=Aggregate("invoice", line["number"]),
+            action=f"invoice_line.{decision}",
+            reason=f"line {line_no} (enrollment {line['enrollment_id']},"
+            f" {line['month']:%Y-%m}): {line['held_amount']} KZT held by {rules or 'policy'}"
+            f"; four eyes, run started by {line['started_by']}: {reason}",
+        )
+        decided = await store.invoice_line(conn, invoice_id, line_no)
+        assert decided is not None
+        return decided
 
 
 async def record_invoice_read(*, conn: Connection, invoice_number: str, iins: list[str]) -> None:

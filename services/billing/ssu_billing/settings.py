@@ -1,9 +1,13 @@
 """Settings of the billing service: `SSU_BILLING_*` plus the shared `SSU_*` values."""
 
 from decimal import Decimal
+from typing import Literal
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 from ssu_common import ServiceSettings
+
+from ssu_billing.domain import CheckPolicy
 
 D = Decimal
 
@@ -28,3 +32,20 @@ class Settings(ServiceSettings):
     tariff_limits: dict[str, dict[str, tuple[Decimal, Decimal]]] = DEFAULT_TARIFF_LIMITS
     # A billing run holds one transaction for a national month: allow it time.
     run_timeout_seconds: float = 300.0
+
+    # Checks before payment (issue 19, domain.CheckPolicy). A month the recipient was asked to
+    # confirm and has not answered: `pay` (default: many recipients, the elderly and those in
+    # residential care, never answer, and care given is not to go unpaid for their silence; the
+    # finding is shown on the line, and a dispute always holds), `hold` (held for review like a
+    # blocking rule) or `partial` (the `unconfirmed_share` is paid, the rest held).
+    unconfirmed: Literal["pay", "hold", "partial"] = "pay"
+    unconfirmed_share: Decimal = Field(default=Decimal("0.5"), ge=0, le=1)
+    # Rules recorded on the line but not holding it (`disputed_month` cannot be one of them).
+    advisory_rules: frozenset[str] = frozenset({"outside_enrollment"})
+
+    def check_policy(self) -> CheckPolicy:
+        return CheckPolicy(
+            unconfirmed=self.unconfirmed,
+            unconfirmed_share=self.unconfirmed_share,
+            advisory=frozenset(self.advisory_rules),
+        )

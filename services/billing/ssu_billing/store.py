@@ -42,15 +42,22 @@ STATUS_CHANGES = frozenset(
 
 
 async def upsert_license_if_newer(
-    conn: Connection, *, license_number: str, bin: str, status: str, seq: int, subtypes: str
+    conn: Connection,
+    *,
+    license_number: str,
+    bin: str,
+    status: str,
+    seq: int,
+    subtypes: str,
+    sites: str = "[]",
 ) -> bool:
     """Keep the snapshot when its seq is newer than the one held; False when it is not."""
     row = await conn.fetchrow(
-        "INSERT INTO licenses (license_number, bin, status, seq, subtypes)"
-        " VALUES ($1, $2, $3, $4, $5::jsonb)"
+        "INSERT INTO licenses (license_number, bin, status, seq, subtypes, sites)"
+        " VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb)"
         " ON CONFLICT (license_number) DO UPDATE SET bin = EXCLUDED.bin,"
         "  status = EXCLUDED.status, seq = EXCLUDED.seq, subtypes = EXCLUDED.subtypes,"
-        "  updated_at = now()"
+        "  sites = EXCLUDED.sites, updated_at = now()"
         " WHERE licenses.seq < EXCLUDED.seq"
         " RETURNING seq",
         license_number,
@@ -58,6 +65,7 @@ async def upsert_license_if_newer(
         status,
         seq,
         subtypes,
+        sites,
     )
     return row is not None
 
@@ -184,11 +192,12 @@ async def insert_enrollment(
     category: str,
     start_date: date,
     seq: int | None,
+    person_key: str | None = None,
 ) -> None:
     await conn.execute(
         "INSERT INTO enrollments (enrollment_id, iin, provider_bin, license_number, site_id,"
-        " region, form, category, start_date, status, seq, iin_index)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'active', coalesce($10, 0), $11)"
+        " region, form, category, start_date, status, seq, iin_index, name_index)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'active', coalesce($10, 0), $11, $12)"
         " ON CONFLICT (enrollment_id) DO NOTHING",
         enrollment_id,
         cipher().seal(iin, column="iin"),
@@ -201,6 +210,7 @@ async def insert_enrollment(
         start_date,
         seq,
         cipher().blind_index(iin),
+        None if person_key is None else cipher().blind_index(person_key),
     )
 
 
@@ -472,7 +482,12 @@ async def budgets(conn: Connection, *, year: int, region: str | None) -> list[An
         "   AS invoiced,"
         "  coalesce(sum(l.amount) FILTER (WHERE l.status = 'over_budget'"
         "   AND l.released_by IS NULL), 0)::numeric(14,2)"
-        "   AS over_budget"
+        "   AS over_budget,"
+        # of what is invoiced (committed): held for review, and paid by the treasury
+        "  coalesce(sum(l.held_amount) FILTER (WHERE l.hold = 'held'), 0)::numeric(14,2)"
+        "   AS held,"
+        "  (SELECT coalesce(sum(paid_amount), 0) FROM invoices p"
+        "   WHERE p.contract_number = c.number)::numeric(14,2) AS paid"
         " FROM contracts c"
         " LEFT JOIN providers p ON p.bin = c.provider_bin"
         " LEFT JOIN invoices i ON i.contract_number = c.number"
@@ -642,7 +657,9 @@ async def months_to_correct(conn: Connection, period_start: date) -> list[date]:
         "  OR EXISTS (SELECT 1 FROM tariffs t WHERE t.updated_at > w.since"
         "   AND t.effective_from < w.next_month)"
         "  OR EXISTS (SELECT 1 FROM enrollments e WHERE e.updated_at > w.since"
-        "   AND e.start_date < w.next_month))"
+        "   AND e.start_date < w.next_month)"
+        "  OR EXISTS (SELECT 1 FROM deaths d WHERE d.recorded_at > w.since"
+        "   AND d.died_on < w.next_month))"
         " ORDER BY r.period_start",
         period_start,
     )
@@ -707,9 +724,10 @@ GROUP BY a.enrollment_id, mo.month
 _COMPUTE = """
 CREATE TEMP TABLE calc ON COMMIT DROP AS
 WITH cov AS (
-    SELECT e.enrollment_id, e.region, e.form, e.category, mo.month, mo.dim, covered,
-           covered & coalesce(l.mask, 0) AS eligible,
-           covered & coalesce(a.mask, 0) AS attended
+    SELECT e.enrollment_id, e.region, e.form, e.category, mo.month, mo.dim, covered, alive,
+           coalesce(a.mask, 0) AS reported,
+           covered & alive & coalesce(l.mask, 0) AS eligible,
+           covered & alive & coalesce(a.mask, 0) AS attended
     FROM enrollments e
     JOIN contracts c ON c.provider_bin = e.provider_bin AND c.region = e.region AND c.year = $1
         AND ($2::text IS NULL OR e.region = $2)
@@ -719,11 +737,19 @@ WITH cov AS (
         SELECT ((1::bigint << (least(e.end_date, mo.last_day) - mo.month + 1)) - 1)
                & ~((1::bigint << greatest(e.start_date - mo.month, 0)) - 1) AS covered
     ) cv
+    -- no date after the recipient's death is paid (deaths as registry reported them)
+    LEFT JOIN deaths dd ON dd.iin_index = e.iin_index
+    CROSS JOIN LATERAL (
+        SELECT CASE WHEN dd.died_on IS NULL OR dd.died_on >= mo.last_day THEN -1::bigint
+                    WHEN dd.died_on < mo.month THEN 0::bigint
+                    ELSE (1::bigint << (dd.died_on - mo.month + 1)) - 1 END AS alive
+    ) al
     LEFT JOIN run_licenses l ON l.license_number = e.license_number AND l.month = mo.month
     LEFT JOIN run_attendance a ON a.enrollment_id = e.enrollment_id AND a.month = mo.month
 ),
 parts AS (
-    SELECT c.enrollment_id, c.month, c.dim, c.eligible, c.attended, t.id AS tariff_id,
+    SELECT c.enrollment_id, c.month, c.dim, c.eligible, c.attended, c.covered, c.alive,
+           c.reported, t.id AS tariff_id,
            t.rate, t.unit,
            CASE WHEN t.unit = 'day' THEN c.eligible & c.attended & s.mask
                 WHEN c.attended <> 0 THEN c.eligible & s.mask
@@ -750,7 +776,9 @@ SELECT p.enrollment_id, p.month,
        coalesce(array_agg(p.tariff_id) FILTER (WHERE p.tariff_id IS NOT NULL), '{}')
            AS tariff_ids,
        coalesce(array_agg(p.counted) FILTER (WHERE p.tariff_id IS NOT NULL), '{}')
-           AS counted_masks
+           AS counted_masks,
+       min(p.covered) AS covered_mask, min(p.alive) AS alive_mask,
+       min(p.reported) AS reported_mask
 FROM parts p
 GROUP BY p.enrollment_id, p.month
 """
@@ -763,8 +791,14 @@ _PLACED = """
 CREATE TEMP TABLE run_placed ON COMMIT DROP AS
 WITH billed AS (
     -- a released over-budget line counts through the line that released it
-    SELECT l.enrollment_id, l.month, sum(l.amount) AS billed
-    FROM invoice_lines l WHERE l.month = ANY($2::date[]) AND l.released_by IS NULL
+    SELECT l.enrollment_id, l.month, sum(l.amount) AS billed,
+           -- what review rejected of it: never paid, so never taken back
+           coalesce(sum(l.held_amount) FILTER (WHERE l.hold = 'rejected'), 0) AS rejected,
+           -- the latest line of the month: the one an adjustment corrects
+           (array_agg(l.invoice_id ORDER BY i.issued_at DESC, l.line_no DESC))[1] AS last_invoice,
+           (array_agg(l.line_no ORDER BY i.issued_at DESC, l.line_no DESC))[1] AS last_line
+    FROM invoice_lines l JOIN invoices i ON i.id = l.invoice_id
+    WHERE l.month = ANY($2::date[]) AND l.released_by IS NULL
     GROUP BY l.enrollment_id, l.month
 ),
 released AS (
@@ -787,14 +821,20 @@ due AS (
     FROM calc c WHERE c.month = $1
     UNION ALL
     SELECT coalesce(c.enrollment_id, b.enrollment_id), coalesce(c.month, b.month), 'adjustment',
-           coalesce(c.amount, 0) - coalesce(b.billed, 0), coalesce(c.amount, 0),
+           adj.amount, coalesce(c.amount, 0),
            coalesce(b.billed, 0), coalesce(c.eligible_days, 0), coalesce(c.attended_days, 0),
            coalesce(c.eligible_mask, 0), coalesce(c.attended_mask, 0),
            coalesce(c.untariffed_mask, 0), coalesce(c.tariff_ids, '{}'),
-           coalesce(c.counted_masks, '{}'), NULL::uuid, NULL::integer
+           coalesce(c.counted_masks, '{}'), b.last_invoice, b.last_line
     FROM (SELECT * FROM calc WHERE month <> $1) c
     FULL JOIN billed b ON b.enrollment_id = c.enrollment_id AND b.month = c.month
-    WHERE coalesce(c.amount, 0) <> coalesce(b.billed, 0)
+    -- less due than billed takes back what was granted (billed less rejected), no more
+    CROSS JOIN LATERAL (
+        SELECT CASE WHEN coalesce(c.amount, 0) < coalesce(b.billed, 0)
+                    THEN least(0, coalesce(c.amount, 0) - b.billed + b.rejected)
+                    ELSE coalesce(c.amount, 0) - coalesce(b.billed, 0) END AS amount
+    ) adj
+    WHERE adj.amount <> 0
     UNION ALL
     SELECT * FROM released
 )
@@ -848,16 +888,230 @@ SELECT p.*, CASE WHEN w.over THEN 'over_budget' ELSE 'billed' END AS status
 FROM run_placed p LEFT JOIN walk w USING (contract_number, line_no)
 """
 
+# Checks before payment (issue 19, domain.RULES): each rule is one set-based statement over the
+# run's lines that adds a row to `run_checks` per line it finds (the line's dates it concerns as
+# bits of the month, and what it found); `run_verdicts` then says per line which rules failed and
+# what is held. The facts the rules read, one row per line of the run:
+_CHECK_FACTS = """
+CREATE TEMP TABLE run_facts ON COMMIT DROP AS
+SELECT r.contract_number, r.line_no, r.enrollment_id, r.month, r.kind, r.amount, r.status,
+       e.iin_index, e.name_index, e.provider_bin, e.license_number, e.site_id, e.form,
+       e.start_date, d.died_on, r.attended_mask AS attended,
+       coalesce(c.reported_mask, 0) AS reported, coalesce(c.covered_mask, 0) AS covered,
+       coalesce(c.alive_mask, -1) AS alive
+FROM run_lines r
+JOIN enrollments e ON e.enrollment_id = r.enrollment_id
+LEFT JOIN calc c ON c.enrollment_id = r.enrollment_id AND c.month = r.month
+LEFT JOIN deaths d ON d.iin_index = e.iin_index
+"""
+
+_CHECKS_TABLE = """
+CREATE TEMP TABLE run_checks (
+    contract_number text NOT NULL, line_no bigint NOT NULL, rule text NOT NULL,
+    mask bigint NOT NULL DEFAULT 0, detail jsonb NOT NULL DEFAULT '{}'
+) ON COMMIT DROP
+"""
+
+# double_attendance: dates the recipient (same IIN) is also reported at another provider in the
+# same form, within that enrollment.
+_CHECK_DOUBLE_ATTENDANCE = """
+INSERT INTO run_checks (contract_number, line_no, rule, mask, detail)
+SELECT f.contract_number, f.line_no, 'double_attendance', f.attended & bit_or(oa.mask),
+       jsonb_build_object('enrollment_ids', array_agg(o.enrollment_id ORDER BY o.enrollment_id))
+FROM run_facts f
+JOIN enrollments o ON o.iin_index = f.iin_index AND o.form = f.form
+    AND o.provider_bin <> f.provider_bin AND o.start_date < (f.month + interval '1 month')::date
+    AND (o.end_date IS NULL OR o.end_date >= f.month)
+JOIN run_attendance a ON a.enrollment_id = o.enrollment_id AND a.month = f.month
+CROSS JOIN LATERAL (
+    SELECT a.mask
+           & ((1::bigint << (least(o.end_date, (f.month + interval '1 month')::date - 1)
+                             - f.month + 1)) - 1)
+           & ~((1::bigint << greatest(o.start_date - f.month, 0)) - 1) AS mask
+) oa
+WHERE f.attended & oa.mask <> 0
+GROUP BY f.contract_number, f.line_no, f.attended
+"""
+
+# over_site_capacity: dates more recipients attended a site than it has places; on such a date
+# the first `places` by enrollment (start date, then id) pass, the later ones are found. Only
+# sites with more recipients in the month than places are looked at date by date.
+_CHECK_SITE_CAPACITY = """
+INSERT INTO run_checks (contract_number, line_no, rule, mask, detail)
+WITH places AS (
+    SELECT l.license_number, s.value ->> 'site_id' AS site_id,
+           (s.value ->> 'places')::int AS places
+    FROM licenses l CROSS JOIN LATERAL jsonb_array_elements(l.sites) s
+    WHERE s.value ->> 'places' IS NOT NULL
+),
+crowded AS (
+    SELECT p.license_number, p.site_id, p.places, a.month
+    FROM places p
+    JOIN enrollments e ON e.license_number = p.license_number AND e.site_id = p.site_id
+    JOIN run_attendance a ON a.enrollment_id = e.enrollment_id
+    GROUP BY p.license_number, p.site_id, p.places, a.month
+    HAVING count(*) > p.places
+),
+days AS (
+    SELECT c.places, a.month, e.enrollment_id, d.n,
+           row_number() OVER (PARTITION BY c.license_number, c.site_id, a.month, d.n
+                              ORDER BY e.start_date, e.enrollment_id) AS k
+    FROM crowded c
+    JOIN enrollments e ON e.license_number = c.license_number AND e.site_id = c.site_id
+    JOIN run_attendance a ON a.enrollment_id = e.enrollment_id AND a.month = c.month
+    CROSS JOIN generate_series(0, 30) AS d(n)
+    WHERE (a.mask >> d.n) & 1 = 1
+),
+over AS (
+    SELECT enrollment_id, month, min(places) AS places, bit_or(1::bigint << n) AS mask
+    FROM days WHERE k > places GROUP BY enrollment_id, month
+)
+SELECT f.contract_number, f.line_no, 'over_site_capacity', f.attended & o.mask,
+       jsonb_build_object('site_id', f.site_id, 'places', o.places)
+FROM run_facts f JOIN over o ON o.enrollment_id = f.enrollment_id AND o.month = f.month
+WHERE f.attended & o.mask <> 0
+"""
+
+# after_death: dates reported after the recipient's death (never paid); outside_enrollment:
+# dates reported outside the enrollment (never paid).
+_CHECK_DATES = """
+INSERT INTO run_checks (contract_number, line_no, rule, mask, detail)
+SELECT f.contract_number, f.line_no, 'after_death', f.reported & ~f.alive,
+       jsonb_build_object('died_on', f.died_on)
+FROM run_facts f WHERE f.reported & ~f.alive <> 0
+UNION ALL
+SELECT f.contract_number, f.line_no, 'outside_enrollment', f.reported & ~f.covered & f.alive, '{}'
+FROM run_facts f WHERE f.reported & ~f.covered & f.alive <> 0
+"""
+
+# duplicate_person: the recipient (same IIN, or the same name and birth date under another
+# IIN) has another enrollment in the same form covering some of the same dates that began
+# before this one (start date, then id): the later is found.
+_CHECK_DUPLICATE_PERSON = """
+INSERT INTO run_checks (contract_number, line_no, rule, mask, detail)
+WITH same AS (
+    SELECT f.contract_number, f.line_no, f.month, f.covered, o.enrollment_id AS other,
+           o.start_date AS other_start, o.end_date AS other_end, 'iin' AS by
+    FROM run_facts f
+    JOIN enrollments o ON o.iin_index = f.iin_index AND o.form = f.form
+        AND (o.start_date, o.enrollment_id) < (f.start_date, f.enrollment_id)
+    UNION ALL
+    SELECT f.contract_number, f.line_no, f.month, f.covered, o.enrollment_id, o.start_date,
+           o.end_date, 'name_and_birth_date'
+    FROM run_facts f
+    JOIN enrollments o ON o.name_index = f.name_index AND o.iin_index <> f.iin_index
+        AND o.form = f.form
+        AND (o.start_date, o.enrollment_id) < (f.start_date, f.enrollment_id)
+)
+SELECT s.contract_number, s.line_no, 'duplicate_person', s.covered & bit_or(oc.covered),
+       jsonb_build_object('enrollment_ids', array_agg(s.other ORDER BY s.other),
+                          'by', array_agg(DISTINCT s.by))
+FROM same s
+CROSS JOIN LATERAL (
+    SELECT ((1::bigint << (least(s.other_end, (s.month + interval '1 month')::date - 1)
+                           - s.month + 1)) - 1)
+           & ~((1::bigint << greatest(s.other_start - s.month, 0)) - 1) AS covered
+) oc
+WHERE s.other_start < (s.month + interval '1 month')::date
+  AND (s.other_end IS NULL OR s.other_end >= s.month) AND s.covered & oc.covered <> 0
+GROUP BY s.contract_number, s.line_no, s.covered
+"""
+
+# over_licensed_places: a license paid this month (lines of the month with an amount) for more
+# recipients than the places of its sites (every site with places); the first by enrollment
+# (start date, then id) pass, the later ones are found.
+_CHECK_LICENSED_PLACES = """
+INSERT INTO run_checks (contract_number, line_no, rule, mask, detail)
+WITH licensed AS (
+    SELECT l.license_number, sum((s.value ->> 'places')::int) AS places
+    FROM licenses l CROSS JOIN LATERAL jsonb_array_elements(l.sites) s
+    GROUP BY l.license_number
+    HAVING bool_and(s.value ->> 'places' IS NOT NULL)
+),
+paid AS (
+    SELECT f.license_number, f.iin_index, min(f.start_date) AS start_date,
+           min(f.enrollment_id) AS enrollment_id
+    FROM run_facts f JOIN licensed USING (license_number)
+    WHERE f.kind = 'regular' AND f.amount > 0
+    GROUP BY f.license_number, f.iin_index
+),
+ranked AS (
+    SELECT p.*, row_number() OVER (PARTITION BY p.license_number
+                                   ORDER BY p.start_date, p.enrollment_id) AS k
+    FROM paid p
+)
+SELECT f.contract_number, f.line_no, 'over_licensed_places', f.attended,
+       jsonb_build_object('places', l.places, 'recipient_rank', r.k)
+FROM ranked r JOIN licensed l USING (license_number)
+JOIN run_facts f ON f.license_number = r.license_number AND f.iin_index = r.iin_index
+    AND f.kind = 'regular' AND f.amount > 0
+WHERE r.k > l.places
+"""
+
+# disputed_month / unconfirmed_month: the recipient disputed the month, or was asked and has
+# not answered (no row: not asked, passes).
+_CHECK_CONFIRMATIONS = """
+INSERT INTO run_checks (contract_number, line_no, rule, mask, detail)
+SELECT f.contract_number, f.line_no,
+       CASE c.state WHEN 'disputed' THEN 'disputed_month' ELSE 'unconfirmed_month' END,
+       f.attended, jsonb_build_object('state', c.state)
+FROM run_facts f
+JOIN attendance_confirmations c ON c.enrollment_id = f.enrollment_id AND c.month = f.month
+WHERE c.state IN ('disputed', 'requested')
+"""
+
+# Per line with a finding: the rules it failed and what is held ($1 the blocking rules; $2 the
+# share paid of an unconfirmed month under the `partial` policy, NULL otherwise). A line that
+# bills nothing, a credit or an over-budget line holds nothing.
+_VERDICTS = """
+CREATE TEMP TABLE run_verdicts ON COMMIT DROP AS
+SELECT k.contract_number, k.line_no,
+       jsonb_agg(jsonb_build_object('rule', k.rule, 'blocking', k.rule = ANY($1::text[]),
+                                    'mask', k.mask, 'detail', k.detail) ORDER BY k.rule)
+           AS checks,
+       CASE WHEN r.status <> 'billed' OR r.amount <= 0 THEN 0
+            WHEN bool_or(k.rule = ANY($1::text[])) THEN r.amount
+            WHEN $2::numeric IS NOT NULL AND bool_or(k.rule = 'unconfirmed_month')
+                THEN r.amount - round(r.amount * $2::numeric, 2)
+            ELSE 0 END::numeric(14,2) AS held_amount
+FROM run_checks k JOIN run_lines r USING (contract_number, line_no)
+GROUP BY k.contract_number, k.line_no, r.status, r.amount
+"""
+
+_CHECKS = (
+    _CHECK_DOUBLE_ATTENDANCE,
+    _CHECK_SITE_CAPACITY,
+    _CHECK_DATES,
+    _CHECK_DUPLICATE_PERSON,
+    _CHECK_LICENSED_PLACES,
+    _CHECK_CONFIRMATIONS,
+)
+
+
+async def check_run(
+    conn: Connection, *, blocking: list[str], unconfirmed_share: Decimal | None
+) -> None:
+    """Run the checks over the run's lines (after compute_run): fills `run_verdicts`."""
+    await conn.execute(_CHECK_FACTS)
+    await conn.execute("ANALYZE run_facts")
+    await conn.execute(_CHECKS_TABLE)
+    for statement in _CHECKS:
+        await conn.execute(statement)
+    await conn.execute(_VERDICTS, blocking, unconfirmed_share)
+    await conn.execute("CREATE INDEX ON run_verdicts (contract_number, line_no)")
+
+
 _INVOICES = """
 WITH inv AS (
     INSERT INTO invoices (id, number, run_id, contract_number, provider_bin, region, period,
-                          total, over_budget, lines, issued_at)
+                          total, over_budget, lines, issued_at, held)
     SELECT gen_random_uuid(), k.number || '/' || $2, $1::uuid, k.number, k.provider_bin,
            k.region, $2,
            coalesce(sum(r.amount) FILTER (WHERE r.status = 'billed'), 0),
            coalesce(sum(r.amount) FILTER (WHERE r.status = 'over_budget'), 0),
-           count(*), now()
+           count(*), now(), coalesce(sum(v.held_amount), 0)
     FROM run_lines r JOIN contracts k ON k.number = r.contract_number
+    LEFT JOIN run_verdicts v ON v.contract_number = r.contract_number AND v.line_no = r.line_no
     GROUP BY k.number
     RETURNING *
 ),
@@ -866,12 +1120,14 @@ lines AS (
                                kind, amount, computed_amount, previously_billed, status,
                                eligible_days, attended_days, eligible_mask, attended_mask,
                                untariffed_mask, tariff_ids, counted_masks,
-                               source_invoice_id, source_line_no)
+                               source_invoice_id, source_line_no, checks, hold, held_amount)
     SELECT inv.id, r.line_no, r.enrollment_id, r.iin, r.form, r.category, r.month, r.kind,
            r.amount, r.computed, r.previously, r.status, r.eligible_days, r.attended_days,
            r.eligible_mask, r.attended_mask, r.untariffed_mask, r.tariff_ids, r.counted_masks,
-           r.source_invoice_id, r.source_line_no
+           r.source_invoice_id, r.source_line_no, coalesce(v.checks, '[]'),
+           CASE WHEN v.held_amount > 0 THEN 'held' ELSE 'none' END, coalesce(v.held_amount, 0)
     FROM run_lines r JOIN inv ON inv.contract_number = r.contract_number
+    LEFT JOIN run_verdicts v ON v.contract_number = r.contract_number AND v.line_no = r.line_no
 ),
 releases AS (
     UPDATE invoice_lines o SET released_by = inv.id
@@ -930,19 +1186,32 @@ async def unbilled_counts(
 
 
 async def complete_run(
-    conn: Connection, *, run_id: str, unbilled_dates: int, uncontracted: int
+    conn: Connection,
+    *,
+    run_id: str,
+    unbilled_dates: int,
+    uncontracted: int,
+    blocking_rules: list[str] | None = None,
+    checks_seconds: float | None = None,
 ) -> Any:
     return await conn.fetchrow(
         "UPDATE runs r SET status = 'completed', completed_at = clock_timestamp(),"
         "  invoices = s.invoices, lines = s.lines, total = s.total,"
-        "  over_budget = s.over_budget, unbilled_dates = $2, uncontracted = $3"
+        "  over_budget = s.over_budget, unbilled_dates = $2, uncontracted = $3,"
+        "  held = s.held, held_lines = (SELECT count(*) FROM invoices i"
+        "   JOIN invoice_lines l ON l.invoice_id = i.id"
+        "   WHERE i.run_id = $1::uuid AND l.hold = 'held'), blocking_rules = $4,"
+        "  checks_seconds = $5"
         " FROM (SELECT count(*)::int AS invoices, coalesce(sum(lines), 0)::int AS lines,"
-        "   coalesce(sum(total), 0) AS total, coalesce(sum(over_budget), 0) AS over_budget"
+        "   coalesce(sum(total), 0) AS total, coalesce(sum(over_budget), 0) AS over_budget,"
+        "   coalesce(sum(held), 0) AS held"
         "   FROM invoices WHERE run_id = $1::uuid) s"
         " WHERE r.id = $1::uuid RETURNING r.*",
         run_id,
         unbilled_dates,
         uncontracted,
+        blocking_rules,
+        checks_seconds,
     )
 
 
@@ -1008,7 +1277,8 @@ async def list_invoices(
 
 async def get_invoice(conn: Connection, invoice_id: str) -> Any:
     return await conn.fetchrow(
-        "SELECT i.*, p.name AS provider_name FROM invoices i"
+        "SELECT i.*, p.name AS provider_name, r.blocking_rules, r.started_by AS run_started_by"
+        " FROM invoices i JOIN runs r ON r.id = i.run_id"
         " LEFT JOIN providers p ON p.bin = i.provider_bin WHERE i.id = $1::uuid",
         invoice_id,
     )
@@ -1032,13 +1302,14 @@ async def payment_register(conn: Connection, *, region: str, period: str) -> lis
     waits for its correction)."""
     return await conn.fetch(
         "SELECT i.number, i.contract_number, i.provider_bin, p.name AS provider_name, i.region,"
-        "  i.period, i.total, i.status, i.approved_by, i.placement,"
+        # held lines wait for their review: the treasury pays what is payable
+        "  i.period, i.payable AS total, i.status, i.approved_by, i.placement,"
         "  coalesce(i.paid_amount, 0) AS paid_amount,"
-        "  i.total - coalesce(i.paid_amount, 0) AS due, c.iik, c.bik, c.kbk, c.knp"
+        "  i.payable - coalesce(i.paid_amount, 0) AS due, c.iik, c.bik, c.kbk, c.knp"
         " FROM invoices i JOIN contracts c ON c.number = i.contract_number"
         " LEFT JOIN providers p ON p.bin = i.provider_bin"
         " WHERE i.region = $1 AND i.period = $2 AND i.status IN ('approved', 'partially_paid')"
-        "  AND i.total > coalesce(i.paid_amount, 0)"
+        "  AND i.payable > coalesce(i.paid_amount, 0)"
         " ORDER BY i.number",
         region,
         period,
@@ -1049,7 +1320,8 @@ async def invoices_for_update(
     conn: Connection, *, region: str, period: str, numbers: list[str]
 ) -> list[Any]:
     return await conn.fetch(
-        "SELECT number, status, total, coalesce(paid_amount, 0) AS paid_amount, placement"
+        "SELECT number, status, payable AS total, coalesce(paid_amount, 0) AS paid_amount,"
+        "  placement"
         " FROM invoices"
         " WHERE region = $1 AND period = $2 AND number = ANY($3::text[]) FOR UPDATE",
         region,
@@ -1139,8 +1411,11 @@ async def reconciliation_report(conn: Connection, *, year: int, region: str | No
         "  sum(total)::numeric(14,2) AS issued,"
         "  coalesce(sum(total) FILTER (WHERE status <> 'issued'), 0)::numeric(14,2) AS approved,"
         "  coalesce(sum(paid_amount), 0)::numeric(14,2) AS paid,"
-        "  (sum(total) - coalesce(sum(paid_amount), 0))::numeric(14,2) AS outstanding,"
-        "  coalesce(sum(total - coalesce(paid_amount, 0))"
+        # issued = paid + outstanding + held + refused: held lines wait for review, refused
+        # ones review rejected; outstanding is what is payable and not yet paid
+        "  (sum(payable) - coalesce(sum(paid_amount), 0))::numeric(14,2) AS outstanding,"
+        "  sum(held)::numeric(14,2) AS held, sum(rejected)::numeric(14,2) AS refused,"
+        "  coalesce(sum(payable - coalesce(paid_amount, 0))"
         "   FILTER (WHERE status = 'payment_rejected'), 0)::numeric(14,2) AS rejected,"
         "  count(*) FILTER (WHERE status = 'paid')::int AS paid_invoices"
         " FROM invoices WHERE period LIKE $1::text || '-%' AND ($2::text IS NULL OR region = $2)"
@@ -1187,3 +1462,50 @@ async def runs_by_status(conn: Connection) -> GaugeRows:
 async def invoices_by_status(conn: Connection) -> GaugeRows:
     rows = await conn.fetch("SELECT status, count(*) AS n FROM invoices GROUP BY status")
     return [({"status": r["status"]}, r["n"]) for r in rows]
+
+
+# held lines (issue 19): a second person releases or rejects them
+
+
+async def invoice_line(conn: Connection, invoice_id: str, line_no: int) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        "SELECT * FROM invoice_lines WHERE invoice_id = $1::uuid AND line_no = $2",
+        invoice_id,
+        line_no,
+    )
+    return None if row is None else cipher().open_fields(row, text=("iin",))
+
+
+async def lock_invoice_line(conn: Connection, invoice_id: str, line_no: int) -> Any:
+    """A line with its invoice and the run that issued it, both locked for a decision."""
+    return await conn.fetchrow(
+        "SELECT l.hold, l.held_amount, l.status, l.checks, l.enrollment_id, l.month,"
+        "  l.hold_decided_by, l.hold_decided_at, i.number, i.region, r.started_by"
+        " FROM invoice_lines l JOIN invoices i ON i.id = l.invoice_id"
+        " JOIN runs r ON r.id = i.run_id"
+        " WHERE l.invoice_id = $1::uuid AND l.line_no = $2 FOR UPDATE OF l, i",
+        invoice_id,
+        line_no,
+    )
+
+
+async def decide_line(
+    conn: Connection, *, invoice_id: str, line_no: int, decision: str, by: str, reason: str
+) -> None:
+    """A held line released (its held amount becomes payable: a paid invoice is due again in
+    part) or rejected (its held amount is never paid)."""
+    await conn.execute(
+        "WITH l AS (UPDATE invoice_lines SET hold = $3, hold_decided_by = $4,"
+        "   hold_decided_at = clock_timestamp(), hold_reason = $5"
+        "  WHERE invoice_id = $1::uuid AND line_no = $2 AND hold = 'held' RETURNING *)"
+        " UPDATE invoices i SET held = i.held - l.held_amount,"
+        "  rejected = i.rejected + CASE WHEN $3 = 'rejected' THEN l.held_amount ELSE 0 END,"
+        "  status = CASE WHEN $3 = 'released' AND i.status = 'paid' AND l.held_amount > 0"
+        "   THEN 'partially_paid' ELSE i.status END"
+        " FROM l WHERE i.id = l.invoice_id",
+        invoice_id,
+        line_no,
+        decision,
+        by,
+        reason,
+    )
