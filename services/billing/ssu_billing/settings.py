@@ -28,3 +28,6 @@ class Settings(ServiceSettings):
     tariff_limits: dict[str, dict[str, tuple[Decimal, Decimal]]] = DEFAULT_TARIFF_LIMITS
     # A billing run holds one transaction for a national month: allow it time.
     run_timeout_seconds: float = 300.0
+    # The page a recipient's link opens: `<base>/<token>`; the page shows the month
+    # (GET /v1/confirmations/by-token/{token}) and sends the answer (POST .../answer).
+    confirmation_link_base: str = "https://ssu.example.kz/confirm"
