@@ -53,7 +53,7 @@ async def a_month(
     svc: RunningService, month: str, *, region: str = EAST, days: tuple[list[int], ...] = ([1],)
 ) -> tuple[str, list[str]]:
     """A provider with one enrollment per entry of `days`, attending those dates of `month`."""
-    year, mon = (int(x) for x in month.split("-"))
+    year = int(month[:4])
     bin_, lic, _ = await licensed_provider(svc, region=region, year=year)
     enrollments = [await enroll(svc, bin_, lic, date(year, 1, 1), region=region) for _ in days]
     await attend(svc, bin_, month, dict(zip(enrollments, days, strict=True)))
@@ -234,7 +234,8 @@ async def test_a_dispute_by_code_keeps_the_reason_sealed(svc: RunningService) ->
     assert reason.encode() not in row["dispute_reason"]  # sealed at rest
     assert "больнице".encode() not in row["dispute_reason"]
     audit = await svc.pool.fetchval(
-        "SELECT reason FROM audit_records WHERE aggregate_id = $1 AND action = 'attendance.disputed'",
+        "SELECT reason FROM audit_records"
+        " WHERE aggregate_id = $1 AND action = 'attendance.disputed'",
         e,
     )
     assert audit == f"{month} by code, with a reason"
@@ -317,7 +318,7 @@ async def test_providers_see_their_own_enrollments_and_regions_review_disputes(
     own_b = await enroll(svc, PROVIDER_BIN, "LIC-OWN-1", date(2026, 1, 1), region=EAST)
     await attend(svc, PROVIDER_BIN, month, {own_a: [3], own_b: [4]})
     other_bin, (theirs,) = await a_month(svc, month)
-    abai_bin, (abai,) = await a_month(svc, month, region=ABAI)
+    _, (abai,) = await a_month(svc, month, region=ABAI)
     await ask(svc, month)  # national: every region
     events = await requested_events(svc, month)
     assert set(events) == {own_a, own_b, theirs, abai}
