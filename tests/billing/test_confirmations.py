@@ -346,6 +346,9 @@ async def test_providers_see_their_own_enrollments_and_regions_review_disputes(
         "/v1/confirmations", headers=PROVIDER_KEY, params={"provider_bin": other_bin}
     )
     assert r.status_code == 403
+    assert r.json()["errors"] == [
+        {"field": "provider_bin", "message": f"not the key's BIN {PROVIDER_BIN}"}
+    ]
 
     # a region's review list: its disputed months, with the reasons (an audited read)
     r = await svc.client.get(

@@ -897,7 +897,11 @@ async def list_confirmations(
     a regional key its region's (`state=disputed`: the region's review list, with reasons)."""
     if principal.bin is not None:
         if provider_bin is not None and provider_bin != principal.bin:
-            _acts_for(principal, provider_bin)
+            raise Problem(
+                403,
+                f"the key of {principal.client} sees the confirmations of BIN {principal.bin} only",
+                errors=[{"field": "provider_bin", "message": f"not the key's BIN {principal.bin}"}],
+            )
         provider_bin = principal.bin
     if principal.region is not None:
         if region is not None and region != principal.region:
