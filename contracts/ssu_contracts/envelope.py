@@ -36,6 +36,11 @@ class Envelope(BaseModel):
         description="CloudEvents distributed-tracing extension: the W3C traceparent of the span"
         " that emitted the event; absent when the producer exports no traces.",
     )
+    dataschema: str | None = Field(
+        default=None,
+        description="the JSON Schema of `data`: its `$id`, `urn:ssu:schema:<type>` (the schema "
+        "is contracts/schemas/<type>.json)",
+    )
     data: dict[str, Any]
 
     @field_validator("time")
@@ -47,14 +52,23 @@ class Envelope(BaseModel):
 
     def to_bytes(self) -> bytes:
         """JSON body of the envelope."""
-        # An absent extension attribute is left out rather than sent as null (CloudEvents).
-        omit = {"traceparent"} if self.traceparent is None else None
+        # An absent optional attribute is left out, never sent as null: CloudEvents gives null
+        # no meaning and its SDKs refuse it.
+        omit = {name for name in _OPTIONAL if getattr(self, name) is None}
         return self.model_dump_json(exclude=omit).encode("utf-8")
 
     @classmethod
     def from_bytes(cls, body: bytes | str) -> "Envelope":
         """Envelope from a JSON body; pydantic ValidationError when it is not one."""
         return cls.model_validate_json(body)
+
+
+_OPTIONAL = ("subject", "causationid", "traceparent", "dataschema")
+
+
+def schema_uri(event_type: str) -> str:
+    """The `$id` of an event type's JSON Schema, carried as the envelope's `dataschema`."""
+    return f"urn:ssu:schema:{event_type}"
 
 
 def make_event(
@@ -76,6 +90,7 @@ def make_event(
         correlationid=correlation_id or str(uuid.uuid4()),
         causationid=causation_id,
         traceparent=traceparent,
+        dataschema=schema_uri(type(data).event_type),
         data=data.model_dump(mode="json"),
     )
 

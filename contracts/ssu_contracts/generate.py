@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 from pydantic.json_schema import models_json_schema
 
-from ssu_contracts.envelope import Envelope
+from ssu_contracts.envelope import Envelope, schema_uri
 from ssu_contracts.events import EVENTS, Event
 
 EXCHANGE = "ssu.events"
@@ -32,6 +32,7 @@ def event_schema(model: type[Event]) -> dict[str, Any]:
     schema = model.model_json_schema(mode="serialization")
     return {
         "$schema": SCHEMA_DIALECT,
+        "$id": schema_uri(model.event_type),
         "x-event-type": model.event_type,
         "x-publisher": publisher_of(model.event_type),
         **schema,

@@ -362,7 +362,8 @@ def test_envelope_is_cloudevents() -> None:
     assert body["source"] == "/ssu/licensing"
     assert body["subject"] == "L-0001"
     assert body["time"].endswith("Z")
-    assert body["causationid"] is None
+    assert "causationid" not in body  # absent, not null (CloudEvents)
+    assert body["dataschema"] == "urn:ssu:schema:licensing.license.issued.v1"
     assert body["correlationid"] and body["id"] != body["correlationid"]
 
 

@@ -18,8 +18,11 @@ statuses answered and each failure with a reproducing request.
 """
 
 import asyncio
+import contextlib
+import importlib
 import json
 import os
+import pkgutil
 import re
 import time
 import warnings
@@ -40,6 +43,14 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import Failure, FailureGroup
 from schemathesis.core.result import Err
 from schemathesis.specs.openapi.checks import response_schema_conformance
+
+# schemathesis imports most of itself lazily, and pytest rewrites the modules of a plugin as
+# they are imported. In the fuzzing thread (asyncio.to_thread) CPython 3.11.7's parser then
+# fails now and then with "SystemError: AST constructor recursion depth mismatch" (a CPython
+# bug): every module is imported here, once, in the main thread at collection (about 2 s).
+for _module in pkgutil.walk_packages(schemathesis.__path__, "schemathesis."):
+    with contextlib.suppress(ImportError):
+        importlib.import_module(_module.name)
 
 SERVICES = ("licensing", "registry", "billing", "notification")
 MAX_EXAMPLES = int(os.environ.get("SSU_FUZZ_EXAMPLES", "20"))

@@ -19,10 +19,12 @@ from faststream.rabbit import RabbitBroker
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 from ssu_contracts import AUDIT_SEALED, AuditSealedV1, Envelope
 
-from ssu_common import audit, inbox, outbox, seal, tracing
+from ssu_common import audit, idempotency, inbox, outbox, seal, tracing
 from ssu_common.auth import ApiKeys, Principal, authorize
+from ssu_common.conditional import Conditional, document_conditional
 from ssu_common.crypto import FieldCipher
 from ssu_common.db import Connection, create_pool, ensure_database, migrate
+from ssu_common.idempotency import Idempotency, document_idempotency
 from ssu_common.keyrotation import SealedTable, reseal_batch, stale_counts
 from ssu_common.limits import BodyLimit
 from ssu_common.logging import configure_logging, get_logger
@@ -233,6 +235,7 @@ class ServiceRuntime:
             seen = await inbox.prune(
                 conn, older_than=timedelta(seconds=self.settings.inbox_retention_seconds)
             )
+            await idempotency.prune(conn)
         if sent or seen:
             log.info("retention.pruned", outbox=sent, inbox=seen)
         return sent, seen
@@ -383,6 +386,12 @@ class ServiceRuntime:
         app.state.runtime = self
         app.state.api_keys = ApiKeys.load(self.settings.api_keys_file)
         install_problem_handlers(app)
+        # Innermost: validators on GET, If-Match on writes (its own read of the resource runs
+        # inside every guard, unseen by `observe`).
+        app.add_middleware(Conditional)
+        # A POST retried under the same Idempotency-Key gets the first answer (the body
+        # already limited, the key already known to `observe`), before any precondition.
+        app.add_middleware(Idempotency, pool=lambda: runtime.pool)
         # Added first, so it runs inside `observe`: its refusals are counted and audited, and
         # a write without a known key is answered by `observe` before the body is read at all.
         app.add_middleware(
@@ -401,7 +410,9 @@ class ServiceRuntime:
 
         def openapi() -> dict[str, Any]:
             if app.openapi_schema is None:
-                app.openapi_schema = document_problems(generate())
+                app.openapi_schema = document_conditional(
+                    document_idempotency(document_problems(generate()))
+                )
             return app.openapi_schema
 
         app.openapi = openapi  # type: ignore[method-assign]

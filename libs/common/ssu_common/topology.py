@@ -24,7 +24,8 @@ _ENROLLMENT_EVENTS = tuple(
 CONSUMERS: dict[str, tuple[str, ...]] = {
     "licensing": ("registry.enrollment.started.v1", "registry.enrollment.ended.v1"),
     "registry": _LICENSE_EVENTS,
-    "billing": _LICENSE_EVENTS + _ENROLLMENT_EVENTS,
+    # A de-registration for death fills billing's `deaths` (the run pays no later date).
+    "billing": _LICENSE_EVENTS + _ENROLLMENT_EVENTS + ("registry.recipient.deregistered.v1",),
     "notification": tuple(t for t in EVENTS if not t.startswith("notification.")),
     "portal": _LICENSE_EVENTS
     + _ENROLLMENT_EVENTS

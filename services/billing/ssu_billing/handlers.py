@@ -1,4 +1,4 @@
-"""Events in: licensing (license snapshots) and registry (enrollments)."""
+"""Events in: licensing (license snapshots) and registry (enrollments, deaths)."""
 
 from typing import Any
 
@@ -28,6 +28,10 @@ async def on_enrollment_resumed(conn: Connection, envelope: Envelope, data: Any)
     await service.resume_enrollment(conn=conn, data=data)
 
 
+async def on_recipient_deregistered(conn: Connection, envelope: Envelope, data: Any) -> None:
+    await service.record_death(conn=conn, data=data)
+
+
 HANDLERS: dict[str, EventHandler] = {
     "licensing.license.issued.v1": on_license_event,
     "licensing.license.amended.v1": on_license_event,
@@ -38,4 +42,5 @@ HANDLERS: dict[str, EventHandler] = {
     "registry.enrollment.ended.v1": on_enrollment_ended,
     "registry.enrollment.disrupted.v1": on_enrollment_disrupted,
     "registry.enrollment.resumed.v1": on_enrollment_resumed,
+    "registry.recipient.deregistered.v1": on_recipient_deregistered,
 }

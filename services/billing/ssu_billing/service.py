@@ -33,6 +33,7 @@ from ssu_contracts import (
     InvoiceIssuedV1,
     LicenseEvent,
     LicenseSuspendedV1,
+    RecipientDeregisteredV1,
     RunCompletedV1,
 )
 
@@ -133,6 +134,18 @@ async def resume_enrollment(*, conn: Connection, data: EnrollmentResumedV1) -> N
         conn, enrollment_id=data.enrollment_id, status="active", seq=data.seq
     )
     _check_change(outcome, data.enrollment_id, data.seq)
+
+
+# Deaths
+
+
+async def record_death(*, conn: Connection, data: RecipientDeregisteredV1) -> None:
+    """A de-registration for death fills `deaths` (read by the run's checks); one for another
+    reason (moved, declined) changes nothing here: the enrollments' own ends carry it."""
+    if data.reason != "died":
+        return
+    await store.record_death(conn, iin=data.iin, died_on=data.deregistered_on)
+    log.info("death.recorded", region=data.region)
 
 
 # tariffs and contracts

@@ -251,6 +251,22 @@ async def set_enrollment_status(
     return await _change_outcome(conn, result, enrollment_id)
 
 
+# deaths (the state population register's notices, through registry)
+
+
+async def record_death(conn: Connection, *, iin: str, died_on: date) -> None:
+    """The person died on died_on, by the IIN's blind index; a redelivery changes nothing and
+    of two notices for one person the earlier date is kept (no date after it is paid)."""
+    await conn.execute(
+        "INSERT INTO deaths (iin_index, died_on) VALUES ($1, $2)"
+        " ON CONFLICT (iin_index) DO UPDATE SET died_on = EXCLUDED.died_on,"
+        "  recorded_at = clock_timestamp()"
+        " WHERE deaths.died_on > EXCLUDED.died_on",
+        cipher().blind_index(iin),
+        died_on,
+    )
+
+
 async def get_enrollment(conn: Connection, enrollment_id: str) -> Any:
     return await conn.fetchrow("SELECT * FROM enrollments WHERE enrollment_id = $1", enrollment_id)
 

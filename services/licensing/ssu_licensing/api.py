@@ -4,7 +4,7 @@ import uuid
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Security
+from fastapi import APIRouter, Depends, Query, Request, Response, Security
 from pydantic import BaseModel, ConfigDict, Field
 from ssu_common import (
     Connection,
@@ -105,14 +105,16 @@ class Activation(BaseModel):
 
 @router.post("/applications", status_code=201, tags=["applications"])
 async def submit_application(
-    cmd: domain.SubmitApplication, principal: Applicant, conn: Db
+    cmd: domain.SubmitApplication, principal: Applicant, conn: Db, response: Response
 ) -> dict[str, Any]:
     """Apply for a license; the answer carries the findings against the set in force."""
     if not principal.acts_for(cmd.bin):
         raise field_error("bin", f"this key applies only for BIN {principal.bin}", 403)
-    return await service.submit_application(
+    created = await service.submit_application(
         conn=conn, cmd=cmd, region_scope=principal.region, by_provider=principal.bin is not None
     )
+    response.headers["Location"] = f"/v1/applications/{created['id']}"
+    return created
 
 
 @router.get("/applications", tags=["applications"])
@@ -171,17 +173,23 @@ async def record_inspection(
 
 @router.post("/applications/{application_id}/approve", status_code=201, tags=["applications"])
 async def approve_application(
-    application_id: str, principal: Decider, conn: Db, body: EffectiveDate | None = None
+    application_id: str,
+    principal: Decider,
+    conn: Db,
+    response: Response,
+    body: EffectiveDate | None = None,
 ) -> dict[str, Any]:
-    """Issue a license (201 with it), or 409 listing the unmet blocking findings; an official
-    who inspected the application does not approve it (403)."""
-    return await service.approve_application(
+    """Issue a license (201 with it and its `Location`), or 409 listing the unmet blocking
+    findings; an official who inspected the application does not approve it (403)."""
+    issued = await service.approve_application(
         conn=conn,
         application_id=_uuid_or_404(application_id, "application"),
         inspector=principal.actor,
         region_scope=principal.region,
         effective_date=body.effective_date if body else None,
     )
+    response.headers["Location"] = f"/v1/licenses/{issued['number']}"
+    return issued
 
 
 @router.post("/applications/{application_id}/reject", tags=["applications"])
@@ -393,12 +401,14 @@ async def revoke_license(number: str, body: Reason, principal: Decider, conn: Db
 
 @router.post("/licenses/{number}/sites", status_code=201, tags=["licenses"])
 async def add_license_site(
-    number: str, site: domain.SiteIn, principal: Decider, conn: Db
+    number: str, site: domain.SiteIn, principal: Decider, conn: Db, response: Response
 ) -> dict[str, Any]:
     """A branch: the new site amends the license at once, so it is the licensor's decision."""
-    return await service.add_license_site(
+    amended = await service.add_license_site(
         conn=conn, number=number, site=site, actor=principal.actor, region_scope=principal.region
     )
+    response.headers["Location"] = f"/v1/licenses/{number}"
+    return amended
 
 
 @router.post("/licenses/{number}/staffing", tags=["licenses"])
@@ -428,13 +438,15 @@ async def get_requirement_set(version: str, principal: Reader, conn: Db) -> dict
 
 @router.post("/requirement-sets", status_code=201, tags=["requirement sets"])
 async def create_requirement_set(
-    body: NewRequirementSet, principal: Norms, conn: Db
+    body: NewRequirementSet, principal: Norms, conn: Db, response: Response
 ) -> dict[str, Any]:
     _national(principal)
     model = domain.RequirementSet.model_validate(body.model_dump(exclude={"effective_from"}))
-    return await service.create_requirement_set(
+    created = await service.create_requirement_set(
         conn=conn, model=model, effective_from=body.effective_from, actor=principal.actor
     )
+    response.headers["Location"] = f"/v1/requirement-sets/{model.version}"
+    return created
 
 
 @router.post("/requirement-sets/{version}/activate", tags=["requirement sets"])

@@ -199,6 +199,7 @@ class SubscriptionList(BaseModel):
 async def create_subscription(
     body: NewSubscription,
     request: Request,
+    response: Response,
     principal: Annotated[Principal, Security(authorize, scopes=["notification:admin"])],
     conn: Annotated[Connection, Depends(connection)],
 ) -> CreatedSubscription:
@@ -234,7 +235,9 @@ async def create_subscription(
         created_by=principal.client,
         region=principal.region,
     )
-    return CreatedSubscription(**_subscription(row), secret=secret)
+    created = CreatedSubscription(**_subscription(row), secret=secret)
+    response.headers["Location"] = f"/v1/subscriptions/{created.id}"
+    return created
 
 
 @router.post("/subscriptions/{subscription_id}/secret", response_model=CreatedSubscription)

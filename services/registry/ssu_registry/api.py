@@ -319,6 +319,7 @@ async def register_recipient(
         )
     if not created:
         response.status_code = 200
+    response.headers["Location"] = f"/v1/recipients/{body.iin}"
     return _recipient_out(row)
 
 
@@ -590,6 +591,7 @@ def _enrollment_out(row: Any) -> EnrollmentOut:
 async def enroll(
     body: EnrollmentIn,
     request: Request,
+    response: Response,
     principal: Principal = Security(authorize, scopes=WRITE),
     conn: Connection = Depends(connection),
 ) -> EnrollmentOut:
@@ -610,6 +612,7 @@ async def enroll(
             region_scope=principal.region,
             max_days_ahead=request.app.state.runtime.settings.enrollment_max_days_ahead,
         )
+    response.headers["Location"] = f"/v1/enrollments/{row['id']}"
     return _enrollment_out(row)
 
 
@@ -1118,6 +1121,24 @@ class ImportOut(BaseModel):
     )
 
 
+async def _csv_body(request: Request) -> str:
+    """A CSV request body as text: the file itself (not a form), at most MAX_IMPORT_BYTES, UTF-8."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/"):
+        raise Problem(415, "send the CSV file as the request body (Content-Type: text/csv)")
+    body = await request.body()
+    if len(body) > MAX_IMPORT_BYTES:
+        raise Problem(413, f"the CSV is larger than {MAX_IMPORT_BYTES} bytes")
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Problem(
+            422,
+            "body: the CSV must be UTF-8",
+            errors=[{"field": "body", "message": "the CSV must be UTF-8"}],
+        ) from None
+
+
 @router.post(
     "/recipients/import",
     response_model=ImportOut,
@@ -1132,20 +1153,7 @@ async def import_recipients(
 ) -> ImportOut:
     """Import recipients from a CSV body (header: iin, full_name, birth_date, category, region,
     disability_group, language, guardian_name, guardian_phone, guardian_email)."""
-    content_type = request.headers.get("content-type", "")
-    if content_type.startswith("multipart/"):
-        raise Problem(415, "send the CSV file as the request body (Content-Type: text/csv)")
-    body = await request.body()
-    if len(body) > MAX_IMPORT_BYTES:
-        raise Problem(413, f"the CSV is larger than {MAX_IMPORT_BYTES} bytes")
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise Problem(
-            422,
-            "body: the CSV must be UTF-8",
-            errors=[{"field": "body", "message": "the CSV must be UTF-8"}],
-        ) from None
+    text = await _csv_body(request)
     with _problems():
         result = await service.import_recipients(
             conn=conn,
@@ -1157,6 +1165,92 @@ async def import_recipients(
         rows=result.rows,
         stored=result.stored,
         unchanged=result.unchanged,
+        rejected=result.rejected,
+        errors=[RowErrorOut(line=e.line, field=e.field, reason=e.reason) for e in result.errors],
+    )
+
+
+# Deaths (notices of the state population register)
+
+
+class DeathIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    iin: Iin
+    died_on: date
+    act_number: str | None = Field(
+        default=None,
+        max_length=domain.MAX_ACT_NUMBER,
+        description="the civil registry's act record of the death",
+    )
+
+
+class DeathOut(BaseModel):
+    outcome: Literal["recorded", "unchanged", "not_recipient"] = Field(
+        description="recorded: de-registered for death now; unchanged: nothing was left to do;"
+        " not_recipient: the person is no recipient"
+    )
+    died_on: date
+
+
+@router.post("/deaths", response_model=DeathOut)
+async def record_death(
+    body: DeathIn,
+    principal: Principal = Security(authorize, scopes=WRITE),
+    conn: Connection = Depends(connection),
+) -> DeathOut:
+    """A notice of death: the recipient is de-registered (died) on the date, their open
+    enrollments end on it (the day of death is the last date of service, so it is paid) and
+    `registry.recipient.deregistered.v1` is published. National keys only."""
+    with _problems():
+        outcome = await service.record_death(
+            conn=conn,
+            notice=domain.DeathNotice(body.iin, body.died_on, body.act_number),
+            actor=principal.actor,
+            region_scope=principal.region,
+        )
+    return DeathOut(outcome=outcome, died_on=body.died_on)  # type: ignore[arg-type]
+
+
+class DeathsImportOut(BaseModel):
+    rows: int
+    recorded: int
+    unchanged: int
+    not_recipients: int = Field(description="notices of people who are no recipients")
+    rejected: int = Field(description="bad rows, all of them")
+    errors: list[RowErrorOut] = Field(
+        description="the first bad rows by line, at most SSU_MAX_IMPORT_ERRORS (100) of them"
+    )
+
+
+@router.post(
+    "/deaths/import",
+    response_model=DeathsImportOut,
+    openapi_extra={
+        "requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}, "required": True}
+    },
+)
+async def import_deaths(
+    request: Request,
+    principal: Principal = Security(authorize, scopes=WRITE),
+    conn: Connection = Depends(connection),
+) -> DeathsImportOut:
+    """Record the register's notices from a CSV body (header: iin, died_on, act_number); the
+    same file again changes nothing. National keys only."""
+    text = await _csv_body(request)
+    with _problems():
+        result = await service.import_deaths(
+            conn=conn,
+            text=text,
+            actor=principal.actor,
+            region_scope=principal.region,
+            max_errors=request.app.state.runtime.settings.max_import_errors,
+        )
+    return DeathsImportOut(
+        rows=result.rows,
+        recorded=result.recorded,
+        unchanged=result.unchanged,
+        not_recipients=result.not_recipients,
         rejected=result.rejected,
         errors=[RowErrorOut(line=e.line, field=e.field, reason=e.reason) for e in result.errors],
     )

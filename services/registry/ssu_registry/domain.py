@@ -366,3 +366,75 @@ def offer_expiry(made_on: date, hold_days: int) -> date:
 
 def lapsed(expires_on: date, *, on: date) -> bool:
     return on > expires_on
+
+
+# Deaths (notices of the state population register)
+
+# The register's exchange delivers a notice as `iin,died_on,act_number` (the act number of the
+# civil registry's death record, optional).
+DEATH_COLUMNS = ("iin", "died_on", "act_number")
+MAX_ACT_NUMBER = 64
+
+
+@dataclass(frozen=True)
+class DeathNotice:
+    iin: str
+    died_on: date
+    act_number: str | None = None
+    line: int = 0
+
+
+def death_date_problem(iin: str, died_on: date, *, on: date) -> str | None:
+    """A date of death is not in the future and not before the birth the IIN encodes."""
+    if died_on > on:
+        return f"is in the future (today is {on.isoformat()})"
+    born = _iin_birth_or_problem(iin)
+    if isinstance(born, date) and died_on < born:
+        return f"is before the birth date the IIN encodes ({born.isoformat()})"
+    return None
+
+
+def parse_death_row(
+    values: list[str], line: int, *, on: date
+) -> tuple[DeathNotice | None, RowError | None]:
+    """One row of the register's CSV as a notice, or the first error found in it."""
+    if len(values) != len(DEATH_COLUMNS):
+        return None, RowError(
+            line, "row", f"expected {len(DEATH_COLUMNS)} columns, got {len(values)}"
+        )
+    iin, died, act = (v.strip() for v in values)
+    born = _iin_birth_or_problem(iin)
+    if isinstance(born, str):
+        return None, RowError(line, "iin", born)
+    try:
+        died_on = date.fromisoformat(died)
+    except ValueError:
+        return None, RowError(line, "died_on", "must be a date YYYY-MM-DD")
+    problem = death_date_problem(iin, died_on, on=on)
+    if problem is not None:
+        return None, RowError(line, "died_on", problem)
+    if len(act) > MAX_ACT_NUMBER:
+        return None, RowError(line, "act_number", f"is longer than {MAX_ACT_NUMBER} characters")
+    return DeathNotice(iin, died_on, act or None, line), None
+
+
+def death_verdict(
+    *, status: str, deregistered_on: date | None, reason: str | None, died_on: date
+) -> str | None:
+    """What a notice does to a recipient: None to record it (de-register for death on the
+    date), "unchanged" when nothing is left to do, otherwise why it is refused.
+
+    Already de-registered for death on the same date, or for another reason on or before the
+    date of death (no service after it to stop): unchanged. A death recorded on another date,
+    or a de-registration (moved, declined) after the date of death, is not rewritten here: the
+    row is refused and the region corrects it by hand."""
+    if status != "deregistered":
+        return None
+    assert deregistered_on is not None
+    if reason == "died":
+        if deregistered_on == died_on:
+            return "unchanged"
+        return f"the death is already recorded on {deregistered_on.isoformat()}"
+    if deregistered_on <= died_on:
+        return "unchanged"
+    return f"de-registered ({reason}) on {deregistered_on.isoformat()}, after the date of death"

@@ -5,8 +5,8 @@ import csv
 import io
 import json
 import uuid
-from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -408,7 +408,7 @@ async def register_recipient(
             ),
             subject=command.iin,
         )
-    log.info("recipient.registered", iin=command.iin, region=command.region)
+    log.info("recipient.registered", region=command.region)
     return row, True
 
 
@@ -1069,6 +1069,196 @@ async def import_recipients(
         rejected=rejected,
         errors=errors[:max_errors],
     )
+
+
+# Deaths
+
+
+@dataclass(frozen=True)
+class DeathsResult:
+    rows: int
+    recorded: int
+    unchanged: int
+    not_recipients: int
+    rejected: int
+    # the first `max_errors` of them, by line
+    errors: list[domain.RowError]
+
+
+def _refuse_regional_key(region_scope: str | None) -> None:
+    """The register's notices are national: a person may be enrolled in any region."""
+    if region_scope is not None:
+        raise RegistryError(
+            403, "death notices are national; a key limited to a region cannot record them"
+        )
+
+
+def _death_outcome(
+    state: Any, notice: domain.DeathNotice
+) -> tuple[str, domain.RowError | None] | None:
+    """What a notice comes to for what is held of the person; None: it is to be recorded."""
+    if state is None:
+        return "not_recipient", None
+    verdict = domain.death_verdict(
+        status=state["status"],
+        deregistered_on=state["deregistered_on"],
+        reason=state["deregistration_reason"],
+        died_on=notice.died_on,
+    )
+    if verdict is None:
+        return None
+    if verdict == "unchanged":
+        return "unchanged", None
+    return "rejected", domain.RowError(notice.line, "died_on", verdict)
+
+
+async def _record_deaths(
+    conn: Connection, notices: Sequence[domain.DeathNotice], *, actor: str
+) -> list[tuple[str, domain.RowError | None]]:
+    """Each notice's outcome: "recorded", "unchanged", "not_recipient" or "rejected" with its
+    error. The recipients among the notices are found in one query (most people in a file are
+    none); each death is then recorded in its own transaction, as a de-registration by hand
+    is, so a long file holds no lock that enrollments wait for, and as recording is idempotent
+    an import broken off is simply sent again."""
+    states = await store.recipient_states(conn, [n.iin for n in notices])
+    outcomes: list[tuple[str, domain.RowError | None]] = []
+    for notice in notices:
+        outcome = _death_outcome(states.get(notice.iin), notice)
+        outcomes.append(outcome or await _record_one_death(conn, notice, actor=actor))
+    return outcomes
+
+
+async def _record_one_death(
+    conn: Connection, notice: domain.DeathNotice, *, actor: str
+) -> tuple[str, domain.RowError | None]:
+    """De-register for death on the date (`deregister_recipient`: open enrollments end on it,
+    never before their start) and audit the notice, in one transaction."""
+    try:
+        async with conn.transaction():
+            await deregister_recipient(
+                conn=conn,
+                iin=notice.iin,
+                reason="died",
+                day=notice.died_on,
+                actor=actor,
+                region_scope=None,
+            )
+            await audit.record(
+                conn,
+                aggregate=_recipient(notice.iin),
+                action="recipient.death_notified",
+                reason=f"population register, act {notice.act_number or '-'}",
+            )
+    except RegistryError as exc:
+        # Changed since it was read (the same notice recorded at the same time): judged again.
+        again = _death_outcome(
+            (await store.recipient_states(conn, [notice.iin])).get(notice.iin), notice
+        )
+        return again or ("rejected", domain.RowError(notice.line, "died_on", exc.detail))
+    return "recorded", None
+
+
+async def record_death(
+    *, conn: Connection, notice: domain.DeathNotice, actor: str, region_scope: str | None
+) -> str:
+    """One notice of death: "recorded", "unchanged" (already done) or "not_recipient"; a date in
+    the future or before birth is a 422, one at odds with an earlier de-registration a 409."""
+    _refuse_regional_key(region_scope)
+    problem = domain.death_date_problem(notice.iin, notice.died_on, on=domain.today())
+    if problem is not None:
+        raise RegistryError(422, f"died_on {notice.died_on.isoformat()} {problem}", field="died_on")
+    [(outcome, error)] = await _record_deaths(conn, [notice], actor=actor)
+    if error is not None:
+        raise RegistryError(409, f"{error.field}: {error.reason}", field=error.field)
+    log.info("death.notice", outcome=outcome)
+    return outcome
+
+
+def _death_notices(
+    text: str, *, on: date, errors: list[domain.RowError]
+) -> Iterator[domain.DeathNotice | None]:
+    """The notices of the register's CSV, a None after each bad row (appended to `errors`) or
+    repeated one; a row repeating a notice of the file is dropped (counted unchanged), one with
+    another date for the same IIN is an error."""
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""))
+
+    def next_row() -> list[str] | None:
+        try:
+            return next(reader, None)
+        except csv.Error as exc:
+            line = reader.line_num
+            raise RegistryError(
+                422, f"line {line}: the CSV cannot be read: {exc}", field=f"line {line}"
+            ) from None
+
+    header = next_row()
+    if tuple(c.strip().lower() for c in header or ()) != domain.DEATH_COLUMNS:
+        raise RegistryError(
+            422, f"the CSV header must be: {','.join(domain.DEATH_COLUMNS)}", field="header"
+        )
+    first: dict[str, domain.DeathNotice] = {}
+    while (values := next_row()) is not None:
+        if not values or (len(values) == 1 and not values[0].strip()):
+            continue
+        notice, error = domain.parse_death_row(values, reader.line_num, on=on)
+        if notice is not None:
+            earlier = first.setdefault(notice.iin, notice)
+            if earlier is notice:
+                yield notice
+                continue
+            if earlier.died_on != notice.died_on:
+                error = domain.RowError(
+                    notice.line, "died_on", f"conflicts with line {earlier.line} of this file"
+                )
+        if error is not None:
+            errors.append(error)
+        yield None
+
+
+async def import_deaths(
+    *, conn: Connection, text: str, actor: str, region_scope: str | None, max_errors: int
+) -> DeathsResult:
+    """Record a file of the register's notices, each death in its own transaction; importing it
+    again changes nothing. Rows are read in chunks (the event loop runs between them)."""
+    _refuse_regional_key(region_scope)
+    errors: list[domain.RowError] = []
+    notices: list[domain.DeathNotice] = []
+    rows = 0
+    for rows, notice in enumerate(_death_notices(text, on=domain.today(), errors=errors), 1):
+        if notice is not None:
+            notices.append(notice)
+        if rows % _CHUNK_ROWS == 0:
+            await asyncio.sleep(0)  # the loop's turn
+    bad_rows = len(errors)
+    outcomes = await _record_deaths(conn, notices, actor=actor)
+    counts = defaultdict(int, Counter(outcome for outcome, _ in outcomes))
+    async with conn.transaction():
+        await audit.record(
+            conn,
+            aggregate=Aggregate("death_import", current_correlation_id()),
+            action="deaths.imported",
+            reason=f"{counts['recorded']} recorded of {rows} rows",
+        )
+    errors.extend(error for _, error in outcomes if error is not None)
+    errors.sort(key=lambda e: e.line)
+    rejected = bad_rows + counts["rejected"]
+    result = DeathsResult(
+        rows=rows,
+        recorded=counts["recorded"],
+        unchanged=rows - counts["recorded"] - counts["not_recipient"] - rejected,
+        not_recipients=counts["not_recipient"],
+        rejected=rejected,
+        errors=errors[:max_errors],
+    )
+    log.info(
+        "deaths.imported",
+        rows=result.rows,
+        recorded=result.recorded,
+        unchanged=result.unchanged,
+        not_recipients=result.not_recipients,
+        rejected=result.rejected,
+    )
+    return result
 
 
 # Statistics

@@ -422,6 +422,18 @@ async def deregister_recipient(
     return opened
 
 
+async def recipient_states(conn: Connection, iins: Sequence[str]) -> dict[str, Record]:
+    """Status and de-registration of those of the IINs that are recipients, by IIN (one query
+    for a whole file of death notices; most people in it are no recipients)."""
+    by_index = {iin_index(iin): iin for iin in iins}
+    rows = await conn.fetch(
+        "SELECT iin_index, status, deregistered_on, deregistration_reason FROM recipients"
+        " WHERE iin_index = ANY($1::bytea[])",
+        list(by_index),
+    )
+    return {by_index[bytes(r["iin_index"])]: r for r in rows}
+
+
 @dataclass(frozen=True)
 class HistoryEntry:
     version: int
