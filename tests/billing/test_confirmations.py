@@ -163,6 +163,7 @@ async def test_the_link_shows_the_month_and_confirms_it_once(svc: RunningService
 
     page = await svc.client.get(f"/v1/confirmations/by-token/{token}")
     assert page.status_code == 200, page.text
+    assert page.headers.get_list("cache-control") == ["no-store"]
     shown = page.json()
     shown.pop("expires_at")
     assert shown == {

@@ -927,9 +927,11 @@ async def list_confirmations(
 
 
 @router.get("/confirmations/by-token/{token}", openapi_extra=PUBLIC)
-async def confirmation_page(token: str, conn: Conn) -> dict[str, Any]:
+async def confirmation_page(token: str, response: Response, conn: Conn) -> dict[str, Any]:
     """What the link of a message shows its holder before they answer: the month, the
-    provider, the dates attended (nothing else of the person). Reading it answers nothing."""
+    provider, the dates attended (nothing else of the person). Reading it answers nothing.
+    Never kept by a shared cache: its address is the person's secret."""
+    response.headers["Cache-Control"] = "no-store"
     row, dates = await service.confirmation_by_token(conn=conn, token=token)
     return {
         "month": f"{row.month:%Y-%m}",
