@@ -503,6 +503,33 @@ class RunCompletedV1(Event):
     region: RegionCode | None = None
 
 
+class ConfirmationRequestedV1(Event):
+    """A closed month's attendance of one enrollment awaits its recipient's (or guardian's)
+    confirmation: notification asks them, in their language, by SMS and email.
+
+    Internal: it carries the person's single-use answer (the link's token and the SMS code),
+    so it goes to the broker only, is delivered by notification to the person alone, and is
+    never offered to webhook subscribers. Billing keeps only keyed digests of the two.
+    """
+
+    event_type: ClassVar[str] = "billing.confirmation.requested.v1"
+
+    enrollment_id: str
+    iin: Iin
+    provider_bin: Bin
+    provider_name: str | None = None
+    region: RegionCode
+    form: ServiceForm
+    category: RecipientCategory
+    month: Period
+    attended_days: int = Field(ge=0, le=31)
+    # the page that shows the month and takes the answer (holds the single-use token)
+    link: str
+    # typed with the enrollment on the answer page or read out to the regional department
+    sms_code: str = Field(pattern=r"^[0-9]{6}$")
+    expires_on: date
+
+
 # notification
 
 
@@ -600,6 +627,7 @@ _ALL: tuple[type[Event], ...] = (
     InvoiceIssuedV1,
     BudgetExhaustedV1,
     RunCompletedV1,
+    ConfirmationRequestedV1,
     DeliveryFailedV1,
     LicensingAuditSealedV1,
     RegistryAuditSealedV1,

@@ -14,6 +14,7 @@ from ssu_contracts import (
     ApplicationRejectedV1,
     ApplicationSubmittedV1,
     BudgetExhaustedV1,
+    ConfirmationRequestedV1,
     Contact,
     DeliveryFailedV1,
     EnrollmentDisruptedV1,
@@ -78,6 +79,7 @@ NOT_YET_IN_DESIGN = [
     "registry.offer.made",
     "registry.offer.accepted",
     "registry.offer.lapsed",
+    "billing.confirmation.requested",
 ]
 
 BIN = "940140000385"
@@ -227,6 +229,20 @@ SAMPLES: list[Event] = [
         total=Decimal("0.30"),
         unbilled_dates=0,
         completed_at=NOW,
+    ),
+    ConfirmationRequestedV1(
+        enrollment_id="e1",
+        iin=IIN,
+        provider_bin=BIN,
+        provider_name="Мейірім",
+        region=REGION,
+        form="stationary",
+        category="elderly",
+        month="2026-01",
+        attended_days=20,
+        link="https://ssu.example.kz/confirm?token=t0k3n",
+        sms_code="123456",
+        expires_on=date(2026, 3, 3),
     ),
     DeliveryFailedV1(
         delivery_id="d1",

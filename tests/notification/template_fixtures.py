@@ -10,6 +10,7 @@ from ssu_contracts import (
     ApplicationRejectedV1,
     ApplicationSubmittedV1,
     BudgetExhaustedV1,
+    ConfirmationRequestedV1,
     Contact,
     EnrollmentDisruptedV1,
     EnrollmentResumedV1,
@@ -35,6 +36,8 @@ from ssu_notification.domain import Person
 BIN = "940140000385"
 IIN = "061211600012"
 EAST = "630000000"
+# as billing makes it: the page's address and a 32-byte token in URL-safe base64
+CONFIRMATION_LINK = "https://ssu.example.kz/confirm/" + "T" * 43
 CONTACT = Contact(email="office@umit.kz", phone="+77011234567", language="ru")
 SUBTYPES = [Subtype(form="stationary", category="elderly")]
 SITES = [
@@ -258,6 +261,20 @@ EVENTS: dict[str, Event] = {
         invoiced=Decimal("9998499.5"),
         over_budget=Decimal("1500.5"),
         period="2026-01",
+    ),
+    "billing.confirmation.requested": ConfirmationRequestedV1(
+        enrollment_id="E-2026-000042",
+        iin=IIN,
+        provider_bin=BIN,
+        provider_name="ТОО «Умит»",
+        region=EAST,
+        form="stationary",
+        category="elderly",
+        month="2026-01",
+        attended_days=20,
+        link=CONFIRMATION_LINK,
+        sms_code="404142",
+        expires_on=date(2026, 3, 3),
     ),
 }
 

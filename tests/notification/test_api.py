@@ -191,6 +191,13 @@ async def test_subscriptions_need_the_admin_scope(world: Any) -> None:
             "unknown event type 'notification.delivery.failed.v1'",
         ),
         (
+            {"callback_url": "https://crm.example.kz/ssu",
+             "event_types": ["billing.confirmation.requested.v1"]},
+            "event_types.0",
+            "billing.confirmation.requested.v1 carries a person's single-use code:"
+            " it is never sent to webhooks",
+        ),
+        (
             {"callback_url": "https://crm.example.kz/ssu", "event_types": []},
             "event_types",
             None,

@@ -15,7 +15,7 @@ CASES = [
 
 def test_every_notified_event_has_a_fixture() -> None:
     assert {key for key, _ in CASES} == set(EVENTS)
-    assert len(CASES) == 32
+    assert len(CASES) == 34
 
 
 @pytest.mark.parametrize("lang", ["kk", "ru"])

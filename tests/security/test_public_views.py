@@ -7,13 +7,14 @@ route outside `/v1`), called with each value its path takes and pages of its lis
 answer is searched for the shelter's address, any email, phone or IIN.
 """
 
+import json
 import re
 from datetime import date
 from typing import Any
 
 import httpx
 import pytest
-from billing_world import enroll, licensed_provider, new_iin
+from billing_world import attend, enroll, licensed_provider, new_iin
 from harness import ADMIN, RunningService
 from ssu_contracts import is_valid_iin, make_iin
 from test_authz_matrix import declared_scopes
@@ -128,14 +129,35 @@ async def world(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-un
         billing = running["billing"]
         bin_, number, _ = await licensed_provider(billing, region="630000000", year=2026)
         billed_iin = new_iin()
-        await enroll(billing, bin_, number, date(2026, 1, 1), region="630000000", iin=billed_iin)
+        billed = await enroll(
+            billing, bin_, number, date(2026, 1, 1), region="630000000", iin=billed_iin
+        )
         secrets.add(billed_iin)
-        yield {"services": running, "shelter": shelter, "home": home, "secrets": secrets}
+        # A month asked of its recipient: the link's page is public to whoever holds the token.
+        await attend(billing, bin_, "2026-01", {billed: [5, 6]})
+        r = await billing.client.post(
+            "/v1/confirmations/requests", headers=ADMIN, json={"month": "2026-01"}
+        )
+        assert r.status_code == 201, r.text
+        asked = await billing.pool.fetchval(
+            "SELECT body FROM outbox WHERE event_type = 'billing.confirmation.requested.v1'"
+        )
+        token = json.loads(asked)["data"]["link"].rsplit("/", 1)[1]
+        yield {
+            "services": running,
+            "shelter": shelter,
+            "home": home,
+            "secrets": secrets,
+            "token": token,
+        }
 
 
 def path_values(world: dict[str, Any]) -> dict[str, list[str]]:
     """Every value a public path parameter can take in this world."""
-    return {"number": [world["shelter"]["number"], world["home"]["number"]]}
+    return {
+        "number": [world["shelter"]["number"], world["home"]["number"]],
+        "token": [world["token"]],
+    }
 
 
 def open_routes(svc: RunningService) -> list[tuple[str, bool]]:
@@ -194,6 +216,7 @@ async def test_no_public_answer_holds_a_shelter_address_a_contact_or_an_iin(
         "licensing /v1/licenses/{number}",
         "registry /health/live",
         "billing /metrics",
+        "billing /v1/confirmations/by-token/{token}",
     } <= set(walked)
 
 

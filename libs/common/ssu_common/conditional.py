@@ -105,15 +105,18 @@ class Conditional:
                 return
             body = b"".join(chunks)
             tag = etag_of(body)
-            extra = [
-                (b"etag", tag.encode()),
-                (
-                    b"cache-control",
-                    f"public, max-age={PUBLIC_MAX_AGE}".encode()
-                    if public
-                    else b"private, no-cache",
-                ),
-            ]
+            extra = [(b"etag", tag.encode())]
+            # A route that says how it may be cached is followed (a page behind a secret link
+            # is `no-store` though keyless).
+            if not any(k.lower() == b"cache-control" for k, _ in start.get("headers", [])):
+                extra.append(
+                    (
+                        b"cache-control",
+                        f"public, max-age={PUBLIC_MAX_AGE}".encode()
+                        if public
+                        else b"private, no-cache",
+                    )
+                )
             if b"if-none-match" in headers and (
                 tag in _tags(headers[b"if-none-match"]) or "*" in _tags(headers[b"if-none-match"])
             ):

@@ -1,6 +1,6 @@
 """What every HTTP request goes through first: its correlation id, who acts (the audit context),
-the refusal of a keyless write before its body is read, metrics, the access line, and an access
-record of each refused write.
+the refusal of a keyless write (but to a route marked `x-ssu-public`) before its body is read,
+metrics, the access line, and an access record of each refused write.
 
 A plain ASGI middleware, not Starlette's `BaseHTTPMiddleware`: that one runs the app in a task
 group behind memory streams, which cost about 40 % of the CPU of a `GET /health/live` on this
@@ -32,6 +32,7 @@ UNTRACED_PATHS = ("/metrics", "/health/live", "/health/ready")
 # Any token is a valid HTTP method; as a label each new one would be a new time series.
 METHODS = frozenset({"GET", "HEAD", "OPTIONS", *WRITES})
 _CORRELATION = b"x-correlation-id"
+PUBLIC = "x-ssu-public"
 
 RecordRefused = Callable[[str, str, int, str], Awaitable[None]]
 
@@ -66,6 +67,10 @@ class Observe:
         self.keys = keys
         self.metrics = metrics
         self.write_routes = write_routes
+        # Writes declared public (`x-ssu-public`: a person answering with a code they hold).
+        self.public_writes = [
+            r for r in write_routes if (getattr(r, "openapi_extra", None) or {}).get(PUBLIC)
+        ]
         self.record_refused = record_refused
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -103,8 +108,13 @@ class Observe:
             await send(message)
 
         with work_context(correlation_id=correlation_id), audit.acting_as(actor):
-            if write and key is None and refusal is None:
-                # No write route is public: refuse before a byte of the body is read.
+            if (
+                write
+                and key is None
+                and refusal is None
+                and matching_route(self.public_writes, scope) == "unmatched"
+            ):
+                # No other write route is public: refuse before a byte of the body is read.
                 try:
                     identify(self.keys, token)
                 except Problem as problem:

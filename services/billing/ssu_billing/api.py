@@ -906,3 +906,181 @@ async def reconciliation_report(
             for region_code, t in sorted(regions.items())
         ],
     }
+
+
+# --- attendance confirmations (issue 19): asked of the recipient, seen by providers and regions
+
+ConfirmationsRead = Annotated[
+    Principal, Security(authorize, scopes=["billing:read|billing:report"])
+]
+# Answered by the person who holds the link or the code: no key.
+PUBLIC = {"x-ssu-public": True}
+
+
+class ConfirmationRequestIn(Body):
+    month: Period
+    # A regional key asks its own region (the default for it); a national key one or every one.
+    region: RegionCode | None = None
+
+
+class ConfirmationAnswerIn(Body):
+    """The link's `token`, or the `enrollment_id` with the 6-digit `code` of the message."""
+
+    token: str | None = Field(default=None, min_length=16, max_length=100)
+    enrollment_id: str | None = Field(default=None, min_length=1, max_length=100)
+    code: str | None = Field(default=None, pattern=r"^[0-9]{6}$")
+    answer: Literal["confirm", "dispute"]
+    reason: str | None = Field(default=None, min_length=1, max_length=1000)
+
+    @model_validator(mode="after")
+    def _one_way_to_answer(self) -> "ConfirmationAnswerIn":
+        by_code = self.enrollment_id is not None or self.code is not None
+        if (self.token is None) == (not by_code) or (
+            by_code and (self.enrollment_id is None or self.code is None)
+        ):
+            raise ValueError(
+                "сілтеме белгісін (token) немесе enrollment_id мен кодты беріңіз"
+                " / give the token, or the enrollment_id with the code"
+            )
+        if self.reason is not None and self.answer != "dispute":
+            raise ValueError("себеп дауласқанда ғана беріледі / a reason goes with a dispute only")
+        return self
+
+
+def _confirmation(row: store.Confirmation, *, with_reason: bool = True) -> dict[str, Any]:
+    body = {
+        "enrollment_id": row.enrollment_id,
+        "month": f"{row.month:%Y-%m}",
+        "state": row.state,
+        "provider_bin": row.provider_bin,
+        "provider_name": row.provider_name,
+        "region": row.region,
+        "attended_days": row.attended_days,
+        "requested_at": row.requested_at.isoformat(),
+        "expires_at": row.expires_at.isoformat() if row.expires_at else None,
+        "answered_at": row.answered_at.isoformat() if row.answered_at else None,
+        "answered_via": row.answered_via,
+    }
+    if with_reason:
+        body["reason"] = row.dispute_reason
+    return body
+
+
+@router.post("/confirmations/requests", status_code=201)
+async def request_confirmations(
+    body: ConfirmationRequestIn, request: Request, principal: RunScope, conn: Conn
+) -> dict[str, Any]:
+    """Ask the recipients (or guardians) of every enrollment with attendance in a closed month
+    to confirm or dispute it; each month of an enrollment is asked once."""
+    region = service.run_scope(requested=body.region, key_region=principal.region)
+    asked = await service.request_confirmations(
+        conn=conn,
+        month=body.month,
+        region=region,
+        link_base=request.app.state.runtime.settings.confirmation_link_base,
+        requested_by=principal.actor,
+    )
+    return {
+        "month": asked.month,
+        "region": asked.region,
+        "requested": len(asked.requested),
+        "enrollments": asked.requested,
+    }
+
+
+@router.get("/confirmations")
+async def list_confirmations(
+    principal: ConfirmationsRead,
+    conn: Conn,
+    month: Period | None = None,
+    provider_bin: Bin | None = None,
+    region: RegionCode | None = None,
+    state: Literal["requested", "confirmed", "disputed"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    """The confirmation state per enrollment and month: a provider's key sees its own BIN's,
+    a regional key its region's (`state=disputed`: the region's review list, with reasons)."""
+    if principal.bin is not None:
+        if provider_bin is not None and provider_bin != principal.bin:
+            raise Problem(
+                403,
+                f"the key of {principal.client} sees the confirmations of BIN {principal.bin} only",
+                errors=[{"field": "provider_bin", "message": f"not the key's BIN {principal.bin}"}],
+            )
+        provider_bin = principal.bin
+    if principal.region is not None:
+        if region is not None and region != principal.region:
+            raise Problem(404, "not found")
+        region = principal.region
+    after = decode_cursor(cursor, tuple[date, str])
+    with_reasons = principal.bin is None
+    rows = await service.list_confirmations(
+        conn=conn,
+        month=month,
+        provider_bin=provider_bin,
+        region=region,
+        state=state,
+        after=after,
+        limit=limit,
+        with_reasons=with_reasons,
+    )
+    last = rows[-1] if len(rows) == limit else None
+    return {
+        "items": [_confirmation(r, with_reason=with_reasons) for r in rows],
+        "next_cursor": encode_cursor([last.month, last.enrollment_id]) if last else None,
+    }
+
+
+@router.get("/confirmations/by-token/{token}", openapi_extra=PUBLIC)
+async def confirmation_page(token: str, response: Response, conn: Conn) -> dict[str, Any]:
+    """What the link of a message shows its holder before they answer: the month, the
+    provider, the dates attended (nothing else of the person). Reading it answers nothing.
+    Never kept by a shared cache: its address is the person's secret."""
+    response.headers["Cache-Control"] = "no-store"
+    row, dates = await service.confirmation_by_token(conn=conn, token=token)
+    return {
+        "month": f"{row.month:%Y-%m}",
+        "provider_bin": row.provider_bin,
+        "provider_name": row.provider_name,
+        "form": row.form,
+        "attended_days": len(dates),
+        "attended_dates": [d.isoformat() for d in dates],
+        "state": row.state,
+        "expires_at": row.expires_at.isoformat() if row.expires_at else None,
+        "answers": ["confirm", "dispute"] if row.state == "requested" else [],
+    }
+
+
+@router.post("/confirmations/answer", openapi_extra=PUBLIC)
+async def answer_confirmation(body: ConfirmationAnswerIn, conn: Conn) -> dict[str, Any]:
+    """Confirm or dispute a month, once: by the link's token or by the enrollment and the
+    6-digit code (after five wrong codes, by the link only)."""
+    if body.token is not None:
+        row = await service.answer_by_token(
+            conn=conn, token=body.token, answer=body.answer, reason=body.reason
+        )
+    else:
+        row = await service.answer_by_code(
+            conn=conn,
+            enrollment_id=str(body.enrollment_id),
+            code=str(body.code),
+            answer=body.answer,
+            reason=body.reason,
+        )
+    return {
+        "month": f"{row.month:%Y-%m}",
+        "provider_name": row.provider_name,
+        "state": row.state,
+        "answered_at": row.answered_at.isoformat() if row.answered_at else None,
+        "message": _ANSWERED[row.state],
+    }
+
+
+_ANSWERED = {
+    "confirmed": {"kk": "Рақмет! Ай расталды.", "ru": "Спасибо! Месяц подтверждён."},
+    "disputed": {
+        "kk": "Рақмет! Дау аймақтық бөлімге қарауға жіберілді.",
+        "ru": "Спасибо! Спор передан на рассмотрение в региональное управление.",
+    },
+}

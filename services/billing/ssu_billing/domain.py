@@ -2,10 +2,11 @@
 
 import csv
 import io
+import secrets
 from calendar import monthrange
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from schwifty import IBAN
@@ -408,3 +409,48 @@ def person_key(name: str, birth_date: date) -> str:
     case, spacing and ё/е folded (its keyed index is kept, never the name)."""
     folded = " ".join(name.casefold().replace("ё", "е").split())
     return f"{folded}\x1f{birth_date.isoformat()}"
+
+
+# --- attendance confirmations (issue 19): asking the recipient about a closed month --------
+
+CONFIRMATION_VALID_DAYS = 30
+# Wrong 6-digit codes for one enrollment before its code path is locked (the link's long token
+# still answers: guessing one is hopeless).
+MAX_CODE_ATTEMPTS = 5
+SMS_CODE_DIGITS = 6
+
+
+@dataclass(frozen=True)
+class ConfirmationSecrets:
+    """The single-use answer of one request: a link's token and a code for typing it."""
+
+    token: str
+    sms_code: str
+
+
+def new_confirmation_secrets() -> ConfirmationSecrets:
+    return ConfirmationSecrets(
+        token=secrets.token_urlsafe(32),
+        sms_code=f"{secrets.randbelow(10**SMS_CODE_DIGITS):0{SMS_CODE_DIGITS}d}",
+    )
+
+
+def token_key(token: str) -> tuple[str, str]:
+    """What the keyed digest of a link's token is taken of."""
+    return ("confirmation.token", token)
+
+
+def code_key(enrollment_id: str, month: date, code: str) -> tuple[str, str, str, str]:
+    """What the keyed digest of a code is taken of: a code is only ever one request's."""
+    return ("confirmation.code", enrollment_id, month.isoformat(), code)
+
+
+def confirmation_refusal(
+    *, state: str, answered_at: datetime | None, expires_at: datetime | None, now: datetime
+) -> str | None:
+    """Why a request can no longer be answered (`answered`, `expired`), or None."""
+    if state != "requested" or answered_at is not None:
+        return "answered"
+    if expires_at is not None and now >= expires_at:
+        return "expired"
+    return None

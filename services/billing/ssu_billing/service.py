@@ -1,11 +1,13 @@
 """Use cases of the billing service: one transaction each, rules, writes, outbox."""
 
 import asyncio
+import dataclasses
+import hmac
 import json
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,6 +24,7 @@ from ssu_common import (
 from ssu_common.audit import Aggregate
 from ssu_contracts import (
     BudgetExhaustedV1,
+    ConfirmationRequestedV1,
     Contact,
     EnrollmentDisruptedV1,
     EnrollmentEndedV1,
@@ -1130,3 +1133,244 @@ async def tariffs_with_history(
 async def reconciliation_report(conn: Connection, *, year: int, region: str | None) -> list[Any]:
     """Issued, approved, paid, outstanding and rejected sums per region and month."""
     return await store.reconciliation_report(conn, year=year, region=region)
+
+
+# --- attendance confirmations (issue 19): the recipient confirms or disputes a closed month ---
+# The billing run reads only `attendance_confirmations.state`; what it does with a requested
+# (unanswered) or disputed month is the run's own rule.
+
+ANSWER_STATES = {"confirm": "confirmed", "dispute": "disputed"}
+
+
+def _wrong_code() -> Problem:
+    # One answer for an unknown enrollment, token or code: nothing tells which part was wrong.
+    return Problem(
+        404,
+        "Код табылмады немесе қате. / Код не найден или неверен.",
+        code="unknown_code",
+    )
+
+
+_REFUSALS = {
+    "answered": (
+        409,
+        "Бұл айға жауап берілген: код бір рет қана жарамды."
+        " / На этот месяц уже ответили: код действует один раз.",
+    ),
+    "expired": (
+        410,
+        "Жауап беру мерзімі өтті; аймақтық бөлімге хабарласыңыз."
+        " / Срок ответа истёк; обратитесь в региональное управление.",
+    ),
+    "locked": (
+        429,
+        "Қате код тым көп рет енгізілді; сілтеме арқылы жауап беріңіз немесе аймақтық бөлімге"
+        " хабарласыңыз. / Слишком много неверных кодов; ответьте по ссылке или обратитесь"
+        " в региональное управление.",
+    ),
+}
+
+
+def _refusal(why: str) -> Problem:
+    status, detail = _REFUSALS[why]
+    return Problem(status, detail, code=why)
+
+
+@dataclass(frozen=True)
+class ConfirmationRequests:
+    month: str
+    region: str | None
+    requested: list[str]  # the enrollments asked now (the others of the month were asked before)
+
+
+async def request_confirmations(
+    *,
+    conn: Connection,
+    month: str,
+    region: str | None,
+    link_base: str,
+    requested_by: str,
+) -> ConfirmationRequests:
+    """Ask about a closed month every enrollment with attendance in it not asked yet: a
+    `requested` row with a fresh single-use token and code each, and the event notification
+    tells the person by."""
+    period = domain.Month.parse(month)
+    why = domain.month_not_ended(period, almaty_today())
+    if why is not None:
+        raise field_error("month", why.replace("billed", "asked about"))
+    now = datetime.now(UTC)
+    expires_at = now + timedelta(days=domain.CONFIRMATION_VALID_DAYS)
+    cipher = store.cipher()
+    async with conn.transaction():
+        candidates = await store.confirmation_candidates(conn, month=period.first, region=region)
+        answers = [domain.new_confirmation_secrets() for _ in candidates]
+        asked = await store.insert_confirmation_requests(
+            conn,
+            month=period.first,
+            enrollment_ids=[c.enrollment_id for c in candidates],
+            attended_days=[c.attended_days for c in candidates],
+            token_digests=[cipher.blind_digest(domain.token_key(a.token)) for a in answers],
+            code_digests=[
+                cipher.blind_digest(domain.code_key(c.enrollment_id, period.first, a.sms_code))
+                for c, a in zip(candidates, answers, strict=True)
+            ],
+            requested_at=now,
+            expires_at=expires_at,
+            requested_by=requested_by,
+        )
+        events: list[tuple[Event, str | None]] = [
+            (
+                ConfirmationRequestedV1(
+                    enrollment_id=c.enrollment_id,
+                    iin=c.iin,
+                    provider_bin=c.provider_bin,
+                    provider_name=c.provider_name,
+                    region=c.region,
+                    form=c.form,
+                    category=c.category,
+                    month=period.label,
+                    attended_days=c.attended_days,
+                    link=f"{link_base.rstrip('/')}/{a.token}",
+                    sms_code=a.sms_code,
+                    expires_on=expires_at.astimezone(ALMATY).date(),
+                ),
+                c.enrollment_id,
+            )
+            for c, a in zip(candidates, answers, strict=True)
+            if c.enrollment_id in asked
+        ]
+        if events:
+            await audit.record_many(
+                conn,
+                aggregates=[Aggregate("enrollment", str(subject)) for _, subject in events],
+                action="attendance.confirmation_requested",
+                reason=period.label,
+            )
+            await emit_many(conn, events)
+    # Never the token or the code: they are the person's.
+    log.info("confirmation.requested", month=period.label, region=region, requested=len(events))
+    return ConfirmationRequests(
+        month=period.label, region=region, requested=[str(subject) for _, subject in events]
+    )
+
+
+async def confirmation_by_token(
+    *, conn: Connection, token: str
+) -> tuple[store.Confirmation, list[date]]:
+    """What a link shows its holder: the month, the provider and the dates attended."""
+    async with conn.transaction():
+        row = await store.confirmation_by_token(
+            conn, store.cipher().blind_digest(domain.token_key(token))
+        )
+        if row is None:
+            raise _wrong_code()
+        dates = await store.attended_dates(conn, enrollment_id=row.enrollment_id, month=row.month)
+    return row, dates
+
+
+async def answer_by_token(
+    *, conn: Connection, token: str, answer: str, reason: str | None
+) -> store.Confirmation:
+    """Confirm or dispute the month of a link's token, once."""
+    async with conn.transaction():
+        row = await store.confirmation_by_token(
+            conn, store.cipher().blind_digest(domain.token_key(token))
+        )
+        if row is None:
+            raise _wrong_code()
+        return await _answer(conn, row, answer=answer, reason=reason, via="link")
+
+
+async def answer_by_code(
+    *, conn: Connection, enrollment_id: str, code: str, answer: str, reason: str | None
+) -> store.Confirmation:
+    """Confirm or dispute, once, the month a 6-digit code was sent for; after
+    MAX_CODE_ATTEMPTS wrong codes the enrollment's open months answer by link only."""
+    cipher = store.cipher()
+    async with conn.transaction():
+        rows = await store.confirmations_of_enrollment(conn, enrollment_id)
+        waiting = [r for r in rows if r.state == "requested"]
+        if any(r.failed_attempts >= domain.MAX_CODE_ATTEMPTS for r in waiting):
+            refusal = _refusal("locked")
+        else:
+            match = next(
+                (
+                    r
+                    for r in rows
+                    if r.code_digest is not None
+                    and hmac.compare_digest(
+                        r.code_digest,
+                        cipher.blind_digest(domain.code_key(enrollment_id, r.month, code)),
+                    )
+                ),
+                None,
+            )
+            if match is not None:
+                return await _answer(conn, match, answer=answer, reason=reason, via="code")
+            if waiting:
+                # Kept: the refusal below is raised after this transaction commits.
+                await store.count_wrong_code(conn, enrollment_id)
+            refusal = _wrong_code()
+    log.info("confirmation.code_refused", enrollment=enrollment_id, why=refusal.extensions["code"])
+    raise refusal
+
+
+async def _answer(
+    conn: Connection, row: store.Confirmation, *, answer: str, reason: str | None, via: str
+) -> store.Confirmation:
+    now = datetime.now(UTC)
+    why = domain.confirmation_refusal(
+        state=row.state, answered_at=row.answered_at, expires_at=row.expires_at, now=now
+    )
+    if why is not None:
+        raise _refusal(why)
+    state = ANSWER_STATES[answer]
+    await store.record_confirmation_answer(
+        conn, enrollment_id=row.enrollment_id, month=row.month, state=state, via=via, reason=reason
+    )
+    # The person's words stay out of the audit log (they are sealed in the row).
+    await audit.record(
+        conn,
+        aggregate=Aggregate("enrollment", row.enrollment_id),
+        action=f"attendance.{state}",
+        reason=f"{row.month:%Y-%m} by {via}" + (", with a reason" if reason else ""),
+    )
+    log.info("confirmation.answered", enrollment=row.enrollment_id, state=state, via=via)
+    return dataclasses.replace(
+        row, state=state, answered_at=now, answered_via=via, dispute_reason=reason
+    )
+
+
+async def list_confirmations(
+    *,
+    conn: Connection,
+    month: str | None,
+    provider_bin: str | None,
+    region: str | None,
+    state: str | None,
+    after: tuple[date, str] | None,
+    limit: int,
+    with_reasons: bool,
+) -> list[store.Confirmation]:
+    """The state per enrollment and month; the region's reviewers read the reasons given
+    (an audited read), providers never do."""
+    rows = await store.list_confirmations(
+        conn,
+        month=domain.Month.parse(month).first if month else None,
+        provider_bin=provider_bin,
+        region=region,
+        state=state,
+        after=after,
+        limit=limit,
+    )
+    if not with_reasons:
+        return [dataclasses.replace(r, dispute_reason=None) for r in rows]
+    reasoned = [r.enrollment_id for r in rows if r.dispute_reason]
+    if reasoned:
+        await audit.record_reads(
+            conn,
+            aggregates=[Aggregate("enrollment", e) for e in dict.fromkeys(reasoned)],
+            action="attendance.dispute_read",
+            reason="confirmations review",
+        )
+    return rows

@@ -49,3 +49,7 @@ class Settings(ServiceSettings):
             unconfirmed_share=self.unconfirmed_share,
             advisory=frozenset(self.advisory_rules),
         )
+
+    # The page a recipient's link opens: `<base>/<token>`; the page shows the month
+    # (GET /v1/confirmations/by-token/{token}) and sends the answer (POST .../answer).
+    confirmation_link_base: str = "https://ssu.example.kz/confirm"

@@ -1,6 +1,7 @@
 """All SQL of the billing service."""
 
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Any
@@ -13,6 +14,7 @@ SEALED = (
     SealedTable("providers", ("bin", "text"), ("contact",)),
     # Lines have a composite key; the row's ctid is stable while the batch holds its lock.
     SealedTable("invoice_lines", ("ctid", "tid"), ("iin",)),
+    SealedTable("attendance_confirmations", ("ctid", "tid"), ("dispute_reason",)),
 )
 _cipher: list[FieldCipher] = []
 
@@ -1509,3 +1511,210 @@ async def decide_line(
         by,
         reason,
     )
+
+
+# --- attendance confirmations (issue 19): requests, answers, the providers' and regions' view ---
+
+
+@dataclass(frozen=True)
+class ConfirmationCandidate:
+    """An enrollment with attendance in a month that has not been asked about it yet."""
+
+    enrollment_id: str
+    iin: str
+    provider_bin: str
+    provider_name: str | None
+    region: str
+    form: str
+    category: str
+    attended_days: int
+
+
+async def confirmation_candidates(
+    conn: Connection, *, month: date, region: str | None
+) -> list[ConfirmationCandidate]:
+    rows = await conn.fetch(
+        "SELECT e.enrollment_id, e.iin, e.provider_bin, p.name AS provider_name, e.region,"
+        "  e.form, e.category, a.days"
+        " FROM (SELECT enrollment_id, count(*)::integer AS days FROM attendance"
+        "   WHERE day >= $1 AND day < ($1 + interval '1 month')::date GROUP BY enrollment_id) a"
+        " JOIN enrollments e USING (enrollment_id)"
+        " LEFT JOIN providers p ON p.bin = e.provider_bin"
+        " WHERE ($2::text IS NULL OR e.region = $2)"
+        "  AND NOT EXISTS (SELECT 1 FROM attendance_confirmations c"
+        "   WHERE c.enrollment_id = e.enrollment_id AND c.month = $1)"
+        " ORDER BY e.enrollment_id",
+        month,
+        region,
+    )
+    c = cipher()
+    return [
+        ConfirmationCandidate(
+            enrollment_id=r["enrollment_id"],
+            iin=c.open(r["iin"], column="iin") or "",
+            provider_bin=r["provider_bin"],
+            provider_name=r["provider_name"],
+            region=r["region"],
+            form=r["form"],
+            category=r["category"],
+            attended_days=r["days"],
+        )
+        for r in rows
+    ]
+
+
+async def insert_confirmation_requests(
+    conn: Connection,
+    *,
+    month: date,
+    enrollment_ids: list[str],
+    attended_days: list[int],
+    token_digests: list[bytes],
+    code_digests: list[bytes],
+    requested_at: datetime,
+    expires_at: datetime,
+    requested_by: str,
+) -> set[str]:
+    """One `requested` row per enrollment; those already asked about the month are kept as
+    they are. Returns the enrollments asked now."""
+    rows = await conn.fetch(
+        "INSERT INTO attendance_confirmations (enrollment_id, month, state, attended_days,"
+        "  token_digest, code_digest, requested_at, expires_at, requested_by)"
+        " SELECT u.e, $1, 'requested', u.d, u.t, u.c, $6, $7, $8"
+        " FROM unnest($2::text[], $3::integer[], $4::bytea[], $5::bytea[]) AS u(e, d, t, c)"
+        " ON CONFLICT (enrollment_id, month) DO NOTHING RETURNING enrollment_id",
+        month,
+        enrollment_ids,
+        attended_days,
+        token_digests,
+        code_digests,
+        requested_at,
+        expires_at,
+        requested_by,
+    )
+    return {r["enrollment_id"] for r in rows}
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    enrollment_id: str
+    month: date
+    state: str
+    attended_days: int
+    provider_bin: str
+    provider_name: str | None
+    region: str
+    form: str
+    category: str
+    requested_at: datetime
+    expires_at: datetime | None
+    answered_at: datetime | None
+    answered_via: str | None
+    failed_attempts: int
+    code_digest: bytes | None
+    dispute_reason: str | None
+    updated_at: datetime
+
+
+_CONFIRMATION = (
+    "SELECT c.enrollment_id, c.month, c.state, c.attended_days, e.provider_bin,"
+    "  p.name AS provider_name, e.region, e.form, e.category, c.requested_at, c.expires_at,"
+    "  c.answered_at, c.answered_via, c.failed_attempts, c.code_digest, c.dispute_reason,"
+    "  c.updated_at"
+    " FROM attendance_confirmations c JOIN enrollments e USING (enrollment_id)"
+    " LEFT JOIN providers p ON p.bin = e.provider_bin"
+)
+
+
+def _confirmation(row: Any) -> Confirmation:
+    values = dict(row.items())
+    values["dispute_reason"] = cipher().open(row["dispute_reason"], column="dispute_reason")
+    return Confirmation(**values)
+
+
+async def confirmation_by_token(conn: Connection, token_digest: bytes) -> Confirmation | None:
+    """The request a link's token answers, locked for the answer."""
+    row = await conn.fetchrow(
+        _CONFIRMATION + " WHERE c.token_digest = $1 FOR UPDATE OF c", token_digest
+    )
+    return _confirmation(row) if row is not None else None
+
+
+async def confirmations_of_enrollment(conn: Connection, enrollment_id: str) -> list[Confirmation]:
+    """Every month asked about an enrollment, locked for an answer by code."""
+    rows = await conn.fetch(
+        _CONFIRMATION + " WHERE c.enrollment_id = $1 ORDER BY c.month FOR UPDATE OF c",
+        enrollment_id,
+    )
+    return [_confirmation(r) for r in rows]
+
+
+async def count_wrong_code(conn: Connection, enrollment_id: str) -> int:
+    """One more wrong code for an enrollment's open requests; the most any of them holds."""
+    value = await conn.fetchval(
+        "UPDATE attendance_confirmations SET failed_attempts = failed_attempts + 1"
+        " WHERE enrollment_id = $1 AND state = 'requested' RETURNING failed_attempts",
+        enrollment_id,
+    )
+    return int(value or 0)
+
+
+async def record_confirmation_answer(
+    conn: Connection,
+    *,
+    enrollment_id: str,
+    month: date,
+    state: str,
+    via: str,
+    reason: str | None,
+) -> None:
+    """The answer; the digests stay, so a second use finds the month answered (single use)."""
+    await conn.execute(
+        "UPDATE attendance_confirmations SET state = $3, answered_via = $4,"
+        "  dispute_reason = $5, answered_at = clock_timestamp(), updated_at = clock_timestamp()"
+        " WHERE enrollment_id = $1 AND month = $2",
+        enrollment_id,
+        month,
+        state,
+        via,
+        cipher().seal(reason, column="dispute_reason"),
+    )
+
+
+async def attended_dates(conn: Connection, *, enrollment_id: str, month: date) -> list[date]:
+    rows = await conn.fetch(
+        "SELECT day FROM attendance WHERE enrollment_id = $1"
+        " AND day >= $2 AND day < ($2 + interval '1 month')::date ORDER BY day",
+        enrollment_id,
+        month,
+    )
+    return [r["day"] for r in rows]
+
+
+async def list_confirmations(
+    conn: Connection,
+    *,
+    month: date | None,
+    provider_bin: str | None,
+    region: str | None,
+    state: str | None,
+    after: tuple[date, str] | None,
+    limit: int,
+) -> list[Confirmation]:
+    """Confirmations by month and enrollment, filtered; paged after (month, enrollment)."""
+    rows = await conn.fetch(
+        _CONFIRMATION + " WHERE ($1::date IS NULL OR c.month = $1)"
+        " AND ($2::text IS NULL OR e.provider_bin = $2)"
+        " AND ($3::text IS NULL OR e.region = $3)"
+        " AND ($4::text IS NULL OR c.state = $4)"
+        " AND ($5::date IS NULL OR (c.month, c.enrollment_id) > ($5, $6))"
+        " ORDER BY c.month, c.enrollment_id LIMIT $7",
+        month,
+        provider_bin,
+        region,
+        state,
+        after[0] if after else None,
+        after[1] if after else "",
+        limit,
+    )
+    return [_confirmation(r) for r in rows]

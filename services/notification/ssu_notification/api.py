@@ -211,6 +211,11 @@ async def create_subscription(
     if problem:
         raise field_error("callback_url", problem)
     for i, event_type in enumerate(body.event_types):
+        if event_type in domain.SECRET_EVENT_TYPES:
+            raise field_error(
+                f"event_types.{i}",
+                f"{event_type} carries a person's single-use code: it is never sent to webhooks",
+            )
         if event_type not in service.SUBSCRIBABLE:
             raise field_error(f"event_types.{i}", f"unknown event type {event_type!r}")
         if event_type in domain.PERSONAL_EVENT_TYPES and "registry:read" not in principal.scopes:

@@ -33,6 +33,9 @@ AUDIENCES: dict[str, tuple[str, ...]] = {
     "registry.offer.lapsed.v1": ("recipient", "guardian", "department"),
     "billing.invoice.issued.v1": ("provider",),
     "billing.budget.exhausted.v1": ("department",),
+    # A closed month's attendance to confirm: the recipient, or the guardian in their place,
+    # reached through the contact book (billing knows no contacts).
+    "billing.confirmation.requested.v1": ("recipient", "guardian"),
 }
 
 BOTH_LANGUAGES = "kk+ru"
@@ -170,8 +173,12 @@ PERSONAL_EVENT_TYPES = frozenset(
         "registry.offer.made.v1",
         "registry.offer.accepted.v1",
         "registry.offer.lapsed.v1",
+        "billing.confirmation.requested.v1",
     }
 )
+# Event types that carry a person's single-use answer (a link's token, a code): delivered to
+# that person only, never offered to a webhook subscription.
+SECRET_EVENT_TYPES = frozenset({"billing.confirmation.requested.v1"})
 WEBHOOK_SECRET_PREFIX = "whsec_"
 WEBHOOK_SECRET_BYTES = 32
 

@@ -10,4 +10,4 @@ async def on_event(conn: Connection, envelope: Envelope, data: Event) -> None:
     await service.handle_event(conn=conn, envelope=envelope, data=data)
 
 
-HANDLERS: dict[str, EventHandler] = {event_type: on_event for event_type in service.SUBSCRIBABLE}
+HANDLERS: dict[str, EventHandler] = {event_type: on_event for event_type in service.CONSUMED}

@@ -20,8 +20,10 @@ from ssu_common import (
 from ssu_common.audit import Aggregate
 from ssu_contracts import (
     EVENTS,
+    Addressee,
     ApplicationRejectedV1,
     ApplicationSubmittedV1,
+    ConfirmationRequestedV1,
     DeliveryFailedV1,
     EnrollmentDisruptedV1,
     EnrollmentResumedV1,
@@ -47,8 +49,10 @@ log = get_logger(__name__)
 
 _departments: dict[str, Department] = {}
 
-# Types a webhook may subscribe to: every event of the catalogue but notification's own.
-SUBSCRIBABLE = frozenset(t for t in EVENTS if not t.startswith("notification."))
+# Types notification consumes: every event of the catalogue but its own.
+CONSUMED = frozenset(t for t in EVENTS if not t.startswith("notification."))
+# Types a webhook may subscribe to: those, but the ones holding a person's secret.
+SUBSCRIBABLE = CONSUMED - domain.SECRET_EVENT_TYPES
 
 
 def use_departments(book: dict[str, Department]) -> None:
@@ -75,7 +79,11 @@ async def handle_event(*, conn: Connection, envelope: Envelope, data: Event) -> 
     told = await _addressees(conn, envelope.type, data)
     deliveries = [d for t in told for d in _deliveries_for(envelope.type, t)]
     region = getattr(data, "region", None)
-    subscribers = await store.live_subscriptions_for(conn, event_type=envelope.type, region=region)
+    subscribers = (
+        await store.live_subscriptions_for(conn, event_type=envelope.type, region=region)
+        if envelope.type in SUBSCRIBABLE
+        else []
+    )
     if subscribers:
         body = envelope.to_bytes().decode()
         deliveries += [
@@ -153,6 +161,10 @@ async def _addressees(conn: Connection, event_type: str, data: Event) -> list[To
         recipient_name = told_person.context["recipient_name"]
         person = told_person.context["person"]
         told.append(told_person)
+    elif "recipient" in audiences and isinstance(data, ConfirmationRequestedV1):
+        asked = await _confirmation_person(conn, data)
+        if asked is not None:
+            told.append(asked)
     if "department" in audiences:
         if department is None:
             log.warning("notification.no_department", region=getattr(data, "region", None))
@@ -254,6 +266,38 @@ async def _person(conn: Connection, data: PersonalNotice, department: Department
             "person": person,
             "recipient_name": recipient_name or "",
             "department": department,
+        },
+    )
+
+
+async def _confirmation_person(conn: Connection, data: ConfirmationRequestedV1) -> Told | None:
+    """Whom a month's confirmation is asked of: the contact book's recipient, or the guardian
+    in place of a minor or unreachable one (the rule of enrollment notices)."""
+    book = await store.recipient_contact(conn, data.iin)
+    if book is None:
+        log.warning("notification.no_contact", enrollment=data.enrollment_id)
+        return None
+    guardian = None
+    if book["guardian_name"]:
+        guardian = domain.GuardianContact(
+            book["guardian_name"], book["guardian_email"], book["guardian_phone"]
+        )
+    addressee = Addressee(
+        name=book["full_name"], email=book["email"], phone=book["phone"], language=book["language"]
+    )
+    on = date.fromisoformat(f"{data.month}-01")
+    person = domain.choose_person(iin=data.iin, on=on, addressee=addressee, guardian=guardian)
+    return Told(
+        audience=person.audience,
+        addressee=f"{person.audience}:{data.iin}",
+        language=person.language,
+        email=person.email,
+        phone=person.phone,
+        context={
+            "e": data,
+            "person": person,
+            "recipient_name": book["full_name"],
+            "department": _departments.get(data.region),
         },
     )
 

@@ -147,8 +147,8 @@ async def upsert_recipient_contact(
 
 async def recipient_contact(conn: Connection, iin: str) -> dict[str, Any] | None:
     row = await conn.fetchrow(
-        "SELECT iin, full_name, guardian_name, guardian_email, guardian_phone"
-        " FROM recipient_contacts WHERE iin_index = $1",
+        "SELECT iin, full_name, email, phone, language, guardian_name, guardian_email,"
+        " guardian_phone FROM recipient_contacts WHERE iin_index = $1",
         _c().blind_index(iin),
     )
     if row is None:
@@ -156,7 +156,7 @@ async def recipient_contact(conn: Connection, iin: str) -> dict[str, Any] | None
     return _opened(
         "recipient_contacts",
         row,
-        ("iin", "full_name", "guardian_name", "guardian_email", "guardian_phone"),
+        ("iin", "full_name", "email", "phone", "guardian_name", "guardian_email", "guardian_phone"),
     )
 
 
