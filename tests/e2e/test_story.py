@@ -14,6 +14,7 @@ import base64
 import importlib.util
 import json
 import os
+import re
 import sys
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -111,6 +112,8 @@ def application(bin_: str, name: str, equipment: list[str], **extra: Any) -> dic
 
 ELDER_IIN = make_iin(date(1950, 3, 14), "male", 11)
 GIRL_IIN = make_iin(date(2016, 9, 2), "female", 12)
+# The same man again under another IIN, his birth date and name the same (a duplicate person).
+TWIN_IIN = make_iin(date(1950, 3, 14), "male", 15)
 # The children of the centre that closes (chapter 10).
 BOY_IIN = make_iin(date(2018, 5, 1), "male", 13)
 MARIA_IIN = make_iin(date(2017, 11, 20), "female", 14)
@@ -151,7 +154,7 @@ async def test_the_whole_story(tmp_path: Path) -> None:
     for proc in procs.values():
         log = proc.log_path.read_text(encoding="utf-8")
         assert find_pii(log) == [], proc.service
-        assert [i for i in (ELDER_IIN, GIRL_IIN, BOY_IIN, MARIA_IIN) if i in log] == [], (
+        assert [i for i in (ELDER_IIN, GIRL_IIN, TWIN_IIN, BOY_IIN, MARIA_IIN) if i in log] == [], (
             proc.service
         )
     # 11. Whoever reads a service's tables directly finds no clear IIN, name, phone or email.
@@ -162,7 +165,9 @@ async def test_the_whole_story(tmp_path: Path) -> None:
         finally:
             await pool.close()
         assert find_pii(dump) == [], service
-        assert [i for i in (ELDER_IIN, GIRL_IIN, BOY_IIN, MARIA_IIN) if i in dump] == [], service
+        assert [
+            i for i in (ELDER_IIN, GIRL_IIN, TWIN_IIN, BOY_IIN, MARIA_IIN) if i in dump
+        ] == [], service
         assert [n for n in NAMES if n in dump] == [], service
 
 
@@ -319,6 +324,23 @@ async def story(
         },
     )
     assert r.status_code == 201, r.text
+    # The same man is registered a second time under another IIN and enrolled at the same
+    # home from the 5th: the run must find him (same name and birth date).
+    twin = {**elder, "iin": TWIN_IIN, "phone": "+77051112299"}
+    r = await http.post(f"{reg}/v1/recipients", json=twin)
+    assert r.status_code == 201, r.text
+    r = await http.post(
+        f"{reg}/v1/enrollments",
+        json={
+            "iin": TWIN_IIN,
+            "provider_bin": bin_a,
+            "site_id": site_home["site_id"],
+            "form": "stationary",
+            "category": "elderly",
+            "start_date": str(month.replace(day=5)),
+        },
+    )
+    assert r.status_code == 201, r.text
 
     # 4. Tariffs of the akimat and the provider's contract.
     for tariff in (
@@ -356,12 +378,14 @@ async def story(
     # 5. Attendance: he was away on the 2nd-4th; she came on the 5th-20th.
     elder_days = [month.replace(day=d) for d in range(1, days + 1) if d not in (2, 3, 4)]
     girl_days = [month.replace(day=d) for d in range(5, 21)]
+    twin_days = [month.replace(day=d) for d in range(5, 10)]
     attendance = {
         "provider_bin": bin_a,
         "month": period,
         "enrollments": [
             {"iin": elder["iin"], "dates": [str(d) for d in elder_days]},
             {"iin": girl["iin"], "dates": [str(d) for d in girl_days]},
+            {"iin": TWIN_IIN, "dates": [str(d) for d in twin_days]},
         ],
     }
 
@@ -403,6 +427,25 @@ async def story(
 
     assert await eventually(resumed, timeout=30)
 
+    # 6b. The month closed: each recipient is asked to confirm it. The girl's guardian disputes
+    # it by the link of her SMS; the man does not answer (paid by default).
+    r = await http.post(f"{bil}/v1/confirmations/requests", json={"month": period})
+    assert r.status_code == 201, r.text
+
+    async def guardian_link() -> str:
+        for sms in sinks.received.sms:
+            found = re.search(r"/confirm/([A-Za-z0-9_-]{16,})", sms["text"])
+            if sms["phone"] == girl["guardian"]["phone"] and found:
+                return found.group(1)
+        return ""
+
+    token = await eventually(guardian_link, timeout=60)
+    r = await http.post(
+        f"{bil}/v1/confirmations/answer",
+        json={"token": token, "answer": "dispute", "reason": "қызыма 20-сы қатыспады"},
+    )
+    assert r.status_code == 200, r.text
+
     # 7. The month billed. He: every attended day but the 10th-14th, per day; she: a month
     # tariff prorated over the days she was enrolled and the license active.
     elder_paid = days - 3 - 5
@@ -414,11 +457,44 @@ async def story(
     run = r.json()
     r = await http.get(f"{bil}/v1/invoices", params={"provider": bin_a, "period": period})
     [invoice] = r.json()["items"]
-    assert Decimal(invoice["total"]) == expected_elder + expected_girl
+    expected_twin = Decimal("12500.00") * 5
+    assert Decimal(invoice["total"]) == expected_elder + expected_girl + expected_twin
+    # Held, not paid and not dropped: the disputed month and the man's second enrollment.
+    assert Decimal(invoice["held"]) == expected_girl + expected_twin
+    assert Decimal(invoice["payable"]) == expected_elder
     r = await http.get(f"{bil}/v1/invoices/{invoice['id']}")
     lines = {line["iin"]: line for line in r.json()["items"]}
     assert Decimal(lines[elder["iin"]]["amount"]) == expected_elder
     assert Decimal(lines[girl["iin"]]["amount"]) == expected_girl
+    assert lines[elder["iin"]]["hold"]["state"] == "none"
+    held = {iin: lines[iin]["hold"] for iin in (girl["iin"], TWIN_IIN)}
+    assert {iin: (h["state"], Decimal(h["held_amount"])) for iin, h in held.items()} == {
+        girl["iin"]: ("held", expected_girl),
+        TWIN_IIN: ("held", expected_twin),
+    }
+    failed = {
+        iin: sorted(c["rule"] for c in lines[iin]["checks"] if not c["passed"])
+        for iin in (girl["iin"], TWIN_IIN)
+    }
+    assert failed == {girl["iin"]: ["disputed_month"], TWIN_IIN: ["duplicate_person"]}
+    # A second person decides: the region reviewed the dispute (the centre's register shows
+    # her there) and releases it; the second IIN's line is rejected.
+    reviewer = {**APPROVER, "X-SSU-Official": "story-region-reviewer"}
+    decisions = (
+        (girl["iin"], "release", "журнал центра подтверждает посещение"),
+        (TWIN_IIN, "reject", "бір адам екі ЖСН-мен тіркелген / одно лицо под двумя ИИН"),
+    )
+    for iin, decision, reason in decisions:
+        r = await http.post(
+            f"{bil}/v1/invoices/{invoice['id']}/lines/{lines[iin]['line_no']}/{decision}",
+            json={"reason": reason},
+            headers=reviewer,
+        )
+        assert r.status_code == 200, r.text
+    r = await http.get(f"{bil}/v1/invoices", params={"provider": bin_a, "period": period})
+    [invoice] = r.json()["items"]
+    assert (Decimal(invoice["held"]), Decimal(invoice["rejected"])) == (0, expected_twin)
+    assert Decimal(invoice["payable"]) == expected_elder + expected_girl
     # The provider can check each line: the dates counted and the tariff applied.
     suspended = {str(month.replace(day=d)) for d in range(10, 15)}
     assert not suspended & set(lines[elder["iin"]]["eligible_dates"])
