@@ -157,6 +157,8 @@ def path_values(world: dict[str, Any]) -> dict[str, list[str]]:
     return {
         "number": [world["shelter"]["number"], world["home"]["number"]],
         "token": [world["token"]],
+        # Every service explains each problem type it answers (ssu_common.errors).
+        "slug": ["not-found", "invalid-input", "conflict"],
     }
 
 
