@@ -410,7 +410,7 @@ async def story(
         r = await http.get(f"{reg}/v1/disruptions", params={"region": REGION})
         return [d for d in r.json()["items"] if d["provider_bin"] == bin_a]
 
-    disruptions = await eventually(lambda: _len_is(disrupted, 2), timeout=30)
+    disruptions = await eventually(lambda: _len_is(disrupted, 3), timeout=30)  # the twin too
     by_iin = {d["iin"]: d for d in disruptions}
     assert [a["bin"] for a in by_iin[elder["iin"]]["alternatives"]] == [bin_b]
     assert by_iin[girl["iin"]]["alternatives"] == []
@@ -476,7 +476,11 @@ async def story(
         iin: sorted(c["rule"] for c in lines[iin]["checks"] if not c["passed"])
         for iin in (girl["iin"], TWIN_IIN)
     }
-    assert failed == {girl["iin"]: ["disputed_month"], TWIN_IIN: ["duplicate_person"]}
+    # The twin did not answer either: unconfirmed, which holds nothing by default.
+    assert failed == {
+        girl["iin"]: ["disputed_month"],
+        TWIN_IIN: ["duplicate_person", "unconfirmed_month"],
+    }
     # A second person decides: the region reviewed the dispute (the centre's register shows
     # her there) and releases it; the second IIN's line is rejected.
     reviewer = {**APPROVER, "X-SSU-Official": "story-region-reviewer"}
