@@ -685,6 +685,13 @@ async def main(recipients: int, providers: int, day_by_day_check: bool = True) -
         f" + checks {checks_lower:.2f} s, grand total {grand_bound:.2f}"
     )
     print(f"ratio run / lower bound: {wall / lower:.2f}")
+    # The plain checks query may be slower than the run's own checks (it is at 300,000): then
+    # the run's checks are the better bound for them, and the ratio must hold against that too.
+    strict = money_bound + min(checks_lower, float(checks_seconds or checks_lower))
+    print(
+        f"ratio run / strict bound (amounts {money_bound:.2f} s + the faster of the two checks"
+        f" {strict - money_bound:.2f} s): {wall / strict:.2f}"
+    )
     if day_by_day_check:
         print(
             f"day-by-day check query: {day_by_day:.2f} s, grand total "
@@ -712,8 +719,8 @@ async def main(recipients: int, providers: int, day_by_day_check: bool = True) -
     # The goals of issue 19: within twice the lower bound at every size, memory flat; the
     # national month of today (100,000 recipients) within 20 s, larger countries in proportion.
     seconds = 20 * max(1.0, recipients / 100_000)
-    ok = wall <= 2 * lower and wall < seconds and peak < 300
-    print(f"targets (≤ 2× lower bound, < {seconds:.0f} s, < 300 MB):", "met" if ok else "NOT met")
+    ok = wall <= 2 * strict and wall < seconds and peak < 300
+    print(f"targets (≤ 2× strict bound, < {seconds:.0f} s, < 300 MB):", "met" if ok else "NOT met")
     return 0
 
 
