@@ -3,8 +3,6 @@
 import json
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
@@ -44,13 +42,6 @@ WRITE = ["registry:write"]
 READ_CONTACTS = "registry:read-contacts"
 MAX_LIMIT = 200
 MAX_IMPORT_BYTES = 64 * 1024 * 1024
-
-
-@contextmanager
-def _problems() -> Iterator[None]:
-    """Domain refusals (service.RegistryError, a DomainError) are answered by the shared HTTP
-    kit as problems of their kind, in the language asked for, naming the field at fault."""
-    yield
 
 
 def _visible_region(principal: Principal, region: str | None) -> str | None:
@@ -308,10 +299,9 @@ async def register_recipient(
         guardian_email=guardian.email if guardian else None,
         guardian_iin=guardian.iin if guardian else None,
     )
-    with _problems():
-        row, created = await service.register_recipient(
-            conn=conn, command=command, region_scope=principal.region, rules=_age_rules(request)
-        )
+    row, created = await service.register_recipient(
+        conn=conn, command=command, region_scope=principal.region, rules=_age_rules(request)
+    )
     if not created:
         response.status_code = 200
     response.headers["Location"] = f"/v1/recipients/{body.iin}"
@@ -325,8 +315,7 @@ async def get_recipient(
     conn: Connection = Depends(connection),
 ) -> RecipientOut:
     """A recipient; phones, emails and the guardian's IIN need `registry:read-contacts`."""
-    with _problems():
-        row = await service.get_recipient(conn=conn, iin=iin, region_scope=principal.region)
+    row = await service.get_recipient(conn=conn, iin=iin, region_scope=principal.region)
     return _recipient_out(row, contacts=_sees_contacts(principal))
 
 
@@ -429,15 +418,14 @@ async def update_recipient(
 ) -> RecipientOut:
     """Change contacts, category, disability group or guardian; each change is kept in the
     recipient's history and published as `registry.recipient.updated.v1`."""
-    with _problems():
-        row = await service.update_recipient(
-            conn=conn,
-            iin=iin,
-            changes=_patch_changes(body),
-            actor=principal.actor,
-            region_scope=principal.region,
-            rules=_age_rules(request),
-        )
+    row = await service.update_recipient(
+        conn=conn,
+        iin=iin,
+        changes=_patch_changes(body),
+        actor=principal.actor,
+        region_scope=principal.region,
+        rules=_age_rules(request),
+    )
     return _recipient_out(row, contacts=_sees_contacts(principal))
 
 
@@ -464,8 +452,7 @@ async def recipient_history(
     conn: Connection = Depends(connection),
 ) -> HistoryOut:
     """Every change of a recipient, oldest first: what, who and when."""
-    with _problems():
-        entries = await service.recipient_history(conn=conn, iin=iin, region_scope=principal.region)
+    entries = await service.recipient_history(conn=conn, iin=iin, region_scope=principal.region)
     contacts = _sees_contacts(principal)
 
     def shown(field: str, change: dict[str, Any]) -> dict[str, Any]:
@@ -506,15 +493,14 @@ async def deregister_recipient(
 ) -> RecipientOut:
     """De-register a recipient (moved, died, declined) from a date not in the future; their
     open enrollments end on it and they cannot be enrolled again."""
-    with _problems():
-        row = await service.deregister_recipient(
-            conn=conn,
-            iin=iin,
-            reason=body.reason,
-            day=body.day,
-            actor=principal.actor,
-            region_scope=principal.region,
-        )
+    row = await service.deregister_recipient(
+        conn=conn,
+        iin=iin,
+        reason=body.reason,
+        day=body.day,
+        actor=principal.actor,
+        region_scope=principal.region,
+    )
     return _recipient_out(row, contacts=_sees_contacts(principal))
 
 
@@ -592,21 +578,20 @@ async def enroll(
 ) -> EnrollmentOut:
     """Enroll a recipient at a provider's site (license active and covering the subtype,
     places never exceeded, one enrollment per form)."""
-    with _problems():
-        row = await service.enroll(
-            conn=conn,
-            command=service.EnrollRecipient(
-                iin=body.iin,
-                provider_bin=body.provider_bin,
-                site_id=body.site_id,
-                form=str(body.form),
-                category=str(body.category) if body.category else None,
-                start_date=body.start_date,
-                license_number=body.license_number,
-            ),
-            region_scope=principal.region,
-            max_days_ahead=request.app.state.runtime.settings.enrollment_max_days_ahead,
-        )
+    row = await service.enroll(
+        conn=conn,
+        command=service.EnrollRecipient(
+            iin=body.iin,
+            provider_bin=body.provider_bin,
+            site_id=body.site_id,
+            form=str(body.form),
+            category=str(body.category) if body.category else None,
+            start_date=body.start_date,
+            license_number=body.license_number,
+        ),
+        region_scope=principal.region,
+        max_days_ahead=request.app.state.runtime.settings.enrollment_max_days_ahead,
+    )
     response.headers["Location"] = f"/v1/enrollments/{row['id']}"
     return _enrollment_out(row)
 
@@ -626,14 +611,13 @@ async def end_enrollment(
     conn: Connection = Depends(connection),
 ) -> EnrollmentOut:
     body = body or EndEnrollmentIn()
-    with _problems():
-        row = await service.end_enrollment(
-            conn=conn,
-            enrollment_id=_uuid_or_404(enrollment_id),
-            end_date=body.end_date,
-            reason=body.reason,
-            region_scope=principal.region,
-        )
+    row = await service.end_enrollment(
+        conn=conn,
+        enrollment_id=_uuid_or_404(enrollment_id),
+        end_date=body.end_date,
+        reason=body.reason,
+        region_scope=principal.region,
+    )
     return _enrollment_out(row)
 
 
@@ -643,10 +627,9 @@ async def get_enrollment(
     principal: Principal = Security(authorize, scopes=READ),
     conn: Connection = Depends(connection),
 ) -> EnrollmentOut:
-    with _problems():
-        row = await service.get_enrollment(
-            conn=conn, enrollment_id=_uuid_or_404(enrollment_id), region_scope=principal.region
-        )
+    row = await service.get_enrollment(
+        conn=conn, enrollment_id=_uuid_or_404(enrollment_id), region_scope=principal.region
+    )
     return _enrollment_out(row)
 
 
@@ -949,18 +932,17 @@ async def join_waiting(
     is ordered by the registry's stated priority (SSU_REGISTRY_WAITING_PRIORITY; by default
     recipients who lost a place first, then children, then disability group 1, then by the
     date asked). A place free now is offered at once (`offer`)."""
-    with _problems():
-        row = await service.join_waiting(
-            conn=conn,
-            command=service.JoinWaiting(
-                iin=body.iin,
-                form=str(body.form),
-                category=str(body.category) if body.category else None,
-                preferred_bins=tuple(body.preferred_bins),
-                asked_on=body.asked_on,
-            ),
-            region_scope=principal.region,
-        )
+    row = await service.join_waiting(
+        conn=conn,
+        command=service.JoinWaiting(
+            iin=body.iin,
+            form=str(body.form),
+            category=str(body.category) if body.category else None,
+            preferred_bins=tuple(body.preferred_bins),
+            asked_on=body.asked_on,
+        ),
+        region_scope=principal.region,
+    )
     response.headers["Location"] = f"/v1/waiting/{row['request_id']}"
     return _waiting_out(row, _sees_contacts(principal))
 
@@ -1003,10 +985,9 @@ async def get_waiting(
     principal: Principal = Security(authorize, scopes=READ),
     conn: Connection = Depends(connection),
 ) -> WaitingOut:
-    with _problems():
-        row = await service.get_waiting(
-            conn=conn, request_id=_request_id(request_id), region_scope=principal.region
-        )
+    row = await service.get_waiting(
+        conn=conn, request_id=_request_id(request_id), region_scope=principal.region
+    )
     return _waiting_out(row, _sees_contacts(principal))
 
 
@@ -1018,13 +999,12 @@ async def withdraw_waiting(
     conn: Connection = Depends(connection),
 ) -> WaitingOut:
     """The recipient no longer waits; a place held for them passes to the next in line."""
-    with _problems():
-        row = await service.withdraw_waiting(
-            conn=conn,
-            request_id=_request_id(request_id),
-            reason=(body or WithdrawIn()).reason,
-            region_scope=principal.region,
-        )
+    row = await service.withdraw_waiting(
+        conn=conn,
+        request_id=_request_id(request_id),
+        reason=(body or WithdrawIn()).reason,
+        region_scope=principal.region,
+    )
     return _waiting_out(row, _sees_contacts(principal))
 
 
@@ -1056,10 +1036,9 @@ async def get_offer(
     principal: Principal = Security(authorize, scopes=READ),
     conn: Connection = Depends(connection),
 ) -> OfferOut:
-    with _problems():
-        row = await service.get_offer(
-            conn=conn, offer_id=_request_id(offer_id, "offer"), region_scope=principal.region
-        )
+    row = await service.get_offer(
+        conn=conn, offer_id=_request_id(offer_id, "offer"), region_scope=principal.region
+    )
     return _offer_out(row)
 
 
@@ -1073,14 +1052,13 @@ async def accept_offer(
 ) -> OfferOut:
     """The family accepted: the recipient is enrolled at the offered site (409 when the offer
     is no longer open or has expired)."""
-    with _problems():
-        row = await service.accept_offer(
-            conn=conn,
-            offer_id=_request_id(offer_id, "offer"),
-            start_date=(body or AcceptIn()).start_date,
-            region_scope=principal.region,
-            max_days_ahead=request.app.state.runtime.settings.enrollment_max_days_ahead,
-        )
+    row = await service.accept_offer(
+        conn=conn,
+        offer_id=_request_id(offer_id, "offer"),
+        start_date=(body or AcceptIn()).start_date,
+        region_scope=principal.region,
+        max_days_ahead=request.app.state.runtime.settings.enrollment_max_days_ahead,
+    )
     return _offer_out(row)
 
 
@@ -1092,10 +1070,9 @@ async def decline_offer(
 ) -> OfferOut:
     """The family declined: the place passes to the next in line; the recipient keeps their
     place in line and is not offered this site again."""
-    with _problems():
-        row = await service.decline_offer(
-            conn=conn, offer_id=_request_id(offer_id, "offer"), region_scope=principal.region
-        )
+    row = await service.decline_offer(
+        conn=conn, offer_id=_request_id(offer_id, "offer"), region_scope=principal.region
+    )
     return _offer_out(row)
 
 
@@ -1151,13 +1128,12 @@ async def import_recipients(
     """Import recipients from a CSV body (header: iin, full_name, birth_date, category, region,
     disability_group, language, guardian_name, guardian_phone, guardian_email)."""
     text = await _csv_body(request)
-    with _problems():
-        result = await service.import_recipients(
-            conn=conn,
-            text=text,
-            region_scope=principal.region,
-            max_errors=request.app.state.runtime.settings.max_import_errors,
-        )
+    result = await service.import_recipients(
+        conn=conn,
+        text=text,
+        region_scope=principal.region,
+        max_errors=request.app.state.runtime.settings.max_import_errors,
+    )
     return ImportOut(
         rows=result.rows,
         stored=result.stored,
@@ -1199,13 +1175,12 @@ async def record_death(
     """A notice of death: the recipient is de-registered (died) on the date, their open
     enrollments end on it (the day of death is the last date of service, so it is paid) and
     `registry.recipient.deregistered.v1` is published. National keys only."""
-    with _problems():
-        outcome = await service.record_death(
-            conn=conn,
-            notice=domain.DeathNotice(body.iin, body.died_on, body.act_number),
-            actor=principal.actor,
-            region_scope=principal.region,
-        )
+    outcome = await service.record_death(
+        conn=conn,
+        notice=domain.DeathNotice(body.iin, body.died_on, body.act_number),
+        actor=principal.actor,
+        region_scope=principal.region,
+    )
     return DeathOut(outcome=outcome, died_on=body.died_on)  # type: ignore[arg-type]
 
 
@@ -1235,14 +1210,13 @@ async def import_deaths(
     """Record the register's notices from a CSV body (header: iin, died_on, act_number); the
     same file again changes nothing. National keys only."""
     text = await _csv_body(request)
-    with _problems():
-        result = await service.import_deaths(
-            conn=conn,
-            text=text,
-            actor=principal.actor,
-            region_scope=principal.region,
-            max_errors=request.app.state.runtime.settings.max_import_errors,
-        )
+    result = await service.import_deaths(
+        conn=conn,
+        text=text,
+        actor=principal.actor,
+        region_scope=principal.region,
+        max_errors=request.app.state.runtime.settings.max_import_errors,
+    )
     return DeathsImportOut(
         rows=result.rows,
         recorded=result.recorded,
