@@ -9,7 +9,7 @@ from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 from ssu_common import Connection, audit, current_correlation_id, emit, emit_many, get_logger
@@ -775,10 +775,9 @@ async def enroll(
             )
             events.append((_ended_event(transferred), str(transferred["id"])))
         if domain.has_capacity_limit(command.form) and site["places"] is not None:
-            occupied = await store.occupied_places(conn, site["license_number"], site["site_id"])
             # A place held by an open offer is taken, except the one offered to this recipient.
-            occupied += await store.open_offers_at(
-                conn, site["license_number"], site["site_id"], except_iin=command.iin
+            occupied = await store.taken_places(
+                conn, site["license_number"], site["site_id"], for_iin=command.iin
             )
             if occupied >= site["places"]:
                 raise RegistryError(
@@ -1652,20 +1651,10 @@ async def _offer_free_places(conn: Connection, regions: Iterable[str]) -> int:
         [
             (
                 OfferMadeV1(
-                    offer_id=o["offer_id"],
-                    request_id=o["request_id"],
-                    iin=o["iin"],
-                    region=o["region"],
-                    form=o["form"],
-                    category=o["category"],
-                    provider_bin=o["provider_bin"],
-                    provider_name=o["provider_name"],
-                    license_number=o["license_number"],
-                    site_id=o["site_id"],
+                    **_offer_fields(o, on=today),
                     site_address=o["site_address"],
                     made_on=o["made_on"],
                     expires_on=o["expires_on"],
-                    addressee=domain.addressee_for(contact_of(o), on=today),
                 ),
                 o["request_id"],
             )
@@ -1698,38 +1687,50 @@ def _first_fitting(sites: list[_FreeSite], request: dict[str, Any]) -> _FreeSite
     return None
 
 
-async def _lapse(conn: Connection, offer_ids: Sequence[str], *, reason: str, on: date) -> list[str]:
+def _offer_fields(offer: dict[str, Any], *, on: date) -> dict[str, Any]:
+    """What every offer event says of the offer: who, which line, which place, told whom."""
+    return {
+        "offer_id": offer["offer_id"],
+        "request_id": offer["request_id"],
+        "iin": offer["iin"],
+        "region": offer["region"],
+        "form": offer["form"],
+        "category": offer["category"],
+        "provider_bin": offer["provider_bin"],
+        "provider_name": offer["provider_name"],
+        "license_number": offer["license_number"],
+        "site_id": offer["site_id"],
+        "addressee": domain.addressee_for(contact_of(offer), on=on),
+    }
+
+
+LapseReason = Literal["declined", "expired", "withdrawn"]
+
+
+async def _lapse(
+    conn: Connection, offer_ids: Sequence[str], *, reason: LapseReason, on: date
+) -> list[str]:
     """Close open offers without a placement (declined, expired, withdrawn) and tell the
-    recipients they stay on the line; returns the regions whose places came free."""
-    status = {"declined": "declined", "expired": "expired", "withdrawn": "withdrawn"}[reason]
-    closed = await store.close_offers(conn, offer_ids, status=status, on=on)
+    recipients they stay on the line; returns the regions whose places came free. The
+    reason is the offer's closed status."""
+    closed = await store.close_offers(conn, offer_ids, status=reason, on=on)
     if not closed:
         return []
     offers = await store.offers_by_ids(conn, closed)
     await audit.record_many(
         conn,
         aggregates=[Aggregate("waiting", o["request_id"]) for o in offers],
-        action=f"offer.{status}",
-        reason=f"offer {status}",
+        action=f"offer.{reason}",
+        reason=f"offer {reason}",
     )
     await emit_many(
         conn,
         [
             (
                 OfferLapsedV1(
-                    offer_id=o["offer_id"],
-                    request_id=o["request_id"],
-                    iin=o["iin"],
-                    region=o["region"],
-                    form=o["form"],
-                    category=o["category"],
-                    provider_bin=o["provider_bin"],
-                    provider_name=o["provider_name"],
-                    license_number=o["license_number"],
-                    site_id=o["site_id"],
-                    reason=reason,  # type: ignore[arg-type]
+                    **_offer_fields(o, on=on),
+                    reason=reason,
                     lapsed_on=on,
-                    addressee=domain.addressee_for(contact_of(o), on=on),
                 ),
                 o["request_id"],
             )
@@ -1862,19 +1863,9 @@ async def _placed(conn: Connection, *, iin: str, form: str, enrollment: dict[str
     await emit(
         conn,
         OfferAcceptedV1(
-            offer_id=offer["offer_id"],
-            request_id=waiting["request_id"],
-            iin=iin,
+            **_offer_fields(accepted, on=today),
             enrollment_id=str(enrollment["id"]),
-            region=accepted["region"],
-            form=form,
-            category=accepted["category"],
-            provider_bin=accepted["provider_bin"],
-            provider_name=accepted["provider_name"],
-            license_number=accepted["license_number"],
-            site_id=accepted["site_id"],
             start_date=enrollment["start_date"],
-            addressee=domain.addressee_for(contact_of(accepted), on=today),
         ),
         subject=waiting["request_id"],
     )

@@ -533,14 +533,20 @@ async def provider_covers(conn: Connection, license_number: str, form: str, cate
     )
 
 
-async def occupied_places(conn: Connection, license_number: str, site_id: str) -> int:
+async def taken_places(conn: Connection, license_number: str, site_id: str, *, for_iin: str) -> int:
+    """Places taken at a site: by enrollments of the place-taking forms, and held by open
+    offers but the one offered to this recipient (theirs to take). One round trip."""
     return int(
         await conn.fetchval(
-            "SELECT count(*) FROM enrollments"
-            " WHERE license_number = $1 AND site_id = $2 AND status <> 'ended'"
-            " AND form IN ('stationary', 'semi_stationary', 'temporary_stay')",
+            "SELECT (SELECT count(*) FROM enrollments"
+            "  WHERE license_number = $1 AND site_id = $2 AND status <> 'ended'"
+            "  AND form IN ('stationary', 'semi_stationary', 'temporary_stay'))"
+            " + (SELECT count(*) FROM offers o JOIN waiting_requests w ON w.id = o.request_id"
+            "  WHERE o.license_number = $1 AND o.site_id = $2 AND o.status = 'open'"
+            "  AND w.iin_index <> $3)",
             license_number,
             site_id,
+            iin_index(for_iin),
         )
     )
 
@@ -1176,22 +1182,6 @@ async def enrollment_region(conn: Connection, enrollment_id: str) -> str | None:
         "SELECT region FROM enrollments WHERE id = $1::uuid", enrollment_id
     )
     return region
-
-
-async def open_offers_at(
-    conn: Connection, license_number: str, site_id: str, *, except_iin: str
-) -> int:
-    """Places held by open offers at a site, but the one offered to this recipient."""
-    return int(
-        await conn.fetchval(
-            "SELECT count(*) FROM offers o JOIN waiting_requests w ON w.id = o.request_id"
-            " WHERE o.license_number = $1 AND o.site_id = $2 AND o.status = 'open'"
-            " AND w.iin_index <> $3",
-            license_number,
-            site_id,
-            iin_index(except_iin),
-        )
-    )
 
 
 def _line_key(first: int) -> str:
