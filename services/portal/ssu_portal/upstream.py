@@ -5,7 +5,7 @@ What registry and licensing answer is passed on as typed records; a refusal beco
 """
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from pydantic import BaseModel, ConfigDict
@@ -15,6 +15,9 @@ from ssu_portal.domain import UpstreamFailed
 
 class _Answer(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+AnswerT = TypeVar("AnswerT", bound=_Answer)
 
 
 class Alternative(_Answer):
@@ -122,33 +125,29 @@ class Upstream:
             )
         return response.json()
 
-    async def disruptions(self, *, key: str, region: str | None) -> list[Disruption]:
-        """Every disrupted recipient the key may see, page after page."""
-        found: list[Disruption] = []
+    async def _every_page(
+        self, path: str, model: type[AnswerT], *, key: str, region: str | None
+    ) -> list[AnswerT]:
+        """Every item of a registry list the key may see, page after page."""
+        found: list[AnswerT] = []
         cursor: str | None = None
         while True:
             params = httpx.QueryParams(
                 {k: v for k, v in (("region", region), ("cursor", cursor)) if v} | {"limit": "200"}
             )
-            page = await self._call("GET", f"{self.registry_url}/v1/disruptions?{params}", key=key)
-            found += [Disruption.model_validate(item) for item in page["items"]]
+            page = await self._call("GET", f"{self.registry_url}{path}?{params}", key=key)
+            found += [model.model_validate(item) for item in page["items"]]
             cursor = page.get("next_cursor")
             if not cursor:
                 return found
 
+    async def disruptions(self, *, key: str, region: str | None) -> list[Disruption]:
+        """Every disrupted recipient the key may see."""
+        return await self._every_page("/v1/disruptions", Disruption, key=key, region=region)
+
     async def waiting(self, *, key: str, region: str | None) -> list[WaitingEntry]:
-        """The region's waiting lines in their order, page after page."""
-        found: list[WaitingEntry] = []
-        cursor: str | None = None
-        while True:
-            params = httpx.QueryParams(
-                {k: v for k, v in (("region", region), ("cursor", cursor)) if v} | {"limit": "200"}
-            )
-            page = await self._call("GET", f"{self.registry_url}/v1/waiting?{params}", key=key)
-            found += [WaitingEntry.model_validate(item) for item in page["items"]]
-            cursor = page.get("next_cursor")
-            if not cursor:
-                return found
+        """The region's waiting lines in their order."""
+        return await self._every_page("/v1/waiting", WaitingEntry, key=key, region=region)
 
     async def answer_offer(self, *, key: str, offer_id: str, answer: str) -> None:
         """Accept (enrolling the recipient) or decline an offer, as the family answered."""
