@@ -100,3 +100,26 @@ def test_accept_language_picks_the_first_language_we_speak() -> None:
     assert language_of("ru-KZ") == "ru"
     assert language_of("fr") == "en"
     assert language_of(None) == "en"
+
+
+def test_the_document_names_every_problem_type_an_operation_answers() -> None:
+    """A generated client's reader sees which refusals an operation has, by type, beside the
+    general ones every keyed operation has (401, 403) and every named resource (404)."""
+    responses = build().create_app().openapi()["paths"]["/v1/enrollments"]["post"]["responses"]
+    examples = {
+        status: sorted(r["content"]["application/problem+json"]["examples"])
+        for status, r in responses.items()
+        if status.startswith("4")
+    }
+    assert examples == {
+        "401": ["unauthorized"],
+        "403": ["forbidden"],
+        "409": ["license-not-active", "no-free-places"],
+        "412": ["precondition-failed"],
+        "422": ["invalid-input"],
+    }
+    offer = build().create_app().openapi()["paths"]["/v1/offers/{offer_id}/accept"]["post"]
+    assert sorted(offer["responses"]["404"]["content"]["application/problem+json"]["examples"])
+    assert offer["responses"]["409"]["content"]["application/problem+json"]["examples"].keys() == {
+        "offer-closed"
+    }

@@ -29,7 +29,7 @@ from ssu_common.messaging import (
 from ssu_common.metrics import DomainGauge, GaugeRows
 from ssu_common.outbox import OutboxRelay, emit, emit_many
 from ssu_common.paging import Seq, TimeAndId, decode_cursor, encode_cursor
-from ssu_common.problems import Problem, field_error
+from ssu_common.problems import Problem, field_error, refusals
 from ssu_common.runtime import ServiceRuntime, connection
 from ssu_common.settings import REPO_ROOT, ServiceSettings
 
@@ -80,6 +80,7 @@ __all__ = [
     "migrate",
     "optional_principal",
     "queue_name",
+    "refusals",
     "reseal_batch",
     "safe_cell",
     "same_person",

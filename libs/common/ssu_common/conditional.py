@@ -213,13 +213,6 @@ def document_conditional(openapi: dict[str, Any]) -> dict[str, Any]:
                 operation.setdefault("parameters", []).append(if_match)
                 responses.setdefault(
                     "412",
-                    {
-                        "description": "If-Match named an outdated ETag",
-                        "content": {
-                            "application/problem+json": {
-                                "schema": {"$ref": "#/components/schemas/Problem"}
-                            }
-                        },
-                    },
+                    {"description": "If-Match named an outdated ETag"},
                 )
     return openapi

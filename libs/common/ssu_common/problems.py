@@ -7,7 +7,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ssu_common.errors import KINDS, DomainError, Language, general, language_of
+from ssu_common.errors import (
+    GENERAL,
+    KINDS,
+    DomainError,
+    Language,
+    ProblemKind,
+    general,
+    language_of,
+)
 from ssu_common.logging import get_logger
 
 log = get_logger(__name__)
@@ -196,23 +204,71 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 }
 
 
+def _example(kind: ProblemKind) -> dict[str, Any]:
+    return {
+        "summary": kind.title.en,
+        "value": {
+            "type": kind.type,
+            "title": kind.title.en,
+            "status": kind.status,
+            "detail": kind.explanation.en,
+        },
+    }
+
+
+def refusals(*kinds: ProblemKind) -> dict[int | str, dict[str, Any]]:
+    """The `responses=` of a route that may refuse with these kinds: one response per status,
+    each kind an example under it, so a generated client and its reader see every problem type
+    the operation answers (`document_problems` adds the schema and the general 401/403/404)."""
+    by_status: dict[int | str, dict[str, Any]] = {}
+    for k in kinds:
+        response = by_status.get(k.status)
+        if response is None:
+            by_status[k.status] = {"description": k.title.en, "examples": {k.slug: _example(k)}}
+        else:
+            response["description"] = f"{response['description']}; {k.title.en}"
+            response["examples"][k.slug] = _example(k)
+    return {
+        status: {
+            "description": response["description"],
+            "content": {PROBLEM_JSON: {"examples": response["examples"]}},
+        }
+        for status, response in by_status.items()
+    }
+
+
 def document_problems(openapi: dict[str, Any]) -> dict[str, Any]:
-    """Describe every error response as what it is: `application/problem+json`."""
+    """Describe every error response as what it is: `application/problem+json`, with the
+    problem types it may carry as examples. An operation behind a key documents 401 and 403;
+    one whose path names a resource documents 404."""
     components = openapi.setdefault("components", {}).setdefault("schemas", {})
     components["Problem"] = PROBLEM_SCHEMA
     for name in ("HTTPValidationError", "ValidationError"):
         components.pop(name, None)
-    problem = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
-    for operations in openapi.get("paths", {}).values():
+    ref = {"$ref": "#/components/schemas/Problem"}
+    for path, operations in openapi.get("paths", {}).items():
         for operation in operations.values():
-            responses = operation.get("responses", {})
-            for status, response in responses.items():
-                if status.startswith(("4", "5")):
-                    response["content"] = problem
+            responses = operation.setdefault("responses", {})
+            if operation.get("security"):
+                for status in (401, 403):
+                    responses.setdefault(str(status), {"description": GENERAL[status].title.en})
+            if "{" in path:
+                responses.setdefault("404", {"description": GENERAL[404].title.en})
             if (
                 operation.get("security")
                 or operation.get("parameters")
                 or operation.get("requestBody")
             ):
-                responses.setdefault("422", {"description": "Invalid input", "content": problem})
+                responses.setdefault("422", {"description": "Invalid input"})
+            for status, response in responses.items():
+                if status.startswith(("4", "5")):
+                    declared = response.get("content", {}).get(PROBLEM_JSON, {})
+                    examples = declared.get("examples") or {}
+                    general_kind = GENERAL.get(int(status)) if status.isdigit() else None
+                    if not examples and general_kind is not None:
+                        examples = {general_kind.slug: _example(general_kind)}
+                    body: dict[str, Any] = {"schema": ref}
+                    if examples:
+                        body["examples"] = examples
+                    response["content"] = {PROBLEM_JSON: body}
     return openapi

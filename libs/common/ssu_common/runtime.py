@@ -432,8 +432,9 @@ class ServiceRuntime:
 
         def openapi() -> dict[str, Any]:
             if app.openapi_schema is None:
-                app.openapi_schema = document_conditional(
-                    document_idempotency(document_problems(generate()))
+                # Problems last: it gives every error response, whoever added it, its body.
+                app.openapi_schema = document_problems(
+                    document_conditional(document_idempotency(generate()))
                 )
             return app.openapi_schema
 

@@ -18,6 +18,7 @@ from ssu_common import (
     decode_cursor,
     encode_cursor,
     field_error,
+    refusals,
 )
 from ssu_contracts import (
     Addressee,
@@ -568,7 +569,12 @@ def _enrollment_out(row: Any) -> EnrollmentOut:
     )
 
 
-@router.post("/enrollments", response_model=EnrollmentOut, status_code=201)
+@router.post(
+    "/enrollments",
+    response_model=EnrollmentOut,
+    status_code=201,
+    responses=refusals(domain.NO_FREE_PLACES, domain.LICENSE_NOT_ACTIVE),
+)
 async def enroll(
     body: EnrollmentIn,
     request: Request,
@@ -921,7 +927,12 @@ def _request_id(value: str, what: str = "waiting request") -> str:
         raise Problem(404, f"{what} {value} not found") from None
 
 
-@router.post("/waiting", response_model=WaitingOut, status_code=201)
+@router.post(
+    "/waiting",
+    response_model=WaitingOut,
+    status_code=201,
+    responses=refusals(domain.ALREADY_WAITING, domain.NO_LINE_FOR_FORM),
+)
 async def join_waiting(
     body: WaitingIn,
     response: Response,
@@ -1042,7 +1053,9 @@ async def get_offer(
     return _offer_out(row)
 
 
-@router.post("/offers/{offer_id}/accept", response_model=OfferOut)
+@router.post(
+    "/offers/{offer_id}/accept", response_model=OfferOut, responses=refusals(domain.OFFER_CLOSED)
+)
 async def accept_offer(
     offer_id: str,
     request: Request,
@@ -1062,7 +1075,9 @@ async def accept_offer(
     return _offer_out(row)
 
 
-@router.post("/offers/{offer_id}/decline", response_model=OfferOut)
+@router.post(
+    "/offers/{offer_id}/decline", response_model=OfferOut, responses=refusals(domain.OFFER_CLOSED)
+)
 async def decline_offer(
     offer_id: str,
     principal: Principal = Security(authorize, scopes=WRITE),
