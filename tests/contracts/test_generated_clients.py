@@ -268,7 +268,10 @@ async def the_story(story: Story, sinks: Any) -> None:
         "licensing.submit_application", body=body, idempotency_key=key, expect=201
     )
     application_id = submitted.parsed["id"]
-    assert replayed.parsed["id"] == application_id
+    assert (replayed.parsed["id"], replayed.headers["Idempotent-Replayed"]) == (
+        application_id,
+        "true",
+    )
     assert submitted.parsed["passes"] is True
     inspected = await story.call(
         "licensing.record_inspection",
