@@ -37,6 +37,17 @@ def operation_ids(openapi: dict[str, Any]) -> list[str]:
     ]
 
 
+def operation(openapi: dict[str, Any], operation_id: str) -> dict[str, Any]:
+    """The document's description of one operation, by its operationId."""
+    [found] = [
+        op
+        for item in openapi["paths"].values()
+        for method, op in item.items()
+        if method in METHODS and op["operationId"] == operation_id
+    ]
+    return dict(found)
+
+
 @dataclass(frozen=True)
 class GeneratedClient:
     service: str
