@@ -12,6 +12,7 @@ from typing import Any
 import attrs
 from openapi_python_client import generate
 from openapi_python_client.config import Config, ConfigFile, MetaType
+from openapi_python_client.strings import PythonIdentifier
 
 SERVICES = ("licensing", "registry", "billing", "notification")
 METHODS = ("get", "put", "post", "delete", "patch")
@@ -94,7 +95,9 @@ def generate_client(
     warnings = [" ".join(f"{e.header} {e.detail or ''}".split()) for e in errors]
     imported = _import(root, package)
     operations = {}
-    ids = {i.replace(".", "_"): i for i in operation_ids(openapi)}
+    # Each operation's module is named as the generator names its function.
+    prefix = ConfigFile().field_prefix
+    ids = {str(PythonIdentifier(i, prefix=prefix)): i for i in operation_ids(openapi)}
     for path in sorted((root / package / "api").glob("*/*.py")):
         if path.stem in ids:
             operations[ids[path.stem]] = importlib.import_module(
