@@ -17,7 +17,8 @@ from licensing_world import (
     licensing_service,
     submit,
 )
-from ssu_licensing import domain
+from pydantic import BaseModel
+from ssu_licensing import api, domain
 from ssu_licensing.main import build
 
 live = pytest.mark.asyncio(loop_scope="session")
@@ -114,6 +115,23 @@ def test_every_operation_documents_its_success_answer_with_a_schema() -> None:
             "decided_by",
         ]
     )
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        api.Application,
+        api.LicenseDecision,
+        api.Amendment,
+        api.RequirementSetView,
+        api.Impact,
+        api.Decision,
+    ],
+)
+def test_each_example_is_an_answer_of_its_schema(model: type[BaseModel]) -> None:
+    """An example a client's reader trusts is one the service could answer, byte for byte."""
+    [example] = model.model_json_schema(mode="serialization")["examples"]
+    assert model.model_validate(example).model_dump(mode="json") == example
 
 
 def test_each_operation_declares_the_refusals_it_answers() -> None:
@@ -250,6 +268,12 @@ async def test_application_refusals_have_their_types_and_read_in_kazakh(
         "/v1/requirement-sets/2025.1/impact", headers={**ADMIN, "Accept-Language": "kk"}
     )
     assert r.status_code == 200, r.text
+    r = await svc.client.get("/v1/applications/no-such", headers={**ADMIN, "Accept-Language": "kk"})
+    assert (r.status_code, r.json()["type"], r.json()["detail"]) == (
+        404,
+        "/problems/not-found",
+        "no-such өтініші жоқ",
+    )
     r = await svc.client.get(
         "/v1/requirement-sets/no-such", headers={**ADMIN, "Accept-Language": "kk"}
     )

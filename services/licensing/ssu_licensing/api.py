@@ -1,6 +1,7 @@
 """HTTP API of licensing (DESIGN §5): parse, authorise, call the service, shape the answer."""
 
 import uuid
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
@@ -10,7 +11,6 @@ from pydantic.json_schema import JsonDict
 from ssu_common import (
     Connection,
     Principal,
-    Problem,
     Seq,
     TimeAndId,
     authorize,
@@ -53,7 +53,10 @@ def _limit(request: Request, limit: int) -> int:
     return min(limit, int(request.app.state.runtime.settings.max_page))
 
 
-def _next_cursor(items: list[dict[str, Any]], limit: int, key: Any) -> str | None:
+def _next_cursor(
+    items: list[dict[str, Any]], limit: int, key: Callable[[dict[str, Any]], JsonValue]
+) -> str | None:
+    """The cursor of the page after a full one: the last item's key."""
     return encode_cursor(key(items[-1])) if len(items) == limit and items else None
 
 
@@ -462,11 +465,11 @@ async def list_applications(
     )
 
 
-def _uuid_or_404(value: str, what: str) -> str:
+def _uuid_or_404(value: str, what: domain.Missing) -> str:
     try:
         return str(uuid.UUID(value))
     except ValueError:
-        raise Problem(404, f"{what} {value} does not exist") from None
+        raise DomainError(domain.missing(what, value), kind=general(404)) from None
 
 
 @router.get(

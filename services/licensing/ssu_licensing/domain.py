@@ -517,6 +517,25 @@ NORMS_ARE_NATIONAL = kind(
 )
 
 
+Missing = Literal["application", "license", "requirement_set"]
+_MISSING: dict[Missing, tuple[str, str, str]] = {
+    "application": ("application {} does not exist", "{} өтініші жоқ", "заявки {} нет"),
+    "license": ("license {} does not exist", "{} лицензиясы жоқ", "лицензии {} нет"),
+    "requirement_set": (
+        "requirement set {} does not exist",
+        "{} талаптар жиыны жоқ",
+        "набора требований {} нет",
+    ),
+}
+
+
+def missing(what: Missing, key: str) -> Texts:
+    """That an application, license or requirement set does not exist (or is not the key's
+    to see), in the three languages."""
+    en, kk, ru = _MISSING[what]
+    return Texts(en.format(key), kk.format(key), ru.format(key))
+
+
 @dataclass(frozen=True)
 class LicenseAction:
     """What a license's status must be for an action, and the refusal when it is not."""

@@ -50,38 +50,8 @@ def almaty_today() -> date:
     return datetime.now(ALMATY).date()
 
 
-def _not_found(detail: Texts) -> DomainError:
-    return DomainError(detail, kind=general(404))
-
-
-def _no_requirement_set(version: str) -> DomainError:
-    return _not_found(
-        Texts(
-            f"requirement set {version} does not exist",
-            f"{version} талаптар жиыны жоқ",
-            f"набора требований {version} нет",
-        )
-    )
-
-
-def _no_application(application_id: str) -> DomainError:
-    return _not_found(
-        Texts(
-            f"application {application_id} does not exist",
-            f"{application_id} өтініші жоқ",
-            f"заявки {application_id} нет",
-        )
-    )
-
-
-def _no_license(number: str) -> DomainError:
-    return _not_found(
-        Texts(
-            f"license {number} does not exist",
-            f"{number} лицензиясы жоқ",
-            f"лицензии {number} нет",
-        )
-    )
+def _not_found(what: domain.Missing, key: str) -> DomainError:
+    return DomainError(domain.missing(what, key), kind=general(404))
 
 
 def _visible(region: str, region_scope: str | None) -> bool:
@@ -191,7 +161,7 @@ async def list_requirement_sets(*, conn: Connection) -> list[dict[str, Any]]:
 async def get_requirement_set(*, conn: Connection, version: str) -> dict[str, Any]:
     row = await store.get_requirement_set(conn, version)
     if row is None:
-        raise _no_requirement_set(version)
+        raise _not_found("requirement_set", version)
     in_force = await store.requirement_set_in_force(conn, almaty_today())
     return requirement_set_view(row, in_force=in_force["version"] if in_force else None)
 
@@ -246,7 +216,7 @@ async def activate_requirement_set(
     async with conn.transaction():
         before = await store.get_requirement_set(conn, version)
         if before is None:
-            raise _no_requirement_set(version)
+            raise _not_found("requirement_set", version)
         await store.activate_requirement_set(conn, version=version, effective_from=effective_from)
         await store.insert_decision(
             conn,
@@ -409,7 +379,7 @@ async def _application_for_decision(
 ) -> dict[str, Any]:
     row = await store.get_application(conn, application_id, for_update=True)
     if row is None or not _visible(row["region"], region_scope):
-        raise _no_application(application_id)
+        raise _not_found("application", application_id)
     if row["status"] != ApplicationStatus.SUBMITTED:
         raise DomainError(
             domain.decided_detail(application_id, ApplicationStatus(row["status"])),
@@ -444,7 +414,7 @@ async def get_application(
 ) -> dict[str, Any]:
     row = await store.get_application(conn, application_id)
     if row is None or not _visible(row["region"], region_scope):
-        raise _no_application(application_id)
+        raise _not_found("application", application_id)
     view = application_view(row)
     view["inspections"] = [
         inspection_view(i) for i in await store.inspections_of(conn, application_id)
@@ -823,7 +793,7 @@ def license_view(lic: dict[str, Any], *, private: bool = False) -> dict[str, Any
 async def get_license(*, conn: Connection, number: str) -> dict[str, Any]:
     lic = await store.get_license_facts(conn, number)
     if lic is None:
-        raise _no_license(number)
+        raise _not_found("license", number)
     return license_view(lic)
 
 
@@ -871,7 +841,7 @@ async def _license_for_change(
 ) -> dict[str, Any]:
     lic = await store.get_license(conn, number, for_update=True)
     if lic is None or not _visible(lic["region"], region_scope):
-        raise _no_license(number)
+        raise _not_found("license", number)
     status = LicenseStatus(lic["status"])
     if not domain.transition_allowed(action, status):
         raise DomainError(
@@ -1155,7 +1125,7 @@ async def simulate_impact(
     under the given set."""
     row = await store.get_requirement_set(conn, version)
     if row is None:
-        raise _no_requirement_set(version)
+        raise _not_found("requirement_set", version)
     candidate = _set_model(row)
     in_force, _ = await _set_in_force(conn, almaty_today())
     licenses = await store.current_licenses(conn, region=region_scope)
