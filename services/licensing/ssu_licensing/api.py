@@ -184,7 +184,7 @@ class Application(BaseModel):
                     "legal_form": "llp",
                     "region": "750000000",
                     "region_name": _REGION_NAME,
-                    "contact": {"email": "info@meirim.kz", "phone": None, "language": "kk"},
+                    "contact": {"email": None, "phone": "8 (727) 250-00-00", "language": "kk"},
                     "subtypes": [_SUBTYPE_EXAMPLE],
                     "sites": [
                         {
@@ -373,7 +373,7 @@ _LICENSE_EXAMPLE: JsonDict = {
         }
     ],
     "application_id": "0b8f1c2e-6d3a-4f7e-9a51-3c2d4e5f6a7b",
-    "contact": {"email": "info@meirim.kz", "phone": None, "language": "kk"},
+    "contact": {"email": None, "phone": "8 (727) 250-00-00", "language": "kk"},
     "decided_by": "almaty-department/head-01",
 }
 
