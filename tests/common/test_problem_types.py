@@ -8,8 +8,8 @@ from datetime import date
 import pytest
 import pytest_asyncio
 from harness import ADMIN, RunningService, reset_service, running_service, settings_for
+from ssu_common.consumer import _permanent
 from ssu_common.errors import GENERAL, DomainError, Texts, language_of
-from ssu_common.messaging import _permanent
 from ssu_contracts import make_iin
 from ssu_registry import domain
 from ssu_registry.main import build
