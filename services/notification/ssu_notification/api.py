@@ -21,7 +21,7 @@ from ssu_common import (
 )
 from ssu_contracts import DeliveryChannel, DeliveryStatus
 
-from ssu_notification import domain, service, store
+from ssu_notification import domain, service
 
 router = APIRouter(prefix="/v1", tags=["notification"])
 
@@ -70,25 +70,25 @@ class DeliveryPage(BaseModel):
     next_cursor: str | None
 
 
-def _delivery(row: Any) -> Delivery:
+def _delivery(row: service.DeliveryRow) -> Delivery:
     # The log is readable by read-only clients: people's contacts are shown masked.
-    pending = row["status"] in ("queued", "failed")
+    pending = row.status in ("queued", "failed")
     return Delivery(
-        id=row["id"],
-        event_id=row["event_id"],
-        event_type=row["event_type"],
-        audience=row["audience"],
-        addressee=mask_pii(row["addressee"]),
-        channel=row["channel"],
-        destination=mask_pii(row["destination"]),
-        language=row["language"],
-        subject=row["subject"],
-        status=row["status"],
-        attempts=row["attempts"],
-        next_attempt_at=row["next_attempt_at"] if pending else None,
-        last_error=row["last_error"],
-        created_at=row["created_at"],
-        sent_at=row["sent_at"],
+        id=row.id,
+        event_id=row.event_id,
+        event_type=row.event_type,
+        audience=row.audience,
+        addressee=mask_pii(row.addressee),
+        channel=DeliveryChannel(row.channel),
+        destination=mask_pii(row.destination),
+        language=row.language,
+        subject=row.subject,
+        status=DeliveryStatus(row.status),
+        attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at if pending else None,
+        last_error=row.last_error,
+        created_at=row.created_at,
+        sent_at=row.sent_at,
     )
 
 
@@ -122,20 +122,18 @@ async def list_deliveries(
     cursor: str | None = None,
 ) -> DeliveryPage:
     """The delivery log, oldest first; a regional key sees its region's deliveries only."""
-    rows = await store.list_deliveries(
-        conn,
+    page, more = await service.list_deliveries(
+        conn=conn,
         event_id=str(event_id) if event_id else None,
         status=str(status) if status else None,
         channel=str(channel) if channel else None,
         region=principal.region,
         after_seq=_decode_cursor(cursor),
-        limit=limit + 1,
+        limit=limit,
     )
-    page = rows[:limit]
-    more = len(rows) > limit
     return DeliveryPage(
         items=[_delivery(r) for r in page],
-        next_cursor=_encode_cursor(page[-1]["seq"]) if more and page else None,
+        next_cursor=_encode_cursor(page[-1].seq) if more and page else None,
     )
 
 

@@ -409,6 +409,34 @@ async def record_attempts(
 # subscriptions
 
 
+# What the delivery log's readers see of a delivery.
+DeliveryRow: TypeAlias = store.DeliveryRow
+
+
+async def list_deliveries(
+    *,
+    conn: Connection,
+    event_id: str | None,
+    status: str | None,
+    channel: str | None,
+    region: str | None,
+    after_seq: int,
+    limit: int,
+) -> tuple[list[DeliveryRow], bool]:
+    """A page of the delivery log after a position (a region's only, for a regional key), and
+    whether more follow."""
+    rows = await store.list_deliveries(
+        conn,
+        event_id=event_id,
+        status=status,
+        channel=channel,
+        region=region,
+        after_seq=after_seq,
+        limit=limit + 1,
+    )
+    return rows[:limit], len(rows) > limit
+
+
 async def create_subscription(
     *,
     conn: Connection,
