@@ -16,9 +16,10 @@ from ssu_common import (
     connection,
     decode_cursor,
     encode_cursor,
-    field_error,
     mask_pii,
+    refusals,
 )
+from ssu_common.errors import general
 from ssu_contracts import DeliveryChannel, DeliveryStatus
 
 from ssu_notification import domain, service
@@ -193,7 +194,18 @@ class SubscriptionList(BaseModel):
     next_cursor: str | None
 
 
-@router.post("/subscriptions", status_code=201, response_model=CreatedSubscription)
+@router.post(
+    "/subscriptions",
+    status_code=201,
+    response_model=CreatedSubscription,
+    responses=refusals(
+        domain.CALLBACK_URL_REFUSED,
+        domain.EVENT_NOT_FOR_WEBHOOKS,
+        domain.WEBHOOK_SECRET_REFUSED,
+        general(422),
+        domain.PERSONAL_EVENTS_NEED_REGISTRY_READ,
+    ),
+)
 async def create_subscription(
     body: NewSubscription,
     request: Request,
@@ -203,27 +215,6 @@ async def create_subscription(
 ) -> CreatedSubscription:
     """Subscribe a callback URL to event types; the body is the signed CloudEvents envelope."""
     settings = request.app.state.runtime.settings
-    problem = domain.callback_url_problem(
-        body.callback_url, allow_loopback=settings.allow_loopback_webhooks
-    )
-    if problem:
-        raise field_error("callback_url", problem)
-    for i, event_type in enumerate(body.event_types):
-        if event_type in domain.SECRET_EVENT_TYPES:
-            raise field_error(
-                f"event_types.{i}",
-                f"{event_type} carries a person's single-use code: it is never sent to webhooks",
-            )
-        if event_type not in service.SUBSCRIBABLE:
-            raise field_error(f"event_types.{i}", f"unknown event type {event_type!r}")
-        if event_type in domain.PERSONAL_EVENT_TYPES and "registry:read" not in principal.scopes:
-            raise field_error(
-                f"event_types.{i}",
-                f"{event_type} carries personal data: the key needs registry:read",
-                status=403,
-            )
-    if body.secret is not None and (problem := domain.webhook_secret_problem(body.secret)):
-        raise field_error("secret", problem)
     row, secret = await service.create_subscription(
         conn=conn,
         callback_url=body.callback_url,
@@ -232,13 +223,19 @@ async def create_subscription(
         description=body.description,
         created_by=principal.client,
         region=principal.region,
+        allow_loopback=settings.allow_loopback_webhooks,
+        may_read_personal="registry:read" in principal.scopes,
     )
     created = CreatedSubscription(**_subscription(row), secret=secret)
     response.headers["Location"] = f"/v1/subscriptions/{created.id}"
     return created
 
 
-@router.post("/subscriptions/{subscription_id}/secret", response_model=CreatedSubscription)
+@router.post(
+    "/subscriptions/{subscription_id}/secret",
+    response_model=CreatedSubscription,
+    responses=refusals(domain.WEBHOOK_SECRET_REFUSED, general(422)),
+)
 async def rotate_subscription_secret(
     subscription_id: UUID,
     body: SecretRotation,
@@ -247,8 +244,6 @@ async def rotate_subscription_secret(
 ) -> CreatedSubscription:
     """Give a subscription a new secret (returned once); the current one keeps signing beside
     it for `previous_valid_seconds`, so each delivery carries both signatures meanwhile."""
-    if body.secret is not None and (problem := domain.webhook_secret_problem(body.secret)):
-        raise field_error("secret", problem)
     await _visible_subscription(conn, subscription_id, principal)
     rotated = await service.rotate_secret(
         conn=conn,
