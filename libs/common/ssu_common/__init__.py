@@ -19,7 +19,7 @@ from ssu_common.broker import (
 from ssu_common.consumer import REASON_HEADER, EventHandler, PermanentError
 from ssu_common.context import current_causation_id, current_correlation_id, work_context
 from ssu_common.crypto import CipherError, FieldCipher, ServiceKeys, generate_key, load_keys
-from ssu_common.csvfiles import csv_text, safe_cell
+from ssu_common.csvfiles import csv_text, read_csv_body, safe_cell
 from ssu_common.db import Connection, create_pool, ensure_database, migrate
 from ssu_common.keyrotation import SealedTable, reseal_batch
 from ssu_common.logging import configure_logging, get_logger, mask_pii
@@ -77,6 +77,7 @@ __all__ = [
     "migrate",
     "optional_principal",
     "queue_name",
+    "read_csv_body",
     "refusals",
     "reseal_batch",
     "safe_cell",

@@ -17,6 +17,7 @@ from ssu_common import (
     decode_cursor,
     encode_cursor,
     field_error,
+    read_csv_body,
     refusals,
 )
 from ssu_contracts import (
@@ -1100,24 +1101,6 @@ class ImportOut(BaseModel):
     )
 
 
-async def _csv_body(request: Request) -> str:
-    """A CSV request body as text: the file itself (not a form), at most MAX_IMPORT_BYTES, UTF-8."""
-    content_type = request.headers.get("content-type", "")
-    if content_type.startswith("multipart/"):
-        raise Problem(415, "send the CSV file as the request body (Content-Type: text/csv)")
-    body = await request.body()
-    if len(body) > MAX_IMPORT_BYTES:
-        raise Problem(413, f"the CSV is larger than {MAX_IMPORT_BYTES} bytes")
-    try:
-        return body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise Problem(
-            422,
-            "body: the CSV must be UTF-8",
-            errors=[{"field": "body", "message": "the CSV must be UTF-8"}],
-        ) from None
-
-
 @router.post(
     "/recipients/import",
     response_model=ImportOut,
@@ -1132,7 +1115,7 @@ async def import_recipients(
 ) -> ImportOut:
     """Import recipients from a CSV body (header: iin, full_name, birth_date, category, region,
     disability_group, language, guardian_name, guardian_phone, guardian_email)."""
-    text = await _csv_body(request)
+    text = await read_csv_body(request, MAX_IMPORT_BYTES)
     result = await service.import_recipients(
         conn=conn,
         text=text,
@@ -1214,7 +1197,7 @@ async def import_deaths(
 ) -> DeathsImportOut:
     """Record the register's notices from a CSV body (header: iin, died_on, act_number); the
     same file again changes nothing. National keys only."""
-    text = await _csv_body(request)
+    text = await read_csv_body(request, MAX_IMPORT_BYTES)
     result = await service.import_deaths(
         conn=conn,
         text=text,
