@@ -8,6 +8,20 @@ from typing import Any
 import pytest
 
 SERVICES = ("licensing", "registry", "billing", "notification", "portal")
+RECORD_FIELDS = {
+    "id",
+    "at",
+    "client",
+    "official",
+    "aggregate_type",
+    "aggregate_id",
+    "action",
+    "reason",
+    "correlation_id",
+    "causation_id",
+    "leaf_index",
+    "leaf_hash",
+}
 # Portal keeps no sealed columns, so it has no key rotation.
 ROTATING = ("licensing", "registry", "billing", "notification")
 
@@ -51,22 +65,10 @@ def test_audit_trail_is_documented_with_its_records(
     _, doc = service_doc
     page = _schema(doc, "/v1/audit", "get", "200")
     assert set(page["properties"]) == {"items", "next_cursor"}
+    assert set(page["examples"][0]["items"][0]) == RECORD_FIELDS
     record = doc["components"]["schemas"]["AuditRecordOut"]
     assert page["properties"]["items"]["items"] == {"$ref": "#/components/schemas/AuditRecordOut"}
-    assert set(record["properties"]) == {
-        "id",
-        "at",
-        "client",
-        "official",
-        "aggregate_type",
-        "aggregate_id",
-        "action",
-        "reason",
-        "correlation_id",
-        "causation_id",
-        "leaf_index",
-        "leaf_hash",
-    }
+    assert set(record["properties"]) == RECORD_FIELDS
     assert all(p.get("description") for p in record["properties"].values())
 
 

@@ -104,6 +104,32 @@ class AuditRecordOut(BaseModel):
 class AuditPage(BaseModel):
     """A page of the audit trail, oldest first."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "id": 42,
+                            "at": "2026-03-01T09:30:00.123456Z",
+                            "client": "cbd",
+                            "official": "inspector-7",
+                            "aggregate_type": "license",
+                            "aggregate_id": "KZ-LIC-000123",
+                            "action": "license.suspended",
+                            "reason": "inspection found no qualified staff",
+                            "correlation_id": "9b2f4c1e-2d7a-4f0e-8a51-3c6d2b7e9f10",
+                            "causation_id": "0b6f7d2c-5a4e-4c1b-9e3f-7a8d6c5b4e3a",
+                            "leaf_index": 41,
+                            "leaf_hash": "5f0c" + "0" * 60,
+                        }
+                    ],
+                    "next_cursor": "NDI",
+                }
+            ]
+        }
+    )
+
     items: list[AuditRecordOut]
     next_cursor: str | None = Field(
         description="Pass as `cursor` for the next page; null on the last page."
