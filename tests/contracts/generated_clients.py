@@ -4,6 +4,7 @@ integrating agency would generate them (issue 14), and the few questions a test 
 import importlib
 import json
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -47,6 +48,26 @@ def operation(openapi: dict[str, Any], operation_id: str) -> dict[str, Any]:
         if method in METHODS and op["operationId"] == operation_id
     ]
     return dict(found)
+
+
+def shared_titles(openapi: dict[str, Any]) -> dict[str, list[str]]:
+    """Component schemas that share a title, by title: the generator names a model class by
+    its title, so it drops all but the first, and with them every answer that refers to one."""
+    keys: dict[str, list[str]] = {}
+    for key, schema in openapi.get("components", {}).get("schemas", {}).items():
+        keys.setdefault(schema.get("title", key), []).append(key)
+    return {title: sorted(names) for title, names in sorted(keys.items()) if len(names) > 1}
+
+
+def titled_by_name(openapi: dict[str, Any], titles: Iterable[str]) -> dict[str, Any]:
+    """A copy of the document where the schemas sharing one of `titles` are titled by their
+    component names (`AreaPerPlace-Output`), so the generator makes a class of each."""
+    copy: dict[str, Any] = json.loads(json.dumps(openapi))
+    schemas = copy["components"]["schemas"]
+    for names in (v for k, v in shared_titles(openapi).items() if k in set(titles)):
+        for name in names:
+            schemas[name]["title"] = name
+    return copy
 
 
 @dataclass(frozen=True)

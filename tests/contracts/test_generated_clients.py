@@ -36,15 +36,27 @@ _spec.loader.exec_module(sinks_module)
 SERVICES = gen.SERVICES
 # Warnings the generator may give, exactly, with the reason each is accepted: none.
 ALLOWED_WARNINGS: dict[str, list[str]] = {service: [] for service in SERVICES}
+# Component schemas of a document that share a title (generated_clients.shared_titles): the
+# generator keeps one class of a title and drops every answer that refers to another. Until a
+# document gives each its own title (pydantic's -Input/-Output pair of a model used both ways;
+# two models named Site), the clients are generated from a copy where these are titled by
+# their component names; the test fails when a document's shared titles are not these.
+SHARED_TITLES_YET: dict[str, dict[str, list[str]]] = {
+    "licensing": {
+        "AreaPerPlace": ["AreaPerPlace-Input", "AreaPerPlace-Output"],
+        "CertifiedShare": ["CertifiedShare-Input", "CertifiedShare-Output"],
+        "PremisesIn": ["PremisesIn-Input", "PremisesIn-Output"],
+        "Site": ["ssu_contracts__events__Site", "ssu_licensing__api__Site"],
+        "StaffIn": ["StaffIn-Input", "StaffIn-Output"],
+        "StaffRatio": ["StaffRatio-Input", "StaffRatio-Output"],
+        "WorkerIn": ["WorkerIn-Input", "WorkerIn-Output"],
+    },
+}
 # Operations of the story whose success answer the document still leaves untyped (an object
 # with no properties, or no schema): the story reads them through the parsed value the
 # generator gives (`parsed["total"]`). The lead removes an entry when its response model lands;
 # the story fails on an entry that is typed already, and on an untyped operation not listed.
 UNTYPED_YET = {
-    "licensing.submit_application",
-    "licensing.record_inspection",
-    "licensing.get_application",
-    "licensing.approve_application",
     "billing.get_tariffs",
     "billing.post_contract",
     "billing.post_attendance",
@@ -83,7 +95,12 @@ def clients(
     documents: dict[str, dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("generated")
-    return {s: gen.generate_client(s, documents[s], root) for s in SERVICES}
+    return {
+        s: gen.generate_client(
+            s, gen.titled_by_name(documents[s], SHARED_TITLES_YET.get(s, {})), root
+        )
+        for s in SERVICES
+    }
 
 
 def test_each_document_generates_a_client_with_every_operation(
@@ -91,6 +108,8 @@ def test_each_document_generates_a_client_with_every_operation(
 ) -> None:
     counts = {}
     for service in SERVICES:
+        shared = gen.shared_titles(documents[service])
+        assert shared == SHARED_TITLES_YET.get(service, {}), f"update SHARED_TITLES_YET: {service}"
         generated = clients[service]
         assert generated.warnings == ALLOWED_WARNINGS[service], service
         assert sorted(generated.operations) == sorted(gen.operation_ids(documents[service]))
@@ -270,12 +289,12 @@ async def the_story(story: Story, sinks: Any) -> None:
     replayed = await story.call(
         "licensing.submit_application", body=body, idempotency_key=key, expect=201
     )
-    application_id = submitted.parsed["id"]
-    assert (replayed.parsed["id"], replayed.headers["Idempotent-Replayed"]) == (
+    application_id = submitted.parsed.id
+    assert (replayed.parsed.id, replayed.headers["Idempotent-Replayed"]) == (
         application_id,
         "true",
     )
-    assert submitted.parsed["passes"] is True
+    assert submitted.parsed.passes is True
     inspected = await story.call(
         "licensing.record_inspection",
         application_id,
@@ -291,8 +310,9 @@ async def the_story(story: Story, sinks: Any) -> None:
         official=INSPECTOR,
         expect=201,
     )
-    assert inspected.parsed["application"]["findings_source"] == "inspection"
+    assert inspected.parsed.application.findings_source == "inspection"
     read = await story.call("licensing.get_application", application_id, expect=200)
+    assert [i.inspector for i in read.parsed.inspections] == [f"dev-admin/{INSPECTOR}"]
     approved = await story.call(
         "licensing.approve_application",
         application_id,
@@ -301,7 +321,7 @@ async def the_story(story: Story, sinks: Any) -> None:
         official=DECIDER,
         expect=201,
     )
-    number = approved.parsed["number"]
+    number = approved.parsed.number
     assert approved.headers["Location"] == f"/v1/licenses/{number}"
     license_ = await story.call("licensing.get_license", number, expect=200)
     assert (license_.parsed.bin_, license_.parsed.status) == (bin_, "active")
