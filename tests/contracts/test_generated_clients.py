@@ -56,7 +56,7 @@ SHARED_TITLES_YET: dict[str, dict[str, list[str]]] = {
 # with no properties, or no schema): the story reads them through the parsed value the
 # generator gives (`parsed["total"]`). The lead removes an entry when its response model lands;
 # the story fails on an entry that is typed already, and on an untyped operation not listed.
-UNTYPED_YET = {
+UNTYPED_YET: set[str] = {
     "billing.get_tariffs",
     "billing.post_contract",
     "billing.post_attendance",
@@ -66,13 +66,13 @@ UNTYPED_YET = {
 # Statuses the story meets that the document does not declare: the generated client raises on
 # them, so the story calls these with a lenient client and gets no parsed answer. The story
 # fails when one becomes declared.
-UNDECLARED_STATUSES = {
+UNDECLARED_STATUSES: dict[str, int] = {
     "billing.put_tariff": 201,  # documents 200 only; a new tariff version answers 201
     "billing.post_run": 201,  # documents 200 only
 }
 # Headers the story must send that the document does not declare as parameters: sent through
 # the generated client's own `headers=`. The story fails when one becomes declared.
-UNDECLARED_HEADERS = {
+UNDECLARED_HEADERS: dict[str, str] = {
     "licensing.record_inspection": "X-SSU-Official",
     "licensing.approve_application": "X-SSU-Official",
 }
