@@ -716,11 +716,18 @@ WHERE t.ended_from IS NULL OR mo.month + d.n < t.ended_from
 GROUP BY k.region, k.form, k.category, mo.month, t.id
 """
 
+# Each enrollment's attended dates per month as bits. The months come as parameters, not from
+# run_months: a statement that reads a temporary table runs in one process, and this is the
+# run's largest scan (22.8 million dates at 1,000,000 recipients: 25 s alone, 7.8 s with
+# PostgreSQL's parallel workers).
 _RUN_ATTENDANCE = """
 CREATE TEMP TABLE run_attendance ON COMMIT DROP AS
-SELECT a.enrollment_id, mo.month, bit_or(1::bigint << (a.day - mo.month)) AS mask
-FROM attendance a JOIN run_months mo ON a.day BETWEEN mo.month AND mo.last_day
-GROUP BY a.enrollment_id, mo.month
+SELECT a.enrollment_id, a.day - extract(day FROM a.day)::int + 1 AS month,
+       bit_or(1::bigint << (extract(day FROM a.day)::int - 1)) AS mask
+FROM attendance a
+WHERE a.day >= $2 AND a.day < ($3::date + interval '1 month')::date
+  AND a.day - extract(day FROM a.day)::int + 1 = ANY($1::date[])
+GROUP BY 1, 2
 """
 
 _COMPUTE = """
@@ -1160,7 +1167,13 @@ async def compute_run(
     await conn.execute(_RUN_MONTHS, [period_start, *months])
     await conn.execute(_RUN_LICENSES)
     await conn.execute(_RUN_TARIFFS, year)
-    await conn.execute(_RUN_ATTENDANCE)
+    billed_months = sorted({period_start, *months})
+    await conn.execute(
+        _RUN_ATTENDANCE,
+        billed_months,
+        billed_months[0],
+        billed_months[-1],
+    )
     await conn.execute("ANALYZE run_months, run_licenses, run_tariffs, run_attendance")
     await conn.execute(_COMPUTE, year, region)
     await conn.execute(_PLACED, period_start, months, year, region)
