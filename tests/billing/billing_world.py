@@ -297,7 +297,9 @@ async def run(
     """A billing run of one region's month (tests each bill their own region), or national:
     posted, then polled until it is done (`harness.run_to_end`)."""
     body = {"period": period} if region is None else {"period": period, "region": region}
-    result = await run_to_end(svc.client.request, "/v1/runs", json=body, headers=ADMIN, expect=expect)
+    result = await run_to_end(
+        svc.client.request, "/v1/runs", json=body, headers=ADMIN, expect=expect
+    )
     if expect in (200, 202):
         assert result["status"] == status, result
     return result

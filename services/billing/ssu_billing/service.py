@@ -672,6 +672,10 @@ async def _bill(*, conn: Connection, pool: asyncpg.Pool, run: store.Run) -> None
             await store.fail_run(conn, run.id, error=error)
 
 
+def _scope(region: str | None) -> str:
+    return "national" if region is None else f"region {region}"
+
+
 async def _progress(
     pool: asyncpg.Pool,
     run_id: str,
@@ -691,8 +695,16 @@ async def _run_billing(*, conn: Connection, pool: asyncpg.Pool, run: store.Run) 
     month = domain.Month(run.period_start)
     period, region, run_id = run.period, run.region, run.id
     async with conn.transaction():
-        # Runs accepted before this one are finished; one of them may have failed since this
-        # one was accepted, so the order is checked again against the runs that completed.
+        # Runs accepted before this one are finished; one it counted on may have failed since
+        # (billing this month now would leave that one unbillable), and the order is checked
+        # again against the runs that completed.
+        failed = await store.failed_while_waiting(conn, run)
+        if failed is not None:
+            raise Problem(
+                409,
+                f"the run of {failed.period} ({_scope(failed.region)}), accepted before this one,"
+                f" failed: months are billed in order; run {failed.period} again, then {period}",
+            )
         out_of_order = domain.run_out_of_order(
             month=month,
             region=region,
@@ -834,7 +846,7 @@ async def approve_run(
             raise Problem(
                 409,
                 f"the run is {run.status}: only a completed run's invoices are approved",
-                status=run.status,
+                run_status=run.status,
             )
         if run.approved_by is not None:
             return run

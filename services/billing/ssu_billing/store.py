@@ -685,6 +685,23 @@ async def runs_of_year(
     return [(r["period_start"], r["region"]) for r in rows]
 
 
+async def failed_while_waiting(conn: Connection, run: Run) -> Run | None:
+    """A run of an earlier month of the year and an overlapping scope that was accepted before
+    `run` and failed after it (so `run` was accepted counting on it), the earliest."""
+    return _maybe_run(
+        await conn.fetchrow(
+            "SELECT * FROM runs WHERE status = 'failed' AND accepted_at < $1"
+            " AND failed_at > $1 AND period_start < $2"
+            " AND period_start >= date_trunc('year', $2::date)"
+            " AND ($3::text IS NULL OR region IS NULL OR region = $3)"
+            " ORDER BY period_start, accepted_at LIMIT 1",
+            run.accepted_at,
+            run.period_start,
+            run.region,
+        )
+    )
+
+
 async def get_run(conn: Connection, run_id: str) -> Run | None:
     return _maybe_run(await conn.fetchrow("SELECT * FROM runs WHERE id = $1::uuid", run_id))
 
