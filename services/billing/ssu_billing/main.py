@@ -2,6 +2,7 @@
 worker."""
 
 import asyncio
+import contextlib
 from pathlib import Path
 
 from ssu_common import DomainGauge, ServiceRuntime, get_logger
@@ -15,17 +16,25 @@ log = get_logger(__name__)
 async def run_worker(runtime: ServiceRuntime) -> None:
     """Bills the accepted runs (POST /v1/runs answers 202 at once); every replica runs it, the
     runs' lock lets one bill at a time, and the first pass after a start takes up a run that a
-    stopped process left running."""
+    stopped process left running. An accepted run's NOTIFY wakes it; else it looks now and
+    then (a listener lost with its connection only makes it slower to start)."""
     settings = runtime.settings
     assert isinstance(settings, Settings)
+    wake = asyncio.Event()
     while True:
         try:
-            await service.bill_waiting_runs(pool=runtime.pool)
+            async with runtime.pool.acquire() as listener:
+                await listener.add_listener(store.RUNS_CHANNEL, lambda *_: wake.set())
+                while True:
+                    wake.clear()
+                    await service.bill_waiting_runs(pool=runtime.pool)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(wake.wait(), timeout=settings.run_poll_seconds)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log.warning("billing.run_worker_failed", error=repr(exc)[:500])
-        await asyncio.sleep(settings.run_poll_seconds)
+            await asyncio.sleep(settings.run_poll_seconds)
 
 
 def build(settings: Settings | None = None) -> ServiceRuntime:

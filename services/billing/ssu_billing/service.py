@@ -621,6 +621,7 @@ async def accept_run(
             unconfirmed_share=policy.partial_share(),
             correlation_id=current_correlation_id(),
         )
+        await store.announce_run(conn, run.id)
     log.info("billing.run_accepted", run_id=run.id, period=period, region=region)
     return RunOutcome(run=run, repeated=False)
 

@@ -645,6 +645,14 @@ async def lock_run_acceptance(conn: Connection) -> None:
     )
 
 
+# Run workers LISTEN here: an accepted run wakes them at once (at the commit).
+RUNS_CHANNEL = "ssu_billing_runs"
+
+
+async def announce_run(conn: Connection, run_id: str) -> None:
+    await conn.execute("SELECT pg_notify($1, $2)", RUNS_CHANNEL, run_id)
+
+
 async def try_lock_runs(conn: Connection) -> bool:
     """Session lock of the run worker: one process (of any replica) bills at a time, so runs of
     different periods never interleave (adjustments read what earlier runs wrote) and a run is
