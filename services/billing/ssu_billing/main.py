@@ -21,15 +21,23 @@ async def run_worker(runtime: ServiceRuntime) -> None:
     settings = runtime.settings
     assert isinstance(settings, Settings)
     wake = asyncio.Event()
+
+    def accepted(*_: object) -> None:
+        wake.set()
+
     while True:
         try:
             async with runtime.pool.acquire() as listener:
-                await listener.add_listener(store.RUNS_CHANNEL, lambda *_: wake.set())
-                while True:
-                    wake.clear()
-                    await service.bill_waiting_runs(pool=runtime.pool)
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(wake.wait(), timeout=settings.run_poll_seconds)
+                await listener.add_listener(store.RUNS_CHANNEL, accepted)
+                try:
+                    while True:
+                        wake.clear()
+                        await service.bill_waiting_runs(pool=runtime.pool)
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(wake.wait(), settings.run_poll_seconds)
+                finally:
+                    with contextlib.suppress(Exception):
+                        await listener.remove_listener(store.RUNS_CHANNEL, accepted)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
