@@ -276,3 +276,35 @@ async def test_the_document_says_202_with_location(svc: RunningService) -> None:
     assert set(schema["RunProgress"]["properties"]) == {"done", "total"}
     get = r.json()["paths"]["/v1/runs/{run_id}"]["get"]["responses"]["200"]
     assert get["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/RunOut"}
+
+
+async def test_two_replicas_bill_each_run_once(svc: RunningService) -> None:
+    year = 2025
+    regions = ["270000000", "310000000", "330000000", "350000000"]
+    for region in regions:
+        await _providers(svc, region=region, year=year, days=[[1, 2]])
+    async with running_service(build(settings_for(Settings, "billing"))) as replica:  # type: ignore[arg-type]
+        holder = await asyncpg.connect(test_dsn("billing"))
+        try:
+            await holder.execute(RUNS_LOCK)
+            ids = []
+            for n, region in enumerate(regions):
+                # accepted by either replica; both workers wait for the runs' lock
+                r = await (svc, replica)[n % 2].client.post(
+                    "/v1/runs", headers=ADMIN, json={"period": f"{year}-01", "region": region}
+                )
+                assert r.status_code == 202, r.text
+                ids.append(r.json()["id"])
+        finally:
+            await holder.close()
+        done = [await until_finished(replica, i) for i in ids]
+    assert [(d["status"], d["invoices"], d["total"]) for d in done] == [
+        ("completed", 1, "2000.00")
+    ] * len(regions)
+    rows = await svc.pool.fetch(
+        "SELECT r.attempts, count(i.id) AS invoices FROM runs r"
+        " LEFT JOIN invoices i ON i.run_id = r.id WHERE r.id = ANY($1::uuid[])"
+        " GROUP BY r.id, r.attempts",
+        ids,
+    )
+    assert [(r["attempts"], r["invoices"]) for r in rows] == [(1, 1)] * len(regions)
