@@ -308,3 +308,18 @@ async def test_two_replicas_bill_each_run_once(svc: RunningService) -> None:
         ids,
     )
     assert [(r["attempts"], r["invoices"]) for r in rows] == [(1, 1)] * len(regions)
+
+
+async def test_a_retried_post_with_its_idempotency_key_gets_the_first_answer(
+    svc: RunningService,
+) -> None:
+    body = {"period": "2025-01", "region": "390000000"}
+    keyed = {**ADMIN, "Idempotency-Key": "run-390000000-2025-01"}
+    first = await svc.client.post("/v1/runs", headers=keyed, json=body)
+    assert first.status_code == 202, first.text
+    again = await svc.client.post("/v1/runs", headers=keyed, json=body)
+    assert (again.status_code, again.headers["idempotent-replayed"]) == (202, "true")
+    assert again.headers["location"] == first.headers["location"]
+    assert again.json() == first.json()
+    done = await until_finished(svc, first.json()["id"])
+    assert (done["status"], done["invoices"]) == ("completed", 0)
