@@ -545,7 +545,7 @@ async def withdraw_attendance(
 
 # A run left `running` by a process that stopped (a crash, a deploy) is begun again by the next
 # process to bill: its work was one transaction, rolled back with the process, so nothing of it
-# is kept and billing it again gives the same invoices. After this many beginnings it is failed
+# was kept and billing it from the start is safe. After this many beginnings it is failed
 # instead: a run that stops every process billing it must not stop them for ever.
 MAX_RUN_ATTEMPTS = 3
 # The invoices are written in at most this many statements (contracts in order), so a poller
