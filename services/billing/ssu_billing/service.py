@@ -1319,7 +1319,11 @@ async def reconciliation_report(conn: Connection, *, year: int, region: str | No
 # (unanswered) or disputed month is the run's own rule.
 
 ANSWER_STATES = {"confirm": "confirmed", "dispute": "disputed"}
+# the records api.py shapes its answers from
 Confirmation = store.Confirmation
+Invoice = store.Invoice
+InvoiceLine = store.InvoiceLine
+LineTariff = store.LineTariff
 
 
 def _wrong_code() -> BillingError:
