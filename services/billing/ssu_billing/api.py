@@ -252,7 +252,8 @@ class TariffOut(Out):
     act_reference: str
     version: int
     ended_from: date | None
-    created_by: str
+    # None: a version recorded before who made it was kept
+    created_by: str | None
     created_at: Instant
 
 
