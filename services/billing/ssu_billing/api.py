@@ -1432,7 +1432,7 @@ async def reconciliation(
     result = await service.reconcile(
         conn=conn, region=region, period=period, text=text, recorded_by=principal.actor
     )
-    return ReconciliationOut.model_validate(result)
+    return ReconciliationOut.model_validate(result, from_attributes=True)
 
 
 class CorrectionIn(Body):

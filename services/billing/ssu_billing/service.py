@@ -1015,19 +1015,44 @@ async def record_invoice_read(*, conn: Connection, invoice_number: str, iins: li
 # payments
 
 
+@dataclass(frozen=True)
+class AppliedPayment:
+    """A treasury row applied: amounts as written in the file, `paid_to_date` to the tiyn."""
+
+    invoice_number: str
+    status: str
+    amount_paid: str
+    paid_to_date: str
+    invoice_total: str
+
+
+@dataclass(frozen=True)
+class Discrepancy:
+    line: int
+    invoice_number: str
+    invoice_total: str
+    amount_paid: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    applied: list[AppliedPayment]
+    discrepancies: list[Discrepancy]
+    # refused rows by line, the file's own faults first
+    errors: list[domain.RowError]
+
+
 async def reconcile(
     *, conn: Connection, region: str, period: str, text: str, recorded_by: str
-) -> dict[str, Any]:
+) -> Reconciliation:
     """Apply the treasury's result file: each row a tranche of an invoice (paid once the
     tranches reach its total) or a rejection; differences, unknowns and duplicates are
     reported, and a file that would pay an invoice more than its total is refused whole."""
     rows, parse_errors = domain.parse_treasury_csv(text)
-    errors: list[dict[str, Any]] = [
-        {"line": e.line, "field": e.field, "reason": e.reason, "value": e.value}
-        for e in parse_errors
-    ]
-    applied: list[dict[str, Any]] = []
-    discrepancies: list[dict[str, Any]] = []
+    errors: list[domain.RowError] = list(parse_errors)
+    applied: list[AppliedPayment] = []
+    discrepancies: list[Discrepancy] = []
     overpaid: list[dict[str, Any]] = []
     async with conn.transaction():
         numbers = [r.invoice_number for r in rows]
@@ -1084,13 +1109,13 @@ async def reconcile(
                 continue
             if discrepancy is not None:
                 discrepancies.append(
-                    {
-                        "line": row.line,
-                        "invoice_number": row.invoice_number,
-                        "invoice_total": str(invoice["total"]),
-                        "amount_paid": str(row.amount_paid),
-                        "reason": discrepancy,
-                    }
+                    Discrepancy(
+                        line=row.line,
+                        invoice_number=row.invoice_number,
+                        invoice_total=str(invoice["total"]),
+                        amount_paid=str(row.amount_paid),
+                        reason=discrepancy,
+                    )
                 )
             if status is None:
                 errors.append(_row_error(row, discrepancy or "refused"))
@@ -1101,13 +1126,13 @@ async def reconcile(
             invoice["paid_on"] = row.paid_on
             updates.append((row, invoice["placement"]))
             applied.append(
-                {
-                    "invoice_number": row.invoice_number,
-                    "status": status,
-                    "amount_paid": str(row.amount_paid),
-                    "paid_to_date": f"{invoice['paid_amount']:.2f}",
-                    "invoice_total": str(invoice["total"]),
-                }
+                AppliedPayment(
+                    invoice_number=row.invoice_number,
+                    status=status,
+                    amount_paid=str(row.amount_paid),
+                    paid_to_date=f"{invoice['paid_amount']:.2f}",
+                    invoice_total=str(invoice["total"]),
+                )
             )
         if overpaid:
             raise BillingError(
@@ -1145,20 +1170,15 @@ async def reconcile(
             action="invoice.reconciled",
             reason=f"treasury result for {region} {period}",
         )
-    return {"applied": applied, "discrepancies": discrepancies, "errors": errors}
+    return Reconciliation(applied=applied, discrepancies=discrepancies, errors=errors)
 
 
 # what makes a treasury row the same payment as one held
 _PAYMENT_KEY = ("invoice_number", "placement", "status", "amount_paid", "paid_on", "reference")
 
 
-def _row_error(row: domain.TreasuryRow, reason: str) -> dict[str, Any]:
-    return {
-        "line": row.line,
-        "field": "invoice_number",
-        "reason": reason,
-        "value": row.invoice_number,
-    }
+def _row_error(row: domain.TreasuryRow, reason: str) -> domain.RowError:
+    return domain.RowError(row.line, "invoice_number", reason, row.invoice_number)
 
 
 async def create_contract_with_bank_details(
