@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
+from ssu_common.errors import Texts
 from ssu_contracts import LicenseStatus, RecipientCategory, ServiceForm
 from ssu_licensing import domain
 from ssu_licensing.domain import Observation, Profile, RequirementSet
@@ -184,3 +185,48 @@ def test_license_number_format() -> None:
 )
 def test_transitions(action: domain.Action, allowed: set[LicenseStatus]) -> None:
     assert {s for s in LicenseStatus if domain.transition_allowed(action, s)} == allowed
+
+
+def test_amending_a_license_needs_it_live() -> None:
+    assert {s for s in LicenseStatus if domain.transition_allowed("amend_staffing", s)} == {
+        LicenseStatus.ACTIVE,
+        LicenseStatus.SUSPENDED,
+    }
+
+
+def test_status_changes_lead_where_they_always_led() -> None:
+    assert {
+        action: (change.to, change.recorded_as, change.event.event_type, sorted(change.carries))
+        for action, change in domain.STATUS_CHANGES.items()
+    } == {
+        "suspend": (
+            LicenseStatus.SUSPENDED,
+            "license.suspended",
+            "licensing.license.suspended.v1",
+            ["reason", "until"],
+        ),
+        "reinstate": (
+            LicenseStatus.ACTIVE,
+            "license.reinstated",
+            "licensing.license.reinstated.v1",
+            [],
+        ),
+        "revoke": (
+            LicenseStatus.REVOKED,
+            "license.revoked",
+            "licensing.license.revoked.v1",
+            ["reason"],
+        ),
+    }
+
+
+def test_a_refused_action_says_why_in_each_language() -> None:
+    assert domain.refusal_detail("add_site", "SSU-63-2026-000001", LicenseStatus.REVOKED) == (
+        Texts(
+            "license SSU-63-2026-000001 is revoked; it cannot be given a new site",
+            "SSU-63-2026-000001 лицензиясы: кері қайтарып алынды; оны жаңа алаңмен толықтыруға"
+            " болмайды",
+            "лицензия SSU-63-2026-000001: отозвана; её нельзя дополнить площадкой",
+        )
+    )
+    assert domain.LICENSE_ACTIONS["add_site"].refusal.type == "/problems/license-not-amendable"

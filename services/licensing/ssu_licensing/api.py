@@ -1,15 +1,16 @@
 """HTTP API of licensing (DESIGN §5): parse, authorise, call the service, shape the answer."""
 
 import uuid
-from datetime import date
-from typing import Annotated, Any
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response, Security
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, PlainSerializer, WithJsonSchema
+from pydantic.json_schema import JsonDict
 from ssu_common import (
     Connection,
     Principal,
-    Problem,
     Seq,
     TimeAndId,
     authorize,
@@ -18,8 +19,11 @@ from ssu_common import (
     encode_cursor,
     field_error,
     optional_principal,
+    refusals,
 )
-from ssu_contracts import ApplicationStatus, LicenseStatus, RegionCode
+from ssu_common.errors import DomainError, Texts, general
+from ssu_contracts import ApplicationStatus, Contact, Finding, LicenseStatus, RegionCode
+from ssu_contracts import Site as ApplicationSite
 
 from ssu_licensing import domain, service
 
@@ -49,9 +53,11 @@ def _limit(request: Request, limit: int) -> int:
     return min(limit, int(request.app.state.runtime.settings.max_page))
 
 
-def _page(items: list[dict[str, Any]], limit: int, key: Any) -> dict[str, Any]:
-    cursor = encode_cursor(key(items[-1])) if len(items) == limit and items else None
-    return {"items": items, "next_cursor": cursor}
+def _next_cursor(
+    items: list[dict[str, Any]], limit: int, key: Callable[[dict[str, Any]], JsonValue]
+) -> str | None:
+    """The cursor of the page after a full one: the last item's key."""
+    return encode_cursor(key(items[-1])) if len(items) == limit and items else None
 
 
 def _scoped_region(principal: Principal, region: str | None) -> str | None:
@@ -64,7 +70,14 @@ def _scoped_region(principal: Principal, region: str | None) -> str | None:
 
 def _national(principal: Principal) -> None:
     if principal.region is not None:
-        raise Problem(403, "requirement sets are national: a regional key cannot change them")
+        raise DomainError(
+            Texts(
+                "requirement sets are national: a regional key cannot change them",
+                "талаптар жиыны республикалық: өңірлік кілт оларды өзгерте алмайды",
+                "наборы требований общереспубликанские: региональный ключ их не меняет",
+            ),
+            kind=domain.NORMS_ARE_NATIONAL,
+        )
 
 
 class EffectiveDate(BaseModel):
@@ -100,116 +113,35 @@ class Activation(BaseModel):
     effective_from: date
 
 
-# applications
+# Answers: every route answers a model, so OpenAPI documents what a client receives. The
+# members, their order and their JSON are those of the service's views.
 
+# A moment as the service has always written it (`datetime.isoformat`: `+00:00`, not `Z`).
+Instant = Annotated[
+    datetime,
+    PlainSerializer(datetime.isoformat, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+JsonObject = dict[str, JsonValue]
 
-@router.post("/applications", status_code=201, tags=["applications"])
-async def submit_application(
-    cmd: domain.SubmitApplication, principal: Applicant, conn: Db, response: Response
-) -> dict[str, Any]:
-    """Apply for a license; the answer carries the findings against the set in force."""
-    if not principal.acts_for(cmd.bin):
-        raise field_error("bin", f"this key applies only for BIN {principal.bin}", 403)
-    created = await service.submit_application(
-        conn=conn, cmd=cmd, region_scope=principal.region, by_provider=principal.bin is not None
-    )
-    response.headers["Location"] = f"/v1/applications/{created['id']}"
-    return created
-
-
-@router.get("/applications", tags=["applications"])
-async def list_applications(
-    request: Request,
-    principal: Reader,
-    conn: Db,
-    region: RegionCode | None = None,
-    status: ApplicationStatus | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    cursor: str | None = None,
-) -> dict[str, Any]:
-    limit = _limit(request, limit)
-    decoded = decode_cursor(cursor, TimeAndId)
-    after = (decoded[0], str(decoded[1])) if decoded else None
-    items = await service.list_applications(
-        conn=conn,
-        region=_scoped_region(principal, region),
-        status=status,
-        after=after,
-        limit=limit,
-    )
-    return _page(items, limit, lambda i: [i["submitted_at"].isoformat(), i["id"]])
-
-
-def _uuid_or_404(value: str, what: str) -> str:
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        raise Problem(404, f"{what} {value} does not exist") from None
-
-
-@router.get("/applications/{application_id}", tags=["applications"])
-async def get_application(application_id: str, principal: Reader, conn: Db) -> dict[str, Any]:
-    return await service.get_application(
-        conn=conn,
-        application_id=_uuid_or_404(application_id, "application"),
-        region_scope=principal.region,
-    )
-
-
-@router.post("/applications/{application_id}/inspections", status_code=201, tags=["applications"])
-async def record_inspection(
-    application_id: str, cmd: domain.RecordInspection, principal: Official, conn: Db
-) -> dict[str, Any]:
-    """An on-site inspection (`X-SSU-Official` names the inspector); its findings override the
-    declared values."""
-    return await service.record_inspection(
-        conn=conn,
-        application_id=_uuid_or_404(application_id, "application"),
-        cmd=cmd,
-        inspector=principal.actor,
-        region_scope=principal.region,
-    )
-
-
-@router.post("/applications/{application_id}/approve", status_code=201, tags=["applications"])
-async def approve_application(
-    application_id: str,
-    principal: Decider,
-    conn: Db,
-    response: Response,
-    body: EffectiveDate | None = None,
-) -> dict[str, Any]:
-    """Issue a license (201 with it and its `Location`), or 409 listing the unmet blocking
-    findings; an official who inspected the application does not approve it (403)."""
-    issued = await service.approve_application(
-        conn=conn,
-        application_id=_uuid_or_404(application_id, "application"),
-        inspector=principal.actor,
-        region_scope=principal.region,
-        effective_date=body.effective_date if body else None,
-    )
-    response.headers["Location"] = f"/v1/licenses/{issued['number']}"
-    return issued
-
-
-@router.post("/applications/{application_id}/reject", tags=["applications"])
-async def reject_application(
-    application_id: str, body: Reason, principal: Decider, conn: Db
-) -> dict[str, Any]:
-    return await service.reject_application(
-        conn=conn,
-        application_id=_uuid_or_404(application_id, "application"),
-        reason=body.reason,
-        inspector=principal.actor,
-        region_scope=principal.region,
-    )
-
-
-# licenses (reads are public)
-
-# Marks a route as deliberately open in the OpenAPI document; the authorization test reads it.
-PUBLIC = {"x-ssu-public": True}
-Caller = Annotated[Principal | None, Depends(optional_principal)]
+_REGION_NAME: JsonDict = {"kk": "Алматы қаласы", "ru": "город Алматы"}
+_SUBTYPE_EXAMPLE: JsonDict = {
+    "form": "stationary",
+    "category": "elderly",
+    "form_name": {"kk": "стационарлық", "ru": "стационарная"},
+    "category_name": {"kk": "қарттар", "ru": "пожилые"},
+}
+_FINDING_EXAMPLE: JsonDict = {
+    "requirement_id": "staff.social_worker",
+    "kind": "staff_ratio",
+    "core": True,
+    "blocking": True,
+    "met": True,
+    "expected": "social_worker >= 4.00 FTE",
+    "actual": "social_worker 4.00 FTE",
+    "title_kk": "Әлеуметтік қызметкерлер",
+    "title_ru": "Социальные работники",
+}
 
 
 class Names(BaseModel):
@@ -222,6 +154,112 @@ class SubtypeView(BaseModel):
     category: str
     form_name: Names
     category_name: Names
+
+
+class Inspection(BaseModel):
+    """An on-site inspection: what the inspector found of each requirement."""
+
+    id: str
+    application_id: str
+    inspected_on: date
+    inspector: str
+    findings: list[domain.ObservationIn]
+    photos: list[str]
+    notes: str | None
+    recorded_at: Instant
+
+
+class Application(BaseModel):
+    """An application with its findings under the set in force and, once decided, the
+    decision."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "0b8f1c2e-6d3a-4f7e-9a51-3c2d4e5f6a7b",
+                    "status": "submitted",
+                    "bin": "940140000385",
+                    "provider_name": "ТОО «Мейірім»",
+                    "legal_form": "llp",
+                    "region": "750000000",
+                    "region_name": _REGION_NAME,
+                    "contact": {"email": None, "phone": "8 (727) 250-00-00", "language": "kk"},
+                    "subtypes": [_SUBTYPE_EXAMPLE],
+                    "sites": [
+                        {
+                            "site_id": "5a6b7c8d-1e2f-4a3b-8c9d-0e1f2a3b4c5d",
+                            "address": "Алматы, Абай даңғылы 10",
+                            "kato": "751110000",
+                            "places": 40,
+                        }
+                    ],
+                    "staffing": [{"role": "social_worker", "fte": "4.00"}],
+                    "workers": [],
+                    "equipment": ["first_aid_kit", "fire_alarm"],
+                    "premises": {"area_m2": "640.00", "step_free_access": True},
+                    "requirement_set": "2025.1",
+                    "findings_source": "declaration",
+                    "findings": [_FINDING_EXAMPLE],
+                    "passes": True,
+                    "unmet_blocking": [],
+                    "license_number": None,
+                    "decision_reason": None,
+                    "decided_by": None,
+                    "decided_at": None,
+                    "submitted_at": "2026-03-02T04:15:00.123456+00:00",
+                    "submitted_on": "2026-03-02",
+                }
+            ]
+        }
+    )
+
+    id: str
+    status: ApplicationStatus
+    bin: str
+    provider_name: str
+    legal_form: str
+    region: str
+    region_name: Names
+    contact: Contact
+    subtypes: list[SubtypeView]
+    sites: list[ApplicationSite]
+    staffing: list[domain.StaffIn]
+    workers: list[domain.WorkerIn]
+    equipment: list[str]
+    premises: domain.PremisesIn
+    requirement_set: str = Field(description="version of the set the findings are under")
+    findings_source: Literal["declaration", "inspection"]
+    findings: list[Finding]
+    passes: bool = Field(description="no blocking requirement is unmet")
+    unmet_blocking: list[str] = Field(description="ids of the blocking requirements unmet")
+    license_number: str | None
+    decision_reason: str | None
+    decided_by: str | None
+    decided_at: Instant | None
+    submitted_at: Instant
+    submitted_on: date
+
+
+class ApplicationWithInspections(Application):
+    """An application and its inspections."""
+
+    inspections: list[Inspection]
+
+
+class ApplicationPage(BaseModel):
+    items: list[Application]
+    next_cursor: str | None
+
+
+class InspectionRecorded(BaseModel):
+    """The inspection kept, and the application with the findings it now has."""
+
+    inspection: Inspection
+    application: Application
+
+
+# license answers
 
 
 class PublicSite(BaseModel):
@@ -249,6 +287,18 @@ class Site(BaseModel):
     district: str
     kato: str
     address: str
+
+
+class LicensedSite(BaseModel):
+    """A site of a license as a decision's answer shows it (with its address)."""
+
+    site_id: str
+    address: str
+    kato: str
+    places: int | None
+    region: str
+    region_name: Names
+    district: str = Field(description="KATO of the district (ABCD00000)")
 
 
 class _LicenseFacts(BaseModel):
@@ -293,6 +343,230 @@ class LicenseSummary(_LicenseFacts):
 class LicensePage(BaseModel):
     items: list[LicenseSummary]
     next_cursor: str | None
+
+
+_LICENSE_EXAMPLE: JsonDict = {
+    "number": "SSU-75-2026-000001",
+    "bin": "940140000385",
+    "provider_name": "ТОО «Мейірім»",
+    "legal_form": "llp",
+    "legal_form_name": {"kk": "ЖШС", "ru": "ТОО"},
+    "region": "750000000",
+    "region_name": _REGION_NAME,
+    "status": "suspended",
+    "status_name": {"kk": "тоқтатыла тұрды", "ru": "приостановлена"},
+    "status_since": "2026-04-01",
+    "status_reason": "fire alarm out of order",
+    "suspended_until": "2026-05-01",
+    "issued_on": "2026-03-10",
+    "seq": 2,
+    "subtypes": [_SUBTYPE_EXAMPLE],
+    "sites": [
+        {
+            "site_id": "5a6b7c8d-1e2f-4a3b-8c9d-0e1f2a3b4c5d",
+            "address": "Алматы, Абай даңғылы 10",
+            "kato": "751110000",
+            "places": 40,
+            "region": "750000000",
+            "region_name": _REGION_NAME,
+            "district": "751100000",
+        }
+    ],
+    "application_id": "0b8f1c2e-6d3a-4f7e-9a51-3c2d4e5f6a7b",
+    "contact": {"email": None, "phone": "8 (727) 250-00-00", "language": "kk"},
+    "decided_by": "almaty-department/head-01",
+}
+
+
+class LicenseDecision(_LicenseFacts):
+    """A license as a decision on it leaves it (issued, suspended, reinstated, revoked), with
+    its sites, its application, its contact and who decided."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_LICENSE_EXAMPLE]})
+
+    sites: list[LicensedSite]
+    application_id: str | None
+    contact: Contact | None
+    decided_by: str
+
+
+class Amendment(LicenseDecision):
+    """An amended license (a new site, a new staffing) with the findings of the amendment:
+    unmet blocking findings do not undo it, they tell the department to act on them."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    **_LICENSE_EXAMPLE,
+                    "requirement_set": "2025.1",
+                    "findings_on": "2026-04-02",
+                    "findings": [_FINDING_EXAMPLE],
+                    "passes": True,
+                    "unmet_blocking": [],
+                }
+            ]
+        }
+    )
+
+    requirement_set: str | None
+    findings_on: date | None = Field(description="the date the findings are judged on")
+    findings: list[Finding]
+    passes: bool
+    unmet_blocking: list[str]
+
+
+# applications
+
+
+@router.post(
+    "/applications",
+    status_code=201,
+    tags=["applications"],
+    response_model=Application,
+    responses=refusals(domain.NO_REQUIREMENT_SET_IN_FORCE),
+)
+async def submit_application(
+    cmd: domain.SubmitApplication, principal: Applicant, conn: Db, response: Response
+) -> Application:
+    """Apply for a license; the answer carries the findings against the set in force."""
+    if not principal.acts_for(cmd.bin):
+        raise field_error("bin", f"this key applies only for BIN {principal.bin}", 403)
+    created = await service.submit_application(
+        conn=conn, cmd=cmd, region_scope=principal.region, by_provider=principal.bin is not None
+    )
+    response.headers["Location"] = f"/v1/applications/{created['id']}"
+    return Application.model_validate(created)
+
+
+@router.get("/applications", tags=["applications"], response_model=ApplicationPage)
+async def list_applications(
+    request: Request,
+    principal: Reader,
+    conn: Db,
+    region: RegionCode | None = None,
+    status: ApplicationStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    cursor: str | None = None,
+) -> ApplicationPage:
+    limit = _limit(request, limit)
+    decoded = decode_cursor(cursor, TimeAndId)
+    after = (decoded[0], str(decoded[1])) if decoded else None
+    items = await service.list_applications(
+        conn=conn,
+        region=_scoped_region(principal, region),
+        status=status,
+        after=after,
+        limit=limit,
+    )
+    return ApplicationPage(
+        items=[Application.model_validate(i) for i in items],
+        next_cursor=_next_cursor(items, limit, lambda i: [i["submitted_at"].isoformat(), i["id"]]),
+    )
+
+
+def _uuid_or_404(value: str, what: domain.Missing) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise DomainError(domain.missing(what, value), kind=general(404)) from None
+
+
+@router.get(
+    "/applications/{application_id}",
+    tags=["applications"],
+    response_model=ApplicationWithInspections,
+)
+async def get_application(
+    application_id: str, principal: Reader, conn: Db
+) -> ApplicationWithInspections:
+    found = await service.get_application(
+        conn=conn,
+        application_id=_uuid_or_404(application_id, "application"),
+        region_scope=principal.region,
+    )
+    return ApplicationWithInspections.model_validate(found)
+
+
+@router.post(
+    "/applications/{application_id}/inspections",
+    status_code=201,
+    tags=["applications"],
+    response_model=InspectionRecorded,
+    responses=refusals(domain.APPLICATION_DECIDED, domain.NO_REQUIREMENT_SET_IN_FORCE),
+)
+async def record_inspection(
+    application_id: str, cmd: domain.RecordInspection, principal: Official, conn: Db
+) -> InspectionRecorded:
+    """An on-site inspection (`X-SSU-Official` names the inspector); its findings override the
+    declared values."""
+    recorded = await service.record_inspection(
+        conn=conn,
+        application_id=_uuid_or_404(application_id, "application"),
+        cmd=cmd,
+        inspector=principal.actor,
+        region_scope=principal.region,
+    )
+    return InspectionRecorded.model_validate(recorded)
+
+
+@router.post(
+    "/applications/{application_id}/approve",
+    status_code=201,
+    tags=["applications"],
+    response_model=LicenseDecision,
+    responses=refusals(
+        general(403),
+        domain.INSPECTOR_DOES_NOT_APPROVE,
+        domain.APPLICATION_DECIDED,
+        domain.APPLICATION_UNMET_REQUIREMENTS,
+        domain.NO_REQUIREMENT_SET_IN_FORCE,
+    ),
+)
+async def approve_application(
+    application_id: str,
+    principal: Decider,
+    conn: Db,
+    response: Response,
+    body: EffectiveDate | None = None,
+) -> LicenseDecision:
+    """Issue a license (201 with it and its `Location`), or 409 listing the unmet blocking
+    findings; an official who inspected the application does not approve it (403)."""
+    issued = await service.approve_application(
+        conn=conn,
+        application_id=_uuid_or_404(application_id, "application"),
+        inspector=principal.actor,
+        region_scope=principal.region,
+        effective_date=body.effective_date if body else None,
+    )
+    response.headers["Location"] = f"/v1/licenses/{issued['number']}"
+    return LicenseDecision.model_validate(issued)
+
+
+@router.post(
+    "/applications/{application_id}/reject",
+    tags=["applications"],
+    response_model=Application,
+    responses=refusals(domain.APPLICATION_DECIDED, domain.NO_REQUIREMENT_SET_IN_FORCE),
+)
+async def reject_application(
+    application_id: str, body: Reason, principal: Decider, conn: Db
+) -> Application:
+    rejected = await service.reject_application(
+        conn=conn,
+        application_id=_uuid_or_404(application_id, "application"),
+        reason=body.reason,
+        inspector=principal.actor,
+        region_scope=principal.region,
+    )
+    return Application.model_validate(rejected)
+
+
+# licenses (reads are public)
+
+# Marks a route as deliberately open in the OpenAPI document; the authorization test reads it.
+PUBLIC = {"x-ssu-public": True}
+Caller = Annotated[Principal | None, Depends(optional_principal)]
 
 
 def _facts(view: dict[str, Any]) -> dict[str, Any]:
@@ -359,120 +633,392 @@ async def get_license(number: str, conn: Db, caller: Caller) -> PublicLicense | 
     return _license(await service.get_license(conn=conn, number=number), caller)
 
 
-@router.post("/licenses/{number}/suspend", tags=["licenses"])
+@router.post(
+    "/licenses/{number}/suspend",
+    tags=["licenses"],
+    response_model=LicenseDecision,
+    responses=refusals(domain.LICENSE_NOT_SUSPENDABLE),
+)
 async def suspend_license(
     number: str, body: Suspension, principal: Decider, conn: Db
-) -> dict[str, Any]:
-    return await service.suspend_license(
+) -> LicenseDecision:
+    changed = await service.change_license_status(
         conn=conn,
         number=number,
+        action="suspend",
         reason=body.reason,
         until=body.until,
         actor=principal.actor,
         region_scope=principal.region,
         effective_date=body.effective_date,
     )
+    return LicenseDecision.model_validate(changed)
 
 
-@router.post("/licenses/{number}/reinstate", tags=["licenses"])
+@router.post(
+    "/licenses/{number}/reinstate",
+    tags=["licenses"],
+    response_model=LicenseDecision,
+    responses=refusals(domain.LICENSE_NOT_REINSTATABLE),
+)
 async def reinstate_license(
     number: str, principal: Decider, conn: Db, body: EffectiveDate | None = None
-) -> dict[str, Any]:
-    return await service.reinstate_license(
+) -> LicenseDecision:
+    changed = await service.change_license_status(
         conn=conn,
         number=number,
+        action="reinstate",
         actor=principal.actor,
         region_scope=principal.region,
         effective_date=body.effective_date if body else None,
     )
+    return LicenseDecision.model_validate(changed)
 
 
-@router.post("/licenses/{number}/revoke", tags=["licenses"])
-async def revoke_license(number: str, body: Reason, principal: Decider, conn: Db) -> dict[str, Any]:
-    return await service.revoke_license(
+@router.post(
+    "/licenses/{number}/revoke",
+    tags=["licenses"],
+    response_model=LicenseDecision,
+    responses=refusals(domain.LICENSE_NOT_REVOCABLE),
+)
+async def revoke_license(
+    number: str, body: Reason, principal: Decider, conn: Db
+) -> LicenseDecision:
+    changed = await service.change_license_status(
         conn=conn,
         number=number,
+        action="revoke",
         reason=body.reason,
         actor=principal.actor,
         region_scope=principal.region,
         effective_date=body.effective_date,
     )
+    return LicenseDecision.model_validate(changed)
 
 
-@router.post("/licenses/{number}/sites", status_code=201, tags=["licenses"])
+@router.post(
+    "/licenses/{number}/sites",
+    status_code=201,
+    tags=["licenses"],
+    response_model=Amendment,
+    responses=refusals(domain.LICENSE_NOT_AMENDABLE, domain.NO_REQUIREMENT_SET_IN_FORCE),
+)
 async def add_license_site(
     number: str, site: domain.SiteIn, principal: Decider, conn: Db, response: Response
-) -> dict[str, Any]:
+) -> Amendment:
     """A branch: the new site amends the license at once, so it is the licensor's decision."""
     amended = await service.add_license_site(
         conn=conn, number=number, site=site, actor=principal.actor, region_scope=principal.region
     )
     response.headers["Location"] = f"/v1/licenses/{number}"
-    return amended
+    return Amendment.model_validate(amended)
 
 
-@router.post("/licenses/{number}/staffing", tags=["licenses"])
+@router.post(
+    "/licenses/{number}/staffing",
+    tags=["licenses"],
+    response_model=Amendment,
+    responses=refusals(domain.LICENSE_NOT_AMENDABLE, domain.NO_REQUIREMENT_SET_IN_FORCE),
+)
 async def amend_license_staffing(
     number: str, cmd: domain.AmendStaffing, principal: Decider, conn: Db
-) -> dict[str, Any]:
+) -> Amendment:
     """The licensee's staffing table and named workers as they are now (a renewed
     certificate, a new hire): they replace the license's, which is evaluated on today's date;
     the answer carries the findings. Like a new site, the licensor's decision."""
-    return await service.amend_license_staffing(
+    amended = await service.amend_license_staffing(
         conn=conn, number=number, cmd=cmd, actor=principal.actor, region_scope=principal.region
     )
+    return Amendment.model_validate(amended)
 
 
 # requirement sets
 
 
-@router.get("/requirement-sets", tags=["requirement sets"])
-async def list_requirement_sets(principal: Reader, conn: Db) -> dict[str, Any]:
-    return {"items": await service.list_requirement_sets(conn=conn)}
+class RequirementSetView(BaseModel):
+    """A requirement set with its status: draft (no date), scheduled (in force from a date to
+    come), in_force, or superseded."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "version": "2025.1",
+                    "title": "Стандарт оказания специальных социальных услуг, ред. 2025",
+                    "non_core_blocking": False,
+                    "effective_from": "2025-01-01",
+                    "in_force": True,
+                    "status": "in_force",
+                    "requirements": [
+                        {
+                            "id": "staff.social_worker",
+                            "title_kk": "Әлеуметтік қызметкерлер",
+                            "title_ru": "Социальные работники",
+                            "core": True,
+                            "forms": ["stationary"],
+                            "categories": [],
+                            "kind": "staff_ratio",
+                            "role": "social_worker",
+                            "fte": "1",
+                            "per_places": 10,
+                            "per_site": False,
+                        }
+                    ],
+                    "created_by": "file:2025.1.yaml",
+                    "created_at": "2025-01-01T00:00:00+00:00",
+                }
+            ]
+        }
+    )
+
+    version: str
+    title: str
+    non_core_blocking: bool
+    effective_from: date | None
+    in_force: bool
+    status: Literal["draft", "scheduled", "in_force", "superseded"]
+    requirements: list[domain.Requirement]
+    created_by: str
+    created_at: Instant
 
 
-@router.get("/requirement-sets/{version}", tags=["requirement sets"])
-async def get_requirement_set(version: str, principal: Reader, conn: Db) -> dict[str, Any]:
-    return await service.get_requirement_set(conn=conn, version=version)
+class RequirementSetList(BaseModel):
+    items: list[RequirementSetView]
 
 
-@router.post("/requirement-sets", status_code=201, tags=["requirement sets"])
+@router.get("/requirement-sets", tags=["requirement sets"], response_model=RequirementSetList)
+async def list_requirement_sets(principal: Reader, conn: Db) -> RequirementSetList:
+    sets = await service.list_requirement_sets(conn=conn)
+    return RequirementSetList(items=[RequirementSetView.model_validate(s) for s in sets])
+
+
+@router.get(
+    "/requirement-sets/{version}", tags=["requirement sets"], response_model=RequirementSetView
+)
+async def get_requirement_set(version: str, principal: Reader, conn: Db) -> RequirementSetView:
+    found = await service.get_requirement_set(conn=conn, version=version)
+    return RequirementSetView.model_validate(found)
+
+
+@router.post(
+    "/requirement-sets",
+    status_code=201,
+    tags=["requirement sets"],
+    response_model=RequirementSetView,
+    responses=refusals(general(403), domain.NORMS_ARE_NATIONAL, domain.REQUIREMENT_SET_EXISTS),
+)
 async def create_requirement_set(
     body: NewRequirementSet, principal: Norms, conn: Db, response: Response
-) -> dict[str, Any]:
+) -> RequirementSetView:
     _national(principal)
     model = domain.RequirementSet.model_validate(body.model_dump(exclude={"effective_from"}))
     created = await service.create_requirement_set(
         conn=conn, model=model, effective_from=body.effective_from, actor=principal.actor
     )
     response.headers["Location"] = f"/v1/requirement-sets/{model.version}"
-    return created
+    return RequirementSetView.model_validate(created)
 
 
-@router.post("/requirement-sets/{version}/activate", tags=["requirement sets"])
+@router.post(
+    "/requirement-sets/{version}/activate",
+    tags=["requirement sets"],
+    response_model=RequirementSetView,
+    responses=refusals(general(403), domain.NORMS_ARE_NATIONAL),
+)
 async def activate_requirement_set(
     version: str, body: Activation, principal: Norms, conn: Db
-) -> dict[str, Any]:
+) -> RequirementSetView:
     _national(principal)
-    return await service.activate_requirement_set(
+    activated = await service.activate_requirement_set(
         conn=conn, version=version, effective_from=body.effective_from, actor=principal.actor
     )
+    return RequirementSetView.model_validate(activated)
 
 
-@router.post("/requirement-sets/{version}/impact", tags=["requirement sets"])
+class UnmetFinding(BaseModel):
+    requirement_id: str
+    kind: str
+    blocking: bool
+    expected: str
+    actual: str
+
+
+class _Judged(BaseModel):
+    """One licensee or pending application judged under the set in force and the candidate."""
+
+    kind: Literal["license", "application"]
+    key: str = Field(description="the license number or the application id")
+    bin: str
+    provider_name: str
+    region: str
+    places: int
+    recipients: int = Field(description="recipients the provider serves now")
+    passes_in_force: bool
+    passes_simulated: bool
+    unmet_blocking_in_force: list[str]
+    unmet_blocking_simulated: list[str]
+    unmet_simulated: list[UnmetFinding]
+
+
+class LicenseeImpact(_Judged):
+    license_number: str
+    status: LicenseStatus
+
+
+class ApplicationImpact(_Judged):
+    application_id: str
+
+
+class ImpactTotals(BaseModel):
+    providers_passing: int
+    providers_failing: int
+    places_passing: int
+    places_failing: int
+    recipients_passing: int
+    recipients_failing: int
+
+
+class ImpactTotalsPair(BaseModel):
+    in_force: ImpactTotals
+    simulated: ImpactTotals
+
+
+class ImpactChange(BaseModel):
+    """Who passes under one set and not the other, and the net change."""
+
+    newly_passing: list[str]
+    newly_failing: list[str]
+    places_gained: int
+    places_lost: int
+    recipients_gained: int
+    recipients_lost: int
+    providers: int = Field(description="net change of providers passing")
+    places: int = Field(description="net change of places passing")
+    recipients: int = Field(description="net change of recipients served by providers passing")
+
+
+class Impact(BaseModel):
+    """A requirement set (`version`) simulated against the set in force, today."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "version": "2026.1",
+                    "in_force": "2025.1",
+                    "licensees": [],
+                    "applications": [],
+                    "totals": {
+                        "in_force": {
+                            "providers_passing": 0,
+                            "providers_failing": 0,
+                            "places_passing": 0,
+                            "places_failing": 0,
+                            "recipients_passing": 0,
+                            "recipients_failing": 0,
+                        },
+                        "simulated": {
+                            "providers_passing": 0,
+                            "providers_failing": 0,
+                            "places_passing": 0,
+                            "places_failing": 0,
+                            "recipients_passing": 0,
+                            "recipients_failing": 0,
+                        },
+                    },
+                    "change": {
+                        "newly_passing": [],
+                        "newly_failing": [],
+                        "places_gained": 0,
+                        "places_lost": 0,
+                        "recipients_gained": 0,
+                        "recipients_lost": 0,
+                        "providers": 0,
+                        "places": 0,
+                        "recipients": 0,
+                    },
+                }
+            ]
+        }
+    )
+
+    version: str
+    in_force: str = Field(description="version of the set in force")
+    licensees: list[LicenseeImpact]
+    applications: list[ApplicationImpact]
+    totals: ImpactTotalsPair
+    change: ImpactChange
+
+
+@router.post(
+    "/requirement-sets/{version}/impact",
+    tags=["requirement sets"],
+    response_model=Impact,
+    responses=refusals(domain.NO_REQUIREMENT_SET_IN_FORCE),
+)
 async def simulate_impact(
     version: str, principal: Norms, conn: Db, region: RegionCode | None = None
-) -> dict[str, Any]:
+) -> Impact:
     """Who would pass or fail this set compared with the set in force, and what changes."""
-    return await service.simulate_impact(
+    simulated = await service.simulate_impact(
         conn=conn, version=version, region_scope=_scoped_region(principal, region)
     )
+    return Impact.model_validate(simulated)
 
 
 # decisions
 
 
-@router.get("/decisions", tags=["decisions"])
+class Decision(BaseModel):
+    """An entry of the trail of decisions: who did what to which subject, before and after."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 42,
+                    "at": "2026-04-01T05:30:00.000001+00:00",
+                    "actor": "almaty-department/head-01",
+                    "action": "license.suspended",
+                    "subject": "license:SSU-75-2026-000001",
+                    "before": {
+                        "status": "active",
+                        "seq": 1,
+                        "status_since": "2026-03-10",
+                        "status_reason": None,
+                        "suspended_until": None,
+                    },
+                    "after": {
+                        "status": "suspended",
+                        "seq": 2,
+                        "status_since": "2026-04-01",
+                        "status_reason": "fire alarm out of order",
+                        "suspended_until": "2026-05-01",
+                    },
+                    "detail": None,
+                }
+            ]
+        }
+    )
+
+    id: int
+    at: Instant
+    actor: str
+    action: str
+    subject: str = Field(
+        description="`application:<id>`, `license:<number>` or `requirement-set:<version>`"
+    )
+    before: JsonObject | None
+    after: JsonObject | None
+    detail: JsonObject | None
+
+
+class DecisionPage(BaseModel):
+    items: list[Decision]
+    next_cursor: str | None
+
+
+@router.get("/decisions", tags=["decisions"], response_model=DecisionPage)
 async def list_decisions(
     request: Request,
     principal: Reader,
@@ -481,7 +1027,7 @@ async def list_decisions(
     action: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: str | None = None,
-) -> dict[str, Any]:
+) -> DecisionPage:
     """The trail of decisions and license changes: who, what, when, before and after.
 
     `subject` is `application:<id>`, `license:<number>` or `requirement-set:<version>`.
@@ -491,4 +1037,7 @@ async def list_decisions(
     items = await service.list_decisions(
         conn=conn, subject=subject, action=action, after=after, limit=limit
     )
-    return _page(items, limit, lambda i: i["id"])
+    return DecisionPage(
+        items=[Decision.model_validate(i) for i in items],
+        next_cursor=_next_cursor(items, limit, lambda i: i["id"]),
+    )

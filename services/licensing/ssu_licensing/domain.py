@@ -16,18 +16,25 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from ssu_common.errors import ProblemKind, Texts, kind
 from ssu_contracts import (
     REGIONS,
     RESIDENTIAL_FORMS,
+    ApplicationStatus,
     Bin,
     Finding,
     Kato,
     Language,
     LegalForm,
+    LicenseEvent,
+    LicenseReinstatedV1,
+    LicenseRevokedV1,
     LicenseStatus,
+    LicenseSuspendedV1,
     RecipientCategory,
     RegionCode,
     ServiceForm,
+    name_of,
     region_of,
 )
 
@@ -345,18 +352,299 @@ def license_number(*, region: str, year: int, sequence: int) -> str:
 
 
 Action = Literal["suspend", "reinstate", "revoke", "add_site", "amend_staffing"]
+StatusAction = Literal["suspend", "reinstate", "revoke"]
 
-_ALLOWED: dict[str, frozenset[LicenseStatus]] = {
-    "suspend": frozenset({LicenseStatus.ACTIVE}),
-    "reinstate": frozenset({LicenseStatus.SUSPENDED}),
-    "revoke": frozenset({LicenseStatus.ACTIVE, LicenseStatus.SUSPENDED}),
-    "add_site": frozenset({LicenseStatus.ACTIVE, LicenseStatus.SUSPENDED}),
-    "amend_staffing": frozenset({LicenseStatus.ACTIVE, LicenseStatus.SUSPENDED}),
+
+# Refusals (ssu_common.errors): each a stable problem type, `/problems/<slug>`, explained in kk
+# and ru. Slugs are unique in the suite, so the generic ones carry the service's words.
+
+LICENSE_NOT_SUSPENDABLE = kind(
+    "license-not-suspendable",
+    409,
+    title=Texts(
+        "License cannot be suspended",
+        "Лицензияны тоқтата тұруға болмайды",
+        "Лицензию нельзя приостановить",
+    ),
+    explanation=Texts(
+        "Only an active license is suspended; `current_status` says what it is now.",
+        "Тек қолданыстағы лицензия тоқтатыла тұрады; `current_status` оның қазіргі күйін айтады.",
+        "Приостановить можно только действующую лицензию; `current_status` называет её статус.",
+    ),
+)
+LICENSE_NOT_REINSTATABLE = kind(
+    "license-not-reinstatable",
+    409,
+    title=Texts(
+        "License cannot be reinstated",
+        "Лицензияны қалпына келтіруге болмайды",
+        "Лицензию нельзя восстановить",
+    ),
+    explanation=Texts(
+        "Only a suspended license is reinstated; a revoked one never is. `current_status` says "
+        "what it is now.",
+        "Тек тоқтатыла тұрған лицензия қалпына келтіріледі; кері қайтарып алынғаны ешқашан "
+        "келтірілмейді. `current_status` оның қазіргі күйін айтады.",
+        "Восстановить можно только приостановленную лицензию; отозванную — никогда. "
+        "`current_status` называет её статус.",
+    ),
+)
+LICENSE_NOT_REVOCABLE = kind(
+    "license-not-revocable",
+    409,
+    title=Texts(
+        "License cannot be revoked",
+        "Лицензияны кері қайтарып алуға болмайды",
+        "Лицензию нельзя отозвать",
+    ),
+    explanation=Texts(
+        "The license is revoked already: revocation is final.",
+        "Лицензия кері қайтарып алынған: бұл шешім түпкілікті.",
+        "Лицензия уже отозвана: отзыв окончателен.",
+    ),
+)
+LICENSE_NOT_AMENDABLE = kind(
+    "license-not-amendable",
+    409,
+    title=Texts(
+        "License cannot be amended",
+        "Лицензияны өзгертуге болмайды",
+        "Лицензию нельзя изменить",
+    ),
+    explanation=Texts(
+        "A revoked license takes no new site and no new staffing.",
+        "Кері қайтарып алынған лицензияға жаңа алаң да, жаңа штат та қосылмайды.",
+        "К отозванной лицензии не добавляются ни площадки, ни штат.",
+    ),
+)
+APPLICATION_DECIDED = kind(
+    "application-decided",
+    409,
+    title=Texts(
+        "Application decided already",
+        "Өтініш бойынша шешім қабылданған",
+        "По заявке уже принято решение",
+    ),
+    explanation=Texts(
+        "The application was approved or rejected; it takes no inspection and no second "
+        "decision. `current_status` says which.",
+        "Өтініш мақұлданған немесе қабылданбаған; оған тексеру де, екінші шешім де "
+        "жазылмайды. `current_status` қайсысы екенін айтады.",
+        "Заявка одобрена или отклонена; к ней не добавляются ни проверка, ни второе решение. "
+        "`current_status` называет, какое.",
+    ),
+)
+APPLICATION_UNMET_REQUIREMENTS = kind(
+    "application-unmet-requirements",
+    409,
+    title=Texts(
+        "Blocking requirements unmet",
+        "Міндетті талаптар орындалмаған",
+        "Не выполнены обязательные требования",
+    ),
+    explanation=Texts(
+        "The application fails blocking requirements of the set in force; `unmet` lists them. "
+        "Inspect again once they are met, or reject it.",
+        "Өтініш қолданыстағы жиынның міндетті талаптарына сай емес; `unmet` оларды тізеді. "
+        "Олар орындалғанда қайта тексеріңіз немесе өтінішті қабылдамаңыз.",
+        "Заявка не выполняет обязательные требования действующего набора; `unmet` их "
+        "перечисляет. Проверьте снова, когда они выполнены, или отклоните заявку.",
+    ),
+    disposition="retry",
+)
+INSPECTOR_DOES_NOT_APPROVE = kind(
+    "inspector-does-not-approve",
+    403,
+    title=Texts(
+        "The inspector does not approve",
+        "Тексерген адам мақұлдамайды",
+        "Проверявший не одобряет",
+    ),
+    explanation=Texts(
+        "Four eyes: the official who inspected an application does not approve it; another "
+        "official does. `inspector` names who inspected.",
+        "Төрт көз қағидасы: өтінішті тексерген лауазымды тұлға оны мақұлдамайды, оны басқа "
+        "тұлға мақұлдайды. `inspector` кім тексергенін атайды.",
+        "Принцип четырёх глаз: проверявший заявку не одобряет её, одобряет другой. "
+        "`inspector` называет проверявшего.",
+    ),
+)
+NO_REQUIREMENT_SET_IN_FORCE = kind(
+    "no-requirement-set-in-force",
+    409,
+    title=Texts(
+        "No requirement set in force",
+        "Қолданыстағы талаптар жиыны жоқ",
+        "Нет действующего набора требований",
+    ),
+    explanation=Texts(
+        "Nothing is judged until the ministry puts a requirement set in force "
+        "(POST /v1/requirement-sets/{version}/activate).",
+        "Министрлік талаптар жиынын күшіне енгізгенше ештеңе бағаланбайды "
+        "(POST /v1/requirement-sets/{version}/activate).",
+        "Ничего не оценивается, пока министерство не введёт набор требований в действие "
+        "(POST /v1/requirement-sets/{version}/activate).",
+    ),
+    disposition="retry",
+)
+REQUIREMENT_SET_EXISTS = kind(
+    "requirement-set-exists",
+    409,
+    title=Texts(
+        "Requirement set exists already",
+        "Талаптар жиыны бұрыннан бар",
+        "Набор требований уже существует",
+    ),
+    explanation=Texts(
+        "A version is immutable once stored: store the changed norms under a new version.",
+        "Сақталған нұсқа өзгермейді: өзгерген нормаларды жаңа нұсқамен сақтаңыз.",
+        "Сохранённая версия неизменна: сохраните изменённые нормы под новой версией.",
+    ),
+)
+NORMS_ARE_NATIONAL = kind(
+    "norms-are-national",
+    403,
+    title=Texts(
+        "Norms are national",
+        "Нормалар республикалық",
+        "Нормы общереспубликанские",
+    ),
+    explanation=Texts(
+        "Requirement sets hold for the whole country: a regional key cannot change them.",
+        "Талаптар жиыны бүкіл елге ортақ: өңірлік кілт оларды өзгерте алмайды.",
+        "Наборы требований действуют по всей стране: региональный ключ их не меняет.",
+    ),
+)
+
+
+Missing = Literal["application", "license", "requirement_set"]
+_MISSING: dict[Missing, tuple[str, str, str]] = {
+    "application": ("application {} does not exist", "{} өтініші жоқ", "заявки {} нет"),
+    "license": ("license {} does not exist", "{} лицензиясы жоқ", "лицензии {} нет"),
+    "requirement_set": (
+        "requirement set {} does not exist",
+        "{} талаптар жиыны жоқ",
+        "набора требований {} нет",
+    ),
+}
+
+
+def missing(what: Missing, key: str) -> Texts:
+    """That an application, license or requirement set does not exist (or is not the key's
+    to see), in the three languages."""
+    en, kk, ru = _MISSING[what]
+    return Texts(en.format(key), kk.format(key), ru.format(key))
+
+
+@dataclass(frozen=True)
+class LicenseAction:
+    """What a license's status must be for an action, and the refusal when it is not."""
+
+    allowed: frozenset[LicenseStatus]
+    refusal: ProblemKind
+    # The action's words for the refusal's detail: "it cannot be <en>", "оны <kk> болмайды",
+    # "её нельзя <ru>".
+    words: Texts
+
+
+_LIVE = frozenset({LicenseStatus.ACTIVE, LicenseStatus.SUSPENDED})
+LICENSE_ACTIONS: dict[Action, LicenseAction] = {
+    "suspend": LicenseAction(
+        frozenset({LicenseStatus.ACTIVE}),
+        LICENSE_NOT_SUSPENDABLE,
+        Texts("suspended", "тоқтата тұруға", "приостановить"),
+    ),
+    "reinstate": LicenseAction(
+        frozenset({LicenseStatus.SUSPENDED}),
+        LICENSE_NOT_REINSTATABLE,
+        Texts("reinstated", "қалпына келтіруге", "восстановить"),
+    ),
+    "revoke": LicenseAction(
+        _LIVE, LICENSE_NOT_REVOCABLE, Texts("revoked", "кері қайтарып алуға", "отозвать")
+    ),
+    "add_site": LicenseAction(
+        _LIVE,
+        LICENSE_NOT_AMENDABLE,
+        Texts("given a new site", "жаңа алаңмен толықтыруға", "дополнить площадкой"),
+    ),
+    "amend_staffing": LicenseAction(
+        _LIVE,
+        LICENSE_NOT_AMENDABLE,
+        Texts("given a new staffing", "штатын өзгертуге", "изменить штат"),
+    ),
 }
 
 
 def transition_allowed(action: Action, status: LicenseStatus) -> bool:
-    return status in _ALLOWED[action]
+    return status in LICENSE_ACTIONS[action].allowed
+
+
+def refusal_detail(action: Action, number: str, status: LicenseStatus) -> Texts:
+    """Why a license in `status` cannot take `action`, in the three languages."""
+    words = LICENSE_ACTIONS[action].words
+    return Texts(
+        f"license {number} is {status}; it cannot be {words.en}",
+        f"{number} лицензиясы: {name_of('license_status', status, 'kk')}; оны {words.kk} болмайды",
+        f"лицензия {number}: {name_of('license_status', status, 'ru')}; её нельзя {words.ru}",
+    )
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """A change of a license's status: where it leads, what the trail and the audit call it,
+    the event it publishes and which of the decision's members that event carries."""
+
+    to: LicenseStatus
+    recorded_as: str
+    event: type[LicenseEvent]
+    carries: frozenset[Literal["reason", "until"]]
+
+
+STATUS_CHANGES: dict[StatusAction, StatusChange] = {
+    "suspend": StatusChange(
+        LicenseStatus.SUSPENDED,
+        "license.suspended",
+        LicenseSuspendedV1,
+        frozenset({"reason", "until"}),
+    ),
+    "reinstate": StatusChange(
+        LicenseStatus.ACTIVE, "license.reinstated", LicenseReinstatedV1, frozenset()
+    ),
+    "revoke": StatusChange(
+        LicenseStatus.REVOKED, "license.revoked", LicenseRevokedV1, frozenset({"reason"})
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ApplicationDecision:
+    """How a decision on an application is recorded: the trail's action, and the member of
+    the trail's `after` beside the new status."""
+
+    recorded_as: str
+    after_member: Literal["license_number", "reason"]
+    # The status as a refusal's detail names it.
+    status_name: Texts
+
+
+APPLICATION_DECISIONS: dict[ApplicationStatus, ApplicationDecision] = {
+    ApplicationStatus.APPROVED: ApplicationDecision(
+        "application.approved", "license_number", Texts("approved", "мақұлданды", "одобрена")
+    ),
+    ApplicationStatus.REJECTED: ApplicationDecision(
+        "application.rejected", "reason", Texts("rejected", "қабылданбады", "отклонена")
+    ),
+}
+
+
+def decided_detail(application_id: str, status: ApplicationStatus) -> Texts:
+    """Why a decided application takes no inspection and no second decision."""
+    name = APPLICATION_DECISIONS[status].status_name
+    return Texts(
+        f"application {application_id} is {status}; it has been decided already",
+        f"{application_id} өтініші {name.kk}; ол бойынша шешім қабылданған",
+        f"заявка {application_id} {name.ru}; решение по ней уже принято",
+    )
 
 
 @dataclass

@@ -18,6 +18,7 @@ from ssu_common import (
 )
 from ssu_common.audit import Aggregate
 from ssu_common.auth import same_person
+from ssu_common.errors import DomainError, Texts, general
 from ssu_contracts import (
     ApplicationRejectedV1,
     ApplicationStatus,
@@ -28,9 +29,7 @@ from ssu_contracts import (
     LicenseEvent,
     LicenseIssuedV1,
     LicenseReinstatedV1,
-    LicenseRevokedV1,
     LicenseStatus,
-    LicenseSuspendedV1,
     ServiceForm,
     Site,
     Subtype,
@@ -49,6 +48,15 @@ TIMER = "system:suspension-timer"
 def almaty_today() -> date:
     """Today's calendar date in Asia/Almaty, the date licensing changes take effect."""
     return datetime.now(ALMATY).date()
+
+
+def _not_found(what: domain.Missing, key: str) -> DomainError:
+    return DomainError(domain.missing(what, key), kind=general(404))
+
+
+def _visible(region: str, region_scope: str | None) -> bool:
+    # A region-restricted key does not learn that another region's record exists.
+    return region_scope is None or region == region_scope
 
 
 # requirement sets
@@ -130,7 +138,15 @@ async def load_requirement_sets(
 async def _set_in_force(conn: Connection, on: date) -> tuple[RequirementSet, dict[str, Any]]:
     row = await store.requirement_set_in_force(conn, on)
     if row is None:
-        raise Problem(409, f"no requirement set is in force on {on.isoformat()}")
+        day = on.isoformat()
+        raise DomainError(
+            Texts(
+                f"no requirement set is in force on {day}",
+                f"{day} күні қолданыстағы талаптар жиыны жоқ",
+                f"на {day} нет действующего набора требований",
+            ),
+            kind=domain.NO_REQUIREMENT_SET_IN_FORCE,
+        )
     return _set_model(row), row
 
 
@@ -145,7 +161,7 @@ async def list_requirement_sets(*, conn: Connection) -> list[dict[str, Any]]:
 async def get_requirement_set(*, conn: Connection, version: str) -> dict[str, Any]:
     row = await store.get_requirement_set(conn, version)
     if row is None:
-        raise Problem(404, f"requirement set {version} does not exist")
+        raise _not_found("requirement_set", version)
     in_force = await store.requirement_set_in_force(conn, almaty_today())
     return requirement_set_view(row, in_force=in_force["version"] if in_force else None)
 
@@ -167,8 +183,13 @@ async def create_requirement_set(
             created_by=actor,
         )
         if not inserted:
-            raise Problem(
-                409, f"requirement set {model.version} exists already; versions are immutable"
+            raise DomainError(
+                Texts(
+                    f"requirement set {model.version} exists already; versions are immutable",
+                    f"{model.version} талаптар жиыны бұрыннан бар; нұсқалар өзгермейді",
+                    f"набор требований {model.version} уже есть; версии неизменны",
+                ),
+                kind=domain.REQUIREMENT_SET_EXISTS,
             )
         await store.insert_decision(
             conn,
@@ -195,7 +216,7 @@ async def activate_requirement_set(
     async with conn.transaction():
         before = await store.get_requirement_set(conn, version)
         if before is None:
-            raise Problem(404, f"requirement set {version} does not exist")
+            raise _not_found("requirement_set", version)
         await store.activate_requirement_set(conn, version=version, effective_from=effective_from)
         await store.insert_decision(
             conn,
@@ -275,12 +296,6 @@ def application_view(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _check_region(region: str, region_scope: str | None, what: str) -> None:
-    # A region-restricted key does not learn that another region's record exists.
-    if region_scope is not None and region != region_scope:
-        raise Problem(404, f"{what} does not exist")
-
-
 async def submit_application(
     *,
     conn: Connection,
@@ -294,7 +309,15 @@ async def submit_application(
     if errors:
         raise _field_errors(errors)
     if region_scope is not None and cmd.region != region_scope:
-        raise field_error("region", f"this key may only apply in region {region_scope}", 403)
+        raise DomainError(
+            Texts(
+                f"region: this key may only apply in region {region_scope}",
+                f"region: бұл кілтпен тек {region_scope} өңірінде өтініш беруге болады",
+                f"region: этим ключом можно подавать заявки только в регионе {region_scope}",
+            ),
+            kind=general(403),
+            field="region",
+        )
     today = almaty_today()
     submitted_on = cmd.submitted_on or today
     wrong_date = domain.filing_date_error(submitted_on, today=today, provider=by_provider)
@@ -355,13 +378,12 @@ async def _application_for_decision(
     conn: Connection, application_id: str, region_scope: str | None
 ) -> dict[str, Any]:
     row = await store.get_application(conn, application_id, for_update=True)
-    if row is None:
-        raise Problem(404, f"application {application_id} does not exist")
-    _check_region(row["region"], region_scope, f"application {application_id}")
+    if row is None or not _visible(row["region"], region_scope):
+        raise _not_found("application", application_id)
     if row["status"] != ApplicationStatus.SUBMITTED:
-        raise Problem(
-            409,
-            f"application {application_id} is {row['status']}; it has been decided already",
+        raise DomainError(
+            domain.decided_detail(application_id, ApplicationStatus(row["status"])),
+            kind=domain.APPLICATION_DECIDED,
             current_status=row["status"],
         )
     return row
@@ -391,9 +413,8 @@ async def get_application(
     *, conn: Connection, application_id: str, region_scope: str | None
 ) -> dict[str, Any]:
     row = await store.get_application(conn, application_id)
-    if row is None:
-        raise Problem(404, f"application {application_id} does not exist")
-    _check_region(row["region"], region_scope, f"application {application_id}")
+    if row is None or not _visible(row["region"], region_scope):
+        raise _not_found("application", application_id)
     view = application_view(row)
     view["inspections"] = [
         inspection_view(i) for i in await store.inspections_of(conn, application_id)
@@ -519,10 +540,17 @@ async def approve_application(
         blocking = domain.unmet_blocking(findings)
         if blocking:
             # Refused after commit: the application keeps its findings under the set in force.
-            refusal = Problem(
-                409,
-                f"application {application_id} has {len(blocking)} unmet blocking requirement(s)"
-                f": {', '.join(f.requirement_id for f in blocking)}",
+            ids = ", ".join(f.requirement_id for f in blocking)
+            refusal: DomainError | None = DomainError(
+                Texts(
+                    f"application {application_id} has {len(blocking)} unmet blocking"
+                    f" requirement(s): {ids}",
+                    f"{application_id} өтінішінде орындалмаған міндетті талаптар"
+                    f" ({len(blocking)}): {ids}",
+                    f"в заявке {application_id} не выполнены обязательные требования"
+                    f" ({len(blocking)}): {ids}",
+                ),
+                kind=domain.APPLICATION_UNMET_REQUIREMENTS,
                 current_status=row["status"],
                 requirement_set=row["requirement_set"],
                 unmet=[f.model_dump(mode="json") for f in blocking],
@@ -549,10 +577,17 @@ async def _issue_date(
     inspections = await store.inspections_of(conn, str(row["id"]))
     for inspection in inspections:
         if same_person(inspection["inspector"], approver):
-            raise Problem(
-                403,
-                f"{approver} inspected application {row['id']} on"
-                f" {inspection['inspected_on'].isoformat()}; another official approves it",
+            on = inspection["inspected_on"].isoformat()
+            raise DomainError(
+                Texts(
+                    f"{approver} inspected application {row['id']} on {on};"
+                    " another official approves it",
+                    f"{approver} {row['id']} өтінішін {on} күні тексерді;"
+                    " оны басқа лауазымды тұлға мақұлдайды",
+                    f"{approver} проверял заявку {row['id']} {on};"
+                    " одобряет её другое должностное лицо",
+                ),
+                kind=domain.INSPECTOR_DOES_NOT_APPROVE,
                 inspector=inspection["inspector"],
             )
     today = almaty_today()
@@ -603,22 +638,8 @@ async def _issue_license(
             "issued_on": today,
         },
     )
-    decided = await store.decide_application(
-        conn,
-        application_id=application_id,
-        status=ApplicationStatus.APPROVED,
-        reason=None,
-        decided_by=inspector,
-        license_number=number,
-    )
-    await store.insert_decision(
-        conn,
-        actor=inspector,
-        action="application.approved",
-        subject=f"application:{application_id}",
-        before={"status": row["status"]},
-        after={"status": decided["status"], "license_number": number},
-        detail={"requirement_set": row["requirement_set"], "findings": row["findings"]},
+    await _decide_application(
+        conn, row, ApplicationStatus.APPROVED, inspector=inspector, license_number=number
     )
     await store.insert_decision(
         conn,
@@ -642,6 +663,40 @@ async def _issue_license(
     return lic
 
 
+async def _decide_application(
+    conn: Connection,
+    row: dict[str, Any],
+    status: ApplicationStatus,
+    *,
+    inspector: str,
+    reason: str | None = None,
+    license_number: str | None = None,
+) -> dict[str, Any]:
+    """Record an approval or a rejection (domain.APPLICATION_DECISIONS) and its trail entry,
+    with the findings it was decided on."""
+    decision = domain.APPLICATION_DECISIONS[status]
+    application_id = str(row["id"])
+    decided = await store.decide_application(
+        conn,
+        application_id=application_id,
+        status=status,
+        reason=reason,
+        decided_by=inspector,
+        license_number=license_number,
+    )
+    after_member = {"license_number": license_number, "reason": reason}[decision.after_member]
+    await store.insert_decision(
+        conn,
+        actor=inspector,
+        action=decision.recorded_as,
+        subject=f"application:{application_id}",
+        before={"status": row["status"]},
+        after={"status": decided["status"], decision.after_member: after_member},
+        detail={"requirement_set": row["requirement_set"], "findings": row["findings"]},
+    )
+    return decided
+
+
 async def reject_application(
     *,
     conn: Connection,
@@ -654,22 +709,8 @@ async def reject_application(
     async with conn.transaction():
         row = await _application_for_decision(conn, application_id, region_scope)
         row, findings = await _reevaluate(conn, row, almaty_today())
-        decided = await store.decide_application(
-            conn,
-            application_id=application_id,
-            status=ApplicationStatus.REJECTED,
-            reason=reason,
-            decided_by=inspector,
-            license_number=None,
-        )
-        await store.insert_decision(
-            conn,
-            actor=inspector,
-            action="application.rejected",
-            subject=f"application:{application_id}",
-            before={"status": row["status"]},
-            after={"status": decided["status"], "reason": reason},
-            detail={"requirement_set": row["requirement_set"], "findings": row["findings"]},
+        decided = await _decide_application(
+            conn, row, ApplicationStatus.REJECTED, inspector=inspector, reason=reason
         )
         await audit.record(
             conn,
@@ -752,7 +793,7 @@ def license_view(lic: dict[str, Any], *, private: bool = False) -> dict[str, Any
 async def get_license(*, conn: Connection, number: str) -> dict[str, Any]:
     lic = await store.get_license_facts(conn, number)
     if lic is None:
-        raise Problem(404, f"license {number} does not exist")
+        raise _not_found("license", number)
     return license_view(lic)
 
 
@@ -795,26 +836,17 @@ def license_summary(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-_VERBS = {
-    "suspend": "suspended",
-    "reinstate": "reinstated",
-    "revoke": "revoked",
-    "add_site": "given a new site",
-    "amend_staffing": "given a new staffing",
-}
-
-
 async def _license_for_change(
     conn: Connection, number: str, action: domain.Action, region_scope: str | None
 ) -> dict[str, Any]:
     lic = await store.get_license(conn, number, for_update=True)
-    if lic is None:
-        raise Problem(404, f"license {number} does not exist")
-    _check_region(lic["region"], region_scope, f"license {number}")
-    if not domain.transition_allowed(action, LicenseStatus(lic["status"])):
-        raise Problem(
-            409,
-            f"license {number} is {lic['status']}; it cannot be {_VERBS[action]}",
+    if lic is None or not _visible(lic["region"], region_scope):
+        raise _not_found("license", number)
+    status = LicenseStatus(lic["status"])
+    if not domain.transition_allowed(action, status):
+        raise DomainError(
+            domain.refusal_detail(action, number, status),
+            kind=domain.LICENSE_ACTIONS[action].refusal,
             current_status=lic["status"],
         )
     return lic
@@ -830,83 +862,39 @@ def _status_snapshot(lic: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def suspend_license(
+async def change_license_status(
     *,
     conn: Connection,
     number: str,
-    reason: str,
-    until: date | None,
+    action: domain.StatusAction,
     actor: str,
     region_scope: str | None,
+    reason: str | None = None,
+    until: date | None = None,
     effective_date: date | None = None,
 ) -> dict[str, Any]:
-    """Suspend from today (or the order's date); with `until`, active again on that date."""
+    """Suspend, reinstate or revoke (domain.STATUS_CHANGES) from today or the order's date; a
+    suspension with `until` ends on that date."""
+    change = domain.STATUS_CHANGES[action]
     async with conn.transaction():
-        before = await _license_for_change(conn, number, "suspend", region_scope)
+        before = await _license_for_change(conn, number, action, region_scope)
         today = _effective(effective_date, not_before=before["status_since"])
         if until is not None and until <= today:
             # An `until` already past (a suspension recorded after it ended) is ended by the
             # suspension job on its next round, effective on that date.
             raise field_error("until", f"must be after the suspension starts ({today})")
         lic = await store.change_license_status(
-            conn, number=number, status="suspended", since=today, reason=reason, until=until
+            conn, number=number, status=change.to, since=today, reason=reason, until=until
         )
-        await _record_change(conn, actor, "license.suspended", before, lic, reason)
+        await _record_change(conn, actor, change.recorded_as, before, lic, reason)
+        carried = {"reason": reason, "until": until}
+        extra = {name: carried[name] for name in sorted(change.carries)}
         await emit(
             conn,
-            _license_event(
-                LicenseSuspendedV1, lic, effective_date=today, reason=reason, until=until
-            ),
+            _license_event(change.event, lic, effective_date=today, **extra),
             subject=number,
         )
-    log.info("license.suspended", license=number, until=until)
-    return {**license_view(lic, private=True), "decided_by": actor}
-
-
-async def reinstate_license(
-    *,
-    conn: Connection,
-    number: str,
-    actor: str,
-    region_scope: str | None,
-    effective_date: date | None = None,
-) -> dict[str, Any]:
-    async with conn.transaction():
-        before = await _license_for_change(conn, number, "reinstate", region_scope)
-        today = _effective(effective_date, not_before=before["status_since"])
-        lic = await store.change_license_status(
-            conn, number=number, status="active", since=today, reason=None, until=None
-        )
-        await _record_change(conn, actor, "license.reinstated", before, lic)
-        await emit(
-            conn, _license_event(LicenseReinstatedV1, lic, effective_date=today), subject=number
-        )
-    log.info("license.reinstated", license=number)
-    return {**license_view(lic, private=True), "decided_by": actor}
-
-
-async def revoke_license(
-    *,
-    conn: Connection,
-    number: str,
-    reason: str,
-    actor: str,
-    region_scope: str | None,
-    effective_date: date | None = None,
-) -> dict[str, Any]:
-    async with conn.transaction():
-        before = await _license_for_change(conn, number, "revoke", region_scope)
-        today = _effective(effective_date, not_before=before["status_since"])
-        lic = await store.change_license_status(
-            conn, number=number, status="revoked", since=today, reason=reason, until=None
-        )
-        await _record_change(conn, actor, "license.revoked", before, lic, reason)
-        await emit(
-            conn,
-            _license_event(LicenseRevokedV1, lic, effective_date=today, reason=reason),
-            subject=number,
-        )
-    log.info("license.revoked", license=number)
+    log.info(change.recorded_as, license=number, **({"until": until} if "until" in extra else {}))
     return {**license_view(lic, private=True), "decided_by": actor}
 
 
@@ -1137,7 +1125,7 @@ async def simulate_impact(
     under the given set."""
     row = await store.get_requirement_set(conn, version)
     if row is None:
-        raise Problem(404, f"requirement set {version} does not exist")
+        raise _not_found("requirement_set", version)
     candidate = _set_model(row)
     in_force, _ = await _set_in_force(conn, almaty_today())
     licenses = await store.current_licenses(conn, region=region_scope)
