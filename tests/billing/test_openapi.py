@@ -9,7 +9,8 @@ import pytest
 import pytest_asyncio
 from billing_world import bank_details, licensed_provider
 from harness import ADMIN, RunningService, reset_service, running_service, settings_for
-from ssu_billing import domain
+from pydantic import BaseModel
+from ssu_billing import api, domain
 from ssu_billing.main import build
 from ssu_billing.settings import Settings
 from ssu_common.errors import KINDS
@@ -98,6 +99,35 @@ def test_money_is_a_two_decimal_string(openapi: dict[str, Any]) -> None:
         "pattern": r"^-?[0-9]+\.[0-9]{2}$",
         "examples": ["125000.00"],
     }
+
+
+EXAMPLED = [
+    model
+    for model in vars(api).values()
+    if isinstance(model, type)
+    and issubclass(model, BaseModel)
+    and "examples" in (model.model_config.get("json_schema_extra") or {})
+]
+
+
+def test_the_main_answers_have_examples() -> None:
+    assert {m.__name__ for m in EXAMPLED} == {
+        "LicenseOut",
+        "EnrollmentOut",
+        "TariffOut",
+        "ContractWithBankDetailsOut",
+        "BudgetsOut",
+        "AttendanceImportOut",
+        "InvoiceOut",
+        "ReconciliationOut",
+        "ConfirmationOut",
+    }
+
+
+@pytest.mark.parametrize("model", EXAMPLED, ids=lambda m: m.__name__)
+def test_each_example_is_an_answer_of_its_schema(model: type[BaseModel]) -> None:
+    [example] = model.model_json_schema(mode="serialization")["examples"]
+    assert model.model_validate(example).model_dump(mode="json", by_alias=True) == example
 
 
 @pytest.mark.parametrize(

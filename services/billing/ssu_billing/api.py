@@ -157,13 +157,13 @@ class LicenseOut(Out):
         json_schema_extra={
             "examples": [
                 {
-                    "license_number": "KZ24LSS00000123",
+                    "license_number": "SSU-75-2026-000001",
                     "bin": "123456789012",
                     "provider_name": "Мейірім",
-                    "region": "KZ-ALA",
+                    "region": "750000000",
                     "status": "active",
                     "seq": 3,
-                    "subtypes": [{"form": "day_care", "category": "disabled_child"}],
+                    "subtypes": [{"form": "semi_stationary", "category": "child_disability"}],
                     "active": [{"from": "2026-01-10", "until": None}],
                     "transitions": [],
                     "updated_at": "2026-01-10T05:00:00+00:00",
@@ -191,11 +191,11 @@ class EnrollmentOut(Out):
                 {
                     "enrollment_id": "3f0c2a3e-5b1d-4c55-9d1e-0d6f0c0b7a11",
                     "provider_bin": "123456789012",
-                    "license_number": "KZ24LSS00000123",
+                    "license_number": "SSU-75-2026-000001",
                     "site_id": "s1",
-                    "region": "KZ-ALA",
-                    "form": "day_care",
-                    "category": "disabled_child",
+                    "region": "750000000",
+                    "form": "semi_stationary",
+                    "category": "child_disability",
                     "start_date": "2026-01-12",
                     "end_date": None,
                     "status": "active",
@@ -220,28 +220,7 @@ class EnrollmentOut(Out):
     updated_at: Instant
 
 
-class TariffOut(Out):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": 7,
-                    "region": "KZ-ALA",
-                    "form": "day_care",
-                    "category": "*",
-                    "effective_from": "2026-01-01",
-                    "rate": "4500.00",
-                    "unit": "day",
-                    "act_reference": "Алматы әкімдігінің 2025-12-20 № 1234 қаулысы",
-                    "version": 1,
-                    "ended_from": None,
-                    "created_by": "akimat-almaty/economist-2",
-                    "created_at": "2025-12-21T04:00:00+00:00",
-                }
-            ]
-        }
-    )
-
+class TariffFields(Out):
     id: int
     region: str
     form: str
@@ -257,13 +236,36 @@ class TariffOut(Out):
     created_at: Instant
 
 
-class TariffVersionOut(TariffOut):
+class TariffOut(TariffFields):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 7,
+                    "region": "750000000",
+                    "form": "semi_stationary",
+                    "category": "*",
+                    "effective_from": "2026-01-01",
+                    "rate": "4500.00",
+                    "unit": "day",
+                    "act_reference": "Алматы әкімдігінің 2025-12-20 № 1234 қаулысы",
+                    "version": 1,
+                    "ended_from": None,
+                    "created_by": "akimat-almaty/economist-2",
+                    "created_at": "2025-12-21T04:00:00+00:00",
+                }
+            ]
+        }
+    )
+
+
+class TariffVersionOut(TariffFields):
     """A superseded version of a tariff, as its history shows it."""
 
     superseded_at: Instant | None
 
 
-class TariffWithHistoryOut(TariffOut):
+class TariffWithHistoryOut(TariffFields):
     history: list[TariffVersionOut]
 
 
@@ -286,14 +288,20 @@ class BankDetailsOut(Out):
     knp: str
 
 
-class ContractWithBankDetailsOut(ContractOut):
+class ContractBankDetailsFields(ContractOut):
+    bank_details: BankDetailsOut | None
+    bank_details_by: str | None
+    bank_details_at: Instant | None
+
+
+class ContractWithBankDetailsOut(ContractBankDetailsFields):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
                 {
                     "number": "ALA-2026-017",
                     "provider_bin": "123456789012",
-                    "region": "KZ-ALA",
+                    "region": "750000000",
                     "year": 2026,
                     "budget": "12000000.00",
                     "bank_details": {
@@ -309,10 +317,6 @@ class ContractWithBankDetailsOut(ContractOut):
         }
     )
 
-    bank_details: BankDetailsOut | None
-    bank_details_by: str | None
-    bank_details_at: Instant | None
-
 
 class BankDetailsVersionOut(BankDetailsOut):
     reason: str
@@ -321,7 +325,7 @@ class BankDetailsVersionOut(BankDetailsOut):
     changed_at: Instant
 
 
-class ContractBankDetailsOut(ContractWithBankDetailsOut):
+class ContractBankDetailsOut(ContractBankDetailsFields):
     bank_details_history: list[BankDetailsVersionOut]
 
 
@@ -373,7 +377,7 @@ class BudgetsOut(Out):
                             "contract_number": "ALA-2026-017",
                             "provider_bin": "123456789012",
                             "provider_name": "Мейірім",
-                            "region": "KZ-ALA",
+                            "region": "750000000",
                             "year": 2026,
                             "budget": "12000000.00",
                             "invoiced": "94500.00",
@@ -385,7 +389,7 @@ class BudgetsOut(Out):
                     ],
                     "regions": [
                         {
-                            "region": "KZ-ALA",
+                            "region": "750000000",
                             "budget": "12000000.00",
                             "invoiced": "94500.00",
                             "over_budget": "0.00",
@@ -457,34 +461,7 @@ class AttendanceImportOut(Out):
     rejected: list[RefusedLineOut]
 
 
-class InvoiceOut(Out):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "7d3f8c1e-2a4b-4e0f-9a51-1b2c3d4e5f60",
-                    "number": "ALA-2026-017/2026-01",
-                    "run_id": "0c1d2e3f-4a5b-4c6d-8e7f-8091a2b3c4d5",
-                    "contract_number": "ALA-2026-017",
-                    "provider_bin": "123456789012",
-                    "provider_name": "Мейірім",
-                    "region": "KZ-ALA",
-                    "period": "2026-01",
-                    "status": "approved",
-                    "total": "94500.00",
-                    "held": "0.00",
-                    "rejected": "0.00",
-                    "payable": "94500.00",
-                    "over_budget": "0.00",
-                    "lines": 1,
-                    "issued_at": "2026-02-01T04:00:00+00:00",
-                    "approved_by": "akimat-almaty/head-1",
-                    "paid_amount": None,
-                }
-            ]
-        }
-    )
-
+class InvoiceFields(Out):
     id: str
     number: str
     run_id: str
@@ -504,6 +481,35 @@ class InvoiceOut(Out):
     issued_at: Instant
     approved_by: str | None
     paid_amount: Amount | None
+
+
+class InvoiceOut(InvoiceFields):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "7d3f8c1e-2a4b-4e0f-9a51-1b2c3d4e5f60",
+                    "number": "ALA-2026-017/2026-01",
+                    "run_id": "0c1d2e3f-4a5b-4c6d-8e7f-8091a2b3c4d5",
+                    "contract_number": "ALA-2026-017",
+                    "provider_bin": "123456789012",
+                    "provider_name": "Мейірім",
+                    "region": "750000000",
+                    "period": "2026-01",
+                    "status": "approved",
+                    "total": "94500.00",
+                    "held": "0.00",
+                    "rejected": "0.00",
+                    "payable": "94500.00",
+                    "over_budget": "0.00",
+                    "lines": 1,
+                    "issued_at": "2026-02-01T04:00:00+00:00",
+                    "approved_by": "akimat-almaty/head-1",
+                    "paid_amount": None,
+                }
+            ]
+        }
+    )
 
 
 class InvoicePage(Out):
@@ -575,7 +581,7 @@ class InvoiceLineOut(Out):
     hold: HoldOut
 
 
-class InvoiceWithLinesOut(InvoiceOut):
+class InvoiceWithLinesOut(InvoiceFields):
     items: list[InvoiceLineOut]
 
 
@@ -632,7 +638,9 @@ class CorrectionOut(Out):
     placement: int
     due: Amount
     # `register` itself would shadow a class attribute of a pydantic model
-    register_: str = Field(alias="register", examples=["/v1/payment-registers/KZ-ALA/2026-01.csv"])
+    register_: str = Field(
+        alias="register", examples=["/v1/payment-registers/750000000/2026-01.csv"]
+    )
     contract: ContractWithBankDetailsOut
 
 
@@ -1366,9 +1374,9 @@ CSV_ANSWER: dict[int | str, dict[str, Any]] = {
             "text/csv": {
                 "schema": {"type": "string"},
                 "example": ",".join(REGISTER_HEADER)
-                + "\r\nALA-2026-017/2026-01,ALA-2026-017,123456789012,Мейірім,KZ-ALA,2026-01,"
+                + "\r\nALA-2026-017/2026-01,ALA-2026-017,123456789012,Мейірім,750000000,2026-01,"
                 "94500.00,akimat-almaty/head-1,KZ86125KZT5004100100,HSBKKZKX,123456,859,"
-                "94500.00,0.00,1\r\ncontrol_total,1,,,KZ-ALA,2026-01,94500.00,,,,,,,,\r\n",
+                "94500.00,0.00,1\r\ncontrol_total,1,,,750000000,2026-01,94500.00,,,,,,,,\r\n",
             }
         },
     }
@@ -1569,7 +1577,7 @@ class ConfirmationOut(Out):
                     "state": "disputed",
                     "provider_bin": "123456789012",
                     "provider_name": "Мейірім",
-                    "region": "KZ-ALA",
+                    "region": "750000000",
                     "attended_days": 18,
                     "requested_at": "2026-02-02T04:00:00+00:00",
                     "expires_at": "2026-03-04T04:00:00+00:00",
