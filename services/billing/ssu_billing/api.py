@@ -17,7 +17,6 @@ from ssu_common import (
     csv_text,
     decode_cursor,
     encode_cursor,
-    field_error,
     refusals,
 )
 from ssu_contracts import Bin, Iin, Money, Period, RecipientCategory, RegionCode, ServiceForm
@@ -1211,13 +1210,9 @@ async def withdraw_attendance(
 
 
 async def _csv_body(request: Request) -> str:
-    raw = await request.body()
-    if len(raw) > MAX_CSV_BYTES:
-        raise Problem(413, f"the file is larger than {MAX_CSV_BYTES} bytes")
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise field_error("body", "the file is not UTF-8 text") from exc
+    from ssu_common.csvfiles import read_csv_body  # the one CSV body reader (ssu_common)
+
+    return await read_csv_body(request, MAX_CSV_BYTES)
 
 
 # runs and invoices

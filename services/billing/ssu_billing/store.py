@@ -900,8 +900,16 @@ walk AS (
     SELECT p.contract_number, p.line_no, w.after + p.amount > p.budget AND p.amount > 0,
            w.after + CASE WHEN p.amount > 0 AND w.after + p.amount > p.budget THEN 0
                           ELSE p.amount END
-    FROM walk w JOIN run_placed p
-        ON p.contract_number = w.contract_number AND p.line_no = w.line_no + 1
+    FROM walk w
+    -- the next line of each contract still walking, looked up by the index: as a plain join
+    -- the planner, guessing the walk large, scans all of run_placed at every step (145 steps
+    -- of a million lines at a national month of 1,000,000 recipients: 38 s); OFFSET 0 keeps
+    -- the subquery a per-row lookup
+    CROSS JOIN LATERAL (
+        SELECT q.contract_number, q.line_no, q.amount, q.budget FROM run_placed q
+        WHERE q.contract_number = w.contract_number AND q.line_no = w.line_no + 1
+        OFFSET 0
+    ) p
 )
 SELECT p.*, CASE WHEN w.over THEN 'over_budget' ELSE 'billed' END AS status
 FROM run_placed p LEFT JOIN walk w USING (contract_number, line_no)
@@ -1241,11 +1249,16 @@ async def mark_exhausted_contracts(conn: Connection, *, run_id: str) -> list[Any
         "  UPDATE contracts c SET exhausted_at = now() FROM invoices i"
         "  WHERE i.run_id = $1::uuid AND i.contract_number = c.number AND i.over_budget > 0"
         "   AND c.exhausted_at IS NULL RETURNING c.*, i.over_budget AS invoice_over_budget)"
-        " SELECT h.*, p.name AS provider_name,"
-        "  (SELECT coalesce(sum(l.amount), 0) FROM invoices i2"
-        "   JOIN invoice_lines l ON l.invoice_id = i2.id"
-        "   WHERE i2.contract_number = h.number AND l.status = 'billed') AS invoiced"
-        " FROM hit h LEFT JOIN providers p ON p.bin = h.provider_bin ORDER BY h.number",
+        # What each hit contract has been invoiced, summed once for all of them: a sum per
+        # contract over lines written moments ago (no statistics yet) was planned as a scan of
+        # all the lines per contract (26 s at 1,000,000 recipients, 6,000 contracts).
+        " , invoiced AS (SELECT i2.contract_number, sum(l.amount) AS invoiced"
+        "  FROM invoices i2 JOIN invoice_lines l ON l.invoice_id = i2.id"
+        "  WHERE i2.contract_number IN (SELECT number FROM hit) AND l.status = 'billed'"
+        "  GROUP BY i2.contract_number)"
+        " SELECT h.*, p.name AS provider_name, coalesce(v.invoiced, 0) AS invoiced"
+        " FROM hit h LEFT JOIN providers p ON p.bin = h.provider_bin"
+        " LEFT JOIN invoiced v ON v.contract_number = h.number ORDER BY h.number",
         run_id,
     )
 
