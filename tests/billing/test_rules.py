@@ -66,8 +66,14 @@ async def test_a_providers_key_reports_its_own_bin_only(svc: RunningService) -> 
             "enrollments": [{"enrollment_id": eid, "dates": [f"{year}-01-02"]}],
         }
 
-    r = await svc.client.post("/v1/attendance", headers=PROVIDER, json=body(other_bin, other))
+    r = await svc.client.post(
+        "/v1/attendance",
+        headers={**PROVIDER, "Accept-Language": "ru"},
+        json=body(other_bin, other),
+    )
     assert r.status_code == 403
+    assert r.json()["type"] == "/problems/not-the-keys-bin"
+    assert r.json()["detail"].endswith(f"передаёт посещаемость только по БИН {PROVIDER_BIN}")
     assert r.json()["errors"] == [
         {"field": "provider_bin", "message": f"not the key's BIN {PROVIDER_BIN}"}
     ]
@@ -472,6 +478,10 @@ async def test_attendance_repeats_withdrawals_and_one_date_named_twice(svc: Runn
         " not a withdrawal"
     )
     assert r.json()["errors"] == [{"field": "day", "message": message}]
+    assert (r.json()["type"], r.json()["invoice_number"]) == (
+        "/problems/attendance-invoiced",
+        f"{contract}/{year}-01",
+    )
     days = await svc.pool.fetch(
         "SELECT day FROM attendance WHERE enrollment_id = $1 ORDER BY day", e
     )

@@ -26,6 +26,7 @@ from ssu_common import (
     work_context,
 )
 from ssu_common.audit import Aggregate
+from ssu_common.errors import DomainError, ProblemKind, Texts, general
 from ssu_contracts import (
     BudgetExhaustedV1,
     ConfirmationRequestedV1,
@@ -57,6 +58,62 @@ def almaty_today() -> date:
 
 class EnrollmentNotYetKnown(Exception):
     """An enrollment event arrived before the start of that enrollment: retried later."""
+
+
+class BillingError(DomainError):
+    """A domain refusal (ssu_common.errors) of one of billing's kinds (domain.py), answered by
+    the HTTP kit as a problem of its kind; without a kind of its own, the general kind of its
+    status."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str | Texts,
+        *,
+        field: str | None = None,
+        kind: ProblemKind | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail, field=field, kind=kind or general(status), **extra)
+
+
+class NotFound(BillingError):
+    def __init__(self, detail: Texts) -> None:
+        super().__init__(404, detail)
+
+
+NO_CONTRACT = Texts("no such contract", "мұндай шарт жоқ", "такого договора нет")
+NO_INVOICE = Texts("no such invoice", "мұндай шот жоқ", "такого счёта нет")
+NO_ENROLLMENT = Texts("no such enrollment", "мұндай қабылдау жоқ", "такого зачисления нет")
+NO_LINE = Texts("no such invoice line", "шотта мұндай жол жоқ", "такой строки счёта нет")
+NOT_FOUND = Texts("not found", "табылмады", "не найдено")
+
+
+def _others_bin(detail: Texts, errors: list[dict[str, Any]]) -> BillingError:
+    return BillingError(403, detail, kind=domain.NOT_THE_KEYS_BIN, errors=errors)
+
+
+def refuse_other_bin(*, key_bin: str | None, client: str, provider_bin: str, reads: bool) -> None:
+    """A provider's key (`key_bin`) reports attendance, or reads confirmations (`reads`), for
+    its own BIN only."""
+    if key_bin is None or provider_bin == key_bin:
+        return
+    detail = (
+        Texts(
+            f"the key of {client} sees the confirmations of BIN {key_bin} only",
+            f"{client} кілті тек {key_bin} БСН-інің растауларын көреді",
+            f"ключ {client} видит подтверждения только по БИН {key_bin}",
+        )
+        if reads
+        else Texts(
+            f"the key of {client} reports attendance for BIN {key_bin} only",
+            f"{client} кілті қатысуды тек {key_bin} БСН-і бойынша береді",
+            f"ключ {client} передаёт посещаемость только по БИН {key_bin}",
+        )
+    )
+    raise _others_bin(
+        detail, [{"field": "provider_bin", "message": f"not the key's BIN {key_bin}"}]
+    )
 
 
 async def apply_license_event(*, conn: Connection, event_type: str, data: LicenseEvent) -> bool:
@@ -230,9 +287,14 @@ async def create_contract(
             held = await store.get_contract(conn, number) or await store.contract_for(
                 conn, provider_bin=provider_bin, region=region, year=year
             )
-            raise Problem(
+            raise BillingError(
                 409,
-                "a contract with this number, or for this provider, region and year, exists",
+                Texts(
+                    "a contract with this number, or for this provider, region and year, exists",
+                    "осы нөмірмен немесе осы жеткізуші, өңір мен жылға шарт бар",
+                    "договор с этим номером или для этого поставщика, региона и года уже есть",
+                ),
+                kind=domain.CONTRACT_EXISTS,
                 contract_number=held["number"] if held else None,
             )
         await audit.record(
@@ -262,7 +324,7 @@ async def amend_budget(
     async with conn.transaction():
         contract = await store.get_contract_for_update(conn, number)
         if contract is None or (region_scope is not None and contract["region"] != region_scope):
-            raise Problem(404, "no such contract")
+            raise NotFound(NO_CONTRACT)
         invoiced = await store.contract_invoiced(conn, number)
         if budget < invoiced:
             raise field_error("budget", f"is less than already invoiced ({invoiced:.2f})")
@@ -378,10 +440,16 @@ def _refuse_other_bins(rows: list[AttendanceInput], provider_bin: str | None) ->
         return
     other = [row for row in rows if row.provider_bin != provider_bin]
     if other:
-        raise Problem(
-            403,
-            f"line {other[0].ref}: a provider's key reports attendance for BIN {provider_bin} only",
-            errors=[
+        raise _others_bin(
+            Texts(
+                f"line {other[0].ref}: a provider's key reports attendance for BIN {provider_bin}"
+                " only",
+                f"{other[0].ref}-жол: жеткізушінің кілті қатысуды тек {provider_bin} БСН-і"
+                " бойынша береді",
+                f"строка {other[0].ref}: ключ поставщика передаёт посещаемость только по БИН"
+                f" {provider_bin}",
+            ),
+            [
                 {"field": "provider_bin", "line": int(row.ref), "message": "not the key's BIN"}
                 for row in other[:100]
             ],
@@ -511,28 +579,41 @@ async def withdraw_attendance(
         if enrollment is None or (
             region_scope is not None and enrollment["region"] != region_scope
         ):
-            raise Problem(404, "no such enrollment")
+            raise NotFound(NO_ENROLLMENT)
         if provider_bin_scope is not None and enrollment["provider_bin"] != provider_bin_scope:
-            raise Problem(
-                403,
-                f"a provider's key withdraws attendance for BIN {provider_bin_scope} only",
-                errors=[
-                    {"field": "enrollment_id", "message": "not an enrollment of the key's BIN"}
-                ],
+            raise _others_bin(
+                Texts(
+                    f"a provider's key withdraws attendance for BIN {provider_bin_scope} only",
+                    f"жеткізушінің кілті қатысуды тек {provider_bin_scope} БСН-і бойынша алып"
+                    " тастайды",
+                    f"ключ поставщика отзывает посещаемость только по БИН {provider_bin_scope}",
+                ),
+                [{"field": "enrollment_id", "message": "not an enrollment of the key's BIN"}],
             )
         invoice = await store.invoice_counting_attendance(
             conn, enrollment_id=enrollment_id, day=day
         )
         if invoice is not None:
-            message = (
-                f"{day} is invoiced ({invoice}): withdrawing it needs an adjustment,"
-                " not a withdrawal"
-            )
-            raise Problem(
-                409, message, invoice_number=invoice, errors=[{"field": "day", "message": message}]
+            raise BillingError(
+                409,
+                Texts(
+                    f"{day} is invoiced ({invoice}): withdrawing it needs an adjustment,"
+                    " not a withdrawal",
+                    f"{day} шотқа енген ({invoice}): оны алып тастау емес, түзету керек",
+                    f"{day} учтена в счёте ({invoice}): нужна корректировка, а не отзыв",
+                ),
+                kind=domain.ATTENDANCE_INVOICED,
+                field="day",
+                invoice_number=invoice,
             )
         if not await store.delete_attendance(conn, enrollment_id=enrollment_id, day=day):
-            raise Problem(404, f"{day} is not recorded for this enrollment")
+            raise NotFound(
+                Texts(
+                    f"{day} is not recorded for this enrollment",
+                    f"{day} бұл қабылдау үшін жазылмаған",
+                    f"{day} не записана для этого зачисления",
+                )
+            )
         await audit.record(
             conn,
             aggregate=Aggregate("enrollment", enrollment_id),
@@ -870,34 +951,54 @@ async def decide_held_line(
     actor: str,
     reason: str,
     region_scope: str | None,
-) -> dict[str, Any]:
+) -> "InvoiceDetail":
     """Four eyes on a held line: another person than the one that started the run releases
-    it (paid) or rejects it (never paid), once; the decision and its reason are audited."""
+    it (paid) or rejects it (never paid), once; the decision and its reason are audited.
+    Returns the invoice with the line decided."""
     if decision not in ("released", "rejected"):
         raise ValueError(decision)
     async with conn.transaction():
         line = await store.lock_invoice_line(conn, invoice_id, line_no)
         if line is None or (region_scope is not None and line["region"] != region_scope):
-            raise Problem(404, "no such invoice line")
+            raise NotFound(NO_LINE)
         if same_person(line["started_by"], actor):
-            raise Problem(
+            raise BillingError(
                 403,
-                "four eyes: the client that started the run cannot decide its held lines",
+                Texts(
+                    "four eyes: the client that started the run cannot decide its held lines",
+                    "төрт көз: есептеуді бастаған клиент оның ұсталған жолдарын шеше алмайды",
+                    "четыре глаза: клиент, запустивший расчёт, не решает по его задержанным"
+                    " строкам",
+                ),
+                kind=domain.RUN_FOUR_EYES,
                 started_by=line["started_by"],
             )
         if line["hold"] == "none":
-            raise Problem(
+            raise BillingError(
                 409,
-                f"line {line_no} of {line['number']} is not held: there is nothing to decide",
+                Texts(
+                    f"line {line_no} of {line['number']} is not held: there is nothing to decide",
+                    f"{line['number']} шотының {line_no}-жолы ұсталмаған: шешетін ештеңе жоқ",
+                    f"строка {line_no} счёта {line['number']} не задержана: решать нечего",
+                ),
+                kind=domain.INVOICE_LINE_NOT_HELD,
                 hold=line["hold"],
             )
         if line["hold"] != "held":
-            raise Problem(
+            by = line["hold_decided_by"]
+            raise BillingError(
                 409,
-                f"line {line_no} of {line['number']} was {line['hold']} by"
-                f" {line['hold_decided_by']}: a held line is decided once",
+                Texts(
+                    f"line {line_no} of {line['number']} was {line['hold']} by {by}:"
+                    " a held line is decided once",
+                    f"{line['number']} шотының {line_no}-жолы бойынша {by} шешім қабылдаған"
+                    f" ({line['hold']}): ұсталған жол бір рет шешіледі",
+                    f"по строке {line_no} счёта {line['number']} уже решил {by}"
+                    f" ({line['hold']}): задержанная строка решается один раз",
+                ),
+                kind=domain.INVOICE_LINE_DECIDED,
                 hold=line["hold"],
-                decided_by=line["hold_decided_by"],
+                decided_by=by,
             )
         await store.decide_line(
             conn,
@@ -917,8 +1018,76 @@ async def decide_held_line(
             f"; four eyes, run started by {line['started_by']}: {reason}",
         )
         decided = await store.invoice_line(conn, invoice_id, line_no)
-        assert decided is not None
-        return decided
+        invoice = await store.get_invoice(conn, invoice_id)
+        assert decided is not None and invoice is not None
+        return InvoiceDetail(
+            invoice=invoice, lines=[decided], tariffs=await _tariffs_of(conn, [decided])
+        )
+
+
+# invoices and budgets (reads)
+
+
+@dataclass(frozen=True)
+class InvoiceDetail:
+    """An invoice with lines of it and the tariff versions those lines were computed by."""
+
+    invoice: store.Invoice
+    lines: list[store.InvoiceLine]
+    tariffs: dict[int, store.LineTariff]
+
+
+async def _tariffs_of(
+    conn: Connection, lines: list[store.InvoiceLine]
+) -> dict[int, store.LineTariff]:
+    ids = sorted({t for line in lines for t in line.tariff_ids})
+    return {t.id: t for t in await store.tariffs_by_id(conn, ids)}
+
+
+async def list_invoices(
+    *,
+    conn: Connection,
+    provider: str | None,
+    period: str | None,
+    region_scope: str | None,
+    after: str,
+    limit: int,
+) -> list[store.Invoice]:
+    """Invoices by number after `after`; a regional key sees its region's only."""
+    return await store.list_invoices(
+        conn, provider=provider, period=period, region=region_scope, after=after, limit=limit
+    )
+
+
+async def invoice_with_lines(
+    *, conn: Connection, invoice_id: str, region_scope: str | None
+) -> InvoiceDetail:
+    """An invoice with every line and its tariffs; the read of the recipients is audited."""
+    invoice = await store.get_invoice(conn, invoice_id)
+    if invoice is None or (region_scope is not None and invoice.region != region_scope):
+        raise NotFound(NO_INVOICE)
+    lines = await store.invoice_lines(conn, invoice.id)
+    tariffs = await _tariffs_of(conn, lines)
+    await record_invoice_read(
+        conn=conn, invoice_number=invoice.number, iins=[line.iin for line in lines]
+    )
+    return InvoiceDetail(invoice=invoice, lines=lines, tariffs=tariffs)
+
+
+async def budgets(
+    *, conn: Connection, year: int, region_scope: str | None
+) -> list[store.ContractBudget]:
+    """Every contract of a year with its budget's use; a regional key sees its region's."""
+    return await store.budgets(conn, year=year, region=region_scope)
+
+
+async def payment_register(
+    *, conn: Connection, region: str, period: str, region_scope: str | None
+) -> list[store.RegisterLine]:
+    """What the treasury is to pay now for a region's month (a regional key: its own)."""
+    if region_scope is not None and region != region_scope:
+        raise NotFound(NOT_FOUND)
+    return await store.payment_register(conn, region=region, period=period)
 
 
 async def record_invoice_read(*, conn: Connection, invoice_number: str, iins: list[str]) -> None:
@@ -938,19 +1107,44 @@ async def record_invoice_read(*, conn: Connection, invoice_number: str, iins: li
 # payments
 
 
+@dataclass(frozen=True)
+class AppliedPayment:
+    """A treasury row applied: amounts as written in the file, `paid_to_date` to the tiyn."""
+
+    invoice_number: str
+    status: str
+    amount_paid: str
+    paid_to_date: str
+    invoice_total: str
+
+
+@dataclass(frozen=True)
+class Discrepancy:
+    line: int
+    invoice_number: str
+    invoice_total: str
+    amount_paid: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    applied: list[AppliedPayment]
+    discrepancies: list[Discrepancy]
+    # refused rows by line, the file's own faults first
+    errors: list[domain.RowError]
+
+
 async def reconcile(
     *, conn: Connection, region: str, period: str, text: str, recorded_by: str
-) -> dict[str, Any]:
+) -> Reconciliation:
     """Apply the treasury's result file: each row a tranche of an invoice (paid once the
     tranches reach its total) or a rejection; differences, unknowns and duplicates are
     reported, and a file that would pay an invoice more than its total is refused whole."""
     rows, parse_errors = domain.parse_treasury_csv(text)
-    errors: list[dict[str, Any]] = [
-        {"line": e.line, "field": e.field, "reason": e.reason, "value": e.value}
-        for e in parse_errors
-    ]
-    applied: list[dict[str, Any]] = []
-    discrepancies: list[dict[str, Any]] = []
+    errors: list[domain.RowError] = list(parse_errors)
+    applied: list[AppliedPayment] = []
+    discrepancies: list[Discrepancy] = []
     overpaid: list[dict[str, Any]] = []
     async with conn.transaction():
         numbers = [r.invoice_number for r in rows]
@@ -1007,13 +1201,13 @@ async def reconcile(
                 continue
             if discrepancy is not None:
                 discrepancies.append(
-                    {
-                        "line": row.line,
-                        "invoice_number": row.invoice_number,
-                        "invoice_total": str(invoice["total"]),
-                        "amount_paid": str(row.amount_paid),
-                        "reason": discrepancy,
-                    }
+                    Discrepancy(
+                        line=row.line,
+                        invoice_number=row.invoice_number,
+                        invoice_total=str(invoice["total"]),
+                        amount_paid=str(row.amount_paid),
+                        reason=discrepancy,
+                    )
                 )
             if status is None:
                 errors.append(_row_error(row, discrepancy or "refused"))
@@ -1024,18 +1218,23 @@ async def reconcile(
             invoice["paid_on"] = row.paid_on
             updates.append((row, invoice["placement"]))
             applied.append(
-                {
-                    "invoice_number": row.invoice_number,
-                    "status": status,
-                    "amount_paid": str(row.amount_paid),
-                    "paid_to_date": f"{invoice['paid_amount']:.2f}",
-                    "invoice_total": str(invoice["total"]),
-                }
+                AppliedPayment(
+                    invoice_number=row.invoice_number,
+                    status=status,
+                    amount_paid=str(row.amount_paid),
+                    paid_to_date=f"{invoice['paid_amount']:.2f}",
+                    invoice_total=str(invoice["total"]),
+                )
             )
         if overpaid:
-            raise Problem(
+            raise BillingError(
                 422,
-                "the file would pay invoices more than their totals: nothing was applied",
+                Texts(
+                    "the file would pay invoices more than their totals: nothing was applied",
+                    "файл шоттарға сомасынан артық төлейді: ештеңе қолданылмады",
+                    "файл оплатил бы счета больше их сумм: ничего не применено",
+                ),
+                kind=domain.TREASURY_FILE_OVERPAYS,
                 errors=overpaid,
             )
         await store.record_payments(
@@ -1063,20 +1262,15 @@ async def reconcile(
             action="invoice.reconciled",
             reason=f"treasury result for {region} {period}",
         )
-    return {"applied": applied, "discrepancies": discrepancies, "errors": errors}
+    return Reconciliation(applied=applied, discrepancies=discrepancies, errors=errors)
 
 
 # what makes a treasury row the same payment as one held
 _PAYMENT_KEY = ("invoice_number", "placement", "status", "amount_paid", "paid_on", "reference")
 
 
-def _row_error(row: domain.TreasuryRow, reason: str) -> dict[str, Any]:
-    return {
-        "line": row.line,
-        "field": "invoice_number",
-        "reason": reason,
-        "value": row.invoice_number,
-    }
+def _row_error(row: domain.TreasuryRow, reason: str) -> domain.RowError:
+    return domain.RowError(row.line, "invoice_number", reason, row.invoice_number)
 
 
 async def create_contract_with_bank_details(
@@ -1118,7 +1312,7 @@ async def change_bank_details(
     async with conn.transaction():
         contract = await store.get_contract_for_update(conn, number)
         if contract is None or (region_scope is not None and contract["region"] != region_scope):
-            raise Problem(404, "no such contract")
+            raise NotFound(NO_CONTRACT)
         row = await _set_bank_details(
             conn=conn, number=number, details=bank_details, actor=actor, reason=reason
         )
@@ -1139,11 +1333,16 @@ async def correct_rejected_payment(
     async with conn.transaction():
         invoice = await store.get_invoice_for_update(conn, invoice_id)
         if invoice is None or (region_scope is not None and invoice["region"] != region_scope):
-            raise Problem(404, "no such invoice")
+            raise NotFound(NO_INVOICE)
         if invoice["status"] != "payment_rejected":
-            raise Problem(
+            raise BillingError(
                 409,
-                f"only a rejected payment is corrected; this invoice is {invoice['status']}",
+                Texts(
+                    f"only a rejected payment is corrected; this invoice is {invoice['status']}",
+                    f"тек қабылданбаған төлем түзетіледі; бұл шот: {invoice['status']}",
+                    f"исправляется только отклонённый платёж; этот счёт: {invoice['status']}",
+                ),
+                kind=domain.PAYMENT_NOT_REJECTED,
                 status_of_invoice=invoice["status"],
             )
         contract = await _set_bank_details(
@@ -1232,40 +1431,63 @@ async def reconciliation_report(conn: Connection, *, year: int, region: str | No
 # (unanswered) or disputed month is the run's own rule.
 
 ANSWER_STATES = {"confirm": "confirmed", "dispute": "disputed"}
+# the records api.py shapes its answers from
+Confirmation = store.Confirmation
+Invoice = store.Invoice
+InvoiceLine = store.InvoiceLine
+Run = store.Run
+RunPhase = store.RunPhase
+LineTariff = store.LineTariff
 
 
-def _wrong_code() -> Problem:
+def _wrong_code() -> BillingError:
     # One answer for an unknown enrollment, token or code: nothing tells which part was wrong.
-    return Problem(
+    return BillingError(
         404,
-        "Код табылмады немесе қате. / Код не найден или неверен.",
+        Texts(
+            "The code is not found or is wrong.",
+            "Код табылмады немесе қате.",
+            "Код не найден или неверен.",
+        ),
+        kind=domain.CONFIRMATION_CODE_UNKNOWN,
         code="unknown_code",
     )
 
 
+# `code` stays a member of the answer: the portal and clients act on it.
 _REFUSALS = {
     "answered": (
-        409,
-        "Бұл айға жауап берілген: код бір рет қана жарамды."
-        " / На этот месяц уже ответили: код действует один раз.",
+        domain.CONFIRMATION_ANSWERED,
+        Texts(
+            "This month was answered already: a code answers once.",
+            "Бұл айға жауап берілген: код бір рет қана жарамды.",
+            "На этот месяц уже ответили: код действует один раз.",
+        ),
     ),
     "expired": (
-        410,
-        "Жауап беру мерзімі өтті; аймақтық бөлімге хабарласыңыз."
-        " / Срок ответа истёк; обратитесь в региональное управление.",
+        domain.CONFIRMATION_EXPIRED,
+        Texts(
+            "The time to answer has passed; contact the regional office.",
+            "Жауап беру мерзімі өтті; аймақтық бөлімге хабарласыңыз.",
+            "Срок ответа истёк; обратитесь в региональное управление.",
+        ),
     ),
     "locked": (
-        429,
-        "Қате код тым көп рет енгізілді; сілтеме арқылы жауап беріңіз немесе аймақтық бөлімге"
-        " хабарласыңыз. / Слишком много неверных кодов; ответьте по ссылке или обратитесь"
-        " в региональное управление.",
+        domain.CONFIRMATION_LOCKED,
+        Texts(
+            "Too many wrong codes; answer by the link or contact the regional office.",
+            "Қате код тым көп рет енгізілді; сілтеме арқылы жауап беріңіз немесе аймақтық"
+            " бөлімге хабарласыңыз.",
+            "Слишком много неверных кодов; ответьте по ссылке или обратитесь в региональное"
+            " управление.",
+        ),
     ),
 }
 
 
-def _refusal(why: str) -> Problem:
-    status, detail = _REFUSALS[why]
-    return Problem(status, detail, code=why)
+def _refusal(why: str) -> BillingError:
+    problem_kind, detail = _REFUSALS[why]
+    return BillingError(problem_kind.status, detail, kind=problem_kind, code=why)
 
 
 @dataclass(frozen=True)
@@ -1403,7 +1625,7 @@ async def answer_by_code(
                 # Kept: the refusal below is raised after this transaction commits.
                 await store.count_wrong_code(conn, enrollment_id)
             refusal = _wrong_code()
-    log.info("confirmation.code_refused", enrollment=enrollment_id, why=refusal.extensions["code"])
+    log.info("confirmation.code_refused", enrollment=enrollment_id, why=refusal.extra["code"])
     raise refusal
 
 

@@ -477,8 +477,24 @@ async def bank_details_history(conn: Connection, number: str) -> list[Any]:
     )
 
 
-async def budgets(conn: Connection, *, year: int, region: str | None) -> list[Any]:
-    return await conn.fetch(
+@dataclass(frozen=True)
+class ContractBudget:
+    """A contract's budget and what is invoiced, over budget, held and paid of it."""
+
+    number: str
+    provider_bin: str
+    provider_name: str | None
+    region: str
+    year: int
+    budget: Decimal
+    invoiced: Decimal
+    over_budget: Decimal
+    held: Decimal
+    paid: Decimal
+
+
+async def budgets(conn: Connection, *, year: int, region: str | None) -> list[ContractBudget]:
+    rows = await conn.fetch(
         "SELECT c.number, c.provider_bin, p.name AS provider_name, c.region, c.year, c.budget,"
         "  coalesce(sum(l.amount) FILTER (WHERE l.status = 'billed'), 0)::numeric(14,2)"
         "   AS invoiced,"
@@ -499,6 +515,7 @@ async def budgets(conn: Connection, *, year: int, region: str | None) -> list[An
         year,
         region,
     )
+    return [ContractBudget(**dict(r)) for r in rows]
 
 
 # attendance
@@ -1453,6 +1470,56 @@ async def approve_run(conn: Connection, *, run_id: str, approver: str) -> Run:
 # invoices and payments
 
 
+@dataclass(frozen=True)
+class Invoice:
+    """An invoice with its provider's name (and, read alone, the checks its run held on)."""
+
+    id: str
+    number: str
+    run_id: str
+    contract_number: str
+    provider_bin: str
+    provider_name: str | None
+    region: str
+    period: str
+    status: str
+    total: Decimal
+    held: Decimal
+    rejected: Decimal
+    payable: Decimal
+    over_budget: Decimal
+    lines: int
+    issued_at: datetime
+    approved_by: str | None
+    paid_amount: Decimal | None
+    blocking_rules: list[str] | None = None
+
+
+def _invoice(row: Any) -> Invoice:
+    return Invoice(
+        id=str(row["id"]),
+        number=row["number"],
+        run_id=str(row["run_id"]),
+        contract_number=row["contract_number"],
+        provider_bin=row["provider_bin"],
+        provider_name=row["provider_name"],
+        region=row["region"],
+        period=row["period"],
+        status=row["status"],
+        total=row["total"],
+        held=row["held"],
+        rejected=row["rejected"],
+        payable=row["payable"],
+        over_budget=row["over_budget"],
+        lines=row["lines"],
+        issued_at=row["issued_at"],
+        approved_by=row["approved_by"],
+        paid_amount=row["paid_amount"],
+        # only an invoice read alone carries its run's blocking rules
+        blocking_rules=None if row.get("blocking_rules") is None else list(row["blocking_rules"]),
+    )
+
+
 async def list_invoices(
     conn: Connection,
     *,
@@ -1461,8 +1528,8 @@ async def list_invoices(
     region: str | None,
     after: str,
     limit: int,
-) -> list[Any]:
-    return await conn.fetch(
+) -> list[Invoice]:
+    rows = await conn.fetch(
         "SELECT i.*, p.name AS provider_name FROM invoices i"
         " LEFT JOIN providers p ON p.bin = i.provider_bin"
         " WHERE ($1::text IS NULL OR i.provider_bin = $1) AND ($2::text IS NULL OR i.period = $2)"
@@ -1474,34 +1541,123 @@ async def list_invoices(
         after,
         limit,
     )
+    return [_invoice(r) for r in rows]
 
 
-async def get_invoice(conn: Connection, invoice_id: str) -> Any:
-    return await conn.fetchrow(
-        "SELECT i.*, p.name AS provider_name, r.blocking_rules, r.started_by AS run_started_by"
+async def get_invoice(conn: Connection, invoice_id: str) -> Invoice | None:
+    row = await conn.fetchrow(
+        "SELECT i.*, p.name AS provider_name, r.blocking_rules"
         " FROM invoices i JOIN runs r ON r.id = i.run_id"
         " LEFT JOIN providers p ON p.bin = i.provider_bin WHERE i.id = $1::uuid",
         invoice_id,
     )
+    return None if row is None else _invoice(row)
 
 
-async def tariffs_by_id(conn: Connection, ids: list[int]) -> list[Any]:
-    return await conn.fetch("SELECT * FROM tariffs WHERE id = ANY($1::bigint[])", ids)
+@dataclass(frozen=True)
+class LineTariff:
+    """A tariff version an invoice line was computed by."""
+
+    id: int
+    category: str
+    effective_from: date
+    rate: Decimal
+    unit: str
+    act_reference: str
+    version: int
 
 
-async def invoice_lines(conn: Connection, invoice_id: str) -> list[dict[str, Any]]:
+async def tariffs_by_id(conn: Connection, ids: list[int]) -> list[LineTariff]:
+    rows = await conn.fetch(
+        "SELECT id, category, effective_from, rate, unit, act_reference, version"
+        " FROM tariffs WHERE id = ANY($1::bigint[])",
+        ids,
+    )
+    return [LineTariff(**dict(r)) for r in rows]
+
+
+@dataclass(frozen=True)
+class InvoiceLine:
+    """An invoice line with its IIN opened; dates as bit masks over the month (bit n: day n+1)."""
+
+    line_no: int
+    kind: str
+    enrollment_id: str
+    iin: str
+    form: str
+    category: str
+    month: date
+    amount: Decimal
+    computed_amount: Decimal
+    previously_billed: Decimal
+    status: str
+    eligible_days: int
+    attended_days: int
+    eligible_mask: int
+    attended_mask: int
+    tariff_ids: list[int]
+    counted_masks: list[int]
+    untariffed_mask: int
+    source_invoice_id: str | None
+    source_line_no: int | None
+    # the failed checks as JSON text (None: billed before the checks existed)
+    checks: str | None
+    hold: str
+    held_amount: Decimal
+    hold_decided_by: str | None
+    hold_decided_at: datetime | None
+    hold_reason: str | None
+
+
+def _invoice_line(row: Any) -> InvoiceLine:
+    opened = cipher().open_fields(row, text=("iin",))
+    source = opened["source_invoice_id"]
+    return InvoiceLine(
+        **{
+            f.name: opened[f.name]
+            for f in InvoiceLine.__dataclass_fields__.values()
+            if f.name not in ("tariff_ids", "counted_masks", "source_invoice_id")
+        },
+        tariff_ids=list(opened["tariff_ids"]),
+        counted_masks=list(opened["counted_masks"]),
+        source_invoice_id=None if source is None else str(source),
+    )
+
+
+async def invoice_lines(conn: Connection, invoice_id: str) -> list[InvoiceLine]:
     rows = await conn.fetch(
         "SELECT * FROM invoice_lines WHERE invoice_id = $1::uuid ORDER BY line_no", invoice_id
     )
-    c = cipher()
-    return [c.open_fields(r, text=("iin",)) for r in rows]
+    return [_invoice_line(r) for r in rows]
 
 
-async def payment_register(conn: Connection, *, region: str, period: str) -> list[Any]:
+@dataclass(frozen=True)
+class RegisterLine:
+    """An approved invoice's amount still due (`due`), to its contract's bank details."""
+
+    number: str
+    contract_number: str
+    provider_bin: str
+    provider_name: str | None
+    region: str
+    period: str
+    total: Decimal
+    status: str
+    approved_by: str | None
+    placement: int
+    paid_amount: Decimal
+    due: Decimal
+    iik: str | None
+    bik: str | None
+    kbk: str | None
+    knp: str | None
+
+
+async def payment_register(conn: Connection, *, region: str, period: str) -> list[RegisterLine]:
     """What the treasury is to pay for a region's month now: each approved invoice's amount
     still due, to the bank details of its contract, until it is paid (a rejected payment
     waits for its correction)."""
-    return await conn.fetch(
+    rows = await conn.fetch(
         "SELECT i.number, i.contract_number, i.provider_bin, p.name AS provider_name, i.region,"
         # held lines wait for their review: the treasury pays what is payable
         "  i.period, i.payable AS total, i.status, i.approved_by, i.placement,"
@@ -1515,6 +1671,7 @@ async def payment_register(conn: Connection, *, region: str, period: str) -> lis
         region,
         period,
     )
+    return [RegisterLine(**dict(r)) for r in rows]
 
 
 async def invoices_for_update(
@@ -1658,13 +1815,13 @@ async def invoices_by_status(conn: Connection) -> GaugeRows:
 # held lines (issue 19): a second person releases or rejects them
 
 
-async def invoice_line(conn: Connection, invoice_id: str, line_no: int) -> dict[str, Any] | None:
+async def invoice_line(conn: Connection, invoice_id: str, line_no: int) -> InvoiceLine | None:
     row = await conn.fetchrow(
         "SELECT * FROM invoice_lines WHERE invoice_id = $1::uuid AND line_no = $2",
         invoice_id,
         line_no,
     )
-    return None if row is None else cipher().open_fields(row, text=("iin",))
+    return None if row is None else _invoice_line(row)
 
 
 async def lock_invoice_line(conn: Connection, invoice_id: str, line_no: int) -> Any:
