@@ -739,9 +739,12 @@ class CertificateIn(_Command):
     issued_on: date
     expires_on: date
 
+    # pydantic's `ValidationInfo` is typed with an explicit `Any` (its `data`), hence the ignore.
     @field_validator("expires_on")
     @classmethod
-    def _expires_after_issue(cls, value: date, info: ValidationInfo) -> date:
+    def _expires_after_issue(  # type: ignore[explicit-any]
+        cls, value: date, info: ValidationInfo
+    ) -> date:
         issued_on = info.data.get("issued_on")
         if issued_on is not None and value <= issued_on:
             raise ValueError(f"must be after issued_on ({issued_on.isoformat()})")

@@ -290,7 +290,7 @@ async def submit_application(
     if wrong_date:
         raise field_error("submitted_on", wrong_date)
     dumped = cmd.model_dump(mode="json")
-    sites: list[SiteDoc] = [{"site_id": str(uuid.uuid4()), **site} for site in dumped["sites"]]
+    sites = [_new_site(site) for site in cmd.sites]
     declared = domain.Declaration(
         subtypes=dumped["subtypes"],
         sites=sites,
@@ -341,6 +341,13 @@ async def submit_application(
         )
     log.info("application.submitted", application=application_id, region=cmd.region)
     return row
+
+
+def _new_site(site: domain.SiteIn) -> SiteDoc:
+    """A declared site as stored, with the id it has from now on."""
+    return SiteDoc(
+        site_id=str(uuid.uuid4()), address=site.address, kato=site.kato, places=site.places
+    )
 
 
 def _finding_docs(findings: list[Finding]) -> list[FindingDoc]:
@@ -892,7 +899,7 @@ async def add_license_site(
         errors = domain.sites_errors([site], forms)
         if errors:
             raise field_error(errors[0][0].removeprefix("sites.0."), errors[0][1])
-        new_site: SiteDoc = {"site_id": str(uuid.uuid4()), **site.model_dump(mode="json")}
+        new_site = _new_site(site)
         lic = await store.replace_license_sites(
             conn, number=number, sites=[*before.sites, new_site]
         )
