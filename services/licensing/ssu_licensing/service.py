@@ -385,7 +385,7 @@ async def _application_for_decision(
         raise _not_found("application", application_id)
     if row.status != ApplicationStatus.SUBMITTED:
         raise DomainError(
-            domain.decided_detail(application_id, ApplicationStatus(row.status)),
+            domain.decided_detail(application_id, row.status),
             kind=domain.APPLICATION_DECIDED,
             current_status=row.status,
         )
@@ -426,7 +426,7 @@ async def list_applications(
     *,
     conn: Connection,
     region: str | None,
-    status: str | None,
+    status: ApplicationStatus | None,
     after: tuple[datetime, str] | None,
     limit: int,
 ) -> list[ApplicationRow]:
@@ -730,7 +730,7 @@ async def list_licenses(
     conn: Connection,
     bin: str | None,
     region: str | None,
-    status: str | None,
+    status: LicenseStatus | None,
     after: str | None,
     limit: int,
 ) -> list[LicenseSummaryRow]:
@@ -745,10 +745,9 @@ async def _license_for_change(
     lic = await store.get_license(conn, number, for_update=True)
     if lic is None or not _visible(lic.region, region_scope):
         raise _not_found("license", number)
-    status = LicenseStatus(lic.status)
-    if not domain.transition_allowed(action, status):
+    if not domain.transition_allowed(action, lic.status):
         raise DomainError(
-            domain.refusal_detail(action, number, status),
+            domain.refusal_detail(action, number, lic.status),
             kind=domain.LICENSE_ACTIONS[action].refusal,
             current_status=lic.status,
         )
@@ -1031,7 +1030,7 @@ class Judged:
     unmet_simulated: list[Finding]
     # A licensee's number and status; a pending application's id.
     license_number: str | None = None
-    status: str | None = None
+    status: LicenseStatus | None = None
     application_id: str | None = None
 
 

@@ -6,11 +6,13 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import TYPE_CHECKING, TypeVar
+from enum import Enum
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 import asyncpg
 from pydantic import JsonValue
 from ssu_common import Connection, FieldCipher, SealedTable
+from ssu_contracts import ApplicationStatus, LicenseStatus
 
 from ssu_licensing.domain import (
     ContactDoc,
@@ -68,7 +70,7 @@ class RequirementSetRow:
 @dataclass(frozen=True)
 class ApplicationRow:
     id: uuid.UUID
-    status: str
+    status: ApplicationStatus
     bin: str
     provider_name: str
     legal_form: str
@@ -81,7 +83,7 @@ class ApplicationRow:
     equipment: list[str]
     premises: PremisesDoc
     requirement_set: str
-    findings_source: str
+    findings_source: Literal["declaration", "inspection"]
     findings: list[FindingDoc]
     license_number: str | None
     decision_reason: str | None
@@ -112,7 +114,7 @@ class LicenseFacts:
     provider_name: str
     legal_form: str
     region: str
-    status: str
+    status: LicenseStatus
     status_since: date
     status_reason: str | None
     suspended_until: date | None
@@ -202,7 +204,16 @@ def _column(record: asyncpg.Record, name: str) -> object:
 
 def _row(kind: type[R], record: asyncpg.Record) -> R:
     """A record of `kind` from the columns its fields name (a query may select more)."""
-    return kind(**{f.name: _column(record, f.name) for f in dataclasses.fields(kind)})
+    return kind(
+        **{f.name: _typed(f.type, _column(record, f.name)) for f in dataclasses.fields(kind)}
+    )
+
+
+def _typed(annotation: object, value: object) -> object:
+    # A status column as its enum: the column's CHECK holds exactly the enum's values.
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        return annotation(value)
+    return value
 
 
 def _maybe(kind: type[R], record: asyncpg.Record | None) -> R | None:
@@ -357,7 +368,7 @@ async def list_applications(
     conn: Connection,
     *,
     region: str | None,
-    status: str | None,
+    status: ApplicationStatus | None,
     after: tuple[datetime, str] | None,
     limit: int,
 ) -> list[ApplicationRow]:
@@ -411,7 +422,7 @@ async def decide_application(
     conn: Connection,
     *,
     application_id: str,
-    status: str,
+    status: ApplicationStatus,
     reason: str | None,
     decided_by: str,
     license_number: str | None,
@@ -563,7 +574,7 @@ async def list_license_summaries(
     *,
     bin: str | None,
     region: str | None,
-    status: str | None,
+    status: LicenseStatus | None,
     after: str | None,
     limit: int,
 ) -> list[LicenseSummaryRow]:
@@ -604,7 +615,7 @@ async def change_license_status(
     conn: Connection,
     *,
     number: str,
-    status: str,
+    status: LicenseStatus,
     since: date,
     reason: str | None,
     until: date | None,
