@@ -754,7 +754,7 @@ async def _license_for_change(
     return lic
 
 
-def _status_snapshot(lic: LicenseRow) -> dict[str, object]:
+def _status_snapshot(lic: LicenseRow) -> store.TrailDocument:
     return {
         "status": lic.status,
         "seq": lic.seq,
@@ -878,7 +878,7 @@ async def amend_license_staffing(
     return amended
 
 
-def _staffing_summary(lic: LicenseRow, on: date) -> dict[str, object]:
+def _staffing_summary(lic: LicenseRow, on: date) -> store.TrailDocument:
     workers = domain.profile_of(lic).workers
     return {
         "staffing": lic.staffing,

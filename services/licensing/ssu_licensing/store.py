@@ -729,15 +729,20 @@ async def recipients_by_provider(conn: Connection, bins: list[str]) -> dict[str,
 # decisions
 
 
+# A document of the trail to write (before, after, detail): JSON once written, but it may hold
+# dates and decimals (written as their ISO text), so an `object` mapping, not a `JsonObject`.
+TrailDocument = Mapping[str, object]
+
+
 async def insert_decision(
     conn: Connection,
     *,
     actor: str,
     action: str,
     subject: str,
-    before: Mapping[str, object] | None,
-    after: Mapping[str, object] | None,
-    detail: Mapping[str, object] | None = None,
+    before: TrailDocument | None,
+    after: TrailDocument | None,
+    detail: TrailDocument | None = None,
 ) -> None:
     await conn.execute(
         "INSERT INTO decisions (actor, action, subject, before, after, detail)"
@@ -751,11 +756,8 @@ async def insert_decision(
     )
 
 
-# A trail entry to write: (actor, action, subject, before, after, detail). The documents may hold
-# dates (written as ISO text), so they are `object` mappings, not JSON values.
-NewDecision = tuple[
-    str, str, str, Mapping[str, object] | None, Mapping[str, object], Mapping[str, object] | None
-]
+# A trail entry to write: (actor, action, subject, before, after, detail).
+NewDecision = tuple[str, str, str, TrailDocument | None, TrailDocument, TrailDocument | None]
 
 
 async def insert_decisions(conn: Connection, entries: Sequence[NewDecision]) -> None:
