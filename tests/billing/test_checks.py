@@ -24,6 +24,7 @@ from billing_world import (
     run,
     started,
     tariff,
+    until_finished,
 )
 from harness import ADMIN, RunningService, reset_service, running_service, settings_for
 from ssu_billing import domain, service, store
@@ -379,13 +380,14 @@ async def test_outside_enrollment_is_advisory_unless_set_blocking(svc: RunningSe
     await _attend(svc, bin_, "2025-04", {e2.enrollment_id: [1, 2, 3, 4]})
     await feed(svc, ended(e2, date(2025, 4, 2)))
     async with svc.pool.acquire() as conn:
-        await service.run_billing(
+        accepted = await service.accept_run(
             conn=conn,
             period="2025-04",
             region=region,
             started_by="dev-admin",
             policy=domain.CheckPolicy(advisory=frozenset()),
         )
+    assert (await until_finished(svc, accepted.run.id))["status"] == "completed"
     inv = await invoice_of(svc, bin_, "2025-04")
     line = _lines(inv)[e2.enrollment_id]
     assert (line["amount"], line["hold"]["held_amount"]) == ("20000.00", "20000.00")
@@ -438,9 +440,10 @@ async def test_confirmations_disputed_held_unconfirmed_per_policy(
     await _confirmation(svc, requested, first, "requested")
     await _confirmation(svc, confirmed, first, "confirmed")
     async with svc.pool.acquire() as conn:
-        await service.run_billing(
+        accepted = await service.accept_run(
             conn=conn, period=month, region=region, started_by="dev-admin", policy=policy
         )
+    assert (await until_finished(svc, accepted.run.id))["status"] == "completed"
     inv = await invoice_of(svc, bin_, month)
     lines = _lines(inv)
     assert {e: lines[e]["amount"] for e in eids} == dict.fromkeys(eids, "30000.03")

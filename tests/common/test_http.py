@@ -166,9 +166,10 @@ async def test_nul_characters_are_422_before_reaching_the_database(  # type: ign
 async def test_openapi_documents_errors_as_problem_details(svc) -> None:  # type: ignore[no-untyped-def]
     doc = (await svc.client.get("/openapi.json")).json()
     responses = doc["paths"]["/v1/things"]["post"]["responses"]
-    assert responses["422"]["content"] == {
-        "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
-    }
+    body = responses["422"]["content"]["application/problem+json"]
+    assert list(responses["422"]["content"]) == ["application/problem+json"]
+    assert body["schema"] == {"$ref": "#/components/schemas/Problem"}
+    assert {e["value"]["type"] for e in body["examples"].values()} == {"/problems/invalid-input"}
     assert "HTTPValidationError" not in doc["components"]["schemas"]
     assert doc["components"]["schemas"]["Problem"]["required"] == [
         "type",

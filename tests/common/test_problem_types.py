@@ -8,8 +8,8 @@ from datetime import date
 import pytest
 import pytest_asyncio
 from harness import ADMIN, RunningService, reset_service, running_service, settings_for
+from ssu_common.consumer import _permanent
 from ssu_common.errors import GENERAL, DomainError, Texts, language_of
-from ssu_common.messaging import _permanent
 from ssu_contracts import make_iin
 from ssu_registry import domain
 from ssu_registry.main import build
@@ -120,6 +120,9 @@ def test_the_document_names_every_problem_type_an_operation_answers() -> None:
     }
     offer = build().create_app().openapi()["paths"]["/v1/offers/{offer_id}/accept"]["post"]
     assert sorted(offer["responses"]["404"]["content"]["application/problem+json"]["examples"])
+    # Accepting an offer enrolls: the enrollment's refusals answer it too.
     assert offer["responses"]["409"]["content"]["application/problem+json"]["examples"].keys() == {
-        "offer-closed"
+        "offer-closed",
+        "license-not-active",
+        "no-free-places",
     }

@@ -170,25 +170,28 @@ async def test_subscriptions_need_the_admin_scope(world: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    ("body", "field", "message"),
+    ("body", "field", "message", "kind"),
     [
         (
             {"callback_url": "http://crm.example.kz/ssu",
              "event_types": ["billing.run.completed.v1"]},
             "callback_url",
             "must use https (http is allowed for loopback addresses only)",
+            "callback-url-refused",
         ),
         (
             {"callback_url": "https://crm.example.kz/ssu",
              "event_types": ["billing.run.completed.v1", "billing.run.done.v1"]},
             "event_types.1",
             "unknown event type 'billing.run.done.v1'",
+            "invalid-input",
         ),
         (
             {"callback_url": "https://crm.example.kz/ssu",
              "event_types": ["notification.delivery.failed.v1"]},
             "event_types.0",
             "unknown event type 'notification.delivery.failed.v1'",
+            "invalid-input",
         ),
         (
             {"callback_url": "https://crm.example.kz/ssu",
@@ -196,17 +199,20 @@ async def test_subscriptions_need_the_admin_scope(world: Any) -> None:
             "event_types.0",
             "billing.confirmation.requested.v1 carries a person's single-use code:"
             " it is never sent to webhooks",
+            "event-not-for-webhooks",
         ),
         (
             {"callback_url": "https://crm.example.kz/ssu", "event_types": []},
             "event_types",
             None,
+            "invalid-input",
         ),
         (
             {"callback_url": "https://crm.example.kz/ssu",
              "event_types": ["billing.run.completed.v1"], "secret": "short"},
             "secret",
             None,
+            "invalid-input",
         ),
         (
             {"callback_url": "https://crm.example.kz/ssu",
@@ -214,19 +220,86 @@ async def test_subscriptions_need_the_admin_scope(world: Any) -> None:
              "secret": "a-long-shared-secret-0123456789"},
             "secret",
             "must be a Standard Webhooks secret: whsec_ and base64",
+            "webhook-secret-refused",
         ),
     ],
 )  # fmt: skip
 async def test_bad_subscriptions_are_refused(
-    world: Any, body: dict[str, Any], field: str, message: str | None
+    world: Any, body: dict[str, Any], field: str, message: str | None, kind: str
 ) -> None:
     svc, _ = world
     r = await svc.client.post("/v1/subscriptions", json=body, headers=ADMIN)
     assert r.status_code == 422, r.text
+    assert r.json()["type"] == f"/problems/{kind}"
     error = r.json()["errors"][0]
     assert error["field"] == field
     if message:
         assert error["message"] == message
+
+
+async def test_a_refused_callback_is_explained_in_kazakh_and_russian(world: Any) -> None:
+    svc, _ = world
+    body = {"callback_url": "https://10.0.0.7/hook", "event_types": ["billing.run.completed.v1"]}
+    for language, detail, title in [
+        (
+            "kk",
+            "loopback, жеке немесе арнайы мақсаттағы мекенжайға нұсқамауы керек",
+            "Кері шақыру URL-і қабылданбады",
+        ),
+        (
+            "ru",
+            "не должен указывать на loopback-, частный или специальный адрес",
+            "URL обратного вызова отклонён",
+        ),
+    ]:
+        r = await svc.client.post(
+            "/v1/subscriptions", json=body, headers={**ADMIN, "Accept-Language": language}
+        )
+        assert r.status_code == 422, r.text
+        assert r.json()["type"] == "/problems/callback-url-refused"
+        assert (r.json()["title"], r.json()["detail"]) == (title, detail)
+        assert r.json()["errors"] == [{"field": "callback_url", "message": detail}]
+
+
+async def test_a_bad_secret_on_rotation_is_its_own_kind(world: Any) -> None:
+    svc, _ = world
+    created = await svc.client.post(
+        "/v1/subscriptions",
+        json={"callback_url": "https://crm.example.kz/ssu",
+              "event_types": ["billing.run.completed.v1"]},
+        headers=ADMIN,
+    )  # fmt: skip
+    assert created.status_code == 201, created.text
+    r = await svc.client.post(
+        f"/v1/subscriptions/{created.json()['id']}/secret",
+        json={"secret": "whsec_" + base64.b64encode(b"x" * 20).decode()},
+        headers=ADMIN,
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["type"] == "/problems/webhook-secret-refused"
+    assert r.json()["errors"] == [
+        {"field": "secret", "message": "must hold at least 24 random bytes"}
+    ]
+
+
+async def test_subscription_refusals_are_documented(world: Any) -> None:
+    svc, _ = world
+    doc = (await svc.client.get("/openapi.json")).json()
+    create = doc["paths"]["/v1/subscriptions"]["post"]["responses"]
+    examples = create["422"]["content"]["application/problem+json"]["examples"]
+    assert set(examples) == {
+        "callback-url-refused",
+        "event-not-for-webhooks",
+        "webhook-secret-refused",
+        "invalid-input",
+    }
+    forbidden = create["403"]["content"]["application/problem+json"]["examples"]
+    assert set(forbidden) == {"personal-events-need-registry-read"}
+    rotate = doc["paths"]["/v1/subscriptions/{subscription_id}/secret"]["post"]["responses"]
+    assert set(rotate["422"]["content"]["application/problem+json"]["examples"]) == {
+        "webhook-secret-refused",
+        "invalid-input",
+    }
 
 
 async def test_webhook_is_the_signed_envelope(world: Any) -> None:

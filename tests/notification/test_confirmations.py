@@ -2,6 +2,7 @@
 place, is asked in their language by SMS with the code and by email with the link; the event
 is never offered to webhooks."""
 
+from dataclasses import asdict
 from datetime import date
 from typing import Any
 
@@ -29,15 +30,18 @@ async def deliveries(svc: Any, event_id: str) -> list[dict[str, Any]]:
     async def read() -> tuple[list[dict[str, Any]]] | None:
         handled = await svc.pool.fetchval("SELECT count(*) FROM inbox WHERE event_id=$1", event_id)
         async with svc.pool.acquire() as conn:
-            rows = await store.list_deliveries(
-                conn,
-                event_id=event_id,
-                status=None,
-                channel=None,
-                region=None,
-                after_seq=0,
-                limit=100,
-            )
+            rows = [
+                asdict(r)
+                for r in await store.list_deliveries(
+                    conn,
+                    event_id=event_id,
+                    status=None,
+                    channel=None,
+                    region=None,
+                    after_seq=0,
+                    limit=100,
+                )
+            ]
         if not handled or any(r["status"] != "sent" for r in rows):
             return None
         return (sorted(rows, key=lambda r: (r["audience"], r["channel"])),)

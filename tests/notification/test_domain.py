@@ -148,13 +148,12 @@ def test_signatures_follow_standard_webhooks_with_every_active_secret() -> None:
 )
 def test_special_purpose_addresses_are_never_webhook_destinations(address: str) -> None:
     assert domain.is_special_purpose(address)
-    assert (
-        domain.callback_url_problem(
-            f"https://{address if ':' not in address else f'[{address}]'}/hook",
-            allow_loopback=False,
-        )
-        == "must not point at a loopback, private or special-purpose address"
+    problem = domain.callback_url_problem(
+        f"https://{address if ':' not in address else f'[{address}]'}/hook",
+        allow_loopback=False,
     )
+    assert problem is not None
+    assert problem.en == "must not point at a loopback, private or special-purpose address"
 
 
 @pytest.mark.parametrize("address", ["8.8.8.8", "93.184.215.14", "2a00:1450:4001:81a::200e"])
@@ -212,7 +211,28 @@ def test_public_addresses_are_allowed(address: str) -> None:
     ],
 )
 def test_callback_urls(url: str, allow_loopback: bool, problem: str | None) -> None:
-    assert domain.callback_url_problem(url, allow_loopback=allow_loopback) == problem
+    refused = domain.callback_url_problem(url, allow_loopback=allow_loopback)
+    assert (refused.en if refused else None) == problem
+    if refused:
+        # Read by people too: the same refusal in Kazakh and Russian.
+        assert refused.kk and refused.ru and refused.kk != refused.en != refused.ru
+
+
+@pytest.mark.parametrize(
+    ("secret", "problem"),
+    [
+        ("whsec_" + base64.b64encode(b"x" * 24).decode(), None),
+        ("whsec_" + base64.b64encode(b"x" * 23).decode(), "must hold at least 24 random bytes"),
+        ("whsec_not base64!", "must be a Standard Webhooks secret: whsec_ and base64"),
+        (
+            "a-long-shared-secret-0123456789",
+            "must be a Standard Webhooks secret: whsec_ and base64",
+        ),
+    ],
+)
+def test_webhook_secrets(secret: str, problem: str | None) -> None:
+    refused = domain.webhook_secret_problem(secret)
+    assert (refused.en if refused else None) == problem
 
 
 def test_a_recipient_without_contacts_is_reached_through_the_guardian() -> None:

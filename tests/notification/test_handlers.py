@@ -1,5 +1,6 @@
 """Events in, notices out: who is told of what, on which channel, in which language."""
 
+from dataclasses import asdict
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -64,15 +65,18 @@ async def deliveries(svc: Any, event_id: str, *, settled: bool = True) -> list[d
         handled = await svc.pool.fetchval("SELECT count(*) FROM inbox WHERE event_id=$1", event_id)
         async with svc.pool.acquire() as conn:
             # Through the store: the columns hold sealed values.
-            rows = await store.list_deliveries(
-                conn,
-                event_id=event_id,
-                status=None,
-                channel=None,
-                region=None,
-                after_seq=0,
-                limit=1000,
-            )
+            rows = [
+                asdict(r)
+                for r in await store.list_deliveries(
+                    conn,
+                    event_id=event_id,
+                    status=None,
+                    channel=None,
+                    region=None,
+                    after_seq=0,
+                    limit=1000,
+                )
+            ]
         rows.sort(key=lambda r: (r["audience"], r["channel"]))
         if not handled or (settled and any(r["status"] != "sent" for r in rows)):
             return None

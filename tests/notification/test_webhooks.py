@@ -408,6 +408,7 @@ async def test_personal_data_events_need_a_key_that_reads_registry(world: Any) -
         headers=HOOKS_ONLY,
     )  # fmt: skip
     assert r.status_code == 403, r.text
+    assert r.json()["type"] == "/problems/personal-events-need-registry-read"
     assert r.json()["errors"] == [
         {
             "field": "event_types.1",

@@ -1,8 +1,11 @@
 """Pure rules of the registry."""
 
+import random
 from datetime import date
 
 import pytest
+from ssu_contracts import check_digit
+from ssu_contracts.ids import iin_birth_or_problem
 from ssu_registry import domain
 
 ADULT = domain.RecipientContact(
@@ -113,4 +116,34 @@ def test_import_row_is_parsed_or_refused_with_its_field() -> None:
     assert domain.parse_import_row(bad, 2, region_scope=None)[1] == domain.RowError(
         2, "guardian_phone", "is not a phone number"
     )
-    assert domain.iin_problem("791028302720") == "wrong check digit"
+    assert domain.parse_import_row(["791028302720", *bad[1:]], 3, region_scope=None)[
+        1
+    ] == domain.RowError(3, "iin", "wrong check digit")
+
+
+def _reference_check_digit(first11: str) -> int | None:
+    """The rule as the standard states it: weights 1..11, then 3..11, 1, 2 if that gives 10."""
+    for weights in ((1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11), (3, 4, 5, 6, 7, 8, 9, 10, 11, 1, 2)):
+        digit = sum(int(d) * w for d, w in zip(first11, weights, strict=True)) % 11
+        if digit != 10:
+            return digit
+    return None
+
+
+def test_the_one_iin_check_agrees_with_the_rule_on_generated_cases() -> None:
+    """Registry reads IINs through the contracts' one check (ssu_contracts.ids)."""
+    rng = random.Random(14)
+    for _ in range(20_000):
+        first11 = f"{rng.randrange(10**11):011d}"
+        expected = _reference_check_digit(first11)
+        assert check_digit(first11) == expected, first11
+        for last in range(10):
+            found = iin_birth_or_problem(first11 + str(last))
+            if expected is None or last != expected:
+                assert found == "wrong check digit", first11 + str(last)
+            else:
+                assert found != "wrong check digit", first11 + str(last)
+    assert iin_birth_or_problem("791028302720") == "wrong check digit"
+    assert iin_birth_or_problem("79102830272") == "must be exactly 12 digits"
+    assert iin_birth_or_problem("791028302728") == date(1979, 10, 28)
+    assert iin_birth_or_problem("791028702723") == "invalid century digit (7th digit must be 1-6)"

@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator
 from datetime import date
 from typing import Any
 
+import jsonschema
 import pytest
 import pytest_asyncio
 from harness import ADMIN, RunningService, reset_service, running_service, settings_for
@@ -185,6 +186,34 @@ async def test_country_figures_with_a_block_per_region(svc: RunningService) -> N
     assert astana["recipients_served"]["by_legal_form"] == {"state": 0, "ngo": 1, "private": 0}
     # Home care takes no place at a site.
     assert astana["places"] == {"total": 3, "occupied": 0, "free": 3}
+
+
+async def test_the_figures_are_what_the_document_describes(svc: RunningService) -> None:
+    """A generated client reads the figures by the schema: every member documented, and both
+    answers (the country's, a region's with its providers) valid against it."""
+    doc = (await svc.client.get("/openapi.json")).json()
+    ok = doc["paths"]["/v1/statistics"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert ok["schema"] == {"$ref": "#/components/schemas/StatisticsOut"}
+    figures = doc["components"]["schemas"]["StatisticsOut"]
+    assert set(figures["required"]) == {
+        "as_of",
+        "region",
+        "providers",
+        "places",
+        "recipients_served",
+        "disrupted_recipients",
+        "unplaced_recipients",
+        "waiting",
+        "regions",
+    }
+    assert {"name_kk", "name_ru", "by_provider"} <= set(figures["properties"])
+    validator = jsonschema.Draft202012Validator({**ok["schema"], "components": doc["components"]})
+    for params in ({}, {"region": EAST}):
+        got = (await svc.client.get("/v1/statistics", params=params, headers=ADMIN)).json()
+        validator.validate(got)
+    # Members are checked, not only present: a count that is not a number is refused.
+    with pytest.raises(jsonschema.ValidationError):
+        validator.validate({**got, "places": {"total": "22", "occupied": 3, "free": 19}})
 
 
 async def test_metrics_export_enrollments_by_status_and_region(svc: RunningService) -> None:

@@ -1,11 +1,13 @@
 """The asyncpg pool, database creation and the plain-SQL migration runner."""
 
 import re
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+from starlette.requests import Request
 
 from ssu_common.logging import get_logger
 
@@ -87,3 +89,11 @@ async def migrate(pool: asyncpg.Pool, service_migrations: Path) -> list[str]:
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
     return applied_now
+
+
+async def connection(request: Request) -> AsyncIterator[Connection]:
+    """FastAPI dependency: a pooled connection of the service's pool for the length of the
+    request."""
+    pool: asyncpg.Pool = request.app.state.runtime.pool
+    async with pool.acquire() as conn:
+        yield conn

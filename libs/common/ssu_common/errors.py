@@ -5,7 +5,7 @@ as a short page explaining it in Kazakh and Russian (and English); an HTTP statu
 consumer does with an event it refuses: dead-letter it at once (a rule that will answer the
 same tomorrow) or retry it (a state that may change). `service.py` and `domain.py` raise a
 `DomainError` of a kind; the HTTP kit answers it once (problems.py, `detail` in kk, ru or en by
-`Accept-Language`) and the consumer disposes of it once (messaging.py).
+`Accept-Language`) and the consumer disposes of it once (consumer.py).
 
 A refusal without a kind of its own (a `Problem`) still gets a type: the general kind of its
 status (`/problems/not-found`, `/problems/conflict`, ...), never `about:blank`.

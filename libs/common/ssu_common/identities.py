@@ -5,7 +5,7 @@ Each service connects as `ssu-<service>`. It may
   closes the channel with ACCESS_REFUSED otherwise) and dead-letter into `ssu.dlx`;
 - declare, bind and read (consume, purge) only its own queue and its own dead-letter queue.
 The deployment declares every consumer's queue before services start (an administrator's step:
-messaging.declare_suite_topology, or the compose and Kubernetes definitions).
+broker.declare_suite_topology, or the compose and Kubernetes definitions).
 The operators' identity `ssu-ops` (the `ssu` command line) reads every dead-letter queue and
 replays into a service's queue through the default exchange, keeping each message's `user_id`:
 that needs the `impersonator` tag. It declares, binds and publishes to `ssu.events` nothing.

@@ -237,6 +237,19 @@ def refusals(*kinds: ProblemKind) -> dict[int | str, dict[str, Any]]:
     }
 
 
+# What FastAPI documents for its 422 by default; ours is a problem.
+_FASTAPI_INVALID = {"$ref": "#/components/schemas/HTTPValidationError"}
+
+
+def _answers_other_body(response: dict[str, Any]) -> bool:
+    """An error response that declares a body of its own (the report of `/health/ready`'s 503),
+    not a problem."""
+    return any(
+        media != PROBLEM_JSON and body.get("schema") != _FASTAPI_INVALID
+        for media, body in response.get("content", {}).items()
+    )
+
+
 def document_problems(openapi: dict[str, Any]) -> dict[str, Any]:
     """Describe every error response as what it is: `application/problem+json`, with the
     problem types it may carry as examples. An operation behind a key documents 401 and 403;
@@ -261,7 +274,7 @@ def document_problems(openapi: dict[str, Any]) -> dict[str, Any]:
             ):
                 responses.setdefault("422", {"description": "Invalid input"})
             for status, response in responses.items():
-                if status.startswith(("4", "5")):
+                if status.startswith(("4", "5")) and not _answers_other_body(response):
                     declared = response.get("content", {}).get(PROBLEM_JSON, {})
                     examples = declared.get("examples") or {}
                     general_kind = GENERAL.get(int(status)) if status.isdigit() else None

@@ -1,4 +1,5 @@
-"""Assembly of one service process: settings, logging, database, broker, relay, consumer, HTTP."""
+"""Assembly of one service process: settings, logging, database, broker, relay, consumer, HTTP
+(its operations routes in ssu_common.operations, its loops in ssu_common.background)."""
 
 import asyncio
 import contextlib
@@ -11,43 +12,34 @@ from typing import Any
 
 import asyncpg
 import uvicorn
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response, Security
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 from faststream.rabbit import RabbitBroker
-from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
+from prometheus_client import Gauge
 from ssu_contracts import AUDIT_SEALED, AuditSealedV1, Envelope
 
-from ssu_common import audit, errors_page, idempotency, inbox, outbox, seal, tracing
-from ssu_common.auth import ApiKeys, Principal, authorize
+from ssu_common import audit, background, idempotency, inbox, outbox, seal, tracing
+from ssu_common.auth import ApiKeys
+from ssu_common.broker import create_broker, declare_topology, dlq_name, queue_depth
 from ssu_common.conditional import Conditional, document_conditional
+from ssu_common.consumer import Consumer, EventHandler
 from ssu_common.crypto import FieldCipher
-from ssu_common.db import Connection, create_pool, ensure_database, migrate
+from ssu_common.db import Connection, connection, create_pool, ensure_database, migrate
 from ssu_common.idempotency import Idempotency, document_idempotency
-from ssu_common.keyrotation import SealedTable, reseal_batch, stale_counts
+from ssu_common.keyrotation import SealedTable
 from ssu_common.limits import BodyLimit
 from ssu_common.logging import configure_logging, get_logger
-from ssu_common.messaging import (
-    Consumer,
-    EventHandler,
-    OutboxPublisher,
-    create_broker,
-    declare_topology,
-    dlq_name,
-    queue_depth,
-)
 from ssu_common.metrics import DomainGauge, Metrics
 from ssu_common.observe import UNTRACED_PATHS, Observe
-from ssu_common.paging import Seq, decode_cursor, encode_cursor
-from ssu_common.problems import (
-    Problem,
-    document_problems,
-    install_problem_handlers,
-)
+from ssu_common.operations import install_operations_routes
+from ssu_common.problems import document_problems, install_problem_handlers
+from ssu_common.publisher import OutboxPublisher
 from ssu_common.queryparams import refuse_unknown_query, remember_declared_names
 from ssu_common.settings import ServiceSettings
+
+__all__ = ["BackgroundJob", "Readiness", "ServiceRuntime", "connection"]
 
 log = get_logger(__name__)
 
@@ -214,14 +206,16 @@ class ServiceRuntime:
             poll_seconds=self.settings.outbox_poll_seconds,
         )
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
-        self._tasks.append(asyncio.create_task(self._retention(), name="retention"))
+        self._tasks.append(asyncio.create_task(background.retention(self), name="retention"))
         if self.signer is None:
             log.warning("audit.sealer_disabled", reason="no signing key")
         else:
-            self._tasks.append(asyncio.create_task(self._seal_periodically(), name="sealer"))
+            self._tasks.append(
+                asyncio.create_task(background.seal_periodically(self), name="sealer")
+            )
         for job in self.background:
             self._tasks.append(asyncio.create_task(job(self), name=getattr(job, "__name__", "job")))
-        self._tasks.append(asyncio.create_task(self._watch_readiness(), name="readiness"))
+        self._tasks.append(asyncio.create_task(background.watch_readiness(self), name="readiness"))
         log.info("service.started", port=self.settings.port)
 
     def _observe_age(self, envelope: Envelope) -> None:
@@ -242,35 +236,12 @@ class ServiceRuntime:
             log.info("retention.pruned", outbox=sent, inbox=seen)
         return sent, seen
 
-    async def _retention(self) -> None:
-        """Prune now and then; every replica may, the deletes do not conflict."""
-        while True:
-            try:
-                await self.prune()
-            except Exception as exc:
-                log.warning("retention.failed", error=repr(exc)[:300])
-            await asyncio.sleep(self.settings.retention_interval_seconds)
-
     async def seal_audit(self) -> seal.TreeHead | None:
         """Seal the audit records committed since the last head (if this replica leads)."""
         if self.signer is None:
             return None
         async with self.pool.acquire() as conn:
             return await seal.seal_once(conn, service=self.service, signer=self.signer)
-
-    async def _seal_periodically(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.audit_seal_seconds)
-            try:
-                # A full batch means more is waiting: seal on until the backlog is gone.
-                while (head := await self.seal_audit()) is not None and (
-                    head.tree_size - head.previous_tree_size >= seal.SEAL_BATCH
-                ):
-                    pass
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("audit.seal_failed", error=repr(exc))
 
     async def _keep_head_copy(self, conn: Connection, envelope: Envelope, data: Any) -> None:
         assert isinstance(data, AuditSealedV1)
@@ -332,15 +303,6 @@ class ServiceRuntime:
         for name, state in checks.items():
             self.metrics.dependency_up.labels(self.service, name).set(1 if state == "ok" else 0)
         return readiness
-
-    async def _watch_readiness(self) -> None:
-        """Keep ssu_ready current whether or not anyone asks /health/ready."""
-        while True:
-            await asyncio.sleep(self.settings.ready_interval_seconds)
-            try:
-                await self.readiness()
-            except Exception as exc:
-                log.warning("service.readiness_failed", error=repr(exc))
 
     async def refresh_gauges(self) -> None:
         """Update the gauges that are read from the database and the broker at scrape time."""
@@ -422,7 +384,7 @@ class ServiceRuntime:
                 allow_credentials=False,
                 max_age=600,
             )
-        self._install_operations_routes(app)
+        install_operations_routes(app, self)
         for router in self.routers:
             app.include_router(router, dependencies=[Depends(refuse_unknown_query)])
         remember_declared_names(
@@ -487,109 +449,6 @@ class ServiceRuntime:
             record_refused=record_refused,
         )
 
-    def _install_operations_routes(self, app: FastAPI) -> None:
-        runtime = self
-
-        @app.get("/problems", response_class=HTMLResponse, tags=["operations"])
-        async def problem_types() -> HTMLResponse:
-            """Every problem type this service answers, each linking to its page."""
-            return HTMLResponse(errors_page.index_page(runtime.title))
-
-        @app.get("/problems/{slug}", response_class=HTMLResponse, tags=["operations"])
-        async def problem_type(slug: str) -> HTMLResponse:
-            """What a problem type means and what to do, in Kazakh, Russian and English."""
-            page = errors_page.kind_page(slug)
-            if page is None:
-                raise Problem(404, f"no problem type {slug!r}")
-            return HTMLResponse(page)
-
-        @app.get("/health/live", tags=["operations"], include_in_schema=True)
-        async def live() -> dict[str, str]:
-            return {"status": "ok"}
-
-        @app.get("/health/ready", tags=["operations"])
-        async def ready() -> JSONResponse:
-            """Ready when the dependencies the API needs answer; `degraded` names what does
-            not work meanwhile (events waiting in the outbox, consumers paused)."""
-            readiness = await runtime.readiness()
-            status = (
-                "unavailable" if not readiness.ready else "degraded" if readiness.degraded else "ok"
-            )
-            body: dict[str, Any] = {"status": status, "checks": readiness.checks}
-            if readiness.degraded:
-                body["degraded"] = readiness.degraded
-            return JSONResponse(body, status_code=200 if readiness.ready else 503)
-
-        @app.get("/v1/audit", tags=["audit"])
-        async def audit_trail(
-            principal: Principal = Security(authorize, scopes=["audit:read"]),
-            conn: Connection = Depends(connection),
-            limit: int = Query(100, ge=1, le=1000),
-            cursor: str | None = None,
-            client: str | None = None,
-        ) -> dict[str, Any]:
-            """The audit records, oldest first; `next_cursor` pages on."""
-            after = decode_cursor(cursor, Seq) or 0
-            records = await audit.page(conn, after_id=after, limit=limit, client=client)
-            items = [
-                {
-                    "id": r.id,
-                    # As the leaf hashes it (SECURITY.md), so anyone can recompute the tree.
-                    "at": audit.canonical_time(r.at),
-                    "client": r.client,
-                    "official": r.official,
-                    "aggregate_type": r.aggregate_type,
-                    "aggregate_id": r.aggregate_id,
-                    "action": r.action,
-                    "reason": r.reason,
-                    "correlation_id": r.correlation_id,
-                    "causation_id": r.causation_id,
-                    "leaf_index": r.leaf_index,
-                    "leaf_hash": r.leaf_hash.hex() if r.leaf_hash is not None else None,
-                }
-                for r in records
-            ]
-            next_cursor = encode_cursor(records[-1].id) if len(records) == limit else None
-            return {"items": items, "next_cursor": next_cursor}
-
-        if self.sealed and self.cipher is not None:
-            cipher, sealed = self.cipher, self.sealed
-
-            @app.post("/v1/keys/rotation", tags=["operations"])
-            async def rotate_keys(
-                principal: Principal = Security(authorize, scopes=["keys:rotate"]),
-                conn: Connection = Depends(connection),
-            ) -> dict[str, Any]:
-                """Reseal one batch of rows per sealed table under the current data key; call
-                again until `remaining` is 0 (`ssu keys rotate`)."""
-                moved: dict[str, int] = {}
-                for table in sealed:
-                    async with conn.transaction():
-                        step = await reseal_batch(
-                            conn, cipher, table, batch=runtime.settings.rotation_batch
-                        )
-                    moved[table.table] = step.resealed
-                remaining = await stale_counts(conn, cipher, sealed)
-                log.info(
-                    "keys.resealed",
-                    key_id=cipher.current_key_id,
-                    resealed=sum(moved.values()),
-                    remaining=sum(remaining.values()),
-                )
-                return {
-                    "key_id": cipher.current_key_id,
-                    "resealed": moved,
-                    "remaining": remaining,
-                    "done": not any(remaining.values()),
-                }
-
-        @app.get("/metrics", tags=["operations"])
-        async def metrics() -> Response:
-            await runtime.refresh_gauges()
-            return Response(
-                generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST
-            )
-
     def serve(self, app: FastAPI) -> None:
         """Run the service in this process until interrupted."""
         configure_logging(self.service, self.settings.log_level)
@@ -611,14 +470,3 @@ def _then(first: EventHandler, second: EventHandler) -> EventHandler:
         await second(conn, envelope, data)
 
     return both
-
-
-async def connection(request: Request) -> AsyncIterator[Connection]:
-    """FastAPI dependency: a pooled connection for the length of the request."""
-    runtime: ServiceRuntime = request.app.state.runtime
-    async with runtime.pool.acquire() as conn:
-        yield conn
-
-
-def runtime_of(request: Request) -> Any:
-    return request.app.state.runtime

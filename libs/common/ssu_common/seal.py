@@ -26,9 +26,9 @@ from ssu_contracts import AUDIT_SEALED, AuditSealedV1
 
 from ssu_common import merkle, outbox
 from ssu_common.audit import AuditRecord, canonical_time
+from ssu_common.consumer import PermanentError
 from ssu_common.db import Connection
 from ssu_common.logging import get_logger
-from ssu_common.messaging import PermanentError
 
 log = get_logger(__name__)
 

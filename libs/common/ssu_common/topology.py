@@ -1,6 +1,6 @@
 """Which service consumes which events: the suite's queues and bindings, known to every service.
 
-The deployment declares all of them before any service starts (messaging.declare_suite_topology;
+The deployment declares all of them before any service starts (broker.declare_suite_topology;
 compose and Kubernetes from their definitions), so an event is never published to `ssu.events`
 before the queue of a consumer that reads it exists (DESIGN §2); each service also declares its
 own at start-up. Each service's `HANDLERS` are exactly its line here (a test holds them together).

@@ -2,7 +2,7 @@
 
 import json
 import uuid
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -17,7 +17,6 @@ from ssu_common import (
     csv_text,
     decode_cursor,
     encode_cursor,
-    field_error,
 )
 from ssu_contracts import Bin, Iin, Money, Period, RecipientCategory, RegionCode, ServiceForm
 
@@ -165,30 +164,6 @@ def _contract(row: Any) -> dict[str, Any]:
         "year": row["year"],
         "budget": _money(row["budget"]),
     }
-
-
-def _run(row: Any, *, repeated: bool | None = None) -> dict[str, Any]:
-    body = {
-        "id": str(row["id"]),
-        "period": row["period"],
-        "region": row["region"],
-        "status": "approved" if row["approved_by"] else row["status"],
-        "started_by": row["started_by"],
-        "approved_by": row["approved_by"],
-        "invoices": row["invoices"],
-        "lines": row["lines"],
-        "total": _money(row["total"]),
-        "over_budget": _money(row["over_budget"]),
-        "unbilled_dates": row["unbilled_dates"],
-        "uncontracted_enrollments": row["uncontracted"],
-        "held": _money(row["held"]),
-        "held_lines": row["held_lines"],
-        "started_at": row["started_at"].isoformat(),
-        "completed_at": row["completed_at"].isoformat() if row["completed_at"] else None,
-    }
-    if repeated is not None:
-        body["repeated"] = repeated
-    return body
 
 
 def _invoice(row: Any) -> dict[str, Any]:
@@ -637,46 +612,151 @@ async def withdraw_attendance(
 
 
 async def _csv_body(request: Request) -> str:
-    raw = await request.body()
-    if len(raw) > MAX_CSV_BYTES:
-        raise Problem(413, f"the file is larger than {MAX_CSV_BYTES} bytes")
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise field_error("body", "the file is not UTF-8 text") from exc
+    from ssu_common.csvfiles import read_csv_body  # the one CSV body reader (ssu_common)
+
+    return await read_csv_body(request, MAX_CSV_BYTES)
 
 
 # runs and invoices
 
 
-@router.post("/runs")
+class RunProgress(BaseModel):
+    """How far the run is, in contracts: the phases before `invoices` work on every contract
+    at once (set-based), so `done` moves while the invoices are written."""
+
+    done: int = Field(description="contracts invoiced so far", examples=[40])
+    total: int | None = Field(
+        description="contracts the run invoices; null until the amounts are computed",
+        examples=[120],
+    )
+
+
+class RunOut(BaseModel):
+    """A billing run: a job that POST /v1/runs accepts and the service bills in the background;
+    poll GET /v1/runs/{id} (its `Location`) until `status` is `completed` or `failed`."""
+
+    id: str
+    period: str = Field(examples=["2026-10"])
+    region: str | None = Field(description="KATO of the region billed; null: national")
+    status: Literal["queued", "running", "completed", "failed", "approved"] = Field(
+        description="queued: accepted, waiting for the runs before it; running; completed "
+        "(invoices issued); failed (nothing billed: see `error`; the month may be run again); "
+        "approved (a second person approved the invoices)"
+    )
+    phase: store.RunPhase | None = Field(
+        description="where a running run is (loading, amounts, checks, invoices), `done` once "
+        "completed; null while queued; a failed run keeps the phase it failed in"
+    )
+    progress: RunProgress
+    error: str | None = Field(description="why the run failed (null unless failed)")
+    started_by: str
+    approved_by: str | None
+    invoices: int
+    lines: int
+    total: str = Field(examples=["3622312116.80"])
+    over_budget: str
+    unbilled_dates: int
+    uncontracted_enrollments: int
+    held: str
+    held_lines: int
+    accepted_at: datetime
+    started_at: datetime | None = Field(description="when billing began; null while queued")
+    finished_at: datetime | None = Field(description="when it completed or failed")
+    completed_at: datetime | None
+    repeated: bool | None = Field(
+        default=None,
+        description="on POST: true when the period and scope had been accepted before (200)",
+    )
+
+
+def _run(run: store.Run, *, repeated: bool | None = None) -> RunOut:
+    return RunOut(
+        id=run.id,
+        period=run.period,
+        region=run.region,
+        status="approved" if run.approved_by else run.status,
+        phase=run.phase,
+        progress=RunProgress(done=run.progress_done, total=run.progress_total),
+        error=run.error,
+        started_by=run.started_by,
+        approved_by=run.approved_by,
+        invoices=run.invoices,
+        lines=run.lines,
+        total=_money(run.total),
+        over_budget=_money(run.over_budget),
+        unbilled_dates=run.unbilled_dates,
+        uncontracted_enrollments=run.uncontracted,
+        held=_money(run.held),
+        held_lines=run.held_lines,
+        accepted_at=run.accepted_at,
+        started_at=None if run.status == "queued" else run.started_at,
+        finished_at=run.completed_at or run.failed_at,
+        completed_at=run.completed_at,
+        repeated=repeated,
+    )
+
+
+_LOCATION = {
+    "Location": {
+        "description": "the run: poll it until it is completed or failed",
+        "schema": {"type": "string", "examples": ["/v1/runs/6f1c0d3e-8a51-4f0e-9d0b-2d9f4b8e7c11"]},
+    }
+}
+
+
+@router.post(
+    "/runs",
+    status_code=202,
+    response_model=RunOut,
+    responses={
+        202: {
+            "description": "Accepted: the run is queued and billed in the background",
+            "headers": _LOCATION,
+        },
+        200: {
+            "description": "This period and scope were accepted before: that run (`repeated`)",
+            "model": RunOut,
+            "headers": _LOCATION,
+        },
+        409: {"description": "The month breaks the order of runs, or a national run covered it"},
+    },
+)
 async def post_run(
     body: RunIn, request: Request, response: Response, principal: RunScope, conn: Conn
-) -> Any:
+) -> RunOut:
+    """Accept a billing run of a month (202 and its `Location`); the service bills it in the
+    background, and GET /v1/runs/{id} shows its phase and progress."""
     region = service.run_scope(requested=body.region, key_region=principal.region)
-    outcome = await service.run_billing(
+    outcome = await service.accept_run(
         conn=conn,
         period=body.period,
         region=region,
         started_by=principal.actor,
         policy=request.app.state.runtime.settings.check_policy(),
     )
-    response.status_code = 200 if outcome.repeated else 201
+    response.status_code = 200 if outcome.repeated else 202
+    response.headers["Location"] = f"/v1/runs/{outcome.run.id}"
     return _run(outcome.run, repeated=outcome.repeated)
 
 
-@router.get("/runs/{run_id}")
-async def get_run(run_id: str, principal: Read, conn: Conn) -> dict[str, Any]:
-    row = await service.get_run(conn=conn, run_id=_uuid(run_id), region_scope=principal.region)
-    return _run(row)
+@router.get("/runs/{run_id}", response_model=RunOut)
+async def get_run(run_id: str, principal: Read, conn: Conn) -> RunOut:
+    """A run: its status, phase and progress while it runs, its totals once completed."""
+    run = await service.get_run(conn=conn, run_id=_uuid(run_id), region_scope=principal.region)
+    return _run(run)
 
 
-@router.post("/runs/{run_id}/approve")
-async def approve_run(run_id: str, principal: Approve, conn: Conn) -> dict[str, Any]:
-    row = await service.approve_run(
+@router.post(
+    "/runs/{run_id}/approve",
+    response_model=RunOut,
+    responses={409: {"description": "The run is not completed (queued, running or failed)"}},
+)
+async def approve_run(run_id: str, principal: Approve, conn: Conn) -> RunOut:
+    """Approve a completed run's invoices: a second person, not the one that started it."""
+    run = await service.approve_run(
         conn=conn, run_id=_uuid(run_id), approver=principal.actor, region_scope=principal.region
     )
-    return _run(row)
+    return _run(run)
 
 
 @router.get("/invoices")

@@ -1,6 +1,7 @@
 """Use cases of the billing service: one transaction each, rules, writes, outbox."""
 
 import asyncio
+import contextlib
 import dataclasses
 import hmac
 import json
@@ -12,14 +13,17 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import asyncpg
 from ssu_common import (
     Connection,
     Problem,
     audit,
+    current_correlation_id,
     emit_many,
     field_error,
     get_logger,
     same_person,
+    work_context,
 )
 from ssu_common.audit import Aggregate
 from ssu_contracts import (
@@ -539,10 +543,19 @@ async def withdraw_attendance(
 
 # billing runs
 
+# A run left `running` by a process that stopped (a crash, a deploy) is begun again by the next
+# process to bill: its work was one transaction, rolled back with the process, so nothing of it
+# was kept and billing it from the start is safe. After this many beginnings it is failed
+# instead: a run that stops every process billing it must not stop them for ever.
+MAX_RUN_ATTEMPTS = 3
+# The invoices are written in at most this many statements (contracts in order), so a poller
+# sees the contracts done move while the set-based work stays a few statements.
+INVOICE_BATCHES = 10
+
 
 @dataclass(frozen=True)
 class RunOutcome:
-    run: Any
+    run: store.Run
     repeated: bool
 
 
@@ -559,7 +572,7 @@ def run_scope(*, requested: str | None, key_region: str | None) -> str | None:
     return key_region
 
 
-async def run_billing(
+async def accept_run(
     *,
     conn: Connection,
     period: str,
@@ -567,48 +580,16 @@ async def run_billing(
     started_by: str,
     policy: domain.CheckPolicy | None = None,
 ) -> RunOutcome:
-    """Invoice a month of one region (or, national, of every region): one invoice per contract,
-    a line per enrollment, adjustments, budgets."""
+    """Accept a run of a month of one region (or, national, of every region) for the run
+    worker to bill (`bill_waiting_runs`), under the check policy of now; a period and scope
+    already accepted (queued, running or completed) gives that run again."""
     month = domain.Month.parse(period)
     why = domain.month_not_ended(month, almaty_today())
     if why is not None:
         raise field_error("period", why)
-    try:
-        return await _run_billing(
-            conn=conn,
-            month=month,
-            region=region,
-            started_by=started_by,
-            policy=policy or domain.CheckPolicy(),
-        )
-    except Problem:
-        raise
-    except Exception as exc:
-        # Nothing of the run is kept (one transaction); the failure itself is, for operators.
-        log.error("billing.run_failed", period=period, region=region, error=repr(exc)[:500])
-        await store.record_run_failure(
-            conn, period=period, region=region, started_by=started_by, error=repr(exc)[:2000]
-        )
-        raise
-
-
-async def _run_billing(
-    *,
-    conn: Connection,
-    month: domain.Month,
-    region: str | None,
-    started_by: str,
-    policy: domain.CheckPolicy,
-) -> RunOutcome:
-    period = month.label
+    policy = policy or domain.CheckPolicy()
     async with conn.transaction():
-        if not await store.try_lock_period(conn, period, region):
-            raise Problem(409, f"a billing run for {period} is in progress", period=period)
-        existing = await store.get_run_by_period(conn, period, region)
-        if existing is not None:
-            return RunOutcome(run=existing, repeated=True)
-        await store.lock_all_runs(conn)
-        # Waiting for the lock, the same run may have completed.
+        await store.lock_run_acceptance(conn)
         existing = await store.get_run_by_period(conn, period, region)
         if existing is not None:
             return RunOutcome(run=existing, repeated=True)
@@ -629,34 +610,139 @@ async def _run_billing(
                 out_of_order,
                 errors=[{"field": "period", "message": out_of_order}],
             )
-        run_id = str(uuid.uuid4())
-        await store.insert_run(
+        run = await store.insert_run(
             conn,
-            run_id=run_id,
+            run_id=str(uuid.uuid4()),
             period=period,
             region=region,
             period_start=month.first,
             started_by=started_by,
+            blocking_rules=policy.blocking(),
+            unconfirmed_share=policy.partial_share(),
+            correlation_id=current_correlation_id(),
         )
+        await store.announce_run(conn, run.id)
+    log.info("billing.run_accepted", run_id=run.id, period=period, region=region)
+    return RunOutcome(run=run, repeated=False)
+
+
+async def bill_waiting_runs(*, pool: asyncpg.Pool) -> int:
+    """Bill the accepted runs one after another in the order accepted, unless another process
+    is billing (then it bills them); how many runs this call finished (completed or failed)."""
+    finished = 0
+    async with pool.acquire() as conn:
+        if not await store.try_lock_runs(conn):
+            return 0
+        try:
+            while (run := await store.next_unfinished_run(conn)) is not None:
+                await _bill(conn=conn, pool=pool, run=run)
+                finished += 1
+        finally:
+            # a connection broken mid-run is closed by the pool, which releases the lock too
+            with contextlib.suppress(Exception):
+                await store.unlock_runs(conn)
+    return finished
+
+
+async def _bill(*, conn: Connection, pool: asyncpg.Pool, run: store.Run) -> None:
+    """Bill one run on `conn` (holding the runs' lock); a failure fails the run, with why."""
+    if run.status == "running":
+        if run.attempts >= MAX_RUN_ATTEMPTS:
+            error = (
+                f"interrupted {run.attempts} times: the process billing it stopped each time"
+                " (see the service's log); nothing of it was kept"
+            )
+            log.error("billing.run_failed", run_id=run.id, period=run.period, error=error)
+            await store.fail_run(conn, run.id, error=error)
+            return
+        log.warning("billing.run_resumed", run_id=run.id, period=run.period, attempt=run.attempts)
+    await store.begin_run(conn, run.id)
+    with work_context(correlation_id=run.correlation_id or str(uuid.uuid4()), run_id=run.id):
+        try:
+            await _run_billing(conn=conn, pool=pool, run=run)
+        except Exception as exc:
+            # Nothing of the run is kept (one transaction); the run says why, for operators.
+            error = exc.detail if isinstance(exc, Problem) else repr(exc)[:2000]
+            log.error(
+                "billing.run_failed",
+                run_id=run.id,
+                period=run.period,
+                region=run.region,
+                error=error[:500],
+            )
+            await store.fail_run(conn, run.id, error=error)
+
+
+def _scope(region: str | None) -> str:
+    return "national" if region is None else f"region {region}"
+
+
+async def _progress(
+    pool: asyncpg.Pool,
+    run_id: str,
+    phase: store.RunPhase,
+    *,
+    done: int = 0,
+    total: int | None = None,
+) -> None:
+    """Committed from a connection of its own: the run's transaction is still open."""
+    async with pool.acquire() as other:
+        await store.set_run_progress(other, run_id, phase=phase, done=done, total=total)
+
+
+async def _run_billing(*, conn: Connection, pool: asyncpg.Pool, run: store.Run) -> None:
+    """Invoice the run's month: one invoice per contract, a line per enrollment, adjustments,
+    budgets, checks; one transaction, its phases reported as they begin."""
+    month = domain.Month(run.period_start)
+    period, region, run_id = run.period, run.region, run.id
+    async with conn.transaction():
+        # Runs accepted before this one are finished; one it counted on may have failed since
+        # (billing this month now would leave that one unbillable), and the order is checked
+        # again against the runs that completed.
+        failed = await store.failed_while_waiting(conn, run)
+        if failed is not None:
+            raise Problem(
+                409,
+                f"the run of {failed.period} ({_scope(failed.region)}), accepted before this one,"
+                f" failed: months are billed in order; run {failed.period} again, then {period}",
+            )
+        out_of_order = domain.run_out_of_order(
+            month=month,
+            region=region,
+            held=await store.runs_of_year(conn, month.first.year, completed_only=True),
+        )
+        if out_of_order is not None:
+            raise Problem(409, out_of_order)
         corrected = await store.months_to_correct(conn, month.first)
-        await store.compute_run(
+        await store.load_run_inputs(
+            conn, period_start=month.first, months=corrected, year=month.first.year
+        )
+        await _progress(pool, run_id, "amounts")
+        contracts = await store.compute_run(
             conn, period_start=month.first, months=corrected, year=month.first.year, region=region
         )
+        total = len(contracts)
+        await _progress(pool, run_id, "checks", total=total)
         checks_started = time.perf_counter()
         await store.check_run(
-            conn, blocking=policy.blocking(), unconfirmed_share=policy.partial_share()
+            conn, blocking=run.blocking_rules, unconfirmed_share=run.unconfirmed_share
         )
         checks_seconds = time.perf_counter() - checks_started
-        invoices = await store.issue_invoices(conn, run_id=run_id, period=period)
+        invoices: list[dict[str, Any]] = []
+        batch = max(1, -(-total // INVOICE_BATCHES))
+        for start in range(0, total, batch):
+            await _progress(pool, run_id, "invoices", done=start, total=total)
+            invoices += await store.issue_invoices(
+                conn, run_id=run_id, period=period, contracts=contracts[start : start + batch]
+            )
         counts = await store.unbilled_counts(
             conn, period_start=month.first, year=month.first.year, region=region
         )
-        run = await store.complete_run(
+        done = await store.complete_run(
             conn,
             run_id=run_id,
             unbilled_dates=counts["unbilled_dates"],
             uncontracted=counts["uncontracted"],
-            blocking_rules=policy.blocking(),
             checks_seconds=checks_seconds,
         )
         exhausted = await store.mark_exhausted_contracts(conn, run_id=run_id)
@@ -697,16 +783,17 @@ async def _run_billing(
             )
             for c in exhausted
         ]
+        assert done.completed_at is not None
         events.append(
             (
                 RunCompletedV1(
                     run_id=run_id,
                     period=period,
-                    invoices=run["invoices"],
-                    lines=run["lines"],
-                    total=run["total"],
-                    unbilled_dates=run["unbilled_dates"],
-                    completed_at=run["completed_at"],
+                    invoices=done.invoices,
+                    lines=done.lines,
+                    total=done.total,
+                    unbilled_dates=done.unbilled_dates,
+                    completed_at=done.completed_at,
                     region=region,
                 ),
                 run_id,
@@ -716,55 +803,60 @@ async def _run_billing(
             conn,
             aggregate=Aggregate("billing_run", run_id),
             action="billing_run.completed",
-            reason=f"{period}: {run['invoices']} invoices, total {run['total']} KZT"
-            f", held {run['held']} KZT on {run['held_lines']} lines",
+            reason=f"{period}: {done.invoices} invoices, total {done.total} KZT"
+            f", held {done.held} KZT on {done.held_lines} lines; started by {done.started_by}",
         )
         await emit_many(conn, events)
     log.info(
         "billing.run_completed",
         period=period,
         region=region,
-        invoices=run["invoices"],
-        lines=run["lines"],
+        invoices=done.invoices,
+        lines=done.lines,
         corrected=[m.isoformat() for m in corrected],
-        held=str(run["held"]),
-        held_lines=run["held_lines"],
+        held=str(done.held),
+        held_lines=done.held_lines,
     )
-    return RunOutcome(run=run, repeated=False)
 
 
-async def get_run(*, conn: Connection, run_id: str, region_scope: str | None) -> Any:
+async def get_run(*, conn: Connection, run_id: str, region_scope: str | None) -> store.Run:
     """A run; a regional key sees only its region's runs (a national one is not its own)."""
     run = await store.get_run(conn, run_id)
-    if run is None or (region_scope is not None and run["region"] != region_scope):
+    if run is None or (region_scope is not None and run.region != region_scope):
         raise Problem(404, "no such billing run")
     return run
 
 
 async def approve_run(
     *, conn: Connection, run_id: str, approver: str, region_scope: str | None
-) -> Any:
+) -> store.Run:
     """Second pair of eyes: another person than the one that started the run approves it
     (`same_person` of the recorded actors); a regional key approves its region's runs only,
-    a national run needs a national key."""
+    a national run needs a national key; only a completed run has invoices to approve."""
     async with conn.transaction():
         run = await store.get_run_for_update(conn, run_id)
-        if run is None or (region_scope is not None and run["region"] != region_scope):
+        if run is None or (region_scope is not None and run.region != region_scope):
             raise Problem(404, "no such billing run")
-        if same_person(run["started_by"], approver):
+        if same_person(run.started_by, approver):
             raise Problem(
                 403,
                 "four eyes: the client that started the run cannot approve its invoices",
-                started_by=run["started_by"],
+                started_by=run.started_by,
             )
-        if run["approved_by"] is not None:
+        if run.status != "completed":
+            raise Problem(
+                409,
+                f"the run is {run.status}: only a completed run's invoices are approved",
+                run_status=run.status,
+            )
+        if run.approved_by is not None:
             return run
         approved = await store.approve_run(conn, run_id=run_id, approver=approver)
         await audit.record(
             conn,
             aggregate=Aggregate("billing_run", run_id),
             action="billing_run.approved",
-            reason=f"four eyes: started by {run['started_by']}",
+            reason=f"four eyes: started by {run.started_by}",
         )
         return approved
 

@@ -16,12 +16,13 @@ from ssu_common import (
     connection,
     decode_cursor,
     encode_cursor,
-    field_error,
     mask_pii,
+    refusals,
 )
+from ssu_common.errors import general
 from ssu_contracts import DeliveryChannel, DeliveryStatus
 
-from ssu_notification import domain, service, store
+from ssu_notification import domain, service
 
 router = APIRouter(prefix="/v1", tags=["notification"])
 
@@ -70,25 +71,25 @@ class DeliveryPage(BaseModel):
     next_cursor: str | None
 
 
-def _delivery(row: Any) -> Delivery:
+def _delivery(row: service.DeliveryRow) -> Delivery:
     # The log is readable by read-only clients: people's contacts are shown masked.
-    pending = row["status"] in ("queued", "failed")
+    pending = row.status in ("queued", "failed")
     return Delivery(
-        id=row["id"],
-        event_id=row["event_id"],
-        event_type=row["event_type"],
-        audience=row["audience"],
-        addressee=mask_pii(row["addressee"]),
-        channel=row["channel"],
-        destination=mask_pii(row["destination"]),
-        language=row["language"],
-        subject=row["subject"],
-        status=row["status"],
-        attempts=row["attempts"],
-        next_attempt_at=row["next_attempt_at"] if pending else None,
-        last_error=row["last_error"],
-        created_at=row["created_at"],
-        sent_at=row["sent_at"],
+        id=row.id,
+        event_id=row.event_id,
+        event_type=row.event_type,
+        audience=row.audience,
+        addressee=mask_pii(row.addressee),
+        channel=DeliveryChannel(row.channel),
+        destination=mask_pii(row.destination),
+        language=row.language,
+        subject=row.subject,
+        status=DeliveryStatus(row.status),
+        attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at if pending else None,
+        last_error=row.last_error,
+        created_at=row.created_at,
+        sent_at=row.sent_at,
     )
 
 
@@ -122,20 +123,18 @@ async def list_deliveries(
     cursor: str | None = None,
 ) -> DeliveryPage:
     """The delivery log, oldest first; a regional key sees its region's deliveries only."""
-    rows = await store.list_deliveries(
-        conn,
+    page, more = await service.list_deliveries(
+        conn=conn,
         event_id=str(event_id) if event_id else None,
         status=str(status) if status else None,
         channel=str(channel) if channel else None,
         region=principal.region,
         after_seq=_decode_cursor(cursor),
-        limit=limit + 1,
+        limit=limit,
     )
-    page = rows[:limit]
-    more = len(rows) > limit
     return DeliveryPage(
         items=[_delivery(r) for r in page],
-        next_cursor=_encode_cursor(page[-1]["seq"]) if more and page else None,
+        next_cursor=_encode_cursor(page[-1].seq) if more and page else None,
     )
 
 
@@ -195,7 +194,18 @@ class SubscriptionList(BaseModel):
     next_cursor: str | None
 
 
-@router.post("/subscriptions", status_code=201, response_model=CreatedSubscription)
+@router.post(
+    "/subscriptions",
+    status_code=201,
+    response_model=CreatedSubscription,
+    responses=refusals(
+        domain.CALLBACK_URL_REFUSED,
+        domain.EVENT_NOT_FOR_WEBHOOKS,
+        domain.WEBHOOK_SECRET_REFUSED,
+        general(422),
+        domain.PERSONAL_EVENTS_NEED_REGISTRY_READ,
+    ),
+)
 async def create_subscription(
     body: NewSubscription,
     request: Request,
@@ -205,27 +215,6 @@ async def create_subscription(
 ) -> CreatedSubscription:
     """Subscribe a callback URL to event types; the body is the signed CloudEvents envelope."""
     settings = request.app.state.runtime.settings
-    problem = domain.callback_url_problem(
-        body.callback_url, allow_loopback=settings.allow_loopback_webhooks
-    )
-    if problem:
-        raise field_error("callback_url", problem)
-    for i, event_type in enumerate(body.event_types):
-        if event_type in domain.SECRET_EVENT_TYPES:
-            raise field_error(
-                f"event_types.{i}",
-                f"{event_type} carries a person's single-use code: it is never sent to webhooks",
-            )
-        if event_type not in service.SUBSCRIBABLE:
-            raise field_error(f"event_types.{i}", f"unknown event type {event_type!r}")
-        if event_type in domain.PERSONAL_EVENT_TYPES and "registry:read" not in principal.scopes:
-            raise field_error(
-                f"event_types.{i}",
-                f"{event_type} carries personal data: the key needs registry:read",
-                status=403,
-            )
-    if body.secret is not None and (problem := domain.webhook_secret_problem(body.secret)):
-        raise field_error("secret", problem)
     row, secret = await service.create_subscription(
         conn=conn,
         callback_url=body.callback_url,
@@ -234,13 +223,19 @@ async def create_subscription(
         description=body.description,
         created_by=principal.client,
         region=principal.region,
+        allow_loopback=settings.allow_loopback_webhooks,
+        may_read_personal="registry:read" in principal.scopes,
     )
     created = CreatedSubscription(**_subscription(row), secret=secret)
     response.headers["Location"] = f"/v1/subscriptions/{created.id}"
     return created
 
 
-@router.post("/subscriptions/{subscription_id}/secret", response_model=CreatedSubscription)
+@router.post(
+    "/subscriptions/{subscription_id}/secret",
+    response_model=CreatedSubscription,
+    responses=refusals(domain.WEBHOOK_SECRET_REFUSED, general(422)),
+)
 async def rotate_subscription_secret(
     subscription_id: UUID,
     body: SecretRotation,
@@ -249,8 +244,6 @@ async def rotate_subscription_secret(
 ) -> CreatedSubscription:
     """Give a subscription a new secret (returned once); the current one keeps signing beside
     it for `previous_valid_seconds`, so each delivery carries both signatures meanwhile."""
-    if body.secret is not None and (problem := domain.webhook_secret_problem(body.secret)):
-        raise field_error("secret", problem)
     await _visible_subscription(conn, subscription_id, principal)
     rotated = await service.rotate_secret(
         conn=conn,

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import standardwebhooks
+from ssu_common.errors import Texts, kind
 from ssu_contracts import Addressee, iin_birth_date
 
 # Who is told about which event (DESIGN §3 "Notification"). Enrollment notices go to the
@@ -190,16 +191,27 @@ def new_webhook_secret() -> str:
     )
 
 
-def webhook_secret_problem(secret: str) -> str | None:
+_NOT_A_WEBHOOK_SECRET = Texts(
+    "must be a Standard Webhooks secret: whsec_ and base64",
+    "Standard Webhooks құпиясы болуы керек: whsec_ және base64",
+    "должен быть секретом Standard Webhooks: whsec_ и base64",
+)
+
+
+def webhook_secret_problem(secret: str) -> Texts | None:
     """Why a secret given by a subscriber is refused (Standard Webhooks form), or None."""
     if not secret.startswith(WEBHOOK_SECRET_PREFIX):
-        return "must be a Standard Webhooks secret: whsec_ and base64"
+        return _NOT_A_WEBHOOK_SECRET
     try:
         raw = base64.b64decode(secret[len(WEBHOOK_SECRET_PREFIX) :], validate=True)
     except ValueError:
-        return "must be a Standard Webhooks secret: whsec_ and base64"
+        return _NOT_A_WEBHOOK_SECRET
     if len(raw) < 24:
-        return "must hold at least 24 random bytes"
+        return Texts(
+            "must hold at least 24 random bytes",
+            "кемінде 24 кездейсоқ байттан тұруы керек",
+            "должен содержать не менее 24 случайных байт",
+        )
     return None
 
 
@@ -219,7 +231,7 @@ def webhook_headers(
     }
 
 
-def callback_url_problem(url: str, *, allow_loopback: bool) -> str | None:
+def callback_url_problem(url: str, *, allow_loopback: bool) -> Texts | None:
     """Why a webhook callback URL is refused, or None when it is acceptable.
 
     Callbacks must be https and must not point into our own networks (a subscriber must not
@@ -229,21 +241,33 @@ def callback_url_problem(url: str, *, allow_loopback: bool) -> str | None:
     try:
         parts = urlsplit(url)
     except ValueError:
-        return "is not a URL"
+        return Texts("is not a URL", "URL емес", "не является URL")
     if not parts.hostname:
-        return "must be an absolute URL with a host"
+        return Texts(
+            "must be an absolute URL with a host",
+            "хосты бар толық URL болуы керек",
+            "должен быть абсолютным URL с хостом",
+        )
     loopback = _is_loopback(parts.hostname)
     if parts.scheme == "https":
         if (loopback and not allow_loopback) or (
             not loopback and is_special_purpose(parts.hostname)
         ):
-            return "must not point at a loopback, private or special-purpose address"
+            return Texts(
+                "must not point at a loopback, private or special-purpose address",
+                "loopback, жеке немесе арнайы мақсаттағы мекенжайға нұсқамауы керек",
+                "не должен указывать на loopback-, частный или специальный адрес",
+            )
         return None
     if parts.scheme == "http" and allow_loopback and _is_loopback(parts.hostname):
         return None
     if parts.scheme == "http" and allow_loopback:
-        return "must use https (http is allowed for loopback addresses only)"
-    return "must use https"
+        return Texts(
+            "must use https (http is allowed for loopback addresses only)",
+            "https қолдануы керек (http тек loopback мекенжайларына рұқсат етілген)",
+            "должен использовать https (http допустим только для loopback-адресов)",
+        )
+    return Texts("must use https", "https қолдануы керек", "должен использовать https")
 
 
 # IANA special-purpose address registries (IPv4 and IPv6): none of these is a subscriber's
@@ -290,3 +314,68 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+# Refusals of their own kind (ssu_common.errors): a client tells them apart by `type`.
+CALLBACK_URL_REFUSED = kind(
+    "callback-url-refused",
+    422,
+    title=Texts(
+        "Callback URL refused", "Кері шақыру URL-і қабылданбады", "URL обратного вызова отклонён"
+    ),
+    explanation=Texts(
+        "A webhook is delivered to an https URL of a public server only: never to a loopback, "
+        "private or special-purpose address, which would make the suite call internal networks.",
+        "Вебхук тек ашық сервердің https URL-іне жеткізіледі: loopback, жеке немесе арнайы "
+        "мақсаттағы мекенжайға ешқашан, әйтпесе жүйе ішкі желілерге жүгінер еді.",
+        "Вебхук доставляется только на https-URL публичного сервера: никогда на loopback-, "
+        "частный или специальный адрес, иначе система обращалась бы во внутренние сети.",
+    ),
+)
+EVENT_NOT_FOR_WEBHOOKS = kind(
+    "event-not-for-webhooks",
+    422,
+    title=Texts(
+        "Event not offered to webhooks",
+        "Оқиға вебхуктарға берілмейді",
+        "Событие не передаётся вебхукам",
+    ),
+    explanation=Texts(
+        "The event carries a person's single-use code (a confirmation link's token): it is "
+        "delivered to that person only, never to a subscription.",
+        "Оқиға адамның бір реттік кодын (растау сілтемесінің токенін) тасиды: ол тек сол "
+        "адамға жеткізіледі, жазылымға ешқашан.",
+        "Событие несёт одноразовый код человека (токен ссылки подтверждения): оно доставляется "
+        "только этому человеку, никогда подписке.",
+    ),
+)
+PERSONAL_EVENTS_NEED_REGISTRY_READ = kind(
+    "personal-events-need-registry-read",
+    403,
+    title=Texts(
+        "Personal data needs registry:read",
+        "Жеке деректерге registry:read қажет",
+        "Для персональных данных нужен registry:read",
+    ),
+    explanation=Texts(
+        "The event names a person (IIN, name, contacts). A webhook may not read more than its "
+        "key could over HTTP: the key needs registry:read besides notification:admin.",
+        "Оқиға адамды атайды (ЖСН, аты, байланыстары). Вебхук кілт HTTP арқылы оқи алатыннан "
+        "артық оқымауы керек: кілтке notification:admin-нен бөлек registry:read қажет.",
+        "Событие называет человека (ИИН, имя, контакты). Вебхук не может читать больше, чем "
+        "ключ мог бы по HTTP: ключу нужен registry:read помимо notification:admin.",
+    ),
+)
+WEBHOOK_SECRET_REFUSED = kind(
+    "webhook-secret-refused",
+    422,
+    title=Texts("Webhook secret refused", "Вебхук құпиясы қабылданбады", "Секрет вебхука отклонён"),
+    explanation=Texts(
+        "A secret given by the subscriber is a Standard Webhooks secret: `whsec_` and the "
+        "base64 of at least 24 random bytes. Leave it out to have one generated.",
+        "Жазылушы берген құпия Standard Webhooks құпиясы болуы керек: `whsec_` және кемінде 24 "
+        "кездейсоқ байттың base64-і. Оны көрсетпесеңіз, құпия жасалады.",
+        "Секрет подписчика должен быть секретом Standard Webhooks: `whsec_` и base64 не менее "
+        "24 случайных байт. Не передавайте его, чтобы он был создан.",
+    ),
+)

@@ -18,6 +18,7 @@ from ssu_common import (
     work_context,
 )
 from ssu_common.audit import Aggregate
+from ssu_common.errors import DomainError, Texts
 from ssu_contracts import (
     EVENTS,
     Addressee,
@@ -53,6 +54,11 @@ _departments: dict[str, Department] = {}
 CONSUMED = frozenset(t for t in EVENTS if not t.startswith("notification."))
 # Types a webhook may subscribe to: those, but the ones holding a person's secret.
 SUBSCRIBABLE = CONSUMED - domain.SECRET_EVENT_TYPES
+
+
+class NotificationError(DomainError):
+    """A refusal of a notification rule (ssu_common.errors): answered as a problem of its kind;
+    without a kind of its own, the general kind of invalid input."""
 
 
 def use_departments(book: dict[str, Department]) -> None:
@@ -409,6 +415,88 @@ async def record_attempts(
 # subscriptions
 
 
+# What the delivery log's readers see of a delivery.
+DeliveryRow: TypeAlias = store.DeliveryRow
+
+
+async def list_deliveries(
+    *,
+    conn: Connection,
+    event_id: str | None,
+    status: str | None,
+    channel: str | None,
+    region: str | None,
+    after_seq: int,
+    limit: int,
+) -> tuple[list[DeliveryRow], bool]:
+    """A page of the delivery log after a position (a region's only, for a regional key), and
+    whether more follow."""
+    rows = await store.list_deliveries(
+        conn,
+        event_id=event_id,
+        status=status,
+        channel=channel,
+        region=region,
+        after_seq=after_seq,
+        limit=limit + 1,
+    )
+    return rows[:limit], len(rows) > limit
+
+
+def _refuse_subscription(
+    *,
+    callback_url: str,
+    event_types: list[str],
+    secret: str | None,
+    allow_loopback: bool,
+    may_read_personal: bool,
+) -> None:
+    """Refuse a subscription whose callback, event types or secret break a rule."""
+    problem = domain.callback_url_problem(callback_url, allow_loopback=allow_loopback)
+    if problem:
+        raise NotificationError(problem, field="callback_url", kind=domain.CALLBACK_URL_REFUSED)
+    for i, event_type in enumerate(event_types):
+        field = f"event_types.{i}"
+        if event_type in domain.SECRET_EVENT_TYPES:
+            raise NotificationError(
+                Texts(
+                    f"{event_type} carries a person's single-use code: it is never sent to "
+                    "webhooks",
+                    f"{event_type} адамның бір реттік кодын тасиды: ол вебхуктарға ешқашан "
+                    "жіберілмейді",
+                    f"{event_type} несёт одноразовый код человека: он никогда не отправляется "
+                    "вебхукам",
+                ),
+                field=field,
+                kind=domain.EVENT_NOT_FOR_WEBHOOKS,
+            )
+        if event_type not in SUBSCRIBABLE:
+            raise NotificationError(
+                Texts(
+                    f"unknown event type {event_type!r}",
+                    f"белгісіз оқиға түрі {event_type!r}",
+                    f"неизвестный тип события {event_type!r}",
+                ),
+                field=field,
+            )
+        if event_type in domain.PERSONAL_EVENT_TYPES and not may_read_personal:
+            raise NotificationError(
+                Texts(
+                    f"{event_type} carries personal data: the key needs registry:read",
+                    f"{event_type} жеке деректерді тасиды: кілтке registry:read қажет",
+                    f"{event_type} содержит персональные данные: ключу нужен registry:read",
+                ),
+                field=field,
+                kind=domain.PERSONAL_EVENTS_NEED_REGISTRY_READ,
+            )
+    _refuse_secret(secret)
+
+
+def _refuse_secret(secret: str | None) -> None:
+    if secret is not None and (problem := domain.webhook_secret_problem(secret)):
+        raise NotificationError(problem, field="secret", kind=domain.WEBHOOK_SECRET_REFUSED)
+
+
 async def create_subscription(
     *,
     conn: Connection,
@@ -418,8 +506,18 @@ async def create_subscription(
     description: str | None,
     created_by: str,
     region: str | None,
+    allow_loopback: bool,
+    may_read_personal: bool,
 ) -> tuple[dict[str, Any], str]:
-    """Store a webhook subscription; returns it and its secret (shown this once only)."""
+    """Store a webhook subscription; returns it and its secret (shown this once only). A key
+    that may not read personal data (`registry:read`) subscribes to no event that holds it."""
+    _refuse_subscription(
+        callback_url=callback_url,
+        event_types=event_types,
+        secret=secret,
+        allow_loopback=allow_loopback,
+        may_read_personal=may_read_personal,
+    )
     secret = secret or domain.new_webhook_secret()
     async with conn.transaction():
         row = await store.insert_subscription(
@@ -461,6 +559,7 @@ async def rotate_secret(
 ) -> tuple[dict[str, Any], str] | None:
     """Give a subscription a new secret; the old one keeps signing (both signatures are sent)
     for `previous_valid_seconds`, so the receiver can switch without losing a delivery."""
+    _refuse_secret(secret)
     secret = secret or domain.new_webhook_secret()
     async with conn.transaction():
         row = await store.rotate_subscription_secret(

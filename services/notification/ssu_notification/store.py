@@ -246,6 +246,33 @@ DELIVERY_COLUMNS = (
 )
 
 
+@dataclass(frozen=True)
+class DeliveryRow:
+    """A delivery of the log, its personal fields opened."""
+
+    id: UUID
+    seq: int
+    event_id: str
+    event_type: str
+    correlation_id: str
+    region: str | None
+    audience: str
+    addressee: str
+    channel: str
+    destination: str
+    language: str
+    subject: str | None
+    body: str
+    subscription_id: UUID | None
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+    sent_at: datetime | None
+
+
 async def list_deliveries(
     conn: Connection,
     *,
@@ -255,7 +282,8 @@ async def list_deliveries(
     region: str | None,
     after_seq: int,
     limit: int,
-) -> list[dict[str, Any]]:
+) -> list[DeliveryRow]:
+    """Deliveries matching the filters, in the order they were queued, after a position."""
     rows = await conn.fetch(
         f"SELECT {DELIVERY_COLUMNS} FROM deliveries"  # noqa: S608 - constant column list
         " WHERE ($1::uuid IS NULL OR event_id = $1::uuid)"
@@ -270,7 +298,7 @@ async def list_deliveries(
         after_seq,
         limit,
     )
-    return [_opened("deliveries", r, _DELIVERY_SEALED) for r in rows]
+    return [DeliveryRow(**_opened("deliveries", r, _DELIVERY_SEALED)) for r in rows]
 
 
 async def claim_due_deliveries(

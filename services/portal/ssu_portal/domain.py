@@ -84,20 +84,12 @@ def recipient_key(secret: str, iin: str) -> bytes:
     return hmac.new(secret.encode(), iin.encode(), hashlib.sha256).digest()
 
 
-def small_centre(places: int | None, threshold: int) -> bool:
-    return places is not None and places <= threshold
-
-
 def normalise_query(q: str) -> str:
     return " ".join(q.split())[:200]
 
 
 def looks_like_bin(q: str) -> bool:
     return len(q) == 12 and q.isdigit()
-
-
-def days_between(start: date, today: date) -> int:
-    return max((today - start).days, 0)
 
 
 def region_code(kato: str) -> str:

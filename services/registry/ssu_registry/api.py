@@ -2,7 +2,6 @@
 
 import json
 import uuid
-from collections import defaultdict
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
@@ -18,6 +17,7 @@ from ssu_common import (
     decode_cursor,
     encode_cursor,
     field_error,
+    read_csv_body,
     refusals,
 )
 from ssu_contracts import (
@@ -33,7 +33,7 @@ from ssu_contracts import (
 )
 from ssu_contracts.ids import iin_birth_date
 
-from ssu_registry import domain, service, store
+from ssu_registry import domain, service
 
 router = APIRouter(prefix="/v1", tags=["registry"])
 
@@ -111,6 +111,35 @@ class ProviderPage(BaseModel):
     next_cursor: str | None
 
 
+def _provider_out(listing: service.ProviderListing) -> ProviderOut:
+    p = listing.provider
+    return ProviderOut(
+        license_number=p.license_number,
+        bin=p.bin,
+        name=p.name,
+        legal_form=p.legal_form,
+        region=p.region,
+        status=p.status,
+        seq=p.seq,
+        effective_date=p.effective_date,
+        contact=ContactOut(email=p.email, phone=p.phone, language=p.language),
+        subtypes=[SubtypeOut(form=t.form, category=t.category) for t in listing.subtypes],
+        sites=[
+            SiteOut(
+                site_id=s.site_id,
+                address=s.address,
+                kato=s.kato,
+                region=s.region,
+                places=s.places,
+                occupied=s.occupied,
+                free_places=s.free_places,
+            )
+            for s in listing.sites
+        ],
+        free_places=listing.free_places,
+    )
+
+
 @router.get("/providers", response_model=ProviderPage)
 async def list_providers(
     region: RegionCode | None = None,
@@ -126,8 +155,8 @@ async def list_providers(
 ) -> ProviderPage:
     """Licensed providers with their sites and free places (the read model of licenses)."""
     after = decode_cursor(cursor, str)
-    rows = await store.list_providers(
-        conn,
+    listings, more = await service.list_providers(
+        conn=conn,
         region=region,
         form=str(form) if form else None,
         category=str(category) if category else None,
@@ -135,51 +164,10 @@ async def list_providers(
         status=str(status) if status else None,
         bin=bin,
         after=str(after) if after is not None else None,
-        limit=limit + 1,
+        limit=limit,
     )
-    page = rows[:limit]
-    numbers = [r["license_number"] for r in page]
-    subtypes: dict[str, list[SubtypeOut]] = defaultdict(list)
-    for s in await store.subtypes_of(conn, numbers):
-        subtypes[s["license_number"]].append(SubtypeOut(form=s["form"], category=s["category"]))
-    sites: dict[str, list[SiteOut]] = defaultdict(list)
-    for s in await store.sites_of(conn, numbers):
-        if free and not (s["free_places"] or 0) > 0:
-            continue
-        if free and region is not None and s["region"] != region:
-            continue
-        sites[s["license_number"]].append(
-            SiteOut(
-                site_id=s["site_id"],
-                address=s["address"],
-                kato=s["kato"],
-                region=s["region"],
-                places=s["places"],
-                occupied=s["occupied"],
-                free_places=s["free_places"],
-            )
-        )
-    items = []
-    for r in page:
-        own = sites[r["license_number"]]
-        counted = [s.free_places for s in own if s.free_places is not None]
-        items.append(
-            ProviderOut(
-                license_number=r["license_number"],
-                bin=r["bin"],
-                name=r["name"],
-                legal_form=r["legal_form"],
-                region=r["region"],
-                status=r["status"],
-                seq=r["seq"],
-                effective_date=r["effective_date"],
-                contact=ContactOut(email=r["email"], phone=r["phone"], language=r["language"]),
-                subtypes=subtypes[r["license_number"]],
-                sites=own,
-                free_places=sum(counted) if counted else None,
-            )
-        )
-    next_cursor = encode_cursor(page[-1]["license_number"]) if len(rows) > limit else None
+    items = [_provider_out(listing) for listing in listings]
+    next_cursor = encode_cursor(listings[-1].provider.license_number) if more else None
     return ProviderPage(items=items, next_cursor=next_cursor)
 
 
@@ -1054,7 +1042,10 @@ async def get_offer(
 
 
 @router.post(
-    "/offers/{offer_id}/accept", response_model=OfferOut, responses=refusals(domain.OFFER_CLOSED)
+    "/offers/{offer_id}/accept",
+    response_model=OfferOut,
+    # Accepting enrolls: every refusal of an enrollment may answer it too.
+    responses=refusals(domain.OFFER_CLOSED, domain.LICENSE_NOT_ACTIVE, domain.NO_FREE_PLACES),
 )
 async def accept_offer(
     offer_id: str,
@@ -1110,24 +1101,6 @@ class ImportOut(BaseModel):
     )
 
 
-async def _csv_body(request: Request) -> str:
-    """A CSV request body as text: the file itself (not a form), at most MAX_IMPORT_BYTES, UTF-8."""
-    content_type = request.headers.get("content-type", "")
-    if content_type.startswith("multipart/"):
-        raise Problem(415, "send the CSV file as the request body (Content-Type: text/csv)")
-    body = await request.body()
-    if len(body) > MAX_IMPORT_BYTES:
-        raise Problem(413, f"the CSV is larger than {MAX_IMPORT_BYTES} bytes")
-    try:
-        return body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise Problem(
-            422,
-            "body: the CSV must be UTF-8",
-            errors=[{"field": "body", "message": "the CSV must be UTF-8"}],
-        ) from None
-
-
 @router.post(
     "/recipients/import",
     response_model=ImportOut,
@@ -1142,7 +1115,7 @@ async def import_recipients(
 ) -> ImportOut:
     """Import recipients from a CSV body (header: iin, full_name, birth_date, category, region,
     disability_group, language, guardian_name, guardian_phone, guardian_email)."""
-    text = await _csv_body(request)
+    text = await read_csv_body(request, MAX_IMPORT_BYTES)
     result = await service.import_recipients(
         conn=conn,
         text=text,
@@ -1224,7 +1197,7 @@ async def import_deaths(
 ) -> DeathsImportOut:
     """Record the register's notices from a CSV body (header: iin, died_on, act_number); the
     same file again changes nothing. National keys only."""
-    text = await _csv_body(request)
+    text = await read_csv_body(request, MAX_IMPORT_BYTES)
     result = await service.import_deaths(
         conn=conn,
         text=text,
@@ -1245,7 +1218,94 @@ async def import_deaths(
 # Statistics
 
 
-@router.get("/statistics")
+class ProviderStatusCountsOut(BaseModel):
+    active: int
+    suspended: int
+    revoked: int
+
+
+class ProviderCountsOut(BaseModel):
+    """Providers licensed on the day (not revoked), by ownership, and all by status."""
+
+    total: int = Field(description="Providers whose license is not revoked.")
+    state: int
+    ngo: int
+    private: int
+    by_status: ProviderStatusCountsOut
+
+
+class PlaceCountsOut(BaseModel):
+    total: int
+    occupied: int
+    free: int
+
+
+class ServedOut(BaseModel):
+    """Distinct recipients served on the day; each breakdown keyed by its code."""
+
+    total: int
+    by_form: dict[str, int] = Field(description="By service form (ServiceForm codes).")
+    by_category: dict[str, int] = Field(description="By category (RecipientCategory codes).")
+    by_age_band: dict[str, int] = Field(description="By age band (`0-17`, `18-64`, `65+`).")
+    by_legal_form: dict[str, int] = Field(description="By the provider's ownership.")
+
+
+class WaitingLineOut(BaseModel):
+    form: str
+    category: str
+    recipients: int
+    median_days: float | None
+
+
+class WaitingFiguresOut(BaseModel):
+    recipients: int = Field(description="Recipients waiting for a place on the day.")
+    median_days: float | None = Field(description="Median days waited so far; null if none.")
+    by_line: list[WaitingLineOut]
+
+
+class RegionFiguresOut(BaseModel):
+    region: str
+    name_kk: str | None
+    name_ru: str | None
+    providers: ProviderCountsOut
+    places: PlaceCountsOut
+    recipients_served: ServedOut
+    disrupted_recipients: int
+    unplaced_recipients: int
+    waiting: WaitingFiguresOut
+
+
+class ProviderFiguresOut(BaseModel):
+    license_number: str
+    bin: str
+    name: str
+    legal_form: str
+    status: str
+    places: int
+    recipients_served: int
+
+
+class StatisticsOut(BaseModel):
+    """Figures for the country (or the region asked for) as of a day, and per region; with a
+    region, its names and each of its providers as well."""
+
+    as_of: date
+    region: str | None
+    providers: ProviderCountsOut
+    places: PlaceCountsOut
+    recipients_served: ServedOut
+    disrupted_recipients: int
+    unplaced_recipients: int
+    waiting: WaitingFiguresOut
+    regions: list[RegionFiguresOut]
+    name_kk: str | None = Field(default=None, description="Only with `region`.")
+    name_ru: str | None = Field(default=None, description="Only with `region`.")
+    by_provider: list[ProviderFiguresOut] | None = Field(
+        default=None, description="Only with `region`: each provider of the region."
+    )
+
+
+@router.get("/statistics", response_model=StatisticsOut, response_model_exclude_unset=True)
 async def statistics(
     region: RegionCode | None = None,
     as_of: Annotated[
@@ -1257,13 +1317,14 @@ async def statistics(
     ] = None,
     principal: Principal = Security(authorize, scopes=READ),
     conn: Connection = Depends(connection),
-) -> dict[str, Any]:
+) -> StatisticsOut:
     """Providers by ownership, places, recipients served by form, category and age band, and
     disrupted and unplaced recipients, as of a date: for the country (or one region) and per
     region."""
     today = domain.today()
     if as_of is not None and as_of > today:
         raise field_error("query.as_of", f"must not be after today ({today.isoformat()})")
-    return await service.statistics(
+    figures = await service.statistics(
         conn=conn, region=_visible_region(principal, region), as_of=as_of
     )
+    return StatisticsOut.model_validate(figures)

@@ -15,6 +15,7 @@ from ssu_contracts import (
     RecipientCategory,
     ServiceForm,
 )
+from ssu_contracts.ids import iin_birth_or_problem
 from ssu_contracts.reference import REGIONS
 
 ALMATY = ZoneInfo("Asia/Almaty")
@@ -35,7 +36,6 @@ IMPORT_COLUMNS = (
     "guardian_email",
 )
 
-_CENTURIES = {"1": 1800, "2": 1800, "3": 1900, "4": 1900, "5": 2000, "6": 2000}
 _CATEGORIES = frozenset(c.value for c in RecipientCategory)
 _LANGUAGES = frozenset(lang.value for lang in Language)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -137,64 +137,6 @@ ImportRecord = tuple[
 ]
 
 
-# A weighted digit sum straight from the ASCII codes: each weight set sums to 66, so the codes'
-# offset is 48 * 66. The import checks 100,000 IINs, where this is most of the parsing time.
-_ASCII_OFFSET = 48 * 66
-
-
-def _iin_birth_or_problem(iin: str) -> date | str:
-    """The birth date a valid IIN encodes, or why the string is not a valid IIN."""
-    if len(iin) != 12 or not iin.isascii() or not iin.isdigit():
-        return "must be exactly 12 digits"
-    b = iin.encode()
-    digit = (
-        b[0]
-        + 2 * b[1]
-        + 3 * b[2]
-        + 4 * b[3]
-        + 5 * b[4]
-        + 6 * b[5]
-        + 7 * b[6]
-        + 8 * b[7]
-        + 9 * b[8]
-        + 10 * b[9]
-        + 11 * b[10]
-        - _ASCII_OFFSET
-    ) % 11
-    if digit == 10:
-        digit = (
-            3 * b[0]
-            + 4 * b[1]
-            + 5 * b[2]
-            + 6 * b[3]
-            + 7 * b[4]
-            + 8 * b[5]
-            + 9 * b[6]
-            + 10 * b[7]
-            + 11 * b[8]
-            + b[9]
-            + 2 * b[10]
-            - _ASCII_OFFSET
-        ) % 11
-        if digit == 10:
-            return "wrong check digit"
-    if digit != b[11] - 48:
-        return "wrong check digit"
-    century = _CENTURIES.get(iin[6])
-    if century is None:
-        return "invalid century digit (7th digit must be 1-6)"
-    try:
-        return date(century + int(iin[:2]), int(iin[2:4]), int(iin[4:6]))
-    except ValueError:
-        return "encodes an invalid birth date"
-
-
-def iin_problem(iin: str) -> str | None:
-    """Why a string is not a valid IIN, or None."""
-    found = _iin_birth_or_problem(iin)
-    return found if isinstance(found, str) else None
-
-
 def parse_import_row(
     values: list[str],
     line: int,
@@ -211,7 +153,7 @@ def parse_import_row(
     iin, full_name, birth, category, region, group, language, g_name, g_phone, g_email = [
         v.strip() for v in values
     ]
-    birth_date = _iin_birth_or_problem(iin)
+    birth_date = iin_birth_or_problem(iin)
     if isinstance(birth_date, str):
         return None, RowError(line, "iin", birth_date)
     if not full_name:
@@ -281,7 +223,7 @@ class AgeRules:
 
 def birth_date_problem(iin: str, birth_date: date, *, on: date) -> str | None:
     """Why a birth date cannot be a recipient's: not the IIN's, or after today."""
-    encoded = _iin_birth_or_problem(iin)
+    encoded = iin_birth_or_problem(iin)
     if isinstance(encoded, date) and encoded != birth_date:
         return "does not agree with the IIN"
     if birth_date > on:
@@ -389,7 +331,7 @@ def death_date_problem(iin: str, died_on: date, *, on: date) -> str | None:
     """A date of death is not in the future and not before the birth the IIN encodes."""
     if died_on > on:
         return f"is in the future (today is {on.isoformat()})"
-    born = _iin_birth_or_problem(iin)
+    born = iin_birth_or_problem(iin)
     if isinstance(born, date) and died_on < born:
         return f"is before the birth date the IIN encodes ({born.isoformat()})"
     return None
@@ -404,7 +346,7 @@ def parse_death_row(
             line, "row", f"expected {len(DEATH_COLUMNS)} columns, got {len(values)}"
         )
     iin, died, act = (v.strip() for v in values)
-    born = _iin_birth_or_problem(iin)
+    born = iin_birth_or_problem(iin)
     if isinstance(born, str):
         return None, RowError(line, "iin", born)
     try:

@@ -306,6 +306,68 @@ async def _end_all(*, conn: Connection, event: LicenseEvent) -> None:
     log.info("enrollments.unplaced_by_revocation", license=event.license_number, count=len(ended))
 
 
+@dataclass(frozen=True)
+class ProviderListing:
+    """A provider with its service types and the listed sites a search shows."""
+
+    provider: store.ProviderRow
+    subtypes: list[store.SubtypeRow]
+    sites: list[store.SiteRow]
+
+    @property
+    def free_places(self) -> int | None:
+        """Free places over its sites that count places; None when none does."""
+        counted = [s.free_places for s in self.sites if s.free_places is not None]
+        return sum(counted) if counted else None
+
+
+async def list_providers(
+    *,
+    conn: Connection,
+    region: str | None,
+    form: str | None,
+    category: str | None,
+    free_only: bool,
+    status: str | None,
+    bin: str | None,
+    after: str | None,
+    limit: int,
+) -> tuple[list[ProviderListing], bool]:
+    """A page of providers matching the filters, after a license number, and whether more
+    follow. Looking for free places (`free_only`) shows only the sites that have them, in the
+    region asked for."""
+    rows = await store.list_providers(
+        conn,
+        region=region,
+        form=form,
+        category=category,
+        free_only=free_only,
+        status=status,
+        bin=bin,
+        after=after,
+        limit=limit + 1,
+    )
+    page = rows[:limit]
+    numbers = [r.license_number for r in page]
+    subtypes: dict[str, list[store.SubtypeRow]] = defaultdict(list)
+    for t in await store.subtypes_of(conn, numbers):
+        subtypes[t.license_number].append(t)
+    sites: dict[str, list[store.SiteRow]] = defaultdict(list)
+    for site in await store.sites_of(conn, numbers):
+        if free_only and not (site.free_places or 0) > 0:
+            continue
+        if free_only and region is not None and site.region != region:
+            continue
+        sites[site.license_number].append(site)
+    listings = [
+        ProviderListing(
+            provider=r, subtypes=subtypes[r.license_number], sites=sites[r.license_number]
+        )
+        for r in page
+    ]
+    return listings, len(rows) > limit
+
+
 # Recipients
 
 

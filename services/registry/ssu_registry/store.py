@@ -220,6 +220,44 @@ async def get_provider(
     return _opened(await conn.fetchrow(sql + (" FOR SHARE" if share_lock else ""), license_number))
 
 
+@dataclass(frozen=True)
+class ProviderRow:
+    """A provider of the read model, its contact opened."""
+
+    license_number: str
+    bin: str
+    name: str
+    legal_form: str
+    region: str
+    email: str | None
+    phone: str | None
+    language: str
+    status: str
+    seq: int
+    effective_date: date
+
+
+@dataclass(frozen=True)
+class SubtypeRow:
+    license_number: str
+    form: str
+    category: str
+
+
+@dataclass(frozen=True)
+class SiteRow:
+    """A listed site with its places taken and free (free_places None: places not counted)."""
+
+    license_number: str
+    site_id: str
+    address: str
+    kato: str
+    region: str
+    places: int | None
+    occupied: int
+    free_places: int | None
+
+
 async def list_providers(
     conn: Connection,
     *,
@@ -231,7 +269,7 @@ async def list_providers(
     bin: str | None,
     after: str | None,
     limit: int,
-) -> list[dict[str, Any]]:
+) -> list[ProviderRow]:
     """Providers matching the filters, ordered by license number, after a cursor."""
     rows = await conn.fetch(
         """
@@ -264,23 +302,53 @@ async def list_providers(
         after,
         limit,
     )
-    return _all_opened(rows)
+    return [
+        ProviderRow(
+            license_number=r["license_number"],
+            bin=r["bin"],
+            name=r["name"],
+            legal_form=r["legal_form"],
+            region=r["region"],
+            email=r["email"],
+            phone=r["phone"],
+            language=r["language"],
+            status=r["status"],
+            seq=r["seq"],
+            effective_date=r["effective_date"],
+        )
+        for r in _all_opened(rows)
+    ]
 
 
-async def subtypes_of(conn: Connection, license_numbers: Sequence[str]) -> list[Record]:
-    return await conn.fetch(
+async def subtypes_of(conn: Connection, license_numbers: Sequence[str]) -> list[SubtypeRow]:
+    rows = await conn.fetch(
         "SELECT license_number, form, category FROM provider_subtypes"
         " WHERE license_number = ANY($1::text[]) ORDER BY license_number, form, category",
         list(license_numbers),
     )
+    return [SubtypeRow(r["license_number"], r["form"], r["category"]) for r in rows]
 
 
-async def sites_of(conn: Connection, license_numbers: Sequence[str]) -> list[Record]:
-    return await conn.fetch(
-        "SELECT * FROM site_occupancy WHERE license_number = ANY($1::text[]) AND listed"
+async def sites_of(conn: Connection, license_numbers: Sequence[str]) -> list[SiteRow]:
+    rows = await conn.fetch(
+        "SELECT license_number, site_id, address, kato, region, places, occupied, free_places"
+        " FROM site_occupancy WHERE license_number = ANY($1::text[]) AND listed"
         " ORDER BY license_number, site_id",
         list(license_numbers),
     )
+    return [
+        SiteRow(
+            license_number=r["license_number"],
+            site_id=r["site_id"],
+            address=r["address"],
+            kato=r["kato"],
+            region=r["region"],
+            places=r["places"],
+            occupied=r["occupied"],
+            free_places=r["free_places"],
+        )
+        for r in rows
+    ]
 
 
 # Recipients
