@@ -226,34 +226,34 @@ def _sees_contacts(principal: Principal) -> bool:
     return READ_CONTACTS in principal.scopes
 
 
-def _recipient_out(row: Any, *, contacts: bool = True) -> RecipientOut:
+def _recipient_out(row: service.RecipientRow, *, contacts: bool = True) -> RecipientOut:
     """The recipient; without `contacts` their and their guardian's phone, email and the
     guardian's IIN are null (the guardian's name stays: whom to ask for)."""
     guardian = (
         GuardianOut(
-            name=row["guardian_name"],
-            phone=row["guardian_phone"] if contacts else None,
-            email=row["guardian_email"] if contacts else None,
-            iin=row["guardian_iin"] if contacts else None,
+            name=row.guardian_name,
+            phone=row.guardian_phone if contacts else None,
+            email=row.guardian_email if contacts else None,
+            iin=row.guardian_iin if contacts else None,
         )
-        if row["guardian_name"]
+        if row.guardian_name
         else None
     )
     return RecipientOut(
-        iin=row["iin"],
-        full_name=row["full_name"],
-        birth_date=row["birth_date"],
-        category=row["category"],
-        region=row["region"],
-        disability_group=row["disability_group"],
-        language=row["language"],
-        phone=row["phone"] if contacts else None,
-        email=row["email"] if contacts else None,
+        iin=row.iin,
+        full_name=row.full_name,
+        birth_date=row.birth_date,
+        category=row.category,
+        region=row.region,
+        disability_group=row.disability_group,
+        language=row.language,
+        phone=row.phone if contacts else None,
+        email=row.email if contacts else None,
         guardian=guardian,
-        registered_at=row["registered_at"],
-        status=row["status"],
-        deregistered_on=row["deregistered_on"],
-        deregistration_reason=row["deregistration_reason"],
+        registered_at=row.registered_at,
+        status=row.status,
+        deregistered_on=row.deregistered_on,
+        deregistration_reason=row.deregistration_reason,
     )
 
 
@@ -349,7 +349,7 @@ async def list_recipients(
     )
     page = rows[:limit]
     contacts = _sees_contacts(principal)
-    next_cursor = encode_cursor(page[-1]["iin_index"].hex()) if len(rows) > limit else None
+    next_cursor = encode_cursor(page[-1].iin_index.hex()) if len(rows) > limit else None
     return RecipientPage(
         items=[_recipient_out(r, contacts=contacts) for r in page], next_cursor=next_cursor
     )
@@ -367,7 +367,7 @@ class RecipientPatchIn(BaseModel):
     guardian: GuardianIn | None = None
 
 
-def _patch_changes(body: RecipientPatchIn) -> dict[str, Any]:
+def _patch_changes(body: RecipientPatchIn) -> service.RecipientPatch:
     given = body.model_fields_set
     if "category" in given and body.category is None:
         raise Problem(
@@ -375,19 +375,21 @@ def _patch_changes(body: RecipientPatchIn) -> dict[str, Any]:
             "category: cannot be null",
             errors=[{"field": "category", "message": "cannot be null"}],
         )
-    changes: dict[str, Any] = {}
-    for field in ("phone", "email", "disability_group"):
-        if field in given:
-            changes[field] = getattr(body, field)
-    if "category" in given:
-        changes["category"] = str(body.category)
+    fields: set[str] = {f for f in ("phone", "email", "disability_group", "category") if f in given}
+    g = body.guardian
     if "guardian" in given:
-        g = body.guardian
-        changes["guardian_name"] = (g.name.strip() or None) if g else None
-        changes["guardian_phone"] = g.phone if g else None
-        changes["guardian_email"] = g.email if g else None
-        changes["guardian_iin"] = g.iin if g else None
-    return changes
+        fields |= {"guardian_name", "guardian_phone", "guardian_email", "guardian_iin"}
+    return service.RecipientPatch(
+        given=frozenset(fields),
+        phone=body.phone,
+        email=body.email,
+        category=str(body.category) if body.category is not None else None,
+        disability_group=body.disability_group,
+        guardian_name=(g.name.strip() or None) if g else None,
+        guardian_phone=g.phone if g else None,
+        guardian_email=g.email if g else None,
+        guardian_iin=g.iin if g else None,
+    )
 
 
 def _age_rules(request: Request) -> domain.AgeRules:
@@ -422,7 +424,7 @@ class HistoryEntryOut(BaseModel):
     version: int
     action: str
     fields: list[str]
-    changes: dict[str, dict[str, Any]] = Field(
+    changes: dict[str, dict[str, object]] = Field(
         description="per field {from, to}; contact values are null without read-contacts"
     )
     actor: str
@@ -444,7 +446,7 @@ async def recipient_history(
     entries = await service.recipient_history(conn=conn, iin=iin, region_scope=principal.region)
     contacts = _sees_contacts(principal)
 
-    def shown(field: str, change: dict[str, Any]) -> dict[str, Any]:
+    def shown(field: str, change: dict[str, object]) -> dict[str, object]:
         if contacts or field not in service.CONTACT_FIELDS:
             return change
         return {"from": None, "to": None}

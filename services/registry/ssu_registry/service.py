@@ -9,7 +9,7 @@ from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 import asyncpg
 from ssu_common import Connection, audit, current_correlation_id, emit, emit_many, get_logger
@@ -371,24 +371,8 @@ async def list_providers(
 # Recipients
 
 
-@dataclass(frozen=True)
-class RegisterRecipient:
-    iin: str
-    full_name: str
-    birth_date: date
-    category: str
-    region: str
-    disability_group: int | None
-    language: str
-    phone: str | None
-    email: str | None
-    guardian_name: str | None
-    guardian_phone: str | None
-    guardian_email: str | None
-    guardian_iin: str | None
-
-    def values(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+RegisterRecipient: TypeAlias = store.NewRecipient
+RecipientRow: TypeAlias = store.RecipientRow
 
 
 _COMPARED = (
@@ -419,7 +403,7 @@ async def register_recipient(
     command: RegisterRecipient,
     region_scope: str | None,
     rules: domain.AgeRules = domain.AgeRules(),
-) -> tuple[asyncpg.Record, bool]:
+) -> tuple[RecipientRow, bool]:
     """Register a recipient by IIN; re-posting the same data is a no-op, different data a 409.
 
     Returns the stored row and whether it was created now."""
@@ -429,13 +413,13 @@ async def register_recipient(
         iin=command.iin, birth_date=command.birth_date, category=command.category, rules=rules
     )
     async with conn.transaction():
-        created = await store.insert_recipient(conn, command.values())
+        created = await store.insert_recipient(conn, command)
         row = await store.get_recipient(conn, command.iin)
         assert row is not None
         if not created:
-            if region_scope is not None and row["region"] != region_scope:
+            if region_scope is not None and row.region != region_scope:
                 raise NotFound(f"recipient {command.iin} not found")
-            differing = [f for f in _COMPARED if row[f] != getattr(command, f)]
+            differing = [f for f in _COMPARED if getattr(row, f) != getattr(command, f)]
             if differing:
                 raise RegistryError(
                     409,
@@ -481,12 +465,12 @@ async def register_recipient(
     return row, True
 
 
-async def get_recipient(*, conn: Connection, iin: str, region_scope: str | None) -> asyncpg.Record:
+async def get_recipient(*, conn: Connection, iin: str, region_scope: str | None) -> RecipientRow:
     """A full recipient record; the read is audited in the same transaction (no record, no
     answer)."""
     async with conn.transaction():
         row = await store.get_recipient(conn, iin)
-        if row is None or (region_scope is not None and row["region"] != region_scope):
+        if row is None or (region_scope is not None and row.region != region_scope):
             raise NotFound(f"recipient {iin} not found")
         await audit.record(
             conn, aggregate=_recipient(iin), action="recipient.read", reason="record"
@@ -509,12 +493,13 @@ def _check_birth_and_category(
         raise RegistryError(422, f"category: {unfit}", field="category")
 
 
-def _refuse_deregistered(recipient: Any) -> None:
-    if recipient["status"] == "deregistered":
+def _refuse_deregistered(recipient: RecipientRow) -> None:
+    if recipient.status == "deregistered":
+        assert recipient.deregistered_on is not None
         raise RegistryError(
             409,
-            f"the recipient was de-registered on {recipient['deregistered_on'].isoformat()} "
-            f"({recipient['deregistration_reason']})",
+            f"the recipient was de-registered on {recipient.deregistered_on.isoformat()} "
+            f"({recipient.deregistration_reason})",
             field="iin",
             current_status="deregistered",
         )
@@ -529,7 +514,7 @@ async def list_recipients(
     name: str | None,
     after: bytes | None,
     limit: int,
-) -> list[dict[str, Any]]:
+) -> list[RecipientRow]:
     """A page of recipients; a name is matched exactly in its normalised form through its
     blind index, so it never reaches SQL or the logs. Every person listed is a read record;
     the one row past the page (fetched to know whether another page follows) is not listed,
@@ -544,7 +529,7 @@ async def list_recipients(
             after=after,
             limit=limit + 1,
         )
-        await _record_reads(conn, [r["iin"] for r in rows[:limit]], "recipient list")
+        await _record_reads(conn, [r.iin for r in rows[:limit]], "recipient list")
     return rows
 
 
@@ -563,50 +548,87 @@ UPDATABLE = (
 CONTACT_FIELDS = frozenset({"phone", "email", "guardian_phone", "guardian_email", "guardian_iin"})
 
 
-def _guardian_of(row: Any) -> Guardian | None:
-    if not row["guardian_name"]:
+def _guardian_of(row: RecipientRow) -> Guardian | None:
+    if not row.guardian_name:
         return None
     return Guardian(
-        name=row["guardian_name"],
-        phone=row["guardian_phone"],
-        email=row["guardian_email"],
-        iin=row["guardian_iin"],
+        name=row.guardian_name,
+        phone=row.guardian_phone,
+        email=row.guardian_email,
+        iin=row.guardian_iin,
     )
+
+
+@dataclass(frozen=True)
+class RecipientPatch:
+    """The fields a PATCH gives (`given`) with their new values; a field not given stays."""
+
+    given: frozenset[str]
+    phone: str | None = None
+    email: str | None = None
+    category: str | None = None
+    disability_group: int | None = None
+    guardian_name: str | None = None
+    guardian_phone: str | None = None
+    guardian_email: str | None = None
+    guardian_iin: str | None = None
+
+    def applied_to(self, current: store.RecipientDetails) -> store.RecipientDetails:
+        given = self.given
+        return store.RecipientDetails(
+            phone=self.phone if "phone" in given else current.phone,
+            email=self.email if "email" in given else current.email,
+            category=(self.category if "category" in given and self.category else current.category),
+            disability_group=(
+                self.disability_group if "disability_group" in given else current.disability_group
+            ),
+            guardian_name=self.guardian_name if "guardian_name" in given else current.guardian_name,
+            guardian_phone=(
+                self.guardian_phone if "guardian_phone" in given else current.guardian_phone
+            ),
+            guardian_email=(
+                self.guardian_email if "guardian_email" in given else current.guardian_email
+            ),
+            guardian_iin=self.guardian_iin if "guardian_iin" in given else current.guardian_iin,
+        )
 
 
 async def update_recipient(
     *,
     conn: Connection,
     iin: str,
-    changes: dict[str, Any],
+    changes: RecipientPatch,
     actor: str,
     region_scope: str | None,
     rules: domain.AgeRules = domain.AgeRules(),
-) -> dict[str, Any]:
+) -> RecipientRow:
     """Change a recipient's contacts, category, disability group or guardian; each change is a
     history entry (old and new values, who, when) and a `registry.recipient.updated.v1`."""
     async with conn.transaction():
         current = await store.get_recipient(conn, iin, lock=True)
-        if current is None or (region_scope is not None and current["region"] != region_scope):
+        if current is None or (region_scope is not None and current.region != region_scope):
             raise NotFound(f"recipient {iin} not found")
         _refuse_deregistered(current)
-        wanted = {**{f: current[f] for f in UPDATABLE}, **changes}
-        if not wanted["guardian_name"] and any(
-            wanted[f] for f in ("guardian_phone", "guardian_email", "guardian_iin")
+        was = current.details
+        wanted = changes.applied_to(was)
+        if not wanted.guardian_name and any(
+            (wanted.guardian_phone, wanted.guardian_email, wanted.guardian_iin)
         ):
             raise RegistryError(422, "guardian.name is required", field="guardian.name")
-        if "category" in changes:
+        if "category" in changes.given:
             _check_birth_and_category(
-                iin=iin, birth_date=current["birth_date"], category=wanted["category"], rules=rules
+                iin=iin, birth_date=current.birth_date, category=wanted.category, rules=rules
             )
-        differing = {
-            f: {"from": current[f], "to": wanted[f]} for f in UPDATABLE if current[f] != wanted[f]
+        differing: dict[str, store.FieldChange] = {
+            f: {"from": getattr(was, f), "to": getattr(wanted, f)}
+            for f in UPDATABLE
+            if getattr(was, f) != getattr(wanted, f)
         }
         if not differing:
             return current
-        row = await store.update_recipient(conn, iin, {**current, **wanted})
+        row = await store.update_recipient(conn, current, wanted)
         await store.insert_history(
-            conn, iin, version=row["version"], action="updated", changes=differing, actor=actor
+            conn, iin, version=row.version, action="updated", changes=differing, actor=actor
         )
         await audit.record(
             conn,
@@ -618,21 +640,21 @@ async def update_recipient(
             conn,
             RecipientUpdatedV1(
                 iin=iin,
-                full_name=row["full_name"],
-                birth_date=row["birth_date"],
-                category=row["category"],
-                region=row["region"],
-                disability_group=row["disability_group"],
-                language=row["language"],
-                phone=row["phone"],
-                email=row["email"],
+                full_name=row.full_name,
+                birth_date=row.birth_date,
+                category=row.category,
+                region=row.region,
+                disability_group=row.disability_group,
+                language=row.language,
+                phone=row.phone,
+                email=row.email,
                 guardian=_guardian_of(row),
                 changed=sorted(differing),
-                version=row["version"],
+                version=row.version,
             ),
             subject=iin,
         )
-    log.info("recipient.updated", region=row["region"], fields=sorted(differing))
+    log.info("recipient.updated", region=row.region, fields=sorted(differing))
     return row
 
 
@@ -642,7 +664,7 @@ async def recipient_history(
     """A recipient's changes, oldest first (the read is audited)."""
     async with conn.transaction():
         row = await store.get_recipient(conn, iin)
-        if row is None or (region_scope is not None and row["region"] != region_scope):
+        if row is None or (region_scope is not None and row.region != region_scope):
             raise NotFound(f"recipient {iin} not found")
         entries = await store.recipient_history(conn, iin)
         await audit.record(
@@ -659,7 +681,7 @@ async def deregister_recipient(
     day: date | None,
     actor: str,
     region_scope: str | None,
-) -> dict[str, Any]:
+) -> RecipientRow:
     """De-register a recipient from a date (not in the future): each open enrollment ends on
     that date (never before its start) through `end_enrollment`, then
     `registry.recipient.deregistered.v1`."""
@@ -670,7 +692,7 @@ async def deregister_recipient(
         raise RegistryError(422, f"date {day.isoformat()} {future}", field="date")
     async with conn.transaction():
         current = await store.get_recipient(conn, iin, lock=True)
-        if current is None or (region_scope is not None and current["region"] != region_scope):
+        if current is None or (region_scope is not None and current.region != region_scope):
             raise NotFound(f"recipient {iin} not found")
         _refuse_deregistered(current)
         for enrollment in await store.open_enrollments_of(conn, iin):
@@ -683,13 +705,13 @@ async def deregister_recipient(
             )
         waiting = await store.waiting_of(conn, iin)
         await _close_requests(
-            conn, waiting, reason=f"deregistered: {reason}", regions=[current["region"]]
+            conn, waiting, reason=f"deregistered: {reason}", regions=[current.region]
         )
         row = await store.deregister_recipient(conn, iin, day=day, reason=reason)
         await store.insert_history(
             conn,
             iin,
-            version=row["version"],
+            version=row.version,
             action="deregistered",
             changes={
                 "status": {"from": "registered", "to": "deregistered"},
@@ -705,15 +727,15 @@ async def deregister_recipient(
             conn,
             RecipientDeregisteredV1(
                 iin=iin,
-                region=row["region"],
-                category=row["category"],
+                region=row.region,
+                category=row.category,
                 reason=reason,  # type: ignore[arg-type]
                 deregistered_on=day,
-                version=row["version"],
+                version=row.version,
             ),
             subject=iin,
         )
-    log.info("recipient.deregistered", region=row["region"], reason=reason)
+    log.info("recipient.deregistered", region=row.region, reason=reason)
     return row
 
 
@@ -742,7 +764,7 @@ async def enroll(
     form is closed by it (a transfer)."""
     async with conn.transaction():
         recipient = await store.get_recipient(conn, command.iin, lock=True)
-        if recipient is None or (region_scope is not None and recipient["region"] != region_scope):
+        if recipient is None or (region_scope is not None and recipient.region != region_scope):
             raise NotFound(f"recipient {command.iin} not found")
         _refuse_deregistered(recipient)
         if command.license_number is not None:
@@ -781,7 +803,7 @@ async def enroll(
                 f"{provider['license_number']}",
                 field="site_id",
             )
-        category = command.category or recipient["category"]
+        category = command.category or recipient.category
         if provider["status"] != "active":
             raise RegistryError(
                 409,
@@ -1174,15 +1196,15 @@ def _refuse_regional_key(region_scope: str | None) -> None:
 
 
 def _death_outcome(
-    state: Any, notice: domain.DeathNotice
+    state: store.RecipientState | None, notice: domain.DeathNotice
 ) -> tuple[str, domain.RowError | None] | None:
     """What a notice comes to for what is held of the person; None: it is to be recorded."""
     if state is None:
         return "not_recipient", None
     verdict = domain.death_verdict(
-        status=state["status"],
-        deregistered_on=state["deregistered_on"],
-        reason=state["deregistration_reason"],
+        status=state.status,
+        deregistered_on=state.deregistered_on,
+        reason=state.deregistration_reason,
         died_on=notice.died_on,
     )
     if verdict is None:
@@ -1535,10 +1557,10 @@ async def join_waiting(
         )
     async with conn.transaction():
         recipient = await store.get_recipient(conn, command.iin, lock=True)
-        if recipient is None or (region_scope is not None and recipient["region"] != region_scope):
+        if recipient is None or (region_scope is not None and recipient.region != region_scope):
             raise NotFound(f"recipient {command.iin} not found")
         _refuse_deregistered(recipient)
-        await store.lock_places(conn, [recipient["region"]])
+        await store.lock_places(conn, [recipient.region])
         current = await store.open_enrollment_for_form(conn, command.iin, command.form)
         if current is not None and current["status"] == "active":
             raise RegistryError(
@@ -1547,14 +1569,14 @@ async def join_waiting(
                 current_status="active",
                 enrollment_id=str(current["id"]),
             )
-        category = command.category or recipient["category"]
+        category = command.category or recipient.category
         if not await _known_preferences(
-            conn, recipient["region"], command.form, category, command.preferred_bins
+            conn, recipient.region, command.form, category, command.preferred_bins
         ):
             raise RegistryError(
                 422,
                 "preferred_bins names a provider without an active license for the form and "
-                f"category in the region {recipient['region']}",
+                f"category in the region {recipient.region}",
                 field="preferred_bins",
             )
         request_id = await _join(
@@ -1568,7 +1590,7 @@ async def join_waiting(
             reason=None,
             from_enrollment=str(current["id"]) if current is not None else None,
         )
-        await _offer_free_places(conn, [recipient["region"]])
+        await _offer_free_places(conn, [recipient.region])
         rows = await store.waiting_requests(conn, waiting_rules().weights, request_id=request_id)
         await _record_reads(conn, [command.iin], "waiting request")
     return rows[0]
@@ -1585,7 +1607,7 @@ async def _known_preferences(
 async def _join(
     conn: Connection,
     *,
-    recipient: dict[str, Any],
+    recipient: RecipientRow,
     form: str,
     category: str,
     preferred_bins: list[str],
@@ -1596,7 +1618,7 @@ async def _join(
 ) -> str:
     """Insert a waiting request (the caller holds the region's places) and publish its
     `registry.waiting.joined.v1` with the place in line."""
-    iin = recipient["iin"]
+    iin = recipient.iin
     waiting = await store.waiting_for_form(conn, iin, form)
     if waiting is not None:
         raise RegistryError(
@@ -1614,13 +1636,13 @@ async def _join(
         {
             "id": uuid.uuid4(),
             "iin": iin,
-            "region": recipient["region"],
+            "region": recipient.region,
             "form": form,
             "category": category,
             "preferred_bins": preferred_bins,
             "disrupted": disrupted,
-            "child": domain.age_on(recipient["birth_date"], asked_on) < domain.ADULT_AGE,
-            "group_one": recipient["disability_group"] == 1,
+            "child": domain.age_on(recipient.birth_date, asked_on) < domain.ADULT_AGE,
+            "group_one": recipient.disability_group == 1,
             "asked_on": asked_on,
             "reason": reason,
             "from_enrollment": from_enrollment,
@@ -1631,7 +1653,7 @@ async def _join(
         conn,
         aggregate=Aggregate("waiting", request_id),
         action="waiting.joined",
-        reason=reason or f"{form}/{category} in {recipient['region']}",
+        reason=reason or f"{form}/{category} in {recipient.region}",
     )
     await emit(
         conn,
@@ -2070,5 +2092,5 @@ async def _join_lost_places(
             reason=reason,
             from_enrollment=row["enrollment_id"],
         )
-        regions.append(recipient["region"])
+        regions.append(recipient.region)
     return regions

@@ -53,8 +53,6 @@ SEALED = (
     SealedTable("providers", ("license_number", "text"), ("email", "phone")),
     SealedTable("recipient_history", ("id", "bigint"), ("changes",)),
 )
-# What an import compares of a stored recipient without opening it.
-DIGESTED = ("full_name", "birth_date", "guardian_name", "guardian_phone", "guardian_email")
 _cipher: list[FieldCipher] = []
 
 
@@ -354,16 +352,125 @@ async def sites_of(conn: Connection, license_numbers: Sequence[str]) -> list[Sit
 # Recipients
 
 
-async def get_recipient(conn: Connection, iin: str, *, lock: bool = False) -> dict[str, Any] | None:
-    # NO KEY UPDATE: serialises the recipient's writers, yet lets a transaction that only
-    # refers to the recipient (an enrollment's or a waiting request's foreign key) go on.
-    sql = "SELECT * FROM recipients WHERE iin_index = $1"
-    return _opened(
-        await conn.fetchrow(sql + (" FOR NO KEY UPDATE" if lock else ""), iin_index(iin))
+@dataclass(frozen=True)
+class RecipientDetails:
+    """What a recipient's PATCH may change; a guardian is replaced (or removed) whole."""
+
+    phone: str | None
+    email: str | None
+    category: str
+    disability_group: int | None
+    guardian_name: str | None
+    guardian_phone: str | None
+    guardian_email: str | None
+    guardian_iin: str | None
+
+
+@dataclass(frozen=True)
+class NewRecipient:
+    """A recipient to register."""
+
+    iin: str
+    full_name: str
+    birth_date: date
+    category: str
+    region: str
+    disability_group: int | None
+    language: str
+    phone: str | None
+    email: str | None
+    guardian_name: str | None
+    guardian_phone: str | None
+    guardian_email: str | None
+    guardian_iin: str | None
+
+
+@dataclass(frozen=True)
+class RecipientRow:
+    """A registered (or de-registered) recipient, its personal fields opened."""
+
+    iin: str
+    iin_index: bytes
+    full_name: str
+    birth_date: date
+    category: str
+    region: str
+    disability_group: int | None
+    language: str
+    phone: str | None
+    email: str | None
+    guardian_name: str | None
+    guardian_phone: str | None
+    guardian_email: str | None
+    guardian_iin: str | None
+    registered_at: datetime
+    status: str
+    deregistered_on: date | None
+    deregistration_reason: str | None
+    version: int
+    updated_at: datetime
+
+    @property
+    def details(self) -> RecipientDetails:
+        return RecipientDetails(
+            phone=self.phone,
+            email=self.email,
+            category=self.category,
+            disability_group=self.disability_group,
+            guardian_name=self.guardian_name,
+            guardian_phone=self.guardian_phone,
+            guardian_email=self.guardian_email,
+            guardian_iin=self.guardian_iin,
+        )
+
+
+def _opened_text(row: Record, column: str) -> str | None:
+    return cipher().open(row[column], column=column)
+
+
+def _required_text(row: Record, column: str) -> str:
+    """A sealed field the schema holds NOT NULL."""
+    value = _opened_text(row, column)
+    assert value is not None, column
+    return value
+
+
+def _recipient(row: Record) -> RecipientRow:
+    birth_date = cipher().open_date(row["birth_date"], column="birth_date")
+    assert birth_date is not None
+    return RecipientRow(
+        iin=_required_text(row, "iin"),
+        iin_index=bytes(row["iin_index"]),
+        full_name=_required_text(row, "full_name"),
+        birth_date=birth_date,
+        category=row["category"],
+        region=row["region"],
+        disability_group=row["disability_group"],
+        language=row["language"],
+        phone=_opened_text(row, "phone"),
+        email=_opened_text(row, "email"),
+        guardian_name=_opened_text(row, "guardian_name"),
+        guardian_phone=_opened_text(row, "guardian_phone"),
+        guardian_email=_opened_text(row, "guardian_email"),
+        guardian_iin=_opened_text(row, "guardian_iin"),
+        registered_at=row["registered_at"],
+        status=row["status"],
+        deregistered_on=row["deregistered_on"],
+        deregistration_reason=row["deregistration_reason"],
+        version=row["version"],
+        updated_at=row["updated_at"],
     )
 
 
-async def insert_recipient(conn: Connection, values: dict[str, Any]) -> bool:
+async def get_recipient(conn: Connection, iin: str, *, lock: bool = False) -> RecipientRow | None:
+    # NO KEY UPDATE: serialises the recipient's writers, yet lets a transaction that only
+    # refers to the recipient (an enrollment's or a waiting request's foreign key) go on.
+    sql = "SELECT * FROM recipients WHERE iin_index = $1"
+    row = await conn.fetchrow(sql + (" FOR NO KEY UPDATE" if lock else ""), iin_index(iin))
+    return _recipient(row) if row is not None else None
+
+
+async def insert_recipient(conn: Connection, r: NewRecipient) -> bool:
     """Insert a recipient; False when the IIN is already registered."""
     c = cipher()
     inserted = await conn.fetchval(
@@ -376,22 +483,24 @@ async def insert_recipient(conn: Connection, values: dict[str, Any]) -> bool:
         ON CONFLICT (iin_index) DO NOTHING
         RETURNING true
         """,
-        c.seal(values["iin"], column="iin"),
-        c.seal(values["full_name"], column="full_name"),
-        c.seal_date(values["birth_date"], column="birth_date"),
-        values["category"],
-        values["region"],
-        values["disability_group"],
-        values["language"],
-        c.seal(values["phone"], column="phone"),
-        c.seal(values["email"], column="email"),
-        c.seal(values["guardian_name"], column="guardian_name"),
-        c.seal(values["guardian_phone"], column="guardian_phone"),
-        c.seal(values["guardian_email"], column="guardian_email"),
-        c.seal(values["guardian_iin"], column="guardian_iin"),
-        c.blind_index(values["iin"]),
-        sealed_digest(*(values[f] for f in DIGESTED)),
-        *_name_search(values["full_name"]),
+        c.seal(r.iin, column="iin"),
+        c.seal(r.full_name, column="full_name"),
+        c.seal_date(r.birth_date, column="birth_date"),
+        r.category,
+        r.region,
+        r.disability_group,
+        r.language,
+        c.seal(r.phone, column="phone"),
+        c.seal(r.email, column="email"),
+        c.seal(r.guardian_name, column="guardian_name"),
+        c.seal(r.guardian_phone, column="guardian_phone"),
+        c.seal(r.guardian_email, column="guardian_email"),
+        c.seal(r.guardian_iin, column="guardian_iin"),
+        c.blind_index(r.iin),
+        sealed_digest(
+            r.full_name, r.birth_date, r.guardian_name, r.guardian_phone, r.guardian_email
+        ),
+        *_name_search(r.full_name),
     )
     return bool(inserted)
 
@@ -415,7 +524,7 @@ async def list_recipients(
     name: bytes | None,
     after: bytes | None,
     limit: int,
-) -> list[dict[str, Any]]:
+) -> list[RecipientRow]:
     """Recipients matching the filters in blind-index order (names are sealed: no name
     order exists in SQL), after a cursor."""
     rows = await conn.fetch(
@@ -436,20 +545,12 @@ async def list_recipients(
         after,
         limit,
     )
-    return _all_opened(rows)
+    return [_recipient(r) for r in rows]
 
 
-_UPDATABLE_SEALED = (
-    "phone",
-    "email",
-    "guardian_name",
-    "guardian_phone",
-    "guardian_email",
-    "guardian_iin",
-)
-
-
-async def update_recipient(conn: Connection, iin: str, values: dict[str, Any]) -> dict[str, Any]:
+async def update_recipient(
+    conn: Connection, current: RecipientRow, wanted: RecipientDetails
+) -> RecipientRow:
     """Write a recipient's updatable fields (all of them, as given) and count the version up."""
     c = cipher()
     row = await conn.fetchrow(
@@ -460,20 +561,30 @@ async def update_recipient(conn: Connection, iin: str, values: dict[str, Any]) -
         WHERE iin_index = $1
         RETURNING *
         """,
-        iin_index(iin),
-        *(c.seal(values[f], column=f) for f in _UPDATABLE_SEALED),
-        values["category"],
-        values["disability_group"],
-        sealed_digest(*(values[f] for f in DIGESTED)),
+        iin_index(current.iin),
+        c.seal(wanted.phone, column="phone"),
+        c.seal(wanted.email, column="email"),
+        c.seal(wanted.guardian_name, column="guardian_name"),
+        c.seal(wanted.guardian_phone, column="guardian_phone"),
+        c.seal(wanted.guardian_email, column="guardian_email"),
+        c.seal(wanted.guardian_iin, column="guardian_iin"),
+        wanted.category,
+        wanted.disability_group,
+        sealed_digest(
+            current.full_name,
+            current.birth_date,
+            wanted.guardian_name,
+            wanted.guardian_phone,
+            wanted.guardian_email,
+        ),
     )
-    opened = _opened(row)
-    assert opened is not None
-    return opened
+    assert row is not None
+    return _recipient(row)
 
 
 async def deregister_recipient(
     conn: Connection, iin: str, *, day: date, reason: str
-) -> dict[str, Any]:
+) -> RecipientRow:
     row = await conn.fetchrow(
         """
         UPDATE recipients SET status = 'deregistered', deregistered_on = $2,
@@ -485,12 +596,20 @@ async def deregister_recipient(
         day,
         reason,
     )
-    opened = _opened(row)
-    assert opened is not None
-    return opened
+    assert row is not None
+    return _recipient(row)
 
 
-async def recipient_states(conn: Connection, iins: Sequence[str]) -> dict[str, Record]:
+@dataclass(frozen=True)
+class RecipientState:
+    """Whether a recipient is registered, and their de-registration."""
+
+    status: str
+    deregistered_on: date | None
+    deregistration_reason: str | None
+
+
+async def recipient_states(conn: Connection, iins: Sequence[str]) -> dict[str, RecipientState]:
     """Status and de-registration of those of the IINs that are recipients, by IIN (one query
     for a whole file of death notices; most people in it are no recipients)."""
     by_index = {iin_index(iin): iin for iin in iins}
@@ -499,7 +618,18 @@ async def recipient_states(conn: Connection, iins: Sequence[str]) -> dict[str, R
         " WHERE iin_index = ANY($1::bytea[])",
         list(by_index),
     )
-    return {by_index[bytes(r["iin_index"])]: r for r in rows}
+    return {
+        by_index[bytes(r["iin_index"])]: RecipientState(
+            status=r["status"],
+            deregistered_on=r["deregistered_on"],
+            deregistration_reason=r["deregistration_reason"],
+        )
+        for r in rows
+    }
+
+
+# A history entry's change of one field: {"from": old, "to": new}, values as JSON holds them.
+FieldChange = dict[str, object]
 
 
 @dataclass(frozen=True)
@@ -507,7 +637,7 @@ class HistoryEntry:
     version: int
     action: str
     fields: list[str]
-    changes: dict[str, Any]
+    changes: dict[str, FieldChange]
     actor: str
     changed_at: datetime
 
@@ -518,7 +648,7 @@ async def insert_history(
     *,
     version: int,
     action: str,
-    changes: dict[str, dict[str, Any]],
+    changes: dict[str, FieldChange],
     actor: str,
 ) -> None:
     """One history entry; the old and new values are sealed (they are personal data)."""
