@@ -68,6 +68,20 @@ class NotFound(RegistryError):
         super().__init__(404, detail)
 
 
+def recipient_contact(r: store.RecipientRow) -> domain.RecipientContact:
+    """How a recipient (or their guardian) is reached."""
+    return domain.RecipientContact(
+        full_name=r.full_name,
+        birth_date=r.birth_date,
+        language=r.language,
+        phone=r.phone,
+        email=r.email,
+        guardian_name=r.guardian_name,
+        guardian_phone=r.guardian_phone,
+        guardian_email=r.guardian_email,
+    )
+
+
 def contact_of(row: Any) -> domain.RecipientContact:
     return domain.RecipientContact(
         full_name=row["full_name"],
@@ -909,7 +923,7 @@ async def enroll(
                     form=command.form,
                     category=category,
                     start_date=start_date,
-                    addressee=domain.addressee_for(contact_of(recipient), on=start_date),
+                    addressee=domain.addressee_for(recipient_contact(recipient), on=start_date),
                     seq=row["seq"],
                 ),
                 str(row["id"]),
@@ -1669,7 +1683,7 @@ async def _join(
             position=row["position"],
             waiting=row["waiting"],
             reason=reason,
-            addressee=domain.addressee_for(contact_of(recipient), on=domain.today()),
+            addressee=domain.addressee_for(recipient_contact(recipient), on=domain.today()),
         ),
         subject=request_id,
     )
