@@ -539,22 +539,22 @@ class EnrollmentPage(BaseModel):
     next_cursor: str | None
 
 
-def _enrollment_out(row: Any) -> EnrollmentOut:
-    alternatives = json.loads(row["alternatives"]) if row["alternatives"] else None
+def _enrollment_out(row: service.EnrollmentRow) -> EnrollmentOut:
+    alternatives = json.loads(row.alternatives) if row.alternatives else None
     return EnrollmentOut(
-        id=str(row["id"]),
-        iin=row["iin"],
-        provider_bin=row["provider_bin"],
-        license_number=row["license_number"],
-        site_id=row["site_id"],
-        region=row["region"],
-        form=row["form"],
-        category=row["category"],
-        start_date=row["start_date"],
-        end_date=row["end_date"],
-        status=row["status"],
-        end_reason=row["end_reason"],
-        disrupted_on=row["disrupted_on"],
+        id=str(row.id),
+        iin=row.iin,
+        provider_bin=row.provider_bin,
+        license_number=row.license_number,
+        site_id=row.site_id,
+        region=row.region,
+        form=row.form,
+        category=row.category,
+        start_date=row.start_date,
+        end_date=row.end_date,
+        status=row.status,
+        end_reason=row.end_reason,
+        disrupted_on=row.disrupted_on,
         alternatives=alternatives,
     )
 
@@ -588,7 +588,7 @@ async def enroll(
         region_scope=principal.region,
         max_days_ahead=request.app.state.runtime.settings.enrollment_max_days_ahead,
     )
-    response.headers["Location"] = f"/v1/enrollments/{row['id']}"
+    response.headers["Location"] = f"/v1/enrollments/{row.id}"
     return _enrollment_out(row)
 
 
@@ -653,7 +653,7 @@ async def list_enrollments(
     )
     page = rows[:limit]
     next_cursor = (
-        encode_cursor([page[-1]["created_at"].isoformat(), str(page[-1]["id"])])
+        encode_cursor([page[-1].created_at.isoformat(), str(page[-1].id)])
         if len(rows) > limit
         else None
     )

@@ -387,6 +387,7 @@ async def list_providers(
 
 RegisterRecipient: TypeAlias = store.NewRecipient
 RecipientRow: TypeAlias = store.RecipientRow
+EnrollmentRow: TypeAlias = store.EnrollmentRow
 
 
 _COMPARED = (
@@ -712,8 +713,8 @@ async def deregister_recipient(
         for enrollment in await store.open_enrollments_of(conn, iin):
             await end_enrollment(
                 conn=conn,
-                enrollment_id=str(enrollment["id"]),
-                end_date=max(enrollment["start_date"], day),
+                enrollment_id=str(enrollment.id),
+                end_date=max(enrollment.start_date, day),
                 reason=reason,
                 region_scope=None,
             )
@@ -773,7 +774,7 @@ async def enroll(
     command: EnrollRecipient,
     region_scope: str | None,
     max_days_ahead: int = 90,
-) -> asyncpg.Record:
+) -> EnrollmentRow:
     """Start an enrollment under every rule of DESIGN §3; a disrupted enrollment of the same
     form is closed by it (a transfer)."""
     async with conn.transaction():
@@ -852,26 +853,26 @@ async def enroll(
         events: list[tuple[Event, str | None]] = []
         current = await store.open_enrollment_for_form(conn, command.iin, command.form)
         if current is not None:
-            if current["status"] == "active":
+            if current.status == "active":
                 raise RegistryError(
                     409,
                     f"the recipient already has an active enrollment for the form {command.form}",
                     current_status="active",
-                    enrollment_id=str(current["id"]),
+                    enrollment_id=str(current.id),
                 )
             transferred = await store.end_enrollment(
                 conn,
-                str(current["id"]),
-                end_date=domain.last_date_before(current["start_date"], start_date),
+                str(current.id),
+                end_date=domain.last_date_before(current.start_date, start_date),
                 reason="transferred",
             )
             await audit.record(
                 conn,
-                aggregate=Aggregate("enrollment", str(transferred["id"])),
+                aggregate=Aggregate("enrollment", str(transferred.id)),
                 action="enrollment.ended",
                 reason="transferred",
             )
-            events.append((_ended_event(transferred), str(transferred["id"])))
+            events.append((_ended_event(transferred), str(transferred.id)))
         if domain.has_capacity_limit(command.form) and site["places"] is not None:
             # A place held by an open offer is taken, except the one offered to this recipient.
             occupied = await store.taken_places(
@@ -893,26 +894,26 @@ async def enroll(
                 )
         row = await store.insert_enrollment(
             conn,
-            {
-                "id": uuid.uuid4(),
-                "iin": command.iin,
-                "license_number": provider["license_number"],
-                "site_id": site["site_id"],
-                "provider_bin": provider["bin"],
-                "region": site["region"],
-                "form": command.form,
-                "category": category,
-                "start_date": start_date,
-            },
+            store.NewEnrollment(
+                id=uuid.uuid4(),
+                iin=command.iin,
+                license_number=provider["license_number"],
+                site_id=site["site_id"],
+                provider_bin=provider["bin"],
+                region=site["region"],
+                form=command.form,
+                category=category,
+                start_date=start_date,
+            ),
         )
         await store.mark_placed_again(
-            conn, iin=command.iin, form=command.form, on=start_date, enrollment_id=row["id"]
+            conn, iin=command.iin, form=command.form, on=start_date, enrollment_id=row.id
         )
         await _placed(conn, iin=command.iin, form=command.form, enrollment=row)
         events.append(
             (
                 EnrollmentStartedV1(
-                    enrollment_id=str(row["id"]),
+                    enrollment_id=str(row.id),
                     iin=command.iin,
                     provider_bin=provider["bin"],
                     provider_name=provider["name"],
@@ -924,33 +925,34 @@ async def enroll(
                     category=category,
                     start_date=start_date,
                     addressee=domain.addressee_for(recipient_contact(recipient), on=start_date),
-                    seq=row["seq"],
+                    seq=row.seq,
                 ),
-                str(row["id"]),
+                str(row.id),
             )
         )
         await audit.record(
             conn,
-            aggregate=Aggregate("enrollment", str(row["id"])),
+            aggregate=Aggregate("enrollment", str(row.id)),
             action="enrollment.started",
             reason=f"at {site['site_id']} ({provider['license_number']})",
         )
         await emit_many(conn, events)
-    log.info("enrollment.started", enrollment=str(row["id"]), site=site["site_id"])
+    log.info("enrollment.started", enrollment=str(row.id), site=site["site_id"])
     return row
 
 
-def _ended_event(row: Any) -> EnrollmentEndedV1:
+def _ended_event(row: EnrollmentRow) -> EnrollmentEndedV1:
+    assert row.end_date is not None and row.end_reason is not None
     return EnrollmentEndedV1(
-        enrollment_id=str(row["id"]),
-        iin=row["iin"],
-        provider_bin=row["provider_bin"],
-        region=row["region"],
-        form=row["form"],
-        category=row["category"],
-        end_date=row["end_date"],
-        reason=row["end_reason"],
-        seq=row["seq"],
+        enrollment_id=str(row.id),
+        iin=row.iin,
+        provider_bin=row.provider_bin,
+        region=row.region,
+        form=row.form,
+        category=row.category,
+        end_date=row.end_date,
+        reason=row.end_reason,
+        seq=row.seq,
     )
 
 
@@ -961,25 +963,25 @@ async def end_enrollment(
     end_date: date | None,
     reason: str,
     region_scope: str | None,
-) -> asyncpg.Record:
+) -> EnrollmentRow:
     """End an active or disrupted enrollment; end_date is the last date of service."""
     async with conn.transaction():
         region = await store.enrollment_region(conn, enrollment_id)
         if region is not None:
             await store.lock_places(conn, [region])
         current = await store.get_enrollment(conn, enrollment_id, lock=True)
-        if current is None or (region_scope is not None and current["region"] != region_scope):
+        if current is None or (region_scope is not None and current.region != region_scope):
             raise NotFound(f"enrollment {enrollment_id} not found")
-        if current["status"] == "ended":
+        if current.status == "ended":
             raise RegistryError(
                 409, f"enrollment {enrollment_id} has already ended", current_status="ended"
             )
         last = end_date or domain.today()
-        if last < current["start_date"]:
+        if last < current.start_date:
             raise RegistryError(
                 422,
                 f"end_date {last.isoformat()} is before the start date "
-                f"{current['start_date'].isoformat()}",
+                f"{current.start_date.isoformat()}",
                 field="end_date",
             )
         row = await store.end_enrollment(conn, enrollment_id, end_date=last, reason=reason)
@@ -991,19 +993,19 @@ async def end_enrollment(
         )
         await emit(conn, _ended_event(row), subject=enrollment_id)
         # The freed place goes to the first in line who fits.
-        await _offer_free_places(conn, [row["region"]])
+        await _offer_free_places(conn, [row.region])
     log.info("enrollment.ended", enrollment=enrollment_id)
     return row
 
 
 async def get_enrollment(
     *, conn: Connection, enrollment_id: str, region_scope: str | None
-) -> asyncpg.Record:
+) -> EnrollmentRow:
     async with conn.transaction():
         row = await store.get_enrollment(conn, enrollment_id)
-        if row is None or (region_scope is not None and row["region"] != region_scope):
+        if row is None or (region_scope is not None and row.region != region_scope):
             raise NotFound(f"enrollment {enrollment_id} not found")
-        await _record_reads(conn, [row["iin"]], "enrollment")
+        await _record_reads(conn, [row.iin], "enrollment")
     return row
 
 
@@ -1024,9 +1026,9 @@ async def list_enrollments(
     recipient: str | None,
     status: str | None,
     region: str | None,
-    after: tuple[Any, str] | None,
+    after: tuple[datetime, str] | None,
     limit: int,
-) -> list[asyncpg.Record]:
+) -> list[EnrollmentRow]:
     """A page of enrollments (each carries an IIN, so the read is audited)."""
     async with conn.transaction():
         rows = await store.list_enrollments(
@@ -1038,7 +1040,7 @@ async def list_enrollments(
             after=after,
             limit=limit,
         )
-        await _record_reads(conn, [r["iin"] for r in rows], "enrollment list")
+        await _record_reads(conn, [r.iin for r in rows], "enrollment list")
     return rows
 
 
@@ -1576,12 +1578,12 @@ async def join_waiting(
         _refuse_deregistered(recipient)
         await store.lock_places(conn, [recipient.region])
         current = await store.open_enrollment_for_form(conn, command.iin, command.form)
-        if current is not None and current["status"] == "active":
+        if current is not None and current.status == "active":
             raise RegistryError(
                 409,
                 f"the recipient already has an active enrollment for the form {command.form}",
                 current_status="active",
-                enrollment_id=str(current["id"]),
+                enrollment_id=str(current.id),
             )
         category = command.category or recipient.category
         if not await _known_preferences(
@@ -1602,7 +1604,7 @@ async def join_waiting(
             asked_on=asked_on,
             disrupted=current is not None,
             reason=None,
-            from_enrollment=str(current["id"]) if current is not None else None,
+            from_enrollment=str(current.id) if current is not None else None,
         )
         await _offer_free_places(conn, [recipient.region])
         rows = await store.waiting_requests(conn, waiting_rules().weights, request_id=request_id)
@@ -1921,7 +1923,7 @@ def _not_open(offer_id: str) -> RegistryError:
     )
 
 
-async def _placed(conn: Connection, *, iin: str, form: str, enrollment: dict[str, Any]) -> None:
+async def _placed(conn: Connection, *, iin: str, form: str, enrollment: EnrollmentRow) -> None:
     """An enrollment of a form started: the recipient's waiting request of that form is met.
     An open offer at the same site is accepted by it; one elsewhere is withdrawn (its place
     passes on)."""
@@ -1934,21 +1936,21 @@ async def _placed(conn: Connection, *, iin: str, form: str, enrollment: dict[str
         conn,
         waiting["request_id"],
         status="placed",
-        on=enrollment["start_date"],
+        on=enrollment.start_date,
         reason="enrolled",
-        enrollment_id=enrollment["id"],
+        enrollment_id=enrollment.id,
     )
     if offer is None:
         return
     if (offer["license_number"], offer["site_id"]) != (
-        enrollment["license_number"],
-        enrollment["site_id"],
+        enrollment.license_number,
+        enrollment.site_id,
     ):
         await _lapse(conn, [offer["offer_id"]], reason="withdrawn", on=today)
-        await _offer_free_places(conn, [enrollment["region"]])
+        await _offer_free_places(conn, [enrollment.region])
         return
     await store.close_offers(
-        conn, [offer["offer_id"]], status="accepted", on=today, enrollment_id=enrollment["id"]
+        conn, [offer["offer_id"]], status="accepted", on=today, enrollment_id=enrollment.id
     )
     accepted = await store.get_offer(conn, offer["offer_id"])
     assert accepted is not None
@@ -1956,14 +1958,14 @@ async def _placed(conn: Connection, *, iin: str, form: str, enrollment: dict[str
         conn,
         aggregate=Aggregate("waiting", waiting["request_id"]),
         action="offer.accepted",
-        reason=f"enrollment {enrollment['id']}",
+        reason=f"enrollment {enrollment.id}",
     )
     await emit(
         conn,
         OfferAcceptedV1(
             **_offer_fields(accepted, on=today),
-            enrollment_id=str(enrollment["id"]),
-            start_date=enrollment["start_date"],
+            enrollment_id=str(enrollment.id),
+            start_date=enrollment.start_date,
         ),
         subject=waiting["request_id"],
     )

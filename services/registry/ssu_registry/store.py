@@ -684,17 +684,85 @@ async def recipient_history(conn: Connection, iin: str) -> list[HistoryEntry]:
     ]
 
 
-async def open_enrollments_of(conn: Connection, iin: str) -> list[dict[str, Any]]:
+# Enrollments
+
+
+@dataclass(frozen=True)
+class NewEnrollment:
+    """An enrollment to start (active from its start date)."""
+
+    id: uuid.UUID
+    iin: str
+    license_number: str
+    site_id: str
+    provider_bin: str
+    region: str
+    form: str
+    category: str
+    start_date: date
+
+
+@dataclass(frozen=True)
+class EnrollmentRow:
+    """An enrollment, its IIN and alternatives opened (`alternatives`: JSON text)."""
+
+    id: uuid.UUID
+    iin: str
+    license_number: str
+    site_id: str
+    provider_bin: str
+    region: str
+    form: str
+    category: str
+    start_date: date
+    end_date: date | None
+    status: str
+    end_reason: str | None
+    disrupted_on: date | None
+    disruption_reason: str | None
+    alternatives: str | None
+    created_at: datetime
+    updated_at: datetime
+    seq: int
+    unplaced_on: date | None
+    placed_again_on: date | None
+    placed_again_by: uuid.UUID | None
+
+
+def _enrollment(row: Record) -> EnrollmentRow:
+    return EnrollmentRow(
+        id=row["id"],
+        iin=_required_text(row, "iin"),
+        license_number=row["license_number"],
+        site_id=row["site_id"],
+        provider_bin=row["provider_bin"],
+        region=row["region"],
+        form=row["form"],
+        category=row["category"],
+        start_date=row["start_date"],
+        end_date=row["end_date"],
+        status=row["status"],
+        end_reason=row["end_reason"],
+        disrupted_on=row["disrupted_on"],
+        disruption_reason=row["disruption_reason"],
+        alternatives=_opened_text(row, "alternatives"),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        seq=row["seq"],
+        unplaced_on=row["unplaced_on"],
+        placed_again_on=row["placed_again_on"],
+        placed_again_by=row["placed_again_by"],
+    )
+
+
+async def open_enrollments_of(conn: Connection, iin: str) -> list[EnrollmentRow]:
     """A recipient's enrollments not ended, locked, oldest first."""
     rows = await conn.fetch(
         "SELECT * FROM enrollments WHERE iin_index = $1 AND status <> 'ended'"
         " ORDER BY start_date, id FOR UPDATE",
         iin_index(iin),
     )
-    return _all_opened(rows)
-
-
-# Enrollments
+    return [_enrollment(r) for r in rows]
 
 
 async def lock_site(conn: Connection, license_number: str, site_id: str) -> Record | None:
@@ -749,17 +817,16 @@ async def taken_places(conn: Connection, license_number: str, site_id: str, *, f
     )
 
 
-async def open_enrollment_for_form(conn: Connection, iin: str, form: str) -> dict[str, Any] | None:
-    return _opened(
-        await conn.fetchrow(
-            "SELECT * FROM enrollments WHERE iin_index = $1 AND form = $2 AND status <> 'ended'",
-            iin_index(iin),
-            form,
-        )
+async def open_enrollment_for_form(conn: Connection, iin: str, form: str) -> EnrollmentRow | None:
+    row = await conn.fetchrow(
+        "SELECT * FROM enrollments WHERE iin_index = $1 AND form = $2 AND status <> 'ended'",
+        iin_index(iin),
+        form,
     )
+    return _enrollment(row) if row is not None else None
 
 
-async def insert_enrollment(conn: Connection, values: dict[str, Any]) -> dict[str, Any]:
+async def insert_enrollment(conn: Connection, new: NewEnrollment) -> EnrollmentRow:
     row = await conn.fetchrow(
         """
         INSERT INTO enrollments (id, iin, license_number, site_id, provider_bin, region, form,
@@ -767,32 +834,32 @@ async def insert_enrollment(conn: Connection, values: dict[str, Any]) -> dict[st
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'active', $10)
         RETURNING *
         """,
-        values["id"],
-        cipher().seal(values["iin"], column="iin"),
-        values["license_number"],
-        values["site_id"],
-        values["provider_bin"],
-        values["region"],
-        values["form"],
-        values["category"],
-        values["start_date"],
-        iin_index(values["iin"]),
+        new.id,
+        cipher().seal(new.iin, column="iin"),
+        new.license_number,
+        new.site_id,
+        new.provider_bin,
+        new.region,
+        new.form,
+        new.category,
+        new.start_date,
+        iin_index(new.iin),
     )
-    opened = _opened(row)
-    assert opened is not None
-    return opened
+    assert row is not None
+    return _enrollment(row)
 
 
 async def get_enrollment(
     conn: Connection, enrollment_id: str, *, lock: bool = False
-) -> dict[str, Any] | None:
+) -> EnrollmentRow | None:
     sql = "SELECT * FROM enrollments WHERE id = $1::uuid"
-    return _opened(await conn.fetchrow(sql + (" FOR UPDATE" if lock else ""), enrollment_id))
+    row = await conn.fetchrow(sql + (" FOR UPDATE" if lock else ""), enrollment_id)
+    return _enrollment(row) if row is not None else None
 
 
 async def end_enrollment(
     conn: Connection, enrollment_id: str, *, end_date: date, reason: str
-) -> dict[str, Any]:
+) -> EnrollmentRow:
     row = await conn.fetchrow(
         "UPDATE enrollments SET status = 'ended', end_date = $2, end_reason = $3,"
         " seq = seq + 1, updated_at = now() WHERE id = $1::uuid RETURNING *",
@@ -800,9 +867,8 @@ async def end_enrollment(
         end_date,
         reason,
     )
-    opened = _opened(row)
-    assert opened is not None
-    return opened
+    assert row is not None
+    return _enrollment(row)
 
 
 async def list_enrollments(
@@ -812,9 +878,9 @@ async def list_enrollments(
     recipient: str | None,
     status: str | None,
     region: str | None,
-    after: tuple[Any, str] | None,
+    after: tuple[datetime, str] | None,
     limit: int,
-) -> list[dict[str, Any]]:
+) -> list[EnrollmentRow]:
     """Enrollments matching the filters, newest first, after a cursor (created_at, id)."""
     rows = await conn.fetch(
         """
@@ -836,7 +902,7 @@ async def list_enrollments(
         after[1] if after else None,
         limit,
     )
-    return _all_opened(rows)
+    return [_enrollment(r) for r in rows]
 
 
 # Continuity of care
