@@ -801,7 +801,7 @@ async def enroll(
         if (
             site is None
             or provider is None
-            or (command.provider_bin is not None and provider["bin"] != command.provider_bin)
+            or (command.provider_bin is not None and provider.bin != command.provider_bin)
         ):
             of_provider = f" of provider {command.provider_bin}" if command.provider_bin else ""
             raise RegistryError(
@@ -809,40 +809,38 @@ async def enroll(
                 f"site {command.site_id}{of_provider} is not known",
                 field="site_id",
             )
-        if region_scope is not None and site["region"] != region_scope:
+        if region_scope is not None and site.region != region_scope:
             raise NotFound(f"site {command.site_id} not found")
-        if not site["listed"]:
+        if not site.listed:
             raise RegistryError(
                 422,
                 f"site {command.site_id} is no longer part of the license "
-                f"{provider['license_number']}",
+                f"{provider.license_number}",
                 field="site_id",
             )
         category = command.category or recipient.category
-        if provider["status"] != "active":
+        if provider.status != "active":
             raise RegistryError(
                 409,
                 Texts(
-                    f"the license {provider['license_number']} is {provider['status']}",
-                    f"{provider['license_number']} лицензиясы белсенді емес",
-                    f"лицензия {provider['license_number']} не действует",
+                    f"the license {provider.license_number} is {provider.status}",
+                    f"{provider.license_number} лицензиясы белсенді емес",
+                    f"лицензия {provider.license_number} не действует",
                 ),
                 kind=domain.LICENSE_NOT_ACTIVE,
-                current_status=provider["status"],
+                current_status=provider.status,
             )
-        if not await store.provider_covers(
-            conn, provider["license_number"], command.form, category
-        ):
+        if not await store.provider_covers(conn, provider.license_number, command.form, category):
             raise RegistryError(
                 422,
-                f"the license {provider['license_number']} does not cover the form "
+                f"the license {provider.license_number} does not cover the form "
                 f"{command.form} for the category {category}",
                 field="form",
             )
         start_date = command.start_date or domain.today()
         too_early_or_late = domain.enrollment_start_problem(
             start_date,
-            active_from=provider.get("active_from"),
+            active_from=provider.active_from,
             on=domain.today(),
             max_days_ahead=max_days_ahead,
         )
@@ -873,21 +871,21 @@ async def enroll(
                 reason="transferred",
             )
             events.append((_ended_event(transferred), str(transferred.id)))
-        if domain.has_capacity_limit(command.form) and site["places"] is not None:
+        if domain.has_capacity_limit(command.form) and site.places is not None:
             # A place held by an open offer is taken, except the one offered to this recipient.
             occupied = await store.taken_places(
-                conn, site["license_number"], site["site_id"], for_iin=command.iin
+                conn, site.license_number, site.site_id, for_iin=command.iin
             )
-            if occupied >= site["places"]:
+            if occupied >= site.places:
                 raise RegistryError(
                     409,
                     Texts(
-                        f"site {site['site_id']} has no free places ({site['places']} of "
-                        f"{site['places']} taken)",
-                        f"{site['site_id']} алаңында бос орын жоқ ({site['places']} орынның "
-                        f"{site['places']} орны бос емес)",
-                        f"на площадке {site['site_id']} нет свободных мест (занято "
-                        f"{site['places']} из {site['places']})",
+                        f"site {site.site_id} has no free places ({site.places} of "
+                        f"{site.places} taken)",
+                        f"{site.site_id} алаңында бос орын жоқ ({site.places} орынның "
+                        f"{site.places} орны бос емес)",
+                        f"на площадке {site.site_id} нет свободных мест (занято "
+                        f"{site.places} из {site.places})",
                     ),
                     kind=domain.NO_FREE_PLACES,
                     free_places=0,
@@ -897,10 +895,10 @@ async def enroll(
             store.NewEnrollment(
                 id=uuid.uuid4(),
                 iin=command.iin,
-                license_number=provider["license_number"],
-                site_id=site["site_id"],
-                provider_bin=provider["bin"],
-                region=site["region"],
+                license_number=provider.license_number,
+                site_id=site.site_id,
+                provider_bin=provider.bin,
+                region=site.region,
                 form=command.form,
                 category=category,
                 start_date=start_date,
@@ -915,12 +913,12 @@ async def enroll(
                 EnrollmentStartedV1(
                     enrollment_id=str(row.id),
                     iin=command.iin,
-                    provider_bin=provider["bin"],
-                    provider_name=provider["name"],
-                    license_number=provider["license_number"],
-                    site_id=site["site_id"],
-                    site_address=site["address"],
-                    region=site["region"],
+                    provider_bin=provider.bin,
+                    provider_name=provider.name,
+                    license_number=provider.license_number,
+                    site_id=site.site_id,
+                    site_address=site.address,
+                    region=site.region,
                     form=command.form,
                     category=category,
                     start_date=start_date,
@@ -934,10 +932,10 @@ async def enroll(
             conn,
             aggregate=Aggregate("enrollment", str(row.id)),
             action="enrollment.started",
-            reason=f"at {site['site_id']} ({provider['license_number']})",
+            reason=f"at {site.site_id} ({provider.license_number})",
         )
         await emit_many(conn, events)
-    log.info("enrollment.started", enrollment=str(row.id), site=site["site_id"])
+    log.info("enrollment.started", enrollment=str(row.id), site=site.site_id)
     return row
 
 

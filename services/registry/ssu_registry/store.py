@@ -212,10 +212,11 @@ async def replace_provider_sites(conn: Connection, event: LicenseEvent) -> None:
 
 async def get_provider(
     conn: Connection, license_number: str, *, share_lock: bool = False
-) -> dict[str, Any] | None:
+) -> "ProviderRow | None":
     """A provider; with `share_lock` its status cannot change until the transaction ends."""
     sql = "SELECT * FROM providers WHERE license_number = $1"
-    return _opened(await conn.fetchrow(sql + (" FOR SHARE" if share_lock else ""), license_number))
+    row = await conn.fetchrow(sql + (" FOR SHARE" if share_lock else ""), license_number)
+    return _provider(row) if row is not None else None
 
 
 @dataclass(frozen=True)
@@ -233,6 +234,24 @@ class ProviderRow:
     status: str
     seq: int
     effective_date: date
+    active_from: date | None  # since when enrollments may start (the license active)
+
+
+def _provider(r: Record) -> ProviderRow:
+    return ProviderRow(
+        license_number=r["license_number"],
+        bin=r["bin"],
+        name=r["name"],
+        legal_form=r["legal_form"],
+        region=r["region"],
+        email=cipher().open(r["email"], column="email"),
+        phone=cipher().open(r["phone"], column="phone"),
+        language=r["language"],
+        status=r["status"],
+        seq=r["seq"],
+        effective_date=r["effective_date"],
+        active_from=r["active_from"],
+    )
 
 
 @dataclass(frozen=True)
@@ -300,22 +319,7 @@ async def list_providers(
         after,
         limit,
     )
-    return [
-        ProviderRow(
-            license_number=r["license_number"],
-            bin=r["bin"],
-            name=r["name"],
-            legal_form=r["legal_form"],
-            region=r["region"],
-            email=r["email"],
-            phone=r["phone"],
-            language=r["language"],
-            status=r["status"],
-            seq=r["seq"],
-            effective_date=r["effective_date"],
-        )
-        for r in _all_opened(rows)
-    ]
+    return [_provider(r) for r in rows]
 
 
 async def subtypes_of(conn: Connection, license_numbers: Sequence[str]) -> list[SubtypeRow]:
@@ -765,12 +769,36 @@ async def open_enrollments_of(conn: Connection, iin: str) -> list[EnrollmentRow]
     return [_enrollment(r) for r in rows]
 
 
-async def lock_site(conn: Connection, license_number: str, site_id: str) -> Record | None:
+@dataclass(frozen=True)
+class ProviderSite:
+    """A site of a license as the provider's license lists it (or listed it: `listed`)."""
+
+    license_number: str
+    site_id: str
+    address: str
+    kato: str
+    region: str
+    places: int | None
+    listed: bool
+
+
+async def lock_site(conn: Connection, license_number: str, site_id: str) -> ProviderSite | None:
     """The site row, locked until the transaction ends: serialises enrollments for its places."""
-    return await conn.fetchrow(
+    row = await conn.fetchrow(
         "SELECT * FROM provider_sites WHERE license_number = $1 AND site_id = $2 FOR UPDATE",
         license_number,
         site_id,
+    )
+    if row is None:
+        return None
+    return ProviderSite(
+        license_number=row["license_number"],
+        site_id=row["site_id"],
+        address=row["address"],
+        kato=row["kato"],
+        region=row["region"],
+        places=row["places"],
+        listed=row["listed"],
     )
 
 
