@@ -716,33 +716,34 @@ async def list_disruptions(
     today = domain.today()
     items = [
         DisruptionOut(
-            enrollment_id=r["enrollment_id"],
-            iin=r["iin"],
-            full_name=r["full_name"],
-            region=r["region"],
-            form=r["form"],
-            category=r["category"],
-            provider_bin=r["provider_bin"],
-            provider_name=r["provider_name"],
-            license_number=r["license_number"],
-            site_id=r["site_id"],
+            enrollment_id=r.enrollment_id,
+            iin=r.iin,
+            full_name=r.full_name,
+            region=r.region,
+            form=r.form,
+            category=r.category,
+            provider_bin=r.provider_bin,
+            provider_name=r.provider_name,
+            license_number=r.license_number,
+            site_id=r.site_id,
             disrupted_on=_without_service_since(r),
             days_disrupted=max((today - _without_service_since(r)).days, 0),
-            reason=r["disruption_reason"] if r["state"] == "disrupted" else r["end_reason"],
-            alternatives=json.loads(r["alternatives"]) if r["alternatives"] else [],
-            addressee=_addressee(domain.addressee_for(service.contact_of(r), on=today), contacts),
-            state=r["state"],
-            unplaced_on=r["unplaced_on"],
+            reason=r.disruption_reason if r.state == "disrupted" else r.end_reason,
+            alternatives=json.loads(r.alternatives) if r.alternatives else [],
+            addressee=_addressee(domain.addressee_for(r.contact, on=today), contacts),
+            state=r.state,
+            unplaced_on=r.unplaced_on,
         )
         for r in page
     ]
-    next_cursor = encode_cursor(page[-1]["enrollment_id"]) if len(rows) > limit else None
+    next_cursor = encode_cursor(page[-1].enrollment_id) if len(rows) > limit else None
     return DisruptionPage(items=items, next_cursor=next_cursor)
 
 
-def _without_service_since(row: dict[str, Any]) -> date:
+def _without_service_since(row: service.DisruptionRow) -> date:
     """A recipient suspended and then revoked has been without service since the suspension."""
-    since: date = row["disrupted_on"] or row["unplaced_on"]
+    since = row.disrupted_on or row.unplaced_on
+    assert since is not None  # the board holds the disrupted and the unplaced only
     return since
 
 

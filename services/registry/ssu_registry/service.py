@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, TypeAlias
 
-import asyncpg
 from ssu_common import Connection, audit, current_correlation_id, emit, emit_many, get_logger
 from ssu_common.audit import Aggregate
 from ssu_common.errors import DomainError, ProblemKind, Texts, general
@@ -388,6 +387,7 @@ async def list_providers(
 RegisterRecipient: TypeAlias = store.NewRecipient
 RecipientRow: TypeAlias = store.RecipientRow
 EnrollmentRow: TypeAlias = store.EnrollmentRow
+DisruptionRow: TypeAlias = store.DisruptionRow
 
 
 _COMPARED = (
@@ -1044,11 +1044,11 @@ async def list_enrollments(
 
 async def list_disruptions(
     *, conn: Connection, region: str | None, after: str | None, limit: int
-) -> list[asyncpg.Record]:
+) -> list[store.DisruptionRow]:
     """The disruption board: names and contacts of recipients, so the read is audited."""
     async with conn.transaction():
         rows = await store.list_disruptions(conn, region=region, after=after, limit=limit)
-        await _record_reads(conn, [r["iin"] for r in rows], "disruption board")
+        await _record_reads(conn, [r.iin for r in rows], "disruption board")
     return rows
 
 

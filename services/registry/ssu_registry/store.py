@@ -12,7 +12,7 @@ from ssu_common import Connection, FieldCipher, SealedTable
 from ssu_contracts import LicenseEvent
 from ssu_contracts.ids import region_of
 
-from ssu_registry.domain import normalised_name
+from ssu_registry.domain import RecipientContact, normalised_name
 
 Record = asyncpg.Record
 
@@ -1076,9 +1076,82 @@ async def mark_placed_again(
     return int(result.split()[-1])
 
 
+@dataclass(frozen=True)
+class DisruptionRow:
+    """A recipient without service: the enrollment disrupted, or unplaced and not placed again
+    (`state`), with the recipient's contacts opened."""
+
+    enrollment_id: str
+    iin: str
+    full_name: str
+    birth_date: date
+    region: str
+    form: str
+    category: str
+    license_number: str
+    provider_bin: str
+    provider_name: str
+    site_id: str
+    disrupted_on: date | None
+    disruption_reason: str | None
+    alternatives: str | None  # JSON text
+    language: str
+    phone: str | None
+    email: str | None
+    guardian_name: str | None
+    guardian_phone: str | None
+    guardian_email: str | None
+    state: str
+    unplaced_on: date | None
+    end_reason: str | None
+
+    @property
+    def contact(self) -> RecipientContact:
+        return RecipientContact(
+            full_name=self.full_name,
+            birth_date=self.birth_date,
+            language=self.language,
+            phone=self.phone,
+            email=self.email,
+            guardian_name=self.guardian_name,
+            guardian_phone=self.guardian_phone,
+            guardian_email=self.guardian_email,
+        )
+
+
+def _disruption(row: Record) -> DisruptionRow:
+    birth_date = cipher().open_date(row["birth_date"], column="birth_date")
+    assert birth_date is not None
+    return DisruptionRow(
+        enrollment_id=row["enrollment_id"],
+        iin=_required_text(row, "iin"),
+        full_name=_required_text(row, "full_name"),
+        birth_date=birth_date,
+        region=row["region"],
+        form=row["form"],
+        category=row["category"],
+        license_number=row["license_number"],
+        provider_bin=row["provider_bin"],
+        provider_name=row["provider_name"],
+        site_id=row["site_id"],
+        disrupted_on=row["disrupted_on"],
+        disruption_reason=row["disruption_reason"],
+        alternatives=_opened_text(row, "alternatives"),
+        language=row["language"],
+        phone=_opened_text(row, "phone"),
+        email=_opened_text(row, "email"),
+        guardian_name=_opened_text(row, "guardian_name"),
+        guardian_phone=_opened_text(row, "guardian_phone"),
+        guardian_email=_opened_text(row, "guardian_email"),
+        state=row["state"],
+        unplaced_on=row["unplaced_on"],
+        end_reason=row["end_reason"],
+    )
+
+
 async def list_disruptions(
     conn: Connection, *, region: str | None, after: str | None, limit: int
-) -> list[dict[str, Any]]:
+) -> list[DisruptionRow]:
     rows = await conn.fetch(
         """
         SELECT e.id::text AS enrollment_id, e.iin, r.full_name, r.birth_date, e.region, e.form,
@@ -1101,7 +1174,7 @@ async def list_disruptions(
         after,
         limit,
     )
-    return _all_opened(rows)
+    return [_disruption(r) for r in rows]
 
 
 # Bulk import
