@@ -138,24 +138,24 @@ def _reason(event: LicenseEvent, default: str) -> str:
 
 
 async def _alternatives(
-    *, conn: Connection, excluded_license: str, rows: list[dict[str, Any]]
+    *, conn: Connection, excluded_license: str, rows: Sequence[store.AffectedEnrollment]
 ) -> dict[tuple[str, str, str], list[Alternative]]:
     """Up to three sites with free places per (region, form, category) of the rows, offered to
     recipients who lost their place at the excluded license."""
-    wanted = sorted({(r["region"], r["form"], r["category"]) for r in rows})
+    wanted = sorted({(r.region, r.form, r.category) for r in rows})
     offers: dict[tuple[str, str, str], list[Alternative]] = defaultdict(list)
     for row in await store.alternatives_for(
         conn, excluded_license=excluded_license, subtypes=wanted
     ):
-        offers[(row["region"], row["form"], row["category"])].append(
+        offers[(row.region, row.form, row.category)].append(
             Alternative(
-                bin=row["bin"],
-                name=row["name"],
-                site_id=row["site_id"],
-                address=row["address"],
-                free_places=row["free_places"],
-                license_number=row["license_number"],
-                phone=row["phone"],
+                bin=row.bin,
+                name=row.name,
+                site_id=row.site_id,
+                address=row.address,
+                free_places=row.free_places,
+                license_number=row.license_number,
+                phone=row.phone,
             )
         )
     return offers
@@ -179,32 +179,32 @@ async def _disrupt(*, conn: Connection, event: LicenseEvent) -> None:
     events: list[tuple[Event, str | None]] = []
     kept: list[tuple[str, str]] = []
     for row in disrupted:
-        alternatives = offers[(row["region"], row["form"], row["category"])]
-        kept.append((row["enrollment_id"], _alternatives_json(alternatives)))
+        alternatives = offers[(row.region, row.form, row.category)]
+        kept.append((row.enrollment_id, _alternatives_json(alternatives)))
         events.append(
             (
                 EnrollmentDisruptedV1(
-                    enrollment_id=row["enrollment_id"],
-                    iin=row["iin"],
-                    provider_bin=row["provider_bin"],
+                    enrollment_id=row.enrollment_id,
+                    iin=row.iin,
+                    provider_bin=row.provider_bin,
                     provider_name=event.provider_name,
                     license_number=event.license_number,
-                    region=row["region"],
-                    form=row["form"],
-                    category=row["category"],
+                    region=row.region,
+                    form=row.form,
+                    category=row.category,
                     disrupted_on=event.effective_date,
                     reason=reason,
                     alternatives=alternatives,
-                    addressee=domain.addressee_for(contact_of(row), on=event.effective_date),
-                    seq=row["seq"],
+                    addressee=domain.addressee_for(row.contact, on=event.effective_date),
+                    seq=row.seq,
                 ),
-                row["enrollment_id"],
+                row.enrollment_id,
             )
         )
     await store.store_alternatives(conn, kept)
     await audit.record_many(
         conn,
-        aggregates=[Aggregate("enrollment", row["enrollment_id"]) for row in disrupted],
+        aggregates=[Aggregate("enrollment", row.enrollment_id) for row in disrupted],
         action="enrollment.disrupted",
         reason=f"license {event.license_number} suspended: {reason}",
     )
@@ -217,32 +217,32 @@ async def _resume(*, conn: Connection, event: LicenseEvent) -> None:
     events: list[tuple[Event, str | None]] = [
         (
             EnrollmentResumedV1(
-                enrollment_id=row["enrollment_id"],
-                iin=row["iin"],
-                provider_bin=row["provider_bin"],
-                region=row["region"],
-                form=row["form"],
-                category=row["category"],
+                enrollment_id=row.enrollment_id,
+                iin=row.iin,
+                provider_bin=row.provider_bin,
+                region=row.region,
+                form=row.form,
+                category=row.category,
                 resumed_on=event.effective_date,
-                addressee=domain.addressee_for(contact_of(row), on=event.effective_date),
-                seq=row["seq"],
+                addressee=domain.addressee_for(row.contact, on=event.effective_date),
+                seq=row.seq,
                 provider_name=event.provider_name,
                 license_number=event.license_number,
             ),
-            row["enrollment_id"],
+            row.enrollment_id,
         )
         for row in resumed
     ]
     if not events:
         return
     # Recipients who joined the line after the disruption have their place back.
-    waiting = await store.waiting_from_enrollments(conn, [r["enrollment_id"] for r in resumed])
+    waiting = await store.waiting_from_enrollments(conn, [r.enrollment_id for r in resumed])
     await _close_requests(
-        conn, waiting, reason="place resumed", regions=[r["region"] for r in resumed]
+        conn, waiting, reason="place resumed", regions=[r.region for r in resumed]
     )
     await audit.record_many(
         conn,
-        aggregates=[Aggregate("enrollment", row["enrollment_id"]) for row in resumed],
+        aggregates=[Aggregate("enrollment", row.enrollment_id) for row in resumed],
         action="enrollment.resumed",
         reason=f"license {event.license_number} reinstated",
     )
@@ -266,48 +266,48 @@ async def _end_all(*, conn: Connection, event: LicenseEvent) -> None:
     events: list[tuple[Event, str | None]] = []
     kept: list[tuple[str, str]] = []
     for row in ended:
-        alternatives = offers[(row["region"], row["form"], row["category"])]
-        kept.append((row["enrollment_id"], _alternatives_json(alternatives)))
+        alternatives = offers[(row.region, row.form, row.category)]
+        kept.append((row.enrollment_id, _alternatives_json(alternatives)))
         events.append(
             (
                 EnrollmentEndedV1(
-                    enrollment_id=row["enrollment_id"],
-                    iin=row["iin"],
-                    provider_bin=row["provider_bin"],
-                    region=row["region"],
-                    form=row["form"],
-                    category=row["category"],
-                    end_date=row["end_date"],
+                    enrollment_id=row.enrollment_id,
+                    iin=row.iin,
+                    provider_bin=row.provider_bin,
+                    region=row.region,
+                    form=row.form,
+                    category=row.category,
+                    end_date=row.end_date,
                     reason=reason,
-                    seq=row["seq"] - 1,
+                    seq=row.seq - 1,
                 ),
-                row["enrollment_id"],
+                row.enrollment_id,
             )
         )
         events.append(
             (
                 EnrollmentUnplacedV1(
-                    enrollment_id=row["enrollment_id"],
-                    iin=row["iin"],
-                    provider_bin=row["provider_bin"],
+                    enrollment_id=row.enrollment_id,
+                    iin=row.iin,
+                    provider_bin=row.provider_bin,
                     provider_name=event.provider_name,
                     license_number=event.license_number,
-                    region=row["region"],
-                    form=row["form"],
-                    category=row["category"],
+                    region=row.region,
+                    form=row.form,
+                    category=row.category,
                     unplaced_on=event.effective_date,
                     reason=reason,
                     alternatives=alternatives,
-                    addressee=domain.addressee_for(contact_of(row), on=event.effective_date),
-                    seq=row["seq"],
+                    addressee=domain.addressee_for(row.contact, on=event.effective_date),
+                    seq=row.seq,
                 ),
-                row["enrollment_id"],
+                row.enrollment_id,
             )
         )
     await store.store_alternatives(conn, kept)
     await audit.record_many(
         conn,
-        aggregates=[Aggregate("enrollment", row["enrollment_id"]) for row in ended],
+        aggregates=[Aggregate("enrollment", row.enrollment_id) for row in ended],
         action="enrollment.ended",
         reason=reason,
     )
@@ -2082,29 +2082,30 @@ async def keep_waiting_lines(*, conn: Connection, today: date) -> tuple[int, int
 
 
 async def _join_lost_places(
-    conn: Connection, rows: Sequence[dict[str, Any]], *, reason: str, lost_on: date | None
+    conn: Connection, rows: Sequence[store.AffectedEnrollment], *, reason: str, lost_on: date | None
 ) -> list[str]:
     """Put recipients who lost a place (disrupted, unplaced) on the line at its top, for the
     same subtype, unless already waiting for the form; they wait from the day they lost it
     (`lost_on`, or the row's disruption date). Returns the region of each who joined."""
     regions: list[str] = []
     for row in rows:
-        if not domain.waits_for_places(row["form"]) or await store.waiting_for_form(
-            conn, row["iin"], row["form"]
+        if not domain.waits_for_places(row.form) or await store.waiting_for_form(
+            conn, row.iin, row.form
         ):
             continue
-        recipient = await store.get_recipient(conn, row["iin"])
-        assert recipient is not None
+        recipient = await store.get_recipient(conn, row.iin)
+        asked_on = lost_on or row.disrupted_on
+        assert recipient is not None and asked_on is not None
         await _join(
             conn,
             recipient=recipient,
-            form=row["form"],
-            category=row["category"],
+            form=row.form,
+            category=row.category,
             preferred_bins=[],
-            asked_on=lost_on or row["disrupted_on"],
+            asked_on=asked_on,
             disrupted=True,
             reason=reason,
-            from_enrollment=row["enrollment_id"],
+            from_enrollment=row.enrollment_id,
         )
         regions.append(recipient.region)
     return regions

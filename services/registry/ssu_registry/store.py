@@ -943,9 +943,92 @@ _ENROLLMENT_WITH_RECIPIENT = """
 """
 
 
+@dataclass(frozen=True)
+class AffectedEnrollment:
+    """An enrollment a license change (or time) moved, with its recipient's contacts opened;
+    `end_date`, `disrupted_on` and `disability_group` where the query reads them."""
+
+    enrollment_id: str
+    iin: str
+    provider_bin: str
+    license_number: str
+    region: str
+    form: str
+    category: str
+    start_date: date
+    seq: int
+    full_name: str
+    birth_date: date
+    language: str
+    phone: str | None
+    email: str | None
+    guardian_name: str | None
+    guardian_phone: str | None
+    guardian_email: str | None
+    end_date: date | None = None
+    disrupted_on: date | None = None
+    disability_group: int | None = None
+
+    @property
+    def contact(self) -> RecipientContact:
+        return RecipientContact(
+            full_name=self.full_name,
+            birth_date=self.birth_date,
+            language=self.language,
+            phone=self.phone,
+            email=self.email,
+            guardian_name=self.guardian_name,
+            guardian_phone=self.guardian_phone,
+            guardian_email=self.guardian_email,
+        )
+
+
+def _affected(row: Record) -> AffectedEnrollment:
+    birth_date = cipher().open_date(row["birth_date"], column="birth_date")
+    assert birth_date is not None
+    return AffectedEnrollment(
+        enrollment_id=row["enrollment_id"],
+        iin=_required_text(row, "iin"),
+        provider_bin=row["provider_bin"],
+        license_number=row["license_number"],
+        region=row["region"],
+        form=row["form"],
+        category=row["category"],
+        start_date=row["start_date"],
+        seq=row["seq"],
+        full_name=_required_text(row, "full_name"),
+        birth_date=birth_date,
+        language=row["language"],
+        phone=_opened_text(row, "phone"),
+        email=_opened_text(row, "email"),
+        guardian_name=_opened_text(row, "guardian_name"),
+        guardian_phone=_opened_text(row, "guardian_phone"),
+        guardian_email=_opened_text(row, "guardian_email"),
+        end_date=row.get("end_date"),
+        disrupted_on=row.get("disrupted_on"),
+        disability_group=row.get("disability_group"),
+    )
+
+
+@dataclass(frozen=True)
+class AlternativeSite:
+    """A site with free places for a (region, form, category), offered after a disruption."""
+
+    region: str
+    form: str
+    category: str
+    bin: str
+    name: str
+    license_number: str
+    phone: str | None
+    site_id: str
+    address: str
+    free_places: int
+
+
 async def disrupt_active_enrollments(
     conn: Connection, *, license_number: str, disrupted_on: date, reason: str
-) -> list[dict[str, Any]]:
+) -> list[AffectedEnrollment]:
     """Every active enrollment of a license becomes disrupted; returns them with recipients."""
     rows = await conn.fetch(
         f"""
@@ -963,12 +1046,12 @@ async def disrupt_active_enrollments(
         disrupted_on,
         reason,
     )
-    return _all_opened(rows)
+    return [_affected(r) for r in rows]
 
 
 async def alternatives_for(
     conn: Connection, *, excluded_license: str, subtypes: Sequence[tuple[str, str, str]]
-) -> list[dict[str, Any]]:
+) -> list[AlternativeSite]:
     """Up to three sites per (region, form, category) with free places, most free first."""
     rows = await conn.fetch(
         """
@@ -994,7 +1077,21 @@ async def alternatives_for(
         [s[1] for s in subtypes],
         [s[2] for s in subtypes],
     )
-    return _all_opened(rows)
+    return [
+        AlternativeSite(
+            region=r["region"],
+            form=r["form"],
+            category=r["category"],
+            bin=r["bin"],
+            name=r["name"],
+            license_number=r["license_number"],
+            phone=_opened_text(r, "phone"),
+            site_id=r["site_id"],
+            address=r["address"],
+            free_places=r["free_places"],
+        )
+        for r in rows
+    ]
 
 
 async def store_alternatives(conn: Connection, items: Sequence[tuple[str, str]]) -> None:
@@ -1013,7 +1110,7 @@ async def store_alternatives(conn: Connection, items: Sequence[tuple[str, str]])
 
 async def resume_disrupted_enrollments(
     conn: Connection, *, license_number: str
-) -> list[dict[str, Any]]:
+) -> list[AffectedEnrollment]:
     rows = await conn.fetch(
         f"""
         WITH changed AS (
@@ -1029,12 +1126,12 @@ async def resume_disrupted_enrollments(
         """,  # noqa: S608 (a constant column list, no input)
         license_number,
     )
-    return _all_opened(rows)
+    return [_affected(r) for r in rows]
 
 
 async def end_open_enrollments(
     conn: Connection, *, license_number: str, effective_date: date, reason: str
-) -> list[dict[str, Any]]:
+) -> list[AffectedEnrollment]:
     """End every active or disrupted enrollment of a license; the day before revocation is the
     last date of service (never before the start date). Their recipients are unplaced from the
     revocation date; two changes are published (ended, then unplaced), so seq counts up by two.
@@ -1056,7 +1153,7 @@ async def end_open_enrollments(
         effective_date,
         reason,
     )
-    return _all_opened(rows)
+    return [_affected(r) for r in rows]
 
 
 async def mark_placed_again(
@@ -1864,7 +1961,7 @@ async def open_offers_where(
     )
 
 
-async def stale_disruptions(conn: Connection, *, disrupted_by: date) -> list[dict[str, Any]]:
+async def stale_disruptions(conn: Connection, *, disrupted_by: date) -> list[AffectedEnrollment]:
     """Disrupted enrollments of place-taking forms since a day or earlier whose recipient is
     not waiting for that form yet: the disruption nobody resolved in time."""
     rows = await conn.fetch(
@@ -1879,7 +1976,7 @@ async def stale_disruptions(conn: Connection, *, disrupted_by: date) -> list[dic
         """,  # noqa: S608 (a constant column list, no input)
         disrupted_by,
     )
-    return _all_opened(rows)
+    return [_affected(r) for r in rows]
 
 
 async def stale_disruption_regions(conn: Connection, *, disrupted_by: date) -> list[str]:
