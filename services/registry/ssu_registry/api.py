@@ -850,64 +850,67 @@ class OfferPage(BaseModel):
     next_cursor: str | None
 
 
-def _waiting_out(row: dict[str, Any], contacts: bool) -> WaitingOut:
+def _waiting_out(entry: service.WaitingEntry, contacts: bool) -> WaitingOut:
     today = domain.today()
+    row = entry.request
+    offer = entry.offer
     held = (
         HeldOfferOut(
-            offer_id=row["offer_id"],
-            provider_name=row["offer_provider_name"],
-            license_number=row["offer_license"],
-            site_id=row["offer_site"],
-            made_on=row["offer_made_on"],
-            expires_on=row["offer_expires_on"],
+            offer_id=offer.offer_id,
+            provider_name=offer.provider_name,
+            license_number=offer.license_number,
+            site_id=offer.site_id,
+            made_on=offer.made_on,
+            expires_on=offer.expires_on,
         )
-        if row.get("offer_id")
+        if offer is not None
         else None
     )
     return WaitingOut(
-        id=row["request_id"],
-        iin=row["iin"],
-        full_name=row["full_name"],
-        region=row["region"],
-        form=row["form"],
-        category=row["category"],
-        preferred_bins=list(row["preferred_bins"]),
-        disrupted=row["disrupted"],
-        child=row["child"],
-        group_one=row["group_one"],
-        asked_on=row["asked_on"],
-        days_waiting=max(((row["closed_on"] or today) - row["asked_on"]).days, 0),
-        reason=row["reason"],
-        status=row["status"],
-        position=row["position"],
-        waiting=row["waiting"],
+        id=row.request_id,
+        iin=row.iin,
+        full_name=row.full_name,
+        region=row.region,
+        form=row.form,
+        category=row.category,
+        preferred_bins=list(row.preferred_bins),
+        disrupted=row.disrupted,
+        child=row.child,
+        group_one=row.group_one,
+        asked_on=row.asked_on,
+        days_waiting=max(((row.closed_on or today) - row.asked_on).days, 0),
+        reason=row.reason,
+        status=row.status,
+        position=entry.position,
+        waiting=entry.waiting,
         offer=held,
-        closed_on=row["closed_on"],
-        closed_reason=row["closed_reason"],
-        enrollment_id=row["enrollment_id"],
-        addressee=_addressee(domain.addressee_for(service.contact_of(row), on=today), contacts),
+        closed_on=row.closed_on,
+        closed_reason=row.closed_reason,
+        enrollment_id=row.enrollment_id,
+        addressee=_addressee(domain.addressee_for(row.contact, on=today), contacts),
     )
 
 
-def _offer_out(row: dict[str, Any]) -> OfferOut:
+def _offer_out(row: service.OfferRow) -> OfferOut:
+    request = row.request
     return OfferOut(
-        id=row["offer_id"],
-        request_id=row["request_id"],
-        iin=row["iin"],
-        full_name=row["full_name"],
-        region=row["region"],
-        form=row["form"],
-        category=row["category"],
-        provider_bin=row["provider_bin"],
-        provider_name=row["provider_name"],
-        license_number=row["license_number"],
-        site_id=row["site_id"],
-        site_address=row["site_address"],
-        made_on=row["made_on"],
-        expires_on=row["expires_on"],
-        status=row["offer_status"],
-        closed_on=row["offer_closed_on"],
-        enrollment_id=row["offer_enrollment_id"],
+        id=row.offer_id,
+        request_id=request.request_id,
+        iin=request.iin,
+        full_name=request.full_name,
+        region=request.region,
+        form=request.form,
+        category=request.category,
+        provider_bin=row.provider_bin,
+        provider_name=row.provider_name,
+        license_number=row.license_number,
+        site_id=row.site_id,
+        site_address=row.site_address,
+        made_on=row.made_on,
+        expires_on=row.expires_on,
+        status=row.offer_status,
+        closed_on=row.offer_closed_on,
+        enrollment_id=row.offer_enrollment_id,
     )
 
 
@@ -945,7 +948,7 @@ async def join_waiting(
         ),
         region_scope=principal.region,
     )
-    response.headers["Location"] = f"/v1/waiting/{row['request_id']}"
+    response.headers["Location"] = f"/v1/waiting/{row.request.request_id}"
     return _waiting_out(row, _sees_contacts(principal))
 
 
@@ -973,7 +976,7 @@ async def list_waiting(
     page = rows[:limit]
     last = page[-1] if page else None
     next_cursor = (
-        encode_cursor([last["form"], last["category"], last["position"]])
+        encode_cursor([last.request.form, last.request.category, last.position])
         if last is not None and len(rows) > limit
         else None
     )
@@ -1028,7 +1031,7 @@ async def list_offers(
         limit=limit + 1,
     )
     page = rows[:limit]
-    next_cursor = encode_cursor(page[-1]["offer_id"]) if len(rows) > limit else None
+    next_cursor = encode_cursor(page[-1].offer_id) if len(rows) > limit else None
     return OfferPage(items=[_offer_out(r) for r in page], next_cursor=next_cursor)
 
 

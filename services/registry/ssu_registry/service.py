@@ -9,12 +9,13 @@ from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, TypeAlias, TypedDict
 
 from ssu_common import Connection, audit, current_correlation_id, emit, emit_many, get_logger
 from ssu_common.audit import Aggregate
 from ssu_common.errors import DomainError, ProblemKind, Texts, general
 from ssu_contracts import (
+    Addressee,
     Alternative,
     EnrollmentDisruptedV1,
     EnrollmentEndedV1,
@@ -126,7 +127,7 @@ async def apply_license_event(*, conn: Connection, event: LicenseEvent) -> bool:
         await _end_all(conn=conn, event=event)
     # A suspended or revoked license, or a site dropped from it, holds no offered place.
     gone = await store.open_offers_where(conn, license_number=event.license_number)
-    await _lapse(conn, [o["offer_id"] for o in gone], reason="withdrawn", on=domain.today())
+    await _lapse(conn, [o.offer_id for o in gone], reason="withdrawn", on=domain.today())
     await _offer_free_places(conn, regions)
     log.info("provider.updated", license=event.license_number, seq=event.seq, status=event.status)
     return True
@@ -388,6 +389,8 @@ RegisterRecipient: TypeAlias = store.NewRecipient
 RecipientRow: TypeAlias = store.RecipientRow
 EnrollmentRow: TypeAlias = store.EnrollmentRow
 DisruptionRow: TypeAlias = store.DisruptionRow
+WaitingEntry: TypeAlias = store.WaitingEntry
+OfferRow: TypeAlias = store.OfferRow
 
 
 _COMPARED = (
@@ -1549,7 +1552,7 @@ class JoinWaiting:
 
 async def join_waiting(
     *, conn: Connection, command: JoinWaiting, region_scope: str | None
-) -> dict[str, Any]:
+) -> WaitingEntry:
     """Put a recipient on the waiting line of their region for a subtype; a place free now is
     offered at once. Returns the request with its place in line."""
     today = domain.today()
@@ -1643,24 +1646,24 @@ async def _join(
                 "получатель уже стоит в очереди на эту форму услуги",
             ),
             kind=domain.ALREADY_WAITING,
-            request_id=waiting["request_id"],
+            request_id=waiting.request_id,
         )
     request_id = await store.insert_waiting(
         conn,
-        {
-            "id": uuid.uuid4(),
-            "iin": iin,
-            "region": recipient.region,
-            "form": form,
-            "category": category,
-            "preferred_bins": preferred_bins,
-            "disrupted": disrupted,
-            "child": domain.age_on(recipient.birth_date, asked_on) < domain.ADULT_AGE,
-            "group_one": recipient.disability_group == 1,
-            "asked_on": asked_on,
-            "reason": reason,
-            "from_enrollment": from_enrollment,
-        },
+        store.NewWaitingRequest(
+            id=uuid.uuid4(),
+            iin=iin,
+            region=recipient.region,
+            form=form,
+            category=category,
+            preferred_bins=preferred_bins,
+            disrupted=disrupted,
+            child=domain.age_on(recipient.birth_date, asked_on) < domain.ADULT_AGE,
+            group_one=recipient.disability_group == 1,
+            asked_on=asked_on,
+            reason=reason,
+            from_enrollment=from_enrollment,
+        ),
     )
     row = (await store.waiting_requests(conn, waiting_rules().weights, request_id=request_id))[0]
     await audit.record(
@@ -1674,20 +1677,20 @@ async def _join(
         WaitingJoinedV1(
             request_id=request_id,
             iin=iin,
-            region=row["region"],
+            region=row.request.region,
             form=form,
             category=category,
             preferred_bins=preferred_bins,
             asked_on=asked_on,
             disrupted=disrupted,
-            position=row["position"],
-            waiting=row["waiting"],
+            position=row.position,
+            waiting=row.waiting,
             reason=reason,
             addressee=domain.addressee_for(recipient_contact(recipient), on=domain.today()),
         ),
         subject=request_id,
     )
-    log.info("waiting.joined", request=request_id, region=row["region"], position=row["position"])
+    log.info("waiting.joined", request=request_id, region=row.request.region, position=row.position)
     return request_id
 
 
@@ -1704,11 +1707,11 @@ async def _offer_free_places(conn: Connection, regions: Iterable[str]) -> int:
     for region in wanted:
         sites = [
             _FreeSite(
-                license_number=s["license_number"],
-                site_id=s["site_id"],
-                bin=s["bin"],
-                free=s["free"],
-                subtypes=frozenset(zip(s["forms"], s["categories"], strict=True)),
+                license_number=s.license_number,
+                site_id=s.site_id,
+                bin=s.bin,
+                free=s.free,
+                subtypes=frozenset(zip(s.forms, s.categories, strict=True)),
             )
             for s in await store.free_sites(conn, region)
         ]
@@ -1721,7 +1724,7 @@ async def _offer_free_places(conn: Connection, regions: Iterable[str]) -> int:
             made.append(
                 (
                     uuid.uuid4(),
-                    request["request_id"],
+                    request.request.request_id,
                     site.license_number,
                     site.site_id,
                     today,
@@ -1740,7 +1743,7 @@ async def _offer_free_places(conn: Connection, regions: Iterable[str]) -> int:
     offers = await store.offers_by_ids(conn, [str(m[0]) for m in made])
     await audit.record_many(
         conn,
-        aggregates=[Aggregate("waiting", o["request_id"]) for o in offers],
+        aggregates=[Aggregate("waiting", o.request.request_id) for o in offers],
         action="offer.made",
         reason="a place is free",
     )
@@ -1750,11 +1753,11 @@ async def _offer_free_places(conn: Connection, regions: Iterable[str]) -> int:
             (
                 OfferMadeV1(
                     **_offer_fields(o, on=today),
-                    site_address=o["site_address"],
-                    made_on=o["made_on"],
-                    expires_on=o["expires_on"],
+                    site_address=o.site_address,
+                    made_on=o.made_on,
+                    expires_on=o.expires_on,
                 ),
-                o["request_id"],
+                o.request.request_id,
             )
             for o in offers
         ],
@@ -1772,12 +1775,13 @@ class _FreeSite:
     subtypes: frozenset[tuple[str, str]]
 
 
-def _first_fitting(sites: list[_FreeSite], request: dict[str, Any]) -> _FreeSite | None:
-    offered_before = set(request["offered_before"])
-    preferred = set(request["preferred_bins"])
+def _first_fitting(sites: list[_FreeSite], candidate: store.WaitingCandidate) -> _FreeSite | None:
+    request = candidate.request
+    offered_before = set(candidate.offered_before)
+    preferred = set(request.preferred_bins)
     for site in sites:
         if (
-            (request["form"], request["category"]) in site.subtypes
+            (request.form, request.category) in site.subtypes
             and (not preferred or site.bin in preferred)
             and f"{site.license_number}/{site.site_id}" not in offered_before
         ):
@@ -1785,20 +1789,34 @@ def _first_fitting(sites: list[_FreeSite], request: dict[str, Any]) -> _FreeSite
     return None
 
 
-def _offer_fields(offer: dict[str, Any], *, on: date) -> dict[str, Any]:
+class _OfferFields(TypedDict):
+    offer_id: str
+    request_id: str
+    iin: str
+    region: str
+    form: str
+    category: str
+    provider_bin: str
+    provider_name: str
+    license_number: str
+    site_id: str
+    addressee: Addressee
+
+
+def _offer_fields(offer: store.OfferRow, *, on: date) -> _OfferFields:
     """What every offer event says of the offer: who, which line, which place, told whom."""
     return {
-        "offer_id": offer["offer_id"],
-        "request_id": offer["request_id"],
-        "iin": offer["iin"],
-        "region": offer["region"],
-        "form": offer["form"],
-        "category": offer["category"],
-        "provider_bin": offer["provider_bin"],
-        "provider_name": offer["provider_name"],
-        "license_number": offer["license_number"],
-        "site_id": offer["site_id"],
-        "addressee": domain.addressee_for(contact_of(offer), on=on),
+        "offer_id": offer.offer_id,
+        "request_id": offer.request.request_id,
+        "iin": offer.request.iin,
+        "region": offer.request.region,
+        "form": offer.request.form,
+        "category": offer.request.category,
+        "provider_bin": offer.provider_bin,
+        "provider_name": offer.provider_name,
+        "license_number": offer.license_number,
+        "site_id": offer.site_id,
+        "addressee": domain.addressee_for(offer.request.contact, on=on),
     }
 
 
@@ -1817,7 +1835,7 @@ async def _lapse(
     offers = await store.offers_by_ids(conn, closed)
     await audit.record_many(
         conn,
-        aggregates=[Aggregate("waiting", o["request_id"]) for o in offers],
+        aggregates=[Aggregate("waiting", o.request.request_id) for o in offers],
         action=f"offer.{reason}",
         reason=f"offer {reason}",
     )
@@ -1830,25 +1848,23 @@ async def _lapse(
                     reason=reason,
                     lapsed_on=on,
                 ),
-                o["request_id"],
+                o.request.request_id,
             )
             for o in offers
         ],
     )
-    return sorted({o["region"] for o in offers})
+    return sorted({o.request.region for o in offers})
 
 
-async def decline_offer(
-    *, conn: Connection, offer_id: str, region_scope: str | None
-) -> dict[str, Any]:
+async def decline_offer(*, conn: Connection, offer_id: str, region_scope: str | None) -> OfferRow:
     """The recipient declined: the place passes to the next in line, they keep their place in
     line and are not offered that site again."""
     async with conn.transaction():
         offer = await _offer_in_scope(conn, offer_id, region_scope)
-        await store.lock_places(conn, [offer["region"]])
+        await store.lock_places(conn, [offer.request.region])
         if not await _lapse(conn, [offer_id], reason="declined", on=domain.today()):
             raise _not_open(offer_id)
-        await _offer_free_places(conn, [offer["region"]])
+        await _offer_free_places(conn, [offer.request.region])
         row = await store.get_offer(conn, offer_id)
     assert row is not None
     return row
@@ -1861,19 +1877,19 @@ async def accept_offer(
     start_date: date | None,
     region_scope: str | None,
     max_days_ahead: int = 90,
-) -> dict[str, Any]:
+) -> OfferRow:
     """Enroll the recipient at the offered site (every rule of an enrollment holds; the held
     place is theirs); the request leaves the line and `registry.offer.accepted.v1` follows."""
     async with conn.transaction():
         offer = await _offer_in_scope(conn, offer_id, region_scope)
-        if offer["offer_status"] != "open":
+        if offer.offer_status != "open":
             raise _not_open(offer_id)
-        if domain.lapsed(offer["expires_on"], on=domain.today()):
-            expired_on = offer["expires_on"].strftime("%d.%m.%Y")
+        if domain.lapsed(offer.expires_on, on=domain.today()):
+            expired_on = offer.expires_on.strftime("%d.%m.%Y")
             raise RegistryError(
                 409,
                 Texts(
-                    f"offer {offer_id} expired on {offer['expires_on'].isoformat()}",
+                    f"offer {offer_id} expired on {offer.expires_on.isoformat()}",
                     f"ұсыныстың мерзімі {expired_on} аяқталды",
                     f"срок предложения истёк {expired_on}",
                 ),
@@ -1883,13 +1899,13 @@ async def accept_offer(
         await enroll(
             conn=conn,
             command=EnrollRecipient(
-                iin=offer["iin"],
-                provider_bin=offer["provider_bin"],
-                site_id=offer["site_id"],
-                form=offer["form"],
-                category=offer["category"],
+                iin=offer.request.iin,
+                provider_bin=offer.provider_bin,
+                site_id=offer.site_id,
+                form=offer.request.form,
+                category=offer.request.category,
                 start_date=start_date,
-                license_number=offer["license_number"],
+                license_number=offer.license_number,
             ),
             region_scope=region_scope,
             max_days_ahead=max_days_ahead,
@@ -1899,11 +1915,9 @@ async def accept_offer(
     return row
 
 
-async def _offer_in_scope(
-    conn: Connection, offer_id: str, region_scope: str | None
-) -> dict[str, Any]:
+async def _offer_in_scope(conn: Connection, offer_id: str, region_scope: str | None) -> OfferRow:
     offer = await store.get_offer(conn, offer_id)
-    if offer is None or (region_scope is not None and offer["region"] != region_scope):
+    if offer is None or (region_scope is not None and offer.request.region != region_scope):
         raise NotFound(f"offer {offer_id} not found")
     return offer
 
@@ -1929,10 +1943,10 @@ async def _placed(conn: Connection, *, iin: str, form: str, enrollment: Enrollme
     if waiting is None:
         return
     today = domain.today()
-    offer = await store.open_offer_of(conn, waiting["request_id"])
+    offer = await store.open_offer_of(conn, waiting.request_id)
     await store.close_waiting(
         conn,
-        waiting["request_id"],
+        waiting.request_id,
         status="placed",
         on=enrollment.start_date,
         reason="enrolled",
@@ -1940,21 +1954,21 @@ async def _placed(conn: Connection, *, iin: str, form: str, enrollment: Enrollme
     )
     if offer is None:
         return
-    if (offer["license_number"], offer["site_id"]) != (
+    if (offer.license_number, offer.site_id) != (
         enrollment.license_number,
         enrollment.site_id,
     ):
-        await _lapse(conn, [offer["offer_id"]], reason="withdrawn", on=today)
+        await _lapse(conn, [offer.offer_id], reason="withdrawn", on=today)
         await _offer_free_places(conn, [enrollment.region])
         return
     await store.close_offers(
-        conn, [offer["offer_id"]], status="accepted", on=today, enrollment_id=enrollment.id
+        conn, [offer.offer_id], status="accepted", on=today, enrollment_id=enrollment.id
     )
-    accepted = await store.get_offer(conn, offer["offer_id"])
+    accepted = await store.get_offer(conn, offer.offer_id)
     assert accepted is not None
     await audit.record(
         conn,
-        aggregate=Aggregate("waiting", waiting["request_id"]),
+        aggregate=Aggregate("waiting", waiting.request_id),
         action="offer.accepted",
         reason=f"enrollment {enrollment.id}",
     )
@@ -1965,19 +1979,19 @@ async def _placed(conn: Connection, *, iin: str, form: str, enrollment: Enrollme
             enrollment_id=str(enrollment.id),
             start_date=enrollment.start_date,
         ),
-        subject=waiting["request_id"],
+        subject=waiting.request_id,
     )
 
 
 async def withdraw_waiting(
     *, conn: Connection, request_id: str, reason: str, region_scope: str | None
-) -> dict[str, Any]:
+) -> WaitingEntry:
     """The recipient no longer waits; an open offer is withdrawn and its place passes on."""
     async with conn.transaction():
         rows = await store.waiting_requests(conn, waiting_rules().weights, request_id=request_id)
-        if not rows or (region_scope is not None and rows[0]["region"] != region_scope):
+        if not rows or (region_scope is not None and rows[0].request.region != region_scope):
             raise NotFound(f"waiting request {request_id} not found")
-        await _close_requests(conn, [request_id], reason=reason, regions=[rows[0]["region"]])
+        await _close_requests(conn, [request_id], reason=reason, regions=[rows[0].request.region])
         rows = await store.waiting_requests(conn, waiting_rules().weights, request_id=request_id)
     return rows[0]
 
@@ -1990,7 +2004,7 @@ async def _close_requests(
     await store.lock_places(conn, regions)
     today = domain.today()
     offers = await store.open_offers_where(conn, request_ids=request_ids)
-    freed = await _lapse(conn, [o["offer_id"] for o in offers], reason="withdrawn", on=today)
+    freed = await _lapse(conn, [o.offer_id for o in offers], reason="withdrawn", on=today)
     for request_id in request_ids:
         if not await store.close_waiting(
             conn, request_id, status="withdrawn", on=today, reason=reason
@@ -2007,24 +2021,24 @@ async def _close_requests(
 
 async def get_waiting(
     *, conn: Connection, request_id: str, region_scope: str | None
-) -> dict[str, Any]:
+) -> WaitingEntry:
     async with conn.transaction():
         rows = await store.waiting_requests(conn, waiting_rules().weights, request_id=request_id)
-        if not rows or (region_scope is not None and rows[0]["region"] != region_scope):
+        if not rows or (region_scope is not None and rows[0].request.region != region_scope):
             raise NotFound(f"waiting request {request_id} not found")
-        await _record_reads(conn, [rows[0]["iin"]], "waiting request")
+        await _record_reads(conn, [rows[0].request.iin], "waiting request")
     return rows[0]
 
 
 async def list_waiting(
     *,
     conn: Connection,
-    region: str,
+    region: str | None,
     form: str | None,
     category: str | None,
     after: tuple[str, str, int] | None,
     limit: int,
-) -> list[dict[str, Any]]:
+) -> list[WaitingEntry]:
     """A region's waiting lines in order (form, category, place in line)."""
     async with conn.transaction():
         rows = await store.waiting_requests(
@@ -2036,23 +2050,23 @@ async def list_waiting(
             after=after,
             limit=limit,
         )
-        await _record_reads(conn, [r["iin"] for r in rows], "waiting list")
+        await _record_reads(conn, [r.request.iin for r in rows], "waiting list")
     return rows
 
 
-async def get_offer(*, conn: Connection, offer_id: str, region_scope: str | None) -> dict[str, Any]:
+async def get_offer(*, conn: Connection, offer_id: str, region_scope: str | None) -> OfferRow:
     async with conn.transaction():
         offer = await _offer_in_scope(conn, offer_id, region_scope)
-        await _record_reads(conn, [offer["iin"]], "offer")
+        await _record_reads(conn, [offer.request.iin], "offer")
     return offer
 
 
 async def list_offers(
     *, conn: Connection, region: str | None, status: str | None, after: str | None, limit: int
-) -> list[dict[str, Any]]:
+) -> list[OfferRow]:
     async with conn.transaction():
         rows = await store.list_offers(conn, region=region, status=status, after=after, limit=limit)
-        await _record_reads(conn, [r["iin"] for r in rows], "offer list")
+        await _record_reads(conn, [r.request.iin for r in rows], "offer list")
     return rows
 
 
@@ -2064,13 +2078,13 @@ async def keep_waiting_lines(*, conn: Connection, today: date) -> tuple[int, int
     async with conn.transaction():
         due = await store.open_offers_where(conn, due_before=today)
         disrupted_by = today - timedelta(days=rules.disruption_wait_days)
-        regions = {o["region"] for o in due} | set(
+        regions = {o.region for o in due} | set(
             await store.stale_disruption_regions(conn, disrupted_by=disrupted_by)
         )
         if not regions:
             return 0, 0
         await store.lock_places(conn, regions)
-        freed = await _lapse(conn, [o["offer_id"] for o in due], reason="expired", on=today)
+        freed = await _lapse(conn, [o.offer_id for o in due], reason="expired", on=today)
         joined = await _join_lost_places(
             conn,
             await store.stale_disruptions(conn, disrupted_by=disrupted_by),

@@ -1669,7 +1669,195 @@ _WAITING_COLUMNS = """
 """
 
 
-async def insert_waiting(conn: Connection, values: dict[str, Any]) -> str:
+@dataclass(frozen=True)
+class WaitingRequest:
+    """A request on a waiting line (waiting or closed), with its recipient's contacts opened."""
+
+    request_id: str
+    iin: str
+    region: str
+    form: str
+    category: str
+    preferred_bins: list[str]
+    disrupted: bool
+    child: bool
+    group_one: bool
+    asked_on: date
+    reason: str | None
+    status: str
+    closed_on: date | None
+    closed_reason: str | None
+    enrollment_id: str | None
+    created_at: datetime
+    full_name: str
+    birth_date: date
+    language: str
+    phone: str | None
+    email: str | None
+    guardian_name: str | None
+    guardian_phone: str | None
+    guardian_email: str | None
+
+    @property
+    def contact(self) -> RecipientContact:
+        return RecipientContact(
+            full_name=self.full_name,
+            birth_date=self.birth_date,
+            language=self.language,
+            phone=self.phone,
+            email=self.email,
+            guardian_name=self.guardian_name,
+            guardian_phone=self.guardian_phone,
+            guardian_email=self.guardian_email,
+        )
+
+
+def _waiting(row: Record) -> WaitingRequest:
+    birth_date = cipher().open_date(row["birth_date"], column="birth_date")
+    assert birth_date is not None
+    return WaitingRequest(
+        request_id=row["request_id"],
+        iin=_required_text(row, "iin"),
+        region=row["region"],
+        form=row["form"],
+        category=row["category"],
+        preferred_bins=list(row["preferred_bins"]),
+        disrupted=row["disrupted"],
+        child=row["child"],
+        group_one=row["group_one"],
+        asked_on=row["asked_on"],
+        reason=row["reason"],
+        status=row["status"],
+        closed_on=row["closed_on"],
+        closed_reason=row["closed_reason"],
+        enrollment_id=row["enrollment_id"],
+        created_at=row["created_at"],
+        full_name=_required_text(row, "full_name"),
+        birth_date=birth_date,
+        language=row["language"],
+        phone=_opened_text(row, "phone"),
+        email=_opened_text(row, "email"),
+        guardian_name=_opened_text(row, "guardian_name"),
+        guardian_phone=_opened_text(row, "guardian_phone"),
+        guardian_email=_opened_text(row, "guardian_email"),
+    )
+
+
+@dataclass(frozen=True)
+class HeldOffer:
+    """The open offer holding a place for a waiting request."""
+
+    offer_id: str
+    license_number: str
+    site_id: str
+    made_on: date
+    expires_on: date
+    provider_name: str
+
+
+@dataclass(frozen=True)
+class WaitingEntry:
+    """A waiting request with its place in its line and the line's length (None: closed)."""
+
+    request: WaitingRequest
+    position: int | None
+    waiting: int | None
+    offer: HeldOffer | None
+
+
+@dataclass(frozen=True)
+class WaitingCandidate:
+    """A waiting request without an open offer and the sites offered to it before."""
+
+    request: WaitingRequest
+    offered_before: list[str]  # license number / site id
+
+
+@dataclass(frozen=True)
+class NewWaitingRequest:
+    id: uuid.UUID
+    iin: str
+    region: str
+    form: str
+    category: str
+    preferred_bins: list[str]
+    disrupted: bool
+    child: bool
+    group_one: bool
+    asked_on: date
+    reason: str | None
+    from_enrollment: str | None
+
+
+@dataclass(frozen=True)
+class OpenRequest:
+    request_id: str
+    disrupted: bool
+
+
+@dataclass(frozen=True)
+class OpenOffer:
+    offer_id: str
+    license_number: str
+    site_id: str
+
+
+@dataclass(frozen=True)
+class OfferInRegion:
+    offer_id: str
+    region: str
+
+
+@dataclass(frozen=True)
+class FreeSite:
+    """A listed site of an active license with a free place (`free` None: no limit)."""
+
+    license_number: str
+    site_id: str
+    address: str
+    bin: str
+    name: str
+    free: int | None
+    forms: list[str]
+    categories: list[str]
+
+
+@dataclass(frozen=True)
+class OfferRow:
+    """An offer of a place to a waiting request, with the request."""
+
+    offer_id: str
+    license_number: str
+    site_id: str
+    made_on: date
+    expires_on: date
+    offer_status: str
+    offer_closed_on: date | None
+    offer_enrollment_id: str | None
+    site_address: str
+    provider_bin: str
+    provider_name: str
+    request: WaitingRequest
+
+
+def _offer(row: Record) -> OfferRow:
+    return OfferRow(
+        offer_id=row["offer_id"],
+        license_number=row["license_number"],
+        site_id=row["site_id"],
+        made_on=row["made_on"],
+        expires_on=row["expires_on"],
+        offer_status=row["offer_status"],
+        offer_closed_on=row["offer_closed_on"],
+        offer_enrollment_id=row["offer_enrollment_id"],
+        site_address=row["site_address"],
+        provider_bin=row["provider_bin"],
+        provider_name=row["provider_name"],
+        request=_waiting(row),
+    )
+
+
+async def insert_waiting(conn: Connection, new: NewWaitingRequest) -> str:
     await conn.execute(
         """
         INSERT INTO waiting_requests (id, iin_index, iin, region, form, category,
@@ -1677,21 +1865,21 @@ async def insert_waiting(conn: Connection, values: dict[str, Any]) -> str:
                                       reason, from_enrollment)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
         """,
-        values["id"],
-        iin_index(values["iin"]),
-        cipher().seal(values["iin"], column="iin"),
-        values["region"],
-        values["form"],
-        values["category"],
-        values["preferred_bins"],
-        values["disrupted"],
-        values["child"],
-        values["group_one"],
-        values["asked_on"],
-        values["reason"],
-        values["from_enrollment"],
+        new.id,
+        iin_index(new.iin),
+        cipher().seal(new.iin, column="iin"),
+        new.region,
+        new.form,
+        new.category,
+        new.preferred_bins,
+        new.disrupted,
+        new.child,
+        new.group_one,
+        new.asked_on,
+        new.reason,
+        new.from_enrollment,
     )
-    return str(values["id"])
+    return str(new.id)
 
 
 async def providers_of_subtype(
@@ -1719,13 +1907,14 @@ async def waiting_of(conn: Connection, iin: str) -> list[str]:
     return [r["id"] for r in rows]
 
 
-async def waiting_for_form(conn: Connection, iin: str, form: str) -> Record | None:
-    return await conn.fetchrow(
+async def waiting_for_form(conn: Connection, iin: str, form: str) -> OpenRequest | None:
+    row = await conn.fetchrow(
         "SELECT id::text AS request_id, disrupted FROM waiting_requests"
         " WHERE iin_index = $1 AND form = $2 AND status = 'waiting'",
         iin_index(iin),
         form,
     )
+    return OpenRequest(row["request_id"], row["disrupted"]) if row is not None else None
 
 
 async def waiting_requests(
@@ -1738,7 +1927,7 @@ async def waiting_requests(
     category: str | None = None,
     after: tuple[str, str, int] | None = None,
     limit: int = 1,
-) -> list[dict[str, Any]]:
+) -> list[WaitingEntry]:
     """Waiting requests with their place in their line (region, form, category) and the
     line's length, in line order; one request by id (waiting or closed: a closed one has no
     position), or a page of the waiting ones of a region after (form, category, position)."""
@@ -1782,7 +1971,24 @@ async def waiting_requests(
         after[2] if after else None,
         limit,
     )
-    return _all_opened(rows)
+    return [
+        WaitingEntry(
+            request=_waiting(r),
+            position=r["position"],
+            waiting=r["waiting"],
+            offer=HeldOffer(
+                offer_id=r["offer_id"],
+                license_number=r["offer_license"],
+                site_id=r["offer_site"],
+                made_on=r["offer_made_on"],
+                expires_on=r["offer_expires_on"],
+                provider_name=r["offer_provider_name"],
+            )
+            if r["offer_id"]
+            else None,
+        )
+        for r in rows
+    ]
 
 
 async def close_waiting(
@@ -1816,10 +2022,10 @@ async def waiting_from_enrollments(conn: Connection, enrollment_ids: Sequence[st
     return [r["id"] for r in rows]
 
 
-async def free_sites(conn: Connection, region: str) -> list[Record]:
+async def free_sites(conn: Connection, region: str) -> list[FreeSite]:
     """Listed sites of active licenses in a region with a free place (places less occupied
     places less open offers; NULL: no limit), and the subtypes each covers."""
-    return await conn.fetch(
+    rows = await conn.fetch(
         """
         SELECT s.license_number, s.site_id, s.address, p.bin, p.name, s.free_places AS free,
                array_agg(t.form) AS forms, array_agg(t.category) AS categories
@@ -1833,11 +2039,24 @@ async def free_sites(conn: Connection, region: str) -> list[Record]:
         """,
         region,
     )
+    return [
+        FreeSite(
+            license_number=r["license_number"],
+            site_id=r["site_id"],
+            address=r["address"],
+            bin=r["bin"],
+            name=r["name"],
+            free=r["free"],
+            forms=list(r["forms"]),
+            categories=list(r["categories"]),
+        )
+        for r in rows
+    ]
 
 
 async def waiting_candidates(
     conn: Connection, region: str, weights: dict[str, int]
-) -> list[dict[str, Any]]:
+) -> list[WaitingCandidate]:
     """The region's waiting requests without an open offer, in line order, with the sites
     offered to them before (not offered again) and their contacts."""
     rows = await conn.fetch(
@@ -1854,7 +2073,7 @@ async def waiting_candidates(
         *_weights(weights),
         region,
     )
-    return _all_opened(rows)
+    return [WaitingCandidate(_waiting(r), list(r["offered_before"])) for r in rows]
 
 
 async def insert_offers(
@@ -1881,18 +2100,19 @@ _OFFER = f"""
 """  # noqa: S608 (constant SQL fragments, no input)
 
 
-async def get_offer(conn: Connection, offer_id: str) -> dict[str, Any] | None:
-    return _opened(await conn.fetchrow(_OFFER + " WHERE o.id = $1::uuid", offer_id))
+async def get_offer(conn: Connection, offer_id: str) -> OfferRow | None:
+    row = await conn.fetchrow(_OFFER + " WHERE o.id = $1::uuid", offer_id)
+    return _offer(row) if row is not None else None
 
 
-async def offers_by_ids(conn: Connection, offer_ids: Sequence[str]) -> list[dict[str, Any]]:
+async def offers_by_ids(conn: Connection, offer_ids: Sequence[str]) -> list[OfferRow]:
     rows = await conn.fetch(_OFFER + " WHERE o.id = ANY($1::uuid[]) ORDER BY o.id", offer_ids)
-    return _all_opened(rows)
+    return [_offer(r) for r in rows]
 
 
 async def list_offers(
     conn: Connection, *, region: str | None, status: str | None, after: str | None, limit: int
-) -> list[dict[str, Any]]:
+) -> list[OfferRow]:
     rows = await conn.fetch(
         _OFFER
         + " WHERE ($1::text IS NULL OR w.region = $1) AND ($2::text IS NULL OR o.status = $2)"
@@ -1902,7 +2122,7 @@ async def list_offers(
         after,
         limit,
     )
-    return _all_opened(rows)
+    return [_offer(r) for r in rows]
 
 
 async def close_offers(
@@ -1925,12 +2145,15 @@ async def close_offers(
     return sorted(r["id"] for r in rows)
 
 
-async def open_offer_of(conn: Connection, request_id: str) -> Record | None:
-    return await conn.fetchrow(
+async def open_offer_of(conn: Connection, request_id: str) -> OpenOffer | None:
+    row = await conn.fetchrow(
         "SELECT id::text AS offer_id, license_number, site_id FROM offers"
         " WHERE request_id = $1::uuid AND status = 'open'",
         request_id,
     )
+    if row is None:
+        return None
+    return OpenOffer(row["offer_id"], row["license_number"], row["site_id"])
 
 
 async def open_offers_where(
@@ -1939,10 +2162,10 @@ async def open_offers_where(
     license_number: str | None = None,
     request_ids: Sequence[str] | None = None,
     due_before: date | None = None,
-) -> list[Record]:
+) -> list[OfferInRegion]:
     """Open offers at a license's sites that are no longer open to placements (license not
     active, site not listed), of some requests, or whose hold ended before a day."""
-    return await conn.fetch(
+    rows = await conn.fetch(
         """
         SELECT o.id::text AS offer_id, w.region FROM offers o
         JOIN waiting_requests w ON w.id = o.request_id
@@ -1959,6 +2182,7 @@ async def open_offers_where(
         list(request_ids) if request_ids is not None else None,
         due_before,
     )
+    return [OfferInRegion(r["offer_id"], r["region"]) for r in rows]
 
 
 async def stale_disruptions(conn: Connection, *, disrupted_by: date) -> list[AffectedEnrollment]:
