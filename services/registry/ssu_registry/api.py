@@ -3,7 +3,7 @@
 import json
 import uuid
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response, Security
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -531,7 +531,7 @@ class EnrollmentOut(BaseModel):
     status: str
     end_reason: str | None
     disrupted_on: date | None
-    alternatives: list[dict[str, Any]] | None
+    alternatives: list[dict[str, object]] | None
 
 
 class EnrollmentPage(BaseModel):
@@ -677,8 +677,8 @@ class DisruptionOut(BaseModel):
     disrupted_on: date = Field(description="since when the recipient has had no service")
     days_disrupted: int
     reason: str | None
-    alternatives: list[dict[str, Any]]
-    addressee: dict[str, Any]
+    alternatives: list[dict[str, object]]
+    addressee: dict[str, object]
     state: Literal["disrupted", "unplaced"] = Field(
         description="disrupted: the license is suspended, the place is kept; unplaced: the "
         "license was revoked and the recipient has no place until enrolled again"
@@ -747,7 +747,7 @@ def _without_service_since(row: service.DisruptionRow) -> date:
     return since
 
 
-def _addressee(addressee: Addressee, contacts: bool) -> dict[str, Any]:
+def _addressee(addressee: Addressee, contacts: bool) -> dict[str, object]:
     shown = addressee if contacts else addressee.model_copy(update={"phone": None, "email": None})
     return shown.model_dump(mode="json")
 
@@ -817,7 +817,7 @@ class WaitingOut(BaseModel):
     closed_on: date | None
     closed_reason: str | None
     enrollment_id: str | None
-    addressee: dict[str, Any]
+    addressee: dict[str, object]
 
 
 class WaitingPage(BaseModel):

@@ -58,7 +58,7 @@ class RegistryError(DomainError):
         *,
         field: str | None = None,
         kind: ProblemKind | None = None,
-        **extra: Any,
+        **extra: object,
     ):
         super().__init__(detail, field=field, kind=kind or general(status), **extra)
 
@@ -79,19 +79,6 @@ def recipient_contact(r: store.RecipientRow) -> domain.RecipientContact:
         guardian_name=r.guardian_name,
         guardian_phone=r.guardian_phone,
         guardian_email=r.guardian_email,
-    )
-
-
-def contact_of(row: Any) -> domain.RecipientContact:
-    return domain.RecipientContact(
-        full_name=row["full_name"],
-        birth_date=row["birth_date"],
-        language=row["language"],
-        phone=row["phone"],
-        email=row["email"],
-        guardian_name=row["guardian_name"],
-        guardian_phone=row["guardian_phone"],
-        guardian_email=row["guardian_email"],
     )
 
 
@@ -1449,13 +1436,13 @@ async def statistics(
             target["places"]["total"] += row["places"]
             target["places"]["occupied"] += row["occupied"]
             target["places"]["free"] += row["free"]
-    for row in await store.served_counts(conn, region, on):
-        target = block(row["region"]) if row["by_region"] else overall
+    for count in await store.served_counts(conn, region, on):
+        target = block(count.region) if count.by_region and count.region else overall
         served = target["recipients_served"]
-        if row["grouped"] == "total":
-            served["total"] = row["n"]
+        if count.grouped == "total":
+            served["total"] = count.n
         else:
-            served[_SERVED_KEYS[row["grouped"]]][row["key"]] = row["n"]
+            served[_SERVED_KEYS[count.grouped]][count.key] = count.n
     # Age bands from the (sealed) birth dates: distinct people per region and overall.
     everyone: dict[str, set[bytes]] = defaultdict(set)
     for person_region, person, born in await store.served_birth_dates(conn, region, on):

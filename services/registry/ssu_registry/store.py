@@ -5,31 +5,18 @@ import uuid
 from collections.abc import AsyncIterable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
 
 import asyncpg
 from ssu_common import Connection, FieldCipher, SealedTable
 from ssu_contracts import LicenseEvent
 from ssu_contracts.ids import region_of
 
-from ssu_registry.domain import RecipientContact, normalised_name
+from ssu_registry.domain import ImportRecord, RecipientContact, normalised_name
 
 Record = asyncpg.Record
 
 # A recipient's personal fields are sealed (ssu_common.crypto); the IIN is looked up and
 # joined by its blind index `iin_index`. Rows leave this module with the fields opened.
-SEALED_TEXT = (
-    "iin",
-    "full_name",
-    "phone",
-    "email",
-    "guardian_name",
-    "guardian_phone",
-    "guardian_email",
-    "guardian_iin",
-    "alternatives",
-)
-SEALED_DATES = ("birth_date",)
 SEALED = (
     SealedTable(
         "recipients",
@@ -68,17 +55,6 @@ def cipher() -> FieldCipher:
 
 def iin_index(iin: str) -> bytes:
     return cipher().blind_index(iin)
-
-
-def _opened(row: Record | None) -> dict[str, Any] | None:
-    if row is None:
-        return None
-    return cipher().open_fields(row, text=SEALED_TEXT, dates=SEALED_DATES)
-
-
-def _all_opened(rows: list[Record]) -> list[dict[str, Any]]:
-    c = cipher()
-    return [c.open_fields(r, text=SEALED_TEXT, dates=SEALED_DATES) for r in rows]
 
 
 def sealed_digest(
@@ -1302,17 +1278,17 @@ STAGING_COLUMNS = (
 
 
 async def _sealed_records(
-    records: AsyncIterable[tuple[Any, ...]] | Iterable[tuple[Any, ...]],
-) -> AsyncIterable[tuple[Any, ...]]:
+    records: AsyncIterable[ImportRecord] | Iterable[ImportRecord],
+) -> AsyncIterable[tuple[object, ...]]:
     """Each staged record with its sealed fields, blind index and digest, computed here so
     that only tokens reach the recipients table."""
     c = cipher()
     seal, index, digest = c.seal, c.blind_index, c.blind_digest
     if isinstance(records, AsyncIterable):
-        source: AsyncIterable[tuple[Any, ...]] = records
+        source: AsyncIterable[ImportRecord] = records
     else:
 
-        async def _iterate() -> AsyncIterable[tuple[Any, ...]]:
+        async def _iterate() -> AsyncIterable[ImportRecord]:
             for r in records:
                 yield r
 
@@ -1335,7 +1311,7 @@ async def _sealed_records(
 
 
 async def stage_import(
-    conn: Connection, records: AsyncIterable[tuple[Any, ...]] | Iterable[tuple[Any, ...]]
+    conn: Connection, records: AsyncIterable[ImportRecord] | Iterable[ImportRecord]
 ) -> None:
     """COPY valid rows into a staging table that lives until the transaction ends (in this
     session only); the clear values there feed the outbox events, the tokens the table."""
@@ -1500,7 +1476,19 @@ async def place_counts(conn: Connection, region: str | None, on: date) -> list[R
     )
 
 
-async def served_counts(conn: Connection, region: str | None, on: date) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class ServedCount:
+    """Recipients served (`n`) in one cell of a breakdown: `grouped` names it (total, form,
+    category, legal_form), `key` its value; `by_region`: per region, else for all."""
+
+    grouped: str
+    by_region: bool
+    region: str | None
+    key: str | None
+    n: int
+
+
+async def served_counts(conn: Connection, region: str | None, on: date) -> list[ServedCount]:
     """Distinct recipients served on a date (an enrollment covering it, its license active), by
     region and each breakdown.
 
@@ -1529,7 +1517,16 @@ async def served_counts(conn: Connection, region: str | None, on: date) -> list[
         on,
         region,
     )
-    return [dict(r.items()) for r in rows]
+    return [
+        ServedCount(
+            grouped=r["grouped"],
+            by_region=r["by_region"],
+            region=r["region"],
+            key=r["key"],
+            n=r["n"],
+        )
+        for r in rows
+    ]
 
 
 async def served_birth_dates(
