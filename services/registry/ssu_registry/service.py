@@ -7,9 +7,9 @@ import json
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Literal, TypeAlias, TypedDict
+from typing import Literal, TypeAlias, TypedDict
 
 from ssu_common import Connection, audit, current_correlation_id, emit, emit_many, get_logger
 from ssu_common.audit import Aggregate
@@ -1374,120 +1374,173 @@ _LEGAL_FORMS = ("state", "ngo", "private")
 _STATUSES = ("active", "suspended", "revoked")
 
 
-def _zeros(keys: Any) -> dict[str, int]:
+def _zeros(keys: Iterable[object]) -> dict[str, int]:
     return {str(k): 0 for k in keys}
 
 
-def _served_block() -> dict[str, Any]:
-    return {
-        "total": 0,
-        "by_form": _zeros(ServiceForm),
-        "by_category": _zeros(RecipientCategory),
-        "by_age_band": _zeros(domain.AGE_BANDS),
-        "by_legal_form": _zeros(_LEGAL_FORMS),
-    }
+@dataclass
+class _Providers:
+    total: int = 0
+    by_legal_form: dict[str, int] = field(default_factory=lambda: _zeros(_LEGAL_FORMS))
+    by_status: dict[str, int] = field(default_factory=lambda: _zeros(_STATUSES))
+
+    def figures(self) -> dict[str, object]:
+        return {"total": self.total, **self.by_legal_form, "by_status": self.by_status}
 
 
-def _region_block(region: str) -> dict[str, Any]:
+@dataclass
+class _Places:
+    total: int = 0
+    occupied: int = 0
+    free: int = 0
+
+
+@dataclass
+class _Served:
+    total: int = 0
+    by_form: dict[str, int] = field(default_factory=lambda: _zeros(ServiceForm))
+    by_category: dict[str, int] = field(default_factory=lambda: _zeros(RecipientCategory))
+    by_age_band: dict[str, int] = field(default_factory=lambda: _zeros(domain.AGE_BANDS))
+    by_legal_form: dict[str, int] = field(default_factory=lambda: _zeros(_LEGAL_FORMS))
+
+    def breakdown(self, grouped: str) -> dict[str, int]:
+        """The breakdown a served count's `grouped` names (form, category, band, legal_form)."""
+        return {
+            "form": self.by_form,
+            "category": self.by_category,
+            "band": self.by_age_band,
+            "legal_form": self.by_legal_form,
+        }[grouped]
+
+
+@dataclass
+class _WaitingLine:
+    form: str
+    category: str
+    recipients: int
+    median_days: float | None
+
+
+@dataclass
+class _Waiting:
+    recipients: int = 0
+    median_days: float | None = None
+    by_line: list[_WaitingLine] = field(default_factory=list)
+
+
+@dataclass
+class _RegionFigures:
+    region: str
+    name_kk: str | None
+    name_ru: str | None
+    providers: _Providers = field(default_factory=_Providers)
+    places: _Places = field(default_factory=_Places)
+    recipients_served: _Served = field(default_factory=_Served)
+    disrupted_recipients: int = 0
+    unplaced_recipients: int = 0
+    waiting: _Waiting = field(default_factory=_Waiting)
+
+    def figures(self) -> dict[str, object]:
+        """As the statistics answer shows a region (JSON-shaped)."""
+        return {
+            "region": self.region,
+            "name_kk": self.name_kk,
+            "name_ru": self.name_ru,
+            **self.totals(),
+        }
+
+    def totals(self) -> dict[str, object]:
+        return {
+            "providers": self.providers.figures(),
+            "places": asdict(self.places),
+            "recipients_served": asdict(self.recipients_served),
+            "disrupted_recipients": self.disrupted_recipients,
+            "unplaced_recipients": self.unplaced_recipients,
+            "waiting": asdict(self.waiting),
+        }
+
+
+def _region_block(region: str) -> _RegionFigures:
     names = REGIONS.get(region)
-    return {
-        "region": region,
-        "name_kk": names.name_kk if names else None,
-        "name_ru": names.name_ru if names else None,
-        "providers": {"total": 0, **_zeros(_LEGAL_FORMS), "by_status": _zeros(_STATUSES)},
-        "places": {"total": 0, "occupied": 0, "free": 0},
-        "recipients_served": _served_block(),
-        "disrupted_recipients": 0,
-        "unplaced_recipients": 0,
-        "waiting": {"recipients": 0, "median_days": None, "by_line": []},
-    }
-
-
-_SERVED_KEYS = {
-    "form": "by_form",
-    "category": "by_category",
-    "band": "by_age_band",
-    "legal_form": "by_legal_form",
-}
+    return _RegionFigures(
+        region=region,
+        name_kk=names.name_kk if names else None,
+        name_ru=names.name_ru if names else None,
+    )
 
 
 async def statistics(
     *, conn: Connection, region: str | None, as_of: date | None = None
-) -> dict[str, Any]:
+) -> dict[str, object]:
     """Figures for the ministry as of a date (default today), from the license history and the
     enrollments' dates: providers by ownership, places, recipients served, disruptions; for the
     whole country (or one region) and per region."""
     on = as_of or domain.today()
     overall = _region_block(region) if region else _region_block("")
-    regions: dict[str, dict[str, Any]] = {}
+    regions: dict[str, _RegionFigures] = {}
 
-    def block(r: str) -> dict[str, Any]:
+    def block(r: str) -> _RegionFigures:
         return regions.setdefault(r, _region_block(r))
 
     for row in await store.provider_counts(conn, region, on):
         for target in (overall, block(row["region"])):
-            providers = target["providers"]
-            providers["by_status"][row["status"]] += row["n"]
+            providers = target.providers
+            providers.by_status[row["status"]] += row["n"]
             if row["status"] != "revoked":
-                providers["total"] += row["n"]
-                providers[row["legal_form"]] += row["n"]
+                providers.total += row["n"]
+                providers.by_legal_form[row["legal_form"]] += row["n"]
     for row in await store.place_counts(conn, region, on):
         for target in (overall, block(row["region"])):
-            target["places"]["total"] += row["places"]
-            target["places"]["occupied"] += row["occupied"]
-            target["places"]["free"] += row["free"]
+            target.places.total += row["places"]
+            target.places.occupied += row["occupied"]
+            target.places.free += row["free"]
     for count in await store.served_counts(conn, region, on):
         target = block(count.region) if count.by_region and count.region else overall
-        served = target["recipients_served"]
+        served = target.recipients_served
         if count.grouped == "total":
-            served["total"] = count.n
+            served.total = count.n
         else:
-            served[_SERVED_KEYS[count.grouped]][count.key] = count.n
+            served.breakdown(count.grouped)[str(count.key)] = count.n
     # Age bands from the (sealed) birth dates: distinct people per region and overall.
     everyone: dict[str, set[bytes]] = defaultdict(set)
     for person_region, person, born in await store.served_birth_dates(conn, region, on):
         band = domain.age_band(born, on)
         everyone[band].add(person)
-        block(person_region)["recipients_served"]["by_age_band"][band] += 1
+        block(person_region).recipients_served.by_age_band[band] += 1
     for band, people in everyone.items():
-        overall["recipients_served"]["by_age_band"][band] = len(people)
+        overall.recipients_served.by_age_band[band] = len(people)
     for row in await store.disrupted_counts(conn, region, on):
         target = block(row["region"]) if row["region"] is not None else overall
-        target["disrupted_recipients"] = row["n"]
+        target.disrupted_recipients = row["n"]
     for row in await store.unplaced_counts(conn, region, on):
         target = block(row["region"]) if row["region"] is not None else overall
-        target["unplaced_recipients"] = row["n"]
+        target.unplaced_recipients = row["n"]
     for row in await store.waiting_figures(conn, region, on):
         target = overall if row["overall"] else block(row["region"])
         median = float(row["median_days"]) if row["median_days"] is not None else None
         if row["overall"] or row["whole_region"]:
-            target["waiting"]["recipients"] = row["n"]
-            target["waiting"]["median_days"] = median
+            target.waiting.recipients = row["n"]
+            target.waiting.median_days = median
         else:
-            target["waiting"]["by_line"].append(
-                {
-                    "form": row["form"],
-                    "category": row["category"],
-                    "recipients": row["n"],
-                    "median_days": median,
-                }
+            target.waiting.by_line.append(
+                _WaitingLine(
+                    form=row["form"],
+                    category=row["category"],
+                    recipients=row["n"],
+                    median_days=median,
+                )
             )
     if region is not None:
-        overall["waiting"] = block(region)["waiting"]
-    result: dict[str, Any] = {
+        overall.waiting = block(region).waiting
+    result: dict[str, object] = {
         "as_of": on.isoformat(),
         "region": region,
-        "providers": overall["providers"],
-        "places": overall["places"],
-        "recipients_served": overall["recipients_served"],
-        "disrupted_recipients": overall["disrupted_recipients"],
-        "unplaced_recipients": overall["unplaced_recipients"],
-        "waiting": overall["waiting"],
-        "regions": [regions[r] for r in sorted(regions)],
+        **overall.totals(),
+        "regions": [regions[r].figures() for r in sorted(regions)],
     }
     if region is not None:
-        result["name_kk"] = overall["name_kk"]
-        result["name_ru"] = overall["name_ru"]
+        result["name_kk"] = overall.name_kk
+        result["name_ru"] = overall.name_ru
         result["by_provider"] = [
             {
                 "license_number": p["license_number"],
