@@ -1150,7 +1150,7 @@ async def import_recipients(
         await store.stage_import(conn, rows.records())
         conflicts = await store.conflicting_staged_rows(conn)
         if conflicts:
-            await store.unstage(conn, [c["iin"] for c in conflicts])
+            await store.unstage(conn, [c.iin for c in conflicts])
         stored = await store.merge_staged_recipients(
             conn, correlation_id=current_correlation_id(), time=datetime.now(UTC)
         )
@@ -1162,8 +1162,7 @@ async def import_recipients(
         )
     errors = rows.errors
     errors.extend(
-        domain.RowError(c["line"], "iin", "already registered with different data")
-        for c in conflicts
+        domain.RowError(c.line, "iin", "already registered with different data") for c in conflicts
     )
     errors.sort(key=lambda e: e.line)
     rejected = rows.error_count + len(conflicts)
@@ -1483,17 +1482,17 @@ async def statistics(
         return regions.setdefault(r, _region_block(r))
 
     for row in await store.provider_counts(conn, region, on):
-        for target in (overall, block(row["region"])):
+        for target in (overall, block(row.region)):
             providers = target.providers
-            providers.by_status[row["status"]] += row["n"]
-            if row["status"] != "revoked":
-                providers.total += row["n"]
-                providers.by_legal_form[row["legal_form"]] += row["n"]
-    for row in await store.place_counts(conn, region, on):
-        for target in (overall, block(row["region"])):
-            target.places.total += row["places"]
-            target.places.occupied += row["occupied"]
-            target.places.free += row["free"]
+            providers.by_status[row.status] += row.n
+            if row.status != "revoked":
+                providers.total += row.n
+                providers.by_legal_form[row.legal_form] += row.n
+    for place in await store.place_counts(conn, region, on):
+        for target in (overall, block(place.region)):
+            target.places.total += place.places
+            target.places.occupied += place.occupied
+            target.places.free += place.free
     for count in await store.served_counts(conn, region, on):
         target = block(count.region) if count.by_region and count.region else overall
         served = target.recipients_served
@@ -1509,24 +1508,29 @@ async def statistics(
         block(person_region).recipients_served.by_age_band[band] += 1
     for band, people in everyone.items():
         overall.recipients_served.by_age_band[band] = len(people)
-    for row in await store.disrupted_counts(conn, region, on):
-        target = block(row["region"]) if row["region"] is not None else overall
-        target.disrupted_recipients = row["n"]
-    for row in await store.unplaced_counts(conn, region, on):
-        target = block(row["region"]) if row["region"] is not None else overall
-        target.unplaced_recipients = row["n"]
-    for row in await store.waiting_figures(conn, region, on):
-        target = overall if row["overall"] else block(row["region"])
-        median = float(row["median_days"]) if row["median_days"] is not None else None
-        if row["overall"] or row["whole_region"]:
-            target.waiting.recipients = row["n"]
+    for disrupted in await store.disrupted_counts(conn, region, on):
+        target = block(disrupted.region) if disrupted.region is not None else overall
+        target.disrupted_recipients = disrupted.n
+    for unplaced in await store.unplaced_counts(conn, region, on):
+        target = block(unplaced.region) if unplaced.region is not None else overall
+        target.unplaced_recipients = unplaced.n
+    for figure in await store.waiting_figures(conn, region, on):
+        if figure.overall:
+            target = overall
+        else:
+            assert figure.region is not None  # grouped by region
+            target = block(figure.region)
+        median = float(figure.median_days) if figure.median_days is not None else None
+        if figure.overall or figure.whole_region:
+            target.waiting.recipients = figure.n
             target.waiting.median_days = median
         else:
+            assert figure.form is not None and figure.category is not None  # a line
             target.waiting.by_line.append(
                 _WaitingLine(
-                    form=row["form"],
-                    category=row["category"],
-                    recipients=row["n"],
+                    form=figure.form,
+                    category=figure.category,
+                    recipients=figure.n,
                     median_days=median,
                 )
             )
@@ -1543,13 +1547,13 @@ async def statistics(
         result["name_ru"] = overall.name_ru
         result["by_provider"] = [
             {
-                "license_number": p["license_number"],
-                "bin": p["bin"],
-                "name": p["name"],
-                "legal_form": p["legal_form"],
-                "status": p["status"],
-                "places": p["places"],
-                "recipients_served": p["recipients"],
+                "license_number": p.license_number,
+                "bin": p.bin,
+                "name": p.name,
+                "legal_form": p.legal_form,
+                "status": p.status,
+                "places": p.places,
+                "recipients_served": p.recipients,
             }
             for p in await store.provider_figures(conn, region, on)
         ]

@@ -1334,9 +1334,66 @@ async def stage_import(
     )
 
 
-async def conflicting_staged_rows(conn: Connection) -> list[Record]:
+@dataclass(frozen=True)
+class StagedConflict:
+    """A staged import row whose IIN is registered with different data."""
+
+    line: int
+    iin: str
+
+
+@dataclass(frozen=True)
+class ProviderCount:
+    region: str
+    legal_form: str
+    status: str
+    n: int
+
+
+@dataclass(frozen=True)
+class PlaceCount:
+    region: str
+    places: int
+    occupied: int
+    free: int
+
+
+@dataclass(frozen=True)
+class RegionCount:
+    """Recipients counted in a region (None: overall)."""
+
+    region: str | None
+    n: int
+
+
+@dataclass(frozen=True)
+class ProviderFigure:
+    license_number: str
+    bin: str
+    name: str
+    legal_form: str
+    status: str
+    places: int
+    recipients: int
+
+
+@dataclass(frozen=True)
+class WaitingFigure:
+    """Recipients waiting per line (region, form, category), per region (`whole_region`) and
+    for all (`overall`), with the median of their days waited."""
+
+    region: str | None
+    form: str | None
+    category: str | None
+    n: int
+    median_days: float | None
+    overall: bool
+    whole_region: bool
+
+
+async def conflicting_staged_rows(conn: Connection) -> list[StagedConflict]:
     """Staged rows whose IIN is registered with different data."""
-    return await conn.fetch(
+    rows = await conn.fetch(
         """
         SELECT s.line, s.iin FROM import_staging s JOIN recipients r USING (iin_index)
         WHERE (r.sealed_digest, r.category, r.region, r.disability_group, r.language)
@@ -1345,6 +1402,7 @@ async def conflicting_staged_rows(conn: Connection) -> list[Record]:
         ORDER BY s.line
         """
     )
+    return [StagedConflict(line=r["line"], iin=r["iin"]) for r in rows]
 
 
 async def unstage(conn: Connection, iins: Sequence[str]) -> None:
@@ -1435,9 +1493,9 @@ _COVERING = """
 """
 
 
-async def provider_counts(conn: Connection, region: str | None, on: date) -> list[Record]:
+async def provider_counts(conn: Connection, region: str | None, on: date) -> list[ProviderCount]:
     """Licenses known on a date by region, legal form and their status on it."""
-    return await conn.fetch(
+    rows = await conn.fetch(
         f"""
         WITH {_LICENSES_ON}
         SELECT region, legal_form, status, count(*)::integer AS n FROM licenses_on
@@ -1446,12 +1504,16 @@ async def provider_counts(conn: Connection, region: str | None, on: date) -> lis
         on,
         region,
     )
+    return [
+        ProviderCount(region=r["region"], legal_form=r["legal_form"], status=r["status"], n=r["n"])
+        for r in rows
+    ]
 
 
-async def place_counts(conn: Connection, region: str | None, on: date) -> list[Record]:
+async def place_counts(conn: Connection, region: str | None, on: date) -> list[PlaceCount]:
     """Places on a date of the sites of licenses not revoked then, by the site's region; taken
     by the enrollments covering it (disrupted ones keep their place)."""
-    return await conn.fetch(
+    rows = await conn.fetch(
         f"""
         WITH {_LICENSES_ON}, {_COVERING},
         sites AS (
@@ -1474,6 +1536,10 @@ async def place_counts(conn: Connection, region: str | None, on: date) -> list[R
         on,
         region,
     )
+    return [
+        PlaceCount(region=r["region"], places=r["places"], occupied=r["occupied"], free=r["free"])
+        for r in rows
+    ]
 
 
 @dataclass(frozen=True)
@@ -1553,10 +1619,10 @@ async def served_birth_dates(
     return out
 
 
-async def disrupted_counts(conn: Connection, region: str | None, on: date) -> list[Record]:
+async def disrupted_counts(conn: Connection, region: str | None, on: date) -> list[RegionCount]:
     """Distinct recipients disrupted on a date (an enrollment covering it, its license
     suspended), per region and overall (region null)."""
-    return await conn.fetch(
+    rows = await conn.fetch(
         f"""
         WITH {_LICENSES_ON}, {_COVERING}
         SELECT region, count(DISTINCT iin_index)::integer AS n FROM covering
@@ -1566,12 +1632,13 @@ async def disrupted_counts(conn: Connection, region: str | None, on: date) -> li
         on,
         region,
     )
+    return [RegionCount(region=r["region"], n=r["n"]) for r in rows]
 
 
-async def unplaced_counts(conn: Connection, region: str | None, on: date) -> list[Record]:
+async def unplaced_counts(conn: Connection, region: str | None, on: date) -> list[RegionCount]:
     """Distinct recipients unplaced on a date (their provider's license revoked, not placed
     again yet), per region and overall (region null)."""
-    return await conn.fetch(
+    rows = await conn.fetch(
         """
         SELECT region, count(DISTINCT iin_index)::integer AS n FROM enrollments
         WHERE unplaced_on <= $1::date
@@ -1582,12 +1649,13 @@ async def unplaced_counts(conn: Connection, region: str | None, on: date) -> lis
         on,
         region,
     )
+    return [RegionCount(region=r["region"], n=r["n"]) for r in rows]
 
 
-async def provider_figures(conn: Connection, region: str, on: date) -> list[Record]:
+async def provider_figures(conn: Connection, region: str, on: date) -> list[ProviderFigure]:
     """Every provider of a region known on a date (including those serving nobody) with its
     status, places and recipients served then."""
-    return await conn.fetch(
+    rows = await conn.fetch(
         f"""
         WITH {_LICENSES_ON}, {_COVERING}
         SELECT l.license_number, p.bin, p.name, l.legal_form, l.status,
@@ -1605,8 +1673,19 @@ async def provider_figures(conn: Connection, region: str, on: date) -> list[Reco
         region,
     )
 
-
-# Waiting list and offers
+    # Waiting list and offers
+    return [
+        ProviderFigure(
+            license_number=r["license_number"],
+            bin=r["bin"],
+            name=r["name"],
+            legal_form=r["legal_form"],
+            status=r["status"],
+            places=r["places"],
+            recipients=r["recipients"],
+        )
+        for r in rows
+    ]
 
 
 async def lock_places(conn: Connection, regions: Iterable[str]) -> None:
@@ -2208,10 +2287,10 @@ async def stale_disruption_regions(conn: Connection, *, disrupted_by: date) -> l
     return [r["region"] for r in rows]
 
 
-async def waiting_figures(conn: Connection, region: str | None, on: date) -> list[Record]:
+async def waiting_figures(conn: Connection, region: str | None, on: date) -> list[WaitingFigure]:
     """Recipients waiting on a day and the median of their days waited, per line (region,
     form, category), per region and for all (region NULL), from the requests' dates."""
-    return await conn.fetch(
+    rows = await conn.fetch(
         """
         SELECT region, form, category, count(*)::integer AS n,
                percentile_cont(0.5) WITHIN GROUP (ORDER BY ($2::date - asked_on)) AS median_days,
@@ -2226,8 +2305,19 @@ async def waiting_figures(conn: Connection, region: str | None, on: date) -> lis
         on,
     )
 
-
-# Gauges
+    # Gauges
+    return [
+        WaitingFigure(
+            region=r["region"],
+            form=r["form"],
+            category=r["category"],
+            n=r["n"],
+            median_days=r["median_days"],
+            overall=r["overall"],
+            whole_region=r["whole_region"],
+        )
+        for r in rows
+    ]
 
 
 async def enrollments_by_status(conn: Connection) -> list[tuple[dict[str, str], float]]:
