@@ -1513,12 +1513,13 @@ lines AS (
            CASE WHEN v.held_amount > 0 THEN 'held' ELSE 'none' END, coalesce(v.held_amount, 0)
     FROM run_lines r JOIN inv ON inv.contract_number = r.contract_number
     LEFT JOIN run_verdicts v ON v.contract_number = r.contract_number AND v.line_no = r.line_no
+    WHERE r.contract_number = ANY($3::text[])
 ),
 releases AS (
     UPDATE invoice_lines o SET released_by = inv.id
     FROM run_lines r JOIN inv ON inv.contract_number = r.contract_number
     WHERE r.kind = 'release' AND o.invoice_id = r.source_invoice_id
-      AND o.line_no = r.source_line_no
+      AND o.line_no = r.source_line_no AND r.contract_number = ANY($3::text[])
 )
 SELECT inv.*, p.name AS provider_name, p.contact
 FROM inv LEFT JOIN providers p ON p.bin = inv.provider_bin
@@ -1555,6 +1556,11 @@ async def compute_run(
     await conn.execute("CREATE INDEX ON run_placed (contract_number, line_no)")
     await conn.execute("ANALYZE run_placed")
     await conn.execute(_BUDGET)
+    # The invoices are written a batch of contracts at a time (the run's progress): each batch
+    # reads its own contracts' lines by this index, not all the run's lines (at 1,000,000
+    # recipients, ten batches scanning all lines three times each took 84 s instead of 26 s).
+    await conn.execute("CREATE INDEX ON run_lines (contract_number, line_no)")
+    await conn.execute("ANALYZE run_lines")
     rows = await conn.fetch("SELECT DISTINCT contract_number FROM run_lines ORDER BY 1")
     return [r["contract_number"] for r in rows]
 
