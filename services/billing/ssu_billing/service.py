@@ -1230,7 +1230,6 @@ async def reconcile(
             if row.status == "paid":
                 invoice.paid_amount += row.amount_paid
             invoice.status = status
-            invoice.paid_on = row.paid_on
             updates.append((row, invoice.placement))
             applied.append(
                 AppliedPayment(
@@ -1263,13 +1262,15 @@ async def reconcile(
             recorded_by=recorded_by,
         )
         settled = [held[n] for n in dict.fromkeys(r.invoice_number for r, _ in updates)]
+        # an invoice is paid on the date of the last of its rows applied
+        paid_on = {r.invoice_number: r.paid_on for r, _ in updates}
         if settled:
             await store.settle_invoices(
                 conn,
                 numbers=[i.number for i in settled],
                 statuses=[i.status for i in settled],
                 paid_amounts=[i.paid_amount for i in settled],
-                paid_on=[i.paid_on for i in settled],
+                paid_on=[paid_on[i.number] for i in settled],
             )
         await audit.record_many(
             conn,
@@ -1282,15 +1283,13 @@ async def reconcile(
 
 @dataclass
 class _Settling:
-    """An invoice as a treasury file settles it, row after row (`paid_on`: the date of the
-    last row applied to it)."""
+    """An invoice as a treasury file settles it, row after row."""
 
     number: str
     status: str
     total: Decimal
     paid_amount: Decimal
     placement: int
-    paid_on: date = date.min
 
 
 # what makes a treasury row the same payment as one held: invoice number, placement, status,
