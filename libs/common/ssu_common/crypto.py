@@ -18,9 +18,10 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import cast
 
 import yaml
+from asyncpg import Record
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import BaseModel, ConfigDict, field_validator
 
@@ -151,16 +152,21 @@ class FieldCipher:
         return self.blind_index("\x1f".join("\x00" if v is None else v for v in values))
 
     def open_fields(
-        self, row: Mapping[str, Any], *, text: Iterable[str] = (), dates: Iterable[str] = ()
-    ) -> dict[str, Any]:
+        self,
+        row: Record | Mapping[str, object],
+        *,
+        text: Iterable[str] = (),
+        dates: Iterable[str] = (),
+    ) -> dict[str, object]:
         """A row as a dict with the named sealed fields opened (those present)."""
         out = dict(row.items())
+        # A sealed column is bytea: asyncpg hands it over as bytes (or None).
         for name in text:
             if name in out:
-                out[name] = self.open(out[name], column=name)
+                out[name] = self.open(cast("bytes | None", out[name]), column=name)
         for name in dates:
             if name in out:
-                out[name] = self.open_date(out[name], column=name)
+                out[name] = self.open_date(cast("bytes | None", out[name]), column=name)
         return out
 
     @staticmethod

@@ -181,7 +181,7 @@ class ServiceRuntime:
         if self.handlers:
             self.consumer = Consumer(
                 service=self.service,
-                pool=self._pool,
+                pool=self.pool,
                 broker=self.broker,
                 handlers=self.handlers,
                 on_outcome=self._count_event,
@@ -195,7 +195,7 @@ class ServiceRuntime:
         if self.consumer is not None:
             self._tasks.append(asyncio.create_task(self.consumer.run(), name="consumer"))
         self.relay = outbox.OutboxRelay(
-            pool=self._pool,
+            pool=self.pool,
             dsn=self.settings.database_url,
             publish=OutboxPublisher(
                 self.broker,
