@@ -43,7 +43,7 @@ class PermanentError(Exception):
 # in its arguments, so `Event` here would refuse every such handler, and a dict keyed by event
 # class cannot pair each key with its handler's type. The consumer passes the class the
 # envelope's type names (`parse_data`), so the pairing holds at run time.
-EventHandler = Callable[[Connection, Envelope, Any], Awaitable[None]]
+EventHandler = Callable[[Connection, Envelope, Any], Awaitable[None]]  # type: ignore[explicit-any]
 
 
 async def _the_message_itself(message: RabbitMessage) -> RabbitMessage:
