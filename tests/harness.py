@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -255,6 +255,44 @@ async def eventually(
             return last
         await asyncio.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s (last value {last!r})")
+
+
+# A billing run's states in which it still moves (POST /v1/runs answers 202 and bills later).
+RUN_UNFINISHED = ("queued", "running")
+
+
+async def run_to_end(
+    send: Callable[..., Awaitable[httpx.Response]],
+    url: str,
+    *,
+    json: dict[str, Any],
+    headers: dict[str, str] | None = None,
+    expect: int = 202,
+    timeout: float = 120.0,
+    seen: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """POST a billing run to `url` (`.../v1/runs`) with `send` (`client.request`, or any
+    `send(method, url, **kw)`), assert the answer is `expect`, then poll its `Location` until
+    the run is completed or failed; its last body (with the POST's `repeated`), or a refusal's
+    problem body. `seen` collects every body polled, for tests of the progress."""
+    r = await send("POST", url, json=json, headers=headers)
+    assert r.status_code == expect, r.text
+    answer: dict[str, Any] = r.json()
+    if r.status_code not in (200, 202):
+        return answer
+    location = r.headers["location"]
+    assert location == f"/v1/runs/{answer['id']}", location
+    body = answer
+    deadline = time.monotonic() + timeout
+    while body["status"] in RUN_UNFINISHED:
+        assert time.monotonic() < deadline, f"run {answer['id']} not done in {timeout}s: {body}"
+        await asyncio.sleep(0.05)
+        got = await send("GET", url.removesuffix("/v1/runs") + location, headers=headers)
+        assert got.status_code == 200, got.text
+        body = got.json()
+        if seen is not None:
+            seen.append(body)
+    return {**body, "repeated": answer["repeated"]}
 
 
 def free_port() -> int:

@@ -311,20 +311,36 @@ async def seed(settings: CliSettings, *, recipients: int = 2000, seed_value: int
             )
             await asyncio.sleep(3)  # billing records the suspension before the run
             run = check(
-                # the demo region's own run, as its department would start it
+                # the demo region's own run, as its department would start it: accepted (202),
+                # or accepted before (200), then billed in the background
                 await http.post(
                     f"{bil}/v1/runs", json={"period": month.strftime("%Y-%m"), "region": REGION}
                 ),
                 200,
-                201,
+                202,
                 409,
             )
+            if "id" in run:
+                run = await finished_run(http, bil, run["id"])
             bar.update(1)
         typer.echo(
             f"demo: {len(providers)} providers, {len(enrollments)} enrollments, "
             f"{month:%Y-%m} billed ({run.get('invoices', '?')} invoices, total "
             f"{run.get('total', '?')} KZT), license {suspended.number} suspended"
         )
+
+
+async def finished_run(http: httpx.AsyncClient, bil: str, run_id: str) -> dict[str, Any]:
+    """The billing run once the service has billed it (completed or failed)."""
+    run: dict[str, Any] = {}
+
+    async def finished() -> bool:
+        nonlocal run
+        run = check(await http.get(f"{bil}/v1/runs/{run_id}"))
+        return run["status"] not in ("queued", "running")
+
+    await wait_until(finished, "the billing run", timeout=600)
+    return run
 
 
 async def wait_until(

@@ -7,6 +7,7 @@ Exit codes scripts can rely on: 0 done; 1 the operation failed or was refused; 2
 import asyncio
 import json
 import re
+import sys
 from collections.abc import Coroutine
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -165,6 +166,27 @@ def topology_declare(delivery_limit: int = typer.Option(10, min=1)) -> None:
     typer.echo("declared the queues and bindings of " + ", ".join(sorted(CONSUMERS)))
 
 
+BAR_WIDTH = 30
+
+
+def run_progress(label: str, body: dict[str, Any]) -> str:
+    """One line of a billing run's progress, as GET /v1/runs/{id} reports it: a bar of the
+    contracts invoiced of the run's contracts, and the phase the run is in."""
+    progress = body.get("progress") or {}
+    done, total = progress.get("done", 0), progress.get("total")
+    status, phase = body["status"], body.get("phase")
+    if status in ("completed", "approved"):
+        filled = BAR_WIDTH
+    elif total:
+        filled = BAR_WIDTH * done // total
+    else:
+        filled = 0
+    bar = "#" * filled + "-" * (BAR_WIDTH - filled)
+    counted = f" {done}/{total} contracts" if total is not None else ""
+    where = status if status in ("queued", "failed") or phase is None else phase
+    return f"{label} [{bar}]{counted} {where}"
+
+
 @billing_app.command("run")
 def billing_run(
     period: str,
@@ -173,8 +195,11 @@ def billing_run(
         help="KATO of the region to bill (AB0000000); without it a national key bills every "
         "region, a regional key its own",
     ),
+    poll: float = typer.Option(0.5, min=0.05, help="seconds between looks at the run"),
 ) -> None:
-    """Run billing for a month (YYYY-MM) through the billing service and print the result."""
+    """Run billing for a month (YYYY-MM) through the billing service: the service accepts the
+    run and bills it in the background; this shows its progress until it is done and prints
+    the run (exit 1 when it was refused or failed)."""
     if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", period):
         typer.secho("period must be YYYY-MM", fg="red", err=True)
         raise typer.Exit(2)
@@ -183,20 +208,37 @@ def billing_run(
         raise typer.Exit(2)
     settings = CliSettings()
     body = {"period": period} if region is None else {"period": period, "region": region}
+    base = settings.api_url("billing")
+    headers = {"Authorization": f"Bearer {settings.api_key}"}
+    label = f"billing {period} {region or 'national'}"
+    # on a terminal the bar is redrawn in place; in a log, a line per change
+    redraw = sys.stdout.isatty()
 
-    async def call() -> httpx.Response:
-        async with httpx.AsyncClient(timeout=600) as client:
-            return await client.post(
-                f"{settings.api_url('billing')}/v1/runs",
-                json=body,
-                headers={"Authorization": f"Bearer {settings.api_key}"},
-            )
+    async def call() -> tuple[int, dict[str, Any]]:
+        async with httpx.AsyncClient(timeout=60) as client:
+            response = await client.post(f"{base}/v1/runs", json=body, headers=headers)
+            answer: dict[str, Any] = response.json()
+            if response.status_code not in (200, 202):
+                return response.status_code, answer
+            location, shown = response.headers["location"], ""
+            while True:
+                line = run_progress(label, answer)
+                if line != shown:
+                    typer.echo(f"\r{line}" if redraw else line, nl=not redraw)
+                    shown = line
+                if answer["status"] not in ("queued", "running"):
+                    if redraw:
+                        typer.echo()
+                    return 200, answer
+                await asyncio.sleep(poll)
+                got = await client.get(f"{base}{location}", headers=headers)
+                if got.status_code != 200:
+                    return got.status_code, got.json()
+                answer = got.json()
 
-    with typer.progressbar(length=1, label=f"billing {period} {region or 'national'}") as bar:
-        response = run(call())
-        bar.update(1)
-    typer.echo(json.dumps(response.json(), ensure_ascii=False, indent=2))
-    if response.status_code >= 400:
+    status, result = run(call())
+    typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+    if status >= 400 or result.get("status") == "failed":
         raise typer.Exit(EXIT_FAILED)
 
 

@@ -2,7 +2,7 @@
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -41,7 +41,9 @@ class Envelope(BaseModel):
         description="the JSON Schema of `data`: its `$id`, `urn:ssu:schema:<type>` (the schema "
         "is contracts/schemas/<type>.json)",
     )
-    data: dict[str, Any]
+    # The event's JSON as on the wire, read by its model (`parse_data`). `object`, not
+    # `JsonValue`: pydantic would walk every value again and document a `JsonValue` schema.
+    data: dict[str, object]
 
     @field_validator("time")
     @classmethod

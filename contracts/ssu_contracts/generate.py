@@ -3,10 +3,10 @@
 import argparse
 import json
 from pathlib import Path
-from typing import Any
 
 import yaml
-from pydantic.json_schema import models_json_schema
+from pydantic import BaseModel
+from pydantic.json_schema import JsonDict, models_json_schema
 
 from ssu_contracts.envelope import Envelope, schema_uri
 from ssu_contracts.events import EVENTS, Event
@@ -31,7 +31,7 @@ def source_of(event_type: str) -> str:
     return f"/ssu/{publisher_of(event_type)}"
 
 
-def event_schema(model: type[Event]) -> dict[str, Any]:
+def event_schema(model: type[Event]) -> JsonDict:
     """JSON Schema of an event's data as it is on the wire."""
     schema = model.model_json_schema(mode="serialization")
     return {
@@ -43,7 +43,7 @@ def event_schema(model: type[Event]) -> dict[str, Any]:
     }
 
 
-def _queue_channel(name: str, messages: dict[str, Any], description: str) -> dict[str, Any]:
+def _queue_channel(name: str, messages: JsonDict, description: str) -> JsonDict:
     return {
         "address": name,
         "title": name,
@@ -68,15 +68,15 @@ def _queue_channel(name: str, messages: dict[str, Any], description: str) -> dic
 def _receivers(
     consumers: dict[str, tuple[str, ...]],
     models: list[type[Event]],
-    channels: dict[str, Any],
-    operations: dict[str, Any],
+    channels: JsonDict,
+    operations: JsonDict,
 ) -> None:
     """Per consuming service: its queue (bound to the event types it handles), the queue its
     dead letters go to, and a `receive` operation on each."""
     by_type = {m.event_type: m.__name__ for m in models}
     for service, event_types in sorted(consumers.items()):
         names = sorted(by_type[t] for t in event_types if t in by_type)
-        messages = {n: {"$ref": f"#/components/messages/{n}"} for n in names}
+        messages: JsonDict = {n: {"$ref": f"#/components/messages/{n}"} for n in names}
         queue, dlq = f"{service}.events", f"{service}.events.dlq"
         channels[queue] = _queue_channel(
             queue,
@@ -108,19 +108,20 @@ def _consumers() -> dict[str, tuple[str, ...]]:
     return CONSUMERS
 
 
-def asyncapi_document(consumers: dict[str, tuple[str, ...]] | None = None) -> dict[str, Any]:
+def asyncapi_document(consumers: dict[str, tuple[str, ...]] | None = None) -> JsonDict:
     """AsyncAPI 3.0.0 document of every event on the `ssu.events` topic exchange: who sends
     each, and who receives them from which queue (with its dead-letter queue)."""
     models: list[type[Event]] = [EVENTS[t] for t in sorted(EVENTS)]
+    documented: list[type[BaseModel]] = [Envelope, *models]
     _, defs = models_json_schema(
-        [(m, "serialization") for m in [Envelope, *models]],
+        [(m, "serialization") for m in documented],
         ref_template="#/components/schemas/{model}",
     )
     schemas = dict(sorted(defs.get("$defs", {}).items()))
 
-    channels: dict[str, Any] = {}
-    operations: dict[str, Any] = {}
-    messages: dict[str, Any] = {}
+    channels: JsonDict = {}
+    operations: JsonDict = {}
+    messages: JsonDict = {}
     for model in models:
         event_type = model.event_type
         name = model.__name__

@@ -5,7 +5,7 @@ import uuid
 from datetime import date
 from typing import Any
 
-from harness import ADMIN, RunningService, eventually, publish_raw
+from harness import ADMIN, RUN_UNFINISHED, RunningService, eventually, publish_raw, run_to_end
 from schwifty import IBAN
 from ssu_contracts import (
     Addressee,
@@ -287,14 +287,35 @@ async def attend(
 
 
 async def run(
-    svc: RunningService, period: str, expect: int = 201, *, region: str | None = None
+    svc: RunningService,
+    period: str,
+    expect: int = 202,
+    *,
+    region: str | None = None,
+    status: str = "completed",
 ) -> dict[str, Any]:
-    """A billing run of one region's month (tests each bill their own region), or national."""
+    """A billing run of one region's month (tests each bill their own region), or national:
+    posted, then polled until it is done (`harness.run_to_end`)."""
     body = {"period": period} if region is None else {"period": period, "region": region}
-    r = await svc.client.post("/v1/runs", headers=ADMIN, json=body)
-    assert r.status_code == expect, r.text
-    body: dict[str, Any] = r.json()
-    return body
+    result = await run_to_end(
+        svc.client.request, "/v1/runs", json=body, headers=ADMIN, expect=expect
+    )
+    if expect in (200, 202):
+        assert result["status"] == status, result
+    return result
+
+
+async def until_finished(svc: RunningService, run_id: str) -> dict[str, Any]:
+    """The run once the worker has finished it (a run accepted without POST /v1/runs)."""
+
+    async def finished() -> dict[str, Any] | None:
+        r = await svc.client.get(f"/v1/runs/{run_id}", headers=ADMIN)
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
+        return None if body["status"] in RUN_UNFINISHED else body
+
+    result: dict[str, Any] = await eventually(finished, timeout=60)
+    return result
 
 
 async def invoice_of(svc: RunningService, bin_: str, period: str) -> dict[str, Any]:

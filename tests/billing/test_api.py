@@ -191,34 +191,46 @@ async def test_two_concurrent_runs_of_one_period_issue_one_invoice(svc: RunningS
     await attend(svc, bin_, f"{year}-01", {e: [1, 2]})
     await attend(svc, bin_, f"{year}-02", {e: [1]})
 
-    # while another run of the month holds it, a second request is refused at once
+    # while the worker is busy (a test connection holds the runs' lock), the run waits queued
+    # and a second request of the month answers that run again
+    body = {"period": f"{year}-01", "region": region}
     holder = await asyncpg.connect(test_dsn("billing"))
     try:
-        await holder.execute(
-            "SELECT pg_advisory_lock(hashtextextended('ssu.billing.run:' || $1 || ':' || $2, 0))",
-            f"{year}-01",
-            region,
+        await holder.execute("SELECT pg_advisory_lock(hashtextextended('ssu.billing.runs', 0))")
+        r = await svc.client.post("/v1/runs", headers=ADMIN, json=body)
+        assert r.status_code == 202, r.text
+        queued = r.json()
+        assert r.headers["location"] == f"/v1/runs/{queued['id']}"
+        assert (queued["status"], queued["phase"], queued["started_at"]) == ("queued", None, None)
+        assert queued["repeated"] is False
+        r = await svc.client.post("/v1/runs", headers=ADMIN, json=body)
+        assert r.status_code == 200
+        assert (r.json()["id"], r.json()["repeated"], r.json()["status"]) == (
+            queued["id"],
+            True,
+            "queued",
         )
-        r = await svc.client.post(
-            "/v1/runs", headers=ADMIN, json={"period": f"{year}-01", "region": region}
-        )
-        assert r.status_code == 409
-        assert r.json()["detail"] == f"a billing run for {year}-01 is in progress"
+        assert r.headers["location"] == f"/v1/runs/{queued['id']}"
     finally:
         await holder.close()
+    done = await run(svc, f"{year}-01", 200, region=region)
+    assert (done["id"], done["total"], done["phase"]) == (queued["id"], "14000.00", "done")
 
-    # two requests at once: one runs, the other is refused (409) or sees the finished run
+    # two requests at once: one is accepted, the other answers the same run
     first, second = await asyncio.gather(
-        svc.client.post("/v1/runs", headers=ADMIN, json={"period": f"{year}-01", "region": region}),
-        svc.client.post("/v1/runs", headers=ADMIN, json={"period": f"{year}-01", "region": region}),
+        svc.client.post("/v1/runs", headers=ADMIN, json={"period": f"{year}-02", "region": region}),
+        svc.client.post("/v1/runs", headers=ADMIN, json={"period": f"{year}-02", "region": region}),
     )
-    assert sorted([first.status_code, second.status_code]) in ([200, 201], [201, 409])
+    assert sorted([first.status_code, second.status_code]) == [200, 202]
+    assert first.json()["id"] == second.json()["id"]
     runs = await svc.pool.fetchval(
-        "SELECT count(*) FROM runs WHERE period = $1 AND region = $2", f"{year}-01", region
+        "SELECT count(*) FROM runs WHERE period = $1 AND region = $2", f"{year}-02", region
     )
     assert runs == 1
+    await run(svc, f"{year}-02", 200, region=region)
     invoice = await invoice_of(svc, bin_, f"{year}-01")
     assert invoice["total"] == "14000.00"
+    assert (await invoice_of(svc, bin_, f"{year}-02"))["total"] == "7000.00"
 
 
 async def test_four_eyes_payment_register_and_reconciliation(svc: RunningService) -> None:

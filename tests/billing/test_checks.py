@@ -24,6 +24,7 @@ from billing_world import (
     run,
     started,
     tariff,
+    until_finished,
 )
 from harness import ADMIN, RunningService, reset_service, running_service, settings_for
 from ssu_billing import domain, service, store
@@ -379,13 +380,14 @@ async def test_outside_enrollment_is_advisory_unless_set_blocking(svc: RunningSe
     await _attend(svc, bin_, "2025-04", {e2.enrollment_id: [1, 2, 3, 4]})
     await feed(svc, ended(e2, date(2025, 4, 2)))
     async with svc.pool.acquire() as conn:
-        await service.run_billing(
+        accepted = await service.accept_run(
             conn=conn,
             period="2025-04",
             region=region,
             started_by="dev-admin",
             policy=domain.CheckPolicy(advisory=frozenset()),
         )
+    assert (await until_finished(svc, accepted.run.id))["status"] == "completed"
     inv = await invoice_of(svc, bin_, "2025-04")
     line = _lines(inv)[e2.enrollment_id]
     assert (line["amount"], line["hold"]["held_amount"]) == ("20000.00", "20000.00")
@@ -438,9 +440,10 @@ async def test_confirmations_disputed_held_unconfirmed_per_policy(
     await _confirmation(svc, requested, first, "requested")
     await _confirmation(svc, confirmed, first, "confirmed")
     async with svc.pool.acquire() as conn:
-        await service.run_billing(
+        accepted = await service.accept_run(
             conn=conn, period=month, region=region, started_by="dev-admin", policy=policy
         )
+    assert (await until_finished(svc, accepted.run.id))["status"] == "completed"
     inv = await invoice_of(svc, bin_, month)
     lines = _lines(inv)
     assert {e: lines[e]["amount"] for e in eids} == dict.fromkeys(eids, "30000.03")
@@ -516,9 +519,20 @@ async def test_a_second_person_releases_or_rejects_a_held_line(svc: RunningServi
     budget = next(c for c in r.json()["contracts"] if c["provider_bin"] == bin_)
     assert (budget["invoiced"], budget["held"]) == ("60000.00", "50000.00")
 
-    # the client that ran the run cannot decide
-    r = await svc.client.post(f"{base}/{line_a}/release", headers=ADMIN, json={"reason": "ok"})
+    # the client that ran the run cannot decide (four eyes, a kind of its own, read in Kazakh)
+    r = await svc.client.post(
+        f"{base}/{line_a}/release",
+        headers={**ADMIN, "Accept-Language": "kk"},
+        json={"reason": "ok"},
+    )
     assert r.status_code == 403, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert {k: r.json()[k] for k in ("type", "title", "detail", "started_by")} == {
+        "type": "/problems/run-four-eyes",
+        "title": "Төрт көз",
+        "detail": "төрт көз: есептеуді бастаған клиент оның ұсталған жолдарын шеше алмайды",
+        "started_by": "dev-admin",
+    }
     # a reason is required
     r = await svc.client.post(f"{base}/{line_a}/release", headers=APPROVER, json={"reason": ""})
     assert r.status_code == 422
@@ -526,6 +540,7 @@ async def test_a_second_person_releases_or_rejects_a_held_line(svc: RunningServi
     # a line not held has nothing to decide
     r = await svc.client.post(f"{base}/{line_c}/reject", headers=APPROVER, json={"reason": "x"})
     assert r.status_code == 409, r.text
+    assert (r.json()["type"], r.json()["hold"]) == ("/problems/invoice-line-not-held", "none")
     r = await svc.client.post(f"{base}/99/reject", headers=APPROVER, json={"reason": "x"})
     assert r.status_code == 404
 
@@ -539,8 +554,18 @@ async def test_a_second_person_releases_or_rejects_a_held_line(svc: RunningServi
     assert _money(r.json()["invoice"]) == ("60000.00", "30000.00", "30000.00")
     assert await register_amount() == "30000.00"
     # decided once
-    r = await svc.client.post(f"{base}/{line_a}/reject", headers=official, json={"reason": "no"})
+    r = await svc.client.post(
+        f"{base}/{line_a}/reject",
+        headers={**official, "Accept-Language": "ru"},
+        json={"reason": "no"},
+    )
     assert r.status_code == 409, r.text
+    assert {k: r.json()[k] for k in ("type", "hold", "decided_by")} == {
+        "type": "/problems/invoice-line-decided",
+        "hold": "released",
+        "decided_by": "dev-approver/inspector-4",
+    }
+    assert r.json()["detail"].startswith(f"по строке {line_a} счёта ")
 
     r = await svc.client.post(
         f"{base}/{line_b}/reject", headers=official, json={"reason": "not at the centre"}

@@ -60,8 +60,9 @@ async def a_month(
     return bin_, enrollments
 
 
-async def answer(svc: RunningService, **body: Any) -> Any:
-    return await svc.client.post("/v1/confirmations/answer", json=body)
+async def answer(svc: RunningService, language: str | None = None, **body: Any) -> Any:
+    headers = {"Accept-Language": language} if language else {}
+    return await svc.client.post("/v1/confirmations/answer", json=body, headers=headers)
 
 
 async def test_a_request_asks_each_enrollment_with_attendance_in_the_month(
@@ -198,10 +199,12 @@ async def test_the_link_shows_the_month_and_confirms_it_once(svc: RunningService
     }
 
     # single use: the same link again, or a dispute by it, is refused
-    for again in ("confirm", "dispute"):
-        r = await answer(svc, token=token, answer=again)
+    for again, language, words in (("confirm", "kk", "бір рет"), ("dispute", "ru", "один раз")):
+        r = await answer(svc, language, token=token, answer=again)
         assert r.status_code == 409, r.text
-        assert "бір рет" in r.json()["detail"] and "один раз" in r.json()["detail"]
+        assert r.json()["type"] == "/problems/confirmation-answered"
+        assert r.json()["code"] == "answered"
+        assert words in r.json()["detail"]
     assert await svc.pool.fetchval(state, e) == "confirmed"
     page = await svc.client.get(f"/v1/confirmations/by-token/{token}")
     assert page.json()["state"] == "confirmed" and page.json()["answers"] == []
@@ -265,9 +268,13 @@ async def test_a_wrong_code_or_token_tells_nothing_and_five_lock_the_code(
     ]
     assert [r.status_code for r in unknown] == [404, 404, 404, 404]
     assert len({r.json()["detail"] for r in unknown}) == 1
-    assert unknown[0].json()["detail"] == (
-        "Код табылмады немесе қате. / Код не найден или неверен."
-    )
+    assert unknown[0].json()["detail"] == "The code is not found or is wrong."
+    assert {(r.json()["type"], r.json()["code"]) for r in unknown} == {
+        ("/problems/confirmation-code-unknown", "unknown_code")
+    }
+    in_kazakh = await answer(svc, "kk", enrollment_id=e, code=wrong, answer="confirm")
+    assert in_kazakh.json()["detail"] == "Код табылмады немесе қате."
+    assert in_kazakh.headers["content-language"] == "kk"
     assert (await svc.client.get(f"/v1/confirmations/by-token/{'x' * 43}")).status_code == 404
     # malformed: refused before anything is looked up
     for body in (
@@ -280,12 +287,16 @@ async def test_a_wrong_code_or_token_tells_nothing_and_five_lock_the_code(
         assert (await answer(svc, **body)).status_code == 422, body
 
     # two wrong codes counted above; three more lock the code path of the enrollment
-    for _ in range(3):
+    for _ in range(2):
         assert (await answer(svc, enrollment_id=e, code=wrong, answer="confirm")).status_code == 404
     attempts = "SELECT failed_attempts FROM attendance_confirmations WHERE enrollment_id = $1"
     assert await svc.pool.fetchval(attempts, e) == domain.MAX_CODE_ATTEMPTS
-    locked = await answer(svc, enrollment_id=e, code=code, answer="confirm")
+    locked = await answer(svc, "ru", enrollment_id=e, code=code, answer="confirm")
     assert locked.status_code == 429, locked.text
+    assert locked.json()["type"] == "/problems/confirmation-locked"
+    assert locked.json()["detail"] == (
+        "Слишком много неверных кодов; ответьте по ссылке или обратитесь в региональное управление."
+    )
     assert await svc.pool.fetchval(
         "SELECT state FROM attendance_confirmations WHERE enrollment_id = $1", e
     ) == ("requested")
@@ -305,9 +316,10 @@ async def test_an_expired_request_is_not_answered(svc: RunningService) -> None:
         " WHERE enrollment_id = $1",
         e,
     )
-    r = await answer(svc, token=token, answer="confirm")
+    r = await answer(svc, "kk", token=token, answer="confirm")
     assert r.status_code == 410
-    assert "мерзімі өтті" in r.json()["detail"] and "Срок ответа истёк" in r.json()["detail"]
+    assert r.json()["type"] == "/problems/confirmation-expired"
+    assert r.json()["detail"] == "Жауап беру мерзімі өтті; аймақтық бөлімге хабарласыңыз."
 
 
 async def test_providers_see_their_own_enrollments_and_regions_review_disputes(

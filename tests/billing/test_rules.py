@@ -22,7 +22,14 @@ from billing_world import (
     suspended,
     tariff,
 )
-from harness import ADMIN, RunningService, reset_service, running_service, settings_for
+from harness import (
+    ADMIN,
+    RunningService,
+    reset_service,
+    run_to_end,
+    running_service,
+    settings_for,
+)
 from ssu_billing import domain
 from ssu_billing.main import build
 from ssu_billing.settings import Settings
@@ -59,8 +66,14 @@ async def test_a_providers_key_reports_its_own_bin_only(svc: RunningService) -> 
             "enrollments": [{"enrollment_id": eid, "dates": [f"{year}-01-02"]}],
         }
 
-    r = await svc.client.post("/v1/attendance", headers=PROVIDER, json=body(other_bin, other))
+    r = await svc.client.post(
+        "/v1/attendance",
+        headers={**PROVIDER, "Accept-Language": "ru"},
+        json=body(other_bin, other),
+    )
     assert r.status_code == 403
+    assert r.json()["type"] == "/problems/not-the-keys-bin"
+    assert r.json()["detail"].endswith(f"передаёт посещаемость только по БИН {PROVIDER_BIN}")
     assert r.json()["errors"] == [
         {"field": "provider_bin", "message": f"not the key's BIN {PROVIDER_BIN}"}
     ]
@@ -93,13 +106,12 @@ async def test_a_providers_key_reports_its_own_bin_only(svc: RunningService) -> 
 async def test_four_eyes_compares_officials_and_records_them(svc: RunningService) -> None:
     region, year = "190000000", 2025
     await licensed_provider(svc, region=region, year=year)
-    r = await svc.client.post(
+    started = await run_to_end(
+        svc.client.request,
         "/v1/runs",
         headers=_official(ADMIN, "inspector-17"),
         json={"period": f"{year}-01", "region": region},
     )
-    assert r.status_code == 201, r.text
-    started = r.json()
     assert started["started_by"] == "dev-admin/inspector-17"
     # the same official through another client system is still one pair of eyes
     r = await svc.client.post(
@@ -466,6 +478,10 @@ async def test_attendance_repeats_withdrawals_and_one_date_named_twice(svc: Runn
         " not a withdrawal"
     )
     assert r.json()["errors"] == [{"field": "day", "message": message}]
+    assert (r.json()["type"], r.json()["invoice_number"]) == (
+        "/problems/attendance-invoiced",
+        f"{contract}/{year}-01",
+    )
     days = await svc.pool.fetch(
         "SELECT day FROM attendance WHERE enrollment_id = $1 ORDER BY day", e
     )

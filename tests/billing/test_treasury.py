@@ -190,6 +190,7 @@ async def test_an_invoice_is_paid_in_tranches_until_its_total(svc: RunningServic
     )
     assert r.status_code == 422
     assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["type"] == "/problems/treasury-file-overpays"
     assert r.json()["errors"] == [
         {
             "field": "line 2: amount_paid",
@@ -289,6 +290,10 @@ async def test_a_rejected_payment_is_corrected_and_placed_again(svc: RunningServ
     r = await svc.client.post(url, headers=OFFICIAL, json={"bank_details": new, "reason": "x"})
     assert r.status_code == 409
     assert r.json()["detail"] == "only a rejected payment is corrected; this invoice is paid"
+    assert (r.json()["type"], r.json()["status_of_invoice"]) == (
+        "/problems/payment-not-rejected",
+        "paid",
+    )
     r = await svc.client.post(
         "/v1/invoices/00000000-0000-4000-8000-000000000000/correction",
         headers=OFFICIAL,

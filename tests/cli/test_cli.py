@@ -9,6 +9,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import aio_pika
+import asyncpg
 from harness import (
     AMQP_URL,
     ROOT,
@@ -21,6 +22,7 @@ from harness import (
     wait_ready,
 )
 from prometheus_client import CollectorRegistry
+from ssu_cli.main import run_progress
 from ssu_common import audit, seal
 from ssu_common.db import create_pool, ensure_database, migrate
 from ssu_common.messaging import create_broker, declare_topology
@@ -135,6 +137,22 @@ async def test_usage_and_unreachable_exit_codes() -> None:
     assert out.startswith("licensing     unreachable:")
 
 
+def test_the_progress_bar_of_a_run() -> None:
+    label = "billing 2026-03 national"
+    queued = {"status": "queued", "phase": None, "progress": {"done": 0, "total": None}}
+    assert run_progress(label, queued) == f"{label} [{'-' * 30}] queued"
+    checks = {"status": "running", "phase": "checks", "progress": {"done": 0, "total": 120}}
+    assert run_progress(label, checks) == f"{label} [{'-' * 30}] 0/120 contracts checks"
+    midway = {"status": "running", "phase": "invoices", "progress": {"done": 40, "total": 120}}
+    assert run_progress(label, midway) == (
+        f"{label} [{'#' * 10}{'-' * 20}] 40/120 contracts invoices"
+    )
+    done = {"status": "completed", "phase": "done", "progress": {"done": 120, "total": 120}}
+    assert run_progress(label, done) == f"{label} [{'#' * 30}] 120/120 contracts done"
+    failed = {"status": "failed", "phase": "amounts", "progress": {"done": 0, "total": None}}
+    assert run_progress(label, failed) == f"{label} [{'-' * 30}] failed"
+
+
 async def test_billing_run_of_a_region_and_a_future_month(tmp_path: Path) -> None:
     await reset_service("billing")
     proc = spawn_service("billing", log_dir=tmp_path)
@@ -143,14 +161,42 @@ async def test_billing_run_of_a_region_and_a_future_month(tmp_path: Path) -> Non
         env = {"SSU_BILLING_URL": proc.url}
         today = datetime.now(ZoneInfo("Asia/Almaty")).date()
         last_month = (today.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+        label = f"billing {last_month} 630000000"
+        # a run that fails (its completion refused, as a constraint would): exit 1, and why
+        db = await asyncpg.connect(test_dsn("billing"))
+        try:
+            await db.execute(
+                "CREATE FUNCTION test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$"
+                " BEGIN RAISE EXCEPTION 'completion refused'; END $$;"
+                " CREATE TRIGGER test_refuse BEFORE UPDATE ON runs FOR EACH ROW"
+                " WHEN (NEW.status = 'completed') EXECUTE FUNCTION test_refuse()"
+            )
+            code, out = await ssu("billing", "run", last_month, "--region", "630000000", **env)
+            assert code == 1, out
+            bars = out[: out.index("{")].splitlines()
+            assert bars[-1] == f"{label} [{'-' * 30}] 0/0 contracts failed"
+            failed = json.loads(out[out.index("{") :])
+            assert (failed["status"], failed["phase"]) == ("failed", "checks")
+            assert "completion refused" in failed["error"]
+            await db.execute("DROP TRIGGER test_refuse ON runs; DROP FUNCTION test_refuse")
+        finally:
+            await db.close()
+
         code, out = await ssu("billing", "run", last_month, "--region", "630000000", **env)
         assert code == 0, out
+        bars = out[: out.index("{")].splitlines()
+        # a line per change of the bar (no terminal here), from accepted to done
+        assert bars[0] in (f"{label} [{'-' * 30}] queued", f"{label} [{'-' * 30}] loading")
+        assert bars[-1] == f"{label} [{'#' * 30}] 0/0 contracts done"
+        assert len(bars) == len(set(bars))
         result = json.loads(out[out.index("{") :])
-        assert (result["period"], result["region"], result["invoices"]) == (
+        assert (result["period"], result["region"], result["invoices"], result["status"]) == (
             last_month,
             "630000000",
             0,
+            "completed",
         )
+        assert result["id"] != failed["id"]
         next_month = (today.replace(day=28) + timedelta(days=4)).strftime("%Y-%m")
         code, out = await ssu("billing", "run", next_month, **env)
         assert code == 1

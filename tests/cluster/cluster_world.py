@@ -12,6 +12,7 @@ invoice totals.
 import asyncio
 import contextlib
 import csv
+import functools
 import io
 import itertools
 import json
@@ -31,6 +32,7 @@ from harness import (
     PG_ADMIN,
     ServiceProcess,
     free_port,
+    run_to_end,
     spawn_service,
     wait_ready,
 )
@@ -635,10 +637,15 @@ class Phase:
     async def bill(self) -> dict[int, Decimal]:
         # Each scenario bills its own region: a region's first month of the year may be any, while
         # a national run would wait for the months before it everywhere (billing's run order).
-        run = await self.api.ok(
-            "billing", "POST", "/v1/runs", json={"period": self.period, "region": self.region}
+        # The run is a job: accepted by one replica (202), billed by whichever replica's worker
+        # holds the runs' lock, polled through any replica until it is done.
+        run = await run_to_end(
+            functools.partial(self.api.call, "billing"),
+            "/v1/runs",
+            json={"period": self.period, "region": self.region},
+            timeout=600,
         )
-        assert run is not None
+        assert run["status"] == "completed", run
         totals: dict[int, Decimal] = {}
         for p in self.providers:
             r = await self.api.ok(

@@ -32,6 +32,7 @@ from harness import (
     find_pii,
     processes,
     reset_service,
+    run_to_end,
     spawn_service,
     test_dsn,
     wait_ready,
@@ -452,9 +453,11 @@ async def story(
     girl_eligible = (days - 4) - 5
     expected_elder = Decimal("12500.00") * elder_paid
     expected_girl = half_up(Decimal("150000.00") * girl_eligible / days)
-    r = await http.post(f"{bil}/v1/runs", json={"period": period})
-    assert r.status_code in (200, 201), r.text
-    run = r.json()
+    # The run is a job: accepted at once (202 and its Location), billed in the background;
+    # the department polls it until it is done.
+    run = await run_to_end(http.request, f"{bil}/v1/runs", json={"period": period})
+    assert (run["status"], run["phase"], run["repeated"]) == ("completed", "done", False)
+    assert run["progress"] == {"done": run["invoices"], "total": run["invoices"]}
     r = await http.get(f"{bil}/v1/invoices", params={"provider": bin_a, "period": period})
     [invoice] = r.json()["items"]
     expected_twin = Decimal("12500.00") * 5

@@ -2,12 +2,12 @@
 
 import json
 import uuid
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response, Security
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
 from ssu_common import (
     Connection,
     Principal,
@@ -17,10 +17,11 @@ from ssu_common import (
     csv_text,
     decode_cursor,
     encode_cursor,
+    refusals,
 )
 from ssu_contracts import Bin, Iin, Money, Period, RecipientCategory, RegionCode, ServiceForm
 
-from ssu_billing import domain, service, store
+from ssu_billing import domain, service
 
 router = APIRouter(prefix="/v1", tags=["billing"])
 
@@ -113,8 +114,574 @@ class RunIn(Body):
     region: RegionCode | None = None
 
 
+# --- what the API answers: every 2xx has a schema a generated client can read (issue 14).
+# Money is written as today: a string with two decimals ("125000.00"); instants as ISO 8601
+# strings with their offset, as asyncpg gives them.
+
+AMOUNT = r"^-?[0-9]+\.[0-9]{2}$"
+Amount = Annotated[str, Field(pattern=AMOUNT, examples=["125000.00"])]
+Instant = Annotated[
+    str, Field(json_schema_extra={"format": "date-time"}, examples=["2026-02-01T04:00:00+00:00"])
+]
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class ActiveDatesOut(Out):
+    """Dates billing pays a license for: `until` is the first date no longer active."""
+
+    from_: date = Field(alias="from")
+    until: date | None
+
+
+class LicenseTransitionOut(Out):
+    seq: int
+    event_type: str
+    status: str
+    effective_date: date
+    until: date | None
+    recorded_at: Instant
+
+
+class SubtypeOut(Out):
+    form: str
+    category: str
+
+
+class LicenseOut(Out):
+    model_config = ConfigDict(
+        populate_by_name=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "license_number": "SSU-75-2026-000001",
+                    "bin": "123456789012",
+                    "provider_name": "Мейірім",
+                    "region": "750000000",
+                    "status": "active",
+                    "seq": 3,
+                    "subtypes": [{"form": "semi_stationary", "category": "child_disability"}],
+                    "active": [{"from": "2026-01-10", "until": None}],
+                    "transitions": [],
+                    "updated_at": "2026-01-10T05:00:00+00:00",
+                }
+            ]
+        },
+    )
+
+    license_number: str
+    bin: str
+    provider_name: str | None
+    region: str | None
+    status: str
+    seq: int
+    subtypes: list[SubtypeOut]
+    active: list[ActiveDatesOut]
+    transitions: list[LicenseTransitionOut]
+    updated_at: Instant
+
+
+class EnrollmentOut(Out):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "enrollment_id": "3f0c2a3e-5b1d-4c55-9d1e-0d6f0c0b7a11",
+                    "provider_bin": "123456789012",
+                    "license_number": "SSU-75-2026-000001",
+                    "site_id": "s1",
+                    "region": "750000000",
+                    "form": "semi_stationary",
+                    "category": "child_disability",
+                    "start_date": "2026-01-12",
+                    "end_date": None,
+                    "status": "active",
+                    "seq": 1,
+                    "updated_at": "2026-01-12T06:00:00+00:00",
+                }
+            ]
+        }
+    )
+
+    enrollment_id: str
+    provider_bin: str
+    license_number: str
+    site_id: str
+    region: str
+    form: str
+    category: str
+    start_date: date
+    end_date: date | None
+    status: str
+    seq: int | None
+    updated_at: Instant
+
+
+class TariffFields(Out):
+    id: int
+    region: str
+    form: str
+    category: str
+    effective_from: date
+    rate: Amount
+    unit: Literal["day", "month"]
+    act_reference: str
+    version: int
+    ended_from: date | None
+    # None: a version recorded before who made it was kept
+    created_by: str | None
+    created_at: Instant
+
+
+class TariffOut(TariffFields):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 7,
+                    "region": "750000000",
+                    "form": "semi_stationary",
+                    "category": "*",
+                    "effective_from": "2026-01-01",
+                    "rate": "4500.00",
+                    "unit": "day",
+                    "act_reference": "Алматы әкімдігінің 2025-12-20 № 1234 қаулысы",
+                    "version": 1,
+                    "ended_from": None,
+                    "created_by": "akimat-almaty/economist-2",
+                    "created_at": "2025-12-21T04:00:00+00:00",
+                }
+            ]
+        }
+    )
+
+
+class TariffVersionOut(TariffFields):
+    """A superseded version of a tariff, as its history shows it."""
+
+    superseded_at: Instant | None
+
+
+class TariffWithHistoryOut(TariffFields):
+    history: list[TariffVersionOut]
+
+
+class TariffList(Out):
+    items: list[TariffWithHistoryOut]
+
+
+class ContractOut(Out):
+    number: str
+    provider_bin: str
+    region: str
+    year: int
+    budget: Amount
+
+
+class BankDetailsOut(Out):
+    iik: str
+    bik: str
+    kbk: str
+    knp: str
+
+
+class ContractBankDetailsFields(ContractOut):
+    bank_details: BankDetailsOut | None
+    bank_details_by: str | None
+    bank_details_at: Instant | None
+
+
+class ContractWithBankDetailsOut(ContractBankDetailsFields):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "number": "ALA-2026-017",
+                    "provider_bin": "123456789012",
+                    "region": "750000000",
+                    "year": 2026,
+                    "budget": "12000000.00",
+                    "bank_details": {
+                        "iik": "KZ86125KZT5004100100",
+                        "bik": "HSBKKZKX",
+                        "kbk": "123456",
+                        "knp": "859",
+                    },
+                    "bank_details_by": "akimat-almaty/economist-2",
+                    "bank_details_at": "2026-01-05T04:00:00+00:00",
+                }
+            ]
+        }
+    )
+
+
+class BankDetailsVersionOut(BankDetailsOut):
+    reason: str
+    invoice_number: str | None
+    changed_by: str
+    changed_at: Instant
+
+
+class ContractBankDetailsOut(ContractBankDetailsFields):
+    bank_details_history: list[BankDetailsVersionOut]
+
+
+class BudgetAmendmentOut(Out):
+    previous_budget: Amount
+    budget: Amount
+    act_number: str
+    act_date: date
+    amended_by: str
+    amended_at: Instant
+
+
+class ContractAmendedOut(ContractOut):
+    amendments: list[BudgetAmendmentOut]
+
+
+class ContractBudgetOut(Out):
+    contract_number: str
+    provider_bin: str
+    provider_name: str | None
+    region: str
+    year: int
+    budget: Amount
+    invoiced: Amount
+    over_budget: Amount
+    remaining: Amount
+    held: Amount
+    paid: Amount
+
+
+class RegionBudgetOut(Out):
+    region: str
+    budget: Amount
+    invoiced: Amount
+    over_budget: Amount
+    remaining: Amount
+    held: Amount
+    paid: Amount
+
+
+class BudgetsOut(Out):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "year": 2026,
+                    "contracts": [
+                        {
+                            "contract_number": "ALA-2026-017",
+                            "provider_bin": "123456789012",
+                            "provider_name": "Мейірім",
+                            "region": "750000000",
+                            "year": 2026,
+                            "budget": "12000000.00",
+                            "invoiced": "94500.00",
+                            "over_budget": "0.00",
+                            "remaining": "11905500.00",
+                            "held": "0.00",
+                            "paid": "94500.00",
+                        }
+                    ],
+                    "regions": [
+                        {
+                            "region": "750000000",
+                            "budget": "12000000.00",
+                            "invoiced": "94500.00",
+                            "over_budget": "0.00",
+                            "remaining": "11905500.00",
+                            "held": "0.00",
+                            "paid": "94500.00",
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    year: int
+    contracts: list[ContractBudgetOut]
+    regions: list[RegionBudgetOut]
+
+
+class RecordedDateOut(Out):
+    field: str
+    value: str
+
+
+class RefusedDateOut(Out):
+    field: str
+    reason: str
+    value: str | None
+
+
+class AttendanceOut(Out):
+    accepted: int
+    already_recorded: list[RecordedDateOut]
+    rejected: list[RefusedDateOut]
+
+
+class RefusedLineOut(Out):
+    line: int
+    field: str
+    reason: str
+    value: str | None
+
+
+class AttendanceImportOut(Out):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "accepted": 41,
+                    "already_recorded_count": 1,
+                    "already_recorded": [7],
+                    "rejected_count": 1,
+                    "rejected": [
+                        {
+                            "line": 12,
+                            "field": "iin",
+                            "reason": "not an IIN (12 digits)",
+                            "value": "12345",
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    accepted: int
+    already_recorded_count: int
+    already_recorded: list[int]
+    rejected_count: int
+    rejected: list[RefusedLineOut]
+
+
+class InvoiceFields(Out):
+    id: str
+    number: str
+    run_id: str
+    contract_number: str
+    provider_bin: str
+    provider_name: str | None
+    region: str
+    period: str
+    status: str
+    total: Amount
+    # what held lines wait for, what review rejected, and what the treasury is to pay
+    held: Amount
+    rejected: Amount
+    payable: Amount
+    over_budget: Amount
+    lines: int
+    issued_at: Instant
+    approved_by: str | None
+    paid_amount: Amount | None
+
+
+class InvoiceOut(InvoiceFields):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "7d3f8c1e-2a4b-4e0f-9a51-1b2c3d4e5f60",
+                    "number": "ALA-2026-017/2026-01",
+                    "run_id": "0c1d2e3f-4a5b-4c6d-8e7f-8091a2b3c4d5",
+                    "contract_number": "ALA-2026-017",
+                    "provider_bin": "123456789012",
+                    "provider_name": "Мейірім",
+                    "region": "750000000",
+                    "period": "2026-01",
+                    "status": "approved",
+                    "total": "94500.00",
+                    "held": "0.00",
+                    "rejected": "0.00",
+                    "payable": "94500.00",
+                    "over_budget": "0.00",
+                    "lines": 1,
+                    "issued_at": "2026-02-01T04:00:00+00:00",
+                    "approved_by": "akimat-almaty/head-1",
+                    "paid_amount": None,
+                }
+            ]
+        }
+    )
+
+
+class InvoicePage(Out):
+    items: list[InvoiceOut]
+    next_cursor: str | None
+
+
+class LineTariffOut(Out):
+    tariff_id: int
+    category: str
+    effective_from: date
+    rate: Amount
+    unit: str
+    act_reference: str
+    version: int
+    dates: list[date]
+
+
+class RuleTitleOut(Out):
+    kk: str
+    ru: str
+
+
+class CheckOut(Out):
+    rule: str
+    title: RuleTitleOut
+    passed: bool
+    blocking: bool
+    dates: list[date]
+    # what the rule found (other enrollments, the site and its places...), as the rule says it
+    detail: dict[str, JsonValue] | None
+
+
+class HoldOut(Out):
+    state: str
+    held_amount: Amount
+    decided_by: str | None
+    decided_at: Instant | None
+    reason: str | None
+
+
+class LineRefOut(Out):
+    invoice_id: str
+    line_no: int | None
+
+
+class InvoiceLineOut(Out):
+    line_no: int
+    kind: str
+    enrollment_id: str
+    iin: str
+    form: str
+    category: str
+    month: str = Field(examples=["2026-01"])
+    amount: Amount
+    computed_amount: Amount
+    previously_billed: Amount
+    status: str
+    eligible_days: int
+    attended_days: int
+    eligible_dates: list[date]
+    attended_dates: list[date]
+    tariffs: list[LineTariffOut]
+    untariffed_dates: list[date]
+    # the line an adjustment corrects, or an over-budget line a release offers again
+    corrects: LineRefOut | None
+    # every rule's result (None: billed before the checks existed)
+    checks: list[CheckOut] | None
+    hold: HoldOut
+
+
+class InvoiceWithLinesOut(InvoiceFields):
+    items: list[InvoiceLineOut]
+
+
+class LineDecisionOut(Out):
+    invoice: InvoiceOut
+    line: InvoiceLineOut
+
+
+class AppliedPaymentOut(Out):
+    invoice_number: str
+    status: str
+    amount_paid: str
+    paid_to_date: str
+    invoice_total: str
+
+
+class DiscrepancyOut(Out):
+    line: int
+    invoice_number: str
+    invoice_total: str
+    amount_paid: str
+    reason: str
+
+
+class ReconciliationOut(Out):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "applied": [
+                        {
+                            "invoice_number": "ALA-2026-017/2026-01",
+                            "status": "paid",
+                            "amount_paid": "94500.00",
+                            "paid_to_date": "94500.00",
+                            "invoice_total": "94500.00",
+                        }
+                    ],
+                    "discrepancies": [],
+                    "errors": [],
+                }
+            ]
+        }
+    )
+
+    applied: list[AppliedPaymentOut]
+    discrepancies: list[DiscrepancyOut]
+    errors: list[RefusedLineOut]
+
+
+class CorrectionOut(Out):
+    invoice_number: str
+    status: str
+    placement: int
+    due: Amount
+    # `register` itself would shadow a class attribute of a pydantic model
+    register_: str = Field(
+        alias="register", examples=["/v1/payment-registers/750000000/2026-01.csv"]
+    )
+    contract: ContractWithBankDetailsOut
+
+
+class PeriodSumsOut(Out):
+    region: str
+    period: str
+    invoices: int
+    paid_invoices: int
+    issued: Amount
+    approved: Amount
+    paid: Amount
+    outstanding: Amount
+    held: Amount
+    refused: Amount
+    rejected: Amount
+
+
+class RegionSumsOut(Out):
+    region: str
+    invoices: int
+    paid_invoices: int
+    issued: Amount
+    approved: Amount
+    paid: Amount
+    outstanding: Amount
+    held: Amount
+    refused: Amount
+    rejected: Amount
+
+
+class ReconciliationReportOut(Out):
+    year: int
+    periods: list[PeriodSumsOut]
+    regions: list[RegionSumsOut]
+
+
 def _money(value: Decimal) -> str:
     return f"{value:.2f}"
+
+
+def _instant(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
 
 
 def _visible(principal: Principal, region: str) -> None:
@@ -122,41 +689,24 @@ def _visible(principal: Principal, region: str) -> None:
         raise Problem(404, "not found")
 
 
-def _acts_for(principal: Principal, provider_bin: str) -> None:
-    if not principal.acts_for(provider_bin):
-        raise Problem(
-            403,
-            f"the key of {principal.client} reports attendance for BIN {principal.bin} only",
-            errors=[{"field": "provider_bin", "message": f"not the key's BIN {principal.bin}"}],
-        )
-
-
-def _tariff(row: Any) -> dict[str, Any]:
+def _tariff_fields(row: Any) -> dict[str, Any]:
     return {
         "id": row["id"],
         "region": row["region"],
         "form": row["form"],
         "category": row["category"],
-        "effective_from": row["effective_from"].isoformat(),
+        "effective_from": row["effective_from"],
         "rate": _money(row["rate"]),
         "unit": row["unit"],
         "act_reference": row["act_reference"],
         "version": row["version"],
-        "ended_from": row["ended_from"].isoformat() if row["ended_from"] else None,
+        "ended_from": row["ended_from"],
         "created_by": row["created_by"],
         "created_at": row["updated_at"].isoformat(),
     }
 
 
-def _tariff_version(row: Any) -> dict[str, Any]:
-    """A superseded version of a tariff, as its history shows it."""
-    return {
-        **_tariff(row),
-        "superseded_at": row["superseded_at"].isoformat() if row["superseded_at"] else None,
-    }
-
-
-def _contract(row: Any) -> dict[str, Any]:
+def _contract_fields(row: Any) -> dict[str, Any]:
     return {
         "number": row["number"],
         "provider_bin": row["provider_bin"],
@@ -166,209 +716,186 @@ def _contract(row: Any) -> dict[str, Any]:
     }
 
 
-def _run(row: Any, *, repeated: bool | None = None) -> dict[str, Any]:
-    body = {
-        "id": str(row["id"]),
-        "period": row["period"],
-        "region": row["region"],
-        "status": "approved" if row["approved_by"] else row["status"],
-        "started_by": row["started_by"],
-        "approved_by": row["approved_by"],
-        "invoices": row["invoices"],
-        "lines": row["lines"],
-        "total": _money(row["total"]),
-        "over_budget": _money(row["over_budget"]),
-        "unbilled_dates": row["unbilled_dates"],
-        "uncontracted_enrollments": row["uncontracted"],
-        "held": _money(row["held"]),
-        "held_lines": row["held_lines"],
-        "started_at": row["started_at"].isoformat(),
-        "completed_at": row["completed_at"].isoformat() if row["completed_at"] else None,
-    }
-    if repeated is not None:
-        body["repeated"] = repeated
-    return body
-
-
-def _invoice(row: Any) -> dict[str, Any]:
+def _invoice_fields(invoice: service.Invoice) -> dict[str, Any]:
     return {
-        "id": str(row["id"]),
-        "number": row["number"],
-        "run_id": str(row["run_id"]),
-        "contract_number": row["contract_number"],
-        "provider_bin": row["provider_bin"],
-        "provider_name": row["provider_name"],
-        "region": row["region"],
-        "period": row["period"],
-        "status": row["status"],
-        "total": _money(row["total"]),
-        # what held lines wait for, what review rejected, and what the treasury is to pay
-        "held": _money(row["held"]),
-        "rejected": _money(row["rejected"]),
-        "payable": _money(row["payable"]),
-        "over_budget": _money(row["over_budget"]),
-        "lines": row["lines"],
-        "issued_at": row["issued_at"].isoformat(),
-        "approved_by": row["approved_by"],
-        "paid_amount": None if row["paid_amount"] is None else _money(row["paid_amount"]),
+        "id": invoice.id,
+        "number": invoice.number,
+        "run_id": invoice.run_id,
+        "contract_number": invoice.contract_number,
+        "provider_bin": invoice.provider_bin,
+        "provider_name": invoice.provider_name,
+        "region": invoice.region,
+        "period": invoice.period,
+        "status": invoice.status,
+        "total": _money(invoice.total),
+        "held": _money(invoice.held),
+        "rejected": _money(invoice.rejected),
+        "payable": _money(invoice.payable),
+        "over_budget": _money(invoice.over_budget),
+        "lines": invoice.lines,
+        "issued_at": invoice.issued_at.isoformat(),
+        "approved_by": invoice.approved_by,
+        "paid_amount": None if invoice.paid_amount is None else _money(invoice.paid_amount),
     }
 
 
-def _dates(month: date, mask: int) -> list[str]:
-    return [(month + timedelta(days=n)).isoformat() for n in range(31) if mask >> n & 1]
+def _invoice(invoice: service.Invoice) -> InvoiceOut:
+    return InvoiceOut(**_invoice_fields(invoice))
 
 
-def _checks(row: Any, blocking_rules: list[str] | None) -> list[dict[str, Any]] | None:
+def _dates(month: date, mask: int) -> list[date]:
+    return [month + timedelta(days=n) for n in range(31) if mask >> n & 1]
+
+
+def _checks(line: service.InvoiceLine, blocking_rules: list[str] | None) -> list[CheckOut] | None:
     """Every rule's result on a line (None: billed before the checks existed)."""
-    if row["checks"] is None:
+    if line.checks is None:
         return None
-    failed = {c["rule"]: c for c in json.loads(row["checks"])}
+    failed = {c["rule"]: c for c in json.loads(line.checks)}
     blocking = set(blocking_rules or [])
-    month = row["month"]
-    results: list[dict[str, Any]] = []
+    results: list[CheckOut] = []
     for slug, rule in domain.RULES.items():
         found = failed.get(slug)
         results.append(
-            {
-                "rule": slug,
-                "title": {"kk": rule.kk, "ru": rule.ru},
-                "passed": found is None,
-                "blocking": found["blocking"] if found else slug in blocking,
-                "dates": _dates(month, found["mask"]) if found else [],
-                "detail": found["detail"] if found else None,
-            }
+            CheckOut(
+                rule=slug,
+                title=RuleTitleOut(kk=rule.kk, ru=rule.ru),
+                passed=found is None,
+                blocking=found["blocking"] if found else slug in blocking,
+                dates=_dates(line.month, found["mask"]) if found else [],
+                detail=found["detail"] if found else None,
+            )
         )
     return results
 
 
-def _hold(row: Any) -> dict[str, Any]:
-    return {
-        "state": row["hold"],
-        "held_amount": _money(row["held_amount"]),
-        "decided_by": row["hold_decided_by"],
-        "decided_at": row["hold_decided_at"].isoformat() if row["hold_decided_at"] else None,
-        "reason": row["hold_reason"],
-    }
-
-
 def _line(
-    row: Any, tariffs: dict[int, Any], blocking_rules: list[str] | None = None
-) -> dict[str, Any]:
-    month = row["month"]
-    source = row["source_invoice_id"]
-    return {
-        "line_no": row["line_no"],
-        "kind": row["kind"],
-        "enrollment_id": row["enrollment_id"],
-        "iin": row["iin"],
-        "form": row["form"],
-        "category": row["category"],
-        "month": f"{month:%Y-%m}",
-        "amount": _money(row["amount"]),
-        "computed_amount": _money(row["computed_amount"]),
-        "previously_billed": _money(row["previously_billed"]),
-        "status": row["status"],
-        "eligible_days": row["eligible_days"],
-        "attended_days": row["attended_days"],
-        "eligible_dates": _dates(month, row["eligible_mask"]),
-        "attended_dates": _dates(month, row["attended_mask"]),
-        "tariffs": [
-            {
-                "tariff_id": tariff_id,
-                "category": tariffs[tariff_id]["category"],
-                "effective_from": tariffs[tariff_id]["effective_from"].isoformat(),
-                "rate": _money(tariffs[tariff_id]["rate"]),
-                "unit": tariffs[tariff_id]["unit"],
-                "act_reference": tariffs[tariff_id]["act_reference"],
-                "version": tariffs[tariff_id]["version"],
-                "dates": _dates(month, mask),
-            }
+    line: service.InvoiceLine,
+    tariffs: dict[int, service.LineTariff],
+    blocking_rules: list[str] | None = None,
+) -> InvoiceLineOut:
+    month = line.month
+    return InvoiceLineOut(
+        line_no=line.line_no,
+        kind=line.kind,
+        enrollment_id=line.enrollment_id,
+        iin=line.iin,
+        form=line.form,
+        category=line.category,
+        month=f"{month:%Y-%m}",
+        amount=_money(line.amount),
+        computed_amount=_money(line.computed_amount),
+        previously_billed=_money(line.previously_billed),
+        status=line.status,
+        eligible_days=line.eligible_days,
+        attended_days=line.attended_days,
+        eligible_dates=_dates(month, line.eligible_mask),
+        attended_dates=_dates(month, line.attended_mask),
+        tariffs=[
+            LineTariffOut(
+                tariff_id=tariff_id,
+                category=tariffs[tariff_id].category,
+                effective_from=tariffs[tariff_id].effective_from,
+                rate=_money(tariffs[tariff_id].rate),
+                unit=tariffs[tariff_id].unit,
+                act_reference=tariffs[tariff_id].act_reference,
+                version=tariffs[tariff_id].version,
+                dates=_dates(month, mask),
+            )
             for tariff_id, mask in sorted(
-                zip(row["tariff_ids"], row["counted_masks"], strict=True),
-                key=lambda part: (tariffs[part[0]]["effective_from"], part[0]),
+                zip(line.tariff_ids, line.counted_masks, strict=True),
+                key=lambda part: (tariffs[part[0]].effective_from, part[0]),
             )
         ],
-        "untariffed_dates": _dates(month, row["untariffed_mask"]),
-        # the line an adjustment corrects, or an over-budget line a release offers again
-        "corrects": None
-        if source is None
-        else {"invoice_id": str(source), "line_no": row["source_line_no"]},
-        "checks": _checks(row, blocking_rules),
-        "hold": _hold(row),
-    }
+        untariffed_dates=_dates(month, line.untariffed_mask),
+        corrects=None
+        if line.source_invoice_id is None
+        else LineRefOut(invoice_id=line.source_invoice_id, line_no=line.source_line_no),
+        checks=_checks(line, blocking_rules),
+        hold=HoldOut(
+            state=line.hold,
+            held_amount=_money(line.held_amount),
+            decided_by=line.hold_decided_by,
+            decided_at=_instant(line.hold_decided_at),
+            reason=line.hold_reason,
+        ),
+    )
 
 
 # what billing knows of licensing's and registry's events
 
 
 @router.get("/licenses/{number}")
-async def get_license(number: str, principal: Read, conn: Conn) -> dict[str, Any]:
+async def get_license(number: str, principal: Read, conn: Conn) -> LicenseOut:
     """Billing's view of a license, as its events built it: an integrator sees that an event
     has arrived (`seq`, `transitions`) before starting a run."""
     known = await service.license_knowledge(conn, number)
     if known is None or not principal.sees_region(known[0]["region"]):
         raise Problem(404, "billing knows no such license")
     row, transitions = known
-    return {
-        "license_number": row["license_number"],
-        "bin": row["bin"],
-        "provider_name": row["provider_name"],
-        "region": row["region"],
-        "status": row["status"],
-        "seq": row["seq"],
-        "subtypes": json.loads(row["subtypes"]),
+    return LicenseOut(
+        license_number=row["license_number"],
+        bin=row["bin"],
+        provider_name=row["provider_name"],
+        region=row["region"],
+        status=row["status"],
+        seq=row["seq"],
+        subtypes=json.loads(row["subtypes"]),
         # the dates billing pays for: `until` is the first date no longer active (None: open)
-        "active": [
-            {"from": start.isoformat(), "until": end.isoformat() if end else None}
+        active=[
+            ActiveDatesOut(from_=start, until=end)
             for start, end in zip(row["active_from"], row["active_until"], strict=True)
         ],
-        "transitions": [
-            {
-                "seq": t["seq"],
-                "event_type": t["event_type"],
-                "status": t["status"],
-                "effective_date": t["effective_date"].isoformat(),
-                "until": t["until"].isoformat() if t["until"] else None,
-                "recorded_at": t["recorded_at"].isoformat(),
-            }
+        transitions=[
+            LicenseTransitionOut(
+                seq=t["seq"],
+                event_type=t["event_type"],
+                status=t["status"],
+                effective_date=t["effective_date"],
+                until=t["until"],
+                recorded_at=t["recorded_at"].isoformat(),
+            )
             for t in transitions
         ],
-        "updated_at": row["updated_at"].isoformat(),
-    }
+        updated_at=row["updated_at"].isoformat(),
+    )
 
 
 @router.get("/enrollments/{enrollment_id}")
-async def get_enrollment(enrollment_id: str, principal: Read, conn: Conn) -> dict[str, Any]:
+async def get_enrollment(enrollment_id: str, principal: Read, conn: Conn) -> EnrollmentOut:
     """Billing's view of an enrollment, as registry's events built it (without the IIN)."""
     row = await service.enrollment_knowledge(conn, enrollment_id)
     if row is None or not principal.sees_region(row["region"]):
         raise Problem(404, "billing knows no such enrollment")
-    return {
-        "enrollment_id": row["enrollment_id"],
-        "provider_bin": row["provider_bin"],
-        "license_number": row["license_number"],
-        "site_id": row["site_id"],
-        "region": row["region"],
-        "form": row["form"],
-        "category": row["category"],
-        "start_date": row["start_date"].isoformat(),
-        "end_date": row["end_date"].isoformat() if row["end_date"] else None,
-        "status": row["status"],
-        "seq": row["seq"],
-        "updated_at": row["updated_at"].isoformat(),
-    }
+    return EnrollmentOut(
+        enrollment_id=row["enrollment_id"],
+        provider_bin=row["provider_bin"],
+        license_number=row["license_number"],
+        site_id=row["site_id"],
+        region=row["region"],
+        form=row["form"],
+        category=row["category"],
+        start_date=row["start_date"],
+        end_date=row["end_date"],
+        status=row["status"],
+        seq=row["seq"],
+        updated_at=row["updated_at"].isoformat(),
+    )
 
 
 # tariffs and contracts
 
 
-@router.put("/tariffs")
+@router.put(
+    "/tariffs",
+    responses={201: {"model": TariffOut, "description": "A new tariff"}},
+)
 async def put_tariff(
     body: TariffIn, request: Request, response: Response, principal: Write, conn: Conn
-) -> dict[str, Any]:
-    _visible(principal, body.region)
+) -> TariffOut:
     """A new tariff (201) or the next version of one held (200): the version replaced stays in
     its history, and invoice lines computed from it keep explaining themselves by it."""
+    _visible(principal, body.region)
     row, created = await service.put_tariff(
         conn=conn,
         region=body.region,
@@ -383,7 +910,7 @@ async def put_tariff(
         ended_from=body.ended_from,
     )
     response.status_code = 201 if created else 200
-    return _tariff(row)
+    return TariffOut(**_tariff_fields(row))
 
 
 @router.get("/tariffs")
@@ -392,21 +919,30 @@ async def get_tariffs(
     conn: Conn,
     region: RegionCode | None = None,
     year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
-) -> dict[str, Any]:
+) -> TariffList:
     if principal.region is not None:
         if region is not None and region != principal.region:
             raise Problem(404, "not found")
         region = principal.region
     rows, versions = await service.tariffs_with_history(conn, region=region, year=year)
-    history: dict[int, list[dict[str, Any]]] = {}
+    history: dict[int, list[TariffVersionOut]] = {}
     for v in versions:
         if v["id"] != v["current_id"]:
-            history.setdefault(v["current_id"], []).append(_tariff_version(v))
-    return {"items": [{**_tariff(r), "history": history.get(r["id"], [])} for r in rows]}
+            history.setdefault(v["current_id"], []).append(
+                TariffVersionOut(**_tariff_fields(v), superseded_at=_instant(v["superseded_at"]))
+            )
+    return TariffList(
+        items=[
+            TariffWithHistoryOut(**_tariff_fields(r), history=history.get(r["id"], []))
+            for r in rows
+        ]
+    )
 
 
-@router.post("/contracts", status_code=201)
-async def post_contract(body: ContractIn, principal: Write, conn: Conn) -> dict[str, Any]:
+@router.post("/contracts", status_code=201, responses=refusals(domain.CONTRACT_EXISTS))
+async def post_contract(
+    body: ContractIn, principal: Write, conn: Conn
+) -> ContractWithBankDetailsOut:
     _visible(principal, body.region)
     row = await service.create_contract_with_bank_details(
         conn=conn,
@@ -418,13 +954,13 @@ async def post_contract(body: ContractIn, principal: Write, conn: Conn) -> dict[
         bank_details=body.bank_details.details(),
         actor=principal.actor,
     )
-    return _contract_with_bank_details(row)
+    return ContractWithBankDetailsOut(**_contract_with_bank_details(row))
 
 
 @router.put("/contracts/{number}/bank-details")
 async def put_bank_details(
     number: str, body: BankDetailsChangeIn, principal: Write, conn: Conn
-) -> dict[str, Any]:
+) -> ContractBankDetailsOut:
     """Change a contract's bank details: the registers issued after carry the new ones."""
     row, history = await service.change_bank_details(
         conn=conn,
@@ -434,34 +970,35 @@ async def put_bank_details(
         actor=principal.actor,
         region_scope=principal.region,
     )
-    return {
+    return ContractBankDetailsOut(
         **_contract_with_bank_details(row),
-        "bank_details_history": [_bank_details_version(v) for v in history],
-    }
-
-
-def _bank_details(row: Any) -> dict[str, Any] | None:
-    if row["iik"] is None:
-        return None
-    return {"iik": row["iik"], "bik": row["bik"], "kbk": row["kbk"], "knp": row["knp"]}
+        bank_details_history=[
+            BankDetailsVersionOut(
+                iik=v["iik"],
+                bik=v["bik"],
+                kbk=v["kbk"],
+                knp=v["knp"],
+                reason=v["reason"],
+                invoice_number=v["invoice_number"],
+                changed_by=v["changed_by"],
+                changed_at=v["changed_at"].isoformat(),
+            )
+            for v in history
+        ],
+    )
 
 
 def _contract_with_bank_details(row: Any) -> dict[str, Any]:
+    details = (
+        None
+        if row["iik"] is None
+        else BankDetailsOut(iik=row["iik"], bik=row["bik"], kbk=row["kbk"], knp=row["knp"])
+    )
     return {
-        **_contract(row),
-        "bank_details": _bank_details(row),
+        **_contract_fields(row),
+        "bank_details": details,
         "bank_details_by": row["bank_details_by"],
-        "bank_details_at": row["bank_details_at"].isoformat() if row["bank_details_at"] else None,
-    }
-
-
-def _bank_details_version(row: Any) -> dict[str, Any]:
-    return {
-        **(_bank_details(row) or {}),
-        "reason": row["reason"],
-        "invoice_number": row["invoice_number"],
-        "changed_by": row["changed_by"],
-        "changed_at": row["changed_at"].isoformat(),
+        "bank_details_at": _instant(row["bank_details_at"]),
     }
 
 
@@ -474,7 +1011,7 @@ class BudgetAmendmentIn(Body):
 @router.post("/contracts/{number}/budget-amendments", status_code=201)
 async def amend_budget(
     number: str, body: BudgetAmendmentIn, principal: Write, conn: Conn
-) -> dict[str, Any]:
+) -> ContractAmendedOut:
     """Amend a contract's budget by an akimat's act; lines over the old budget are offered
     again in the next run of the contract once the budget grows."""
     row, amendments = await service.amend_budget(
@@ -486,76 +1023,83 @@ async def amend_budget(
         actor=principal.actor,
         region_scope=principal.region,
     )
-    return {
-        **_contract(row),
-        "amendments": [
-            {
-                "previous_budget": _money(a["previous_budget"]),
-                "budget": _money(a["budget"]),
-                "act_number": a["act_number"],
-                "act_date": a["act_date"].isoformat(),
-                "amended_by": a["amended_by"],
-                "amended_at": a["amended_at"].isoformat(),
-            }
+    return ContractAmendedOut(
+        **_contract_fields(row),
+        amendments=[
+            BudgetAmendmentOut(
+                previous_budget=_money(a["previous_budget"]),
+                budget=_money(a["budget"]),
+                act_number=a["act_number"],
+                act_date=a["act_date"],
+                amended_by=a["amended_by"],
+                amended_at=a["amended_at"].isoformat(),
+            )
             for a in amendments
         ],
-    }
+    )
+
+
+_BUDGET_SUMS = ("budget", "invoiced", "over_budget", "held", "paid")
 
 
 @router.get("/budgets")
 async def get_budgets(
     principal: Read, conn: Conn, year: Annotated[int, Query(ge=2000, le=2100)]
-) -> dict[str, Any]:
-    rows = await store.budgets(conn, year=year, region=principal.region)
-    contracts = [
-        {
-            "contract_number": r["number"],
-            "provider_bin": r["provider_bin"],
-            "provider_name": r["provider_name"],
-            "region": r["region"],
-            "year": r["year"],
-            "budget": _money(r["budget"]),
-            "invoiced": _money(r["invoiced"]),
-            "over_budget": _money(r["over_budget"]),
-            "remaining": _money(r["budget"] - r["invoiced"]),
-            # of the invoiced (committed): held for review, and paid
-            "held": _money(r["held"]),
-            "paid": _money(r["paid"]),
-        }
-        for r in rows
-    ]
+) -> BudgetsOut:
+    rows = await service.budgets(conn=conn, year=year, region_scope=principal.region)
     regions: dict[str, dict[str, Decimal]] = {}
     for r in rows:
-        total = regions.setdefault(
-            r["region"],
-            dict.fromkeys(("budget", "invoiced", "over_budget", "held", "paid"), Decimal(0)),
-        )
-        for name in ("budget", "invoiced", "over_budget", "held", "paid"):
-            total[name] += r[name]
-    return {
-        "year": year,
-        "contracts": contracts,
-        "regions": [
-            {
-                "region": region,
-                "budget": _money(t["budget"]),
-                "invoiced": _money(t["invoiced"]),
-                "over_budget": _money(t["over_budget"]),
-                "remaining": _money(t["budget"] - t["invoiced"]),
-                "held": _money(t["held"]),
-                "paid": _money(t["paid"]),
-            }
+        total = regions.setdefault(r.region, dict.fromkeys(_BUDGET_SUMS, Decimal(0)))
+        for name in _BUDGET_SUMS:
+            total[name] += getattr(r, name)
+    return BudgetsOut(
+        year=year,
+        contracts=[
+            ContractBudgetOut(
+                contract_number=r.number,
+                provider_bin=r.provider_bin,
+                provider_name=r.provider_name,
+                region=r.region,
+                year=r.year,
+                budget=_money(r.budget),
+                invoiced=_money(r.invoiced),
+                over_budget=_money(r.over_budget),
+                remaining=_money(r.budget - r.invoiced),
+                held=_money(r.held),
+                paid=_money(r.paid),
+            )
+            for r in rows
+        ],
+        regions=[
+            RegionBudgetOut(
+                region=region,
+                budget=_money(t["budget"]),
+                invoiced=_money(t["invoiced"]),
+                over_budget=_money(t["over_budget"]),
+                remaining=_money(t["budget"] - t["invoiced"]),
+                held=_money(t["held"]),
+                paid=_money(t["paid"]),
+            )
             for region, t in sorted(regions.items())
         ],
-    }
+    )
 
 
 # attendance
 
+CSV_BODY: dict[str, Any] = {
+    "requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}, "required": True}
+}
 
-@router.post("/attendance")
-async def post_attendance(body: AttendanceIn, principal: Report, conn: Conn) -> dict[str, Any]:
-    _acts_for(principal, body.provider_bin)
+
+@router.post("/attendance", responses=refusals(domain.NOT_THE_KEYS_BIN))
+async def post_attendance(body: AttendanceIn, principal: Report, conn: Conn) -> AttendanceOut:
+    service.refuse_other_bin(
+        key_bin=principal.bin,
+        client=principal.client,
+        provider_bin=body.provider_bin,
+        reads=False,
+    )
     rows = [
         service.AttendanceInput(
             ref=f"enrollments.{i}.dates.{j}",
@@ -576,22 +1120,24 @@ async def post_attendance(body: AttendanceIn, principal: Report, conn: Conn) -> 
         region_scope=principal.region,
         already=already,
     )
-    return {
-        "accepted": accepted,
-        "already_recorded": [{"field": a["ref"], "value": a["value"]} for a in already],
-        "rejected": [
-            {"field": e["ref"], "reason": e["reason"], "value": e["value"]} for e in errors
+    return AttendanceOut(
+        accepted=accepted,
+        already_recorded=[RecordedDateOut(field=a["ref"], value=a["value"]) for a in already],
+        rejected=[
+            RefusedDateOut(field=e["ref"], reason=e["reason"], value=e["value"]) for e in errors
         ],
-    }
+    )
 
 
-@router.post("/attendance/import")
+@router.post(
+    "/attendance/import", openapi_extra=CSV_BODY, responses=refusals(domain.NOT_THE_KEYS_BIN)
+)
 async def import_attendance(
     request: Request,
     principal: Report,
     conn: Conn,
     month: Annotated[Period | None, Query()] = None,
-) -> dict[str, Any]:
+) -> AttendanceImportOut:
     """Record attendance from a CSV file (`iin,provider_bin,date`): every row is checked;
     `rejected_count` counts the refused rows, `rejected` lists the first of them by line (at
     most SSU_MAX_IMPORT_ERRORS); dates recorded before are not refused: they are counted in
@@ -605,21 +1151,25 @@ async def import_attendance(
         max_errors=request.app.state.runtime.settings.max_import_errors,
         provider_bin_scope=principal.bin,
     )
-    return {
-        "accepted": result.accepted,
-        "already_recorded_count": len(result.already_recorded),
-        "already_recorded": result.already_recorded[
+    return AttendanceImportOut(
+        accepted=result.accepted,
+        already_recorded_count=len(result.already_recorded),
+        already_recorded=result.already_recorded[
             : request.app.state.runtime.settings.max_import_errors
         ],
-        "rejected_count": result.rejected,
-        "rejected": [
-            {"line": e.line, "field": e.field, "reason": e.reason, "value": e.value}
+        rejected_count=result.rejected,
+        rejected=[
+            RefusedLineOut(line=e.line, field=e.field, reason=e.reason, value=e.value)
             for e in result.errors
         ],
-    }
+    )
 
 
-@router.delete("/attendance/{enrollment_id}/{day}", status_code=204)
+@router.delete(
+    "/attendance/{enrollment_id}/{day}",
+    status_code=204,
+    responses=refusals(domain.NOT_THE_KEYS_BIN, domain.ATTENDANCE_INVOICED),
+)
 async def withdraw_attendance(
     enrollment_id: str, day: date, principal: Report, conn: Conn
 ) -> Response:
@@ -644,34 +1194,143 @@ async def _csv_body(request: Request) -> str:
 # runs and invoices
 
 
-@router.post("/runs")
+class RunProgress(BaseModel):
+    """How far the run is, in contracts: the phases before `invoices` work on every contract
+    at once (set-based), so `done` moves while the invoices are written."""
+
+    done: int = Field(description="contracts invoiced so far", examples=[40])
+    total: int | None = Field(
+        description="contracts the run invoices; null until the amounts are computed",
+        examples=[120],
+    )
+
+
+class RunOut(BaseModel):
+    """A billing run: a job that POST /v1/runs accepts and the service bills in the background;
+    poll GET /v1/runs/{id} (its `Location`) until `status` is `completed` or `failed`."""
+
+    id: str
+    period: str = Field(examples=["2026-10"])
+    region: str | None = Field(description="KATO of the region billed; null: national")
+    status: Literal["queued", "running", "completed", "failed", "approved"] = Field(
+        description="queued: accepted, waiting for the runs before it; running; completed "
+        "(invoices issued); failed (nothing billed: see `error`; the month may be run again); "
+        "approved (a second person approved the invoices)"
+    )
+    phase: service.RunPhase | None = Field(
+        description="where a running run is (loading, amounts, checks, invoices), `done` once "
+        "completed; null while queued; a failed run keeps the phase it failed in"
+    )
+    progress: RunProgress
+    error: str | None = Field(description="why the run failed (null unless failed)")
+    started_by: str
+    approved_by: str | None
+    invoices: int
+    lines: int
+    total: str = Field(examples=["3622312116.80"])
+    over_budget: str
+    unbilled_dates: int
+    uncontracted_enrollments: int
+    held: str
+    held_lines: int
+    accepted_at: datetime
+    started_at: datetime | None = Field(description="when billing began; null while queued")
+    finished_at: datetime | None = Field(description="when it completed or failed")
+    completed_at: datetime | None
+    repeated: bool | None = Field(
+        default=None,
+        description="on POST: true when the period and scope had been accepted before (200)",
+    )
+
+
+def _run(run: service.Run, *, repeated: bool | None = None) -> RunOut:
+    return RunOut(
+        id=run.id,
+        period=run.period,
+        region=run.region,
+        status="approved" if run.approved_by else run.status,
+        phase=run.phase,
+        progress=RunProgress(done=run.progress_done, total=run.progress_total),
+        error=run.error,
+        started_by=run.started_by,
+        approved_by=run.approved_by,
+        invoices=run.invoices,
+        lines=run.lines,
+        total=_money(run.total),
+        over_budget=_money(run.over_budget),
+        unbilled_dates=run.unbilled_dates,
+        uncontracted_enrollments=run.uncontracted,
+        held=_money(run.held),
+        held_lines=run.held_lines,
+        accepted_at=run.accepted_at,
+        started_at=None if run.status == "queued" else run.started_at,
+        finished_at=run.completed_at or run.failed_at,
+        completed_at=run.completed_at,
+        repeated=repeated,
+    )
+
+
+_LOCATION = {
+    "Location": {
+        "description": "the run: poll it until it is completed or failed",
+        "schema": {"type": "string", "examples": ["/v1/runs/6f1c0d3e-8a51-4f0e-9d0b-2d9f4b8e7c11"]},
+    }
+}
+
+
+@router.post(
+    "/runs",
+    status_code=202,
+    response_model=RunOut,
+    responses={
+        202: {
+            "description": "Accepted: the run is queued and billed in the background",
+            "headers": _LOCATION,
+        },
+        200: {
+            "description": "This period and scope were accepted before: that run (`repeated`)",
+            "model": RunOut,
+            "headers": _LOCATION,
+        },
+        409: {"description": "The month breaks the order of runs, or a national run covered it"},
+    },
+)
 async def post_run(
     body: RunIn, request: Request, response: Response, principal: RunScope, conn: Conn
-) -> Any:
+) -> RunOut:
+    """Accept a billing run of a month (202 and its `Location`); the service bills it in the
+    background, and GET /v1/runs/{id} shows its phase and progress."""
     region = service.run_scope(requested=body.region, key_region=principal.region)
-    outcome = await service.run_billing(
+    outcome = await service.accept_run(
         conn=conn,
         period=body.period,
         region=region,
         started_by=principal.actor,
         policy=request.app.state.runtime.settings.check_policy(),
     )
-    response.status_code = 200 if outcome.repeated else 201
+    response.status_code = 200 if outcome.repeated else 202
+    response.headers["Location"] = f"/v1/runs/{outcome.run.id}"
     return _run(outcome.run, repeated=outcome.repeated)
 
 
-@router.get("/runs/{run_id}")
-async def get_run(run_id: str, principal: Read, conn: Conn) -> dict[str, Any]:
-    row = await service.get_run(conn=conn, run_id=_uuid(run_id), region_scope=principal.region)
-    return _run(row)
+@router.get("/runs/{run_id}", response_model=RunOut)
+async def get_run(run_id: str, principal: Read, conn: Conn) -> RunOut:
+    """A run: its status, phase and progress while it runs, its totals once completed."""
+    run = await service.get_run(conn=conn, run_id=_uuid(run_id), region_scope=principal.region)
+    return _run(run)
 
 
-@router.post("/runs/{run_id}/approve")
-async def approve_run(run_id: str, principal: Approve, conn: Conn) -> dict[str, Any]:
-    row = await service.approve_run(
+@router.post(
+    "/runs/{run_id}/approve",
+    response_model=RunOut,
+    responses={409: {"description": "The run is not completed (queued, running or failed)"}},
+)
+async def approve_run(run_id: str, principal: Approve, conn: Conn) -> RunOut:
+    """Approve a completed run's invoices: a second person, not the one that started it."""
+    run = await service.approve_run(
         conn=conn, run_id=_uuid(run_id), approver=principal.actor, region_scope=principal.region
     )
-    return _run(row)
+    return _run(run)
 
 
 @router.get("/invoices")
@@ -682,30 +1341,32 @@ async def list_invoices(
     period: Period | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
     cursor: str | None = None,
-) -> dict[str, Any]:
+) -> InvoicePage:
     after = decode_cursor(cursor, str) or ""
-    rows = await store.list_invoices(
-        conn, provider=provider, period=period, region=principal.region, after=after, limit=limit
+    invoices = await service.list_invoices(
+        conn=conn,
+        provider=provider,
+        period=period,
+        region_scope=principal.region,
+        after=after,
+        limit=limit,
     )
-    next_cursor = encode_cursor(rows[-1]["number"]) if len(rows) == limit else None
-    return {"items": [_invoice(r) for r in rows], "next_cursor": next_cursor}
+    next_cursor = encode_cursor(invoices[-1].number) if len(invoices) == limit else None
+    return InvoicePage(items=[_invoice(i) for i in invoices], next_cursor=next_cursor)
 
 
 @router.get("/invoices/{invoice_id}")
-async def get_invoice(invoice_id: str, principal: Read, conn: Conn) -> dict[str, Any]:
-    row = await store.get_invoice(conn, _uuid(invoice_id))
-    if row is None or not principal.sees_region(row["region"]):
-        raise Problem(404, "no such invoice")
-    lines = await store.invoice_lines(conn, str(row["id"]))
-    ids = sorted({t for line in lines for t in line["tariff_ids"]})
-    tariffs = {t["id"]: t for t in await store.tariffs_by_id(conn, ids)}
-    await service.record_invoice_read(
-        conn=conn, invoice_number=row["number"], iins=[line["iin"] for line in lines]
+async def get_invoice(invoice_id: str, principal: Read, conn: Conn) -> InvoiceWithLinesOut:
+    """An invoice with every line explained: dates eligible and attended, the tariff versions
+    counted, the checks and the hold (the read of the recipients is audited)."""
+    found = await service.invoice_with_lines(
+        conn=conn, invoice_id=_uuid(invoice_id), region_scope=principal.region
     )
-    return {
-        **_invoice(row),
-        "items": [_line(line, tariffs, row["blocking_rules"]) for line in lines],
-    }
+    invoice = found.invoice
+    return InvoiceWithLinesOut(
+        **_invoice_fields(invoice),
+        items=[_line(line, found.tariffs, invoice.blocking_rules) for line in found.lines],
+    )
 
 
 class DecisionIn(Body):
@@ -714,38 +1375,41 @@ class DecisionIn(Body):
 
 async def _decide(
     invoice_id: str, line_no: int, decision: str, body: DecisionIn, principal: Principal, conn: Conn
-) -> dict[str, Any]:
-    invoice_id = _uuid(invoice_id)
-    line = await service.decide_held_line(
+) -> LineDecisionOut:
+    decided = await service.decide_held_line(
         conn=conn,
-        invoice_id=invoice_id,
+        invoice_id=_uuid(invoice_id),
         line_no=line_no,
         decision=decision,
         actor=principal.actor,
         reason=body.reason,
         region_scope=principal.region,
     )
-    invoice = await store.get_invoice(conn, invoice_id)
-    tariffs = {t["id"]: t for t in await store.tariffs_by_id(conn, list(line["tariff_ids"]))}
-    return {
-        "invoice": _invoice(invoice),
-        "line": _line(line, tariffs, invoice["blocking_rules"]),
-    }
+    invoice = decided.invoice
+    return LineDecisionOut(
+        invoice=_invoice(invoice),
+        line=_line(decided.lines[0], decided.tariffs, invoice.blocking_rules),
+    )
 
 
-@router.post("/invoices/{invoice_id}/lines/{line_no}/release")
+HELD_LINE_REFUSALS = refusals(
+    domain.RUN_FOUR_EYES, domain.INVOICE_LINE_NOT_HELD, domain.INVOICE_LINE_DECIDED
+)
+
+
+@router.post("/invoices/{invoice_id}/lines/{line_no}/release", responses=HELD_LINE_REFUSALS)
 async def release_line(
     invoice_id: str, line_no: int, body: DecisionIn, principal: Approve, conn: Conn
-) -> dict[str, Any]:
+) -> LineDecisionOut:
     """Four eyes on a held line: another person than the one that started the run releases it;
     its held amount becomes payable."""
     return await _decide(invoice_id, line_no, "released", body, principal, conn)
 
 
-@router.post("/invoices/{invoice_id}/lines/{line_no}/reject")
+@router.post("/invoices/{invoice_id}/lines/{line_no}/reject", responses=HELD_LINE_REFUSALS)
 async def reject_line(
     invoice_id: str, line_no: int, body: DecisionIn, principal: Approve, conn: Conn
-) -> dict[str, Any]:
+) -> LineDecisionOut:
     """Four eyes on a held line: another person than the one that started the run rejects it;
     its held amount is never paid."""
     return await _decide(invoice_id, line_no, "rejected", body, principal, conn)
@@ -779,7 +1443,31 @@ REGISTER_HEADER = [
 ]
 
 
-@router.get("/payment-registers/{region}/{period}.csv")
+class CsvResponse(Response):
+    media_type = "text/csv"
+
+
+CSV_ANSWER: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The register: a header line, a line per invoice, the control total",
+        "content": {
+            "text/csv": {
+                "schema": {"type": "string"},
+                "example": ",".join(REGISTER_HEADER)
+                + "\r\nALA-2026-017/2026-01,ALA-2026-017,123456789012,Мейірім,750000000,2026-01,"
+                "94500.00,akimat-almaty/head-1,KZ86125KZT5004100100,HSBKKZKX,123456,859,"
+                "94500.00,0.00,1\r\ncontrol_total,1,,,750000000,2026-01,94500.00,,,,,,,,\r\n",
+            }
+        },
+    }
+}
+
+
+@router.get(
+    "/payment-registers/{region}/{period}.csv",
+    response_class=CsvResponse,
+    responses=CSV_ANSWER,
+)
 async def payment_register(
     region: RegionCode, period: Period, principal: Treasury, conn: Conn
 ) -> Response:
@@ -787,46 +1475,52 @@ async def payment_register(
     the amount still due (`amount`) to its contract's bank details; a paid invoice leaves the
     register, a rejected one returns once corrected (a new `placement`). The last line is the
     control total: `control_total`, the number of lines, and the sum of `amount`."""
-    _visible(principal, region)
-    rows = await store.payment_register(conn, region=region, period=period)
-    lines: list[list[Any]] = [
+    rows = await service.payment_register(
+        conn=conn, region=region, period=period, region_scope=principal.region
+    )
+    lines: list[list[object]] = [
         [
-            r["number"],
-            r["contract_number"],
-            r["provider_bin"],
-            r["provider_name"],
-            r["region"],
-            r["period"],
-            domain.round_money(r["due"]),  # a number, written as one
-            r["approved_by"],
-            r["iik"],
-            r["bik"],
-            r["kbk"],
-            r["knp"],
-            domain.round_money(r["total"]),
-            domain.round_money(r["paid_amount"]),
-            r["placement"],
+            r.number,
+            r.contract_number,
+            r.provider_bin,
+            r.provider_name,
+            r.region,
+            r.period,
+            domain.round_money(r.due),  # a number, written as one
+            r.approved_by,
+            r.iik,
+            r.bik,
+            r.kbk,
+            r.knp,
+            domain.round_money(r.total),
+            domain.round_money(r.paid_amount),
+            r.placement,
         ]
         for r in rows
     ]
-    control = ["control_total", len(rows), "", "", region, period]
-    control += [domain.round_money(sum((r["due"] for r in rows), Decimal(0)))]
+    control: list[object] = ["control_total", len(rows), "", "", region, period]
+    control += [domain.round_money(sum((r.due for r in rows), Decimal(0)))]
     control += [""] * (len(REGISTER_HEADER) - len(control))
     body = csv_text(REGISTER_HEADER, [*lines, control])
     return Response(body, media_type="text/csv; charset=utf-8")
 
 
-@router.post("/payment-registers/{region}/{period}/reconciliation")
+@router.post(
+    "/payment-registers/{region}/{period}/reconciliation",
+    openapi_extra=CSV_BODY,
+    responses=refusals(domain.TREASURY_FILE_OVERPAYS),
+)
 async def reconciliation(
     region: RegionCode, period: Period, request: Request, principal: Treasury, conn: Conn
-) -> dict[str, Any]:
+) -> ReconciliationOut:
     """The treasury's result file `invoice_number,amount_paid,status,date[,reference]`: a row
     per tranche paid (`paid`) or payment rejected (`rejected`, amount 0)."""
     _visible(principal, region)
     text = await _csv_body(request)
-    return await service.reconcile(
+    result = await service.reconcile(
         conn=conn, region=region, period=period, text=text, recorded_by=principal.actor
     )
+    return ReconciliationOut.model_validate(result, from_attributes=True)
 
 
 class CorrectionIn(Body):
@@ -834,10 +1528,10 @@ class CorrectionIn(Body):
     reason: str = Field(min_length=1, max_length=500)
 
 
-@router.post("/invoices/{invoice_id}/correction")
+@router.post("/invoices/{invoice_id}/correction", responses=refusals(domain.PAYMENT_NOT_REJECTED))
 async def correct_payment(
     invoice_id: str, body: CorrectionIn, principal: Treasury, conn: Conn
-) -> dict[str, Any]:
+) -> CorrectionOut:
     """Correct a rejected payment: the contract's bank details are replaced (who and when
     kept) and the invoice returns to its region and month's payment register."""
     invoice, contract = await service.correct_rejected_payment(
@@ -848,14 +1542,17 @@ async def correct_payment(
         actor=principal.actor,
         region_scope=principal.region,
     )
-    return {
-        "invoice_number": invoice["number"],
-        "status": invoice["status"],
-        "placement": invoice["placement"],
-        "due": _money(invoice["total"] - (invoice["paid_amount"] or 0)),
-        "register": f"/v1/payment-registers/{invoice['region']}/{invoice['period']}.csv",
-        "contract": _contract_with_bank_details(contract),
-    }
+    return CorrectionOut(
+        invoice_number=invoice["number"],
+        status=invoice["status"],
+        placement=invoice["placement"],
+        due=_money(invoice["total"] - (invoice["paid_amount"] or 0)),
+        register_=f"/v1/payment-registers/{invoice['region']}/{invoice['period']}.csv",
+        contract=ContractWithBankDetailsOut(**_contract_with_bank_details(contract)),
+    )
+
+
+_PAYMENT_SUMS = ("issued", "approved", "paid", "outstanding", "held", "refused", "rejected")
 
 
 @router.get("/reconciliation-report")
@@ -864,43 +1561,43 @@ async def reconciliation_report(
     conn: Conn,
     year: Annotated[int, Query(ge=2000, le=2100)],
     region: RegionCode | None = None,
-) -> dict[str, Any]:
+) -> ReconciliationReportOut:
     """Issued, approved, paid and outstanding amounts per region and month of a year; held
     (lines waiting for review) and refused (lines review rejected): issued = paid +
     outstanding + held + refused. `rejected`: payments the treasury rejected (outstanding)."""
     if region is not None:
         _visible(principal, region)
     rows = await service.reconciliation_report(conn, year=year, region=region or principal.region)
-    sums = ("issued", "approved", "paid", "outstanding", "held", "refused", "rejected")
     regions: dict[str, dict[str, Any]] = {}
     for r in rows:
         total = regions.setdefault(
-            r["region"], {"invoices": 0, "paid_invoices": 0, **dict.fromkeys(sums, Decimal(0))}
+            r["region"],
+            {"invoices": 0, "paid_invoices": 0, **dict.fromkeys(_PAYMENT_SUMS, Decimal(0))},
         )
-        for name in ("invoices", "paid_invoices", *sums):
+        for name in ("invoices", "paid_invoices", *_PAYMENT_SUMS):
             total[name] += r[name]
-    return {
-        "year": year,
-        "periods": [
-            {
-                "region": r["region"],
-                "period": r["period"],
-                "invoices": r["invoices"],
-                "paid_invoices": r["paid_invoices"],
-                **{name: _money(r[name]) for name in sums},
-            }
+    return ReconciliationReportOut(
+        year=year,
+        periods=[
+            PeriodSumsOut(
+                region=r["region"],
+                period=r["period"],
+                invoices=r["invoices"],
+                paid_invoices=r["paid_invoices"],
+                **{name: _money(r[name]) for name in _PAYMENT_SUMS},
+            )
             for r in rows
         ],
-        "regions": [
-            {
-                "region": region_code,
-                "invoices": t["invoices"],
-                "paid_invoices": t["paid_invoices"],
-                **{name: _money(t[name]) for name in sums},
-            }
+        regions=[
+            RegionSumsOut(
+                region=region_code,
+                invoices=t["invoices"],
+                paid_invoices=t["paid_invoices"],
+                **{name: _money(t[name]) for name in _PAYMENT_SUMS},
+            )
             for region_code, t in sorted(regions.items())
         ],
-    }
+    )
 
 
 # --- attendance confirmations (issue 19): asked of the recipient, seen by providers and regions
@@ -942,8 +1639,84 @@ class ConfirmationAnswerIn(Body):
         return self
 
 
-def _confirmation(row: store.Confirmation, *, with_reason: bool = True) -> dict[str, Any]:
-    body = {
+class ConfirmationRequestsOut(Out):
+    month: str = Field(examples=["2026-01"])
+    region: str | None
+    requested: int
+    # the enrollments asked now (the others of the month were asked before)
+    enrollments: list[str]
+
+
+class ConfirmationOut(Out):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "enrollment_id": "3f0c2a3e-5b1d-4c55-9d1e-0d6f0c0b7a11",
+                    "month": "2026-01",
+                    "state": "disputed",
+                    "provider_bin": "123456789012",
+                    "provider_name": "Мейірім",
+                    "region": "750000000",
+                    "attended_days": 18,
+                    "requested_at": "2026-02-02T04:00:00+00:00",
+                    "expires_at": "2026-03-04T04:00:00+00:00",
+                    "answered_at": "2026-02-03T09:30:00+00:00",
+                    "answered_via": "link",
+                    "reason": "Балам 20-сы күні ауруханада болды",
+                }
+            ]
+        }
+    )
+
+    enrollment_id: str
+    month: str
+    state: Literal["requested", "confirmed", "disputed"]
+    provider_bin: str
+    provider_name: str | None
+    region: str
+    attended_days: int
+    requested_at: Instant
+    expires_at: Instant | None
+    answered_at: Instant | None
+    answered_via: str | None
+    # the person's reason of a dispute: for the region's reviewers, never in a provider's answer
+    reason: str | None = None
+
+
+class ConfirmationPage(Out):
+    items: list[ConfirmationOut]
+    next_cursor: str | None
+
+
+class ConfirmationLinkOut(Out):
+    month: str = Field(examples=["2026-01"])
+    provider_bin: str
+    provider_name: str | None
+    form: str
+    attended_days: int
+    attended_dates: list[date]
+    state: Literal["requested", "confirmed", "disputed"]
+    expires_at: Instant | None
+    answers: list[Literal["confirm", "dispute"]]
+
+
+class TwoLanguagesOut(Out):
+    kk: str
+    ru: str
+
+
+class ConfirmationAnsweredOut(Out):
+    month: str = Field(examples=["2026-01"])
+    provider_name: str | None
+    state: Literal["confirmed", "disputed"]
+    answered_at: Instant | None
+    # what the person is told, in their language
+    message: TwoLanguagesOut
+
+
+def _confirmation(row: service.Confirmation, *, with_reason: bool = True) -> ConfirmationOut:
+    fields: dict[str, Any] = {
         "enrollment_id": row.enrollment_id,
         "month": f"{row.month:%Y-%m}",
         "state": row.state,
@@ -952,19 +1725,19 @@ def _confirmation(row: store.Confirmation, *, with_reason: bool = True) -> dict[
         "region": row.region,
         "attended_days": row.attended_days,
         "requested_at": row.requested_at.isoformat(),
-        "expires_at": row.expires_at.isoformat() if row.expires_at else None,
-        "answered_at": row.answered_at.isoformat() if row.answered_at else None,
+        "expires_at": _instant(row.expires_at),
+        "answered_at": _instant(row.answered_at),
         "answered_via": row.answered_via,
     }
     if with_reason:
-        body["reason"] = row.dispute_reason
-    return body
+        fields["reason"] = row.dispute_reason
+    return ConfirmationOut(**fields)
 
 
 @router.post("/confirmations/requests", status_code=201)
 async def request_confirmations(
     body: ConfirmationRequestIn, request: Request, principal: RunScope, conn: Conn
-) -> dict[str, Any]:
+) -> ConfirmationRequestsOut:
     """Ask the recipients (or guardians) of every enrollment with attendance in a closed month
     to confirm or dispute it; each month of an enrollment is asked once."""
     region = service.run_scope(requested=body.region, key_region=principal.region)
@@ -975,15 +1748,20 @@ async def request_confirmations(
         link_base=request.app.state.runtime.settings.confirmation_link_base,
         requested_by=principal.actor,
     )
-    return {
-        "month": asked.month,
-        "region": asked.region,
-        "requested": len(asked.requested),
-        "enrollments": asked.requested,
-    }
+    return ConfirmationRequestsOut(
+        month=asked.month,
+        region=asked.region,
+        requested=len(asked.requested),
+        enrollments=asked.requested,
+    )
 
 
-@router.get("/confirmations")
+@router.get(
+    "/confirmations",
+    # a provider's key gets no `reason` member at all (set only for the region's reviewers)
+    response_model_exclude_unset=True,
+    responses=refusals(domain.NOT_THE_KEYS_BIN),
+)
 async def list_confirmations(
     principal: ConfirmationsRead,
     conn: Conn,
@@ -993,15 +1771,16 @@ async def list_confirmations(
     state: Literal["requested", "confirmed", "disputed"] | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
     cursor: str | None = None,
-) -> dict[str, Any]:
+) -> ConfirmationPage:
     """The confirmation state per enrollment and month: a provider's key sees its own BIN's,
     a regional key its region's (`state=disputed`: the region's review list, with reasons)."""
     if principal.bin is not None:
-        if provider_bin is not None and provider_bin != principal.bin:
-            raise Problem(
-                403,
-                f"the key of {principal.client} sees the confirmations of BIN {principal.bin} only",
-                errors=[{"field": "provider_bin", "message": f"not the key's BIN {principal.bin}"}],
+        if provider_bin is not None:
+            service.refuse_other_bin(
+                key_bin=principal.bin,
+                client=principal.client,
+                provider_bin=provider_bin,
+                reads=True,
             )
         provider_bin = principal.bin
     if principal.region is not None:
@@ -1021,34 +1800,47 @@ async def list_confirmations(
         with_reasons=with_reasons,
     )
     last = rows[-1] if len(rows) == limit else None
-    return {
-        "items": [_confirmation(r, with_reason=with_reasons) for r in rows],
-        "next_cursor": encode_cursor([last.month, last.enrollment_id]) if last else None,
-    }
+    return ConfirmationPage(
+        items=[_confirmation(r, with_reason=with_reasons) for r in rows],
+        next_cursor=encode_cursor([last.month, last.enrollment_id]) if last else None,
+    )
 
 
-@router.get("/confirmations/by-token/{token}", openapi_extra=PUBLIC)
-async def confirmation_page(token: str, response: Response, conn: Conn) -> dict[str, Any]:
+@router.get(
+    "/confirmations/by-token/{token}",
+    openapi_extra=PUBLIC,
+    responses=refusals(domain.CONFIRMATION_CODE_UNKNOWN),
+)
+async def confirmation_page(token: str, response: Response, conn: Conn) -> ConfirmationLinkOut:
     """What the link of a message shows its holder before they answer: the month, the
     provider, the dates attended (nothing else of the person). Reading it answers nothing.
     Never kept by a shared cache: its address is the person's secret."""
     response.headers["Cache-Control"] = "no-store"
     row, dates = await service.confirmation_by_token(conn=conn, token=token)
-    return {
-        "month": f"{row.month:%Y-%m}",
-        "provider_bin": row.provider_bin,
-        "provider_name": row.provider_name,
-        "form": row.form,
-        "attended_days": len(dates),
-        "attended_dates": [d.isoformat() for d in dates],
-        "state": row.state,
-        "expires_at": row.expires_at.isoformat() if row.expires_at else None,
-        "answers": ["confirm", "dispute"] if row.state == "requested" else [],
-    }
+    return ConfirmationLinkOut(
+        month=f"{row.month:%Y-%m}",
+        provider_bin=row.provider_bin,
+        provider_name=row.provider_name,
+        form=row.form,
+        attended_days=len(dates),
+        attended_dates=dates,
+        state=row.state,
+        expires_at=_instant(row.expires_at),
+        answers=["confirm", "dispute"] if row.state == "requested" else [],
+    )
 
 
-@router.post("/confirmations/answer", openapi_extra=PUBLIC)
-async def answer_confirmation(body: ConfirmationAnswerIn, conn: Conn) -> dict[str, Any]:
+@router.post(
+    "/confirmations/answer",
+    openapi_extra=PUBLIC,
+    responses=refusals(
+        domain.CONFIRMATION_CODE_UNKNOWN,
+        domain.CONFIRMATION_ANSWERED,
+        domain.CONFIRMATION_EXPIRED,
+        domain.CONFIRMATION_LOCKED,
+    ),
+)
+async def answer_confirmation(body: ConfirmationAnswerIn, conn: Conn) -> ConfirmationAnsweredOut:
     """Confirm or dispute a month, once: by the link's token or by the enrollment and the
     6-digit code (after five wrong codes, by the link only)."""
     if body.token is not None:
@@ -1063,19 +1855,19 @@ async def answer_confirmation(body: ConfirmationAnswerIn, conn: Conn) -> dict[st
             answer=body.answer,
             reason=body.reason,
         )
-    return {
-        "month": f"{row.month:%Y-%m}",
-        "provider_name": row.provider_name,
-        "state": row.state,
-        "answered_at": row.answered_at.isoformat() if row.answered_at else None,
-        "message": _ANSWERED[row.state],
-    }
+    return ConfirmationAnsweredOut(
+        month=f"{row.month:%Y-%m}",
+        provider_name=row.provider_name,
+        state=row.state,
+        answered_at=_instant(row.answered_at),
+        message=_ANSWERED[row.state],
+    )
 
 
 _ANSWERED = {
-    "confirmed": {"kk": "Рақмет! Ай расталды.", "ru": "Спасибо! Месяц подтверждён."},
-    "disputed": {
-        "kk": "Рақмет! Дау аймақтық бөлімге қарауға жіберілді.",
-        "ru": "Спасибо! Спор передан на рассмотрение в региональное управление.",
-    },
+    "confirmed": TwoLanguagesOut(kk="Рақмет! Ай расталды.", ru="Спасибо! Месяц подтверждён."),
+    "disputed": TwoLanguagesOut(
+        kk="Рақмет! Дау аймақтық бөлімге қарауға жіберілді.",
+        ru="Спасибо! Спор передан на рассмотрение в региональное управление.",
+    ),
 }

@@ -11,6 +11,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from schwifty import IBAN
 from schwifty.exceptions import SchwiftyException
+from ssu_common.errors import Texts, kind
 
 CENT = Decimal("0.01")
 
@@ -454,3 +455,152 @@ def confirmation_refusal(
     if expires_at is not None and now >= expires_at:
         return "expired"
     return None
+
+
+# --- the kinds of billing's refusals (ssu_common.errors): a stable `/problems/<slug>` each ---
+
+CONTRACT_EXISTS = kind(
+    "contract-exists",
+    409,
+    title=Texts("Contract exists", "Шарт бар", "Договор уже есть"),
+    explanation=Texts(
+        "A contract with this number, or for this provider, region and year, is held; "
+        "`contract_number` names it. Amend its budget or bank details instead.",
+        "Осы нөмірмен немесе осы жеткізуші, өңір мен жылға шарт бар; `contract_number` оны "
+        "атайды. Оның бюджетін немесе банк деректемелерін өзгертіңіз.",
+        "Договор с этим номером или для этого поставщика, региона и года уже есть; "
+        "`contract_number` называет его. Измените его бюджет или банковские реквизиты.",
+    ),
+)
+NOT_THE_KEYS_BIN = kind(
+    "not-the-keys-bin",
+    403,
+    title=Texts("Another provider's BIN", "Басқа жеткізушінің БСН-і", "БИН другого поставщика"),
+    explanation=Texts(
+        "A provider's key reports, withdraws and reads attendance for its own BIN only; "
+        "`errors` names what belongs to another.",
+        "Жеткізушінің кілті қатысуды тек өз БСН-і бойынша береді, алып тастайды және оқиды; "
+        "`errors` басқаға тиесілісін атайды.",
+        "Ключ поставщика передаёт, отзывает и читает посещаемость только по своему БИН; "
+        "`errors` называет то, что относится к другому.",
+    ),
+)
+ATTENDANCE_INVOICED = kind(
+    "attendance-invoiced",
+    409,
+    title=Texts("Attendance invoiced", "Қатысу шотқа енген", "Посещение уже в счёте"),
+    explanation=Texts(
+        "The date is counted by an invoice (`invoice_number`): it is no longer withdrawn; the "
+        "next run's adjustment corrects it.",
+        "Күн шотқа (`invoice_number`) енгізілген: оны енді алып тастауға болмайды; келесі "
+        "есептеудің түзетуі оны түзейді.",
+        "Дата учтена в счёте (`invoice_number`): её больше нельзя отозвать; её исправит "
+        "корректировка следующего расчёта.",
+    ),
+)
+RUN_FOUR_EYES = kind(
+    "run-four-eyes",
+    403,
+    title=Texts("Four eyes", "Төрт көз", "Четыре глаза"),
+    explanation=Texts(
+        "The person who started a billing run neither approves its invoices nor decides its "
+        "held lines; `started_by` names them. Another person decides.",
+        "Есептеуді бастаған адам оның шоттарын бекітпейді және ұсталған жолдарын шешпейді; "
+        "`started_by` оны атайды. Басқа адам шешеді.",
+        "Тот, кто запустил расчёт, не утверждает его счета и не решает по задержанным строкам; "
+        "`started_by` называет его. Решает другой человек.",
+    ),
+)
+INVOICE_LINE_NOT_HELD = kind(
+    "invoice-line-not-held",
+    409,
+    title=Texts("Line not held", "Жол ұсталмаған", "Строка не задержана"),
+    explanation=Texts(
+        "The invoice line passed its checks: there is nothing to release or reject.",
+        "Шот жолы тексерістерден өтті: босататын немесе қабылдамайтын ештеңе жоқ.",
+        "Строка счёта прошла проверки: нечего выпускать или отклонять.",
+    ),
+)
+INVOICE_LINE_DECIDED = kind(
+    "invoice-line-decided",
+    409,
+    title=Texts("Line already decided", "Жол шешілген", "По строке уже решено"),
+    explanation=Texts(
+        "A held line is released or rejected once; `hold` and `decided_by` say how and by whom.",
+        "Ұсталған жол бір рет қана босатылады немесе қабылданбайды; `hold` пен `decided_by` "
+        "қалай және кім шешкенін айтады.",
+        "Задержанная строка выпускается или отклоняется один раз; `hold` и `decided_by` "
+        "говорят, как и кем.",
+    ),
+)
+TREASURY_FILE_OVERPAYS = kind(
+    "treasury-file-overpays",
+    422,
+    title=Texts("Overpaying file", "Артық төлейтін файл", "Файл переплачивает"),
+    explanation=Texts(
+        "The treasury's result file would pay invoices more than their totals: nothing of it "
+        "is applied; `errors` names the lines.",
+        "Қазынашылықтың нәтиже файлы шоттарға сомасынан артық төлейді: одан ештеңе "
+        "қолданылмады; `errors` жолдарды атайды.",
+        "Файл результата казначейства оплатил бы счета больше их сумм: ничего из него не "
+        "применено; `errors` называет строки.",
+    ),
+)
+PAYMENT_NOT_REJECTED = kind(
+    "payment-not-rejected",
+    409,
+    title=Texts("Payment not rejected", "Төлем қабылданбаған емес", "Платёж не отклонён"),
+    explanation=Texts(
+        "Only a payment the treasury rejected is corrected; `status_of_invoice` is the "
+        "invoice's status.",
+        "Тек қазынашылық қабылдамаған төлем түзетіледі; `status_of_invoice` шоттың күйі.",
+        "Исправляется только отклонённый казначейством платёж; `status_of_invoice` — статус счёта.",
+    ),
+)
+CONFIRMATION_CODE_UNKNOWN = kind(
+    "confirmation-code-unknown",
+    404,
+    title=Texts("Code not found", "Код табылмады", "Код не найден"),
+    explanation=Texts(
+        "The link, the enrollment or the code is unknown or wrong (nothing says which); after "
+        "five wrong codes the month is answered by its link only.",
+        "Сілтеме, қабылдау немесе код белгісіз не қате (қайсысы екені айтылмайды); бес қате "
+        "кодтан кейін айға тек сілтеме арқылы жауап беріледі.",
+        "Ссылка, зачисление или код неизвестны или неверны (что именно, не сообщается); после "
+        "пяти неверных кодов на месяц отвечают только по ссылке.",
+    ),
+)
+CONFIRMATION_ANSWERED = kind(
+    "confirmation-answered",
+    409,
+    title=Texts("Already answered", "Жауап берілген", "Уже отвечено"),
+    explanation=Texts(
+        "The month was confirmed or disputed already: a link and a code answer once.",
+        "Ай расталған немесе дауланған: сілтеме мен код бір рет қана жарамды.",
+        "Месяц уже подтверждён или оспорен: ссылка и код действуют один раз.",
+    ),
+)
+CONFIRMATION_EXPIRED = kind(
+    "confirmation-expired",
+    410,
+    title=Texts("Answer period over", "Жауап мерзімі өтті", "Срок ответа истёк"),
+    explanation=Texts(
+        "The time to answer for the month has passed; the regional office answers questions.",
+        "Айға жауап беру мерзімі өтті; сұрақтарға аймақтық бөлім жауап береді.",
+        "Срок ответа за месяц истёк; на вопросы отвечает региональное управление.",
+    ),
+)
+CONFIRMATION_LOCKED = kind(
+    "confirmation-locked",
+    429,
+    title=Texts("Too many wrong codes", "Қате код тым көп", "Слишком много неверных кодов"),
+    explanation=Texts(
+        "Five wrong codes were entered for the enrollment: its months are answered by the "
+        "message's link only.",
+        "Қабылдау үшін бес қате код енгізілді: оның айларына тек хабарламадағы сілтеме арқылы "
+        "жауап беріледі.",
+        "Для зачисления введено пять неверных кодов: на его месяцы отвечают только по ссылке "
+        "из сообщения.",
+    ),
+    disposition="retry",
+)

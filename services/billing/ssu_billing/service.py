@@ -1,6 +1,7 @@
 """Use cases of the billing service: one transaction each, rules, writes, outbox."""
 
 import asyncio
+import contextlib
 import dataclasses
 import hmac
 import json
@@ -12,16 +13,20 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import asyncpg
 from ssu_common import (
     Connection,
     Problem,
     audit,
+    current_correlation_id,
     emit_many,
     field_error,
     get_logger,
     same_person,
+    work_context,
 )
 from ssu_common.audit import Aggregate
+from ssu_common.errors import DomainError, ProblemKind, Texts, general
 from ssu_contracts import (
     BudgetExhaustedV1,
     ConfirmationRequestedV1,
@@ -53,6 +58,62 @@ def almaty_today() -> date:
 
 class EnrollmentNotYetKnown(Exception):
     """An enrollment event arrived before the start of that enrollment: retried later."""
+
+
+class BillingError(DomainError):
+    """A domain refusal (ssu_common.errors) of one of billing's kinds (domain.py), answered by
+    the HTTP kit as a problem of its kind; without a kind of its own, the general kind of its
+    status."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str | Texts,
+        *,
+        field: str | None = None,
+        kind: ProblemKind | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail, field=field, kind=kind or general(status), **extra)
+
+
+class NotFound(BillingError):
+    def __init__(self, detail: Texts) -> None:
+        super().__init__(404, detail)
+
+
+NO_CONTRACT = Texts("no such contract", "мұндай шарт жоқ", "такого договора нет")
+NO_INVOICE = Texts("no such invoice", "мұндай шот жоқ", "такого счёта нет")
+NO_ENROLLMENT = Texts("no such enrollment", "мұндай қабылдау жоқ", "такого зачисления нет")
+NO_LINE = Texts("no such invoice line", "шотта мұндай жол жоқ", "такой строки счёта нет")
+NOT_FOUND = Texts("not found", "табылмады", "не найдено")
+
+
+def _others_bin(detail: Texts, errors: list[dict[str, Any]]) -> BillingError:
+    return BillingError(403, detail, kind=domain.NOT_THE_KEYS_BIN, errors=errors)
+
+
+def refuse_other_bin(*, key_bin: str | None, client: str, provider_bin: str, reads: bool) -> None:
+    """A provider's key (`key_bin`) reports attendance, or reads confirmations (`reads`), for
+    its own BIN only."""
+    if key_bin is None or provider_bin == key_bin:
+        return
+    detail = (
+        Texts(
+            f"the key of {client} sees the confirmations of BIN {key_bin} only",
+            f"{client} кілті тек {key_bin} БСН-інің растауларын көреді",
+            f"ключ {client} видит подтверждения только по БИН {key_bin}",
+        )
+        if reads
+        else Texts(
+            f"the key of {client} reports attendance for BIN {key_bin} only",
+            f"{client} кілті қатысуды тек {key_bin} БСН-і бойынша береді",
+            f"ключ {client} передаёт посещаемость только по БИН {key_bin}",
+        )
+    )
+    raise _others_bin(
+        detail, [{"field": "provider_bin", "message": f"not the key's BIN {key_bin}"}]
+    )
 
 
 async def apply_license_event(*, conn: Connection, event_type: str, data: LicenseEvent) -> bool:
@@ -226,9 +287,14 @@ async def create_contract(
             held = await store.get_contract(conn, number) or await store.contract_for(
                 conn, provider_bin=provider_bin, region=region, year=year
             )
-            raise Problem(
+            raise BillingError(
                 409,
-                "a contract with this number, or for this provider, region and year, exists",
+                Texts(
+                    "a contract with this number, or for this provider, region and year, exists",
+                    "осы нөмірмен немесе осы жеткізуші, өңір мен жылға шарт бар",
+                    "договор с этим номером или для этого поставщика, региона и года уже есть",
+                ),
+                kind=domain.CONTRACT_EXISTS,
                 contract_number=held["number"] if held else None,
             )
         await audit.record(
@@ -258,7 +324,7 @@ async def amend_budget(
     async with conn.transaction():
         contract = await store.get_contract_for_update(conn, number)
         if contract is None or (region_scope is not None and contract["region"] != region_scope):
-            raise Problem(404, "no such contract")
+            raise NotFound(NO_CONTRACT)
         invoiced = await store.contract_invoiced(conn, number)
         if budget < invoiced:
             raise field_error("budget", f"is less than already invoiced ({invoiced:.2f})")
@@ -374,10 +440,16 @@ def _refuse_other_bins(rows: list[AttendanceInput], provider_bin: str | None) ->
         return
     other = [row for row in rows if row.provider_bin != provider_bin]
     if other:
-        raise Problem(
-            403,
-            f"line {other[0].ref}: a provider's key reports attendance for BIN {provider_bin} only",
-            errors=[
+        raise _others_bin(
+            Texts(
+                f"line {other[0].ref}: a provider's key reports attendance for BIN {provider_bin}"
+                " only",
+                f"{other[0].ref}-жол: жеткізушінің кілті қатысуды тек {provider_bin} БСН-і"
+                " бойынша береді",
+                f"строка {other[0].ref}: ключ поставщика передаёт посещаемость только по БИН"
+                f" {provider_bin}",
+            ),
+            [
                 {"field": "provider_bin", "line": int(row.ref), "message": "not the key's BIN"}
                 for row in other[:100]
             ],
@@ -507,28 +579,41 @@ async def withdraw_attendance(
         if enrollment is None or (
             region_scope is not None and enrollment["region"] != region_scope
         ):
-            raise Problem(404, "no such enrollment")
+            raise NotFound(NO_ENROLLMENT)
         if provider_bin_scope is not None and enrollment["provider_bin"] != provider_bin_scope:
-            raise Problem(
-                403,
-                f"a provider's key withdraws attendance for BIN {provider_bin_scope} only",
-                errors=[
-                    {"field": "enrollment_id", "message": "not an enrollment of the key's BIN"}
-                ],
+            raise _others_bin(
+                Texts(
+                    f"a provider's key withdraws attendance for BIN {provider_bin_scope} only",
+                    f"жеткізушінің кілті қатысуды тек {provider_bin_scope} БСН-і бойынша алып"
+                    " тастайды",
+                    f"ключ поставщика отзывает посещаемость только по БИН {provider_bin_scope}",
+                ),
+                [{"field": "enrollment_id", "message": "not an enrollment of the key's BIN"}],
             )
         invoice = await store.invoice_counting_attendance(
             conn, enrollment_id=enrollment_id, day=day
         )
         if invoice is not None:
-            message = (
-                f"{day} is invoiced ({invoice}): withdrawing it needs an adjustment,"
-                " not a withdrawal"
-            )
-            raise Problem(
-                409, message, invoice_number=invoice, errors=[{"field": "day", "message": message}]
+            raise BillingError(
+                409,
+                Texts(
+                    f"{day} is invoiced ({invoice}): withdrawing it needs an adjustment,"
+                    " not a withdrawal",
+                    f"{day} шотқа енген ({invoice}): оны алып тастау емес, түзету керек",
+                    f"{day} учтена в счёте ({invoice}): нужна корректировка, а не отзыв",
+                ),
+                kind=domain.ATTENDANCE_INVOICED,
+                field="day",
+                invoice_number=invoice,
             )
         if not await store.delete_attendance(conn, enrollment_id=enrollment_id, day=day):
-            raise Problem(404, f"{day} is not recorded for this enrollment")
+            raise NotFound(
+                Texts(
+                    f"{day} is not recorded for this enrollment",
+                    f"{day} бұл қабылдау үшін жазылмаған",
+                    f"{day} не записана для этого зачисления",
+                )
+            )
         await audit.record(
             conn,
             aggregate=Aggregate("enrollment", enrollment_id),
@@ -539,10 +624,19 @@ async def withdraw_attendance(
 
 # billing runs
 
+# A run left `running` by a process that stopped (a crash, a deploy) is begun again by the next
+# process to bill: its work was one transaction, rolled back with the process, so nothing of it
+# was kept and billing it from the start is safe. After this many beginnings it is failed
+# instead: a run that stops every process billing it must not stop them for ever.
+MAX_RUN_ATTEMPTS = 3
+# The invoices are written in at most this many statements (contracts in order), so a poller
+# sees the contracts done move while the set-based work stays a few statements.
+INVOICE_BATCHES = 10
+
 
 @dataclass(frozen=True)
 class RunOutcome:
-    run: Any
+    run: store.Run
     repeated: bool
 
 
@@ -559,7 +653,7 @@ def run_scope(*, requested: str | None, key_region: str | None) -> str | None:
     return key_region
 
 
-async def run_billing(
+async def accept_run(
     *,
     conn: Connection,
     period: str,
@@ -567,48 +661,16 @@ async def run_billing(
     started_by: str,
     policy: domain.CheckPolicy | None = None,
 ) -> RunOutcome:
-    """Invoice a month of one region (or, national, of every region): one invoice per contract,
-    a line per enrollment, adjustments, budgets."""
+    """Accept a run of a month of one region (or, national, of every region) for the run
+    worker to bill (`bill_waiting_runs`), under the check policy of now; a period and scope
+    already accepted (queued, running or completed) gives that run again."""
     month = domain.Month.parse(period)
     why = domain.month_not_ended(month, almaty_today())
     if why is not None:
         raise field_error("period", why)
-    try:
-        return await _run_billing(
-            conn=conn,
-            month=month,
-            region=region,
-            started_by=started_by,
-            policy=policy or domain.CheckPolicy(),
-        )
-    except Problem:
-        raise
-    except Exception as exc:
-        # Nothing of the run is kept (one transaction); the failure itself is, for operators.
-        log.error("billing.run_failed", period=period, region=region, error=repr(exc)[:500])
-        await store.record_run_failure(
-            conn, period=period, region=region, started_by=started_by, error=repr(exc)[:2000]
-        )
-        raise
-
-
-async def _run_billing(
-    *,
-    conn: Connection,
-    month: domain.Month,
-    region: str | None,
-    started_by: str,
-    policy: domain.CheckPolicy,
-) -> RunOutcome:
-    period = month.label
+    policy = policy or domain.CheckPolicy()
     async with conn.transaction():
-        if not await store.try_lock_period(conn, period, region):
-            raise Problem(409, f"a billing run for {period} is in progress", period=period)
-        existing = await store.get_run_by_period(conn, period, region)
-        if existing is not None:
-            return RunOutcome(run=existing, repeated=True)
-        await store.lock_all_runs(conn)
-        # Waiting for the lock, the same run may have completed.
+        await store.lock_run_acceptance(conn)
         existing = await store.get_run_by_period(conn, period, region)
         if existing is not None:
             return RunOutcome(run=existing, repeated=True)
@@ -629,34 +691,139 @@ async def _run_billing(
                 out_of_order,
                 errors=[{"field": "period", "message": out_of_order}],
             )
-        run_id = str(uuid.uuid4())
-        await store.insert_run(
+        run = await store.insert_run(
             conn,
-            run_id=run_id,
+            run_id=str(uuid.uuid4()),
             period=period,
             region=region,
             period_start=month.first,
             started_by=started_by,
+            blocking_rules=policy.blocking(),
+            unconfirmed_share=policy.partial_share(),
+            correlation_id=current_correlation_id(),
         )
+        await store.announce_run(conn, run.id)
+    log.info("billing.run_accepted", run_id=run.id, period=period, region=region)
+    return RunOutcome(run=run, repeated=False)
+
+
+async def bill_waiting_runs(*, pool: asyncpg.Pool) -> int:
+    """Bill the accepted runs one after another in the order accepted, unless another process
+    is billing (then it bills them); how many runs this call finished (completed or failed)."""
+    finished = 0
+    async with pool.acquire() as conn:
+        if not await store.try_lock_runs(conn):
+            return 0
+        try:
+            while (run := await store.next_unfinished_run(conn)) is not None:
+                await _bill(conn=conn, pool=pool, run=run)
+                finished += 1
+        finally:
+            # a connection broken mid-run is closed by the pool, which releases the lock too
+            with contextlib.suppress(Exception):
+                await store.unlock_runs(conn)
+    return finished
+
+
+async def _bill(*, conn: Connection, pool: asyncpg.Pool, run: store.Run) -> None:
+    """Bill one run on `conn` (holding the runs' lock); a failure fails the run, with why."""
+    if run.status == "running":
+        if run.attempts >= MAX_RUN_ATTEMPTS:
+            error = (
+                f"interrupted {run.attempts} times: the process billing it stopped each time"
+                " (see the service's log); nothing of it was kept"
+            )
+            log.error("billing.run_failed", run_id=run.id, period=run.period, error=error)
+            await store.fail_run(conn, run.id, error=error)
+            return
+        log.warning("billing.run_resumed", run_id=run.id, period=run.period, attempt=run.attempts)
+    await store.begin_run(conn, run.id)
+    with work_context(correlation_id=run.correlation_id or str(uuid.uuid4()), run_id=run.id):
+        try:
+            await _run_billing(conn=conn, pool=pool, run=run)
+        except Exception as exc:
+            # Nothing of the run is kept (one transaction); the run says why, for operators.
+            error = exc.detail if isinstance(exc, Problem) else repr(exc)[:2000]
+            log.error(
+                "billing.run_failed",
+                run_id=run.id,
+                period=run.period,
+                region=run.region,
+                error=error[:500],
+            )
+            await store.fail_run(conn, run.id, error=error)
+
+
+def _scope(region: str | None) -> str:
+    return "national" if region is None else f"region {region}"
+
+
+async def _progress(
+    pool: asyncpg.Pool,
+    run_id: str,
+    phase: store.RunPhase,
+    *,
+    done: int = 0,
+    total: int | None = None,
+) -> None:
+    """Committed from a connection of its own: the run's transaction is still open."""
+    async with pool.acquire() as other:
+        await store.set_run_progress(other, run_id, phase=phase, done=done, total=total)
+
+
+async def _run_billing(*, conn: Connection, pool: asyncpg.Pool, run: store.Run) -> None:
+    """Invoice the run's month: one invoice per contract, a line per enrollment, adjustments,
+    budgets, checks; one transaction, its phases reported as they begin."""
+    month = domain.Month(run.period_start)
+    period, region, run_id = run.period, run.region, run.id
+    async with conn.transaction():
+        # Runs accepted before this one are finished; one it counted on may have failed since
+        # (billing this month now would leave that one unbillable), and the order is checked
+        # again against the runs that completed.
+        failed = await store.failed_while_waiting(conn, run)
+        if failed is not None:
+            raise Problem(
+                409,
+                f"the run of {failed.period} ({_scope(failed.region)}), accepted before this one,"
+                f" failed: months are billed in order; run {failed.period} again, then {period}",
+            )
+        out_of_order = domain.run_out_of_order(
+            month=month,
+            region=region,
+            held=await store.runs_of_year(conn, month.first.year, completed_only=True),
+        )
+        if out_of_order is not None:
+            raise Problem(409, out_of_order)
         corrected = await store.months_to_correct(conn, month.first)
-        await store.compute_run(
+        await store.load_run_inputs(
+            conn, period_start=month.first, months=corrected, year=month.first.year
+        )
+        await _progress(pool, run_id, "amounts")
+        contracts = await store.compute_run(
             conn, period_start=month.first, months=corrected, year=month.first.year, region=region
         )
+        total = len(contracts)
+        await _progress(pool, run_id, "checks", total=total)
         checks_started = time.perf_counter()
         await store.check_run(
-            conn, blocking=policy.blocking(), unconfirmed_share=policy.partial_share()
+            conn, blocking=run.blocking_rules, unconfirmed_share=run.unconfirmed_share
         )
         checks_seconds = time.perf_counter() - checks_started
-        invoices = await store.issue_invoices(conn, run_id=run_id, period=period)
+        invoices: list[dict[str, Any]] = []
+        batch = max(1, -(-total // INVOICE_BATCHES))
+        for start in range(0, total, batch):
+            await _progress(pool, run_id, "invoices", done=start, total=total)
+            invoices += await store.issue_invoices(
+                conn, run_id=run_id, period=period, contracts=contracts[start : start + batch]
+            )
         counts = await store.unbilled_counts(
             conn, period_start=month.first, year=month.first.year, region=region
         )
-        run = await store.complete_run(
+        done = await store.complete_run(
             conn,
             run_id=run_id,
             unbilled_dates=counts["unbilled_dates"],
             uncontracted=counts["uncontracted"],
-            blocking_rules=policy.blocking(),
             checks_seconds=checks_seconds,
         )
         exhausted = await store.mark_exhausted_contracts(conn, run_id=run_id)
@@ -697,16 +864,17 @@ async def _run_billing(
             )
             for c in exhausted
         ]
+        assert done.completed_at is not None
         events.append(
             (
                 RunCompletedV1(
                     run_id=run_id,
                     period=period,
-                    invoices=run["invoices"],
-                    lines=run["lines"],
-                    total=run["total"],
-                    unbilled_dates=run["unbilled_dates"],
-                    completed_at=run["completed_at"],
+                    invoices=done.invoices,
+                    lines=done.lines,
+                    total=done.total,
+                    unbilled_dates=done.unbilled_dates,
+                    completed_at=done.completed_at,
                     region=region,
                 ),
                 run_id,
@@ -716,55 +884,60 @@ async def _run_billing(
             conn,
             aggregate=Aggregate("billing_run", run_id),
             action="billing_run.completed",
-            reason=f"{period}: {run['invoices']} invoices, total {run['total']} KZT"
-            f", held {run['held']} KZT on {run['held_lines']} lines",
+            reason=f"{period}: {done.invoices} invoices, total {done.total} KZT"
+            f", held {done.held} KZT on {done.held_lines} lines; started by {done.started_by}",
         )
         await emit_many(conn, events)
     log.info(
         "billing.run_completed",
         period=period,
         region=region,
-        invoices=run["invoices"],
-        lines=run["lines"],
+        invoices=done.invoices,
+        lines=done.lines,
         corrected=[m.isoformat() for m in corrected],
-        held=str(run["held"]),
-        held_lines=run["held_lines"],
+        held=str(done.held),
+        held_lines=done.held_lines,
     )
-    return RunOutcome(run=run, repeated=False)
 
 
-async def get_run(*, conn: Connection, run_id: str, region_scope: str | None) -> Any:
+async def get_run(*, conn: Connection, run_id: str, region_scope: str | None) -> store.Run:
     """A run; a regional key sees only its region's runs (a national one is not its own)."""
     run = await store.get_run(conn, run_id)
-    if run is None or (region_scope is not None and run["region"] != region_scope):
+    if run is None or (region_scope is not None and run.region != region_scope):
         raise Problem(404, "no such billing run")
     return run
 
 
 async def approve_run(
     *, conn: Connection, run_id: str, approver: str, region_scope: str | None
-) -> Any:
+) -> store.Run:
     """Second pair of eyes: another person than the one that started the run approves it
     (`same_person` of the recorded actors); a regional key approves its region's runs only,
-    a national run needs a national key."""
+    a national run needs a national key; only a completed run has invoices to approve."""
     async with conn.transaction():
         run = await store.get_run_for_update(conn, run_id)
-        if run is None or (region_scope is not None and run["region"] != region_scope):
+        if run is None or (region_scope is not None and run.region != region_scope):
             raise Problem(404, "no such billing run")
-        if same_person(run["started_by"], approver):
+        if same_person(run.started_by, approver):
             raise Problem(
                 403,
                 "four eyes: the client that started the run cannot approve its invoices",
-                started_by=run["started_by"],
+                started_by=run.started_by,
             )
-        if run["approved_by"] is not None:
+        if run.status != "completed":
+            raise Problem(
+                409,
+                f"the run is {run.status}: only a completed run's invoices are approved",
+                run_status=run.status,
+            )
+        if run.approved_by is not None:
             return run
         approved = await store.approve_run(conn, run_id=run_id, approver=approver)
         await audit.record(
             conn,
             aggregate=Aggregate("billing_run", run_id),
             action="billing_run.approved",
-            reason=f"four eyes: started by {run['started_by']}",
+            reason=f"four eyes: started by {run.started_by}",
         )
         return approved
 
@@ -778,34 +951,54 @@ async def decide_held_line(
     actor: str,
     reason: str,
     region_scope: str | None,
-) -> dict[str, Any]:
+) -> "InvoiceDetail":
     """Four eyes on a held line: another person than the one that started the run releases
-    it (paid) or rejects it (never paid), once; the decision and its reason are audited."""
+    it (paid) or rejects it (never paid), once; the decision and its reason are audited.
+    Returns the invoice with the line decided."""
     if decision not in ("released", "rejected"):
         raise ValueError(decision)
     async with conn.transaction():
         line = await store.lock_invoice_line(conn, invoice_id, line_no)
         if line is None or (region_scope is not None and line["region"] != region_scope):
-            raise Problem(404, "no such invoice line")
+            raise NotFound(NO_LINE)
         if same_person(line["started_by"], actor):
-            raise Problem(
+            raise BillingError(
                 403,
-                "four eyes: the client that started the run cannot decide its held lines",
+                Texts(
+                    "four eyes: the client that started the run cannot decide its held lines",
+                    "төрт көз: есептеуді бастаған клиент оның ұсталған жолдарын шеше алмайды",
+                    "четыре глаза: клиент, запустивший расчёт, не решает по его задержанным"
+                    " строкам",
+                ),
+                kind=domain.RUN_FOUR_EYES,
                 started_by=line["started_by"],
             )
         if line["hold"] == "none":
-            raise Problem(
+            raise BillingError(
                 409,
-                f"line {line_no} of {line['number']} is not held: there is nothing to decide",
+                Texts(
+                    f"line {line_no} of {line['number']} is not held: there is nothing to decide",
+                    f"{line['number']} шотының {line_no}-жолы ұсталмаған: шешетін ештеңе жоқ",
+                    f"строка {line_no} счёта {line['number']} не задержана: решать нечего",
+                ),
+                kind=domain.INVOICE_LINE_NOT_HELD,
                 hold=line["hold"],
             )
         if line["hold"] != "held":
-            raise Problem(
+            by = line["hold_decided_by"]
+            raise BillingError(
                 409,
-                f"line {line_no} of {line['number']} was {line['hold']} by"
-                f" {line['hold_decided_by']}: a held line is decided once",
+                Texts(
+                    f"line {line_no} of {line['number']} was {line['hold']} by {by}:"
+                    " a held line is decided once",
+                    f"{line['number']} шотының {line_no}-жолы бойынша {by} шешім қабылдаған"
+                    f" ({line['hold']}): ұсталған жол бір рет шешіледі",
+                    f"по строке {line_no} счёта {line['number']} уже решил {by}"
+                    f" ({line['hold']}): задержанная строка решается один раз",
+                ),
+                kind=domain.INVOICE_LINE_DECIDED,
                 hold=line["hold"],
-                decided_by=line["hold_decided_by"],
+                decided_by=by,
             )
         await store.decide_line(
             conn,
@@ -825,8 +1018,76 @@ async def decide_held_line(
             f"; four eyes, run started by {line['started_by']}: {reason}",
         )
         decided = await store.invoice_line(conn, invoice_id, line_no)
-        assert decided is not None
-        return decided
+        invoice = await store.get_invoice(conn, invoice_id)
+        assert decided is not None and invoice is not None
+        return InvoiceDetail(
+            invoice=invoice, lines=[decided], tariffs=await _tariffs_of(conn, [decided])
+        )
+
+
+# invoices and budgets (reads)
+
+
+@dataclass(frozen=True)
+class InvoiceDetail:
+    """An invoice with lines of it and the tariff versions those lines were computed by."""
+
+    invoice: store.Invoice
+    lines: list[store.InvoiceLine]
+    tariffs: dict[int, store.LineTariff]
+
+
+async def _tariffs_of(
+    conn: Connection, lines: list[store.InvoiceLine]
+) -> dict[int, store.LineTariff]:
+    ids = sorted({t for line in lines for t in line.tariff_ids})
+    return {t.id: t for t in await store.tariffs_by_id(conn, ids)}
+
+
+async def list_invoices(
+    *,
+    conn: Connection,
+    provider: str | None,
+    period: str | None,
+    region_scope: str | None,
+    after: str,
+    limit: int,
+) -> list[store.Invoice]:
+    """Invoices by number after `after`; a regional key sees its region's only."""
+    return await store.list_invoices(
+        conn, provider=provider, period=period, region=region_scope, after=after, limit=limit
+    )
+
+
+async def invoice_with_lines(
+    *, conn: Connection, invoice_id: str, region_scope: str | None
+) -> InvoiceDetail:
+    """An invoice with every line and its tariffs; the read of the recipients is audited."""
+    invoice = await store.get_invoice(conn, invoice_id)
+    if invoice is None or (region_scope is not None and invoice.region != region_scope):
+        raise NotFound(NO_INVOICE)
+    lines = await store.invoice_lines(conn, invoice.id)
+    tariffs = await _tariffs_of(conn, lines)
+    await record_invoice_read(
+        conn=conn, invoice_number=invoice.number, iins=[line.iin for line in lines]
+    )
+    return InvoiceDetail(invoice=invoice, lines=lines, tariffs=tariffs)
+
+
+async def budgets(
+    *, conn: Connection, year: int, region_scope: str | None
+) -> list[store.ContractBudget]:
+    """Every contract of a year with its budget's use; a regional key sees its region's."""
+    return await store.budgets(conn, year=year, region=region_scope)
+
+
+async def payment_register(
+    *, conn: Connection, region: str, period: str, region_scope: str | None
+) -> list[store.RegisterLine]:
+    """What the treasury is to pay now for a region's month (a regional key: its own)."""
+    if region_scope is not None and region != region_scope:
+        raise NotFound(NOT_FOUND)
+    return await store.payment_register(conn, region=region, period=period)
 
 
 async def record_invoice_read(*, conn: Connection, invoice_number: str, iins: list[str]) -> None:
@@ -846,19 +1107,44 @@ async def record_invoice_read(*, conn: Connection, invoice_number: str, iins: li
 # payments
 
 
+@dataclass(frozen=True)
+class AppliedPayment:
+    """A treasury row applied: amounts as written in the file, `paid_to_date` to the tiyn."""
+
+    invoice_number: str
+    status: str
+    amount_paid: str
+    paid_to_date: str
+    invoice_total: str
+
+
+@dataclass(frozen=True)
+class Discrepancy:
+    line: int
+    invoice_number: str
+    invoice_total: str
+    amount_paid: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    applied: list[AppliedPayment]
+    discrepancies: list[Discrepancy]
+    # refused rows by line, the file's own faults first
+    errors: list[domain.RowError]
+
+
 async def reconcile(
     *, conn: Connection, region: str, period: str, text: str, recorded_by: str
-) -> dict[str, Any]:
+) -> Reconciliation:
     """Apply the treasury's result file: each row a tranche of an invoice (paid once the
     tranches reach its total) or a rejection; differences, unknowns and duplicates are
     reported, and a file that would pay an invoice more than its total is refused whole."""
     rows, parse_errors = domain.parse_treasury_csv(text)
-    errors: list[dict[str, Any]] = [
-        {"line": e.line, "field": e.field, "reason": e.reason, "value": e.value}
-        for e in parse_errors
-    ]
-    applied: list[dict[str, Any]] = []
-    discrepancies: list[dict[str, Any]] = []
+    errors: list[domain.RowError] = list(parse_errors)
+    applied: list[AppliedPayment] = []
+    discrepancies: list[Discrepancy] = []
     overpaid: list[dict[str, Any]] = []
     async with conn.transaction():
         numbers = [r.invoice_number for r in rows]
@@ -915,13 +1201,13 @@ async def reconcile(
                 continue
             if discrepancy is not None:
                 discrepancies.append(
-                    {
-                        "line": row.line,
-                        "invoice_number": row.invoice_number,
-                        "invoice_total": str(invoice["total"]),
-                        "amount_paid": str(row.amount_paid),
-                        "reason": discrepancy,
-                    }
+                    Discrepancy(
+                        line=row.line,
+                        invoice_number=row.invoice_number,
+                        invoice_total=str(invoice["total"]),
+                        amount_paid=str(row.amount_paid),
+                        reason=discrepancy,
+                    )
                 )
             if status is None:
                 errors.append(_row_error(row, discrepancy or "refused"))
@@ -932,18 +1218,23 @@ async def reconcile(
             invoice["paid_on"] = row.paid_on
             updates.append((row, invoice["placement"]))
             applied.append(
-                {
-                    "invoice_number": row.invoice_number,
-                    "status": status,
-                    "amount_paid": str(row.amount_paid),
-                    "paid_to_date": f"{invoice['paid_amount']:.2f}",
-                    "invoice_total": str(invoice["total"]),
-                }
+                AppliedPayment(
+                    invoice_number=row.invoice_number,
+                    status=status,
+                    amount_paid=str(row.amount_paid),
+                    paid_to_date=f"{invoice['paid_amount']:.2f}",
+                    invoice_total=str(invoice["total"]),
+                )
             )
         if overpaid:
-            raise Problem(
+            raise BillingError(
                 422,
-                "the file would pay invoices more than their totals: nothing was applied",
+                Texts(
+                    "the file would pay invoices more than their totals: nothing was applied",
+                    "файл шоттарға сомасынан артық төлейді: ештеңе қолданылмады",
+                    "файл оплатил бы счета больше их сумм: ничего не применено",
+                ),
+                kind=domain.TREASURY_FILE_OVERPAYS,
                 errors=overpaid,
             )
         await store.record_payments(
@@ -971,20 +1262,15 @@ async def reconcile(
             action="invoice.reconciled",
             reason=f"treasury result for {region} {period}",
         )
-    return {"applied": applied, "discrepancies": discrepancies, "errors": errors}
+    return Reconciliation(applied=applied, discrepancies=discrepancies, errors=errors)
 
 
 # what makes a treasury row the same payment as one held
 _PAYMENT_KEY = ("invoice_number", "placement", "status", "amount_paid", "paid_on", "reference")
 
 
-def _row_error(row: domain.TreasuryRow, reason: str) -> dict[str, Any]:
-    return {
-        "line": row.line,
-        "field": "invoice_number",
-        "reason": reason,
-        "value": row.invoice_number,
-    }
+def _row_error(row: domain.TreasuryRow, reason: str) -> domain.RowError:
+    return domain.RowError(row.line, "invoice_number", reason, row.invoice_number)
 
 
 async def create_contract_with_bank_details(
@@ -1026,7 +1312,7 @@ async def change_bank_details(
     async with conn.transaction():
         contract = await store.get_contract_for_update(conn, number)
         if contract is None or (region_scope is not None and contract["region"] != region_scope):
-            raise Problem(404, "no such contract")
+            raise NotFound(NO_CONTRACT)
         row = await _set_bank_details(
             conn=conn, number=number, details=bank_details, actor=actor, reason=reason
         )
@@ -1047,11 +1333,16 @@ async def correct_rejected_payment(
     async with conn.transaction():
         invoice = await store.get_invoice_for_update(conn, invoice_id)
         if invoice is None or (region_scope is not None and invoice["region"] != region_scope):
-            raise Problem(404, "no such invoice")
+            raise NotFound(NO_INVOICE)
         if invoice["status"] != "payment_rejected":
-            raise Problem(
+            raise BillingError(
                 409,
-                f"only a rejected payment is corrected; this invoice is {invoice['status']}",
+                Texts(
+                    f"only a rejected payment is corrected; this invoice is {invoice['status']}",
+                    f"тек қабылданбаған төлем түзетіледі; бұл шот: {invoice['status']}",
+                    f"исправляется только отклонённый платёж; этот счёт: {invoice['status']}",
+                ),
+                kind=domain.PAYMENT_NOT_REJECTED,
                 status_of_invoice=invoice["status"],
             )
         contract = await _set_bank_details(
@@ -1140,40 +1431,63 @@ async def reconciliation_report(conn: Connection, *, year: int, region: str | No
 # (unanswered) or disputed month is the run's own rule.
 
 ANSWER_STATES = {"confirm": "confirmed", "dispute": "disputed"}
+# the records api.py shapes its answers from
+Confirmation = store.Confirmation
+Invoice = store.Invoice
+InvoiceLine = store.InvoiceLine
+Run = store.Run
+RunPhase = store.RunPhase
+LineTariff = store.LineTariff
 
 
-def _wrong_code() -> Problem:
+def _wrong_code() -> BillingError:
     # One answer for an unknown enrollment, token or code: nothing tells which part was wrong.
-    return Problem(
+    return BillingError(
         404,
-        "Код табылмады немесе қате. / Код не найден или неверен.",
+        Texts(
+            "The code is not found or is wrong.",
+            "Код табылмады немесе қате.",
+            "Код не найден или неверен.",
+        ),
+        kind=domain.CONFIRMATION_CODE_UNKNOWN,
         code="unknown_code",
     )
 
 
+# `code` stays a member of the answer: the portal and clients act on it.
 _REFUSALS = {
     "answered": (
-        409,
-        "Бұл айға жауап берілген: код бір рет қана жарамды."
-        " / На этот месяц уже ответили: код действует один раз.",
+        domain.CONFIRMATION_ANSWERED,
+        Texts(
+            "This month was answered already: a code answers once.",
+            "Бұл айға жауап берілген: код бір рет қана жарамды.",
+            "На этот месяц уже ответили: код действует один раз.",
+        ),
     ),
     "expired": (
-        410,
-        "Жауап беру мерзімі өтті; аймақтық бөлімге хабарласыңыз."
-        " / Срок ответа истёк; обратитесь в региональное управление.",
+        domain.CONFIRMATION_EXPIRED,
+        Texts(
+            "The time to answer has passed; contact the regional office.",
+            "Жауап беру мерзімі өтті; аймақтық бөлімге хабарласыңыз.",
+            "Срок ответа истёк; обратитесь в региональное управление.",
+        ),
     ),
     "locked": (
-        429,
-        "Қате код тым көп рет енгізілді; сілтеме арқылы жауап беріңіз немесе аймақтық бөлімге"
-        " хабарласыңыз. / Слишком много неверных кодов; ответьте по ссылке или обратитесь"
-        " в региональное управление.",
+        domain.CONFIRMATION_LOCKED,
+        Texts(
+            "Too many wrong codes; answer by the link or contact the regional office.",
+            "Қате код тым көп рет енгізілді; сілтеме арқылы жауап беріңіз немесе аймақтық"
+            " бөлімге хабарласыңыз.",
+            "Слишком много неверных кодов; ответьте по ссылке или обратитесь в региональное"
+            " управление.",
+        ),
     ),
 }
 
 
-def _refusal(why: str) -> Problem:
-    status, detail = _REFUSALS[why]
-    return Problem(status, detail, code=why)
+def _refusal(why: str) -> BillingError:
+    problem_kind, detail = _REFUSALS[why]
+    return BillingError(problem_kind.status, detail, kind=problem_kind, code=why)
 
 
 @dataclass(frozen=True)
@@ -1311,7 +1625,7 @@ async def answer_by_code(
                 # Kept: the refusal below is raised after this transaction commits.
                 await store.count_wrong_code(conn, enrollment_id)
             refusal = _wrong_code()
-    log.info("confirmation.code_refused", enrollment=enrollment_id, why=refusal.extensions["code"])
+    log.info("confirmation.code_refused", enrollment=enrollment_id, why=refusal.extra["code"])
     raise refusal
 
 

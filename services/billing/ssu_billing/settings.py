@@ -32,6 +32,9 @@ class Settings(ServiceSettings):
     tariff_limits: dict[str, dict[str, tuple[Decimal, Decimal]]] = DEFAULT_TARIFF_LIMITS
     # A billing run holds one transaction for a national month: allow it time.
     run_timeout_seconds: float = 300.0
+    # How often the run worker looks for accepted runs without being woken (a NOTIFY wakes it
+    # when a run is accepted) and for a run that a stopped process left running.
+    run_poll_seconds: float = Field(default=2.0, gt=0)
 
     # Checks before payment (issue 19, domain.CheckPolicy). A month the recipient was asked to
     # confirm and has not answered: `pay` (default: many recipients, the elderly and those in

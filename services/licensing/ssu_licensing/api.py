@@ -1,9 +1,9 @@
 """HTTP API of licensing (DESIGN §5): parse, authorise, call the service, shape the answer."""
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request, Response, Security
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, PlainSerializer, WithJsonSchema
@@ -22,10 +22,27 @@ from ssu_common import (
     refusals,
 )
 from ssu_common.errors import DomainError, Texts, general
-from ssu_contracts import ApplicationStatus, Contact, Finding, LicenseStatus, RegionCode
+from ssu_contracts import (
+    ApplicationStatus,
+    Contact,
+    Finding,
+    LicenseStatus,
+    RegionCode,
+    name_of,
+)
 from ssu_contracts import Site as ApplicationSite
 
 from ssu_licensing import domain, service
+from ssu_licensing.domain import SiteDoc, SubtypeDoc
+
+# Records of the store, as the service answers them (api.py reads them, never calls the store).
+from ssu_licensing.store import (
+    ApplicationRow,
+    InspectionRow,
+    LicenseFacts,
+    LicenseFactsRow,
+    LicenseRow,
+)
 
 router = APIRouter(prefix="/v1")
 
@@ -53,9 +70,10 @@ def _limit(request: Request, limit: int) -> int:
     return min(limit, int(request.app.state.runtime.settings.max_page))
 
 
-def _next_cursor(
-    items: list[dict[str, Any]], limit: int, key: Callable[[dict[str, Any]], JsonValue]
-) -> str | None:
+T = TypeVar("T")
+
+
+def _next_cursor(items: Sequence[T], limit: int, key: Callable[[T], JsonValue]) -> str | None:
     """The cursor of the page after a full one: the last item's key."""
     return encode_cursor(key(items[-1])) if len(items) == limit and items else None
 
@@ -416,6 +434,138 @@ class Amendment(LicenseDecision):
     unmet_blocking: list[str]
 
 
+# Shaping the service's records into the answers, with bilingual reference names.
+
+
+def _names(kind: str, code: str) -> Names:
+    return Names(kk=name_of(kind, code, "kk"), ru=name_of(kind, code, "ru"))
+
+
+def _subtype_views(subtypes: list[SubtypeDoc]) -> list[SubtypeView]:
+    return [
+        SubtypeView(
+            form=s["form"],
+            category=s["category"],
+            form_name=_names("form", s["form"]),
+            category_name=_names("category", s["category"]),
+        )
+        for s in subtypes
+    ]
+
+
+def _application_members(row: ApplicationRow) -> dict[str, object]:
+    findings = [Finding.model_validate(f) for f in row.findings]
+    return {
+        "id": str(row.id),
+        "status": row.status,
+        "bin": row.bin,
+        "provider_name": row.provider_name,
+        "legal_form": row.legal_form,
+        "region": row.region,
+        "region_name": _names("region", row.region),
+        "contact": row.contact,
+        "subtypes": _subtype_views(row.subtypes),
+        "sites": row.sites,
+        "staffing": row.staffing,
+        "workers": row.workers,
+        "equipment": row.equipment,
+        "premises": row.premises,
+        "requirement_set": row.requirement_set,
+        "findings_source": row.findings_source,
+        "findings": row.findings,
+        "passes": domain.passes(findings),
+        "unmet_blocking": [f.requirement_id for f in domain.unmet_blocking(findings)],
+        "license_number": row.license_number,
+        "decision_reason": row.decision_reason,
+        "decided_by": row.decided_by,
+        "decided_at": row.decided_at,
+        "submitted_at": row.submitted_at,
+        "submitted_on": row.submitted_on,
+    }
+
+
+def _application(row: ApplicationRow) -> Application:
+    return Application.model_validate(_application_members(row))
+
+
+def _inspection(row: InspectionRow) -> Inspection:
+    return Inspection.model_validate(
+        {
+            "id": str(row.id),
+            "application_id": str(row.application_id),
+            "inspected_on": row.inspected_on,
+            "inspector": row.inspector,
+            "findings": row.observations,
+            "photos": row.photos,
+            "notes": row.notes,
+            "recorded_at": row.recorded_at,
+        }
+    )
+
+
+def _facts(lic: LicenseFacts) -> dict[str, object]:
+    """The members of `_LicenseFacts`: what every view of a license shows."""
+    return {
+        "number": lic.number,
+        "bin": lic.bin,
+        "provider_name": lic.provider_name,
+        "legal_form": lic.legal_form,
+        "legal_form_name": _names("legal_form", lic.legal_form),
+        "region": lic.region,
+        "region_name": _names("region", lic.region),
+        "status": lic.status,
+        "status_name": _names("license_status", lic.status),
+        "status_since": lic.status_since,
+        "status_reason": lic.status_reason,
+        "suspended_until": lic.suspended_until,
+        "issued_on": lic.issued_on,
+        "seq": lic.seq,
+        "subtypes": _subtype_views(lic.subtypes),
+    }
+
+
+def _site_views(sites: list[SiteDoc]) -> list[dict[str, object]]:
+    """Sites with their region and district (the whole site: the public view hides some)."""
+    return [
+        {
+            **s,
+            "region": s["kato"][:2] + "0000000",
+            "region_name": _names("region", s["kato"][:2] + "0000000"),
+            "district": domain.district_of(s["kato"]),
+        }
+        for s in sites
+    ]
+
+
+def _decision_members(lic: LicenseRow, decided_by: str) -> dict[str, object]:
+    return {
+        **_facts(lic),
+        "sites": _site_views(lic.sites),
+        "application_id": str(lic.application_id) if lic.application_id else None,
+        "contact": lic.contact,
+        "decided_by": decided_by,
+    }
+
+
+def _decision(lic: LicenseRow, decided_by: str) -> LicenseDecision:
+    """A license as a decision on it leaves it, with who decided."""
+    return LicenseDecision.model_validate(_decision_members(lic, decided_by))
+
+
+def _amendment(amended: service.Amended, decided_by: str) -> Amendment:
+    lic, findings = amended.license, amended.findings
+    return Amendment.model_validate(
+        {
+            **_decision_members(lic, decided_by),
+            "requirement_set": lic.requirement_set,
+            "findings_on": lic.findings_on,
+            "findings": lic.findings,
+            "passes": domain.passes(findings),
+            "unmet_blocking": [f.requirement_id for f in domain.unmet_blocking(findings)],
+        }
+    )
+
+
 # applications
 
 
@@ -435,8 +585,8 @@ async def submit_application(
     created = await service.submit_application(
         conn=conn, cmd=cmd, region_scope=principal.region, by_provider=principal.bin is not None
     )
-    response.headers["Location"] = f"/v1/applications/{created['id']}"
-    return Application.model_validate(created)
+    response.headers["Location"] = f"/v1/applications/{created.id}"
+    return _application(created)
 
 
 @router.get("/applications", tags=["applications"], response_model=ApplicationPage)
@@ -460,8 +610,8 @@ async def list_applications(
         limit=limit,
     )
     return ApplicationPage(
-        items=[Application.model_validate(i) for i in items],
-        next_cursor=_next_cursor(items, limit, lambda i: [i["submitted_at"].isoformat(), i["id"]]),
+        items=[_application(i) for i in items],
+        next_cursor=_next_cursor(items, limit, lambda i: [i.submitted_at.isoformat(), str(i.id)]),
     )
 
 
@@ -480,12 +630,14 @@ def _uuid_or_404(value: str, what: domain.Missing) -> str:
 async def get_application(
     application_id: str, principal: Reader, conn: Db
 ) -> ApplicationWithInspections:
-    found = await service.get_application(
+    found, inspections = await service.get_application(
         conn=conn,
         application_id=_uuid_or_404(application_id, "application"),
         region_scope=principal.region,
     )
-    return ApplicationWithInspections.model_validate(found)
+    return ApplicationWithInspections.model_validate(
+        {**_application_members(found), "inspections": [_inspection(i) for i in inspections]}
+    )
 
 
 @router.post(
@@ -500,14 +652,16 @@ async def record_inspection(
 ) -> InspectionRecorded:
     """An on-site inspection (`X-SSU-Official` names the inspector); its findings override the
     declared values."""
-    recorded = await service.record_inspection(
+    inspection, application = await service.record_inspection(
         conn=conn,
         application_id=_uuid_or_404(application_id, "application"),
         cmd=cmd,
         inspector=principal.actor,
         region_scope=principal.region,
     )
-    return InspectionRecorded.model_validate(recorded)
+    return InspectionRecorded(
+        inspection=_inspection(inspection), application=_application(application)
+    )
 
 
 @router.post(
@@ -539,8 +693,8 @@ async def approve_application(
         region_scope=principal.region,
         effective_date=body.effective_date if body else None,
     )
-    response.headers["Location"] = f"/v1/licenses/{issued['number']}"
-    return LicenseDecision.model_validate(issued)
+    response.headers["Location"] = f"/v1/licenses/{issued.number}"
+    return _decision(issued, principal.actor)
 
 
 @router.post(
@@ -559,7 +713,7 @@ async def reject_application(
         inspector=principal.actor,
         region_scope=principal.region,
     )
-    return Application.model_validate(rejected)
+    return _application(rejected)
 
 
 # licenses (reads are public)
@@ -569,30 +723,29 @@ PUBLIC = {"x-ssu-public": True}
 Caller = Annotated[Principal | None, Depends(optional_principal)]
 
 
-def _facts(view: dict[str, Any]) -> dict[str, Any]:
-    return {name: view[name] for name in _LicenseFacts.model_fields}
-
-
-def _license(view: dict[str, Any], caller: Principal | None) -> PublicLicense | License:
+def _license(lic: LicenseFactsRow, caller: Principal | None) -> PublicLicense | License:
     """The public model unless the caller may read addresses: fields are copied by name into
     it, so a field added to the internal view is not public until added here."""
+    sites = _site_views(lic.sites)
     if caller is not None and "licensing:read" in caller.scopes:
-        return License(**_facts(view), sites=[Site(**s) for s in view["sites"]])
-    hidden = domain.shelters((s["form"], s["category"]) for s in view["subtypes"])
-    return PublicLicense(
-        **_facts(view),
-        sites=[
-            PublicSite(
-                site_id=s["site_id"],
-                places=s["places"],
-                region=s["region"],
-                region_name=s["region_name"],
-                district=s["district"],
-                kato=None if hidden else s["kato"],
-                address=None if hidden else s["address"],
-            )
-            for s in view["sites"]
-        ],
+        return License.model_validate({**_facts(lic), "sites": sites})
+    hidden = domain.shelters((s["form"], s["category"]) for s in lic.subtypes)
+    return PublicLicense.model_validate(
+        {
+            **_facts(lic),
+            "sites": [
+                PublicSite(
+                    site_id=s["site_id"],
+                    places=s["places"],
+                    region=s["region"],
+                    region_name=s["region_name"],
+                    district=s["district"],
+                    kato=None if hidden else s["kato"],
+                    address=None if hidden else s["address"],
+                )
+                for s in sites
+            ],
+        }
     )
 
 
@@ -611,14 +764,21 @@ async def list_licenses(
     the single license (`href`)."""
     limit = _limit(request, limit)
     after = decode_cursor(cursor, str)
-    views = await service.list_licenses(
+    rows = await service.list_licenses(
         conn=conn, bin=bin, region=region, status=status, after=after, limit=limit
     )
     items = [
-        LicenseSummary(**_facts(v), places=v["places"], site_count=v["site_count"], href=v["href"])
-        for v in views
+        LicenseSummary.model_validate(
+            {
+                **_facts(r),
+                "places": r.places,
+                "site_count": r.site_count,
+                "href": f"/v1/licenses/{r.number}",
+            }
+        )
+        for r in rows
     ]
-    next_cursor = encode_cursor(views[-1]["number"]) if len(views) == limit else None
+    next_cursor = encode_cursor(rows[-1].number) if len(rows) == limit else None
     return LicensePage(items=items, next_cursor=next_cursor)
 
 
@@ -652,7 +812,7 @@ async def suspend_license(
         region_scope=principal.region,
         effective_date=body.effective_date,
     )
-    return LicenseDecision.model_validate(changed)
+    return _decision(changed, principal.actor)
 
 
 @router.post(
@@ -672,7 +832,7 @@ async def reinstate_license(
         region_scope=principal.region,
         effective_date=body.effective_date if body else None,
     )
-    return LicenseDecision.model_validate(changed)
+    return _decision(changed, principal.actor)
 
 
 @router.post(
@@ -693,7 +853,7 @@ async def revoke_license(
         region_scope=principal.region,
         effective_date=body.effective_date,
     )
-    return LicenseDecision.model_validate(changed)
+    return _decision(changed, principal.actor)
 
 
 @router.post(
@@ -711,7 +871,7 @@ async def add_license_site(
         conn=conn, number=number, site=site, actor=principal.actor, region_scope=principal.region
     )
     response.headers["Location"] = f"/v1/licenses/{number}"
-    return Amendment.model_validate(amended)
+    return _amendment(amended, principal.actor)
 
 
 @router.post(
@@ -729,7 +889,7 @@ async def amend_license_staffing(
     amended = await service.amend_license_staffing(
         conn=conn, number=number, cmd=cmd, actor=principal.actor, region_scope=principal.region
     )
-    return Amendment.model_validate(amended)
+    return _amendment(amended, principal.actor)
 
 
 # requirement sets
@@ -786,10 +946,27 @@ class RequirementSetList(BaseModel):
     items: list[RequirementSetView]
 
 
+def _requirement_set(state: service.RequirementSetState) -> RequirementSetView:
+    row = state.row
+    return RequirementSetView.model_validate(
+        {
+            "version": row.version,
+            "title": row.title,
+            "non_core_blocking": row.non_core_blocking,
+            "effective_from": row.effective_from,
+            "in_force": state.in_force,
+            "status": state.status,
+            "requirements": row.requirements,
+            "created_by": row.created_by,
+            "created_at": row.created_at,
+        }
+    )
+
+
 @router.get("/requirement-sets", tags=["requirement sets"], response_model=RequirementSetList)
 async def list_requirement_sets(principal: Reader, conn: Db) -> RequirementSetList:
     sets = await service.list_requirement_sets(conn=conn)
-    return RequirementSetList(items=[RequirementSetView.model_validate(s) for s in sets])
+    return RequirementSetList(items=[_requirement_set(s) for s in sets])
 
 
 @router.get(
@@ -797,7 +974,7 @@ async def list_requirement_sets(principal: Reader, conn: Db) -> RequirementSetLi
 )
 async def get_requirement_set(version: str, principal: Reader, conn: Db) -> RequirementSetView:
     found = await service.get_requirement_set(conn=conn, version=version)
-    return RequirementSetView.model_validate(found)
+    return _requirement_set(found)
 
 
 @router.post(
@@ -816,7 +993,7 @@ async def create_requirement_set(
         conn=conn, model=model, effective_from=body.effective_from, actor=principal.actor
     )
     response.headers["Location"] = f"/v1/requirement-sets/{model.version}"
-    return RequirementSetView.model_validate(created)
+    return _requirement_set(created)
 
 
 @router.post(
@@ -832,7 +1009,7 @@ async def activate_requirement_set(
     activated = await service.activate_requirement_set(
         conn=conn, version=version, effective_from=body.effective_from, actor=principal.actor
     )
-    return RequirementSetView.model_validate(activated)
+    return _requirement_set(activated)
 
 
 class UnmetFinding(BaseModel):
@@ -963,7 +1140,7 @@ async def simulate_impact(
     simulated = await service.simulate_impact(
         conn=conn, version=version, region_scope=_scoped_region(principal, region)
     )
-    return Impact.model_validate(simulated)
+    return Impact.model_validate(simulated, from_attributes=True)
 
 
 # decisions
@@ -1038,6 +1215,6 @@ async def list_decisions(
         conn=conn, subject=subject, action=action, after=after, limit=limit
     )
     return DecisionPage(
-        items=[Decision.model_validate(i) for i in items],
-        next_cursor=_next_cursor(items, limit, lambda i: i["id"]),
+        items=[Decision.model_validate(i, from_attributes=True) for i in items],
+        next_cursor=_next_cursor(items, limit, lambda i: i.id),
     )

@@ -5,7 +5,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal, Protocol, TypedDict
 
 from pydantic import (
     AfterValidator,
@@ -688,6 +688,19 @@ class ImpactChange:
             self.places_lost += places
             self.recipients_lost += recipients
 
+    @property
+    def providers(self) -> int:
+        """Net change of providers passing."""
+        return len(self.newly_passing) - len(self.newly_failing)
+
+    @property
+    def places(self) -> int:
+        return self.places_gained - self.places_lost
+
+    @property
+    def recipients(self) -> int:
+        return self.recipients_gained - self.recipients_lost
+
 
 # commands
 
@@ -726,9 +739,12 @@ class CertificateIn(_Command):
     issued_on: date
     expires_on: date
 
+    # pydantic's `ValidationInfo` is typed with an explicit `Any` (its `data`), hence the ignore.
     @field_validator("expires_on")
     @classmethod
-    def _expires_after_issue(cls, value: date, info: ValidationInfo) -> date:
+    def _expires_after_issue(  # type: ignore[explicit-any]
+        cls, value: date, info: ValidationInfo
+    ) -> date:
         issued_on = info.data.get("issued_on")
         if issued_on is not None and value <= issued_on:
             raise ValueError(f"must be after issued_on ({issued_on.isoformat()})")
@@ -863,7 +879,105 @@ class RecordInspection(_Command):
     notes: str | None = Field(default=None, max_length=5000)
 
 
-def _worker(item: dict[str, Any]) -> Worker:
+# Stored documents (jsonb) as the commands' `model_dump(mode="json")` wrote them: decimals and
+# dates as text. Types for reading only: nothing validates what older versions wrote.
+
+
+class SubtypeDoc(TypedDict):
+    form: str
+    category: str
+
+
+class SiteDoc(TypedDict):
+    site_id: str
+    address: str
+    kato: str
+    places: int | None
+
+
+class StaffDoc(TypedDict):
+    role: str
+    fte: str
+
+
+class CertificateDoc(TypedDict):
+    number: str
+    issuing_body: str
+    issued_on: str
+    expires_on: str
+
+
+class WorkerDoc(TypedDict):
+    role: str
+    fte: str
+    full_name: str
+    certificate: CertificateDoc | None
+
+
+class PremisesDoc(TypedDict):
+    area_m2: str
+    step_free_access: bool
+
+
+class ContactDoc(TypedDict):
+    email: str | None
+    phone: str | None
+    language: str
+
+
+class FindingDoc(TypedDict):
+    requirement_id: str
+    kind: str
+    core: bool
+    blocking: bool
+    met: bool
+    expected: str
+    actual: str
+    title_kk: str | None
+    title_ru: str | None
+
+
+class ObservationDoc(TypedDict):
+    requirement_id: str
+    met: bool
+    actual: str
+
+
+class Declared(Protocol):
+    """What an application (or a license) declares, as stored: what evaluation reads."""
+
+    @property
+    def subtypes(self) -> list[SubtypeDoc]: ...
+    @property
+    def sites(self) -> list[SiteDoc]: ...
+    @property
+    def staffing(self) -> list[StaffDoc]: ...
+    @property
+    def workers(self) -> list[WorkerDoc]: ...
+    @property
+    def equipment(self) -> list[str]: ...
+    @property
+    def premises(self) -> PremisesDoc: ...
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """An application's declaration before it is stored (sites with their new ids)."""
+
+    subtypes: list[SubtypeDoc]
+    sites: list[SiteDoc]
+    staffing: list[StaffDoc]
+    workers: list[WorkerDoc]
+    equipment: list[str]
+    premises: PremisesDoc
+
+
+class Inspected(Protocol):
+    @property
+    def observations(self) -> list[ObservationDoc]: ...
+
+
+def _worker(item: WorkerDoc) -> Worker:
     certificate = item.get("certificate")
     return Worker(
         role=item["role"],
@@ -873,30 +987,30 @@ def _worker(item: dict[str, Any]) -> Worker:
     )
 
 
-def profile_of(record: dict[str, Any]) -> Profile:
+def profile_of(record: Declared) -> Profile:
     """The evaluation profile of a stored application or license."""
     staffing: dict[str, Decimal] = {}
-    for item in record["staffing"]:
+    for item in record.staffing:
         staffing[item["role"]] = staffing.get(item["role"], Decimal(0)) + Decimal(item["fte"])
     return Profile(
         subtypes=[
-            (ServiceForm(s["form"]), RecipientCategory(s["category"])) for s in record["subtypes"]
+            (ServiceForm(s["form"]), RecipientCategory(s["category"])) for s in record.subtypes
         ],
-        site_places=[s.get("places") for s in record["sites"]],
+        site_places=[s.get("places") for s in record.sites],
         staffing=staffing,
-        equipment=frozenset(record["equipment"]),
-        area_m2=Decimal(record["premises"]["area_m2"]),
-        step_free_access=bool(record["premises"]["step_free_access"]),
-        workers=[_worker(w) for w in record.get("workers") or []],
+        equipment=frozenset(record.equipment),
+        area_m2=Decimal(record.premises["area_m2"]),
+        step_free_access=bool(record.premises["step_free_access"]),
+        workers=[_worker(w) for w in record.workers or []],
     )
 
 
-def observations_of(inspection: dict[str, Any] | None) -> dict[str, Observation]:
+def observations_of(inspection: Inspected | None) -> dict[str, Observation]:
     if inspection is None:
         return {}
     return {
         o["requirement_id"]: Observation(met=o["met"], actual=o["actual"])
-        for o in inspection["observations"]
+        for o in inspection.observations
     }
 
 

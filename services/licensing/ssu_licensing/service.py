@@ -1,9 +1,10 @@
 """Licensing use cases: each one transaction with its rules, writes and outbox events."""
 
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -33,11 +34,19 @@ from ssu_contracts import (
     ServiceForm,
     Site,
     Subtype,
-    name_of,
 )
 
 from ssu_licensing import domain, store
-from ssu_licensing.domain import RequirementSet
+from ssu_licensing.domain import FindingDoc, RequirementSet, SiteDoc
+from ssu_licensing.store import (
+    ApplicationRow,
+    DecisionRow,
+    InspectionRow,
+    LicenseFactsRow,
+    LicenseRow,
+    LicenseSummaryRow,
+    RequirementSetRow,
+)
 
 log = get_logger(__name__)
 
@@ -62,38 +71,42 @@ def _visible(region: str, region_scope: str | None) -> bool:
 # requirement sets
 
 
-def _set_model(row: dict[str, Any]) -> RequirementSet:
+def _set_model(row: RequirementSetRow) -> RequirementSet:
     return RequirementSet.model_validate(
         {
-            "version": row["version"],
-            "title": row["title"],
-            "non_core_blocking": row["non_core_blocking"],
-            "requirements": row["requirements"],
+            "version": row.version,
+            "title": row.title,
+            "non_core_blocking": row.non_core_blocking,
+            "requirements": row.requirements,
         }
     )
 
 
-def _set_status(row: dict[str, Any], in_force: str | None) -> str:
-    if row["version"] == in_force:
+SetStatus = Literal["draft", "scheduled", "in_force", "superseded"]
+
+
+@dataclass(frozen=True)
+class RequirementSetState:
+    """A stored requirement set and where it stands today."""
+
+    row: RequirementSetRow
+    in_force: bool
+    status: SetStatus
+
+
+def _set_status(row: RequirementSetRow, in_force: str | None) -> SetStatus:
+    if row.version == in_force:
         return "in_force"
-    if row["effective_from"] is None:
+    if row.effective_from is None:
         return "draft"
-    return "scheduled" if row["effective_from"] > almaty_today() else "superseded"
+    return "scheduled" if row.effective_from > almaty_today() else "superseded"
 
 
-def requirement_set_view(row: dict[str, Any], *, in_force: str | None) -> dict[str, Any]:
+def requirement_set_state(row: RequirementSetRow, *, in_force: str | None) -> RequirementSetState:
     """A requirement set with its status: draft, scheduled, in_force or superseded."""
-    return {
-        "version": row["version"],
-        "title": row["title"],
-        "non_core_blocking": row["non_core_blocking"],
-        "effective_from": row["effective_from"],
-        "in_force": row["version"] == in_force,
-        "status": _set_status(row, in_force),
-        "requirements": row["requirements"],
-        "created_by": row["created_by"],
-        "created_at": row["created_at"],
-    }
+    return RequirementSetState(
+        row=row, in_force=row.version == in_force, status=_set_status(row, in_force)
+    )
 
 
 def read_requirement_set_files(
@@ -135,7 +148,7 @@ async def load_requirement_sets(
     return added
 
 
-async def _set_in_force(conn: Connection, on: date) -> tuple[RequirementSet, dict[str, Any]]:
+async def _set_in_force(conn: Connection, on: date) -> tuple[RequirementSet, RequirementSetRow]:
     row = await store.requirement_set_in_force(conn, on)
     if row is None:
         day = on.isoformat()
@@ -150,25 +163,25 @@ async def _set_in_force(conn: Connection, on: date) -> tuple[RequirementSet, dic
     return _set_model(row), row
 
 
-async def list_requirement_sets(*, conn: Connection) -> list[dict[str, Any]]:
+async def list_requirement_sets(*, conn: Connection) -> list[RequirementSetState]:
     in_force = await store.requirement_set_in_force(conn, almaty_today())
-    current = in_force["version"] if in_force else None
+    current = in_force.version if in_force else None
     return [
-        requirement_set_view(r, in_force=current) for r in await store.list_requirement_sets(conn)
+        requirement_set_state(r, in_force=current) for r in await store.list_requirement_sets(conn)
     ]
 
 
-async def get_requirement_set(*, conn: Connection, version: str) -> dict[str, Any]:
+async def get_requirement_set(*, conn: Connection, version: str) -> RequirementSetState:
     row = await store.get_requirement_set(conn, version)
     if row is None:
         raise _not_found("requirement_set", version)
     in_force = await store.requirement_set_in_force(conn, almaty_today())
-    return requirement_set_view(row, in_force=in_force["version"] if in_force else None)
+    return requirement_set_state(row, in_force=in_force.version if in_force else None)
 
 
 async def create_requirement_set(
     *, conn: Connection, model: RequirementSet, effective_from: date | None, actor: str
-) -> dict[str, Any]:
+) -> RequirementSetState:
     """Store a new version; it is in force from `effective_from` when given, else a draft."""
     if effective_from is not None:
         _not_retroactive(effective_from)
@@ -210,7 +223,7 @@ async def create_requirement_set(
 
 async def activate_requirement_set(
     *, conn: Connection, version: str, effective_from: date, actor: str
-) -> dict[str, Any]:
+) -> RequirementSetState:
     """Put a set in force from a date (it replaces the set in force from that date)."""
     _not_retroactive(effective_from)
     async with conn.transaction():
@@ -223,7 +236,7 @@ async def activate_requirement_set(
             actor=actor,
             action="requirement_set.activated",
             subject=f"requirement-set:{version}",
-            before={"effective_from": before["effective_from"]},
+            before={"effective_from": before.effective_from},
             after={"effective_from": effective_from},
         )
         await audit.record(
@@ -249,60 +262,13 @@ def _not_retroactive(effective_from: date) -> None:
 # applications
 
 
-def _names(kind: str, code: str) -> dict[str, str]:
-    return {"kk": name_of(kind, code, "kk"), "ru": name_of(kind, code, "ru")}
-
-
-def _subtype_views(subtypes: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [
-        {
-            "form": s["form"],
-            "category": s["category"],
-            "form_name": _names("form", s["form"]),
-            "category_name": _names("category", s["category"]),
-        }
-        for s in subtypes
-    ]
-
-
-def application_view(row: dict[str, Any]) -> dict[str, Any]:
-    findings = [Finding.model_validate(f) for f in row["findings"]]
-    return {
-        "id": str(row["id"]),
-        "status": row["status"],
-        "bin": row["bin"],
-        "provider_name": row["provider_name"],
-        "legal_form": row["legal_form"],
-        "region": row["region"],
-        "region_name": _names("region", row["region"]),
-        "contact": row["contact"],
-        "subtypes": _subtype_views(row["subtypes"]),
-        "sites": row["sites"],
-        "staffing": row["staffing"],
-        "workers": row["workers"],
-        "equipment": row["equipment"],
-        "premises": row["premises"],
-        "requirement_set": row["requirement_set"],
-        "findings_source": row["findings_source"],
-        "findings": row["findings"],
-        "passes": domain.passes(findings),
-        "unmet_blocking": [f.requirement_id for f in domain.unmet_blocking(findings)],
-        "license_number": row["license_number"],
-        "decision_reason": row["decision_reason"],
-        "decided_by": row["decided_by"],
-        "decided_at": row["decided_at"],
-        "submitted_at": row["submitted_at"],
-        "submitted_on": row["submitted_on"],
-    }
-
-
 async def submit_application(
     *,
     conn: Connection,
     cmd: domain.SubmitApplication,
     region_scope: str | None,
     by_provider: bool = False,
-) -> dict[str, Any]:
+) -> ApplicationRow:
     """Validate, evaluate against the set in force on the filing date, store, publish
     `submitted`."""
     errors = domain.application_errors(cmd)
@@ -324,29 +290,42 @@ async def submit_application(
     if wrong_date:
         raise field_error("submitted_on", wrong_date)
     dumped = cmd.model_dump(mode="json")
-    sites = [{"site_id": str(uuid.uuid4()), **site} for site in dumped["sites"]]
-    record = {
-        **dumped,
-        "id": str(uuid.uuid4()),
-        "sites": sites,
-        "submitted_on": submitted_on,
-    }
+    sites = [_new_site(site) for site in cmd.sites]
+    declared = domain.Declaration(
+        subtypes=dumped["subtypes"],
+        sites=sites,
+        staffing=dumped["staffing"],
+        workers=dumped["workers"],
+        equipment=dumped["equipment"],
+        premises=dumped["premises"],
+    )
+    application_id = str(uuid.uuid4())
     async with conn.transaction():
         requirement_set, _ = await _set_in_force(conn, almaty_today())
-        findings = domain.evaluate(requirement_set, domain.profile_of(record), on=submitted_on)
-        record["requirement_set"] = requirement_set.version
-        record["findings"] = [f.model_dump(mode="json") for f in findings]
-        row = await store.insert_application(conn, record)
+        findings = domain.evaluate(requirement_set, domain.profile_of(declared), on=submitted_on)
+        row = await store.insert_application(
+            conn,
+            id=application_id,
+            bin=cmd.bin,
+            provider_name=cmd.provider_name,
+            legal_form=cmd.legal_form,
+            region=cmd.region,
+            contact=dumped["contact"],
+            declared=declared,
+            requirement_set=requirement_set.version,
+            findings=_finding_docs(findings),
+            submitted_on=submitted_on,
+        )
         await audit.record(
             conn,
-            aggregate=Aggregate("application", record["id"]),
+            aggregate=Aggregate("application", application_id),
             action="application.submitted",
             reason=f"under requirement set {requirement_set.version}",
         )
         await emit(
             conn,
             ApplicationSubmittedV1(
-                application_id=record["id"],
+                application_id=application_id,
                 bin=cmd.bin,
                 provider_name=cmd.provider_name,
                 legal_form=cmd.legal_form,
@@ -356,12 +335,36 @@ async def submit_application(
                 sites=[Site.model_validate(s) for s in sites],
                 requirement_set=requirement_set.version,
                 findings=findings,
-                submitted_at=row["submitted_at"],
+                submitted_at=row.submitted_at,
             ),
-            subject=record["id"],
+            subject=application_id,
         )
-    log.info("application.submitted", application=record["id"], region=cmd.region)
-    return application_view(row)
+    log.info("application.submitted", application=application_id, region=cmd.region)
+    return row
+
+
+def _new_site(site: domain.SiteIn) -> SiteDoc:
+    """A declared site as stored, with the id it has from now on."""
+    return SiteDoc(
+        site_id=str(uuid.uuid4()), address=site.address, kato=site.kato, places=site.places
+    )
+
+
+def _finding_docs(findings: list[Finding]) -> list[FindingDoc]:
+    return [
+        FindingDoc(
+            requirement_id=f.requirement_id,
+            kind=f.kind,
+            core=f.core,
+            blocking=f.blocking,
+            met=f.met,
+            expected=f.expected,
+            actual=f.actual,
+            title_kk=f.title_kk,
+            title_ru=f.title_ru,
+        )
+        for f in findings
+    ]
 
 
 def _field_errors(errors: list[tuple[str, str]]) -> Problem:
@@ -376,34 +379,34 @@ def _field_errors(errors: list[tuple[str, str]]) -> Problem:
 
 async def _application_for_decision(
     conn: Connection, application_id: str, region_scope: str | None
-) -> dict[str, Any]:
+) -> ApplicationRow:
     row = await store.get_application(conn, application_id, for_update=True)
-    if row is None or not _visible(row["region"], region_scope):
+    if row is None or not _visible(row.region, region_scope):
         raise _not_found("application", application_id)
-    if row["status"] != ApplicationStatus.SUBMITTED:
+    if row.status != ApplicationStatus.SUBMITTED:
         raise DomainError(
-            domain.decided_detail(application_id, ApplicationStatus(row["status"])),
+            domain.decided_detail(application_id, row.status),
             kind=domain.APPLICATION_DECIDED,
-            current_status=row["status"],
+            current_status=row.status,
         )
     return row
 
 
 async def _reevaluate(
-    conn: Connection, row: dict[str, Any], on: date
-) -> tuple[dict[str, Any], list[Finding]]:
+    conn: Connection, row: ApplicationRow, on: date
+) -> tuple[ApplicationRow, list[Finding]]:
     """Findings under the set in force today, with the latest inspection's observations, on
     the date of the decision (certificates count when valid on it)."""
     requirement_set, _ = await _set_in_force(conn, almaty_today())
-    inspection = await store.latest_inspection(conn, str(row["id"]))
+    inspection = await store.latest_inspection(conn, str(row.id))
     findings = domain.evaluate(
         requirement_set, domain.profile_of(row), domain.observations_of(inspection), on=on
     )
     row = await store.update_application_findings(
         conn,
-        application_id=str(row["id"]),
+        application_id=str(row.id),
         requirement_set=requirement_set.version,
-        findings=[f.model_dump(mode="json") for f in findings],
+        findings=_finding_docs(findings),
         source="inspection" if inspection else "declaration",
     )
     return row, findings
@@ -411,42 +414,25 @@ async def _reevaluate(
 
 async def get_application(
     *, conn: Connection, application_id: str, region_scope: str | None
-) -> dict[str, Any]:
+) -> tuple[ApplicationRow, list[InspectionRow]]:
+    """An application and its inspections."""
     row = await store.get_application(conn, application_id)
-    if row is None or not _visible(row["region"], region_scope):
+    if row is None or not _visible(row.region, region_scope):
         raise _not_found("application", application_id)
-    view = application_view(row)
-    view["inspections"] = [
-        inspection_view(i) for i in await store.inspections_of(conn, application_id)
-    ]
-    return view
+    return row, await store.inspections_of(conn, application_id)
 
 
 async def list_applications(
     *,
     conn: Connection,
     region: str | None,
-    status: str | None,
+    status: ApplicationStatus | None,
     after: tuple[datetime, str] | None,
     limit: int,
-) -> list[dict[str, Any]]:
-    rows = await store.list_applications(
+) -> list[ApplicationRow]:
+    return await store.list_applications(
         conn, region=region, status=status, after=after, limit=limit
     )
-    return [application_view(r) for r in rows]
-
-
-def inspection_view(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": str(row["id"]),
-        "application_id": str(row["application_id"]),
-        "inspected_on": row["inspected_on"],
-        "inspector": row["inspector"],
-        "findings": row["observations"],
-        "photos": row["photos"],
-        "notes": row["notes"],
-        "recorded_at": row["recorded_at"],
-    }
 
 
 async def record_inspection(
@@ -456,12 +442,12 @@ async def record_inspection(
     cmd: domain.RecordInspection,
     inspector: str,
     region_scope: str | None,
-) -> dict[str, Any]:
+) -> tuple[InspectionRow, ApplicationRow]:
     """Keep an on-site inspection; the application's findings then come from it."""
     async with conn.transaction():
         row = await _application_for_decision(conn, application_id, region_scope)
         wrong_date = domain.inspection_date_error(
-            cmd.inspected_on, submitted_on=row["submitted_on"], today=almaty_today()
+            cmd.inspected_on, submitted_on=row.submitted_on, today=almaty_today()
         )
         if wrong_date:
             raise field_error("inspected_on", wrong_date)
@@ -478,18 +464,19 @@ async def record_inspection(
         ]
         if errors:
             raise _field_errors(errors)
-        before = row["findings"]
+        before = row.findings
         inspection = await store.insert_inspection(
             conn,
-            {
-                "id": str(uuid.uuid4()),
-                "application_id": application_id,
-                "inspected_on": cmd.inspected_on,
-                "inspector": inspector,
-                "observations": [o.model_dump(mode="json") for o in cmd.findings],
-                "photos": cmd.photos,
-                "notes": cmd.notes,
-            },
+            id=str(uuid.uuid4()),
+            application_id=application_id,
+            inspected_on=cmd.inspected_on,
+            inspector=inspector,
+            observations=[
+                domain.ObservationDoc(requirement_id=o.requirement_id, met=o.met, actual=o.actual)
+                for o in cmd.findings
+            ],
+            photos=cmd.photos,
+            notes=cmd.notes,
         )
         row, _ = await _reevaluate(conn, row, cmd.inspected_on)
         await store.insert_decision(
@@ -498,16 +485,16 @@ async def record_inspection(
             action="application.inspected",
             subject=f"application:{application_id}",
             before={"findings": before},
-            after={"findings": row["findings"]},
-            detail={"inspection_id": str(inspection["id"])},
+            after={"findings": row.findings},
+            detail={"inspection_id": str(inspection.id)},
         )
         await audit.record(
             conn,
             aggregate=Aggregate("application", application_id),
             action="application.inspected",
-            reason=f"inspection {inspection['id']} on {cmd.inspected_on.isoformat()}",
+            reason=f"inspection {inspection.id} on {cmd.inspected_on.isoformat()}",
         )
-    return {"inspection": inspection_view(inspection), "application": application_view(row)}
+    return inspection, row
 
 
 def _effective(effective_date: date | None, *, not_before: date | None = None) -> date:
@@ -531,7 +518,7 @@ async def approve_application(
     inspector: str,
     region_scope: str | None,
     effective_date: date | None = None,
-) -> dict[str, Any]:
+) -> LicenseRow:
     """Issue a license, unless a blocking requirement is unmet (409 naming them)."""
     async with conn.transaction():
         row = await _application_for_decision(conn, application_id, region_scope)
@@ -551,8 +538,8 @@ async def approve_application(
                     f" ({len(blocking)}): {ids}",
                 ),
                 kind=domain.APPLICATION_UNMET_REQUIREMENTS,
-                current_status=row["status"],
-                requirement_set=row["requirement_set"],
+                current_status=row.status,
+                requirement_set=row.requirement_set,
                 unmet=[f.model_dump(mode="json") for f in blocking],
             )
             await audit.record(
@@ -566,36 +553,36 @@ async def approve_application(
             lic = await _issue_license(conn, row, inspector, issued_on)
     if refusal is not None:
         raise refusal
-    log.info("license.issued", license=lic["number"], application=application_id)
-    return {**license_view(lic, private=True), "decided_by": inspector}
+    log.info("license.issued", license=lic.number, application=application_id)
+    return lic
 
 
 async def _issue_date(
-    conn: Connection, row: dict[str, Any], effective_date: date | None, approver: str
+    conn: Connection, row: ApplicationRow, effective_date: date | None, approver: str
 ) -> date:
     """The issue date, after the four-eyes rule: whoever inspected does not also approve."""
-    inspections = await store.inspections_of(conn, str(row["id"]))
+    inspections = await store.inspections_of(conn, str(row.id))
     for inspection in inspections:
-        if same_person(inspection["inspector"], approver):
-            on = inspection["inspected_on"].isoformat()
+        if same_person(inspection.inspector, approver):
+            on = inspection.inspected_on.isoformat()
             raise DomainError(
                 Texts(
-                    f"{approver} inspected application {row['id']} on {on};"
+                    f"{approver} inspected application {row.id} on {on};"
                     " another official approves it",
-                    f"{approver} {row['id']} өтінішін {on} күні тексерді;"
+                    f"{approver} {row.id} өтінішін {on} күні тексерді;"
                     " оны басқа лауазымды тұлға мақұлдайды",
-                    f"{approver} проверял заявку {row['id']} {on};"
+                    f"{approver} проверял заявку {row.id} {on};"
                     " одобряет её другое должностное лицо",
                 ),
                 kind=domain.INSPECTOR_DOES_NOT_APPROVE,
-                inspector=inspection["inspector"],
+                inspector=inspection.inspector,
             )
     today = almaty_today()
     issued_on = effective_date or today
     wrong_date = domain.issue_date_error(
         issued_on,
-        submitted_on=row["submitted_on"],
-        inspected_on=max((i["inspected_on"] for i in inspections), default=None),
+        submitted_on=row.submitted_on,
+        inspected_on=max((i.inspected_on for i in inspections), default=None),
         today=today,
     )
     if wrong_date:
@@ -603,41 +590,15 @@ async def _issue_date(
     return issued_on
 
 
-# What a license keeps of its application: the provider and what was evaluated.
-_CARRIED_TO_LICENSE = (
-    "bin",
-    "provider_name",
-    "legal_form",
-    "region",
-    "contact",
-    "subtypes",
-    "sites",
-    "staffing",
-    "workers",
-    "equipment",
-    "premises",
-    "requirement_set",
-    "findings",
-)
-
-
 async def _issue_license(
-    conn: Connection, row: dict[str, Any], inspector: str, today: date
-) -> dict[str, Any]:
-    application_id = str(row["id"])
+    conn: Connection, row: ApplicationRow, inspector: str, today: date
+) -> LicenseRow:
+    application_id = str(row.id)
     sequence = await store.next_license_sequence(
-        conn, region_prefix=row["region"][:2], year=today.year
+        conn, region_prefix=row.region[:2], year=today.year
     )
-    number = domain.license_number(region=row["region"], year=today.year, sequence=sequence)
-    lic = await store.insert_license(
-        conn,
-        {
-            **{k: row[k] for k in _CARRIED_TO_LICENSE},
-            "number": number,
-            "application_id": application_id,
-            "issued_on": today,
-        },
-    )
+    number = domain.license_number(region=row.region, year=today.year, sequence=sequence)
+    lic = await store.insert_license(conn, number=number, application=row, issued_on=today)
     await _decide_application(
         conn, row, ApplicationStatus.APPROVED, inspector=inspector, license_number=number
     )
@@ -647,7 +608,7 @@ async def _issue_license(
         action="license.issued",
         subject=f"license:{number}",
         before=None,
-        after={"status": lic["status"], "seq": lic["seq"]},
+        after={"status": lic.status, "seq": lic.seq},
     )
     await audit.record_many(
         conn,
@@ -665,17 +626,17 @@ async def _issue_license(
 
 async def _decide_application(
     conn: Connection,
-    row: dict[str, Any],
+    row: ApplicationRow,
     status: ApplicationStatus,
     *,
     inspector: str,
     reason: str | None = None,
     license_number: str | None = None,
-) -> dict[str, Any]:
+) -> ApplicationRow:
     """Record an approval or a rejection (domain.APPLICATION_DECISIONS) and its trail entry,
     with the findings it was decided on."""
     decision = domain.APPLICATION_DECISIONS[status]
-    application_id = str(row["id"])
+    application_id = str(row.id)
     decided = await store.decide_application(
         conn,
         application_id=application_id,
@@ -690,9 +651,9 @@ async def _decide_application(
         actor=inspector,
         action=decision.recorded_as,
         subject=f"application:{application_id}",
-        before={"status": row["status"]},
-        after={"status": decided["status"], decision.after_member: after_member},
-        detail={"requirement_set": row["requirement_set"], "findings": row["findings"]},
+        before={"status": row.status},
+        after={"status": decided.status, decision.after_member: after_member},
+        detail={"requirement_set": row.requirement_set, "findings": row.findings},
     )
     return decided
 
@@ -704,7 +665,7 @@ async def reject_application(
     reason: str,
     inspector: str,
     region_scope: str | None,
-) -> dict[str, Any]:
+) -> ApplicationRow:
     """Refuse an application with the reason and the unmet requirements."""
     async with conn.transaction():
         row = await _application_for_decision(conn, application_id, region_scope)
@@ -722,79 +683,46 @@ async def reject_application(
             conn,
             ApplicationRejectedV1(
                 application_id=application_id,
-                bin=row["bin"],
-                provider_name=row["provider_name"],
-                region=row["region"],
-                contact=Contact.model_validate(row["contact"]),
+                bin=row.bin,
+                provider_name=row.provider_name,
+                region=row.region,
+                contact=Contact.model_validate(row.contact),
                 reason=reason,
                 findings=domain.unmet(findings),
                 inspector=inspector,
-                decided_at=decided["decided_at"],
+                decided_at=decided.decided_at,
             ),
             subject=application_id,
         )
-    return application_view(decided)
+    return decided
 
 
 # licenses
 
 
-def _license_event(model: type[LicenseEvent], lic: dict[str, Any], **extra: Any) -> LicenseEvent:
+def _license_event(model: type[LicenseEvent], lic: LicenseRow, **extra: object) -> LicenseEvent:
+    # `extra`: the members of the event's own (effective_date, reason...), checked by its model.
     return model(
-        license_number=lic["number"],
-        bin=lic["bin"],
-        provider_name=lic["provider_name"],
-        legal_form=lic["legal_form"],
-        region=lic["region"],
-        contact=Contact.model_validate(lic["contact"]),
-        subtypes=[Subtype.model_validate(s) for s in lic["subtypes"]],
-        sites=[Site.model_validate(s) for s in lic["sites"]],
-        status=lic["status"],
-        seq=lic["seq"],
-        step_free_access=(lic.get("premises") or {}).get("step_free_access"),
+        license_number=lic.number,
+        bin=lic.bin,
+        provider_name=lic.provider_name,
+        legal_form=lic.legal_form,
+        region=lic.region,
+        contact=Contact.model_validate(lic.contact),
+        subtypes=[Subtype.model_validate(s) for s in lic.subtypes],
+        sites=[Site.model_validate(s) for s in lic.sites],
+        status=lic.status,
+        seq=lic.seq,
+        step_free_access=lic.premises.get("step_free_access"),
         **extra,
     )
 
 
-def license_view(lic: dict[str, Any], *, private: bool = False) -> dict[str, Any]:
-    """A license as the public registry shows it, with bilingual reference names."""
-    view: dict[str, Any] = {
-        "number": lic["number"],
-        "bin": lic["bin"],
-        "provider_name": lic["provider_name"],
-        "legal_form": lic["legal_form"],
-        "legal_form_name": _names("legal_form", lic["legal_form"]),
-        "region": lic["region"],
-        "region_name": _names("region", lic["region"]),
-        "status": lic["status"],
-        "status_name": _names("license_status", lic["status"]),
-        "status_since": lic["status_since"],
-        "status_reason": lic["status_reason"],
-        "suspended_until": lic["suspended_until"],
-        "issued_on": lic["issued_on"],
-        "seq": lic["seq"],
-        "subtypes": _subtype_views(lic["subtypes"]),
-        "sites": [
-            {
-                **s,
-                "region": s["kato"][:2] + "0000000",
-                "region_name": _names("region", s["kato"][:2] + "0000000"),
-                "district": domain.district_of(s["kato"]),
-            }
-            for s in lic["sites"]
-        ],
-    }
-    if private:
-        view["application_id"] = str(lic["application_id"]) if lic["application_id"] else None
-        view["contact"] = lic["contact"]
-    return view
-
-
-async def get_license(*, conn: Connection, number: str) -> dict[str, Any]:
+async def get_license(*, conn: Connection, number: str) -> LicenseFactsRow:
     lic = await store.get_license_facts(conn, number)
     if lic is None:
         raise _not_found("license", number)
-    return license_view(lic)
+    return lic
 
 
 async def list_licenses(
@@ -802,63 +730,37 @@ async def list_licenses(
     conn: Connection,
     bin: str | None,
     region: str | None,
-    status: str | None,
+    status: LicenseStatus | None,
     after: str | None,
     limit: int,
-) -> list[dict[str, Any]]:
-    rows = await store.list_license_summaries(
+) -> list[LicenseSummaryRow]:
+    return await store.list_license_summaries(
         conn, bin=bin, region=region, status=status, after=after, limit=limit
     )
-    return [license_summary(r) for r in rows]
-
-
-def license_summary(row: dict[str, Any]) -> dict[str, Any]:
-    """A license as a list shows it: the facts of `license_view` and totals instead of sites."""
-    return {
-        "number": row["number"],
-        "bin": row["bin"],
-        "provider_name": row["provider_name"],
-        "legal_form": row["legal_form"],
-        "legal_form_name": _names("legal_form", row["legal_form"]),
-        "region": row["region"],
-        "region_name": _names("region", row["region"]),
-        "status": row["status"],
-        "status_name": _names("license_status", row["status"]),
-        "status_since": row["status_since"],
-        "status_reason": row["status_reason"],
-        "suspended_until": row["suspended_until"],
-        "issued_on": row["issued_on"],
-        "seq": row["seq"],
-        "subtypes": _subtype_views(row["subtypes"]),
-        "places": row["places"],
-        "site_count": row["site_count"],
-        "href": f"/v1/licenses/{row['number']}",
-    }
 
 
 async def _license_for_change(
     conn: Connection, number: str, action: domain.Action, region_scope: str | None
-) -> dict[str, Any]:
+) -> LicenseRow:
     lic = await store.get_license(conn, number, for_update=True)
-    if lic is None or not _visible(lic["region"], region_scope):
+    if lic is None or not _visible(lic.region, region_scope):
         raise _not_found("license", number)
-    status = LicenseStatus(lic["status"])
-    if not domain.transition_allowed(action, status):
+    if not domain.transition_allowed(action, lic.status):
         raise DomainError(
-            domain.refusal_detail(action, number, status),
+            domain.refusal_detail(action, number, lic.status),
             kind=domain.LICENSE_ACTIONS[action].refusal,
-            current_status=lic["status"],
+            current_status=lic.status,
         )
     return lic
 
 
-def _status_snapshot(lic: dict[str, Any]) -> dict[str, Any]:
+def _status_snapshot(lic: LicenseRow) -> store.TrailDocument:
     return {
-        "status": lic["status"],
-        "seq": lic["seq"],
-        "status_since": lic["status_since"],
-        "status_reason": lic["status_reason"],
-        "suspended_until": lic["suspended_until"],
+        "status": lic.status,
+        "seq": lic.seq,
+        "status_since": lic.status_since,
+        "status_reason": lic.status_reason,
+        "suspended_until": lic.suspended_until,
     }
 
 
@@ -872,13 +774,13 @@ async def change_license_status(
     reason: str | None = None,
     until: date | None = None,
     effective_date: date | None = None,
-) -> dict[str, Any]:
+) -> LicenseRow:
     """Suspend, reinstate or revoke (domain.STATUS_CHANGES) from today or the order's date; a
     suspension with `until` ends on that date."""
     change = domain.STATUS_CHANGES[action]
     async with conn.transaction():
         before = await _license_for_change(conn, number, action, region_scope)
-        today = _effective(effective_date, not_before=before["status_since"])
+        today = _effective(effective_date, not_before=before.status_since)
         if until is not None and until <= today:
             # An `until` already past (a suspension recorded after it ended) is ended by the
             # suspension job on its next round, effective on that date.
@@ -895,47 +797,38 @@ async def change_license_status(
             subject=number,
         )
     log.info(change.recorded_as, license=number, **({"until": until} if "until" in extra else {}))
-    return {**license_view(lic, private=True), "decided_by": actor}
+    return lic
 
 
-async def _evaluate_license(
-    conn: Connection, lic: dict[str, Any], on: date
-) -> tuple[dict[str, Any], list[Finding]]:
+@dataclass(frozen=True)
+class Amended:
+    """An amended license with the findings of the amendment. Unmet blocking findings do not
+    undo the amendment (the licensee's staff and sites are what they are): they tell the
+    department to act (suspend, revoke) on them."""
+
+    license: LicenseRow
+    findings: list[Finding]
+
+
+async def _evaluate_license(conn: Connection, lic: LicenseRow, on: date) -> Amended:
     """An amended license's findings on its decision date `on`, under the set in force, with
     its application's latest inspection; kept on the license. A certificate valid at approval
     and expired since is unmet now (blocking if the set says so)."""
     requirement_set, _ = await _set_in_force(conn, on)
     inspection = (
-        await store.latest_inspection(conn, str(lic["application_id"]))
-        if lic["application_id"]
-        else None
+        await store.latest_inspection(conn, str(lic.application_id)) if lic.application_id else None
     )
     findings = domain.evaluate(
         requirement_set, domain.profile_of(lic), domain.observations_of(inspection), on=on
     )
     lic = await store.update_license_findings(
         conn,
-        number=lic["number"],
+        number=lic.number,
         requirement_set=requirement_set.version,
-        findings=[f.model_dump(mode="json") for f in findings],
+        findings=_finding_docs(findings),
         on=on,
     )
-    return lic, findings
-
-
-def amendment_view(lic: dict[str, Any], findings: list[Finding], actor: str) -> dict[str, Any]:
-    """An amended license with the findings of the amendment. Unmet blocking findings do not
-    undo the amendment (the licensee's staff and sites are what they are): they tell the
-    department to act (suspend, revoke) on them."""
-    return {
-        **license_view(lic, private=True),
-        "decided_by": actor,
-        "requirement_set": lic["requirement_set"],
-        "findings_on": lic["findings_on"],
-        "findings": lic["findings"],
-        "passes": domain.passes(findings),
-        "unmet_blocking": [f.requirement_id for f in domain.unmet_blocking(findings)],
-    }
+    return Amended(lic, findings)
 
 
 async def amend_license_staffing(
@@ -945,7 +838,7 @@ async def amend_license_staffing(
     cmd: domain.AmendStaffing,
     actor: str,
     region_scope: str | None,
-) -> dict[str, Any]:
+) -> Amended:
     """The licensee's staffing table and named workers replace the license's; the license is
     evaluated on the amendment's date (today) and the answer carries the findings."""
     errors = domain.workers_errors(cmd.staffing, cmd.workers)
@@ -958,16 +851,17 @@ async def amend_license_staffing(
         lic = await store.replace_license_staffing(
             conn, number=number, staffing=dumped["staffing"], workers=dumped["workers"]
         )
-        lic, findings = await _evaluate_license(conn, lic, today)
+        amended = await _evaluate_license(conn, lic, today)
+        lic = amended.license
         # The trail keeps the staffing table and counts, never the workers' names.
         await store.insert_decision(
             conn,
             actor=actor,
             action="license.amended",
             subject=f"license:{number}",
-            before={**_staffing_summary(before, today), "seq": before["seq"]},
-            after={**_staffing_summary(lic, today), "seq": lic["seq"]},
-            detail={"requirement_set": lic["requirement_set"], "findings": lic["findings"]},
+            before={**_staffing_summary(before, today), "seq": before.seq},
+            after={**_staffing_summary(lic, today), "seq": lic.seq},
+            detail={"requirement_set": lic.requirement_set, "findings": lic.findings},
         )
         await audit.record(
             conn,
@@ -981,13 +875,13 @@ async def amend_license_staffing(
             subject=number,
         )
     log.info("license.staffing_amended", license=number, workers=len(cmd.workers))
-    return amendment_view(lic, findings, actor)
+    return amended
 
 
-def _staffing_summary(lic: dict[str, Any], on: date) -> dict[str, Any]:
+def _staffing_summary(lic: LicenseRow, on: date) -> store.TrailDocument:
     workers = domain.profile_of(lic).workers
     return {
-        "staffing": lic["staffing"],
+        "staffing": lic.staffing,
         "workers_named": len(workers),
         "workers_certified": sum(1 for w in workers if w.certified_on(on)),
     }
@@ -995,28 +889,29 @@ def _staffing_summary(lic: dict[str, Any], on: date) -> dict[str, Any]:
 
 async def add_license_site(
     *, conn: Connection, number: str, site: domain.SiteIn, actor: str, region_scope: str | None
-) -> dict[str, Any]:
+) -> Amended:
     """A branch: a new site amends the license, evaluated on the amendment's date (today)."""
     today = almaty_today()
     async with conn.transaction():
         before = await _license_for_change(conn, number, "add_site", region_scope)
-        forms = [ServiceForm(s["form"]) for s in before["subtypes"]]
+        forms = [ServiceForm(s["form"]) for s in before.subtypes]
         errors = domain.sites_errors([site], forms)
         if errors:
             raise field_error(errors[0][0].removeprefix("sites.0."), errors[0][1])
-        new_site = {"site_id": str(uuid.uuid4()), **site.model_dump(mode="json")}
+        new_site = _new_site(site)
         lic = await store.replace_license_sites(
-            conn, number=number, sites=[*before["sites"], new_site]
+            conn, number=number, sites=[*before.sites, new_site]
         )
-        lic, findings = await _evaluate_license(conn, lic, today)
+        amended = await _evaluate_license(conn, lic, today)
+        lic = amended.license
         await store.insert_decision(
             conn,
             actor=actor,
             action="license.amended",
             subject=f"license:{number}",
-            before={"sites": before["sites"], "seq": before["seq"]},
-            after={"sites": lic["sites"], "seq": lic["seq"]},
-            detail={"requirement_set": lic["requirement_set"], "findings": lic["findings"]},
+            before={"sites": before.sites, "seq": before.seq},
+            after={"sites": lic.sites, "seq": lic.seq},
+            detail={"requirement_set": lic.requirement_set, "findings": lic.findings},
         )
         await audit.record(
             conn,
@@ -1034,25 +929,25 @@ async def add_license_site(
             ),
             subject=number,
         )
-    return amendment_view(lic, findings, actor)
+    return amended
 
 
 async def _record_change(
     conn: Connection,
     actor: str,
     action: str,
-    before: dict[str, Any],
-    after: dict[str, Any],
+    before: LicenseRow,
+    after: LicenseRow,
     reason: str | None = None,
 ) -> None:
     await audit.record(
-        conn, aggregate=Aggregate("license", after["number"]), action=action, reason=reason
+        conn, aggregate=Aggregate("license", after.number), action=action, reason=reason
     )
     await store.insert_decision(
         conn,
         actor=actor,
         action=action,
-        subject=f"license:{after['number']}",
+        subject=f"license:{after.number}",
         before=_status_snapshot(before),
         after=_status_snapshot(after),
     )
@@ -1070,11 +965,11 @@ async def end_due_suspensions(*, conn: Connection, today: date) -> list[str]:
                 (
                     TIMER,
                     "license.reinstated",
-                    f"license:{r['number']}",
+                    f"license:{r.number}",
                     {
                         "status": "suspended",
-                        "seq": r["seq"] - 1,
-                        "suspended_until": r["status_since"],
+                        "seq": r.seq - 1,
+                        "suspended_until": r.status_since,
                     },
                     _status_snapshot(r),
                     {"cause": "suspension end date reached"},
@@ -1084,7 +979,7 @@ async def end_due_suspensions(*, conn: Connection, today: date) -> list[str]:
         )
         await audit.record_many(
             conn,
-            aggregates=[Aggregate("license", r["number"]) for r in rows],
+            aggregates=[Aggregate("license", r.number) for r in rows],
             action="license.reinstated",
             reason="suspension end date reached",
         )
@@ -1092,13 +987,13 @@ async def end_due_suspensions(*, conn: Connection, today: date) -> list[str]:
             conn,
             [
                 (
-                    _license_event(LicenseReinstatedV1, r, effective_date=r["status_since"]),
-                    r["number"],
+                    _license_event(LicenseReinstatedV1, r, effective_date=r.status_since),
+                    r.number,
                 )
                 for r in rows
             ],
         )
-    numbers = [r["number"] for r in rows]
+    numbers = [r.number for r in rows]
     log.info("license.suspensions_ended", licenses=numbers)
     return numbers
 
@@ -1117,9 +1012,45 @@ async def enrollment_ended(*, conn: Connection, enrollment_id: str, provider_bin
 # impact simulation
 
 
-async def simulate_impact(
-    *, conn: Connection, version: str, region_scope: str | None
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Judged:
+    """One licensee or pending application judged under the set in force and the candidate."""
+
+    kind: Literal["license", "application"]
+    key: str
+    bin: str
+    provider_name: str
+    region: str
+    places: int
+    recipients: int
+    passes_in_force: bool
+    passes_simulated: bool
+    unmet_blocking_in_force: list[str]
+    unmet_blocking_simulated: list[str]
+    unmet_simulated: list[Finding]
+    # A licensee's number and status; a pending application's id.
+    license_number: str | None = None
+    status: LicenseStatus | None = None
+    application_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ImpactTotalsPair:
+    in_force: domain.ImpactTotals
+    simulated: domain.ImpactTotals
+
+
+@dataclass(frozen=True)
+class Impact:
+    version: str
+    in_force: str
+    licensees: list[Judged]
+    applications: list[Judged]
+    totals: ImpactTotalsPair
+    change: domain.ImpactChange
+
+
+async def simulate_impact(*, conn: Connection, version: str, region_scope: str | None) -> Impact:
     """Who passes the given set and the set in force: licensees and pending applications,
     evaluated today (a certificate counts when valid today), with each one's unmet findings
     under the given set."""
@@ -1130,30 +1061,31 @@ async def simulate_impact(
     in_force, _ = await _set_in_force(conn, almaty_today())
     licenses = await store.current_licenses(conn, region=region_scope)
     pending = await store.pending_applications(conn, region=region_scope)
-    bins = sorted({r["bin"] for r in licenses} | {r["bin"] for r in pending})
+    bins = sorted({r.bin for r in licenses} | {r.bin for r in pending})
     recipients = await store.recipients_by_provider(conn, bins)
     inspections = await store.latest_inspections(
         conn,
-        [str(r["id"]) for r in pending]
-        + [str(r["application_id"]) for r in licenses if r["application_id"]],
+        [str(r.id) for r in pending]
+        + [str(r.application_id) for r in licenses if r.application_id],
     )
-    totals = {"in_force": domain.ImpactTotals(), "simulated": domain.ImpactTotals()}
+    totals = ImpactTotalsPair(in_force=domain.ImpactTotals(), simulated=domain.ImpactTotals())
     change = domain.ImpactChange()
     # Certificates are judged on the day of the simulation.
     today = almaty_today()
 
     def judge(
-        kind: str, key: str, record: dict[str, Any], inspection_key: str | None
-    ) -> dict[str, Any]:
+        kind: Literal["license", "application"],
+        key: str,
+        record: LicenseRow | ApplicationRow,
+        inspection_key: str,
+    ) -> Judged:
         profile = domain.profile_of(record)
-        observations = domain.observations_of(inspections.get(inspection_key or ""))
+        observations = domain.observations_of(inspections.get(inspection_key))
         now = domain.evaluate(in_force, profile, observations, on=today)
         then = domain.evaluate(candidate, profile, observations, on=today)
-        served = recipients.get(record["bin"], 0)
-        totals["in_force"].add(passing=domain.passes(now), places=profile.places, recipients=served)
-        totals["simulated"].add(
-            passing=domain.passes(then), places=profile.places, recipients=served
-        )
+        served = recipients.get(record.bin, 0)
+        totals.in_force.add(passing=domain.passes(now), places=profile.places, recipients=served)
+        totals.simulated.add(passing=domain.passes(then), places=profile.places, recipients=served)
         change.add(
             key,
             before=domain.passes(now),
@@ -1161,56 +1093,34 @@ async def simulate_impact(
             places=profile.places,
             recipients=served,
         )
-        return {
-            "kind": kind,
-            "key": key,
-            "bin": record["bin"],
-            "provider_name": record["provider_name"],
-            "region": record["region"],
-            "places": profile.places,
-            "recipients": served,
-            "passes_in_force": domain.passes(now),
-            "passes_simulated": domain.passes(then),
-            "unmet_blocking_in_force": [f.requirement_id for f in domain.unmet_blocking(now)],
-            "unmet_blocking_simulated": [f.requirement_id for f in domain.unmet_blocking(then)],
-            "unmet_simulated": [_unmet_view(f) for f in domain.unmet(then)],
-        }
+        return Judged(
+            kind=kind,
+            key=key,
+            bin=record.bin,
+            provider_name=record.provider_name,
+            region=record.region,
+            places=profile.places,
+            recipients=served,
+            passes_in_force=domain.passes(now),
+            passes_simulated=domain.passes(then),
+            unmet_blocking_in_force=[f.requirement_id for f in domain.unmet_blocking(now)],
+            unmet_blocking_simulated=[f.requirement_id for f in domain.unmet_blocking(then)],
+            unmet_simulated=domain.unmet(then),
+            license_number=record.number if isinstance(record, LicenseRow) else None,
+            status=record.status if isinstance(record, LicenseRow) else None,
+            application_id=str(record.id) if isinstance(record, ApplicationRow) else None,
+        )
 
-    licensees = [
-        {
-            **judge("license", r["number"], r, str(r["application_id"])),
-            "license_number": r["number"],
-            "status": r["status"],
-        }
-        for r in licenses
-    ]
-    applications = [
-        {**judge("application", str(r["id"]), r, str(r["id"])), "application_id": str(r["id"])}
-        for r in pending
-    ]
-    return {
-        "version": candidate.version,
-        "in_force": in_force.version,
-        "licensees": licensees,
-        "applications": applications,
-        "totals": {k: vars(v) for k, v in totals.items()},
-        "change": {
-            **vars(change),
-            "providers": len(change.newly_passing) - len(change.newly_failing),
-            "places": change.places_gained - change.places_lost,
-            "recipients": change.recipients_gained - change.recipients_lost,
-        },
-    }
-
-
-def _unmet_view(finding: Finding) -> dict[str, Any]:
-    return {
-        "requirement_id": finding.requirement_id,
-        "kind": finding.kind,
-        "blocking": finding.blocking,
-        "expected": finding.expected,
-        "actual": finding.actual,
-    }
+    licensees = [judge("license", r.number, r, str(r.application_id)) for r in licenses]
+    applications = [judge("application", str(r.id), r, str(r.id)) for r in pending]
+    return Impact(
+        version=candidate.version,
+        in_force=in_force.version,
+        licensees=licensees,
+        applications=applications,
+        totals=totals,
+        change=change,
+    )
 
 
 # decisions
@@ -1218,7 +1128,7 @@ def _unmet_view(finding: Finding) -> dict[str, Any]:
 
 async def list_decisions(
     *, conn: Connection, subject: str | None, action: str | None, after: int, limit: int
-) -> list[dict[str, Any]]:
+) -> list[DecisionRow]:
     return await store.list_decisions(
         conn, subject=subject, action=action, after=after, limit=limit
     )
