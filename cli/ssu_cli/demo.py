@@ -330,9 +330,9 @@ async def seed(settings: CliSettings, *, recipients: int = 2000, seed_value: int
         )
 
 
-async def finished_run(http: httpx.AsyncClient, bil: str, run_id: str) -> dict[str, Any]:
+async def finished_run(http: httpx.AsyncClient, bil: str, run_id: str) -> Document:
     """The billing run once the service has billed it (completed or failed)."""
-    run: dict[str, Any] = {}
+    run: Document = {}
 
     async def finished() -> bool:
         nonlocal run

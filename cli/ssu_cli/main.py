@@ -10,7 +10,7 @@ import re
 import sys
 from collections.abc import Coroutine
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 import asyncpg
 import httpx
@@ -43,6 +43,10 @@ for sub, name in (
 
 EXIT_FAILED, EXIT_PROBLEMS, EXIT_UNREACHABLE = 1, 3, 4
 T = TypeVar("T")
+
+# A JSON answer of a service or a report of ours, read by key (`body["status"]`, counts to add
+# up): the service's schema is the truth, and a key read wrong fails the command at that line.
+Answer: TypeAlias = dict[str, Any]  # type: ignore[explicit-any]
 
 
 class Service(StrEnum):
@@ -100,9 +104,8 @@ def outbox_status(as_json: bool = False) -> None:
     """Unpublished events per service and the age of the oldest."""
     settings = CliSettings()
 
-    async def collect() -> dict[str, dict[str, Any]]:  # type: ignore[explicit-any]
-        # Read back by key below (a list of types, counts); the JSON answer writes it as is.
-        result: dict[str, dict[str, Any]] = {}  # type: ignore[explicit-any]
+    async def collect() -> dict[str, Answer]:
+        result: dict[str, Answer] = {}
         for service in SERVICES:
             try:
                 conn = await asyncpg.connect(settings.database_url(service), timeout=5)
@@ -169,7 +172,7 @@ def topology_declare(delivery_limit: int = typer.Option(10, min=1)) -> None:
 BAR_WIDTH = 30
 
 
-def run_progress(label: str, body: dict[str, Any]) -> str:
+def run_progress(label: str, body: Answer) -> str:
     """One line of a billing run's progress, as GET /v1/runs/{id} reports it: a bar of the
     contracts invoiced of the run's contracts, and the phase the run is in."""
     progress = body.get("progress") or {}
@@ -214,10 +217,10 @@ def billing_run(
     # on a terminal the bar is redrawn in place; in a log, a line per change
     redraw = sys.stdout.isatty()
 
-    async def call() -> tuple[int, dict[str, Any]]:
+    async def call() -> tuple[int, Answer]:
         async with httpx.AsyncClient(timeout=60) as client:
             response = await client.post(f"{base}/v1/runs", json=body, headers=headers)
-            answer: dict[str, Any] = response.json()
+            answer: Answer = response.json()
             if response.status_code not in (200, 202):
                 return response.status_code, answer
             location, shown = response.headers["location"], ""
