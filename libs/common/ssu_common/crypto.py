@@ -18,12 +18,14 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import yaml
-from asyncpg import Record
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import BaseModel, ConfigDict, field_validator
+
+if TYPE_CHECKING:
+    from asyncpg import Record
 
 VERSION = 1
 NONCE_BYTES = 12
@@ -153,7 +155,7 @@ class FieldCipher:
 
     def open_fields(
         self,
-        row: Record | Mapping[str, object],
+        row: "Record | Mapping[str, object]",
         *,
         text: Iterable[str] = (),
         dates: Iterable[str] = (),
