@@ -4,7 +4,7 @@ import json
 import uuid
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal, TypedDict
 
 from fastapi import APIRouter, Depends, Query, Request, Response, Security
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
@@ -689,34 +689,87 @@ def _visible(principal: Principal, region: str) -> None:
         raise Problem(404, "not found")
 
 
-def _tariff_fields(row: Any) -> dict[str, Any]:
+# The members models share (TariffFields, ContractOut, InvoiceFields...), as keywords for them.
+
+
+class _TariffFields(TypedDict):
+    id: int
+    region: str
+    form: str
+    category: str
+    effective_from: date
+    rate: str
+    unit: Literal["day", "month"]
+    act_reference: str
+    version: int
+    ended_from: date | None
+    created_by: str | None
+    created_at: str
+
+
+class _ContractFields(TypedDict):
+    number: str
+    provider_bin: str
+    region: str
+    year: int
+    budget: str
+
+
+class _ContractBankDetailsFields(_ContractFields):
+    bank_details: BankDetailsOut | None
+    bank_details_by: str | None
+    bank_details_at: str | None
+
+
+class _InvoiceFields(TypedDict):
+    id: str
+    number: str
+    run_id: str
+    contract_number: str
+    provider_bin: str
+    provider_name: str | None
+    region: str
+    period: str
+    status: str
+    total: str
+    held: str
+    rejected: str
+    payable: str
+    over_budget: str
+    lines: int
+    issued_at: str
+    approved_by: str | None
+    paid_amount: str | None
+
+
+def _tariff_fields(tariff: service.Tariff) -> _TariffFields:
     return {
-        "id": row["id"],
-        "region": row["region"],
-        "form": row["form"],
-        "category": row["category"],
-        "effective_from": row["effective_from"],
-        "rate": _money(row["rate"]),
-        "unit": row["unit"],
-        "act_reference": row["act_reference"],
-        "version": row["version"],
-        "ended_from": row["ended_from"],
-        "created_by": row["created_by"],
-        "created_at": row["updated_at"].isoformat(),
+        "id": tariff.id,
+        "region": tariff.region,
+        "form": tariff.form,
+        "category": tariff.category,
+        "effective_from": tariff.effective_from,
+        "rate": _money(tariff.rate),
+        "unit": tariff.unit,
+        "act_reference": tariff.act_reference,
+        "version": tariff.version,
+        "ended_from": tariff.ended_from,
+        "created_by": tariff.created_by,
+        "created_at": tariff.updated_at.isoformat(),
     }
 
 
-def _contract_fields(row: Any) -> dict[str, Any]:
+def _contract_fields(contract: service.Contract) -> _ContractFields:
     return {
-        "number": row["number"],
-        "provider_bin": row["provider_bin"],
-        "region": row["region"],
-        "year": row["year"],
-        "budget": _money(row["budget"]),
+        "number": contract.number,
+        "provider_bin": contract.provider_bin,
+        "region": contract.region,
+        "year": contract.year,
+        "budget": _money(contract.budget),
     }
 
 
-def _invoice_fields(invoice: service.Invoice) -> dict[str, Any]:
+def _invoice_fields(invoice: service.Invoice) -> _InvoiceFields:
     return {
         "id": invoice.id,
         "number": invoice.number,
@@ -830,34 +883,34 @@ async def get_license(number: str, principal: Read, conn: Conn) -> LicenseOut:
     """Billing's view of a license, as its events built it: an integrator sees that an event
     has arrived (`seq`, `transitions`) before starting a run."""
     known = await service.license_knowledge(conn, number)
-    if known is None or not principal.sees_region(known[0]["region"]):
+    if known is None or not principal.sees_region(known[0].region):
         raise Problem(404, "billing knows no such license")
     row, transitions = known
     return LicenseOut(
-        license_number=row["license_number"],
-        bin=row["bin"],
-        provider_name=row["provider_name"],
-        region=row["region"],
-        status=row["status"],
-        seq=row["seq"],
-        subtypes=json.loads(row["subtypes"]),
+        license_number=row.license_number,
+        bin=row.bin,
+        provider_name=row.provider_name,
+        region=row.region,
+        status=row.status,
+        seq=row.seq,
+        subtypes=json.loads(row.subtypes),
         # the dates billing pays for: `until` is the first date no longer active (None: open)
         active=[
             ActiveDatesOut(from_=start, until=end)
-            for start, end in zip(row["active_from"], row["active_until"], strict=True)
+            for start, end in zip(row.active_from, row.active_until, strict=True)
         ],
         transitions=[
             LicenseTransitionOut(
-                seq=t["seq"],
-                event_type=t["event_type"],
-                status=t["status"],
-                effective_date=t["effective_date"],
-                until=t["until"],
-                recorded_at=t["recorded_at"].isoformat(),
+                seq=t.seq,
+                event_type=t.event_type,
+                status=t.status,
+                effective_date=t.effective_date,
+                until=t.until,
+                recorded_at=t.recorded_at.isoformat(),
             )
             for t in transitions
         ],
-        updated_at=row["updated_at"].isoformat(),
+        updated_at=row.updated_at.isoformat(),
     )
 
 
@@ -865,21 +918,21 @@ async def get_license(number: str, principal: Read, conn: Conn) -> LicenseOut:
 async def get_enrollment(enrollment_id: str, principal: Read, conn: Conn) -> EnrollmentOut:
     """Billing's view of an enrollment, as registry's events built it (without the IIN)."""
     row = await service.enrollment_knowledge(conn, enrollment_id)
-    if row is None or not principal.sees_region(row["region"]):
+    if row is None or not principal.sees_region(row.region):
         raise Problem(404, "billing knows no such enrollment")
     return EnrollmentOut(
-        enrollment_id=row["enrollment_id"],
-        provider_bin=row["provider_bin"],
-        license_number=row["license_number"],
-        site_id=row["site_id"],
-        region=row["region"],
-        form=row["form"],
-        category=row["category"],
-        start_date=row["start_date"],
-        end_date=row["end_date"],
-        status=row["status"],
-        seq=row["seq"],
-        updated_at=row["updated_at"].isoformat(),
+        enrollment_id=row.enrollment_id,
+        provider_bin=row.provider_bin,
+        license_number=row.license_number,
+        site_id=row.site_id,
+        region=row.region,
+        form=row.form,
+        category=row.category,
+        start_date=row.start_date,
+        end_date=row.end_date,
+        status=row.status,
+        seq=row.seq,
+        updated_at=row.updated_at.isoformat(),
     )
 
 
@@ -927,14 +980,15 @@ async def get_tariffs(
     rows, versions = await service.tariffs_with_history(conn, region=region, year=year)
     history: dict[int, list[TariffVersionOut]] = {}
     for v in versions:
-        if v["id"] != v["current_id"]:
-            history.setdefault(v["current_id"], []).append(
-                TariffVersionOut(**_tariff_fields(v), superseded_at=_instant(v["superseded_at"]))
+        if v.tariff.id != v.current_id:
+            history.setdefault(v.current_id, []).append(
+                TariffVersionOut(
+                    **_tariff_fields(v.tariff), superseded_at=_instant(v.tariff.superseded_at)
+                )
             )
     return TariffList(
         items=[
-            TariffWithHistoryOut(**_tariff_fields(r), history=history.get(r["id"], []))
-            for r in rows
+            TariffWithHistoryOut(**_tariff_fields(r), history=history.get(r.id, [])) for r in rows
         ]
     )
 
@@ -974,31 +1028,31 @@ async def put_bank_details(
         **_contract_with_bank_details(row),
         bank_details_history=[
             BankDetailsVersionOut(
-                iik=v["iik"],
-                bik=v["bik"],
-                kbk=v["kbk"],
-                knp=v["knp"],
-                reason=v["reason"],
-                invoice_number=v["invoice_number"],
-                changed_by=v["changed_by"],
-                changed_at=v["changed_at"].isoformat(),
+                iik=v.iik,
+                bik=v.bik,
+                kbk=v.kbk,
+                knp=v.knp,
+                reason=v.reason,
+                invoice_number=v.invoice_number,
+                changed_by=v.changed_by,
+                changed_at=v.changed_at.isoformat(),
             )
             for v in history
         ],
     )
 
 
-def _contract_with_bank_details(row: Any) -> dict[str, Any]:
+def _contract_with_bank_details(contract: service.Contract) -> _ContractBankDetailsFields:
     details = (
         None
-        if row["iik"] is None
-        else BankDetailsOut(iik=row["iik"], bik=row["bik"], kbk=row["kbk"], knp=row["knp"])
+        if contract.iik is None
+        else BankDetailsOut(iik=contract.iik, bik=contract.bik, kbk=contract.kbk, knp=contract.knp)
     )
     return {
-        **_contract_fields(row),
+        **_contract_fields(contract),
         "bank_details": details,
-        "bank_details_by": row["bank_details_by"],
-        "bank_details_at": _instant(row["bank_details_at"]),
+        "bank_details_by": contract.bank_details_by,
+        "bank_details_at": _instant(contract.bank_details_at),
     }
 
 
@@ -1027,12 +1081,12 @@ async def amend_budget(
         **_contract_fields(row),
         amendments=[
             BudgetAmendmentOut(
-                previous_budget=_money(a["previous_budget"]),
-                budget=_money(a["budget"]),
-                act_number=a["act_number"],
-                act_date=a["act_date"],
-                amended_by=a["amended_by"],
-                amended_at=a["amended_at"].isoformat(),
+                previous_budget=_money(a.previous_budget),
+                budget=_money(a.budget),
+                act_number=a.act_number,
+                act_date=a.act_date,
+                amended_by=a.amended_by,
+                amended_at=a.amended_at.isoformat(),
             )
             for a in amendments
         ],
@@ -1087,7 +1141,7 @@ async def get_budgets(
 
 # attendance
 
-CSV_BODY: dict[str, Any] = {
+CSV_BODY: dict[str, object] = {
     "requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}, "required": True}
 }
 
@@ -1112,7 +1166,7 @@ async def post_attendance(body: AttendanceIn, principal: Report, conn: Conn) -> 
         for j, day in enumerate(entry.dates)
     ]
     service.refuse_future_dates(rows)
-    already: list[dict[str, str]] = []
+    already: list[service.RecordedDate] = []
     accepted, errors = await service.record_attendance(
         conn=conn,
         rows=rows,
@@ -1122,10 +1176,8 @@ async def post_attendance(body: AttendanceIn, principal: Report, conn: Conn) -> 
     )
     return AttendanceOut(
         accepted=accepted,
-        already_recorded=[RecordedDateOut(field=a["ref"], value=a["value"]) for a in already],
-        rejected=[
-            RefusedDateOut(field=e["ref"], reason=e["reason"], value=e["value"]) for e in errors
-        ],
+        already_recorded=[RecordedDateOut(field=a.ref, value=a.value) for a in already],
+        rejected=[RefusedDateOut(field=e.ref, reason=e.reason, value=e.value) for e in errors],
     )
 
 
@@ -1443,11 +1495,15 @@ REGISTER_HEADER = [
 ]
 
 
+# what a cell of the register is written from (ssu_common's csv_text takes these)
+RegisterCell = str | int | Decimal | None
+
+
 class CsvResponse(Response):
     media_type = "text/csv"
 
 
-CSV_ANSWER: dict[int | str, dict[str, Any]] = {
+CSV_ANSWER: dict[int | str, dict[str, object]] = {
     200: {
         "description": "The register: a header line, a line per invoice, the control total",
         "content": {
@@ -1478,7 +1534,7 @@ async def payment_register(
     rows = await service.payment_register(
         conn=conn, region=region, period=period, region_scope=principal.region
     )
-    lines: list[list[object]] = [
+    lines: list[list[RegisterCell]] = [
         [
             r.number,
             r.contract_number,
@@ -1498,7 +1554,7 @@ async def payment_register(
         ]
         for r in rows
     ]
-    control: list[object] = ["control_total", len(rows), "", "", region, period]
+    control: list[RegisterCell] = ["control_total", len(rows), "", "", region, period]
     control += [domain.round_money(sum((r.due for r in rows), Decimal(0)))]
     control += [""] * (len(REGISTER_HEADER) - len(control))
     body = csv_text(REGISTER_HEADER, [*lines, control])
@@ -1543,11 +1599,11 @@ async def correct_payment(
         region_scope=principal.region,
     )
     return CorrectionOut(
-        invoice_number=invoice["number"],
-        status=invoice["status"],
-        placement=invoice["placement"],
-        due=_money(invoice["total"] - (invoice["paid_amount"] or 0)),
-        register_=f"/v1/payment-registers/{invoice['region']}/{invoice['period']}.csv",
+        invoice_number=invoice.number,
+        status=invoice.status,
+        placement=invoice.placement,
+        due=_money(invoice.total - (invoice.paid_amount or 0)),
+        register_=f"/v1/payment-registers/{invoice.region}/{invoice.period}.csv",
         contract=ContractWithBankDetailsOut(**_contract_with_bank_details(contract)),
     )
 
@@ -1568,34 +1624,32 @@ async def reconciliation_report(
     if region is not None:
         _visible(principal, region)
     rows = await service.reconciliation_report(conn, year=year, region=region or principal.region)
-    regions: dict[str, dict[str, Any]] = {}
+    regions: dict[str, list[service.PeriodSums]] = {}
     for r in rows:
-        total = regions.setdefault(
-            r["region"],
-            {"invoices": 0, "paid_invoices": 0, **dict.fromkeys(_PAYMENT_SUMS, Decimal(0))},
-        )
-        for name in ("invoices", "paid_invoices", *_PAYMENT_SUMS):
-            total[name] += r[name]
+        regions.setdefault(r.region, []).append(r)
     return ReconciliationReportOut(
         year=year,
         periods=[
             PeriodSumsOut(
-                region=r["region"],
-                period=r["period"],
-                invoices=r["invoices"],
-                paid_invoices=r["paid_invoices"],
-                **{name: _money(r[name]) for name in _PAYMENT_SUMS},
+                region=r.region,
+                period=r.period,
+                invoices=r.invoices,
+                paid_invoices=r.paid_invoices,
+                **{name: _money(getattr(r, name)) for name in _PAYMENT_SUMS},
             )
             for r in rows
         ],
         regions=[
             RegionSumsOut(
                 region=region_code,
-                invoices=t["invoices"],
-                paid_invoices=t["paid_invoices"],
-                **{name: _money(t[name]) for name in _PAYMENT_SUMS},
+                invoices=sum(r.invoices for r in months),
+                paid_invoices=sum(r.paid_invoices for r in months),
+                **{
+                    name: _money(sum((getattr(r, name) for r in months), Decimal(0)))
+                    for name in _PAYMENT_SUMS
+                },
             )
-            for region_code, t in sorted(regions.items())
+            for region_code, months in sorted(regions.items())
         ],
     )
 
@@ -1716,22 +1770,21 @@ class ConfirmationAnsweredOut(Out):
 
 
 def _confirmation(row: service.Confirmation, *, with_reason: bool = True) -> ConfirmationOut:
-    fields: dict[str, Any] = {
-        "enrollment_id": row.enrollment_id,
-        "month": f"{row.month:%Y-%m}",
-        "state": row.state,
-        "provider_bin": row.provider_bin,
-        "provider_name": row.provider_name,
-        "region": row.region,
-        "attended_days": row.attended_days,
-        "requested_at": row.requested_at.isoformat(),
-        "expires_at": _instant(row.expires_at),
-        "answered_at": _instant(row.answered_at),
-        "answered_via": row.answered_via,
-    }
-    if with_reason:
-        fields["reason"] = row.dispute_reason
-    return ConfirmationOut(**fields)
+    return ConfirmationOut(
+        enrollment_id=row.enrollment_id,
+        month=f"{row.month:%Y-%m}",
+        state=row.state,
+        provider_bin=row.provider_bin,
+        provider_name=row.provider_name,
+        region=row.region,
+        attended_days=row.attended_days,
+        requested_at=row.requested_at.isoformat(),
+        expires_at=_instant(row.expires_at),
+        answered_at=_instant(row.answered_at),
+        answered_via=row.answered_via,
+        # unset, not None, without it: a provider's answer has no `reason` member at all
+        **({"reason": row.dispute_reason} if with_reason else {}),
+    )
 
 
 @router.post("/confirmations/requests", status_code=201)

@@ -10,7 +10,6 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -72,7 +71,7 @@ class BillingError(DomainError):
         *,
         field: str | None = None,
         kind: ProblemKind | None = None,
-        **extra: Any,
+        **extra: object,
     ) -> None:
         super().__init__(detail, field=field, kind=kind or general(status), **extra)
 
@@ -89,7 +88,7 @@ NO_LINE = Texts("no such invoice line", "шотта мұндай жол жоқ",
 NOT_FOUND = Texts("not found", "табылмады", "не найдено")
 
 
-def _others_bin(detail: Texts, errors: list[dict[str, Any]]) -> BillingError:
+def _others_bin(detail: Texts, errors: list[dict[str, str | int]]) -> BillingError:
     return BillingError(403, detail, kind=domain.NOT_THE_KEYS_BIN, errors=errors)
 
 
@@ -232,7 +231,7 @@ async def put_tariff(
     limits: dict[str, dict[str, tuple[Decimal, Decimal]]],
     actor: str,
     ended_from: date | None = None,
-) -> tuple[Any, bool]:
+) -> tuple[store.Tariff, bool]:
     """Record an akimat's tariff; a change to one held is its next version (the one replaced
     stays, superseded), the same again changes nothing. A rate outside the national limits for
     its form is refused. Returns the current version and whether the tariff is new."""
@@ -246,10 +245,10 @@ async def put_tariff(
             conn, region=region, form=form, category=category, effective_from=effective_from
         )
         if held is not None and (
-            held["rate"],
-            held["unit"],
-            held["act_reference"],
-            held["ended_from"],
+            held.rate,
+            held.unit,
+            held.act_reference,
+            held.ended_from,
         ) == (rate, unit, act_reference, ended_from):
             return held, False
         row = await store.insert_tariff_version(
@@ -269,16 +268,16 @@ async def put_tariff(
             conn,
             aggregate=Aggregate("tariff", f"{region}/{form}/{category}/{effective_from}"),
             action="tariff.put",
-            reason=f"version {row['version']}: {rate} KZT per {unit}{ending}, act {act_reference}",
+            reason=f"version {row.version}: {rate} KZT per {unit}{ending}, act {act_reference}",
         )
         return row, held is None
 
 
 async def create_contract(
     *, conn: Connection, number: str, provider_bin: str, region: str, year: int, budget: Decimal
-) -> Any:
+) -> store.Contract:
     async with conn.transaction():
-        if await store.get_provider(conn, provider_bin) is None:
+        if not await store.provider_known(conn, provider_bin):
             raise field_error("provider_bin", "no licensed provider with this BIN is known")
         row = await store.insert_contract(
             conn, number=number, provider_bin=provider_bin, region=region, year=year, budget=budget
@@ -295,7 +294,7 @@ async def create_contract(
                     "договор с этим номером или для этого поставщика, региона и года уже есть",
                 ),
                 kind=domain.CONTRACT_EXISTS,
-                contract_number=held["number"] if held else None,
+                contract_number=held.number if held else None,
             )
         await audit.record(
             conn,
@@ -315,7 +314,7 @@ async def amend_budget(
     act_date: date,
     actor: str,
     region_scope: str | None,
-) -> tuple[Any, list[Any]]:
+) -> tuple[store.Contract, list[store.BudgetAmendment]]:
     """Amend a contract's budget by an act; over-budget lines are offered again in the next
     run once it grows. Not below what is already invoiced, nor by an act dated after today."""
     today = almaty_today()
@@ -323,7 +322,7 @@ async def amend_budget(
         raise field_error("act_date", f"is after today ({today.isoformat()}, Asia/Almaty)")
     async with conn.transaction():
         contract = await store.get_contract_for_update(conn, number)
-        if contract is None or (region_scope is not None and contract["region"] != region_scope):
+        if contract is None or (region_scope is not None and contract.region != region_scope):
             raise NotFound(NO_CONTRACT)
         invoiced = await store.contract_invoiced(conn, number)
         if budget < invoiced:
@@ -340,7 +339,7 @@ async def amend_budget(
             conn,
             aggregate=Aggregate("contract", number),
             action="contract.budget_amended",
-            reason=f"{contract['budget']} -> {budget} KZT, act {act_number} of {act_date}",
+            reason=f"{contract.budget} -> {budget} KZT, act {act_number} of {act_date}",
         )
         return row, await store.budget_amendments(conn, number)
 
@@ -368,6 +367,24 @@ def refuse_future_dates(rows: list[AttendanceInput]) -> None:
             f"{future[0].ref}: {future[0].day.isoformat()} {message}",
             errors=[{"field": row.ref, "message": message} for row in future],
         )
+
+
+@dataclass(frozen=True)
+class RefusedDate:
+    """An attendance row refused: its reference (`enrollments.0.dates.1`, or a file's line),
+    why, and the date as given."""
+
+    ref: str
+    reason: str
+    value: str
+
+
+@dataclass(frozen=True)
+class RecordedDate:
+    """An attendance row whose date was recorded before (a repeat changes nothing)."""
+
+    ref: str
+    value: str
 
 
 # Rows handled per turn of the event loop in an import (about a millisecond): a large file
@@ -418,19 +435,19 @@ async def import_attendance(
         if n % _CHUNK_ROWS == 0:
             await asyncio.sleep(0)  # the loop's turn
     _refuse_other_bins(rows, provider_bin_scope)
-    already: list[dict[str, str]] = []
+    already: list[RecordedDate] = []
     accepted, refused = await record_attendance(
         conn=conn, rows=rows, month=month, region_scope=region_scope, already=already
     )
     errors = parse_errors + [
-        domain.RowError(int(e["ref"]), "date", e["reason"], e["value"]) for e in refused
+        domain.RowError(int(e.ref), "date", e.reason, e.value) for e in refused
     ]
     errors.sort(key=lambda e: e.line)
     return AttendanceImport(
         accepted=accepted,
         rejected=parse_refused + len(refused),
         errors=errors[:max_errors],
-        already_recorded=[int(a["ref"]) for a in already],
+        already_recorded=[int(a.ref) for a in already],
     )
 
 
@@ -462,14 +479,14 @@ async def record_attendance(
     rows: list[AttendanceInput],
     month: domain.Month | None,
     region_scope: str | None,
-    already: list[dict[str, str]] | None = None,
-) -> tuple[int, list[dict[str, Any]]]:
+    already: list[RecordedDate] | None = None,
+) -> tuple[int, list[RefusedDate]]:
     """Keep every valid row; report each refused one (future, outside the month, unknown,
     duplicate); a date recorded before is added to `already` (not refused). A regional key
     finds only its region's enrollments."""
     if already is None:
         already = []
-    errors: list[dict[str, Any]] = []
+    errors: list[RefusedDate] = []
     seen: dict[tuple[str | None, str | None, str, date], str] = {}
     candidates: list[AttendanceInput] = []
     today = almaty_today()
@@ -478,31 +495,23 @@ async def record_attendance(
             await asyncio.sleep(0)  # a large file leaves the loop its turns
         if row.day > today:
             errors.append(
-                {
-                    "ref": row.ref,
-                    "reason": f"date is after today ({today.isoformat()}, Asia/Almaty)",
-                    "value": row.day.isoformat(),
-                }
+                RefusedDate(
+                    row.ref,
+                    f"date is after today ({today.isoformat()}, Asia/Almaty)",
+                    row.day.isoformat(),
+                )
             )
             continue
         if month is not None and not month.contains(row.day):
             errors.append(
-                {
-                    "ref": row.ref,
-                    "reason": f"date is outside the month {month.label}",
-                    "value": row.day.isoformat(),
-                }
+                RefusedDate(
+                    row.ref, f"date is outside the month {month.label}", row.day.isoformat()
+                )
             )
             continue
         key = (row.enrollment_id, row.iin, row.provider_bin, row.day)
         if key in seen:
-            errors.append(
-                {
-                    "ref": row.ref,
-                    "reason": f"duplicate of {seen[key]}",
-                    "value": row.day.isoformat(),
-                }
-            )
+            errors.append(RefusedDate(row.ref, f"duplicate of {seen[key]}", row.day.isoformat()))
             continue
         seen[key] = row.ref
         candidates.append(row)
@@ -519,27 +528,29 @@ async def record_attendance(
         valid: list[tuple[int, str]] = []
         named: dict[tuple[str, date], str] = {}  # one date of an enrollment, by id or by IIN
         for found in resolved:
-            row = candidates[found["line"]]
+            row = candidates[found.line]
+            enrollment_id = found.enrollment_id
             reason = None
-            if found["enrollment_id"] is None:
+            if enrollment_id is None:
                 reason = (
                     "unknown enrollment of this provider"
                     if row.enrollment_id is not None
                     else "no enrollment of this IIN at this provider on this date"
                 )
-            elif found["iin_matches"] > 1:
+            elif found.iin_matches > 1:
                 reason = "several enrollments of this IIN at this provider: name enrollment_id"
-            elif found["start_date"] > row.day or (
-                found["end_date"] is not None and found["end_date"] < row.day
+            elif (found.start_date is not None and found.start_date > row.day) or (
+                found.end_date is not None and found.end_date < row.day
             ):
                 reason = "date is outside the enrollment"
-            elif (found["enrollment_id"], row.day) in named:
-                reason = f"duplicate of {named[found['enrollment_id'], row.day]}"
+            elif (enrollment_id, row.day) in named:
+                reason = f"duplicate of {named[enrollment_id, row.day]}"
             if reason is not None:
-                errors.append({"ref": row.ref, "reason": reason, "value": row.day.isoformat()})
-            else:
-                named[found["enrollment_id"], row.day] = row.ref
-                valid.append((found["line"], found["enrollment_id"]))
+                errors.append(RefusedDate(row.ref, reason, row.day.isoformat()))
+                continue
+            assert enrollment_id is not None  # a row naming no enrollment has its reason
+            named[enrollment_id, row.day] = row.ref
+            valid.append((found.line, enrollment_id))
         new_lines = set(
             await store.insert_attendance(
                 conn,
@@ -558,7 +569,7 @@ async def record_attendance(
             reason=f"{len(new_lines)} new dates in this request",
         )
     already.extend(
-        {"ref": candidates[line].ref, "value": candidates[line].day.isoformat()}
+        RecordedDate(candidates[line].ref, candidates[line].day.isoformat())
         for line, _ in valid
         if line not in new_lines
     )
@@ -576,11 +587,9 @@ async def withdraw_attendance(
     """Withdraw a recorded date not yet invoiced; an invoiced one needs an adjustment."""
     async with conn.transaction():
         enrollment = await store.get_enrollment(conn, enrollment_id)
-        if enrollment is None or (
-            region_scope is not None and enrollment["region"] != region_scope
-        ):
+        if enrollment is None or (region_scope is not None and enrollment.region != region_scope):
             raise NotFound(NO_ENROLLMENT)
-        if provider_bin_scope is not None and enrollment["provider_bin"] != provider_bin_scope:
+        if provider_bin_scope is not None and enrollment.provider_bin != provider_bin_scope:
             raise _others_bin(
                 Texts(
                     f"a provider's key withdraws attendance for BIN {provider_bin_scope} only",
@@ -809,7 +818,7 @@ async def _run_billing(*, conn: Connection, pool: asyncpg.Pool, run: store.Run) 
             conn, blocking=run.blocking_rules, unconfirmed_share=run.unconfirmed_share
         )
         checks_seconds = time.perf_counter() - checks_started
-        invoices: list[dict[str, Any]] = []
+        invoices: list[store.IssuedInvoice] = []
         batch = max(1, -(-total // INVOICE_BATCHES))
         for start in range(0, total, batch):
             await _progress(pool, run_id, "invoices", done=start, total=total)
@@ -822,45 +831,45 @@ async def _run_billing(*, conn: Connection, pool: asyncpg.Pool, run: store.Run) 
         done = await store.complete_run(
             conn,
             run_id=run_id,
-            unbilled_dates=counts["unbilled_dates"],
-            uncontracted=counts["uncontracted"],
+            unbilled_dates=counts.unbilled_dates,
+            uncontracted=counts.uncontracted,
             checks_seconds=checks_seconds,
         )
         exhausted = await store.mark_exhausted_contracts(conn, run_id=run_id)
         events: list[tuple[Event, str | None]] = [
             (
                 InvoiceIssuedV1(
-                    invoice_id=str(i["id"]),
-                    invoice_number=i["number"],
-                    contract_number=i["contract_number"],
-                    provider_bin=i["provider_bin"],
-                    provider_name=i["provider_name"],
-                    region=i["region"],
+                    invoice_id=i.id,
+                    invoice_number=i.number,
+                    contract_number=i.contract_number,
+                    provider_bin=i.provider_bin,
+                    provider_name=i.provider_name,
+                    region=i.region,
                     period=period,
-                    total=i["total"],
-                    over_budget=i["over_budget"],
-                    lines=i["lines"],
-                    issued_at=i["issued_at"],
-                    contact=Contact.model_validate_json(i["contact"]) if i["contact"] else None,
+                    total=i.total,
+                    over_budget=i.over_budget,
+                    lines=i.lines,
+                    issued_at=i.issued_at,
+                    contact=Contact.model_validate_json(i.contact) if i.contact else None,
                 ),
-                str(i["id"]),
+                i.id,
             )
             for i in invoices
         ]
         events += [
             (
                 BudgetExhaustedV1(
-                    contract_number=c["number"],
-                    provider_bin=c["provider_bin"],
-                    provider_name=c["provider_name"],
-                    region=c["region"],
-                    year=c["year"],
-                    budget=c["budget"],
-                    invoiced=c["invoiced"],
-                    over_budget=c["invoice_over_budget"],
+                    contract_number=c.number,
+                    provider_bin=c.provider_bin,
+                    provider_name=c.provider_name,
+                    region=c.region,
+                    year=c.year,
+                    budget=c.budget,
+                    invoiced=c.invoiced,
+                    over_budget=c.invoice_over_budget,
                     period=period,
                 ),
-                c["number"],
+                c.number,
             )
             for c in exhausted
         ]
@@ -959,9 +968,9 @@ async def decide_held_line(
         raise ValueError(decision)
     async with conn.transaction():
         line = await store.lock_invoice_line(conn, invoice_id, line_no)
-        if line is None or (region_scope is not None and line["region"] != region_scope):
+        if line is None or (region_scope is not None and line.region != region_scope):
             raise NotFound(NO_LINE)
-        if same_person(line["started_by"], actor):
+        if same_person(line.started_by, actor):
             raise BillingError(
                 403,
                 Texts(
@@ -971,33 +980,33 @@ async def decide_held_line(
                     " строкам",
                 ),
                 kind=domain.RUN_FOUR_EYES,
-                started_by=line["started_by"],
+                started_by=line.started_by,
             )
-        if line["hold"] == "none":
+        if line.hold == "none":
             raise BillingError(
                 409,
                 Texts(
-                    f"line {line_no} of {line['number']} is not held: there is nothing to decide",
-                    f"{line['number']} шотының {line_no}-жолы ұсталмаған: шешетін ештеңе жоқ",
-                    f"строка {line_no} счёта {line['number']} не задержана: решать нечего",
+                    f"line {line_no} of {line.number} is not held: there is nothing to decide",
+                    f"{line.number} шотының {line_no}-жолы ұсталмаған: шешетін ештеңе жоқ",
+                    f"строка {line_no} счёта {line.number} не задержана: решать нечего",
                 ),
                 kind=domain.INVOICE_LINE_NOT_HELD,
-                hold=line["hold"],
+                hold=line.hold,
             )
-        if line["hold"] != "held":
-            by = line["hold_decided_by"]
+        if line.hold != "held":
+            by = line.hold_decided_by
             raise BillingError(
                 409,
                 Texts(
-                    f"line {line_no} of {line['number']} was {line['hold']} by {by}:"
+                    f"line {line_no} of {line.number} was {line.hold} by {by}:"
                     " a held line is decided once",
-                    f"{line['number']} шотының {line_no}-жолы бойынша {by} шешім қабылдаған"
-                    f" ({line['hold']}): ұсталған жол бір рет шешіледі",
-                    f"по строке {line_no} счёта {line['number']} уже решил {by}"
-                    f" ({line['hold']}): задержанная строка решается один раз",
+                    f"{line.number} шотының {line_no}-жолы бойынша {by} шешім қабылдаған"
+                    f" ({line.hold}): ұсталған жол бір рет шешіледі",
+                    f"по строке {line_no} счёта {line.number} уже решил {by}"
+                    f" ({line.hold}): задержанная строка решается один раз",
                 ),
                 kind=domain.INVOICE_LINE_DECIDED,
-                hold=line["hold"],
+                hold=line.hold,
                 decided_by=by,
             )
         await store.decide_line(
@@ -1008,14 +1017,14 @@ async def decide_held_line(
             by=actor,
             reason=reason,
         )
-        rules = ", ".join(c["rule"] for c in json.loads(line["checks"] or "[]") if c["blocking"])
+        rules = ", ".join(c["rule"] for c in json.loads(line.checks or "[]") if c["blocking"])
         await audit.record(
             conn,
-            aggregate=Aggregate("invoice", line["number"]),
+            aggregate=Aggregate("invoice", line.number),
             action=f"invoice_line.{decision}",
-            reason=f"line {line_no} (enrollment {line['enrollment_id']},"
-            f" {line['month']:%Y-%m}): {line['held_amount']} KZT held by {rules or 'policy'}"
-            f"; four eyes, run started by {line['started_by']}: {reason}",
+            reason=f"line {line_no} (enrollment {line.enrollment_id},"
+            f" {line.month:%Y-%m}): {line.held_amount} KZT held by {rules or 'policy'}"
+            f"; four eyes, run started by {line.started_by}: {reason}",
         )
         decided = await store.invoice_line(conn, invoice_id, line_no)
         invoice = await store.get_invoice(conn, invoice_id)
@@ -1145,20 +1154,26 @@ async def reconcile(
     errors: list[domain.RowError] = list(parse_errors)
     applied: list[AppliedPayment] = []
     discrepancies: list[Discrepancy] = []
-    overpaid: list[dict[str, Any]] = []
+    overpaid: list[dict[str, str]] = []
     async with conn.transaction():
         numbers = [r.invoice_number for r in rows]
         held = {
-            r["number"]: dict(r)
+            r.number: _Settling(
+                number=r.number,
+                status=r.status,
+                total=r.total,
+                paid_amount=r.paid_amount,
+                placement=r.placement,
+            )
             for r in await store.invoices_for_update(
                 conn, region=region, period=period, numbers=numbers
             )
         }
         recorded = {
-            tuple(r[k] for k in _PAYMENT_KEY)
-            for r in await store.recorded_payments(conn, list(held))
+            (p.invoice_number, p.placement, p.status, p.amount_paid, p.paid_on, p.reference)
+            for p in await store.recorded_payments(conn, list(held))
         }
-        seen: dict[tuple[Any, ...], int] = {}
+        seen: dict[_PaymentKey, int] = {}
         updates: list[tuple[domain.TreasuryRow, int]] = []
         for row in rows:
             invoice = held.get(row.invoice_number)
@@ -1167,7 +1182,7 @@ async def reconcile(
                 continue
             key = (
                 row.invoice_number,
-                invoice["placement"],
+                invoice.placement,
                 row.status,
                 row.amount_paid,
                 row.paid_on,
@@ -1180,19 +1195,19 @@ async def reconcile(
             if key in recorded:
                 errors.append(_row_error(row, "duplicate: this payment is already recorded"))
                 continue
-            if invoice["status"] not in domain.PAYABLE:
+            if invoice.status not in domain.PAYABLE:
                 reason = (
                     "not approved: not in the payment register"
-                    if invoice["status"] == "issued"
-                    else f"duplicate: already reconciled as {invoice['status']}"
+                    if invoice.status == "issued"
+                    else f"duplicate: already reconciled as {invoice.status}"
                 )
                 errors.append(_row_error(row, reason))
                 continue
             status, discrepancy = domain.payment_outcome(
-                total=invoice["total"],
+                total=invoice.total,
                 amount_paid=row.amount_paid,
                 status=row.status,
-                paid_before=invoice["paid_amount"],
+                paid_before=invoice.paid_amount,
             )
             if status is None and row.status == "paid":
                 overpaid.append(
@@ -1204,7 +1219,7 @@ async def reconcile(
                     Discrepancy(
                         line=row.line,
                         invoice_number=row.invoice_number,
-                        invoice_total=str(invoice["total"]),
+                        invoice_total=str(invoice.total),
                         amount_paid=str(row.amount_paid),
                         reason=discrepancy,
                     )
@@ -1213,17 +1228,16 @@ async def reconcile(
                 errors.append(_row_error(row, discrepancy or "refused"))
                 continue
             if row.status == "paid":
-                invoice["paid_amount"] += row.amount_paid
-            invoice["status"] = status
-            invoice["paid_on"] = row.paid_on
-            updates.append((row, invoice["placement"]))
+                invoice.paid_amount += row.amount_paid
+            invoice.status = status
+            updates.append((row, invoice.placement))
             applied.append(
                 AppliedPayment(
                     invoice_number=row.invoice_number,
                     status=status,
                     amount_paid=str(row.amount_paid),
-                    paid_to_date=f"{invoice['paid_amount']:.2f}",
-                    invoice_total=str(invoice["total"]),
+                    paid_to_date=f"{invoice.paid_amount:.2f}",
+                    invoice_total=str(invoice.total),
                 )
             )
         if overpaid:
@@ -1248,25 +1262,39 @@ async def reconcile(
             recorded_by=recorded_by,
         )
         settled = [held[n] for n in dict.fromkeys(r.invoice_number for r, _ in updates)]
+        # an invoice is paid on the date of the last of its rows applied
+        paid_on = {r.invoice_number: r.paid_on for r, _ in updates}
         if settled:
             await store.settle_invoices(
                 conn,
-                numbers=[i["number"] for i in settled],
-                statuses=[i["status"] for i in settled],
-                paid_amounts=[i["paid_amount"] for i in settled],
-                paid_on=[i["paid_on"] for i in settled],
+                numbers=[i.number for i in settled],
+                statuses=[i.status for i in settled],
+                paid_amounts=[i.paid_amount for i in settled],
+                paid_on=[paid_on[i.number] for i in settled],
             )
         await audit.record_many(
             conn,
-            aggregates=[Aggregate("invoice", i["number"]) for i in settled],
+            aggregates=[Aggregate("invoice", i.number) for i in settled],
             action="invoice.reconciled",
             reason=f"treasury result for {region} {period}",
         )
     return Reconciliation(applied=applied, discrepancies=discrepancies, errors=errors)
 
 
-# what makes a treasury row the same payment as one held
-_PAYMENT_KEY = ("invoice_number", "placement", "status", "amount_paid", "paid_on", "reference")
+@dataclass
+class _Settling:
+    """An invoice as a treasury file settles it, row after row."""
+
+    number: str
+    status: str
+    total: Decimal
+    paid_amount: Decimal
+    placement: int
+
+
+# what makes a treasury row the same payment as one held: invoice number, placement, status,
+# amount paid, date paid, reference
+_PaymentKey = tuple[str, int, str, Decimal, date, str]
 
 
 def _row_error(row: domain.TreasuryRow, reason: str) -> domain.RowError:
@@ -1283,7 +1311,7 @@ async def create_contract_with_bank_details(
     budget: Decimal,
     bank_details: domain.BankDetails,
     actor: str,
-) -> Any:
+) -> store.Contract:
     """A contract with the bank details the treasury pays its provider to."""
     async with conn.transaction():
         await create_contract(
@@ -1307,11 +1335,11 @@ async def change_bank_details(
     reason: str,
     actor: str,
     region_scope: str | None,
-) -> tuple[Any, list[Any]]:
+) -> tuple[store.Contract, list[store.BankDetailsVersion]]:
     """New bank details of a contract from now on (the registers issued after use them)."""
     async with conn.transaction():
         contract = await store.get_contract_for_update(conn, number)
-        if contract is None or (region_scope is not None and contract["region"] != region_scope):
+        if contract is None or (region_scope is not None and contract.region != region_scope):
             raise NotFound(NO_CONTRACT)
         row = await _set_bank_details(
             conn=conn, number=number, details=bank_details, actor=actor, reason=reason
@@ -1327,42 +1355,42 @@ async def correct_rejected_payment(
     reason: str,
     actor: str,
     region_scope: str | None,
-) -> tuple[Any, Any]:
+) -> tuple[store.InvoicePlacement, store.Contract]:
     """A payment the treasury rejected, corrected: the contract's bank details are replaced
     and the invoice is placed again in its register with what is still due."""
     async with conn.transaction():
         invoice = await store.get_invoice_for_update(conn, invoice_id)
-        if invoice is None or (region_scope is not None and invoice["region"] != region_scope):
+        if invoice is None or (region_scope is not None and invoice.region != region_scope):
             raise NotFound(NO_INVOICE)
-        if invoice["status"] != "payment_rejected":
+        if invoice.status != "payment_rejected":
             raise BillingError(
                 409,
                 Texts(
-                    f"only a rejected payment is corrected; this invoice is {invoice['status']}",
-                    f"тек қабылданбаған төлем түзетіледі; бұл шот: {invoice['status']}",
-                    f"исправляется только отклонённый платёж; этот счёт: {invoice['status']}",
+                    f"only a rejected payment is corrected; this invoice is {invoice.status}",
+                    f"тек қабылданбаған төлем түзетіледі; бұл шот: {invoice.status}",
+                    f"исправляется только отклонённый платёж; этот счёт: {invoice.status}",
                 ),
                 kind=domain.PAYMENT_NOT_REJECTED,
-                status_of_invoice=invoice["status"],
+                status_of_invoice=invoice.status,
             )
         contract = await _set_bank_details(
             conn=conn,
-            number=invoice["contract_number"],
+            number=invoice.contract_number,
             details=bank_details,
             actor=actor,
-            reason=f"correction of the rejected payment of {invoice['number']}: {reason}",
-            invoice_number=invoice["number"],
+            reason=f"correction of the rejected payment of {invoice.number}: {reason}",
+            invoice_number=invoice.number,
         )
         placed = await store.place_again(
             conn,
             invoice_id=invoice_id,
-            status="partially_paid" if invoice["paid_amount"] else "approved",
+            status="partially_paid" if invoice.paid_amount else "approved",
         )
         await audit.record(
             conn,
-            aggregate=Aggregate("invoice", invoice["number"]),
+            aggregate=Aggregate("invoice", invoice.number),
             action="invoice.payment_corrected",
-            reason=f"placed again (placement {placed['placement']}): {reason}",
+            reason=f"placed again (placement {placed.placement}): {reason}",
         )
         return placed, contract
 
@@ -1375,7 +1403,7 @@ async def _set_bank_details(
     actor: str,
     reason: str,
     invoice_number: str | None = None,
-) -> Any:
+) -> store.Contract:
     row = await store.set_bank_details(
         conn,
         number=number,
@@ -1400,7 +1428,9 @@ async def _set_bank_details(
 # what billing knows of licensing's and registry's events (read-only views)
 
 
-async def license_knowledge(conn: Connection, number: str) -> tuple[Any, list[Any]] | None:
+async def license_knowledge(
+    conn: Connection, number: str
+) -> tuple[store.LicenseView, list[store.LicenseTransition]] | None:
     """A license as billing's events built it, with its transitions; None if none arrived."""
     row = await store.license_view(conn, number)
     if row is None:
@@ -1408,20 +1438,22 @@ async def license_knowledge(conn: Connection, number: str) -> tuple[Any, list[An
     return row, await store.license_transitions(conn, number)
 
 
-async def enrollment_knowledge(conn: Connection, enrollment_id: str) -> Any:
+async def enrollment_knowledge(conn: Connection, enrollment_id: str) -> store.Enrollment | None:
     """An enrollment as registry's events built it in billing; None if none arrived."""
     return await store.get_enrollment(conn, enrollment_id)
 
 
 async def tariffs_with_history(
     conn: Connection, *, region: str | None, year: int | None
-) -> tuple[list[Any], list[Any]]:
+) -> tuple[list[store.Tariff], list[store.TariffVersion]]:
     """The tariffs in force and every version each has had."""
     rows = await store.list_tariffs(conn, region=region, year=year)
-    return rows, await store.tariff_history(conn, ids=[r["id"] for r in rows])
+    return rows, await store.tariff_history(conn, ids=[r.id for r in rows])
 
 
-async def reconciliation_report(conn: Connection, *, year: int, region: str | None) -> list[Any]:
+async def reconciliation_report(
+    conn: Connection, *, year: int, region: str | None
+) -> list[store.PeriodSums]:
     """Issued, approved, paid, outstanding and rejected sums per region and month."""
     return await store.reconciliation_report(conn, year=year, region=region)
 
@@ -1432,12 +1464,22 @@ async def reconciliation_report(conn: Connection, *, year: int, region: str | No
 
 ANSWER_STATES = {"confirm": "confirmed", "dispute": "disputed"}
 # the records api.py shapes its answers from
+BankDetailsVersion = store.BankDetailsVersion
+BudgetAmendment = store.BudgetAmendment
 Confirmation = store.Confirmation
+Contract = store.Contract
+Enrollment = store.Enrollment
 Invoice = store.Invoice
 InvoiceLine = store.InvoiceLine
+InvoicePlacement = store.InvoicePlacement
+LicenseTransition = store.LicenseTransition
+LicenseView = store.LicenseView
+LineTariff = store.LineTariff
+PeriodSums = store.PeriodSums
 Run = store.Run
 RunPhase = store.RunPhase
-LineTariff = store.LineTariff
+Tariff = store.Tariff
+TariffVersion = store.TariffVersion
 
 
 def _wrong_code() -> BillingError:

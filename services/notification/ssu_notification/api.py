@@ -1,7 +1,7 @@
 """HTTP API of notification: the delivery log and webhook subscriptions."""
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response, Security
@@ -97,7 +97,8 @@ def _encode_cursor(seq: int, kind: str = "d") -> str:
     return encode_cursor([kind, seq])
 
 
-_CURSORS: dict[str, Any] = {"d": tuple[Literal["d"], Seq], "s": tuple[Literal["s"], Seq]}
+# The shape of each list's cursor (decode_cursor validates it).
+_CURSORS: dict[str, object] = {"d": tuple[Literal["d"], Seq], "s": tuple[Literal["s"], Seq]}
 
 
 def _decode_cursor(cursor: str | None, kind: str = "d") -> int:
@@ -163,11 +164,21 @@ class Subscription(BaseModel):
     )
 
 
-def _subscription(row: dict[str, Any]) -> dict[str, Any]:
-    out = dict(row)
-    out["previous_secret_expires_at"] = out.pop("previous_expires_at", None)
-    out.pop("seq", None)
-    return out
+def _subscription(row: service.SubscriptionRow) -> Subscription:
+    return Subscription(
+        id=row.id,
+        callback_url=row.callback_url,
+        event_types=row.event_types,
+        description=row.description,
+        created_by=row.created_by,
+        created_at=row.created_at,
+        region=row.region,
+        previous_secret_expires_at=row.previous_expires_at,
+    )
+
+
+def _created(row: service.SubscriptionRow, secret: str) -> "CreatedSubscription":
+    return CreatedSubscription(**_subscription(row).model_dump(), secret=secret)
 
 
 class SecretRotation(BaseModel):
@@ -226,7 +237,7 @@ async def create_subscription(
         allow_loopback=settings.allow_loopback_webhooks,
         may_read_personal="registry:read" in principal.scopes,
     )
-    created = CreatedSubscription(**_subscription(row), secret=secret)
+    created = _created(row, secret)
     response.headers["Location"] = f"/v1/subscriptions/{created.id}"
     return created
 
@@ -254,15 +265,15 @@ async def rotate_subscription_secret(
     if rotated is None:
         raise Problem(404, f"no subscription {subscription_id}")
     row, secret = rotated
-    return CreatedSubscription(**_subscription(row), secret=secret)
+    return _created(row, secret)
 
 
 async def _visible_subscription(
     conn: Connection, subscription_id: UUID, principal: Principal
-) -> dict[str, Any]:
+) -> service.SubscriptionRow:
     """A subscription the key may see: another region's answers 404, like a missing one."""
     row = await service.get_subscription(conn=conn, subscription_id=subscription_id)
-    if row is None or not principal.sees_region(row["region"]):
+    if row is None or not principal.sees_region(row.region):
         raise Problem(404, f"no subscription {subscription_id}")
     return row
 
@@ -281,8 +292,8 @@ async def list_subscriptions(
     )
     page = rows[:limit]
     return SubscriptionList(
-        items=[Subscription(**_subscription(r)) for r in page],
-        next_cursor=_encode_cursor(page[-1]["seq"], "s") if len(rows) > limit else None,
+        items=[_subscription(r) for r in page],
+        next_cursor=_encode_cursor(page[-1].seq, "s") if len(rows) > limit else None,
     )
 
 
@@ -292,9 +303,7 @@ async def get_subscription(
     principal: Annotated[Principal, Security(authorize, scopes=["notification:admin"])],
     conn: Annotated[Connection, Depends(connection)],
 ) -> Subscription:
-    return Subscription(
-        **_subscription(await _visible_subscription(conn, subscription_id, principal))
-    )
+    return _subscription(await _visible_subscription(conn, subscription_id, principal))
 
 
 @router.delete("/subscriptions/{subscription_id}", status_code=204)

@@ -3,7 +3,7 @@
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any, TypeAlias
+from typing import TypeAlias
 from uuid import UUID
 
 import jinja2
@@ -76,7 +76,8 @@ class Told:
     language: str  # kk | ru | kk+ru
     email: str | None
     phone: str | None
-    context: dict[str, Any] = field(default_factory=dict)
+    # What the templates see (jinja takes any value).
+    context: dict[str, object] = field(default_factory=dict)
 
 
 async def handle_event(*, conn: Connection, envelope: Envelope, data: Event) -> None:
@@ -163,9 +164,7 @@ async def _addressees(conn: Connection, event_type: str, data: Event) -> list[To
     recipient_name = ""
     person: domain.Person | None = None
     if "recipient" in audiences and isinstance(data, PersonalNotice):
-        told_person = await _person(conn, data, department)
-        recipient_name = told_person.context["recipient_name"]
-        person = told_person.context["person"]
+        told_person, person, recipient_name = await _person(conn, data, department)
         told.append(told_person)
     elif "recipient" in audiences and isinstance(data, ConfirmationRequestedV1):
         asked = await _confirmation_person(conn, data)
@@ -201,18 +200,18 @@ async def _provider(conn: Connection, data: Event) -> Told | None:
     elif isinstance(data, InvoiceIssuedV1):
         book = await store.provider_contact(conn, data.provider_bin)
         bin_ = data.provider_bin
-        name = data.provider_name or (book["name"] if book else bin_)
+        name = data.provider_name or (book.name if book else bin_)
         if data.contact is not None:
             email, phone = data.contact.email, data.contact.phone
             lang = str(data.contact.language)
         elif book is not None:
-            email, phone, lang = book["email"], book["phone"], book["language"]
+            email, phone, lang = book.email, book.phone, book.language
         else:
             log.warning("notification.no_contact", bin=bin_)
             return None
     else:
         return None
-    context: dict[str, Any] = {"e": data, "provider_name": name}
+    context: dict[str, object] = {"e": data, "provider_name": name}
     if isinstance(data, ApplicationRejectedV1):
         context["unmet"] = [f for f in data.findings if not f.met]
     return Told("provider", f"provider:{bin_}", lang, email, phone, context)
@@ -248,19 +247,22 @@ def _notice_date(data: PersonalNotice) -> date:
     return data.unplaced_on
 
 
-async def _person(conn: Connection, data: PersonalNotice, department: Department | None) -> Told:
+async def _person(
+    conn: Connection, data: PersonalNotice, department: Department | None
+) -> tuple[Told, domain.Person, str]:
+    """Whom a personal notice goes to, the person chosen and the recipient's name."""
     book = await store.recipient_contact(conn, data.iin)
     guardian = None
-    if book is not None and book["guardian_name"]:
+    if book is not None and book.guardian_name:
         guardian = domain.GuardianContact(
-            book["guardian_name"], book["guardian_email"], book["guardian_phone"]
+            book.guardian_name, book.guardian_email, book.guardian_phone
         )
     on = _notice_date(data)
     person = domain.choose_person(iin=data.iin, on=on, addressee=data.addressee, guardian=guardian)
-    recipient_name = book["full_name"] if book is not None else None
+    recipient_name = book.full_name if book is not None else None
     if recipient_name is None and person.audience == "recipient":
         recipient_name = person.name
-    return Told(
+    told = Told(
         audience=person.audience,
         addressee=f"{person.audience}:{data.iin}",
         language=person.language,
@@ -274,6 +276,7 @@ async def _person(conn: Connection, data: PersonalNotice, department: Department
             "department": department,
         },
     )
+    return told, person, recipient_name or ""
 
 
 async def _confirmation_person(conn: Connection, data: ConfirmationRequestedV1) -> Told | None:
@@ -284,12 +287,12 @@ async def _confirmation_person(conn: Connection, data: ConfirmationRequestedV1) 
         log.warning("notification.no_contact", enrollment=data.enrollment_id)
         return None
     guardian = None
-    if book["guardian_name"]:
+    if book.guardian_name:
         guardian = domain.GuardianContact(
-            book["guardian_name"], book["guardian_email"], book["guardian_phone"]
+            book.guardian_name, book.guardian_email, book.guardian_phone
         )
     addressee = Addressee(
-        name=book["full_name"], email=book["email"], phone=book["phone"], language=book["language"]
+        name=book.full_name, email=book.email, phone=book.phone, language=book.language
     )
     on = date.fromisoformat(f"{data.month}-01")
     person = domain.choose_person(iin=data.iin, on=on, addressee=addressee, guardian=guardian)
@@ -302,7 +305,7 @@ async def _confirmation_person(conn: Connection, data: ConfirmationRequestedV1) 
         context={
             "e": data,
             "person": person,
-            "recipient_name": book["full_name"],
+            "recipient_name": book.full_name,
             "department": _departments.get(data.region),
         },
     )
@@ -415,8 +418,9 @@ async def record_attempts(
 # subscriptions
 
 
-# What the delivery log's readers see of a delivery.
+# What the delivery log's readers see of a delivery, and of a subscription.
 DeliveryRow: TypeAlias = store.DeliveryRow
+SubscriptionRow: TypeAlias = store.SubscriptionRow
 
 
 async def list_deliveries(
@@ -508,7 +512,7 @@ async def create_subscription(
     region: str | None,
     allow_loopback: bool,
     may_read_personal: bool,
-) -> tuple[dict[str, Any], str]:
+) -> tuple[SubscriptionRow, str]:
     """Store a webhook subscription; returns it and its secret (shown this once only). A key
     that may not read personal data (`registry:read`) subscribes to no event that holds it."""
     _refuse_subscription(
@@ -532,31 +536,29 @@ async def create_subscription(
         )
         await audit.record(
             conn,
-            aggregate=Aggregate("subscription", str(row["id"])),
+            aggregate=Aggregate("subscription", str(row.id)),
             action="subscription.created",
             reason=", ".join(sorted(set(event_types))),
         )
-    log.info("subscription.created", subscription_id=str(row["id"]), event_types=event_types)
-    return store.record(row), secret
+    log.info("subscription.created", subscription_id=str(row.id), event_types=event_types)
+    return row, secret
 
 
 async def list_subscriptions(
     *, conn: Connection, after_seq: int, limit: int, region: str | None
-) -> list[dict[str, Any]]:
+) -> list[SubscriptionRow]:
     """Live subscriptions after a position, without their secrets; a region's only if given."""
-    rows = await store.list_subscriptions(conn, after_seq=after_seq, limit=limit, region=region)
-    return [store.record(r) for r in rows]
+    return await store.list_subscriptions(conn, after_seq=after_seq, limit=limit, region=region)
 
 
-async def get_subscription(*, conn: Connection, subscription_id: UUID) -> dict[str, Any] | None:
+async def get_subscription(*, conn: Connection, subscription_id: UUID) -> SubscriptionRow | None:
     """A live subscription, without its secrets."""
-    row = await store.get_subscription(conn, subscription_id)
-    return store.record(row) if row is not None else None
+    return await store.get_subscription(conn, subscription_id)
 
 
 async def rotate_secret(
     *, conn: Connection, subscription_id: UUID, secret: str | None, previous_valid_seconds: float
-) -> tuple[dict[str, Any], str] | None:
+) -> tuple[SubscriptionRow, str] | None:
     """Give a subscription a new secret; the old one keeps signing (both signatures are sent)
     for `previous_valid_seconds`, so the receiver can switch without losing a delivery."""
     _refuse_secret(secret)
@@ -573,7 +575,7 @@ async def rotate_secret(
             action="subscription.secret_rotated",
         )
     log.info("subscription.secret_rotated", subscription_id=str(subscription_id))
-    return store.record(row), secret
+    return row, secret
 
 
 async def delete_subscription(*, conn: Connection, subscription_id: UUID) -> bool:

@@ -2,7 +2,6 @@
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -62,12 +61,11 @@ def _open(table: str, column: str, token: bytes | None) -> str | None:
     return _c().open(token, column=column)
 
 
-def _opened(table: str, row: asyncpg.Record, columns: tuple[str, ...]) -> dict[str, Any]:
-    out = dict(row.items())
-    for column in columns:
-        if column in out:
-            out[column] = _open(table, column, out[column])
-    return out
+def _opened_str(table: str, column: str, token: bytes | None) -> str:
+    """A sealed field the schema holds NOT NULL."""
+    value = _open(table, column, token)
+    assert value is not None
+    return value
 
 
 # contact book
@@ -98,12 +96,34 @@ async def upsert_provider_contact(
     )
 
 
-async def provider_contact(conn: Connection, bin: str) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class ProviderContact:
+    """A provider of the contact book, its contacts opened."""
+
+    bin: str
+    name: str
+    region: str
+    email: str | None
+    phone: str | None
+    language: str
+
+
+async def provider_contact(conn: Connection, bin: str) -> ProviderContact | None:
     row = await conn.fetchrow(
         "SELECT bin, name, region, email, phone, language FROM provider_contacts WHERE bin = $1",
         bin,
     )
-    return _opened("provider_contacts", row, ("email", "phone")) if row is not None else None
+    if row is None:
+        return None
+    t = "provider_contacts"
+    return ProviderContact(
+        bin=row["bin"],
+        name=row["name"],
+        region=row["region"],
+        email=_open(t, "email", row["email"]),
+        phone=_open(t, "phone", row["phone"]),
+        language=row["language"],
+    )
 
 
 async def upsert_recipient_contact(
@@ -145,7 +165,21 @@ async def upsert_recipient_contact(
     )
 
 
-async def recipient_contact(conn: Connection, iin: str) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class RecipientContact:
+    """A recipient of the contact book, its personal fields opened."""
+
+    iin: str
+    full_name: str
+    email: str | None
+    phone: str | None
+    language: str
+    guardian_name: str | None
+    guardian_email: str | None
+    guardian_phone: str | None
+
+
+async def recipient_contact(conn: Connection, iin: str) -> RecipientContact | None:
     row = await conn.fetchrow(
         "SELECT iin, full_name, email, phone, language, guardian_name, guardian_email,"
         " guardian_phone FROM recipient_contacts WHERE iin_index = $1",
@@ -153,10 +187,16 @@ async def recipient_contact(conn: Connection, iin: str) -> dict[str, Any] | None
     )
     if row is None:
         return None
-    return _opened(
-        "recipient_contacts",
-        row,
-        ("iin", "full_name", "email", "phone", "guardian_name", "guardian_email", "guardian_phone"),
+    t = "recipient_contacts"
+    return RecipientContact(
+        iin=_opened_str(t, "iin", row["iin"]),
+        full_name=_opened_str(t, "full_name", row["full_name"]),
+        email=_open(t, "email", row["email"]),
+        phone=_open(t, "phone", row["phone"]),
+        language=row["language"],
+        guardian_name=_open(t, "guardian_name", row["guardian_name"]),
+        guardian_email=_open(t, "guardian_email", row["guardian_email"]),
+        guardian_phone=_open(t, "guardian_phone", row["guardian_phone"]),
     )
 
 
@@ -237,8 +277,6 @@ async def insert_deliveries(
     return int(queued)
 
 
-_DELIVERY_SEALED = ("addressee", "destination", "subject", "body")
-
 DELIVERY_COLUMNS = (
     "id, seq, event_id::text AS event_id, event_type, correlation_id, region, audience, addressee,"
     " channel, destination, language, subject, body, subscription_id, status, attempts,"
@@ -298,12 +336,55 @@ async def list_deliveries(
         after_seq,
         limit,
     )
-    return [DeliveryRow(**_opened("deliveries", r, _DELIVERY_SEALED)) for r in rows]
+    t = "deliveries"
+    return [
+        DeliveryRow(
+            id=r["id"],
+            seq=r["seq"],
+            event_id=r["event_id"],
+            event_type=r["event_type"],
+            correlation_id=r["correlation_id"],
+            region=r["region"],
+            audience=r["audience"],
+            addressee=_opened_str(t, "addressee", r["addressee"]),
+            channel=r["channel"],
+            destination=_opened_str(t, "destination", r["destination"]),
+            language=r["language"],
+            subject=_open(t, "subject", r["subject"]),
+            body=_opened_str(t, "body", r["body"]),
+            subscription_id=r["subscription_id"],
+            status=r["status"],
+            attempts=r["attempts"],
+            next_attempt_at=r["next_attempt_at"],
+            last_error=r["last_error"],
+            created_at=r["created_at"],
+            updated_at=r["updated_at"],
+            sent_at=r["sent_at"],
+        )
+        for r in rows
+    ]
+
+
+@dataclass(frozen=True)
+class DueDelivery:
+    """A delivery claimed for sending, its personal fields opened."""
+
+    id: UUID
+    event_id: str
+    event_type: str
+    correlation_id: str
+    channel: str
+    destination: str
+    subject: str | None
+    body: str
+    subscription_id: UUID | None
+    attempts: int
+    traceparent: str | None
 
 
 async def claim_due_deliveries(
     conn: Connection, *, limit: int, lease_seconds: float
-) -> list[dict[str, Any]]:
+) -> list[DueDelivery]:
     """Take due deliveries for sending: their next attempt moves past the lease, so a worker
     that dies mid-send leaves them to be retried; SKIP LOCKED lets replicas share the work."""
     rows = await conn.fetch(
@@ -319,7 +400,23 @@ async def claim_due_deliveries(
         limit,
         lease_seconds,
     )
-    return [_opened("deliveries", r, _DELIVERY_SEALED) for r in rows]
+    t = "deliveries"
+    return [
+        DueDelivery(
+            id=r["id"],
+            event_id=r["event_id"],
+            event_type=r["event_type"],
+            correlation_id=r["correlation_id"],
+            channel=r["channel"],
+            destination=_opened_str(t, "destination", r["destination"]),
+            subject=_open(t, "subject", r["subject"]),
+            body=_opened_str(t, "body", r["body"]),
+            subscription_id=r["subscription_id"],
+            attempts=r["attempts"],
+            traceparent=r["traceparent"],
+        )
+        for r in rows
+    ]
 
 
 async def subscription_secrets(conn: Connection, ids: list[UUID]) -> dict[UUID, list[str]]:
@@ -380,9 +477,38 @@ async def deliveries_by_channel_and_status(conn: Connection) -> GaugeRows:
 # subscriptions
 
 SUBSCRIPTION_COLUMNS = (
-    "id, callback_url, event_types, description, created_by, created_at, region,"
+    "seq, id, callback_url, event_types, description, created_by, created_at, region,"
     " previous_expires_at"
 )
+
+
+@dataclass(frozen=True)
+class SubscriptionRow:
+    """A webhook subscription, without its secrets."""
+
+    seq: int
+    id: UUID
+    callback_url: str
+    event_types: list[str]
+    description: str | None
+    created_by: str
+    created_at: datetime
+    region: str | None
+    previous_expires_at: datetime | None
+
+
+def _subscription(row: asyncpg.Record) -> SubscriptionRow:
+    return SubscriptionRow(
+        seq=row["seq"],
+        id=row["id"],
+        callback_url=row["callback_url"],
+        event_types=list(row["event_types"]),
+        description=row["description"],
+        created_by=row["created_by"],
+        created_at=row["created_at"],
+        region=row["region"],
+        previous_expires_at=row["previous_expires_at"],
+    )
 
 
 async def insert_subscription(
@@ -395,7 +521,7 @@ async def insert_subscription(
     description: str | None,
     created_by: str,
     region: str | None,
-) -> asyncpg.Record:
+) -> SubscriptionRow:
     row = await conn.fetchrow(
         "INSERT INTO subscriptions (id, callback_url, event_types, secret, description,"  # noqa: S608
         " created_by, region) VALUES ($1, $2, $3, $4, $5, $6, $7)"
@@ -409,37 +535,39 @@ async def insert_subscription(
         region,
     )
     assert row is not None
-    return row
+    return _subscription(row)
 
 
 async def list_subscriptions(
     conn: Connection, *, after_seq: int, limit: int, region: str | None
-) -> list[asyncpg.Record]:
+) -> list[SubscriptionRow]:
     """Live subscriptions after a position; with `region`, that region's only."""
-    return await conn.fetch(
-        f"SELECT seq, {SUBSCRIPTION_COLUMNS}"  # noqa: S608 - constant column list
+    rows = await conn.fetch(
+        f"SELECT {SUBSCRIPTION_COLUMNS}"  # noqa: S608 - constant column list
         " FROM subscriptions WHERE deleted_at IS NULL AND seq > $1"
         " AND ($3::text IS NULL OR region = $3) ORDER BY seq LIMIT $2",
         after_seq,
         limit,
         region,
     )
+    return [_subscription(r) for r in rows]
 
 
-async def get_subscription(conn: Connection, id: UUID) -> asyncpg.Record | None:
-    return await conn.fetchrow(
+async def get_subscription(conn: Connection, id: UUID) -> SubscriptionRow | None:
+    row = await conn.fetchrow(
         f"SELECT {SUBSCRIPTION_COLUMNS}"  # noqa: S608 - constant column list
         " FROM subscriptions WHERE id = $1 AND deleted_at IS NULL",
         id,
     )
+    return _subscription(row) if row is not None else None
 
 
 async def rotate_subscription_secret(
     conn: Connection, *, id: UUID, secret: str, previous_valid_seconds: float
-) -> asyncpg.Record | None:
+) -> SubscriptionRow | None:
     """The new secret signs from now on; the current one becomes the previous and keeps
     signing for `previous_valid_seconds`."""
-    return await conn.fetchrow(
+    row = await conn.fetchrow(
         "UPDATE subscriptions SET previous_secret = secret,"  # noqa: S608
         " previous_expires_at = now() + make_interval(secs => $3), secret = $2"
         " WHERE id = $1 AND deleted_at IS NULL"
@@ -448,6 +576,7 @@ async def rotate_subscription_secret(
         _seal("subscriptions", "secret", secret),
         previous_valid_seconds,
     )
+    return _subscription(row) if row is not None else None
 
 
 async def delete_subscription(conn: Connection, id: UUID) -> bool:
@@ -457,7 +586,3 @@ async def delete_subscription(conn: Connection, id: UUID) -> bool:
         id,
     )
     return bool(row)
-
-
-def record(row: asyncpg.Record) -> dict[str, Any]:
-    return dict(row.items())

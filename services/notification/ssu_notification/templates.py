@@ -9,7 +9,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 import jinja2
 from ssu_contracts import name_of
@@ -43,7 +43,16 @@ def template_name(event_key: str, audience: str, lang: str) -> str:
     return f"{lang}/{event_key}.{audience}.txt"
 
 
-def _helpers(lang: str) -> dict[str, Any]:
+class _Placed(Protocol):
+    """An event naming a place's form and category (enrollments, offers)."""
+
+    @property
+    def form(self) -> str: ...
+    @property
+    def category(self) -> str: ...
+
+
+def _helpers(lang: str) -> dict[str, object]:
     def date_(value: date | datetime) -> str:
         return format_date(value)
 
@@ -56,7 +65,7 @@ def _helpers(lang: str) -> dict[str, Any]:
     def period(value: str) -> str:
         return format_period(value, lang)
 
-    def shelter(event: Any) -> bool:
+    def shelter(event: _Placed) -> bool:
         return is_shelter(event.form, event.category)
 
     return {
@@ -69,7 +78,7 @@ def _helpers(lang: str) -> dict[str, Any]:
     }
 
 
-def render(event_key: str, audience: str, lang: str, context: dict[str, Any]) -> Text:
+def render(event_key: str, audience: str, lang: str, context: dict[str, object]) -> Text:
     """Render one template in one language."""
     template = _environment().get_template(template_name(event_key, audience, lang))
     # `audience` lets a shared part tell whom it is written for (a shelter's address).
@@ -87,7 +96,7 @@ def render(event_key: str, audience: str, lang: str, context: dict[str, Any]) ->
     return Text(subject=" ".join(subject.split()), body=body + "\n", sms=block("sms"))
 
 
-def render_bilingual(event_key: str, audience: str, context: dict[str, Any]) -> Text:
+def render_bilingual(event_key: str, audience: str, context: dict[str, object]) -> Text:
     """Kazakh and Russian in one message (regional departments)."""
     kk = render(event_key, audience, "kk", context)
     ru = render(event_key, audience, "ru", context)

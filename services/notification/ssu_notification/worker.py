@@ -6,7 +6,7 @@ Retry times live in the database, so a restarted process picks up where it left 
 """
 
 import asyncio
-from typing import Any
+from uuid import UUID
 
 import asyncpg
 import httpx
@@ -45,21 +45,21 @@ class DeliveryWorker:
             rows = await store.claim_due_deliveries(
                 conn, limit=s.worker_batch, lease_seconds=s.worker_lease_seconds
             )
-            hook_ids = list({r["subscription_id"] for r in rows if r["subscription_id"]})
+            hook_ids = list({r.subscription_id for r in rows if r.subscription_id})
             secrets = await store.subscription_secrets(conn, hook_ids) if hook_ids else {}
         if not rows:
             return 0
-        emails = [r for r in rows if r["channel"] == "email"]
-        others = [r for r in rows if r["channel"] != "email"]
+        emails = [r for r in rows if r.channel == "email"]
+        others = [r for r in rows if r.channel != "email"]
         # Mail goes out over a few reused SMTP connections, each sending its share in turn.
         lanes = max(1, min(s.smtp_connections, len(emails)))
-        results = await asyncio.gather(
-            *(self._mail_lane(emails[i::lanes]) for i in range(lanes) if emails[i::lanes]),
-            *(self._attempt(row, secrets) for row in others),
+        mailed, sent = await asyncio.gather(
+            asyncio.gather(
+                *(self._mail_lane(emails[i::lanes]) for i in range(lanes) if emails[i::lanes])
+            ),
+            asyncio.gather(*(self._attempt(row, secrets) for row in others)),
         )
-        attempts: list[service.Attempt] = []
-        for result in results:
-            attempts.extend(result if isinstance(result, list) else [result])
+        attempts = [a for lane in mailed for a in lane] + list(sent)
         async with self.pool.acquire() as conn:
             await service.record_attempts(
                 conn=conn,
@@ -70,7 +70,7 @@ class DeliveryWorker:
             )
         return len(rows)
 
-    async def _mail_lane(self, rows: list[Any]) -> list[service.Attempt]:
+    async def _mail_lane(self, rows: list[store.DueDelivery]) -> list[service.Attempt]:
         session = channels.SmtpSession(self.smtp, timeout=self.settings.send_timeout_seconds)
         try:
             return [await self._attempt(row, {}, session) for row in rows]
@@ -78,84 +78,90 @@ class DeliveryWorker:
             await session.close()
 
     async def _attempt(
-        self, row: Any, secrets: dict[Any, list[str]], session: channels.SmtpSession | None = None
+        self,
+        row: store.DueDelivery,
+        secrets: dict[UUID, list[str]],
+        session: channels.SmtpSession | None = None,
     ) -> service.Attempt:
         error: str | None = None
         give_up = False
-        channel = row["channel"]
+        channel = row.channel
         try:
-            if channel == "webhook" and row["subscription_id"] not in secrets:
+            if channel == "webhook" and row.subscription_id not in secrets:
                 give_up = True
                 raise channels.SendError("webhook: the subscription was deleted")
             await self.limits[channel].wait()
             # The send belongs to the trace of the event that queued it.
             with (
-                tracing.continued(row["traceparent"]),
-                tracing.span(f"{channel} delivery", **{"ssu.delivery.id": str(row["id"])}),
+                tracing.continued(row.traceparent),
+                tracing.span(f"{channel} delivery", **{"ssu.delivery.id": str(row.id)}),
             ):
                 await self._send(row, secrets, session)
         except channels.SendError as exc:
             error = str(exc)
         except Exception as exc:  # a bug must not stop the other deliveries of the batch
             error = f"{type(exc).__name__}: {exc}"
-            log.exception("delivery.unexpected_error", delivery_id=str(row["id"]))
+            log.exception("delivery.unexpected_error", delivery_id=str(row.id))
         if error is None:
-            log.info("delivery.sent", delivery_id=str(row["id"]), channel=channel)
+            log.info("delivery.sent", delivery_id=str(row.id), channel=channel)
         else:
             log.warning(
                 "delivery.attempt_failed",
-                delivery_id=str(row["id"]),
+                delivery_id=str(row.id),
                 channel=channel,
-                attempt=row["attempts"] + 1,
+                attempt=row.attempts + 1,
                 error=error,
             )
         return service.Attempt(
-            id=row["id"],
-            event_id=row["event_id"],
-            event_type=row["event_type"],
-            correlation_id=row["correlation_id"],
+            id=row.id,
+            event_id=row.event_id,
+            event_type=row.event_type,
+            correlation_id=row.correlation_id,
             channel=channel,
-            attempts_before=row["attempts"],
+            attempts_before=row.attempts,
             error=error,
             give_up=give_up,
         )
 
     async def _send(
-        self, row: Any, secrets: dict[Any, list[str]], session: channels.SmtpSession | None
+        self,
+        row: store.DueDelivery,
+        secrets: dict[UUID, list[str]],
+        session: channels.SmtpSession | None,
     ) -> None:
         timeout = self.settings.send_timeout_seconds
-        channel = row["channel"]
+        channel = row.channel
         if channel == "email":
             assert session is not None
             message = channels.email_bytes(
                 sender=self.settings.mail_from,
-                to=row["destination"],
-                subject=row["subject"] or "",
-                body=row["body"],
-                message_id=str(row["id"]),
-                event_id=row["event_id"],
+                to=row.destination,
+                subject=row.subject or "",
+                body=row.body,
+                message_id=str(row.id),
+                event_id=row.event_id,
             )
-            await session.send(
-                sender=self.settings.mail_from, to=row["destination"], message=message
-            )
+            await session.send(sender=self.settings.mail_from, to=row.destination, message=message)
         elif channel == "sms":
             await channels.send_sms(
                 client=self.client,
                 url=self.settings.sms_url,
-                phone=row["destination"],
-                text=row["body"],
+                phone=row.destination,
+                text=row.body,
                 timeout=timeout,
-                delivery_id=str(row["id"]),
+                delivery_id=str(row.id),
             )
         elif channel == "webhook":
+            subscription_id = row.subscription_id
+            assert subscription_id is not None  # checked by _attempt
             await channels.send_webhook(
-                url=row["destination"],
-                body=row["body"].encode(),
-                secrets=secrets[row["subscription_id"]],
+                url=row.destination,
+                body=row.body.encode(),
+                secrets=secrets[subscription_id],
                 resolver=self.resolver,
-                delivery_id=str(row["id"]),
-                event_id=row["event_id"],
-                event_type=row["event_type"],
+                delivery_id=str(row.id),
+                event_id=row.event_id,
+                event_type=row.event_type,
                 timeout=timeout,
                 allow_loopback=self.settings.allow_loopback_webhooks,
             )

@@ -6,7 +6,7 @@ is kept server-side (`sessions`), the cookie holds only a random token.
 
 import hmac
 import secrets
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -68,7 +68,7 @@ def html(
     *,
     status: int = 200,
     operator: service.Operator | None = None,
-    **context: Any,
+    **context: object,
 ) -> HTMLResponse:
     """Render a page in the person's language and keep that choice in a cookie."""
     lang = language(request)

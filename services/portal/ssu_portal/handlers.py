@@ -1,7 +1,5 @@
 """Events in: the read model of licenses, places, outcomes, recipients and invoices."""
 
-from typing import Any
-
 from ssu_common import Connection, EventHandler
 from ssu_contracts import (
     ApplicationRejectedV1,
@@ -26,39 +24,39 @@ def use_secret(secret: str) -> None:
     _SECRET[:] = [secret]
 
 
-async def on_license_changed(conn: Connection, envelope: Envelope, data: Any) -> None:
+async def on_license_changed(conn: Connection, envelope: Envelope, data: object) -> None:
     assert isinstance(data, LicenseEvent)
     await service.apply_license_event(conn, envelope=envelope, event=data)
 
 
-async def on_recipient_registered(conn: Connection, envelope: Envelope, data: Any) -> None:
+async def on_recipient_registered(conn: Connection, envelope: Envelope, data: object) -> None:
     assert isinstance(data, RecipientRegisteredV1)
     await service.apply_recipient_registered(
         conn, secret=_SECRET[0], event=data, on=envelope.time.date()
     )
 
 
-async def on_enrollment_started(conn: Connection, envelope: Envelope, data: Any) -> None:
+async def on_enrollment_started(conn: Connection, envelope: Envelope, data: object) -> None:
     assert isinstance(data, EnrollmentStartedV1)
     await service.apply_enrollment_started(conn, secret=_SECRET[0], event=data)
 
 
-async def on_enrollment_moved(conn: Connection, envelope: Envelope, data: Any) -> None:
+async def on_enrollment_moved(conn: Connection, envelope: Envelope, data: object) -> None:
     assert isinstance(data, EnrollmentEndedV1 | EnrollmentDisruptedV1 | EnrollmentResumedV1)
     await service.apply_enrollment_moved(conn, secret=_SECRET[0], event=data)
 
 
-async def on_application_submitted(conn: Connection, envelope: Envelope, data: Any) -> None:
+async def on_application_submitted(conn: Connection, envelope: Envelope, data: object) -> None:
     assert isinstance(data, ApplicationSubmittedV1)
     await service.apply_application_submitted(conn, event=data)
 
 
-async def on_application_rejected(conn: Connection, envelope: Envelope, data: Any) -> None:
+async def on_application_rejected(conn: Connection, envelope: Envelope, data: object) -> None:
     assert isinstance(data, ApplicationRejectedV1)
     await service.apply_application_rejected(conn, event=data)
 
 
-async def on_invoice_issued(conn: Connection, envelope: Envelope, data: Any) -> None:
+async def on_invoice_issued(conn: Connection, envelope: Envelope, data: object) -> None:
     assert isinstance(data, InvoiceIssuedV1)
     await service.apply_invoice_issued(conn, event=data)
 

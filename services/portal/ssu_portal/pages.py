@@ -2,7 +2,6 @@
 
 from functools import cache
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlencode
 
 import yaml
@@ -48,7 +47,7 @@ def environment() -> Environment:
     return env
 
 
-def render(template: str, *, lang: str, path: str, query: dict[str, str], **context: Any) -> str:
+def render(template: str, *, lang: str, path: str, query: dict[str, str], **context: object) -> str:
     """A page in one language, with the link to the same page in the other."""
     other = next(code for code in LANGUAGES if code != lang)
     switch = f"{path}?{urlencode({**query, 'lang': other})}"

@@ -604,29 +604,29 @@ async def simulate(
     answer = await upstream.impact(key=operator.api_key, version=version, region=region)
     rows = [
         ImpactRow(
-            kind=r["kind"],
-            key=r["key"],
-            provider_name=r["provider_name"],
-            region=r["region"],
-            places=int(r["places"]),
-            recipients=int(r["recipients"]),
-            passes_in_force=bool(r["passes_in_force"]),
-            passes_simulated=bool(r["passes_simulated"]),
-            unmet_simulated=list(r["unmet_blocking_simulated"]),
+            kind=r.kind,
+            key=r.key,
+            provider_name=r.provider_name,
+            region=r.region,
+            places=r.places,
+            recipients=r.recipients,
+            passes_in_force=r.passes_in_force,
+            passes_simulated=r.passes_simulated,
+            unmet_simulated=list(r.unmet_blocking_simulated),
         )
-        for r in [*answer["licensees"], *answer["applications"]]
+        for r in [*answer.licensees, *answer.applications]
     ]
-    change = answer["change"]
+    change = answer.change
     return Impact(
-        version=answer["version"],
-        in_force=answer["in_force"],
+        version=answer.version,
+        in_force=answer.in_force,
         rows=rows,
-        totals={k: {n: int(v) for n, v in t.items()} for k, t in answer["totals"].items()},
+        totals=answer.totals,
         change={
-            "providers": int(change["providers"]),
-            "places": int(change["places"]),
-            "recipients": int(change["recipients"]),
-            "newly_passing": len(change["newly_passing"]),
-            "newly_failing": len(change["newly_failing"]),
+            "providers": change.providers,
+            "places": change.places,
+            "recipients": change.recipients,
+            "newly_passing": len(change.newly_passing),
+            "newly_failing": len(change.newly_failing),
         },
     )

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
+import asyncpg
 from ssu_common import Connection
 
 # Writes from events
@@ -285,10 +286,22 @@ _LICENSE_COLUMNS = (
 )
 
 
-def _license(row: object) -> LicenseRow:
-    r = dict(row)  # type: ignore[call-overload]
-    r["subtypes"] = json.loads(r["subtypes"])
-    return LicenseRow(**r)
+def _license(r: asyncpg.Record) -> LicenseRow:
+    return LicenseRow(
+        number=r["number"],
+        bin=r["bin"],
+        provider_name=r["provider_name"],
+        legal_form=r["legal_form"],
+        region=r["region"],
+        status=r["status"],
+        effective_date=r["effective_date"],
+        issued_on=r["issued_on"],
+        status_reason=r["status_reason"],
+        suspended_until=r["suspended_until"],
+        subtypes=json.loads(r["subtypes"]),
+        step_free_access=r["step_free_access"],
+        shelter=r["shelter"],
+    )
 
 
 async def get_license(conn: Connection, number: str) -> LicenseRow | None:

@@ -5,10 +5,11 @@ What registry and licensing answer is passed on as typed records; a refusal beco
 """
 
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from datetime import date
+from typing import TypeVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, JsonValue, TypeAdapter
 
 from ssu_portal.domain import UpstreamFailed
 
@@ -39,7 +40,7 @@ class Disruption(_Answer):
     provider_bin: str
     provider_name: str
     license_number: str
-    disrupted_on: Any
+    disrupted_on: date
     days_disrupted: int
     reason: str | None = None
     alternatives: list[Alternative] = []
@@ -50,7 +51,7 @@ class HeldOffer(_Answer):
     provider_name: str
     license_number: str
     site_id: str
-    expires_on: Any
+    expires_on: date
 
 
 class WaitingEntry(_Answer):
@@ -63,7 +64,7 @@ class WaitingEntry(_Answer):
     position: int | None
     waiting: int | None
     disrupted: bool
-    asked_on: Any
+    asked_on: date
     days_waiting: int
     offer: HeldOffer | None = None
 
@@ -87,6 +88,49 @@ class RequirementSetInfo(_Answer):
     status: str | None = None
 
 
+class _Page(_Answer):
+    """A page of a registry list: its items are validated by the list's own model."""
+
+    items: list[JsonValue]
+    next_cursor: str | None = None
+
+
+class ImpactJudged(_Answer):
+    """One licensee or application of licensing's impact simulation."""
+
+    kind: str
+    key: str
+    provider_name: str
+    region: str
+    places: int
+    recipients: int
+    passes_in_force: bool
+    passes_simulated: bool
+    unmet_blocking_simulated: list[str]
+
+
+class ImpactChange(_Answer):
+    providers: int
+    places: int
+    recipients: int
+    newly_passing: list[str]
+    newly_failing: list[str]
+
+
+class ImpactAnswer(_Answer):
+    """Licensing's `POST /v1/requirement-sets/{version}/impact`, the parts the portal shows."""
+
+    version: str
+    in_force: str
+    licensees: list[ImpactJudged]
+    applications: list[ImpactJudged]
+    totals: dict[str, dict[str, int]]
+    change: ImpactChange
+
+
+_REQUIREMENT_SETS = TypeAdapter(list[RequirementSetInfo])
+
+
 @dataclass
 class Upstream:
     licensing_url: str
@@ -100,8 +144,8 @@ class Upstream:
             self.client = None
 
     async def _call(
-        self, method: str, url: str, *, key: str, json: dict[str, Any] | None = None
-    ) -> Any:
+        self, method: str, url: str, *, key: str, json: dict[str, str] | None = None
+    ) -> JsonValue:
         if self.client is None:
             # Made on first use, inside the server's event loop; one pool for every request.
             self.client = httpx.AsyncClient(timeout=self.timeout)
@@ -123,7 +167,8 @@ class Upstream:
                 detail,
                 upstream_status=response.status_code,
             )
-        return response.json()
+        answer: JsonValue = response.json()
+        return answer
 
     async def _every_page(
         self, path: str, model: type[AnswerT], *, key: str, region: str | None
@@ -135,9 +180,11 @@ class Upstream:
             params = httpx.QueryParams(
                 {k: v for k, v in (("region", region), ("cursor", cursor)) if v} | {"limit": "200"}
             )
-            page = await self._call("GET", f"{self.registry_url}{path}?{params}", key=key)
-            found += [model.model_validate(item) for item in page["items"]]
-            cursor = page.get("next_cursor")
+            page = _Page.model_validate(
+                await self._call("GET", f"{self.registry_url}{path}?{params}", key=key)
+            )
+            found += [model.model_validate(item) for item in page.items]
+            cursor = page.next_cursor
             if not cursor:
                 return found
 
@@ -158,7 +205,7 @@ class Upstream:
             await self._call("GET", f"{self.registry_url}/v1/enrollments/{enrollment_id}", key=key)
         )
 
-    async def enroll(self, *, key: str, body: dict[str, Any]) -> Enrollment:
+    async def enroll(self, *, key: str, body: dict[str, str]) -> Enrollment:
         return Enrollment.model_validate(
             await self._call("POST", f"{self.registry_url}/v1/enrollments", key=key, json=body)
         )
@@ -166,16 +213,17 @@ class Upstream:
     async def requirement_sets(self, *, key: str) -> list[RequirementSetInfo]:
         answer = await self._call("GET", f"{self.licensing_url}/v1/requirement-sets", key=key)
         items = answer["items"] if isinstance(answer, dict) else answer
-        return [RequirementSetInfo.model_validate(item) for item in items]
+        return _REQUIREMENT_SETS.validate_python(items)
 
-    async def impact(self, *, key: str, version: str, region: str | None) -> dict[str, Any]:
+    async def impact(self, *, key: str, version: str, region: str | None) -> ImpactAnswer:
         query = f"?region={region}" if region else ""
-        answer: dict[str, Any] = await self._call(
-            "POST",
-            f"{self.licensing_url}/v1/requirement-sets/{version}/impact{query}",
-            key=key,
+        return ImpactAnswer.model_validate(
+            await self._call(
+                "POST",
+                f"{self.licensing_url}/v1/requirement-sets/{version}/impact{query}",
+                key=key,
+            )
         )
-        return answer
 
 
 # Statuses with a message of their own; any other refusal reads as a general one.

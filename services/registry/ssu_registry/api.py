@@ -3,7 +3,7 @@
 import json
 import uuid
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response, Security
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -226,34 +226,34 @@ def _sees_contacts(principal: Principal) -> bool:
     return READ_CONTACTS in principal.scopes
 
 
-def _recipient_out(row: Any, *, contacts: bool = True) -> RecipientOut:
+def _recipient_out(row: service.RecipientRow, *, contacts: bool = True) -> RecipientOut:
     """The recipient; without `contacts` their and their guardian's phone, email and the
     guardian's IIN are null (the guardian's name stays: whom to ask for)."""
     guardian = (
         GuardianOut(
-            name=row["guardian_name"],
-            phone=row["guardian_phone"] if contacts else None,
-            email=row["guardian_email"] if contacts else None,
-            iin=row["guardian_iin"] if contacts else None,
+            name=row.guardian_name,
+            phone=row.guardian_phone if contacts else None,
+            email=row.guardian_email if contacts else None,
+            iin=row.guardian_iin if contacts else None,
         )
-        if row["guardian_name"]
+        if row.guardian_name
         else None
     )
     return RecipientOut(
-        iin=row["iin"],
-        full_name=row["full_name"],
-        birth_date=row["birth_date"],
-        category=row["category"],
-        region=row["region"],
-        disability_group=row["disability_group"],
-        language=row["language"],
-        phone=row["phone"] if contacts else None,
-        email=row["email"] if contacts else None,
+        iin=row.iin,
+        full_name=row.full_name,
+        birth_date=row.birth_date,
+        category=row.category,
+        region=row.region,
+        disability_group=row.disability_group,
+        language=row.language,
+        phone=row.phone if contacts else None,
+        email=row.email if contacts else None,
         guardian=guardian,
-        registered_at=row["registered_at"],
-        status=row["status"],
-        deregistered_on=row["deregistered_on"],
-        deregistration_reason=row["deregistration_reason"],
+        registered_at=row.registered_at,
+        status=row.status,
+        deregistered_on=row.deregistered_on,
+        deregistration_reason=row.deregistration_reason,
     )
 
 
@@ -349,7 +349,7 @@ async def list_recipients(
     )
     page = rows[:limit]
     contacts = _sees_contacts(principal)
-    next_cursor = encode_cursor(page[-1]["iin_index"].hex()) if len(rows) > limit else None
+    next_cursor = encode_cursor(page[-1].iin_index.hex()) if len(rows) > limit else None
     return RecipientPage(
         items=[_recipient_out(r, contacts=contacts) for r in page], next_cursor=next_cursor
     )
@@ -367,7 +367,7 @@ class RecipientPatchIn(BaseModel):
     guardian: GuardianIn | None = None
 
 
-def _patch_changes(body: RecipientPatchIn) -> dict[str, Any]:
+def _patch_changes(body: RecipientPatchIn) -> service.RecipientPatch:
     given = body.model_fields_set
     if "category" in given and body.category is None:
         raise Problem(
@@ -375,19 +375,21 @@ def _patch_changes(body: RecipientPatchIn) -> dict[str, Any]:
             "category: cannot be null",
             errors=[{"field": "category", "message": "cannot be null"}],
         )
-    changes: dict[str, Any] = {}
-    for field in ("phone", "email", "disability_group"):
-        if field in given:
-            changes[field] = getattr(body, field)
-    if "category" in given:
-        changes["category"] = str(body.category)
+    fields: set[str] = {f for f in ("phone", "email", "disability_group", "category") if f in given}
+    g = body.guardian
     if "guardian" in given:
-        g = body.guardian
-        changes["guardian_name"] = (g.name.strip() or None) if g else None
-        changes["guardian_phone"] = g.phone if g else None
-        changes["guardian_email"] = g.email if g else None
-        changes["guardian_iin"] = g.iin if g else None
-    return changes
+        fields |= {"guardian_name", "guardian_phone", "guardian_email", "guardian_iin"}
+    return service.RecipientPatch(
+        given=frozenset(fields),
+        phone=body.phone,
+        email=body.email,
+        category=str(body.category) if body.category is not None else None,
+        disability_group=body.disability_group,
+        guardian_name=(g.name.strip() or None) if g else None,
+        guardian_phone=g.phone if g else None,
+        guardian_email=g.email if g else None,
+        guardian_iin=g.iin if g else None,
+    )
 
 
 def _age_rules(request: Request) -> domain.AgeRules:
@@ -422,7 +424,7 @@ class HistoryEntryOut(BaseModel):
     version: int
     action: str
     fields: list[str]
-    changes: dict[str, dict[str, Any]] = Field(
+    changes: dict[str, dict[str, object]] = Field(
         description="per field {from, to}; contact values are null without read-contacts"
     )
     actor: str
@@ -444,7 +446,7 @@ async def recipient_history(
     entries = await service.recipient_history(conn=conn, iin=iin, region_scope=principal.region)
     contacts = _sees_contacts(principal)
 
-    def shown(field: str, change: dict[str, Any]) -> dict[str, Any]:
+    def shown(field: str, change: dict[str, object]) -> dict[str, object]:
         if contacts or field not in service.CONTACT_FIELDS:
             return change
         return {"from": None, "to": None}
@@ -529,7 +531,7 @@ class EnrollmentOut(BaseModel):
     status: str
     end_reason: str | None
     disrupted_on: date | None
-    alternatives: list[dict[str, Any]] | None
+    alternatives: list[dict[str, object]] | None
 
 
 class EnrollmentPage(BaseModel):
@@ -537,22 +539,22 @@ class EnrollmentPage(BaseModel):
     next_cursor: str | None
 
 
-def _enrollment_out(row: Any) -> EnrollmentOut:
-    alternatives = json.loads(row["alternatives"]) if row["alternatives"] else None
+def _enrollment_out(row: service.EnrollmentRow) -> EnrollmentOut:
+    alternatives = json.loads(row.alternatives) if row.alternatives else None
     return EnrollmentOut(
-        id=str(row["id"]),
-        iin=row["iin"],
-        provider_bin=row["provider_bin"],
-        license_number=row["license_number"],
-        site_id=row["site_id"],
-        region=row["region"],
-        form=row["form"],
-        category=row["category"],
-        start_date=row["start_date"],
-        end_date=row["end_date"],
-        status=row["status"],
-        end_reason=row["end_reason"],
-        disrupted_on=row["disrupted_on"],
+        id=str(row.id),
+        iin=row.iin,
+        provider_bin=row.provider_bin,
+        license_number=row.license_number,
+        site_id=row.site_id,
+        region=row.region,
+        form=row.form,
+        category=row.category,
+        start_date=row.start_date,
+        end_date=row.end_date,
+        status=row.status,
+        end_reason=row.end_reason,
+        disrupted_on=row.disrupted_on,
         alternatives=alternatives,
     )
 
@@ -586,7 +588,7 @@ async def enroll(
         region_scope=principal.region,
         max_days_ahead=request.app.state.runtime.settings.enrollment_max_days_ahead,
     )
-    response.headers["Location"] = f"/v1/enrollments/{row['id']}"
+    response.headers["Location"] = f"/v1/enrollments/{row.id}"
     return _enrollment_out(row)
 
 
@@ -651,7 +653,7 @@ async def list_enrollments(
     )
     page = rows[:limit]
     next_cursor = (
-        encode_cursor([page[-1]["created_at"].isoformat(), str(page[-1]["id"])])
+        encode_cursor([page[-1].created_at.isoformat(), str(page[-1].id)])
         if len(rows) > limit
         else None
     )
@@ -675,8 +677,8 @@ class DisruptionOut(BaseModel):
     disrupted_on: date = Field(description="since when the recipient has had no service")
     days_disrupted: int
     reason: str | None
-    alternatives: list[dict[str, Any]]
-    addressee: dict[str, Any]
+    alternatives: list[dict[str, object]]
+    addressee: dict[str, object]
     state: Literal["disrupted", "unplaced"] = Field(
         description="disrupted: the license is suspended, the place is kept; unplaced: the "
         "license was revoked and the recipient has no place until enrolled again"
@@ -714,37 +716,38 @@ async def list_disruptions(
     today = domain.today()
     items = [
         DisruptionOut(
-            enrollment_id=r["enrollment_id"],
-            iin=r["iin"],
-            full_name=r["full_name"],
-            region=r["region"],
-            form=r["form"],
-            category=r["category"],
-            provider_bin=r["provider_bin"],
-            provider_name=r["provider_name"],
-            license_number=r["license_number"],
-            site_id=r["site_id"],
+            enrollment_id=r.enrollment_id,
+            iin=r.iin,
+            full_name=r.full_name,
+            region=r.region,
+            form=r.form,
+            category=r.category,
+            provider_bin=r.provider_bin,
+            provider_name=r.provider_name,
+            license_number=r.license_number,
+            site_id=r.site_id,
             disrupted_on=_without_service_since(r),
             days_disrupted=max((today - _without_service_since(r)).days, 0),
-            reason=r["disruption_reason"] if r["state"] == "disrupted" else r["end_reason"],
-            alternatives=json.loads(r["alternatives"]) if r["alternatives"] else [],
-            addressee=_addressee(domain.addressee_for(service.contact_of(r), on=today), contacts),
-            state=r["state"],
-            unplaced_on=r["unplaced_on"],
+            reason=r.disruption_reason if r.state == "disrupted" else r.end_reason,
+            alternatives=json.loads(r.alternatives) if r.alternatives else [],
+            addressee=_addressee(domain.addressee_for(r.contact, on=today), contacts),
+            state=r.state,
+            unplaced_on=r.unplaced_on,
         )
         for r in page
     ]
-    next_cursor = encode_cursor(page[-1]["enrollment_id"]) if len(rows) > limit else None
+    next_cursor = encode_cursor(page[-1].enrollment_id) if len(rows) > limit else None
     return DisruptionPage(items=items, next_cursor=next_cursor)
 
 
-def _without_service_since(row: dict[str, Any]) -> date:
+def _without_service_since(row: service.DisruptionRow) -> date:
     """A recipient suspended and then revoked has been without service since the suspension."""
-    since: date = row["disrupted_on"] or row["unplaced_on"]
+    since = row.disrupted_on or row.unplaced_on
+    assert since is not None  # the board holds the disrupted and the unplaced only
     return since
 
 
-def _addressee(addressee: Addressee, contacts: bool) -> dict[str, Any]:
+def _addressee(addressee: Addressee, contacts: bool) -> dict[str, object]:
     shown = addressee if contacts else addressee.model_copy(update={"phone": None, "email": None})
     return shown.model_dump(mode="json")
 
@@ -814,7 +817,7 @@ class WaitingOut(BaseModel):
     closed_on: date | None
     closed_reason: str | None
     enrollment_id: str | None
-    addressee: dict[str, Any]
+    addressee: dict[str, object]
 
 
 class WaitingPage(BaseModel):
@@ -847,64 +850,67 @@ class OfferPage(BaseModel):
     next_cursor: str | None
 
 
-def _waiting_out(row: dict[str, Any], contacts: bool) -> WaitingOut:
+def _waiting_out(entry: service.WaitingEntry, contacts: bool) -> WaitingOut:
     today = domain.today()
+    row = entry.request
+    offer = entry.offer
     held = (
         HeldOfferOut(
-            offer_id=row["offer_id"],
-            provider_name=row["offer_provider_name"],
-            license_number=row["offer_license"],
-            site_id=row["offer_site"],
-            made_on=row["offer_made_on"],
-            expires_on=row["offer_expires_on"],
+            offer_id=offer.offer_id,
+            provider_name=offer.provider_name,
+            license_number=offer.license_number,
+            site_id=offer.site_id,
+            made_on=offer.made_on,
+            expires_on=offer.expires_on,
         )
-        if row.get("offer_id")
+        if offer is not None
         else None
     )
     return WaitingOut(
-        id=row["request_id"],
-        iin=row["iin"],
-        full_name=row["full_name"],
-        region=row["region"],
-        form=row["form"],
-        category=row["category"],
-        preferred_bins=list(row["preferred_bins"]),
-        disrupted=row["disrupted"],
-        child=row["child"],
-        group_one=row["group_one"],
-        asked_on=row["asked_on"],
-        days_waiting=max(((row["closed_on"] or today) - row["asked_on"]).days, 0),
-        reason=row["reason"],
-        status=row["status"],
-        position=row["position"],
-        waiting=row["waiting"],
+        id=row.request_id,
+        iin=row.iin,
+        full_name=row.full_name,
+        region=row.region,
+        form=row.form,
+        category=row.category,
+        preferred_bins=list(row.preferred_bins),
+        disrupted=row.disrupted,
+        child=row.child,
+        group_one=row.group_one,
+        asked_on=row.asked_on,
+        days_waiting=max(((row.closed_on or today) - row.asked_on).days, 0),
+        reason=row.reason,
+        status=row.status,
+        position=entry.position,
+        waiting=entry.waiting,
         offer=held,
-        closed_on=row["closed_on"],
-        closed_reason=row["closed_reason"],
-        enrollment_id=row["enrollment_id"],
-        addressee=_addressee(domain.addressee_for(service.contact_of(row), on=today), contacts),
+        closed_on=row.closed_on,
+        closed_reason=row.closed_reason,
+        enrollment_id=row.enrollment_id,
+        addressee=_addressee(domain.addressee_for(row.contact, on=today), contacts),
     )
 
 
-def _offer_out(row: dict[str, Any]) -> OfferOut:
+def _offer_out(row: service.OfferRow) -> OfferOut:
+    request = row.request
     return OfferOut(
-        id=row["offer_id"],
-        request_id=row["request_id"],
-        iin=row["iin"],
-        full_name=row["full_name"],
-        region=row["region"],
-        form=row["form"],
-        category=row["category"],
-        provider_bin=row["provider_bin"],
-        provider_name=row["provider_name"],
-        license_number=row["license_number"],
-        site_id=row["site_id"],
-        site_address=row["site_address"],
-        made_on=row["made_on"],
-        expires_on=row["expires_on"],
-        status=row["offer_status"],
-        closed_on=row["offer_closed_on"],
-        enrollment_id=row["offer_enrollment_id"],
+        id=row.offer_id,
+        request_id=request.request_id,
+        iin=request.iin,
+        full_name=request.full_name,
+        region=request.region,
+        form=request.form,
+        category=request.category,
+        provider_bin=row.provider_bin,
+        provider_name=row.provider_name,
+        license_number=row.license_number,
+        site_id=row.site_id,
+        site_address=row.site_address,
+        made_on=row.made_on,
+        expires_on=row.expires_on,
+        status=row.offer_status,
+        closed_on=row.offer_closed_on,
+        enrollment_id=row.offer_enrollment_id,
     )
 
 
@@ -942,7 +948,7 @@ async def join_waiting(
         ),
         region_scope=principal.region,
     )
-    response.headers["Location"] = f"/v1/waiting/{row['request_id']}"
+    response.headers["Location"] = f"/v1/waiting/{row.request.request_id}"
     return _waiting_out(row, _sees_contacts(principal))
 
 
@@ -970,7 +976,7 @@ async def list_waiting(
     page = rows[:limit]
     last = page[-1] if page else None
     next_cursor = (
-        encode_cursor([last["form"], last["category"], last["position"]])
+        encode_cursor([last.request.form, last.request.category, last.position])
         if last is not None and len(rows) > limit
         else None
     )
@@ -1025,7 +1031,7 @@ async def list_offers(
         limit=limit + 1,
     )
     page = rows[:limit]
-    next_cursor = encode_cursor(page[-1]["offer_id"]) if len(rows) > limit else None
+    next_cursor = encode_cursor(page[-1].offer_id) if len(rows) > limit else None
     return OfferPage(items=[_offer_out(r) for r in page], next_cursor=next_cursor)
 
 

@@ -1,14 +1,12 @@
 """Events in: licensing's license snapshots build the provider read model."""
 
-from typing import Any
-
 from ssu_common import Connection, EventHandler
 from ssu_contracts import Envelope, LicenseEvent
 
 from ssu_registry import service
 
 
-async def on_license_changed(conn: Connection, envelope: Envelope, data: Any) -> None:
+async def on_license_changed(conn: Connection, envelope: Envelope, data: object) -> None:
     assert isinstance(data, LicenseEvent)
     await service.apply_license_event(conn=conn, event=data)
 

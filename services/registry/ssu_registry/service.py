@@ -7,15 +7,15 @@ import json
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Literal
+from typing import Literal, TypeAlias, TypedDict
 
-import asyncpg
 from ssu_common import Connection, audit, current_correlation_id, emit, emit_many, get_logger
 from ssu_common.audit import Aggregate
 from ssu_common.errors import DomainError, ProblemKind, Texts, general
 from ssu_contracts import (
+    Addressee,
     Alternative,
     EnrollmentDisruptedV1,
     EnrollmentEndedV1,
@@ -58,7 +58,7 @@ class RegistryError(DomainError):
         *,
         field: str | None = None,
         kind: ProblemKind | None = None,
-        **extra: Any,
+        **extra: object,
     ):
         super().__init__(detail, field=field, kind=kind or general(status), **extra)
 
@@ -68,16 +68,17 @@ class NotFound(RegistryError):
         super().__init__(404, detail)
 
 
-def contact_of(row: Any) -> domain.RecipientContact:
+def recipient_contact(r: store.RecipientRow) -> domain.RecipientContact:
+    """How a recipient (or their guardian) is reached."""
     return domain.RecipientContact(
-        full_name=row["full_name"],
-        birth_date=row["birth_date"],
-        language=row["language"],
-        phone=row["phone"],
-        email=row["email"],
-        guardian_name=row["guardian_name"],
-        guardian_phone=row["guardian_phone"],
-        guardian_email=row["guardian_email"],
+        full_name=r.full_name,
+        birth_date=r.birth_date,
+        language=r.language,
+        phone=r.phone,
+        email=r.email,
+        guardian_name=r.guardian_name,
+        guardian_phone=r.guardian_phone,
+        guardian_email=r.guardian_email,
     )
 
 
@@ -113,7 +114,7 @@ async def apply_license_event(*, conn: Connection, event: LicenseEvent) -> bool:
         await _end_all(conn=conn, event=event)
     # A suspended or revoked license, or a site dropped from it, holds no offered place.
     gone = await store.open_offers_where(conn, license_number=event.license_number)
-    await _lapse(conn, [o["offer_id"] for o in gone], reason="withdrawn", on=domain.today())
+    await _lapse(conn, [o.offer_id for o in gone], reason="withdrawn", on=domain.today())
     await _offer_free_places(conn, regions)
     log.info("provider.updated", license=event.license_number, seq=event.seq, status=event.status)
     return True
@@ -125,24 +126,24 @@ def _reason(event: LicenseEvent, default: str) -> str:
 
 
 async def _alternatives(
-    *, conn: Connection, excluded_license: str, rows: list[dict[str, Any]]
+    *, conn: Connection, excluded_license: str, rows: Sequence[store.AffectedEnrollment]
 ) -> dict[tuple[str, str, str], list[Alternative]]:
     """Up to three sites with free places per (region, form, category) of the rows, offered to
     recipients who lost their place at the excluded license."""
-    wanted = sorted({(r["region"], r["form"], r["category"]) for r in rows})
+    wanted = sorted({(r.region, r.form, r.category) for r in rows})
     offers: dict[tuple[str, str, str], list[Alternative]] = defaultdict(list)
     for row in await store.alternatives_for(
         conn, excluded_license=excluded_license, subtypes=wanted
     ):
-        offers[(row["region"], row["form"], row["category"])].append(
+        offers[(row.region, row.form, row.category)].append(
             Alternative(
-                bin=row["bin"],
-                name=row["name"],
-                site_id=row["site_id"],
-                address=row["address"],
-                free_places=row["free_places"],
-                license_number=row["license_number"],
-                phone=row["phone"],
+                bin=row.bin,
+                name=row.name,
+                site_id=row.site_id,
+                address=row.address,
+                free_places=row.free_places,
+                license_number=row.license_number,
+                phone=row.phone,
             )
         )
     return offers
@@ -166,32 +167,32 @@ async def _disrupt(*, conn: Connection, event: LicenseEvent) -> None:
     events: list[tuple[Event, str | None]] = []
     kept: list[tuple[str, str]] = []
     for row in disrupted:
-        alternatives = offers[(row["region"], row["form"], row["category"])]
-        kept.append((row["enrollment_id"], _alternatives_json(alternatives)))
+        alternatives = offers[(row.region, row.form, row.category)]
+        kept.append((row.enrollment_id, _alternatives_json(alternatives)))
         events.append(
             (
                 EnrollmentDisruptedV1(
-                    enrollment_id=row["enrollment_id"],
-                    iin=row["iin"],
-                    provider_bin=row["provider_bin"],
+                    enrollment_id=row.enrollment_id,
+                    iin=row.iin,
+                    provider_bin=row.provider_bin,
                     provider_name=event.provider_name,
                     license_number=event.license_number,
-                    region=row["region"],
-                    form=row["form"],
-                    category=row["category"],
+                    region=row.region,
+                    form=row.form,
+                    category=row.category,
                     disrupted_on=event.effective_date,
                     reason=reason,
                     alternatives=alternatives,
-                    addressee=domain.addressee_for(contact_of(row), on=event.effective_date),
-                    seq=row["seq"],
+                    addressee=domain.addressee_for(row.contact, on=event.effective_date),
+                    seq=row.seq,
                 ),
-                row["enrollment_id"],
+                row.enrollment_id,
             )
         )
     await store.store_alternatives(conn, kept)
     await audit.record_many(
         conn,
-        aggregates=[Aggregate("enrollment", row["enrollment_id"]) for row in disrupted],
+        aggregates=[Aggregate("enrollment", row.enrollment_id) for row in disrupted],
         action="enrollment.disrupted",
         reason=f"license {event.license_number} suspended: {reason}",
     )
@@ -204,32 +205,32 @@ async def _resume(*, conn: Connection, event: LicenseEvent) -> None:
     events: list[tuple[Event, str | None]] = [
         (
             EnrollmentResumedV1(
-                enrollment_id=row["enrollment_id"],
-                iin=row["iin"],
-                provider_bin=row["provider_bin"],
-                region=row["region"],
-                form=row["form"],
-                category=row["category"],
+                enrollment_id=row.enrollment_id,
+                iin=row.iin,
+                provider_bin=row.provider_bin,
+                region=row.region,
+                form=row.form,
+                category=row.category,
                 resumed_on=event.effective_date,
-                addressee=domain.addressee_for(contact_of(row), on=event.effective_date),
-                seq=row["seq"],
+                addressee=domain.addressee_for(row.contact, on=event.effective_date),
+                seq=row.seq,
                 provider_name=event.provider_name,
                 license_number=event.license_number,
             ),
-            row["enrollment_id"],
+            row.enrollment_id,
         )
         for row in resumed
     ]
     if not events:
         return
     # Recipients who joined the line after the disruption have their place back.
-    waiting = await store.waiting_from_enrollments(conn, [r["enrollment_id"] for r in resumed])
+    waiting = await store.waiting_from_enrollments(conn, [r.enrollment_id for r in resumed])
     await _close_requests(
-        conn, waiting, reason="place resumed", regions=[r["region"] for r in resumed]
+        conn, waiting, reason="place resumed", regions=[r.region for r in resumed]
     )
     await audit.record_many(
         conn,
-        aggregates=[Aggregate("enrollment", row["enrollment_id"]) for row in resumed],
+        aggregates=[Aggregate("enrollment", row.enrollment_id) for row in resumed],
         action="enrollment.resumed",
         reason=f"license {event.license_number} reinstated",
     )
@@ -253,48 +254,48 @@ async def _end_all(*, conn: Connection, event: LicenseEvent) -> None:
     events: list[tuple[Event, str | None]] = []
     kept: list[tuple[str, str]] = []
     for row in ended:
-        alternatives = offers[(row["region"], row["form"], row["category"])]
-        kept.append((row["enrollment_id"], _alternatives_json(alternatives)))
+        alternatives = offers[(row.region, row.form, row.category)]
+        kept.append((row.enrollment_id, _alternatives_json(alternatives)))
         events.append(
             (
                 EnrollmentEndedV1(
-                    enrollment_id=row["enrollment_id"],
-                    iin=row["iin"],
-                    provider_bin=row["provider_bin"],
-                    region=row["region"],
-                    form=row["form"],
-                    category=row["category"],
-                    end_date=row["end_date"],
+                    enrollment_id=row.enrollment_id,
+                    iin=row.iin,
+                    provider_bin=row.provider_bin,
+                    region=row.region,
+                    form=row.form,
+                    category=row.category,
+                    end_date=row.end_date,
                     reason=reason,
-                    seq=row["seq"] - 1,
+                    seq=row.seq - 1,
                 ),
-                row["enrollment_id"],
+                row.enrollment_id,
             )
         )
         events.append(
             (
                 EnrollmentUnplacedV1(
-                    enrollment_id=row["enrollment_id"],
-                    iin=row["iin"],
-                    provider_bin=row["provider_bin"],
+                    enrollment_id=row.enrollment_id,
+                    iin=row.iin,
+                    provider_bin=row.provider_bin,
                     provider_name=event.provider_name,
                     license_number=event.license_number,
-                    region=row["region"],
-                    form=row["form"],
-                    category=row["category"],
+                    region=row.region,
+                    form=row.form,
+                    category=row.category,
                     unplaced_on=event.effective_date,
                     reason=reason,
                     alternatives=alternatives,
-                    addressee=domain.addressee_for(contact_of(row), on=event.effective_date),
-                    seq=row["seq"],
+                    addressee=domain.addressee_for(row.contact, on=event.effective_date),
+                    seq=row.seq,
                 ),
-                row["enrollment_id"],
+                row.enrollment_id,
             )
         )
     await store.store_alternatives(conn, kept)
     await audit.record_many(
         conn,
-        aggregates=[Aggregate("enrollment", row["enrollment_id"]) for row in ended],
+        aggregates=[Aggregate("enrollment", row.enrollment_id) for row in ended],
         action="enrollment.ended",
         reason=reason,
     )
@@ -371,24 +372,12 @@ async def list_providers(
 # Recipients
 
 
-@dataclass(frozen=True)
-class RegisterRecipient:
-    iin: str
-    full_name: str
-    birth_date: date
-    category: str
-    region: str
-    disability_group: int | None
-    language: str
-    phone: str | None
-    email: str | None
-    guardian_name: str | None
-    guardian_phone: str | None
-    guardian_email: str | None
-    guardian_iin: str | None
-
-    def values(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+RegisterRecipient: TypeAlias = store.NewRecipient
+RecipientRow: TypeAlias = store.RecipientRow
+EnrollmentRow: TypeAlias = store.EnrollmentRow
+DisruptionRow: TypeAlias = store.DisruptionRow
+WaitingEntry: TypeAlias = store.WaitingEntry
+OfferRow: TypeAlias = store.OfferRow
 
 
 _COMPARED = (
@@ -419,7 +408,7 @@ async def register_recipient(
     command: RegisterRecipient,
     region_scope: str | None,
     rules: domain.AgeRules = domain.AgeRules(),
-) -> tuple[asyncpg.Record, bool]:
+) -> tuple[RecipientRow, bool]:
     """Register a recipient by IIN; re-posting the same data is a no-op, different data a 409.
 
     Returns the stored row and whether it was created now."""
@@ -429,13 +418,13 @@ async def register_recipient(
         iin=command.iin, birth_date=command.birth_date, category=command.category, rules=rules
     )
     async with conn.transaction():
-        created = await store.insert_recipient(conn, command.values())
+        created = await store.insert_recipient(conn, command)
         row = await store.get_recipient(conn, command.iin)
         assert row is not None
         if not created:
-            if region_scope is not None and row["region"] != region_scope:
+            if region_scope is not None and row.region != region_scope:
                 raise NotFound(f"recipient {command.iin} not found")
-            differing = [f for f in _COMPARED if row[f] != getattr(command, f)]
+            differing = [f for f in _COMPARED if getattr(row, f) != getattr(command, f)]
             if differing:
                 raise RegistryError(
                     409,
@@ -481,12 +470,12 @@ async def register_recipient(
     return row, True
 
 
-async def get_recipient(*, conn: Connection, iin: str, region_scope: str | None) -> asyncpg.Record:
+async def get_recipient(*, conn: Connection, iin: str, region_scope: str | None) -> RecipientRow:
     """A full recipient record; the read is audited in the same transaction (no record, no
     answer)."""
     async with conn.transaction():
         row = await store.get_recipient(conn, iin)
-        if row is None or (region_scope is not None and row["region"] != region_scope):
+        if row is None or (region_scope is not None and row.region != region_scope):
             raise NotFound(f"recipient {iin} not found")
         await audit.record(
             conn, aggregate=_recipient(iin), action="recipient.read", reason="record"
@@ -509,12 +498,13 @@ def _check_birth_and_category(
         raise RegistryError(422, f"category: {unfit}", field="category")
 
 
-def _refuse_deregistered(recipient: Any) -> None:
-    if recipient["status"] == "deregistered":
+def _refuse_deregistered(recipient: RecipientRow) -> None:
+    if recipient.status == "deregistered":
+        assert recipient.deregistered_on is not None
         raise RegistryError(
             409,
-            f"the recipient was de-registered on {recipient['deregistered_on'].isoformat()} "
-            f"({recipient['deregistration_reason']})",
+            f"the recipient was de-registered on {recipient.deregistered_on.isoformat()} "
+            f"({recipient.deregistration_reason})",
             field="iin",
             current_status="deregistered",
         )
@@ -529,7 +519,7 @@ async def list_recipients(
     name: str | None,
     after: bytes | None,
     limit: int,
-) -> list[dict[str, Any]]:
+) -> list[RecipientRow]:
     """A page of recipients; a name is matched exactly in its normalised form through its
     blind index, so it never reaches SQL or the logs. Every person listed is a read record;
     the one row past the page (fetched to know whether another page follows) is not listed,
@@ -544,7 +534,7 @@ async def list_recipients(
             after=after,
             limit=limit + 1,
         )
-        await _record_reads(conn, [r["iin"] for r in rows[:limit]], "recipient list")
+        await _record_reads(conn, [r.iin for r in rows[:limit]], "recipient list")
     return rows
 
 
@@ -563,50 +553,87 @@ UPDATABLE = (
 CONTACT_FIELDS = frozenset({"phone", "email", "guardian_phone", "guardian_email", "guardian_iin"})
 
 
-def _guardian_of(row: Any) -> Guardian | None:
-    if not row["guardian_name"]:
+def _guardian_of(row: RecipientRow) -> Guardian | None:
+    if not row.guardian_name:
         return None
     return Guardian(
-        name=row["guardian_name"],
-        phone=row["guardian_phone"],
-        email=row["guardian_email"],
-        iin=row["guardian_iin"],
+        name=row.guardian_name,
+        phone=row.guardian_phone,
+        email=row.guardian_email,
+        iin=row.guardian_iin,
     )
+
+
+@dataclass(frozen=True)
+class RecipientPatch:
+    """The fields a PATCH gives (`given`) with their new values; a field not given stays."""
+
+    given: frozenset[str]
+    phone: str | None = None
+    email: str | None = None
+    category: str | None = None
+    disability_group: int | None = None
+    guardian_name: str | None = None
+    guardian_phone: str | None = None
+    guardian_email: str | None = None
+    guardian_iin: str | None = None
+
+    def applied_to(self, current: store.RecipientDetails) -> store.RecipientDetails:
+        given = self.given
+        return store.RecipientDetails(
+            phone=self.phone if "phone" in given else current.phone,
+            email=self.email if "email" in given else current.email,
+            category=(self.category if "category" in given and self.category else current.category),
+            disability_group=(
+                self.disability_group if "disability_group" in given else current.disability_group
+            ),
+            guardian_name=self.guardian_name if "guardian_name" in given else current.guardian_name,
+            guardian_phone=(
+                self.guardian_phone if "guardian_phone" in given else current.guardian_phone
+            ),
+            guardian_email=(
+                self.guardian_email if "guardian_email" in given else current.guardian_email
+            ),
+            guardian_iin=self.guardian_iin if "guardian_iin" in given else current.guardian_iin,
+        )
 
 
 async def update_recipient(
     *,
     conn: Connection,
     iin: str,
-    changes: dict[str, Any],
+    changes: RecipientPatch,
     actor: str,
     region_scope: str | None,
     rules: domain.AgeRules = domain.AgeRules(),
-) -> dict[str, Any]:
+) -> RecipientRow:
     """Change a recipient's contacts, category, disability group or guardian; each change is a
     history entry (old and new values, who, when) and a `registry.recipient.updated.v1`."""
     async with conn.transaction():
         current = await store.get_recipient(conn, iin, lock=True)
-        if current is None or (region_scope is not None and current["region"] != region_scope):
+        if current is None or (region_scope is not None and current.region != region_scope):
             raise NotFound(f"recipient {iin} not found")
         _refuse_deregistered(current)
-        wanted = {**{f: current[f] for f in UPDATABLE}, **changes}
-        if not wanted["guardian_name"] and any(
-            wanted[f] for f in ("guardian_phone", "guardian_email", "guardian_iin")
+        was = current.details
+        wanted = changes.applied_to(was)
+        if not wanted.guardian_name and any(
+            (wanted.guardian_phone, wanted.guardian_email, wanted.guardian_iin)
         ):
             raise RegistryError(422, "guardian.name is required", field="guardian.name")
-        if "category" in changes:
+        if "category" in changes.given:
             _check_birth_and_category(
-                iin=iin, birth_date=current["birth_date"], category=wanted["category"], rules=rules
+                iin=iin, birth_date=current.birth_date, category=wanted.category, rules=rules
             )
-        differing = {
-            f: {"from": current[f], "to": wanted[f]} for f in UPDATABLE if current[f] != wanted[f]
+        differing: dict[str, store.FieldChange] = {
+            f: {"from": getattr(was, f), "to": getattr(wanted, f)}
+            for f in UPDATABLE
+            if getattr(was, f) != getattr(wanted, f)
         }
         if not differing:
             return current
-        row = await store.update_recipient(conn, iin, {**current, **wanted})
+        row = await store.update_recipient(conn, current, wanted)
         await store.insert_history(
-            conn, iin, version=row["version"], action="updated", changes=differing, actor=actor
+            conn, iin, version=row.version, action="updated", changes=differing, actor=actor
         )
         await audit.record(
             conn,
@@ -618,21 +645,21 @@ async def update_recipient(
             conn,
             RecipientUpdatedV1(
                 iin=iin,
-                full_name=row["full_name"],
-                birth_date=row["birth_date"],
-                category=row["category"],
-                region=row["region"],
-                disability_group=row["disability_group"],
-                language=row["language"],
-                phone=row["phone"],
-                email=row["email"],
+                full_name=row.full_name,
+                birth_date=row.birth_date,
+                category=row.category,
+                region=row.region,
+                disability_group=row.disability_group,
+                language=row.language,
+                phone=row.phone,
+                email=row.email,
                 guardian=_guardian_of(row),
                 changed=sorted(differing),
-                version=row["version"],
+                version=row.version,
             ),
             subject=iin,
         )
-    log.info("recipient.updated", region=row["region"], fields=sorted(differing))
+    log.info("recipient.updated", region=row.region, fields=sorted(differing))
     return row
 
 
@@ -642,7 +669,7 @@ async def recipient_history(
     """A recipient's changes, oldest first (the read is audited)."""
     async with conn.transaction():
         row = await store.get_recipient(conn, iin)
-        if row is None or (region_scope is not None and row["region"] != region_scope):
+        if row is None or (region_scope is not None and row.region != region_scope):
             raise NotFound(f"recipient {iin} not found")
         entries = await store.recipient_history(conn, iin)
         await audit.record(
@@ -659,7 +686,7 @@ async def deregister_recipient(
     day: date | None,
     actor: str,
     region_scope: str | None,
-) -> dict[str, Any]:
+) -> RecipientRow:
     """De-register a recipient from a date (not in the future): each open enrollment ends on
     that date (never before its start) through `end_enrollment`, then
     `registry.recipient.deregistered.v1`."""
@@ -670,26 +697,26 @@ async def deregister_recipient(
         raise RegistryError(422, f"date {day.isoformat()} {future}", field="date")
     async with conn.transaction():
         current = await store.get_recipient(conn, iin, lock=True)
-        if current is None or (region_scope is not None and current["region"] != region_scope):
+        if current is None or (region_scope is not None and current.region != region_scope):
             raise NotFound(f"recipient {iin} not found")
         _refuse_deregistered(current)
         for enrollment in await store.open_enrollments_of(conn, iin):
             await end_enrollment(
                 conn=conn,
-                enrollment_id=str(enrollment["id"]),
-                end_date=max(enrollment["start_date"], day),
+                enrollment_id=str(enrollment.id),
+                end_date=max(enrollment.start_date, day),
                 reason=reason,
                 region_scope=None,
             )
         waiting = await store.waiting_of(conn, iin)
         await _close_requests(
-            conn, waiting, reason=f"deregistered: {reason}", regions=[current["region"]]
+            conn, waiting, reason=f"deregistered: {reason}", regions=[current.region]
         )
         row = await store.deregister_recipient(conn, iin, day=day, reason=reason)
         await store.insert_history(
             conn,
             iin,
-            version=row["version"],
+            version=row.version,
             action="deregistered",
             changes={
                 "status": {"from": "registered", "to": "deregistered"},
@@ -705,15 +732,15 @@ async def deregister_recipient(
             conn,
             RecipientDeregisteredV1(
                 iin=iin,
-                region=row["region"],
-                category=row["category"],
+                region=row.region,
+                category=row.category,
                 reason=reason,  # type: ignore[arg-type]
                 deregistered_on=day,
-                version=row["version"],
+                version=row.version,
             ),
             subject=iin,
         )
-    log.info("recipient.deregistered", region=row["region"], reason=reason)
+    log.info("recipient.deregistered", region=row.region, reason=reason)
     return row
 
 
@@ -737,12 +764,12 @@ async def enroll(
     command: EnrollRecipient,
     region_scope: str | None,
     max_days_ahead: int = 90,
-) -> asyncpg.Record:
+) -> EnrollmentRow:
     """Start an enrollment under every rule of DESIGN §3; a disrupted enrollment of the same
     form is closed by it (a transfer)."""
     async with conn.transaction():
         recipient = await store.get_recipient(conn, command.iin, lock=True)
-        if recipient is None or (region_scope is not None and recipient["region"] != region_scope):
+        if recipient is None or (region_scope is not None and recipient.region != region_scope):
             raise NotFound(f"recipient {command.iin} not found")
         _refuse_deregistered(recipient)
         if command.license_number is not None:
@@ -764,7 +791,7 @@ async def enroll(
         if (
             site is None
             or provider is None
-            or (command.provider_bin is not None and provider["bin"] != command.provider_bin)
+            or (command.provider_bin is not None and provider.bin != command.provider_bin)
         ):
             of_provider = f" of provider {command.provider_bin}" if command.provider_bin else ""
             raise RegistryError(
@@ -772,40 +799,38 @@ async def enroll(
                 f"site {command.site_id}{of_provider} is not known",
                 field="site_id",
             )
-        if region_scope is not None and site["region"] != region_scope:
+        if region_scope is not None and site.region != region_scope:
             raise NotFound(f"site {command.site_id} not found")
-        if not site["listed"]:
+        if not site.listed:
             raise RegistryError(
                 422,
                 f"site {command.site_id} is no longer part of the license "
-                f"{provider['license_number']}",
+                f"{provider.license_number}",
                 field="site_id",
             )
-        category = command.category or recipient["category"]
-        if provider["status"] != "active":
+        category = command.category or recipient.category
+        if provider.status != "active":
             raise RegistryError(
                 409,
                 Texts(
-                    f"the license {provider['license_number']} is {provider['status']}",
-                    f"{provider['license_number']} лицензиясы белсенді емес",
-                    f"лицензия {provider['license_number']} не действует",
+                    f"the license {provider.license_number} is {provider.status}",
+                    f"{provider.license_number} лицензиясы белсенді емес",
+                    f"лицензия {provider.license_number} не действует",
                 ),
                 kind=domain.LICENSE_NOT_ACTIVE,
-                current_status=provider["status"],
+                current_status=provider.status,
             )
-        if not await store.provider_covers(
-            conn, provider["license_number"], command.form, category
-        ):
+        if not await store.provider_covers(conn, provider.license_number, command.form, category):
             raise RegistryError(
                 422,
-                f"the license {provider['license_number']} does not cover the form "
+                f"the license {provider.license_number} does not cover the form "
                 f"{command.form} for the category {category}",
                 field="form",
             )
         start_date = command.start_date or domain.today()
         too_early_or_late = domain.enrollment_start_problem(
             start_date,
-            active_from=provider.get("active_from"),
+            active_from=provider.active_from,
             on=domain.today(),
             max_days_ahead=max_days_ahead,
         )
@@ -816,105 +841,106 @@ async def enroll(
         events: list[tuple[Event, str | None]] = []
         current = await store.open_enrollment_for_form(conn, command.iin, command.form)
         if current is not None:
-            if current["status"] == "active":
+            if current.status == "active":
                 raise RegistryError(
                     409,
                     f"the recipient already has an active enrollment for the form {command.form}",
                     current_status="active",
-                    enrollment_id=str(current["id"]),
+                    enrollment_id=str(current.id),
                 )
             transferred = await store.end_enrollment(
                 conn,
-                str(current["id"]),
-                end_date=domain.last_date_before(current["start_date"], start_date),
+                str(current.id),
+                end_date=domain.last_date_before(current.start_date, start_date),
                 reason="transferred",
             )
             await audit.record(
                 conn,
-                aggregate=Aggregate("enrollment", str(transferred["id"])),
+                aggregate=Aggregate("enrollment", str(transferred.id)),
                 action="enrollment.ended",
                 reason="transferred",
             )
-            events.append((_ended_event(transferred), str(transferred["id"])))
-        if domain.has_capacity_limit(command.form) and site["places"] is not None:
+            events.append((_ended_event(transferred), str(transferred.id)))
+        if domain.has_capacity_limit(command.form) and site.places is not None:
             # A place held by an open offer is taken, except the one offered to this recipient.
             occupied = await store.taken_places(
-                conn, site["license_number"], site["site_id"], for_iin=command.iin
+                conn, site.license_number, site.site_id, for_iin=command.iin
             )
-            if occupied >= site["places"]:
+            if occupied >= site.places:
                 raise RegistryError(
                     409,
                     Texts(
-                        f"site {site['site_id']} has no free places ({site['places']} of "
-                        f"{site['places']} taken)",
-                        f"{site['site_id']} алаңында бос орын жоқ ({site['places']} орынның "
-                        f"{site['places']} орны бос емес)",
-                        f"на площадке {site['site_id']} нет свободных мест (занято "
-                        f"{site['places']} из {site['places']})",
+                        f"site {site.site_id} has no free places ({site.places} of "
+                        f"{site.places} taken)",
+                        f"{site.site_id} алаңында бос орын жоқ ({site.places} орынның "
+                        f"{site.places} орны бос емес)",
+                        f"на площадке {site.site_id} нет свободных мест (занято "
+                        f"{site.places} из {site.places})",
                     ),
                     kind=domain.NO_FREE_PLACES,
                     free_places=0,
                 )
         row = await store.insert_enrollment(
             conn,
-            {
-                "id": uuid.uuid4(),
-                "iin": command.iin,
-                "license_number": provider["license_number"],
-                "site_id": site["site_id"],
-                "provider_bin": provider["bin"],
-                "region": site["region"],
-                "form": command.form,
-                "category": category,
-                "start_date": start_date,
-            },
+            store.NewEnrollment(
+                id=uuid.uuid4(),
+                iin=command.iin,
+                license_number=provider.license_number,
+                site_id=site.site_id,
+                provider_bin=provider.bin,
+                region=site.region,
+                form=command.form,
+                category=category,
+                start_date=start_date,
+            ),
         )
         await store.mark_placed_again(
-            conn, iin=command.iin, form=command.form, on=start_date, enrollment_id=row["id"]
+            conn, iin=command.iin, form=command.form, on=start_date, enrollment_id=row.id
         )
         await _placed(conn, iin=command.iin, form=command.form, enrollment=row)
         events.append(
             (
                 EnrollmentStartedV1(
-                    enrollment_id=str(row["id"]),
+                    enrollment_id=str(row.id),
                     iin=command.iin,
-                    provider_bin=provider["bin"],
-                    provider_name=provider["name"],
-                    license_number=provider["license_number"],
-                    site_id=site["site_id"],
-                    site_address=site["address"],
-                    region=site["region"],
+                    provider_bin=provider.bin,
+                    provider_name=provider.name,
+                    license_number=provider.license_number,
+                    site_id=site.site_id,
+                    site_address=site.address,
+                    region=site.region,
                     form=command.form,
                     category=category,
                     start_date=start_date,
-                    addressee=domain.addressee_for(contact_of(recipient), on=start_date),
-                    seq=row["seq"],
+                    addressee=domain.addressee_for(recipient_contact(recipient), on=start_date),
+                    seq=row.seq,
                 ),
-                str(row["id"]),
+                str(row.id),
             )
         )
         await audit.record(
             conn,
-            aggregate=Aggregate("enrollment", str(row["id"])),
+            aggregate=Aggregate("enrollment", str(row.id)),
             action="enrollment.started",
-            reason=f"at {site['site_id']} ({provider['license_number']})",
+            reason=f"at {site.site_id} ({provider.license_number})",
         )
         await emit_many(conn, events)
-    log.info("enrollment.started", enrollment=str(row["id"]), site=site["site_id"])
+    log.info("enrollment.started", enrollment=str(row.id), site=site.site_id)
     return row
 
 
-def _ended_event(row: Any) -> EnrollmentEndedV1:
+def _ended_event(row: EnrollmentRow) -> EnrollmentEndedV1:
+    assert row.end_date is not None and row.end_reason is not None
     return EnrollmentEndedV1(
-        enrollment_id=str(row["id"]),
-        iin=row["iin"],
-        provider_bin=row["provider_bin"],
-        region=row["region"],
-        form=row["form"],
-        category=row["category"],
-        end_date=row["end_date"],
-        reason=row["end_reason"],
-        seq=row["seq"],
+        enrollment_id=str(row.id),
+        iin=row.iin,
+        provider_bin=row.provider_bin,
+        region=row.region,
+        form=row.form,
+        category=row.category,
+        end_date=row.end_date,
+        reason=row.end_reason,
+        seq=row.seq,
     )
 
 
@@ -925,25 +951,25 @@ async def end_enrollment(
     end_date: date | None,
     reason: str,
     region_scope: str | None,
-) -> asyncpg.Record:
+) -> EnrollmentRow:
     """End an active or disrupted enrollment; end_date is the last date of service."""
     async with conn.transaction():
         region = await store.enrollment_region(conn, enrollment_id)
         if region is not None:
             await store.lock_places(conn, [region])
         current = await store.get_enrollment(conn, enrollment_id, lock=True)
-        if current is None or (region_scope is not None and current["region"] != region_scope):
+        if current is None or (region_scope is not None and current.region != region_scope):
             raise NotFound(f"enrollment {enrollment_id} not found")
-        if current["status"] == "ended":
+        if current.status == "ended":
             raise RegistryError(
                 409, f"enrollment {enrollment_id} has already ended", current_status="ended"
             )
         last = end_date or domain.today()
-        if last < current["start_date"]:
+        if last < current.start_date:
             raise RegistryError(
                 422,
                 f"end_date {last.isoformat()} is before the start date "
-                f"{current['start_date'].isoformat()}",
+                f"{current.start_date.isoformat()}",
                 field="end_date",
             )
         row = await store.end_enrollment(conn, enrollment_id, end_date=last, reason=reason)
@@ -955,19 +981,19 @@ async def end_enrollment(
         )
         await emit(conn, _ended_event(row), subject=enrollment_id)
         # The freed place goes to the first in line who fits.
-        await _offer_free_places(conn, [row["region"]])
+        await _offer_free_places(conn, [row.region])
     log.info("enrollment.ended", enrollment=enrollment_id)
     return row
 
 
 async def get_enrollment(
     *, conn: Connection, enrollment_id: str, region_scope: str | None
-) -> asyncpg.Record:
+) -> EnrollmentRow:
     async with conn.transaction():
         row = await store.get_enrollment(conn, enrollment_id)
-        if row is None or (region_scope is not None and row["region"] != region_scope):
+        if row is None or (region_scope is not None and row.region != region_scope):
             raise NotFound(f"enrollment {enrollment_id} not found")
-        await _record_reads(conn, [row["iin"]], "enrollment")
+        await _record_reads(conn, [row.iin], "enrollment")
     return row
 
 
@@ -988,9 +1014,9 @@ async def list_enrollments(
     recipient: str | None,
     status: str | None,
     region: str | None,
-    after: tuple[Any, str] | None,
+    after: tuple[datetime, str] | None,
     limit: int,
-) -> list[asyncpg.Record]:
+) -> list[EnrollmentRow]:
     """A page of enrollments (each carries an IIN, so the read is audited)."""
     async with conn.transaction():
         rows = await store.list_enrollments(
@@ -1002,17 +1028,17 @@ async def list_enrollments(
             after=after,
             limit=limit,
         )
-        await _record_reads(conn, [r["iin"] for r in rows], "enrollment list")
+        await _record_reads(conn, [r.iin for r in rows], "enrollment list")
     return rows
 
 
 async def list_disruptions(
     *, conn: Connection, region: str | None, after: str | None, limit: int
-) -> list[asyncpg.Record]:
+) -> list[store.DisruptionRow]:
     """The disruption board: names and contacts of recipients, so the read is audited."""
     async with conn.transaction():
         rows = await store.list_disruptions(conn, region=region, after=after, limit=limit)
-        await _record_reads(conn, [r["iin"] for r in rows], "disruption board")
+        await _record_reads(conn, [r.iin for r in rows], "disruption board")
     return rows
 
 
@@ -1124,7 +1150,7 @@ async def import_recipients(
         await store.stage_import(conn, rows.records())
         conflicts = await store.conflicting_staged_rows(conn)
         if conflicts:
-            await store.unstage(conn, [c["iin"] for c in conflicts])
+            await store.unstage(conn, [c.iin for c in conflicts])
         stored = await store.merge_staged_recipients(
             conn, correlation_id=current_correlation_id(), time=datetime.now(UTC)
         )
@@ -1136,8 +1162,7 @@ async def import_recipients(
         )
     errors = rows.errors
     errors.extend(
-        domain.RowError(c["line"], "iin", "already registered with different data")
-        for c in conflicts
+        domain.RowError(c.line, "iin", "already registered with different data") for c in conflicts
     )
     errors.sort(key=lambda e: e.line)
     rejected = rows.error_count + len(conflicts)
@@ -1174,15 +1199,15 @@ def _refuse_regional_key(region_scope: str | None) -> None:
 
 
 def _death_outcome(
-    state: Any, notice: domain.DeathNotice
+    state: store.RecipientState | None, notice: domain.DeathNotice
 ) -> tuple[str, domain.RowError | None] | None:
     """What a notice comes to for what is held of the person; None: it is to be recorded."""
     if state is None:
         return "not_recipient", None
     verdict = domain.death_verdict(
-        status=state["status"],
-        deregistered_on=state["deregistered_on"],
-        reason=state["deregistration_reason"],
+        status=state.status,
+        deregistered_on=state.deregistered_on,
+        reason=state.deregistration_reason,
         died_on=notice.died_on,
     )
     if verdict is None:
@@ -1348,129 +1373,187 @@ _LEGAL_FORMS = ("state", "ngo", "private")
 _STATUSES = ("active", "suspended", "revoked")
 
 
-def _zeros(keys: Any) -> dict[str, int]:
+def _zeros(keys: Iterable[object]) -> dict[str, int]:
     return {str(k): 0 for k in keys}
 
 
-def _served_block() -> dict[str, Any]:
-    return {
-        "total": 0,
-        "by_form": _zeros(ServiceForm),
-        "by_category": _zeros(RecipientCategory),
-        "by_age_band": _zeros(domain.AGE_BANDS),
-        "by_legal_form": _zeros(_LEGAL_FORMS),
-    }
+@dataclass
+class _Providers:
+    total: int = 0
+    by_legal_form: dict[str, int] = field(default_factory=lambda: _zeros(_LEGAL_FORMS))
+    by_status: dict[str, int] = field(default_factory=lambda: _zeros(_STATUSES))
+
+    def figures(self) -> dict[str, object]:
+        return {"total": self.total, **self.by_legal_form, "by_status": self.by_status}
 
 
-def _region_block(region: str) -> dict[str, Any]:
+@dataclass
+class _Places:
+    total: int = 0
+    occupied: int = 0
+    free: int = 0
+
+
+@dataclass
+class _Served:
+    total: int = 0
+    by_form: dict[str, int] = field(default_factory=lambda: _zeros(ServiceForm))
+    by_category: dict[str, int] = field(default_factory=lambda: _zeros(RecipientCategory))
+    by_age_band: dict[str, int] = field(default_factory=lambda: _zeros(domain.AGE_BANDS))
+    by_legal_form: dict[str, int] = field(default_factory=lambda: _zeros(_LEGAL_FORMS))
+
+    def breakdown(self, grouped: str) -> dict[str, int]:
+        """The breakdown a served count's `grouped` names (form, category, band, legal_form)."""
+        return {
+            "form": self.by_form,
+            "category": self.by_category,
+            "band": self.by_age_band,
+            "legal_form": self.by_legal_form,
+        }[grouped]
+
+
+@dataclass
+class _WaitingLine:
+    form: str
+    category: str
+    recipients: int
+    median_days: float | None
+
+
+@dataclass
+class _Waiting:
+    recipients: int = 0
+    median_days: float | None = None
+    by_line: list[_WaitingLine] = field(default_factory=list)
+
+
+@dataclass
+class _RegionFigures:
+    region: str
+    name_kk: str | None
+    name_ru: str | None
+    providers: _Providers = field(default_factory=_Providers)
+    places: _Places = field(default_factory=_Places)
+    recipients_served: _Served = field(default_factory=_Served)
+    disrupted_recipients: int = 0
+    unplaced_recipients: int = 0
+    waiting: _Waiting = field(default_factory=_Waiting)
+
+    def figures(self) -> dict[str, object]:
+        """As the statistics answer shows a region (JSON-shaped)."""
+        return {
+            "region": self.region,
+            "name_kk": self.name_kk,
+            "name_ru": self.name_ru,
+            **self.totals(),
+        }
+
+    def totals(self) -> dict[str, object]:
+        return {
+            "providers": self.providers.figures(),
+            "places": asdict(self.places),
+            "recipients_served": asdict(self.recipients_served),
+            "disrupted_recipients": self.disrupted_recipients,
+            "unplaced_recipients": self.unplaced_recipients,
+            "waiting": asdict(self.waiting),
+        }
+
+
+def _region_block(region: str) -> _RegionFigures:
     names = REGIONS.get(region)
-    return {
-        "region": region,
-        "name_kk": names.name_kk if names else None,
-        "name_ru": names.name_ru if names else None,
-        "providers": {"total": 0, **_zeros(_LEGAL_FORMS), "by_status": _zeros(_STATUSES)},
-        "places": {"total": 0, "occupied": 0, "free": 0},
-        "recipients_served": _served_block(),
-        "disrupted_recipients": 0,
-        "unplaced_recipients": 0,
-        "waiting": {"recipients": 0, "median_days": None, "by_line": []},
-    }
-
-
-_SERVED_KEYS = {
-    "form": "by_form",
-    "category": "by_category",
-    "band": "by_age_band",
-    "legal_form": "by_legal_form",
-}
+    return _RegionFigures(
+        region=region,
+        name_kk=names.name_kk if names else None,
+        name_ru=names.name_ru if names else None,
+    )
 
 
 async def statistics(
     *, conn: Connection, region: str | None, as_of: date | None = None
-) -> dict[str, Any]:
+) -> dict[str, object]:
     """Figures for the ministry as of a date (default today), from the license history and the
     enrollments' dates: providers by ownership, places, recipients served, disruptions; for the
     whole country (or one region) and per region."""
     on = as_of or domain.today()
     overall = _region_block(region) if region else _region_block("")
-    regions: dict[str, dict[str, Any]] = {}
+    regions: dict[str, _RegionFigures] = {}
 
-    def block(r: str) -> dict[str, Any]:
+    def block(r: str) -> _RegionFigures:
         return regions.setdefault(r, _region_block(r))
 
     for row in await store.provider_counts(conn, region, on):
-        for target in (overall, block(row["region"])):
-            providers = target["providers"]
-            providers["by_status"][row["status"]] += row["n"]
-            if row["status"] != "revoked":
-                providers["total"] += row["n"]
-                providers[row["legal_form"]] += row["n"]
-    for row in await store.place_counts(conn, region, on):
-        for target in (overall, block(row["region"])):
-            target["places"]["total"] += row["places"]
-            target["places"]["occupied"] += row["occupied"]
-            target["places"]["free"] += row["free"]
-    for row in await store.served_counts(conn, region, on):
-        target = block(row["region"]) if row["by_region"] else overall
-        served = target["recipients_served"]
-        if row["grouped"] == "total":
-            served["total"] = row["n"]
+        for target in (overall, block(row.region)):
+            providers = target.providers
+            providers.by_status[row.status] += row.n
+            if row.status != "revoked":
+                providers.total += row.n
+                providers.by_legal_form[row.legal_form] += row.n
+    for place in await store.place_counts(conn, region, on):
+        for target in (overall, block(place.region)):
+            target.places.total += place.places
+            target.places.occupied += place.occupied
+            target.places.free += place.free
+    for count in await store.served_counts(conn, region, on):
+        target = block(count.region) if count.by_region and count.region else overall
+        served = target.recipients_served
+        if count.grouped == "total":
+            served.total = count.n
         else:
-            served[_SERVED_KEYS[row["grouped"]]][row["key"]] = row["n"]
+            served.breakdown(count.grouped)[str(count.key)] = count.n
     # Age bands from the (sealed) birth dates: distinct people per region and overall.
     everyone: dict[str, set[bytes]] = defaultdict(set)
     for person_region, person, born in await store.served_birth_dates(conn, region, on):
         band = domain.age_band(born, on)
         everyone[band].add(person)
-        block(person_region)["recipients_served"]["by_age_band"][band] += 1
+        block(person_region).recipients_served.by_age_band[band] += 1
     for band, people in everyone.items():
-        overall["recipients_served"]["by_age_band"][band] = len(people)
-    for row in await store.disrupted_counts(conn, region, on):
-        target = block(row["region"]) if row["region"] is not None else overall
-        target["disrupted_recipients"] = row["n"]
-    for row in await store.unplaced_counts(conn, region, on):
-        target = block(row["region"]) if row["region"] is not None else overall
-        target["unplaced_recipients"] = row["n"]
-    for row in await store.waiting_figures(conn, region, on):
-        target = overall if row["overall"] else block(row["region"])
-        median = float(row["median_days"]) if row["median_days"] is not None else None
-        if row["overall"] or row["whole_region"]:
-            target["waiting"]["recipients"] = row["n"]
-            target["waiting"]["median_days"] = median
+        overall.recipients_served.by_age_band[band] = len(people)
+    for disrupted in await store.disrupted_counts(conn, region, on):
+        target = block(disrupted.region) if disrupted.region is not None else overall
+        target.disrupted_recipients = disrupted.n
+    for unplaced in await store.unplaced_counts(conn, region, on):
+        target = block(unplaced.region) if unplaced.region is not None else overall
+        target.unplaced_recipients = unplaced.n
+    for figure in await store.waiting_figures(conn, region, on):
+        if figure.overall:
+            target = overall
         else:
-            target["waiting"]["by_line"].append(
-                {
-                    "form": row["form"],
-                    "category": row["category"],
-                    "recipients": row["n"],
-                    "median_days": median,
-                }
+            assert figure.region is not None  # grouped by region
+            target = block(figure.region)
+        median = float(figure.median_days) if figure.median_days is not None else None
+        if figure.overall or figure.whole_region:
+            target.waiting.recipients = figure.n
+            target.waiting.median_days = median
+        else:
+            assert figure.form is not None and figure.category is not None  # a line
+            target.waiting.by_line.append(
+                _WaitingLine(
+                    form=figure.form,
+                    category=figure.category,
+                    recipients=figure.n,
+                    median_days=median,
+                )
             )
     if region is not None:
-        overall["waiting"] = block(region)["waiting"]
-    result: dict[str, Any] = {
+        overall.waiting = block(region).waiting
+    result: dict[str, object] = {
         "as_of": on.isoformat(),
         "region": region,
-        "providers": overall["providers"],
-        "places": overall["places"],
-        "recipients_served": overall["recipients_served"],
-        "disrupted_recipients": overall["disrupted_recipients"],
-        "unplaced_recipients": overall["unplaced_recipients"],
-        "waiting": overall["waiting"],
-        "regions": [regions[r] for r in sorted(regions)],
+        **overall.totals(),
+        "regions": [regions[r].figures() for r in sorted(regions)],
     }
     if region is not None:
-        result["name_kk"] = overall["name_kk"]
-        result["name_ru"] = overall["name_ru"]
+        result["name_kk"] = overall.name_kk
+        result["name_ru"] = overall.name_ru
         result["by_provider"] = [
             {
-                "license_number": p["license_number"],
-                "bin": p["bin"],
-                "name": p["name"],
-                "legal_form": p["legal_form"],
-                "status": p["status"],
-                "places": p["places"],
-                "recipients_served": p["recipients"],
+                "license_number": p.license_number,
+                "bin": p.bin,
+                "name": p.name,
+                "legal_form": p.legal_form,
+                "status": p.status,
+                "places": p.places,
+                "recipients_served": p.recipients,
             }
             for p in await store.provider_figures(conn, region, on)
         ]
@@ -1513,7 +1596,7 @@ class JoinWaiting:
 
 async def join_waiting(
     *, conn: Connection, command: JoinWaiting, region_scope: str | None
-) -> dict[str, Any]:
+) -> WaitingEntry:
     """Put a recipient on the waiting line of their region for a subtype; a place free now is
     offered at once. Returns the request with its place in line."""
     today = domain.today()
@@ -1535,26 +1618,26 @@ async def join_waiting(
         )
     async with conn.transaction():
         recipient = await store.get_recipient(conn, command.iin, lock=True)
-        if recipient is None or (region_scope is not None and recipient["region"] != region_scope):
+        if recipient is None or (region_scope is not None and recipient.region != region_scope):
             raise NotFound(f"recipient {command.iin} not found")
         _refuse_deregistered(recipient)
-        await store.lock_places(conn, [recipient["region"]])
+        await store.lock_places(conn, [recipient.region])
         current = await store.open_enrollment_for_form(conn, command.iin, command.form)
-        if current is not None and current["status"] == "active":
+        if current is not None and current.status == "active":
             raise RegistryError(
                 409,
                 f"the recipient already has an active enrollment for the form {command.form}",
                 current_status="active",
-                enrollment_id=str(current["id"]),
+                enrollment_id=str(current.id),
             )
-        category = command.category or recipient["category"]
+        category = command.category or recipient.category
         if not await _known_preferences(
-            conn, recipient["region"], command.form, category, command.preferred_bins
+            conn, recipient.region, command.form, category, command.preferred_bins
         ):
             raise RegistryError(
                 422,
                 "preferred_bins names a provider without an active license for the form and "
-                f"category in the region {recipient['region']}",
+                f"category in the region {recipient.region}",
                 field="preferred_bins",
             )
         request_id = await _join(
@@ -1566,9 +1649,9 @@ async def join_waiting(
             asked_on=asked_on,
             disrupted=current is not None,
             reason=None,
-            from_enrollment=str(current["id"]) if current is not None else None,
+            from_enrollment=str(current.id) if current is not None else None,
         )
-        await _offer_free_places(conn, [recipient["region"]])
+        await _offer_free_places(conn, [recipient.region])
         rows = await store.waiting_requests(conn, waiting_rules().weights, request_id=request_id)
         await _record_reads(conn, [command.iin], "waiting request")
     return rows[0]
@@ -1585,7 +1668,7 @@ async def _known_preferences(
 async def _join(
     conn: Connection,
     *,
-    recipient: dict[str, Any],
+    recipient: RecipientRow,
     form: str,
     category: str,
     preferred_bins: list[str],
@@ -1596,7 +1679,7 @@ async def _join(
 ) -> str:
     """Insert a waiting request (the caller holds the region's places) and publish its
     `registry.waiting.joined.v1` with the place in line."""
-    iin = recipient["iin"]
+    iin = recipient.iin
     waiting = await store.waiting_for_form(conn, iin, form)
     if waiting is not None:
         raise RegistryError(
@@ -1607,51 +1690,51 @@ async def _join(
                 "получатель уже стоит в очереди на эту форму услуги",
             ),
             kind=domain.ALREADY_WAITING,
-            request_id=waiting["request_id"],
+            request_id=waiting.request_id,
         )
     request_id = await store.insert_waiting(
         conn,
-        {
-            "id": uuid.uuid4(),
-            "iin": iin,
-            "region": recipient["region"],
-            "form": form,
-            "category": category,
-            "preferred_bins": preferred_bins,
-            "disrupted": disrupted,
-            "child": domain.age_on(recipient["birth_date"], asked_on) < domain.ADULT_AGE,
-            "group_one": recipient["disability_group"] == 1,
-            "asked_on": asked_on,
-            "reason": reason,
-            "from_enrollment": from_enrollment,
-        },
+        store.NewWaitingRequest(
+            id=uuid.uuid4(),
+            iin=iin,
+            region=recipient.region,
+            form=form,
+            category=category,
+            preferred_bins=preferred_bins,
+            disrupted=disrupted,
+            child=domain.age_on(recipient.birth_date, asked_on) < domain.ADULT_AGE,
+            group_one=recipient.disability_group == 1,
+            asked_on=asked_on,
+            reason=reason,
+            from_enrollment=from_enrollment,
+        ),
     )
     row = (await store.waiting_requests(conn, waiting_rules().weights, request_id=request_id))[0]
     await audit.record(
         conn,
         aggregate=Aggregate("waiting", request_id),
         action="waiting.joined",
-        reason=reason or f"{form}/{category} in {recipient['region']}",
+        reason=reason or f"{form}/{category} in {recipient.region}",
     )
     await emit(
         conn,
         WaitingJoinedV1(
             request_id=request_id,
             iin=iin,
-            region=row["region"],
+            region=row.request.region,
             form=form,
             category=category,
             preferred_bins=preferred_bins,
             asked_on=asked_on,
             disrupted=disrupted,
-            position=row["position"],
-            waiting=row["waiting"],
+            position=row.position,
+            waiting=row.waiting,
             reason=reason,
-            addressee=domain.addressee_for(contact_of(recipient), on=domain.today()),
+            addressee=domain.addressee_for(recipient_contact(recipient), on=domain.today()),
         ),
         subject=request_id,
     )
-    log.info("waiting.joined", request=request_id, region=row["region"], position=row["position"])
+    log.info("waiting.joined", request=request_id, region=row.request.region, position=row.position)
     return request_id
 
 
@@ -1668,11 +1751,11 @@ async def _offer_free_places(conn: Connection, regions: Iterable[str]) -> int:
     for region in wanted:
         sites = [
             _FreeSite(
-                license_number=s["license_number"],
-                site_id=s["site_id"],
-                bin=s["bin"],
-                free=s["free"],
-                subtypes=frozenset(zip(s["forms"], s["categories"], strict=True)),
+                license_number=s.license_number,
+                site_id=s.site_id,
+                bin=s.bin,
+                free=s.free,
+                subtypes=frozenset(zip(s.forms, s.categories, strict=True)),
             )
             for s in await store.free_sites(conn, region)
         ]
@@ -1685,7 +1768,7 @@ async def _offer_free_places(conn: Connection, regions: Iterable[str]) -> int:
             made.append(
                 (
                     uuid.uuid4(),
-                    request["request_id"],
+                    request.request.request_id,
                     site.license_number,
                     site.site_id,
                     today,
@@ -1704,7 +1787,7 @@ async def _offer_free_places(conn: Connection, regions: Iterable[str]) -> int:
     offers = await store.offers_by_ids(conn, [str(m[0]) for m in made])
     await audit.record_many(
         conn,
-        aggregates=[Aggregate("waiting", o["request_id"]) for o in offers],
+        aggregates=[Aggregate("waiting", o.request.request_id) for o in offers],
         action="offer.made",
         reason="a place is free",
     )
@@ -1714,11 +1797,11 @@ async def _offer_free_places(conn: Connection, regions: Iterable[str]) -> int:
             (
                 OfferMadeV1(
                     **_offer_fields(o, on=today),
-                    site_address=o["site_address"],
-                    made_on=o["made_on"],
-                    expires_on=o["expires_on"],
+                    site_address=o.site_address,
+                    made_on=o.made_on,
+                    expires_on=o.expires_on,
                 ),
-                o["request_id"],
+                o.request.request_id,
             )
             for o in offers
         ],
@@ -1736,12 +1819,13 @@ class _FreeSite:
     subtypes: frozenset[tuple[str, str]]
 
 
-def _first_fitting(sites: list[_FreeSite], request: dict[str, Any]) -> _FreeSite | None:
-    offered_before = set(request["offered_before"])
-    preferred = set(request["preferred_bins"])
+def _first_fitting(sites: list[_FreeSite], candidate: store.WaitingCandidate) -> _FreeSite | None:
+    request = candidate.request
+    offered_before = set(candidate.offered_before)
+    preferred = set(request.preferred_bins)
     for site in sites:
         if (
-            (request["form"], request["category"]) in site.subtypes
+            (request.form, request.category) in site.subtypes
             and (not preferred or site.bin in preferred)
             and f"{site.license_number}/{site.site_id}" not in offered_before
         ):
@@ -1749,20 +1833,34 @@ def _first_fitting(sites: list[_FreeSite], request: dict[str, Any]) -> _FreeSite
     return None
 
 
-def _offer_fields(offer: dict[str, Any], *, on: date) -> dict[str, Any]:
+class _OfferFields(TypedDict):
+    offer_id: str
+    request_id: str
+    iin: str
+    region: str
+    form: str
+    category: str
+    provider_bin: str
+    provider_name: str
+    license_number: str
+    site_id: str
+    addressee: Addressee
+
+
+def _offer_fields(offer: store.OfferRow, *, on: date) -> _OfferFields:
     """What every offer event says of the offer: who, which line, which place, told whom."""
     return {
-        "offer_id": offer["offer_id"],
-        "request_id": offer["request_id"],
-        "iin": offer["iin"],
-        "region": offer["region"],
-        "form": offer["form"],
-        "category": offer["category"],
-        "provider_bin": offer["provider_bin"],
-        "provider_name": offer["provider_name"],
-        "license_number": offer["license_number"],
-        "site_id": offer["site_id"],
-        "addressee": domain.addressee_for(contact_of(offer), on=on),
+        "offer_id": offer.offer_id,
+        "request_id": offer.request.request_id,
+        "iin": offer.request.iin,
+        "region": offer.request.region,
+        "form": offer.request.form,
+        "category": offer.request.category,
+        "provider_bin": offer.provider_bin,
+        "provider_name": offer.provider_name,
+        "license_number": offer.license_number,
+        "site_id": offer.site_id,
+        "addressee": domain.addressee_for(offer.request.contact, on=on),
     }
 
 
@@ -1781,7 +1879,7 @@ async def _lapse(
     offers = await store.offers_by_ids(conn, closed)
     await audit.record_many(
         conn,
-        aggregates=[Aggregate("waiting", o["request_id"]) for o in offers],
+        aggregates=[Aggregate("waiting", o.request.request_id) for o in offers],
         action=f"offer.{reason}",
         reason=f"offer {reason}",
     )
@@ -1794,25 +1892,23 @@ async def _lapse(
                     reason=reason,
                     lapsed_on=on,
                 ),
-                o["request_id"],
+                o.request.request_id,
             )
             for o in offers
         ],
     )
-    return sorted({o["region"] for o in offers})
+    return sorted({o.request.region for o in offers})
 
 
-async def decline_offer(
-    *, conn: Connection, offer_id: str, region_scope: str | None
-) -> dict[str, Any]:
+async def decline_offer(*, conn: Connection, offer_id: str, region_scope: str | None) -> OfferRow:
     """The recipient declined: the place passes to the next in line, they keep their place in
     line and are not offered that site again."""
     async with conn.transaction():
         offer = await _offer_in_scope(conn, offer_id, region_scope)
-        await store.lock_places(conn, [offer["region"]])
+        await store.lock_places(conn, [offer.request.region])
         if not await _lapse(conn, [offer_id], reason="declined", on=domain.today()):
             raise _not_open(offer_id)
-        await _offer_free_places(conn, [offer["region"]])
+        await _offer_free_places(conn, [offer.request.region])
         row = await store.get_offer(conn, offer_id)
     assert row is not None
     return row
@@ -1825,19 +1921,19 @@ async def accept_offer(
     start_date: date | None,
     region_scope: str | None,
     max_days_ahead: int = 90,
-) -> dict[str, Any]:
+) -> OfferRow:
     """Enroll the recipient at the offered site (every rule of an enrollment holds; the held
     place is theirs); the request leaves the line and `registry.offer.accepted.v1` follows."""
     async with conn.transaction():
         offer = await _offer_in_scope(conn, offer_id, region_scope)
-        if offer["offer_status"] != "open":
+        if offer.offer_status != "open":
             raise _not_open(offer_id)
-        if domain.lapsed(offer["expires_on"], on=domain.today()):
-            expired_on = offer["expires_on"].strftime("%d.%m.%Y")
+        if domain.lapsed(offer.expires_on, on=domain.today()):
+            expired_on = offer.expires_on.strftime("%d.%m.%Y")
             raise RegistryError(
                 409,
                 Texts(
-                    f"offer {offer_id} expired on {offer['expires_on'].isoformat()}",
+                    f"offer {offer_id} expired on {offer.expires_on.isoformat()}",
                     f"ұсыныстың мерзімі {expired_on} аяқталды",
                     f"срок предложения истёк {expired_on}",
                 ),
@@ -1847,13 +1943,13 @@ async def accept_offer(
         await enroll(
             conn=conn,
             command=EnrollRecipient(
-                iin=offer["iin"],
-                provider_bin=offer["provider_bin"],
-                site_id=offer["site_id"],
-                form=offer["form"],
-                category=offer["category"],
+                iin=offer.request.iin,
+                provider_bin=offer.provider_bin,
+                site_id=offer.site_id,
+                form=offer.request.form,
+                category=offer.request.category,
                 start_date=start_date,
-                license_number=offer["license_number"],
+                license_number=offer.license_number,
             ),
             region_scope=region_scope,
             max_days_ahead=max_days_ahead,
@@ -1863,11 +1959,9 @@ async def accept_offer(
     return row
 
 
-async def _offer_in_scope(
-    conn: Connection, offer_id: str, region_scope: str | None
-) -> dict[str, Any]:
+async def _offer_in_scope(conn: Connection, offer_id: str, region_scope: str | None) -> OfferRow:
     offer = await store.get_offer(conn, offer_id)
-    if offer is None or (region_scope is not None and offer["region"] != region_scope):
+    if offer is None or (region_scope is not None and offer.request.region != region_scope):
         raise NotFound(f"offer {offer_id} not found")
     return offer
 
@@ -1885,7 +1979,7 @@ def _not_open(offer_id: str) -> RegistryError:
     )
 
 
-async def _placed(conn: Connection, *, iin: str, form: str, enrollment: dict[str, Any]) -> None:
+async def _placed(conn: Connection, *, iin: str, form: str, enrollment: EnrollmentRow) -> None:
     """An enrollment of a form started: the recipient's waiting request of that form is met.
     An open offer at the same site is accepted by it; one elsewhere is withdrawn (its place
     passes on)."""
@@ -1893,55 +1987,55 @@ async def _placed(conn: Connection, *, iin: str, form: str, enrollment: dict[str
     if waiting is None:
         return
     today = domain.today()
-    offer = await store.open_offer_of(conn, waiting["request_id"])
+    offer = await store.open_offer_of(conn, waiting.request_id)
     await store.close_waiting(
         conn,
-        waiting["request_id"],
+        waiting.request_id,
         status="placed",
-        on=enrollment["start_date"],
+        on=enrollment.start_date,
         reason="enrolled",
-        enrollment_id=enrollment["id"],
+        enrollment_id=enrollment.id,
     )
     if offer is None:
         return
-    if (offer["license_number"], offer["site_id"]) != (
-        enrollment["license_number"],
-        enrollment["site_id"],
+    if (offer.license_number, offer.site_id) != (
+        enrollment.license_number,
+        enrollment.site_id,
     ):
-        await _lapse(conn, [offer["offer_id"]], reason="withdrawn", on=today)
-        await _offer_free_places(conn, [enrollment["region"]])
+        await _lapse(conn, [offer.offer_id], reason="withdrawn", on=today)
+        await _offer_free_places(conn, [enrollment.region])
         return
     await store.close_offers(
-        conn, [offer["offer_id"]], status="accepted", on=today, enrollment_id=enrollment["id"]
+        conn, [offer.offer_id], status="accepted", on=today, enrollment_id=enrollment.id
     )
-    accepted = await store.get_offer(conn, offer["offer_id"])
+    accepted = await store.get_offer(conn, offer.offer_id)
     assert accepted is not None
     await audit.record(
         conn,
-        aggregate=Aggregate("waiting", waiting["request_id"]),
+        aggregate=Aggregate("waiting", waiting.request_id),
         action="offer.accepted",
-        reason=f"enrollment {enrollment['id']}",
+        reason=f"enrollment {enrollment.id}",
     )
     await emit(
         conn,
         OfferAcceptedV1(
             **_offer_fields(accepted, on=today),
-            enrollment_id=str(enrollment["id"]),
-            start_date=enrollment["start_date"],
+            enrollment_id=str(enrollment.id),
+            start_date=enrollment.start_date,
         ),
-        subject=waiting["request_id"],
+        subject=waiting.request_id,
     )
 
 
 async def withdraw_waiting(
     *, conn: Connection, request_id: str, reason: str, region_scope: str | None
-) -> dict[str, Any]:
+) -> WaitingEntry:
     """The recipient no longer waits; an open offer is withdrawn and its place passes on."""
     async with conn.transaction():
         rows = await store.waiting_requests(conn, waiting_rules().weights, request_id=request_id)
-        if not rows or (region_scope is not None and rows[0]["region"] != region_scope):
+        if not rows or (region_scope is not None and rows[0].request.region != region_scope):
             raise NotFound(f"waiting request {request_id} not found")
-        await _close_requests(conn, [request_id], reason=reason, regions=[rows[0]["region"]])
+        await _close_requests(conn, [request_id], reason=reason, regions=[rows[0].request.region])
         rows = await store.waiting_requests(conn, waiting_rules().weights, request_id=request_id)
     return rows[0]
 
@@ -1954,7 +2048,7 @@ async def _close_requests(
     await store.lock_places(conn, regions)
     today = domain.today()
     offers = await store.open_offers_where(conn, request_ids=request_ids)
-    freed = await _lapse(conn, [o["offer_id"] for o in offers], reason="withdrawn", on=today)
+    freed = await _lapse(conn, [o.offer_id for o in offers], reason="withdrawn", on=today)
     for request_id in request_ids:
         if not await store.close_waiting(
             conn, request_id, status="withdrawn", on=today, reason=reason
@@ -1971,24 +2065,24 @@ async def _close_requests(
 
 async def get_waiting(
     *, conn: Connection, request_id: str, region_scope: str | None
-) -> dict[str, Any]:
+) -> WaitingEntry:
     async with conn.transaction():
         rows = await store.waiting_requests(conn, waiting_rules().weights, request_id=request_id)
-        if not rows or (region_scope is not None and rows[0]["region"] != region_scope):
+        if not rows or (region_scope is not None and rows[0].request.region != region_scope):
             raise NotFound(f"waiting request {request_id} not found")
-        await _record_reads(conn, [rows[0]["iin"]], "waiting request")
+        await _record_reads(conn, [rows[0].request.iin], "waiting request")
     return rows[0]
 
 
 async def list_waiting(
     *,
     conn: Connection,
-    region: str,
+    region: str | None,
     form: str | None,
     category: str | None,
     after: tuple[str, str, int] | None,
     limit: int,
-) -> list[dict[str, Any]]:
+) -> list[WaitingEntry]:
     """A region's waiting lines in order (form, category, place in line)."""
     async with conn.transaction():
         rows = await store.waiting_requests(
@@ -2000,23 +2094,23 @@ async def list_waiting(
             after=after,
             limit=limit,
         )
-        await _record_reads(conn, [r["iin"] for r in rows], "waiting list")
+        await _record_reads(conn, [r.request.iin for r in rows], "waiting list")
     return rows
 
 
-async def get_offer(*, conn: Connection, offer_id: str, region_scope: str | None) -> dict[str, Any]:
+async def get_offer(*, conn: Connection, offer_id: str, region_scope: str | None) -> OfferRow:
     async with conn.transaction():
         offer = await _offer_in_scope(conn, offer_id, region_scope)
-        await _record_reads(conn, [offer["iin"]], "offer")
+        await _record_reads(conn, [offer.request.iin], "offer")
     return offer
 
 
 async def list_offers(
     *, conn: Connection, region: str | None, status: str | None, after: str | None, limit: int
-) -> list[dict[str, Any]]:
+) -> list[OfferRow]:
     async with conn.transaction():
         rows = await store.list_offers(conn, region=region, status=status, after=after, limit=limit)
-        await _record_reads(conn, [r["iin"] for r in rows], "offer list")
+        await _record_reads(conn, [r.request.iin for r in rows], "offer list")
     return rows
 
 
@@ -2028,13 +2122,13 @@ async def keep_waiting_lines(*, conn: Connection, today: date) -> tuple[int, int
     async with conn.transaction():
         due = await store.open_offers_where(conn, due_before=today)
         disrupted_by = today - timedelta(days=rules.disruption_wait_days)
-        regions = {o["region"] for o in due} | set(
+        regions = {o.region for o in due} | set(
             await store.stale_disruption_regions(conn, disrupted_by=disrupted_by)
         )
         if not regions:
             return 0, 0
         await store.lock_places(conn, regions)
-        freed = await _lapse(conn, [o["offer_id"] for o in due], reason="expired", on=today)
+        freed = await _lapse(conn, [o.offer_id for o in due], reason="expired", on=today)
         joined = await _join_lost_places(
             conn,
             await store.stale_disruptions(conn, disrupted_by=disrupted_by),
@@ -2046,29 +2140,30 @@ async def keep_waiting_lines(*, conn: Connection, today: date) -> tuple[int, int
 
 
 async def _join_lost_places(
-    conn: Connection, rows: Sequence[dict[str, Any]], *, reason: str, lost_on: date | None
+    conn: Connection, rows: Sequence[store.AffectedEnrollment], *, reason: str, lost_on: date | None
 ) -> list[str]:
     """Put recipients who lost a place (disrupted, unplaced) on the line at its top, for the
     same subtype, unless already waiting for the form; they wait from the day they lost it
     (`lost_on`, or the row's disruption date). Returns the region of each who joined."""
     regions: list[str] = []
     for row in rows:
-        if not domain.waits_for_places(row["form"]) or await store.waiting_for_form(
-            conn, row["iin"], row["form"]
+        if not domain.waits_for_places(row.form) or await store.waiting_for_form(
+            conn, row.iin, row.form
         ):
             continue
-        recipient = await store.get_recipient(conn, row["iin"])
-        assert recipient is not None
+        recipient = await store.get_recipient(conn, row.iin)
+        asked_on = lost_on or row.disrupted_on
+        assert recipient is not None and asked_on is not None
         await _join(
             conn,
             recipient=recipient,
-            form=row["form"],
-            category=row["category"],
+            form=row.form,
+            category=row.category,
             preferred_bins=[],
-            asked_on=lost_on or row["disrupted_on"],
+            asked_on=asked_on,
             disrupted=True,
             reason=reason,
-            from_enrollment=row["enrollment_id"],
+            from_enrollment=row.enrollment_id,
         )
-        regions.append(recipient["region"])
+        regions.append(recipient.region)
     return regions

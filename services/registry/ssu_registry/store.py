@@ -5,31 +5,18 @@ import uuid
 from collections.abc import AsyncIterable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
 
 import asyncpg
 from ssu_common import Connection, FieldCipher, SealedTable
 from ssu_contracts import LicenseEvent
 from ssu_contracts.ids import region_of
 
-from ssu_registry.domain import normalised_name
+from ssu_registry.domain import ImportRecord, RecipientContact, normalised_name
 
 Record = asyncpg.Record
 
 # A recipient's personal fields are sealed (ssu_common.crypto); the IIN is looked up and
 # joined by its blind index `iin_index`. Rows leave this module with the fields opened.
-SEALED_TEXT = (
-    "iin",
-    "full_name",
-    "phone",
-    "email",
-    "guardian_name",
-    "guardian_phone",
-    "guardian_email",
-    "guardian_iin",
-    "alternatives",
-)
-SEALED_DATES = ("birth_date",)
 SEALED = (
     SealedTable(
         "recipients",
@@ -53,8 +40,6 @@ SEALED = (
     SealedTable("providers", ("license_number", "text"), ("email", "phone")),
     SealedTable("recipient_history", ("id", "bigint"), ("changes",)),
 )
-# What an import compares of a stored recipient without opening it.
-DIGESTED = ("full_name", "birth_date", "guardian_name", "guardian_phone", "guardian_email")
 _cipher: list[FieldCipher] = []
 
 
@@ -70,17 +55,6 @@ def cipher() -> FieldCipher:
 
 def iin_index(iin: str) -> bytes:
     return cipher().blind_index(iin)
-
-
-def _opened(row: Record | None) -> dict[str, Any] | None:
-    if row is None:
-        return None
-    return cipher().open_fields(row, text=SEALED_TEXT, dates=SEALED_DATES)
-
-
-def _all_opened(rows: list[Record]) -> list[dict[str, Any]]:
-    c = cipher()
-    return [c.open_fields(r, text=SEALED_TEXT, dates=SEALED_DATES) for r in rows]
 
 
 def sealed_digest(
@@ -214,10 +188,11 @@ async def replace_provider_sites(conn: Connection, event: LicenseEvent) -> None:
 
 async def get_provider(
     conn: Connection, license_number: str, *, share_lock: bool = False
-) -> dict[str, Any] | None:
+) -> "ProviderRow | None":
     """A provider; with `share_lock` its status cannot change until the transaction ends."""
     sql = "SELECT * FROM providers WHERE license_number = $1"
-    return _opened(await conn.fetchrow(sql + (" FOR SHARE" if share_lock else ""), license_number))
+    row = await conn.fetchrow(sql + (" FOR SHARE" if share_lock else ""), license_number)
+    return _provider(row) if row is not None else None
 
 
 @dataclass(frozen=True)
@@ -235,6 +210,24 @@ class ProviderRow:
     status: str
     seq: int
     effective_date: date
+    active_from: date | None  # since when enrollments may start (the license active)
+
+
+def _provider(r: Record) -> ProviderRow:
+    return ProviderRow(
+        license_number=r["license_number"],
+        bin=r["bin"],
+        name=r["name"],
+        legal_form=r["legal_form"],
+        region=r["region"],
+        email=cipher().open(r["email"], column="email"),
+        phone=cipher().open(r["phone"], column="phone"),
+        language=r["language"],
+        status=r["status"],
+        seq=r["seq"],
+        effective_date=r["effective_date"],
+        active_from=r["active_from"],
+    )
 
 
 @dataclass(frozen=True)
@@ -302,22 +295,7 @@ async def list_providers(
         after,
         limit,
     )
-    return [
-        ProviderRow(
-            license_number=r["license_number"],
-            bin=r["bin"],
-            name=r["name"],
-            legal_form=r["legal_form"],
-            region=r["region"],
-            email=r["email"],
-            phone=r["phone"],
-            language=r["language"],
-            status=r["status"],
-            seq=r["seq"],
-            effective_date=r["effective_date"],
-        )
-        for r in _all_opened(rows)
-    ]
+    return [_provider(r) for r in rows]
 
 
 async def subtypes_of(conn: Connection, license_numbers: Sequence[str]) -> list[SubtypeRow]:
@@ -354,16 +332,125 @@ async def sites_of(conn: Connection, license_numbers: Sequence[str]) -> list[Sit
 # Recipients
 
 
-async def get_recipient(conn: Connection, iin: str, *, lock: bool = False) -> dict[str, Any] | None:
-    # NO KEY UPDATE: serialises the recipient's writers, yet lets a transaction that only
-    # refers to the recipient (an enrollment's or a waiting request's foreign key) go on.
-    sql = "SELECT * FROM recipients WHERE iin_index = $1"
-    return _opened(
-        await conn.fetchrow(sql + (" FOR NO KEY UPDATE" if lock else ""), iin_index(iin))
+@dataclass(frozen=True)
+class RecipientDetails:
+    """What a recipient's PATCH may change; a guardian is replaced (or removed) whole."""
+
+    phone: str | None
+    email: str | None
+    category: str
+    disability_group: int | None
+    guardian_name: str | None
+    guardian_phone: str | None
+    guardian_email: str | None
+    guardian_iin: str | None
+
+
+@dataclass(frozen=True)
+class NewRecipient:
+    """A recipient to register."""
+
+    iin: str
+    full_name: str
+    birth_date: date
+    category: str
+    region: str
+    disability_group: int | None
+    language: str
+    phone: str | None
+    email: str | None
+    guardian_name: str | None
+    guardian_phone: str | None
+    guardian_email: str | None
+    guardian_iin: str | None
+
+
+@dataclass(frozen=True)
+class RecipientRow:
+    """A registered (or de-registered) recipient, its personal fields opened."""
+
+    iin: str
+    iin_index: bytes
+    full_name: str
+    birth_date: date
+    category: str
+    region: str
+    disability_group: int | None
+    language: str
+    phone: str | None
+    email: str | None
+    guardian_name: str | None
+    guardian_phone: str | None
+    guardian_email: str | None
+    guardian_iin: str | None
+    registered_at: datetime
+    status: str
+    deregistered_on: date | None
+    deregistration_reason: str | None
+    version: int
+    updated_at: datetime
+
+    @property
+    def details(self) -> RecipientDetails:
+        return RecipientDetails(
+            phone=self.phone,
+            email=self.email,
+            category=self.category,
+            disability_group=self.disability_group,
+            guardian_name=self.guardian_name,
+            guardian_phone=self.guardian_phone,
+            guardian_email=self.guardian_email,
+            guardian_iin=self.guardian_iin,
+        )
+
+
+def _opened_text(row: Record, column: str) -> str | None:
+    return cipher().open(row[column], column=column)
+
+
+def _required_text(row: Record, column: str) -> str:
+    """A sealed field the schema holds NOT NULL."""
+    value = _opened_text(row, column)
+    assert value is not None, column
+    return value
+
+
+def _recipient(row: Record) -> RecipientRow:
+    birth_date = cipher().open_date(row["birth_date"], column="birth_date")
+    assert birth_date is not None
+    return RecipientRow(
+        iin=_required_text(row, "iin"),
+        iin_index=bytes(row["iin_index"]),
+        full_name=_required_text(row, "full_name"),
+        birth_date=birth_date,
+        category=row["category"],
+        region=row["region"],
+        disability_group=row["disability_group"],
+        language=row["language"],
+        phone=_opened_text(row, "phone"),
+        email=_opened_text(row, "email"),
+        guardian_name=_opened_text(row, "guardian_name"),
+        guardian_phone=_opened_text(row, "guardian_phone"),
+        guardian_email=_opened_text(row, "guardian_email"),
+        guardian_iin=_opened_text(row, "guardian_iin"),
+        registered_at=row["registered_at"],
+        status=row["status"],
+        deregistered_on=row["deregistered_on"],
+        deregistration_reason=row["deregistration_reason"],
+        version=row["version"],
+        updated_at=row["updated_at"],
     )
 
 
-async def insert_recipient(conn: Connection, values: dict[str, Any]) -> bool:
+async def get_recipient(conn: Connection, iin: str, *, lock: bool = False) -> RecipientRow | None:
+    # NO KEY UPDATE: serialises the recipient's writers, yet lets a transaction that only
+    # refers to the recipient (an enrollment's or a waiting request's foreign key) go on.
+    sql = "SELECT * FROM recipients WHERE iin_index = $1"
+    row = await conn.fetchrow(sql + (" FOR NO KEY UPDATE" if lock else ""), iin_index(iin))
+    return _recipient(row) if row is not None else None
+
+
+async def insert_recipient(conn: Connection, r: NewRecipient) -> bool:
     """Insert a recipient; False when the IIN is already registered."""
     c = cipher()
     inserted = await conn.fetchval(
@@ -376,22 +463,24 @@ async def insert_recipient(conn: Connection, values: dict[str, Any]) -> bool:
         ON CONFLICT (iin_index) DO NOTHING
         RETURNING true
         """,
-        c.seal(values["iin"], column="iin"),
-        c.seal(values["full_name"], column="full_name"),
-        c.seal_date(values["birth_date"], column="birth_date"),
-        values["category"],
-        values["region"],
-        values["disability_group"],
-        values["language"],
-        c.seal(values["phone"], column="phone"),
-        c.seal(values["email"], column="email"),
-        c.seal(values["guardian_name"], column="guardian_name"),
-        c.seal(values["guardian_phone"], column="guardian_phone"),
-        c.seal(values["guardian_email"], column="guardian_email"),
-        c.seal(values["guardian_iin"], column="guardian_iin"),
-        c.blind_index(values["iin"]),
-        sealed_digest(*(values[f] for f in DIGESTED)),
-        *_name_search(values["full_name"]),
+        c.seal(r.iin, column="iin"),
+        c.seal(r.full_name, column="full_name"),
+        c.seal_date(r.birth_date, column="birth_date"),
+        r.category,
+        r.region,
+        r.disability_group,
+        r.language,
+        c.seal(r.phone, column="phone"),
+        c.seal(r.email, column="email"),
+        c.seal(r.guardian_name, column="guardian_name"),
+        c.seal(r.guardian_phone, column="guardian_phone"),
+        c.seal(r.guardian_email, column="guardian_email"),
+        c.seal(r.guardian_iin, column="guardian_iin"),
+        c.blind_index(r.iin),
+        sealed_digest(
+            r.full_name, r.birth_date, r.guardian_name, r.guardian_phone, r.guardian_email
+        ),
+        *_name_search(r.full_name),
     )
     return bool(inserted)
 
@@ -415,7 +504,7 @@ async def list_recipients(
     name: bytes | None,
     after: bytes | None,
     limit: int,
-) -> list[dict[str, Any]]:
+) -> list[RecipientRow]:
     """Recipients matching the filters in blind-index order (names are sealed: no name
     order exists in SQL), after a cursor."""
     rows = await conn.fetch(
@@ -436,20 +525,12 @@ async def list_recipients(
         after,
         limit,
     )
-    return _all_opened(rows)
+    return [_recipient(r) for r in rows]
 
 
-_UPDATABLE_SEALED = (
-    "phone",
-    "email",
-    "guardian_name",
-    "guardian_phone",
-    "guardian_email",
-    "guardian_iin",
-)
-
-
-async def update_recipient(conn: Connection, iin: str, values: dict[str, Any]) -> dict[str, Any]:
+async def update_recipient(
+    conn: Connection, current: RecipientRow, wanted: RecipientDetails
+) -> RecipientRow:
     """Write a recipient's updatable fields (all of them, as given) and count the version up."""
     c = cipher()
     row = await conn.fetchrow(
@@ -460,20 +541,30 @@ async def update_recipient(conn: Connection, iin: str, values: dict[str, Any]) -
         WHERE iin_index = $1
         RETURNING *
         """,
-        iin_index(iin),
-        *(c.seal(values[f], column=f) for f in _UPDATABLE_SEALED),
-        values["category"],
-        values["disability_group"],
-        sealed_digest(*(values[f] for f in DIGESTED)),
+        iin_index(current.iin),
+        c.seal(wanted.phone, column="phone"),
+        c.seal(wanted.email, column="email"),
+        c.seal(wanted.guardian_name, column="guardian_name"),
+        c.seal(wanted.guardian_phone, column="guardian_phone"),
+        c.seal(wanted.guardian_email, column="guardian_email"),
+        c.seal(wanted.guardian_iin, column="guardian_iin"),
+        wanted.category,
+        wanted.disability_group,
+        sealed_digest(
+            current.full_name,
+            current.birth_date,
+            wanted.guardian_name,
+            wanted.guardian_phone,
+            wanted.guardian_email,
+        ),
     )
-    opened = _opened(row)
-    assert opened is not None
-    return opened
+    assert row is not None
+    return _recipient(row)
 
 
 async def deregister_recipient(
     conn: Connection, iin: str, *, day: date, reason: str
-) -> dict[str, Any]:
+) -> RecipientRow:
     row = await conn.fetchrow(
         """
         UPDATE recipients SET status = 'deregistered', deregistered_on = $2,
@@ -485,12 +576,20 @@ async def deregister_recipient(
         day,
         reason,
     )
-    opened = _opened(row)
-    assert opened is not None
-    return opened
+    assert row is not None
+    return _recipient(row)
 
 
-async def recipient_states(conn: Connection, iins: Sequence[str]) -> dict[str, Record]:
+@dataclass(frozen=True)
+class RecipientState:
+    """Whether a recipient is registered, and their de-registration."""
+
+    status: str
+    deregistered_on: date | None
+    deregistration_reason: str | None
+
+
+async def recipient_states(conn: Connection, iins: Sequence[str]) -> dict[str, RecipientState]:
     """Status and de-registration of those of the IINs that are recipients, by IIN (one query
     for a whole file of death notices; most people in it are no recipients)."""
     by_index = {iin_index(iin): iin for iin in iins}
@@ -499,7 +598,18 @@ async def recipient_states(conn: Connection, iins: Sequence[str]) -> dict[str, R
         " WHERE iin_index = ANY($1::bytea[])",
         list(by_index),
     )
-    return {by_index[bytes(r["iin_index"])]: r for r in rows}
+    return {
+        by_index[bytes(r["iin_index"])]: RecipientState(
+            status=r["status"],
+            deregistered_on=r["deregistered_on"],
+            deregistration_reason=r["deregistration_reason"],
+        )
+        for r in rows
+    }
+
+
+# A history entry's change of one field: {"from": old, "to": new}, values as JSON holds them.
+FieldChange = dict[str, object]
 
 
 @dataclass(frozen=True)
@@ -507,7 +617,7 @@ class HistoryEntry:
     version: int
     action: str
     fields: list[str]
-    changes: dict[str, Any]
+    changes: dict[str, FieldChange]
     actor: str
     changed_at: datetime
 
@@ -518,7 +628,7 @@ async def insert_history(
     *,
     version: int,
     action: str,
-    changes: dict[str, dict[str, Any]],
+    changes: dict[str, FieldChange],
     actor: str,
 ) -> None:
     """One history entry; the old and new values are sealed (they are personal data)."""
@@ -554,25 +664,117 @@ async def recipient_history(conn: Connection, iin: str) -> list[HistoryEntry]:
     ]
 
 
-async def open_enrollments_of(conn: Connection, iin: str) -> list[dict[str, Any]]:
+# Enrollments
+
+
+@dataclass(frozen=True)
+class NewEnrollment:
+    """An enrollment to start (active from its start date)."""
+
+    id: uuid.UUID
+    iin: str
+    license_number: str
+    site_id: str
+    provider_bin: str
+    region: str
+    form: str
+    category: str
+    start_date: date
+
+
+@dataclass(frozen=True)
+class EnrollmentRow:
+    """An enrollment, its IIN and alternatives opened (`alternatives`: JSON text)."""
+
+    id: uuid.UUID
+    iin: str
+    license_number: str
+    site_id: str
+    provider_bin: str
+    region: str
+    form: str
+    category: str
+    start_date: date
+    end_date: date | None
+    status: str
+    end_reason: str | None
+    disrupted_on: date | None
+    disruption_reason: str | None
+    alternatives: str | None
+    created_at: datetime
+    updated_at: datetime
+    seq: int
+    unplaced_on: date | None
+    placed_again_on: date | None
+    placed_again_by: uuid.UUID | None
+
+
+def _enrollment(row: Record) -> EnrollmentRow:
+    return EnrollmentRow(
+        id=row["id"],
+        iin=_required_text(row, "iin"),
+        license_number=row["license_number"],
+        site_id=row["site_id"],
+        provider_bin=row["provider_bin"],
+        region=row["region"],
+        form=row["form"],
+        category=row["category"],
+        start_date=row["start_date"],
+        end_date=row["end_date"],
+        status=row["status"],
+        end_reason=row["end_reason"],
+        disrupted_on=row["disrupted_on"],
+        disruption_reason=row["disruption_reason"],
+        alternatives=_opened_text(row, "alternatives"),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        seq=row["seq"],
+        unplaced_on=row["unplaced_on"],
+        placed_again_on=row["placed_again_on"],
+        placed_again_by=row["placed_again_by"],
+    )
+
+
+async def open_enrollments_of(conn: Connection, iin: str) -> list[EnrollmentRow]:
     """A recipient's enrollments not ended, locked, oldest first."""
     rows = await conn.fetch(
         "SELECT * FROM enrollments WHERE iin_index = $1 AND status <> 'ended'"
         " ORDER BY start_date, id FOR UPDATE",
         iin_index(iin),
     )
-    return _all_opened(rows)
+    return [_enrollment(r) for r in rows]
 
 
-# Enrollments
+@dataclass(frozen=True)
+class ProviderSite:
+    """A site of a license as the provider's license lists it (or listed it: `listed`)."""
+
+    license_number: str
+    site_id: str
+    address: str
+    kato: str
+    region: str
+    places: int | None
+    listed: bool
 
 
-async def lock_site(conn: Connection, license_number: str, site_id: str) -> Record | None:
+async def lock_site(conn: Connection, license_number: str, site_id: str) -> ProviderSite | None:
     """The site row, locked until the transaction ends: serialises enrollments for its places."""
-    return await conn.fetchrow(
+    row = await conn.fetchrow(
         "SELECT * FROM provider_sites WHERE license_number = $1 AND site_id = $2 FOR UPDATE",
         license_number,
         site_id,
+    )
+    if row is None:
+        return None
+    return ProviderSite(
+        license_number=row["license_number"],
+        site_id=row["site_id"],
+        address=row["address"],
+        kato=row["kato"],
+        region=row["region"],
+        places=row["places"],
+        listed=row["listed"],
     )
 
 
@@ -619,17 +821,16 @@ async def taken_places(conn: Connection, license_number: str, site_id: str, *, f
     )
 
 
-async def open_enrollment_for_form(conn: Connection, iin: str, form: str) -> dict[str, Any] | None:
-    return _opened(
-        await conn.fetchrow(
-            "SELECT * FROM enrollments WHERE iin_index = $1 AND form = $2 AND status <> 'ended'",
-            iin_index(iin),
-            form,
-        )
+async def open_enrollment_for_form(conn: Connection, iin: str, form: str) -> EnrollmentRow | None:
+    row = await conn.fetchrow(
+        "SELECT * FROM enrollments WHERE iin_index = $1 AND form = $2 AND status <> 'ended'",
+        iin_index(iin),
+        form,
     )
+    return _enrollment(row) if row is not None else None
 
 
-async def insert_enrollment(conn: Connection, values: dict[str, Any]) -> dict[str, Any]:
+async def insert_enrollment(conn: Connection, new: NewEnrollment) -> EnrollmentRow:
     row = await conn.fetchrow(
         """
         INSERT INTO enrollments (id, iin, license_number, site_id, provider_bin, region, form,
@@ -637,32 +838,32 @@ async def insert_enrollment(conn: Connection, values: dict[str, Any]) -> dict[st
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'active', $10)
         RETURNING *
         """,
-        values["id"],
-        cipher().seal(values["iin"], column="iin"),
-        values["license_number"],
-        values["site_id"],
-        values["provider_bin"],
-        values["region"],
-        values["form"],
-        values["category"],
-        values["start_date"],
-        iin_index(values["iin"]),
+        new.id,
+        cipher().seal(new.iin, column="iin"),
+        new.license_number,
+        new.site_id,
+        new.provider_bin,
+        new.region,
+        new.form,
+        new.category,
+        new.start_date,
+        iin_index(new.iin),
     )
-    opened = _opened(row)
-    assert opened is not None
-    return opened
+    assert row is not None
+    return _enrollment(row)
 
 
 async def get_enrollment(
     conn: Connection, enrollment_id: str, *, lock: bool = False
-) -> dict[str, Any] | None:
+) -> EnrollmentRow | None:
     sql = "SELECT * FROM enrollments WHERE id = $1::uuid"
-    return _opened(await conn.fetchrow(sql + (" FOR UPDATE" if lock else ""), enrollment_id))
+    row = await conn.fetchrow(sql + (" FOR UPDATE" if lock else ""), enrollment_id)
+    return _enrollment(row) if row is not None else None
 
 
 async def end_enrollment(
     conn: Connection, enrollment_id: str, *, end_date: date, reason: str
-) -> dict[str, Any]:
+) -> EnrollmentRow:
     row = await conn.fetchrow(
         "UPDATE enrollments SET status = 'ended', end_date = $2, end_reason = $3,"
         " seq = seq + 1, updated_at = now() WHERE id = $1::uuid RETURNING *",
@@ -670,9 +871,8 @@ async def end_enrollment(
         end_date,
         reason,
     )
-    opened = _opened(row)
-    assert opened is not None
-    return opened
+    assert row is not None
+    return _enrollment(row)
 
 
 async def list_enrollments(
@@ -682,9 +882,9 @@ async def list_enrollments(
     recipient: str | None,
     status: str | None,
     region: str | None,
-    after: tuple[Any, str] | None,
+    after: tuple[datetime, str] | None,
     limit: int,
-) -> list[dict[str, Any]]:
+) -> list[EnrollmentRow]:
     """Enrollments matching the filters, newest first, after a cursor (created_at, id)."""
     rows = await conn.fetch(
         """
@@ -706,7 +906,7 @@ async def list_enrollments(
         after[1] if after else None,
         limit,
     )
-    return _all_opened(rows)
+    return [_enrollment(r) for r in rows]
 
 
 # Continuity of care
@@ -719,9 +919,92 @@ _ENROLLMENT_WITH_RECIPIENT = """
 """
 
 
+@dataclass(frozen=True)
+class AffectedEnrollment:
+    """An enrollment a license change (or time) moved, with its recipient's contacts opened;
+    `end_date`, `disrupted_on` and `disability_group` where the query reads them."""
+
+    enrollment_id: str
+    iin: str
+    provider_bin: str
+    license_number: str
+    region: str
+    form: str
+    category: str
+    start_date: date
+    seq: int
+    full_name: str
+    birth_date: date
+    language: str
+    phone: str | None
+    email: str | None
+    guardian_name: str | None
+    guardian_phone: str | None
+    guardian_email: str | None
+    end_date: date | None = None
+    disrupted_on: date | None = None
+    disability_group: int | None = None
+
+    @property
+    def contact(self) -> RecipientContact:
+        return RecipientContact(
+            full_name=self.full_name,
+            birth_date=self.birth_date,
+            language=self.language,
+            phone=self.phone,
+            email=self.email,
+            guardian_name=self.guardian_name,
+            guardian_phone=self.guardian_phone,
+            guardian_email=self.guardian_email,
+        )
+
+
+def _affected(row: Record) -> AffectedEnrollment:
+    birth_date = cipher().open_date(row["birth_date"], column="birth_date")
+    assert birth_date is not None
+    return AffectedEnrollment(
+        enrollment_id=row["enrollment_id"],
+        iin=_required_text(row, "iin"),
+        provider_bin=row["provider_bin"],
+        license_number=row["license_number"],
+        region=row["region"],
+        form=row["form"],
+        category=row["category"],
+        start_date=row["start_date"],
+        seq=row["seq"],
+        full_name=_required_text(row, "full_name"),
+        birth_date=birth_date,
+        language=row["language"],
+        phone=_opened_text(row, "phone"),
+        email=_opened_text(row, "email"),
+        guardian_name=_opened_text(row, "guardian_name"),
+        guardian_phone=_opened_text(row, "guardian_phone"),
+        guardian_email=_opened_text(row, "guardian_email"),
+        end_date=row.get("end_date"),
+        disrupted_on=row.get("disrupted_on"),
+        disability_group=row.get("disability_group"),
+    )
+
+
+@dataclass(frozen=True)
+class AlternativeSite:
+    """A site with free places for a (region, form, category), offered after a disruption."""
+
+    region: str
+    form: str
+    category: str
+    bin: str
+    name: str
+    license_number: str
+    phone: str | None
+    site_id: str
+    address: str
+    free_places: int
+
+
 async def disrupt_active_enrollments(
     conn: Connection, *, license_number: str, disrupted_on: date, reason: str
-) -> list[dict[str, Any]]:
+) -> list[AffectedEnrollment]:
     """Every active enrollment of a license becomes disrupted; returns them with recipients."""
     rows = await conn.fetch(
         f"""
@@ -739,12 +1022,12 @@ async def disrupt_active_enrollments(
         disrupted_on,
         reason,
     )
-    return _all_opened(rows)
+    return [_affected(r) for r in rows]
 
 
 async def alternatives_for(
     conn: Connection, *, excluded_license: str, subtypes: Sequence[tuple[str, str, str]]
-) -> list[dict[str, Any]]:
+) -> list[AlternativeSite]:
     """Up to three sites per (region, form, category) with free places, most free first."""
     rows = await conn.fetch(
         """
@@ -770,7 +1053,21 @@ async def alternatives_for(
         [s[1] for s in subtypes],
         [s[2] for s in subtypes],
     )
-    return _all_opened(rows)
+    return [
+        AlternativeSite(
+            region=r["region"],
+            form=r["form"],
+            category=r["category"],
+            bin=r["bin"],
+            name=r["name"],
+            license_number=r["license_number"],
+            phone=_opened_text(r, "phone"),
+            site_id=r["site_id"],
+            address=r["address"],
+            free_places=r["free_places"],
+        )
+        for r in rows
+    ]
 
 
 async def store_alternatives(conn: Connection, items: Sequence[tuple[str, str]]) -> None:
@@ -789,7 +1086,7 @@ async def store_alternatives(conn: Connection, items: Sequence[tuple[str, str]])
 
 async def resume_disrupted_enrollments(
     conn: Connection, *, license_number: str
-) -> list[dict[str, Any]]:
+) -> list[AffectedEnrollment]:
     rows = await conn.fetch(
         f"""
         WITH changed AS (
@@ -805,12 +1102,12 @@ async def resume_disrupted_enrollments(
         """,  # noqa: S608 (a constant column list, no input)
         license_number,
     )
-    return _all_opened(rows)
+    return [_affected(r) for r in rows]
 
 
 async def end_open_enrollments(
     conn: Connection, *, license_number: str, effective_date: date, reason: str
-) -> list[dict[str, Any]]:
+) -> list[AffectedEnrollment]:
     """End every active or disrupted enrollment of a license; the day before revocation is the
     last date of service (never before the start date). Their recipients are unplaced from the
     revocation date; two changes are published (ended, then unplaced), so seq counts up by two.
@@ -832,7 +1129,7 @@ async def end_open_enrollments(
         effective_date,
         reason,
     )
-    return _all_opened(rows)
+    return [_affected(r) for r in rows]
 
 
 async def mark_placed_again(
@@ -852,9 +1149,82 @@ async def mark_placed_again(
     return int(result.split()[-1])
 
 
+@dataclass(frozen=True)
+class DisruptionRow:
+    """A recipient without service: the enrollment disrupted, or unplaced and not placed again
+    (`state`), with the recipient's contacts opened."""
+
+    enrollment_id: str
+    iin: str
+    full_name: str
+    birth_date: date
+    region: str
+    form: str
+    category: str
+    license_number: str
+    provider_bin: str
+    provider_name: str
+    site_id: str
+    disrupted_on: date | None
+    disruption_reason: str | None
+    alternatives: str | None  # JSON text
+    language: str
+    phone: str | None
+    email: str | None
+    guardian_name: str | None
+    guardian_phone: str | None
+    guardian_email: str | None
+    state: str
+    unplaced_on: date | None
+    end_reason: str | None
+
+    @property
+    def contact(self) -> RecipientContact:
+        return RecipientContact(
+            full_name=self.full_name,
+            birth_date=self.birth_date,
+            language=self.language,
+            phone=self.phone,
+            email=self.email,
+            guardian_name=self.guardian_name,
+            guardian_phone=self.guardian_phone,
+            guardian_email=self.guardian_email,
+        )
+
+
+def _disruption(row: Record) -> DisruptionRow:
+    birth_date = cipher().open_date(row["birth_date"], column="birth_date")
+    assert birth_date is not None
+    return DisruptionRow(
+        enrollment_id=row["enrollment_id"],
+        iin=_required_text(row, "iin"),
+        full_name=_required_text(row, "full_name"),
+        birth_date=birth_date,
+        region=row["region"],
+        form=row["form"],
+        category=row["category"],
+        license_number=row["license_number"],
+        provider_bin=row["provider_bin"],
+        provider_name=row["provider_name"],
+        site_id=row["site_id"],
+        disrupted_on=row["disrupted_on"],
+        disruption_reason=row["disruption_reason"],
+        alternatives=_opened_text(row, "alternatives"),
+        language=row["language"],
+        phone=_opened_text(row, "phone"),
+        email=_opened_text(row, "email"),
+        guardian_name=_opened_text(row, "guardian_name"),
+        guardian_phone=_opened_text(row, "guardian_phone"),
+        guardian_email=_opened_text(row, "guardian_email"),
+        state=row["state"],
+        unplaced_on=row["unplaced_on"],
+        end_reason=row["end_reason"],
+    )
+
+
 async def list_disruptions(
     conn: Connection, *, region: str | None, after: str | None, limit: int
-) -> list[dict[str, Any]]:
+) -> list[DisruptionRow]:
     rows = await conn.fetch(
         """
         SELECT e.id::text AS enrollment_id, e.iin, r.full_name, r.birth_date, e.region, e.form,
@@ -877,7 +1247,7 @@ async def list_disruptions(
         after,
         limit,
     )
-    return _all_opened(rows)
+    return [_disruption(r) for r in rows]
 
 
 # Bulk import
@@ -908,17 +1278,17 @@ STAGING_COLUMNS = (
 
 
 async def _sealed_records(
-    records: AsyncIterable[tuple[Any, ...]] | Iterable[tuple[Any, ...]],
-) -> AsyncIterable[tuple[Any, ...]]:
+    records: AsyncIterable[ImportRecord] | Iterable[ImportRecord],
+) -> AsyncIterable[tuple[object, ...]]:
     """Each staged record with its sealed fields, blind index and digest, computed here so
     that only tokens reach the recipients table."""
     c = cipher()
     seal, index, digest = c.seal, c.blind_index, c.blind_digest
     if isinstance(records, AsyncIterable):
-        source: AsyncIterable[tuple[Any, ...]] = records
+        source: AsyncIterable[ImportRecord] = records
     else:
 
-        async def _iterate() -> AsyncIterable[tuple[Any, ...]]:
+        async def _iterate() -> AsyncIterable[ImportRecord]:
             for r in records:
                 yield r
 
@@ -941,7 +1311,7 @@ async def _sealed_records(
 
 
 async def stage_import(
-    conn: Connection, records: AsyncIterable[tuple[Any, ...]] | Iterable[tuple[Any, ...]]
+    conn: Connection, records: AsyncIterable[ImportRecord] | Iterable[ImportRecord]
 ) -> None:
     """COPY valid rows into a staging table that lives until the transaction ends (in this
     session only); the clear values there feed the outbox events, the tokens the table."""
@@ -964,9 +1334,66 @@ async def stage_import(
     )
 
 
-async def conflicting_staged_rows(conn: Connection) -> list[Record]:
+@dataclass(frozen=True)
+class StagedConflict:
+    """A staged import row whose IIN is registered with different data."""
+
+    line: int
+    iin: str
+
+
+@dataclass(frozen=True)
+class ProviderCount:
+    region: str
+    legal_form: str
+    status: str
+    n: int
+
+
+@dataclass(frozen=True)
+class PlaceCount:
+    region: str
+    places: int
+    occupied: int
+    free: int
+
+
+@dataclass(frozen=True)
+class RegionCount:
+    """Recipients counted in a region (None: overall)."""
+
+    region: str | None
+    n: int
+
+
+@dataclass(frozen=True)
+class ProviderFigure:
+    license_number: str
+    bin: str
+    name: str
+    legal_form: str
+    status: str
+    places: int
+    recipients: int
+
+
+@dataclass(frozen=True)
+class WaitingFigure:
+    """Recipients waiting per line (region, form, category), per region (`whole_region`) and
+    for all (`overall`), with the median of their days waited."""
+
+    region: str | None
+    form: str | None
+    category: str | None
+    n: int
+    median_days: float | None
+    overall: bool
+    whole_region: bool
+
+
+async def conflicting_staged_rows(conn: Connection) -> list[StagedConflict]:
     """Staged rows whose IIN is registered with different data."""
-    return await conn.fetch(
+    rows = await conn.fetch(
         """
         SELECT s.line, s.iin FROM import_staging s JOIN recipients r USING (iin_index)
         WHERE (r.sealed_digest, r.category, r.region, r.disability_group, r.language)
@@ -975,6 +1402,7 @@ async def conflicting_staged_rows(conn: Connection) -> list[Record]:
         ORDER BY s.line
         """
     )
+    return [StagedConflict(line=r["line"], iin=r["iin"]) for r in rows]
 
 
 async def unstage(conn: Connection, iins: Sequence[str]) -> None:
@@ -1065,9 +1493,9 @@ _COVERING = """
 """
 
 
-async def provider_counts(conn: Connection, region: str | None, on: date) -> list[Record]:
+async def provider_counts(conn: Connection, region: str | None, on: date) -> list[ProviderCount]:
     """Licenses known on a date by region, legal form and their status on it."""
-    return await conn.fetch(
+    rows = await conn.fetch(
         f"""
         WITH {_LICENSES_ON}
         SELECT region, legal_form, status, count(*)::integer AS n FROM licenses_on
@@ -1076,12 +1504,16 @@ async def provider_counts(conn: Connection, region: str | None, on: date) -> lis
         on,
         region,
     )
+    return [
+        ProviderCount(region=r["region"], legal_form=r["legal_form"], status=r["status"], n=r["n"])
+        for r in rows
+    ]
 
 
-async def place_counts(conn: Connection, region: str | None, on: date) -> list[Record]:
+async def place_counts(conn: Connection, region: str | None, on: date) -> list[PlaceCount]:
     """Places on a date of the sites of licenses not revoked then, by the site's region; taken
     by the enrollments covering it (disrupted ones keep their place)."""
-    return await conn.fetch(
+    rows = await conn.fetch(
         f"""
         WITH {_LICENSES_ON}, {_COVERING},
         sites AS (
@@ -1104,9 +1536,25 @@ async def place_counts(conn: Connection, region: str | None, on: date) -> list[R
         on,
         region,
     )
+    return [
+        PlaceCount(region=r["region"], places=r["places"], occupied=r["occupied"], free=r["free"])
+        for r in rows
+    ]
 
 
-async def served_counts(conn: Connection, region: str | None, on: date) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class ServedCount:
+    """Recipients served (`n`) in one cell of a breakdown: `grouped` names it (total, form,
+    category, legal_form), `key` its value; `by_region`: per region, else for all."""
+
+    grouped: str
+    by_region: bool
+    region: str | None
+    key: str | None
+    n: int
+
+
+async def served_counts(conn: Connection, region: str | None, on: date) -> list[ServedCount]:
     """Distinct recipients served on a date (an enrollment covering it, its license active), by
     region and each breakdown.
 
@@ -1135,7 +1583,16 @@ async def served_counts(conn: Connection, region: str | None, on: date) -> list[
         on,
         region,
     )
-    return [dict(r.items()) for r in rows]
+    return [
+        ServedCount(
+            grouped=r["grouped"],
+            by_region=r["by_region"],
+            region=r["region"],
+            key=r["key"],
+            n=r["n"],
+        )
+        for r in rows
+    ]
 
 
 async def served_birth_dates(
@@ -1162,10 +1619,10 @@ async def served_birth_dates(
     return out
 
 
-async def disrupted_counts(conn: Connection, region: str | None, on: date) -> list[Record]:
+async def disrupted_counts(conn: Connection, region: str | None, on: date) -> list[RegionCount]:
     """Distinct recipients disrupted on a date (an enrollment covering it, its license
     suspended), per region and overall (region null)."""
-    return await conn.fetch(
+    rows = await conn.fetch(
         f"""
         WITH {_LICENSES_ON}, {_COVERING}
         SELECT region, count(DISTINCT iin_index)::integer AS n FROM covering
@@ -1175,12 +1632,13 @@ async def disrupted_counts(conn: Connection, region: str | None, on: date) -> li
         on,
         region,
     )
+    return [RegionCount(region=r["region"], n=r["n"]) for r in rows]
 
 
-async def unplaced_counts(conn: Connection, region: str | None, on: date) -> list[Record]:
+async def unplaced_counts(conn: Connection, region: str | None, on: date) -> list[RegionCount]:
     """Distinct recipients unplaced on a date (their provider's license revoked, not placed
     again yet), per region and overall (region null)."""
-    return await conn.fetch(
+    rows = await conn.fetch(
         """
         SELECT region, count(DISTINCT iin_index)::integer AS n FROM enrollments
         WHERE unplaced_on <= $1::date
@@ -1191,12 +1649,13 @@ async def unplaced_counts(conn: Connection, region: str | None, on: date) -> lis
         on,
         region,
     )
+    return [RegionCount(region=r["region"], n=r["n"]) for r in rows]
 
 
-async def provider_figures(conn: Connection, region: str, on: date) -> list[Record]:
+async def provider_figures(conn: Connection, region: str, on: date) -> list[ProviderFigure]:
     """Every provider of a region known on a date (including those serving nobody) with its
     status, places and recipients served then."""
-    return await conn.fetch(
+    rows = await conn.fetch(
         f"""
         WITH {_LICENSES_ON}, {_COVERING}
         SELECT l.license_number, p.bin, p.name, l.legal_form, l.status,
@@ -1214,8 +1673,19 @@ async def provider_figures(conn: Connection, region: str, on: date) -> list[Reco
         region,
     )
 
-
-# Waiting list and offers
+    # Waiting list and offers
+    return [
+        ProviderFigure(
+            license_number=r["license_number"],
+            bin=r["bin"],
+            name=r["name"],
+            legal_form=r["legal_form"],
+            status=r["status"],
+            places=r["places"],
+            recipients=r["recipients"],
+        )
+        for r in rows
+    ]
 
 
 async def lock_places(conn: Connection, regions: Iterable[str]) -> None:
@@ -1275,7 +1745,195 @@ _WAITING_COLUMNS = """
 """
 
 
-async def insert_waiting(conn: Connection, values: dict[str, Any]) -> str:
+@dataclass(frozen=True)
+class WaitingRequest:
+    """A request on a waiting line (waiting or closed), with its recipient's contacts opened."""
+
+    request_id: str
+    iin: str
+    region: str
+    form: str
+    category: str
+    preferred_bins: list[str]
+    disrupted: bool
+    child: bool
+    group_one: bool
+    asked_on: date
+    reason: str | None
+    status: str
+    closed_on: date | None
+    closed_reason: str | None
+    enrollment_id: str | None
+    created_at: datetime
+    full_name: str
+    birth_date: date
+    language: str
+    phone: str | None
+    email: str | None
+    guardian_name: str | None
+    guardian_phone: str | None
+    guardian_email: str | None
+
+    @property
+    def contact(self) -> RecipientContact:
+        return RecipientContact(
+            full_name=self.full_name,
+            birth_date=self.birth_date,
+            language=self.language,
+            phone=self.phone,
+            email=self.email,
+            guardian_name=self.guardian_name,
+            guardian_phone=self.guardian_phone,
+            guardian_email=self.guardian_email,
+        )
+
+
+def _waiting(row: Record) -> WaitingRequest:
+    birth_date = cipher().open_date(row["birth_date"], column="birth_date")
+    assert birth_date is not None
+    return WaitingRequest(
+        request_id=row["request_id"],
+        iin=_required_text(row, "iin"),
+        region=row["region"],
+        form=row["form"],
+        category=row["category"],
+        preferred_bins=list(row["preferred_bins"]),
+        disrupted=row["disrupted"],
+        child=row["child"],
+        group_one=row["group_one"],
+        asked_on=row["asked_on"],
+        reason=row["reason"],
+        status=row["status"],
+        closed_on=row["closed_on"],
+        closed_reason=row["closed_reason"],
+        enrollment_id=row["enrollment_id"],
+        created_at=row["created_at"],
+        full_name=_required_text(row, "full_name"),
+        birth_date=birth_date,
+        language=row["language"],
+        phone=_opened_text(row, "phone"),
+        email=_opened_text(row, "email"),
+        guardian_name=_opened_text(row, "guardian_name"),
+        guardian_phone=_opened_text(row, "guardian_phone"),
+        guardian_email=_opened_text(row, "guardian_email"),
+    )
+
+
+@dataclass(frozen=True)
+class HeldOffer:
+    """The open offer holding a place for a waiting request."""
+
+    offer_id: str
+    license_number: str
+    site_id: str
+    made_on: date
+    expires_on: date
+    provider_name: str
+
+
+@dataclass(frozen=True)
+class WaitingEntry:
+    """A waiting request with its place in its line and the line's length (None: closed)."""
+
+    request: WaitingRequest
+    position: int | None
+    waiting: int | None
+    offer: HeldOffer | None
+
+
+@dataclass(frozen=True)
+class WaitingCandidate:
+    """A waiting request without an open offer and the sites offered to it before."""
+
+    request: WaitingRequest
+    offered_before: list[str]  # license number / site id
+
+
+@dataclass(frozen=True)
+class NewWaitingRequest:
+    id: uuid.UUID
+    iin: str
+    region: str
+    form: str
+    category: str
+    preferred_bins: list[str]
+    disrupted: bool
+    child: bool
+    group_one: bool
+    asked_on: date
+    reason: str | None
+    from_enrollment: str | None
+
+
+@dataclass(frozen=True)
+class OpenRequest:
+    request_id: str
+    disrupted: bool
+
+
+@dataclass(frozen=True)
+class OpenOffer:
+    offer_id: str
+    license_number: str
+    site_id: str
+
+
+@dataclass(frozen=True)
+class OfferInRegion:
+    offer_id: str
+    region: str
+
+
+@dataclass(frozen=True)
+class FreeSite:
+    """A listed site of an active license with a free place (`free` None: no limit)."""
+
+    license_number: str
+    site_id: str
+    address: str
+    bin: str
+    name: str
+    free: int | None
+    forms: list[str]
+    categories: list[str]
+
+
+@dataclass(frozen=True)
+class OfferRow:
+    """An offer of a place to a waiting request, with the request."""
+
+    offer_id: str
+    license_number: str
+    site_id: str
+    made_on: date
+    expires_on: date
+    offer_status: str
+    offer_closed_on: date | None
+    offer_enrollment_id: str | None
+    site_address: str
+    provider_bin: str
+    provider_name: str
+    request: WaitingRequest
+
+
+def _offer(row: Record) -> OfferRow:
+    return OfferRow(
+        offer_id=row["offer_id"],
+        license_number=row["license_number"],
+        site_id=row["site_id"],
+        made_on=row["made_on"],
+        expires_on=row["expires_on"],
+        offer_status=row["offer_status"],
+        offer_closed_on=row["offer_closed_on"],
+        offer_enrollment_id=row["offer_enrollment_id"],
+        site_address=row["site_address"],
+        provider_bin=row["provider_bin"],
+        provider_name=row["provider_name"],
+        request=_waiting(row),
+    )
+
+
+async def insert_waiting(conn: Connection, new: NewWaitingRequest) -> str:
     await conn.execute(
         """
         INSERT INTO waiting_requests (id, iin_index, iin, region, form, category,
@@ -1283,21 +1941,21 @@ async def insert_waiting(conn: Connection, values: dict[str, Any]) -> str:
                                       reason, from_enrollment)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
         """,
-        values["id"],
-        iin_index(values["iin"]),
-        cipher().seal(values["iin"], column="iin"),
-        values["region"],
-        values["form"],
-        values["category"],
-        values["preferred_bins"],
-        values["disrupted"],
-        values["child"],
-        values["group_one"],
-        values["asked_on"],
-        values["reason"],
-        values["from_enrollment"],
+        new.id,
+        iin_index(new.iin),
+        cipher().seal(new.iin, column="iin"),
+        new.region,
+        new.form,
+        new.category,
+        new.preferred_bins,
+        new.disrupted,
+        new.child,
+        new.group_one,
+        new.asked_on,
+        new.reason,
+        new.from_enrollment,
     )
-    return str(values["id"])
+    return str(new.id)
 
 
 async def providers_of_subtype(
@@ -1325,13 +1983,14 @@ async def waiting_of(conn: Connection, iin: str) -> list[str]:
     return [r["id"] for r in rows]
 
 
-async def waiting_for_form(conn: Connection, iin: str, form: str) -> Record | None:
-    return await conn.fetchrow(
+async def waiting_for_form(conn: Connection, iin: str, form: str) -> OpenRequest | None:
+    row = await conn.fetchrow(
         "SELECT id::text AS request_id, disrupted FROM waiting_requests"
         " WHERE iin_index = $1 AND form = $2 AND status = 'waiting'",
         iin_index(iin),
         form,
     )
+    return OpenRequest(row["request_id"], row["disrupted"]) if row is not None else None
 
 
 async def waiting_requests(
@@ -1344,7 +2003,7 @@ async def waiting_requests(
     category: str | None = None,
     after: tuple[str, str, int] | None = None,
     limit: int = 1,
-) -> list[dict[str, Any]]:
+) -> list[WaitingEntry]:
     """Waiting requests with their place in their line (region, form, category) and the
     line's length, in line order; one request by id (waiting or closed: a closed one has no
     position), or a page of the waiting ones of a region after (form, category, position)."""
@@ -1388,7 +2047,24 @@ async def waiting_requests(
         after[2] if after else None,
         limit,
     )
-    return _all_opened(rows)
+    return [
+        WaitingEntry(
+            request=_waiting(r),
+            position=r["position"],
+            waiting=r["waiting"],
+            offer=HeldOffer(
+                offer_id=r["offer_id"],
+                license_number=r["offer_license"],
+                site_id=r["offer_site"],
+                made_on=r["offer_made_on"],
+                expires_on=r["offer_expires_on"],
+                provider_name=r["offer_provider_name"],
+            )
+            if r["offer_id"]
+            else None,
+        )
+        for r in rows
+    ]
 
 
 async def close_waiting(
@@ -1422,10 +2098,10 @@ async def waiting_from_enrollments(conn: Connection, enrollment_ids: Sequence[st
     return [r["id"] for r in rows]
 
 
-async def free_sites(conn: Connection, region: str) -> list[Record]:
+async def free_sites(conn: Connection, region: str) -> list[FreeSite]:
     """Listed sites of active licenses in a region with a free place (places less occupied
     places less open offers; NULL: no limit), and the subtypes each covers."""
-    return await conn.fetch(
+    rows = await conn.fetch(
         """
         SELECT s.license_number, s.site_id, s.address, p.bin, p.name, s.free_places AS free,
                array_agg(t.form) AS forms, array_agg(t.category) AS categories
@@ -1439,11 +2115,24 @@ async def free_sites(conn: Connection, region: str) -> list[Record]:
         """,
         region,
     )
+    return [
+        FreeSite(
+            license_number=r["license_number"],
+            site_id=r["site_id"],
+            address=r["address"],
+            bin=r["bin"],
+            name=r["name"],
+            free=r["free"],
+            forms=list(r["forms"]),
+            categories=list(r["categories"]),
+        )
+        for r in rows
+    ]
 
 
 async def waiting_candidates(
     conn: Connection, region: str, weights: dict[str, int]
-) -> list[dict[str, Any]]:
+) -> list[WaitingCandidate]:
     """The region's waiting requests without an open offer, in line order, with the sites
     offered to them before (not offered again) and their contacts."""
     rows = await conn.fetch(
@@ -1460,7 +2149,7 @@ async def waiting_candidates(
         *_weights(weights),
         region,
     )
-    return _all_opened(rows)
+    return [WaitingCandidate(_waiting(r), list(r["offered_before"])) for r in rows]
 
 
 async def insert_offers(
@@ -1487,18 +2176,19 @@ _OFFER = f"""
 """  # noqa: S608 (constant SQL fragments, no input)
 
 
-async def get_offer(conn: Connection, offer_id: str) -> dict[str, Any] | None:
-    return _opened(await conn.fetchrow(_OFFER + " WHERE o.id = $1::uuid", offer_id))
+async def get_offer(conn: Connection, offer_id: str) -> OfferRow | None:
+    row = await conn.fetchrow(_OFFER + " WHERE o.id = $1::uuid", offer_id)
+    return _offer(row) if row is not None else None
 
 
-async def offers_by_ids(conn: Connection, offer_ids: Sequence[str]) -> list[dict[str, Any]]:
+async def offers_by_ids(conn: Connection, offer_ids: Sequence[str]) -> list[OfferRow]:
     rows = await conn.fetch(_OFFER + " WHERE o.id = ANY($1::uuid[]) ORDER BY o.id", offer_ids)
-    return _all_opened(rows)
+    return [_offer(r) for r in rows]
 
 
 async def list_offers(
     conn: Connection, *, region: str | None, status: str | None, after: str | None, limit: int
-) -> list[dict[str, Any]]:
+) -> list[OfferRow]:
     rows = await conn.fetch(
         _OFFER
         + " WHERE ($1::text IS NULL OR w.region = $1) AND ($2::text IS NULL OR o.status = $2)"
@@ -1508,7 +2198,7 @@ async def list_offers(
         after,
         limit,
     )
-    return _all_opened(rows)
+    return [_offer(r) for r in rows]
 
 
 async def close_offers(
@@ -1531,12 +2221,15 @@ async def close_offers(
     return sorted(r["id"] for r in rows)
 
 
-async def open_offer_of(conn: Connection, request_id: str) -> Record | None:
-    return await conn.fetchrow(
+async def open_offer_of(conn: Connection, request_id: str) -> OpenOffer | None:
+    row = await conn.fetchrow(
         "SELECT id::text AS offer_id, license_number, site_id FROM offers"
         " WHERE request_id = $1::uuid AND status = 'open'",
         request_id,
     )
+    if row is None:
+        return None
+    return OpenOffer(row["offer_id"], row["license_number"], row["site_id"])
 
 
 async def open_offers_where(
@@ -1545,10 +2238,10 @@ async def open_offers_where(
     license_number: str | None = None,
     request_ids: Sequence[str] | None = None,
     due_before: date | None = None,
-) -> list[Record]:
+) -> list[OfferInRegion]:
     """Open offers at a license's sites that are no longer open to placements (license not
     active, site not listed), of some requests, or whose hold ended before a day."""
-    return await conn.fetch(
+    rows = await conn.fetch(
         """
         SELECT o.id::text AS offer_id, w.region FROM offers o
         JOIN waiting_requests w ON w.id = o.request_id
@@ -1565,9 +2258,10 @@ async def open_offers_where(
         list(request_ids) if request_ids is not None else None,
         due_before,
     )
+    return [OfferInRegion(r["offer_id"], r["region"]) for r in rows]
 
 
-async def stale_disruptions(conn: Connection, *, disrupted_by: date) -> list[dict[str, Any]]:
+async def stale_disruptions(conn: Connection, *, disrupted_by: date) -> list[AffectedEnrollment]:
     """Disrupted enrollments of place-taking forms since a day or earlier whose recipient is
     not waiting for that form yet: the disruption nobody resolved in time."""
     rows = await conn.fetch(
@@ -1582,7 +2276,7 @@ async def stale_disruptions(conn: Connection, *, disrupted_by: date) -> list[dic
         """,  # noqa: S608 (a constant column list, no input)
         disrupted_by,
     )
-    return _all_opened(rows)
+    return [_affected(r) for r in rows]
 
 
 async def stale_disruption_regions(conn: Connection, *, disrupted_by: date) -> list[str]:
@@ -1593,10 +2287,10 @@ async def stale_disruption_regions(conn: Connection, *, disrupted_by: date) -> l
     return [r["region"] for r in rows]
 
 
-async def waiting_figures(conn: Connection, region: str | None, on: date) -> list[Record]:
+async def waiting_figures(conn: Connection, region: str | None, on: date) -> list[WaitingFigure]:
     """Recipients waiting on a day and the median of their days waited, per line (region,
     form, category), per region and for all (region NULL), from the requests' dates."""
-    return await conn.fetch(
+    rows = await conn.fetch(
         """
         SELECT region, form, category, count(*)::integer AS n,
                percentile_cont(0.5) WITHIN GROUP (ORDER BY ($2::date - asked_on)) AS median_days,
@@ -1611,8 +2305,19 @@ async def waiting_figures(conn: Connection, region: str | None, on: date) -> lis
         on,
     )
 
-
-# Gauges
+    # Gauges
+    return [
+        WaitingFigure(
+            region=r["region"],
+            form=r["form"],
+            category=r["category"],
+            n=r["n"],
+            median_days=r["median_days"],
+            overall=r["overall"],
+            whole_region=r["whole_region"],
+        )
+        for r in rows
+    ]
 
 
 async def enrollments_by_status(conn: Connection) -> list[tuple[dict[str, str], float]]:
