@@ -18,7 +18,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import yaml
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -153,14 +153,17 @@ class FieldCipher:
         # Unit separators cannot occur in the values; None is told apart from "".
         return self.blind_index("\x1f".join("\x00" if v is None else v for v in values))
 
-    def open_fields(
+    def open_fields(  # type: ignore[explicit-any]
         self,
         row: "Record | Mapping[str, object]",
         *,
         text: Iterable[str] = (),
         dates: Iterable[str] = (),
-    ) -> dict[str, object]:
+    ) -> dict[str, Any]:
         """A row as a dict with the named sealed fields opened (those present)."""
+        # Typed as the row it copies: asyncpg gives a Record's values as `Any`, and the store
+        # reads them into its typed records field by field; `object` would only move a cast
+        # to every one of those reads.
         out = dict(row.items())
         # A sealed column is bytea: asyncpg hands it over as bytes (or None).
         for name in text:
