@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 from ssu_common import (
     Connection,
+    Json,
     Problem,
     audit,
     current_correlation_id,
@@ -71,7 +72,7 @@ class BillingError(DomainError):
         *,
         field: str | None = None,
         kind: ProblemKind | None = None,
-        **extra: object,
+        **extra: Json,
     ) -> None:
         super().__init__(detail, field=field, kind=kind or general(status), **extra)
 
