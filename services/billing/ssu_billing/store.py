@@ -1545,6 +1545,9 @@ async def load_run_inputs(
     """Fill the transaction's input tables (months, licenses, tariffs, attendance) of a run."""
     # Sized for a national month; local to the run's transaction.
     await conn.execute("SET LOCAL work_mem = '128MB'")
+    # Compiling the run's statements (their estimates are large, so PostgreSQL would) costs more
+    # than it saves: 1.3 s of 23.7 s at 300,000 recipients, in the same place every time.
+    await conn.execute("SET LOCAL jit = off")
     await conn.execute(_RUN_MONTHS, [period_start, *months])
     await conn.execute(_RUN_LICENSES)
     await conn.execute(_RUN_TARIFFS, year)
