@@ -14,13 +14,20 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, TypeAlias, TypeVar
 
 import httpx
 import typer
 from ssu_contracts import make_bin, make_iin
 
 from ssu_cli.settings import CliSettings
+
+T = TypeVar("T")
+
+# A JSON document the demo sends or reads back, used by key: the services validate every field
+# it sends, and a key the demo gets wrong fails it at that call (`check`), which is all a seeder
+# needs; typing each document would restate the services' schemas here.
+Document: TypeAlias = dict[str, Any]  # type: ignore[explicit-any]
 
 REGION = "630000000"
 YEAR_ISSUED = date(2025, 7, 1)
@@ -103,7 +110,7 @@ class Provider:
     profile: Profile
     places: int | None
     number: str = ""
-    sites: list[dict[str, Any]] = field(default_factory=list)
+    sites: list[Document] = field(default_factory=list)
 
 
 def sized(profile: Profile, rng: random.Random) -> int | None:
@@ -118,7 +125,7 @@ def days_in(month: date) -> int:
     return ((month.replace(day=28) + timedelta(days=4)).replace(day=1) - month).days
 
 
-def application(p: Provider, legal_form: str, rng: random.Random) -> dict[str, Any]:
+def application(p: Provider, legal_form: str, rng: random.Random) -> Document:
     site_count = 2 if p.places and p.places >= 45 else 1
     address, kato = PLACES[rng.randrange(len(PLACES))]
     sites = [
@@ -177,17 +184,17 @@ async def refuse_small_centres(http: httpx.AsyncClient, lic: str, rng: random.Ra
         )
 
 
-async def gather_limited(jobs: list[Callable[[], Awaitable[Any]]], limit: int = 8) -> list[Any]:
+async def gather_limited(jobs: list[Callable[[], Awaitable[T]]], limit: int = 8) -> list[T]:
     semaphore = asyncio.Semaphore(limit)
 
-    async def run(job: Callable[[], Awaitable[Any]]) -> Any:
+    async def run(job: Callable[[], Awaitable[T]]) -> T:
         async with semaphore:
             return await job()
 
     return await asyncio.gather(*(run(j) for j in jobs))
 
 
-def check(r: httpx.Response, *ok: int) -> dict[str, Any]:
+def check(r: httpx.Response, *ok: int) -> Document:
     if r.status_code not in (ok or (200, 201)):
         raise RuntimeError(f"{r.request.method} {r.request.url} -> {r.status_code}: {r.text[:500]}")
     return dict(r.json()) if r.content else {}
@@ -323,9 +330,9 @@ async def seed(settings: CliSettings, *, recipients: int = 2000, seed_value: int
         )
 
 
-async def finished_run(http: httpx.AsyncClient, bil: str, run_id: str) -> dict[str, Any]:
+async def finished_run(http: httpx.AsyncClient, bil: str, run_id: str) -> Document:
     """The billing run once the service has billed it (completed or failed)."""
-    run: dict[str, Any] = {}
+    run: Document = {}
 
     async def finished() -> bool:
         nonlocal run
@@ -347,7 +354,7 @@ async def wait_until(
         await asyncio.sleep(0.5)
 
 
-def person(rng: random.Random, serial: int, category: str) -> dict[str, Any]:
+def person(rng: random.Random, serial: int, category: str) -> dict[str, str]:
     born = {
         "child_disability": date(2010, 1, 1) + timedelta(days=rng.randrange(365 * 12)),
         "elderly": date(1938, 1, 1) + timedelta(days=rng.randrange(365 * 22)),
@@ -390,9 +397,9 @@ async def enroll(
     month: date,
     count: int,
     rng: random.Random,
-) -> list[dict[str, Any]]:
+) -> list[Document]:
     """Register recipients by CSV import, then enroll each with a provider of their kind."""
-    slots: list[tuple[Provider, dict[str, Any], str, str]] = []
+    slots: list[tuple[Provider, Document, str, str]] = []
     for p in providers:
         for form, category in p.profile.subtypes:
             for site in p.sites:
@@ -417,7 +424,7 @@ async def enroll(
     if result["rejected"]:
         typer.echo(f"demo: {result['rejected']} recipients rejected: {result['errors'][:3]}")
 
-    async def one(p: Provider, site: dict[str, Any], form: str, who: dict[str, Any]) -> Any:
+    async def one(p: Provider, site: Document, form: str, who: dict[str, str]) -> Document | None:
         start = month if rng.random() < 0.8 else month + timedelta(days=rng.randrange(1, 20))
         r = await http.post(
             f"{reg}/v1/enrollments",
@@ -441,7 +448,7 @@ async def enroll(
 async def report_attendance(
     http: httpx.AsyncClient,
     bil: str,
-    enrollments: list[dict[str, Any]],
+    enrollments: list[Document],
     month: date,
     rng: random.Random,
 ) -> None:

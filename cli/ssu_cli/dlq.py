@@ -2,9 +2,9 @@
 
 import json
 from dataclasses import dataclass
-from typing import Any
 
 import aio_pika
+from aio_pika.abc import HeadersType
 from ssu_common import REASON_HEADER, connect_first, dlq_name, queue_name
 
 
@@ -18,14 +18,14 @@ class DeadLetter:
 
 
 def _describe(message: aio_pika.abc.AbstractIncomingMessage) -> DeadLetter:
-    headers: dict[str, Any] = dict(message.headers or {})
+    headers: HeadersType = dict(message.headers or {})
     reason = headers.get(REASON_HEADER)
     routing_key = headers.get("x-ssu-original-routing-key")
     if reason is None:
         # Dead-lettered by the broker itself (delivery limit reached), not by our consumer.
         deaths = headers.get("x-death") or [{}]
         death = deaths[0] if isinstance(deaths, list) and deaths else {}
-        reason = f"broker: {death.get('reason', 'unknown')}" if isinstance(death, dict) else "?"
+        reason = f"broker: {death.get('reason', 'unknown')!s}" if isinstance(death, dict) else "?"
         keys = death.get("routing-keys") if isinstance(death, dict) else None
         routing_key = keys[0] if isinstance(keys, list) and keys else message.routing_key
     return DeadLetter(

@@ -10,12 +10,12 @@ import re
 import sys
 from collections.abc import Coroutine
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 import asyncpg
 import httpx
 import typer
-from ssu_common import outbox, seal
+from ssu_common import JsonObject, outbox, seal
 from ssu_common.messaging import declare_suite_topology
 from ssu_common.topology import CONSUMERS
 
@@ -44,6 +44,10 @@ for sub, name in (
 EXIT_FAILED, EXIT_PROBLEMS, EXIT_UNREACHABLE = 1, 3, 4
 T = TypeVar("T")
 
+# A JSON answer of a service or a report of ours, read by key (`body["status"]`, counts to add
+# up): the service's schema is the truth, and a key read wrong fails the command at that line.
+Answer: TypeAlias = dict[str, Any]  # type: ignore[explicit-any]
+
 
 class Service(StrEnum):
     licensing = "licensing"
@@ -52,7 +56,7 @@ class Service(StrEnum):
     notification = "notification"
 
 
-def run(coro: Coroutine[Any, Any, T]) -> T:
+def run(coro: Coroutine[object, object, T]) -> T:
     """Run a coroutine; turn an unreachable dependency into exit code 4 with a clear line."""
     try:
         return asyncio.run(coro)
@@ -100,8 +104,8 @@ def outbox_status(as_json: bool = False) -> None:
     """Unpublished events per service and the age of the oldest."""
     settings = CliSettings()
 
-    async def collect() -> dict[str, dict[str, Any]]:
-        result: dict[str, dict[str, Any]] = {}
+    async def collect() -> dict[str, Answer]:
+        result: dict[str, Answer] = {}
         for service in SERVICES:
             try:
                 conn = await asyncpg.connect(settings.database_url(service), timeout=5)
@@ -168,7 +172,7 @@ def topology_declare(delivery_limit: int = typer.Option(10, min=1)) -> None:
 BAR_WIDTH = 30
 
 
-def run_progress(label: str, body: dict[str, Any]) -> str:
+def run_progress(label: str, body: Answer) -> str:
     """One line of a billing run's progress, as GET /v1/runs/{id} reports it: a bar of the
     contracts invoiced of the run's contracts, and the phase the run is in."""
     progress = body.get("progress") or {}
@@ -213,10 +217,10 @@ def billing_run(
     # on a terminal the bar is redrawn in place; in a log, a line per change
     redraw = sys.stdout.isatty()
 
-    async def call() -> tuple[int, dict[str, Any]]:
+    async def call() -> tuple[int, Answer]:
         async with httpx.AsyncClient(timeout=60) as client:
             response = await client.post(f"{base}/v1/runs", json=body, headers=headers)
-            answer: dict[str, Any] = response.json()
+            answer: Answer = response.json()
             if response.status_code not in (200, 202):
                 return response.status_code, answer
             location, shown = response.headers["location"], ""
@@ -299,7 +303,7 @@ def keys_rotate(service: Service, pause: float = typer.Option(0.0, min=0.0)) -> 
     remove the old key. The service keeps serving throughout: it opens both keys."""
     settings = CliSettings()
 
-    async def rotate() -> dict[str, Any]:
+    async def rotate() -> JsonObject:
         async with httpx.AsyncClient(timeout=120) as client:
             total = 0
             while True:

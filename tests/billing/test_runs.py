@@ -72,7 +72,6 @@ async def _providers(
 async def test_a_poller_sees_the_run_queued_then_invoicing_then_done(svc: RunningService) -> None:
     region, year = "630000000", 2025
     world = await _providers(svc, region=region, year=year, days=[[1, 2], [3, 4, 5], [6]])
-    last_contract = world[-1][1]
     body = {"period": f"{year}-01", "region": region}
     # The worker is busy (this connection holds the runs' lock): the run waits, queued.
     holder = await asyncpg.connect(test_dsn("billing"))
@@ -91,21 +90,21 @@ async def test_a_poller_sees_the_run_queued_then_invoicing_then_done(svc: Runnin
             "started_at": None,
             "error": None,
         }
-        # Another transaction holds the last contract: the run's transaction stops at its
-        # invoice, with the others' invoices written, and a poller sees how far it is.
+        # Another transaction keeps invoice lines from being written: the run's transaction
+        # stops after its invoices, before their lines, and a poller sees it invoicing.
         await holder.execute("BEGIN")
-        await holder.execute("SELECT 1 FROM contracts WHERE number = $1 FOR UPDATE", last_contract)
+        await holder.execute("LOCK TABLE invoice_lines IN SHARE MODE")
         await holder.execute("SELECT pg_advisory_unlock(hashtextextended('ssu.billing.runs', 0))")
 
         async def invoicing() -> dict[str, Any] | None:
             got = await _get(svc, run_id)
-            return got if got["progress"]["done"] == 2 else None
+            return got if got["phase"] == "invoices" else None
 
         midway = await eventually(invoicing, timeout=30)
         assert {k: midway[k] for k in ("status", "phase", "progress", "finished_at")} == {
             "status": "running",
             "phase": "invoices",
-            "progress": {"done": 2, "total": 3},
+            "progress": {"done": 0, "total": 3},
             "finished_at": None,
         }
         assert midway["started_at"] is not None

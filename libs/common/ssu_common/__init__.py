@@ -21,6 +21,7 @@ from ssu_common.context import current_causation_id, current_correlation_id, wor
 from ssu_common.crypto import CipherError, FieldCipher, ServiceKeys, generate_key, load_keys
 from ssu_common.csvfiles import csv_text, read_csv_body, safe_cell
 from ssu_common.db import Connection, create_pool, ensure_database, migrate
+from ssu_common.jsontypes import Json, JsonObject
 from ssu_common.keyrotation import SealedTable, reseal_batch
 from ssu_common.logging import configure_logging, get_logger, mask_pii
 from ssu_common.metrics import DomainGauge, GaugeRows
@@ -42,6 +43,8 @@ __all__ = [
     "EventHandler",
     "FieldCipher",
     "GaugeRows",
+    "Json",
+    "JsonObject",
     "OutboxRelay",
     "PermanentError",
     "Principal",

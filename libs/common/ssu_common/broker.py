@@ -10,7 +10,7 @@ before any service publishes (`declare_suite_topology`).
 import asyncio
 import logging
 import random
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import aio_pika
 from faststream.rabbit import (
@@ -63,7 +63,7 @@ def service_queue(service: str, *, delivery_limit: int | None) -> RabbitQueue:
     )
 
 
-def dead_letter_policy(service: str, *, delivery_limit: int) -> dict[str, Any]:
+def dead_letter_policy(service: str, *, delivery_limit: int) -> dict[str, str | int]:
     """The policy definition that replaces the queue arguments (`rabbitmqctl set_policy`)."""
     return {
         "dead-letter-exchange": DEAD_LETTER_EXCHANGE.name,
@@ -89,7 +89,7 @@ def _failover_connection(addresses: list[str]) -> type[aio_pika.RobustConnection
     class FailoverConnection(aio_pika.RobustConnection):
         ADDRESSES: ClassVar[tuple[URL, ...]] = tuple(URL(a) for a in addresses)
 
-        def __init__(self, url: URL, loop: asyncio.AbstractEventLoop | None = None, **kw: Any):
+        def __init__(self, url: URL, loop: asyncio.AbstractEventLoop | None = None, **kw: object):
             super().__init__(url, loop, **kw)
             self._turn = random.randrange(len(self.ADDRESSES))
 

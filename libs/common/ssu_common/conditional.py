@@ -14,10 +14,10 @@ checks), as without `If-Match`.
 
 import base64
 import hashlib
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ssu_common.jsontypes import OpenApiDocument
 from ssu_common.problems import Problem
 
 PUBLIC_MAX_AGE = 60
@@ -36,8 +36,9 @@ class PreconditionFailed(Problem):
             412,
             detail,
             errors=[{"field": "header.if-match", "message": detail}],
-            **({"current_etag": current} if current else {}),
         )
+        if current:
+            self.extensions["current_etag"] = current
 
 
 def etag_of(body: bytes) -> str:
@@ -149,7 +150,7 @@ class Conditional:
             not in (b"if-match", b"if-none-match", b"content-length", b"content-type",
                     b"idempotency-key")
         ]  # fmt: skip
-        inner: dict[str, Any] = {
+        inner: Scope = {
             **scope,
             "method": "GET",
             "path": resource,
@@ -174,7 +175,7 @@ class Conditional:
         return status, etag_of(b"".join(chunks)) if status == 200 else None
 
 
-def document_conditional(openapi: dict[str, Any]) -> dict[str, Any]:
+def document_conditional(openapi: OpenApiDocument) -> OpenApiDocument:
     """GETs answer an `ETag` and take `If-None-Match`; writes take `If-Match`; a 201 names
     its `Location`."""
     if_none_match = {

@@ -14,8 +14,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+from aio_pika.abc import HeadersType
 from faststream import AckPolicy
 from faststream.rabbit import RabbitBroker, RabbitMessage
+from opentelemetry.context import Context
 from pydantic import ValidationError
 from ssu_contracts import Envelope, Event, parse_data
 
@@ -37,7 +39,11 @@ class PermanentError(Exception):
     """A message that can never succeed (a domain rule refuses it): dead-lettered at once."""
 
 
-EventHandler = Callable[[Connection, Envelope, Any], Awaitable[None]]
+# A handler takes its own event class (`data: LicenseSuspendedV1`); a callable is contravariant
+# in its arguments, so `Event` here would refuse every such handler, and a dict keyed by event
+# class cannot pair each key with its handler's type. The consumer passes the class the
+# envelope's type names (`parse_data`), so the pairing holds at run time.
+EventHandler = Callable[[Connection, Envelope, Any], Awaitable[None]]  # type: ignore[explicit-any]
 
 
 async def _the_message_itself(message: RabbitMessage) -> RabbitMessage:
@@ -88,7 +94,7 @@ class _Work:
     envelope: Envelope
     data: Event
     handler: EventHandler
-    trace: tracing.Context | None = None
+    trace: Context | None = None
 
 
 @dataclass
@@ -318,7 +324,7 @@ class Consumer:
 
     async def _dead_letter(self, message: RabbitMessage, reason: str) -> None:
         raw = message.raw_message
-        headers: dict[str, Any] = dict(raw.headers or {})
+        headers: HeadersType = dict(raw.headers or {})
         headers.update(
             {
                 REASON_HEADER: reason[:1000],

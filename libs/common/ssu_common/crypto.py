@@ -18,11 +18,14 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import yaml
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import BaseModel, ConfigDict, field_validator
+
+if TYPE_CHECKING:
+    from asyncpg import Record
 
 VERSION = 1
 NONCE_BYTES = 12
@@ -150,17 +153,25 @@ class FieldCipher:
         # Unit separators cannot occur in the values; None is told apart from "".
         return self.blind_index("\x1f".join("\x00" if v is None else v for v in values))
 
-    def open_fields(
-        self, row: Mapping[str, Any], *, text: Iterable[str] = (), dates: Iterable[str] = ()
+    def open_fields(  # type: ignore[explicit-any]
+        self,
+        row: "Record | Mapping[str, object]",
+        *,
+        text: Iterable[str] = (),
+        dates: Iterable[str] = (),
     ) -> dict[str, Any]:
         """A row as a dict with the named sealed fields opened (those present)."""
+        # Typed as the row it copies: asyncpg gives a Record's values as `Any`, and the store
+        # reads them into its typed records field by field; `object` would only move a cast
+        # to every one of those reads.
         out = dict(row.items())
+        # A sealed column is bytea: asyncpg hands it over as bytes (or None).
         for name in text:
             if name in out:
-                out[name] = self.open(out[name], column=name)
+                out[name] = self.open(cast("bytes | None", out[name]), column=name)
         for name in dates:
             if name in out:
-                out[name] = self.open_date(out[name], column=name)
+                out[name] = self.open_date(cast("bytes | None", out[name]), column=name)
         return out
 
     @staticmethod

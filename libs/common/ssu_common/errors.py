@@ -12,7 +12,9 @@ status (`/problems/not-found`, `/problems/conflict`, ...), never `about:blank`.
 """
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
+
+from ssu_common.jsontypes import Json
 
 Language = Literal["kk", "ru", "en"]
 Disposition = Literal["dead_letter", "retry"]
@@ -220,14 +222,14 @@ class DomainError(Exception):
         *,
         field: str | None = None,
         kind: ProblemKind | None = None,
-        **extra: Any,
+        **extra: Json,
     ) -> None:
         self.texts = detail if isinstance(detail, Texts) else Texts(detail, detail, detail)
         super().__init__(self.texts.en)
         self.kind: ProblemKind = kind or self.KIND or GENERAL[422]
         self.detail = self.texts.en
         self.field = field
-        self.extra = extra
+        self.extra: dict[str, Json] = extra
 
     @property
     def status(self) -> int:

@@ -15,11 +15,12 @@ import json
 import re
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
 import asyncpg
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ssu_common.db import Connection
+from ssu_common.jsontypes import OpenApiDocument
 from ssu_common.problems import Problem
 
 HEADER = b"idempotency-key"
@@ -200,7 +201,7 @@ async def _replay(stored: asyncpg.Record, send: Send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def document_idempotency(openapi: dict[str, Any]) -> dict[str, Any]:
+def document_idempotency(openapi: OpenApiDocument) -> OpenApiDocument:
     """Every `/v1` POST takes the optional `Idempotency-Key` header."""
     parameter = {
         "name": "Idempotency-Key",
@@ -218,7 +219,7 @@ def document_idempotency(openapi: dict[str, Any]) -> dict[str, Any]:
     return openapi
 
 
-async def prune(conn: asyncpg.Connection, *, older_than: timedelta = KEEP_FOR) -> int:
+async def prune(conn: Connection, *, older_than: timedelta = KEEP_FOR) -> int:
     """Forget keys older than `older_than` (24 hours); how many went."""
     result = await conn.execute(
         "DELETE FROM idempotency_keys WHERE created_at < clock_timestamp() - $1::interval",

@@ -24,8 +24,8 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from ssu_common.jsontypes import JsonObject
 from ssu_common.topology import CONSUMERS, DEAD_LETTER_EXCHANGE_NAME, EVENTS_EXCHANGE_NAME
 
 # Every service of the suite has an identity: each that publishes, and each consumer of
@@ -115,14 +115,16 @@ def password_hash(password: str, *, salt: bytes) -> str:
     return base64.b64encode(salt + hashlib.sha256(salt + password.encode()).digest()).decode()
 
 
-def definitions(vhost: str, passwords: dict[str, str] | None = None) -> dict[str, Any]:
+def definitions(vhost: str, passwords: dict[str, str] | None = None) -> dict[str, list[JsonObject]]:
     """A RabbitMQ definitions document with the users, permissions and topic permissions.
 
     Passwords default to the development ones; the salt is derived from the user name so the
     committed development file is reproducible.
     """
     passwords = passwords or {}
-    users, grants, topic_grants = [], [], []
+    users: list[JsonObject] = []
+    grants: list[JsonObject] = []
+    topic_grants: list[JsonObject] = []
     for p in all_permissions():
         password = passwords.get(p.user, dev_password(p.user))
         salt = hashlib.sha256(p.user.encode()).digest()[:4]

@@ -3,10 +3,9 @@
 import logging
 import re
 import sys
-from collections.abc import MutableMapping
-from typing import Any
 
 import structlog
+from structlog.typing import EventDict, FilteringBoundLogger, Processor, WrappedLogger
 
 # An IIN's digits 5-6 are the birth day (01-31), a BIN's 5th digit is 4, 5 or 6: masking only
 # 12-digit numbers whose 5th digit is 0-3 hides people and keeps organisations readable.
@@ -27,7 +26,7 @@ def mask_pii(text: str) -> str:
     return _PHONE.sub(r"+7*******\1", text)
 
 
-def _mask_value(value: Any) -> Any:
+def _mask_value(value: object) -> object:
     if isinstance(value, str):
         return mask_pii(value)
     if isinstance(value, dict):
@@ -39,17 +38,13 @@ def _mask_value(value: Any) -> Any:
     return value
 
 
-def _mask_processor(
-    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
-) -> MutableMapping[str, Any]:
+def _mask_processor(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
     for key, value in list(event_dict.items()):
         event_dict[key] = _mask_value(value)
     return event_dict
 
 
-def _drop_color_message(
-    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
-) -> MutableMapping[str, Any]:
+def _drop_color_message(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
     # uvicorn passes an ANSI-coloured copy of its message as `extra`; the JSON has the plain one.
     event_dict.pop("color_message", None)
     return event_dict
@@ -73,7 +68,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     formatter cost more than half of each line (bench/http.py, py-spy). Libraries' lines still
     come through the standard library, and both are masked the same way.
     """
-    shared: list[Any] = [
+    shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -117,6 +112,8 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     structlog.contextvars.bind_contextvars(service=service)
 
 
-def get_logger(name: str | None = None) -> Any:
+def get_logger(name: str | None = None) -> FilteringBoundLogger:
     """A structlog logger; bound context (service, correlation id, event id) is merged in."""
-    return structlog.get_logger(name)
+    # `make_filtering_bound_logger` is the wrapper class, configured or by structlog's default.
+    logger: FilteringBoundLogger = structlog.get_logger(name)
+    return logger

@@ -11,14 +11,13 @@ variables set here (correlation id, actor) are the app's without copying.
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
 
 from starlette.datastructures import Headers
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ssu_common import audit, tracing
-from ssu_common.auth import ApiKeys, bearer_token, identify
+from ssu_common.auth import ApiKeys, Principal, bearer_token, identify
 from ssu_common.context import work_context
 from ssu_common.logging import get_logger
 from ssu_common.metrics import Metrics
@@ -146,7 +145,8 @@ class Observe:
         label = method if method in METHODS else "other"
         self.metrics.http_latency.labels(self.service, label, route).observe(elapsed)
         self.metrics.http_requests.labels(self.service, label, route, str(status)).inc()
-        principal: Any = scope.get("state", {}).get("principal")
+        # Set by `authorize` on the request's state (auth.py), absent on an anonymous call.
+        principal: Principal | None = scope.get("state", {}).get("principal")
         client = scope.get("client")
         # The access line (uvicorn's own is off): the route template, never the path, which can
         # hold an IIN.

@@ -1,6 +1,6 @@
 """RFC 9457 problem details for every error an API returns."""
 
-from typing import Any
+from collections.abc import Sequence
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -16,6 +16,7 @@ from ssu_common.errors import (
     general,
     language_of,
 )
+from ssu_common.jsontypes import Json, JsonObject, OpenApiDocument
 from ssu_common.logging import get_logger
 
 log = get_logger(__name__)
@@ -48,7 +49,7 @@ class Problem(Exception):
         title: str | None = None,
         type_: str | None = None,
         headers: dict[str, str] | None = None,
-        **extensions: Any,
+        **extensions: Json,
     ) -> None:
         super().__init__(detail)
         self.headers = headers
@@ -56,7 +57,7 @@ class Problem(Exception):
         self.detail = detail
         self.title = title
         self.type = type_
-        self.extensions = extensions
+        self.extensions: JsonObject = extensions
 
     def response(self, instance: str, language: Language = "en") -> JSONResponse:
         """This problem as an `application/problem+json` response about `instance`."""
@@ -86,12 +87,12 @@ def problem_response(
     instance: str | None = None,
     headers: dict[str, str] | None = None,
     language: Language = "en",
-    **extensions: Any,
+    **extensions: Json,
 ) -> JSONResponse:
     """A problem body; without a type of its own, the general kind of its status (errors.py),
     whose title is given in the language asked for."""
     kind = KINDS.get(type_.removeprefix("/problems/")) if type_ else general(status)
-    body: dict[str, Any] = {
+    body: JsonObject = {
         "type": type_ or (kind.type if kind else "about:blank"),
         "title": title or (kind.title.pick(language) if kind else _TITLES.get(status, "Error")),
         "status": status,
@@ -108,7 +109,7 @@ def domain_problem(exc: DomainError, *, instance: str, language: Language) -> JS
     """A domain refusal answered once for HTTP: its kind's type and title, `detail` in the
     language asked for, the field at fault in `errors`."""
     detail = exc.texts.pick(language)
-    extensions: dict[str, Any] = dict(exc.extra)
+    extensions: JsonObject = dict(exc.extra)
     if exc.field:
         extensions["errors"] = [{"field": exc.field, "message": detail}]
     return problem_response(
@@ -117,6 +118,7 @@ def domain_problem(exc: DomainError, *, instance: str, language: Language) -> JS
         title=exc.kind.title.pick(language),
         type_=exc.kind.type,
         instance=instance,
+        headers=None,
         language=language,
         **extensions,
     )
@@ -126,7 +128,7 @@ def _language(request: Request) -> Language:
     return language_of(request.headers.get("accept-language"))
 
 
-def _field_of(loc: tuple[Any, ...] | list[Any]) -> str:
+def _field_of(loc: Sequence[int | str]) -> str:
     parts = [str(p) for p in loc]
     # "body" alone names the whole document (malformed JSON); otherwise drop the prefix.
     if len(parts) > 1 and parts[0] in {"body", "query", "path", "header"}:
@@ -145,15 +147,14 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {
-                "field": _field_of(e.get("loc", ())),
-                "message": e.get("msg", "invalid"),
-                "type": e.get("type", "value_error"),
-            }
+        found = [
+            (_field_of(e.get("loc", ())), e.get("msg", "invalid"), e.get("type", "value_error"))
             for e in exc.errors()
         ]
-        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+        errors: list[Json] = [
+            {"field": field, "message": message, "type": type_} for field, message, type_ in found
+        ]
+        detail = "; ".join(f"{field}: {message}" for field, message, _ in found[:5])
         return problem_response(
             422, detail, instance=request.url.path, language=_language(request), errors=errors
         )
@@ -176,7 +177,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
 
 
-PROBLEM_SCHEMA: dict[str, Any] = {
+PROBLEM_SCHEMA: JsonObject = {
     "title": "Problem",
     "description": "RFC 9457 problem details; `errors` names each field at fault.",
     "type": "object",
@@ -204,7 +205,7 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 }
 
 
-def _example(kind: ProblemKind) -> dict[str, Any]:
+def _example(kind: ProblemKind) -> JsonObject:
     return {
         "summary": kind.title.en,
         "value": {
@@ -216,24 +217,24 @@ def _example(kind: ProblemKind) -> dict[str, Any]:
     }
 
 
-def refusals(*kinds: ProblemKind) -> dict[int | str, dict[str, Any]]:
+def refusals(*kinds: ProblemKind) -> dict[int | str, JsonObject]:
     """The `responses=` of a route that may refuse with these kinds: one response per status,
     each kind an example under it, so a generated client and its reader see every problem type
     the operation answers (`document_problems` adds the schema and the general 401/403/404)."""
-    by_status: dict[int | str, dict[str, Any]] = {}
+    descriptions: dict[int, str] = {}
+    examples: dict[int, JsonObject] = {}
     for k in kinds:
-        response = by_status.get(k.status)
-        if response is None:
-            by_status[k.status] = {"description": k.title.en, "examples": {k.slug: _example(k)}}
+        if k.status in descriptions:
+            descriptions[k.status] = f"{descriptions[k.status]}; {k.title.en}"
         else:
-            response["description"] = f"{response['description']}; {k.title.en}"
-            response["examples"][k.slug] = _example(k)
+            descriptions[k.status], examples[k.status] = k.title.en, {}
+        examples[k.status][k.slug] = _example(k)
     return {
         status: {
-            "description": response["description"],
-            "content": {PROBLEM_JSON: {"examples": response["examples"]}},
+            "description": description,
+            "content": {PROBLEM_JSON: {"examples": examples[status]}},
         }
-        for status, response in by_status.items()
+        for status, description in descriptions.items()
     }
 
 
@@ -241,7 +242,7 @@ def refusals(*kinds: ProblemKind) -> dict[int | str, dict[str, Any]]:
 _FASTAPI_INVALID = {"$ref": "#/components/schemas/HTTPValidationError"}
 
 
-def _answers_other_body(response: dict[str, Any]) -> bool:
+def _answers_other_body(response: OpenApiDocument) -> bool:
     """An error response that declares a body of its own (the report of `/health/ready`'s 503),
     not a problem."""
     return any(
@@ -250,7 +251,7 @@ def _answers_other_body(response: dict[str, Any]) -> bool:
     )
 
 
-def document_problems(openapi: dict[str, Any]) -> dict[str, Any]:
+def document_problems(openapi: OpenApiDocument) -> OpenApiDocument:
     """Describe every error response as what it is: `application/problem+json`, with the
     problem types it may carry as examples. An operation behind a key documents 401 and 403;
     one whose path names a resource documents 404."""
@@ -280,7 +281,7 @@ def document_problems(openapi: dict[str, Any]) -> dict[str, Any]:
                     general_kind = GENERAL.get(int(status)) if status.isdigit() else None
                     if not examples and general_kind is not None:
                         examples = {general_kind.slug: _example(general_kind)}
-                    body: dict[str, Any] = {"schema": ref}
+                    body: OpenApiDocument = {"schema": ref}
                     if examples:
                         body["examples"] = examples
                     response["content"] = {PROBLEM_JSON: body}

@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import uvicorn
@@ -18,7 +17,7 @@ from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 from faststream.rabbit import RabbitBroker
 from prometheus_client import Gauge
-from ssu_contracts import AUDIT_SEALED, AuditSealedV1, Envelope
+from ssu_contracts import AUDIT_SEALED, AuditSealedV1, Envelope, Event
 
 from ssu_common import audit, background, idempotency, inbox, outbox, seal, tracing
 from ssu_common.auth import ApiKeys
@@ -28,6 +27,7 @@ from ssu_common.consumer import Consumer, EventHandler
 from ssu_common.crypto import FieldCipher
 from ssu_common.db import Connection, connection, create_pool, ensure_database, migrate
 from ssu_common.idempotency import Idempotency, document_idempotency
+from ssu_common.jsontypes import OpenApiDocument
 from ssu_common.keyrotation import SealedTable
 from ssu_common.limits import BodyLimit
 from ssu_common.logging import configure_logging, get_logger
@@ -44,7 +44,7 @@ __all__ = ["BackgroundJob", "Readiness", "ServiceRuntime", "connection"]
 log = get_logger(__name__)
 
 
-BackgroundJob = Callable[["ServiceRuntime"], Coroutine[Any, Any, None]]
+BackgroundJob = Callable[["ServiceRuntime"], Coroutine[object, object, None]]
 
 
 @dataclass(frozen=True)
@@ -181,7 +181,7 @@ class ServiceRuntime:
         if self.handlers:
             self.consumer = Consumer(
                 service=self.service,
-                pool=self._pool,
+                pool=self.pool,
                 broker=self.broker,
                 handlers=self.handlers,
                 on_outcome=self._count_event,
@@ -195,7 +195,7 @@ class ServiceRuntime:
         if self.consumer is not None:
             self._tasks.append(asyncio.create_task(self.consumer.run(), name="consumer"))
         self.relay = outbox.OutboxRelay(
-            pool=self._pool,
+            pool=self.pool,
             dsn=self.settings.database_url,
             publish=OutboxPublisher(
                 self.broker,
@@ -243,7 +243,7 @@ class ServiceRuntime:
         async with self.pool.acquire() as conn:
             return await seal.seal_once(conn, service=self.service, signer=self.signer)
 
-    async def _keep_head_copy(self, conn: Connection, envelope: Envelope, data: Any) -> None:
+    async def _keep_head_copy(self, conn: Connection, envelope: Envelope, data: Event) -> None:
         assert isinstance(data, AuditSealedV1)
         if data.service != envelope.type.split(".", 1)[0]:
             raise seal.ForgedHead(f"a {envelope.type} event carries a head of {data.service}")
@@ -392,7 +392,7 @@ class ServiceRuntime:
         )
         generate = app.openapi
 
-        def openapi() -> dict[str, Any]:
+        def openapi() -> OpenApiDocument:
             if app.openapi_schema is None:
                 # Problems last: it gives every error response, whoever added it, its body.
                 app.openapi_schema = document_problems(
@@ -465,7 +465,7 @@ class ServiceRuntime:
 
 
 def _then(first: EventHandler, second: EventHandler) -> EventHandler:
-    async def both(conn: Connection, envelope: Envelope, data: Any) -> None:
+    async def both(conn: Connection, envelope: Envelope, data: Event) -> None:
         await first(conn, envelope, data)
         await second(conn, envelope, data)
 

@@ -15,11 +15,18 @@ worker runs apart from the receive callback).
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING
 
 from opentelemetry import context, trace
 from opentelemetry.context import Context
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import Link, SpanKind, TraceState
+from opentelemetry.util.types import Attributes, AttributeValue
+
+if TYPE_CHECKING:
+    # The SDK is loaded only by a process that exports (`configure`).
+    from fastapi import FastAPI
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 _PROPAGATOR = TraceContextTextMapPropagator()
@@ -28,7 +35,7 @@ _TRACER_NAME = "ssu"
 
 class _State:
     enabled = False
-    provider: Any = None
+    provider: "TracerProvider | None" = None
 
 
 def enabled() -> bool:
@@ -64,9 +71,9 @@ def configure(service: str, endpoint: str | None) -> bool:
             trace_id: int,
             name: str,
             kind: SpanKind | None = None,
-            attributes: Any = None,
-            links: Any = None,
-            trace_state: Any = None,
+            attributes: Attributes = None,
+            links: Sequence[Link] | None = None,
+            trace_state: TraceState | None = None,
         ) -> SamplingResult:
             if attributes and ("db.system" in attributes or "db.system.name" in attributes):
                 return SamplingResult(Decision.DROP)
@@ -93,7 +100,7 @@ def configure(service: str, endpoint: str | None) -> bool:
     return True
 
 
-def _masking(exporter: Any) -> Any:
+def _masking(exporter: "SpanExporter") -> "SpanExporter":
     """An exporter that masks IINs, phones and emails in span names, attributes and events
     before they leave the process, as the logs do: a server span's `url.path` holds
     `/v1/recipients/<iin>`, a recorded exception the database's `Key (iin)=(...)`."""
@@ -102,7 +109,7 @@ def _masking(exporter: Any) -> Any:
 
     from ssu_common.logging import mask_pii
 
-    def clean(attributes: Any) -> dict[str, Any]:
+    def clean(attributes: Attributes) -> dict[str, AttributeValue]:
         return {
             key: mask_pii(value) if isinstance(value, str) else value
             for key, value in (attributes or {}).items()
@@ -137,7 +144,7 @@ def _masking(exporter: Any) -> Any:
     return Masking()
 
 
-def instrument_app(app: Any, *, excluded: Sequence[str]) -> None:
+def instrument_app(app: "FastAPI", *, excluded: Sequence[str]) -> None:
     """Server spans for a FastAPI app (probes and scrapes left out)."""
     if not _State.enabled:
         return
@@ -154,7 +161,7 @@ def instrument_app(app: Any, *, excluded: Sequence[str]) -> None:
 
 def flush() -> None:
     """Export what is buffered (the process is stopping)."""
-    if _State.enabled:
+    if _State.provider is not None:
         _State.provider.force_flush(timeout_millis=5000)
 
 

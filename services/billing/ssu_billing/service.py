@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 from ssu_common import (
     Connection,
+    Json,
     Problem,
     audit,
     current_correlation_id,
@@ -71,7 +72,7 @@ class BillingError(DomainError):
         *,
         field: str | None = None,
         kind: ProblemKind | None = None,
-        **extra: object,
+        **extra: Json,
     ) -> None:
         super().__init__(detail, field=field, kind=kind or general(status), **extra)
 
@@ -818,12 +819,14 @@ async def _run_billing(*, conn: Connection, pool: asyncpg.Pool, run: store.Run) 
             conn, blocking=run.blocking_rules, unconfirmed_share=run.unconfirmed_share
         )
         checks_seconds = time.perf_counter() - checks_started
-        invoices: list[store.IssuedInvoice] = []
+        await _progress(pool, run_id, "invoices", done=0, total=total)
+        invoices = await store.issue_invoices(conn, run_id=run_id, period=period)
         batch = max(1, -(-total // INVOICE_BATCHES))
         for start in range(0, total, batch):
-            await _progress(pool, run_id, "invoices", done=start, total=total)
-            invoices += await store.issue_invoices(
-                conn, run_id=run_id, period=period, contracts=contracts[start : start + batch]
+            if start:
+                await _progress(pool, run_id, "invoices", done=start, total=total)
+            await store.write_invoice_lines(
+                conn, period=period, contracts=contracts[start : start + batch]
             )
         counts = await store.unbilled_counts(
             conn, period_start=month.first, year=month.first.year, region=region

@@ -98,7 +98,10 @@ def _encode_cursor(seq: int, kind: str = "d") -> str:
 
 
 # The shape of each list's cursor (decode_cursor validates it).
-_CURSORS: dict[str, object] = {"d": tuple[Literal["d"], Seq], "s": tuple[Literal["s"], Seq]}
+_CURSORS: dict[str, type[tuple[str, int]]] = {
+    "d": tuple[Literal["d"], Seq],
+    "s": tuple[Literal["s"], Seq],
+}
 
 
 def _decode_cursor(cursor: str | None, kind: str = "d") -> int:

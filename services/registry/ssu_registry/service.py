@@ -14,6 +14,7 @@ from typing import Literal, TypeAlias, TypedDict
 from ssu_common import Connection, audit, current_correlation_id, emit, emit_many, get_logger
 from ssu_common.audit import Aggregate
 from ssu_common.errors import DomainError, ProblemKind, Texts, general
+from ssu_common.jsontypes import Json
 from ssu_contracts import (
     Addressee,
     Alternative,
@@ -58,7 +59,7 @@ class RegistryError(DomainError):
         *,
         field: str | None = None,
         kind: ProblemKind | None = None,
-        **extra: object,
+        **extra: Json,
     ):
         super().__init__(detail, field=field, kind=kind or general(status), **extra)
 
