@@ -354,6 +354,9 @@ class ServiceRuntime:
             lifespan=lifespan,
             static_url="/docs/assets",
             generate_unique_id_function=operation_id,
+            # One schema per model, not an -Input and an -Output of the same title: a client
+            # generator names its classes by title and drops answers whose titles collide.
+            separate_input_output_schemas=False,
         )
         app.state.runtime = self
         app.state.api_keys = ApiKeys.load(self.settings.api_keys_file)

@@ -295,7 +295,7 @@ class PublicSite(BaseModel):
     address: str | None = Field(description="null for a shelter: its address is never public")
 
 
-class Site(BaseModel):
+class LicenseSite(BaseModel):
     """A site with its address, for keys with `licensing:read`."""
 
     site_id: str
@@ -346,7 +346,7 @@ class PublicLicense(_LicenseFacts):
 class License(_LicenseFacts):
     """A license with its sites' addresses, for keys with `licensing:read`."""
 
-    sites: list[Site]
+    sites: list[LicenseSite]
 
 
 class LicenseSummary(_LicenseFacts):
