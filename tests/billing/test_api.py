@@ -267,6 +267,7 @@ async def test_four_eyes_payment_register_and_reconciliation(svc: RunningService
     assert r.json()["detail"] == (
         "four eyes: the client that started the run cannot approve its invoices"
     )
+    assert r.json()["type"] == "/problems/run-four-eyes"
     r = await svc.client.post(f"/v1/runs/{started['id']}/approve", headers=EAST)
     assert r.status_code == 403  # no billing:approve scope
     r = await svc.client.post(f"/v1/runs/{started['id']}/approve", headers=APPROVER)
@@ -530,6 +531,16 @@ async def test_a_national_run_bills_what_regional_runs_have_not(svc: RunningServ
     assert r.status_code == 409
     assert r.json()["detail"] == (
         f"{period} was billed by a national run, which covered region {regions[1]}"
+    )
+    assert r.json()["type"] == "/problems/month-billed-nationally"
+    r = await svc.client.post(
+        "/v1/runs",
+        headers={**ADMIN, "Accept-Language": "kk"},
+        json={"period": period, "region": regions[1]},
+    )
+    assert (r.json()["title"], r.json()["detail"]) == (
+        "Ұлттық есептеумен есептелген",
+        f"{period} ұлттық есептеумен есептелді, ол {regions[1]} өңірін де қамтыды",
     )
 
 

@@ -152,6 +152,10 @@ def test_each_example_is_an_answer_of_its_schema(model: type[BaseModel]) -> None
         ),
         ("/v1/confirmations/answer", "post", "410", {"confirmation-expired"}),
         ("/v1/confirmations/answer", "post", "429", {"confirmation-locked"}),
+        ("/v1/runs", "post", "403", {"run-other-region"}),
+        ("/v1/runs", "post", "409", {"month-billed-nationally", "months-out-of-order"}),
+        ("/v1/runs/{run_id}/approve", "post", "403", {"run-four-eyes"}),
+        ("/v1/runs/{run_id}/approve", "post", "409", {"run-not-completed"}),
     ],
 )
 def test_routes_declare_the_kinds_they_refuse_with(
@@ -166,7 +170,7 @@ def test_routes_declare_the_kinds_they_refuse_with(
 
 def test_billing_kinds_are_registered_with_three_languages() -> None:
     kinds = [value for value in vars(domain).values() if value in KINDS.values()]
-    assert len(kinds) == 12
+    assert len(kinds) == 16
     for kind in kinds:
         assert KINDS[kind.slug] is kind
         for texts in (kind.title, kind.explanation):

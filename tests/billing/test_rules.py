@@ -387,7 +387,7 @@ async def test_months_are_billed_in_order_per_region(svc: RunningService) -> Non
         r = await svc.client.post(
             "/v1/runs", headers=ADMIN, json={"period": period, "region": region}
         )
-        assert r.status_code == 409
+        assert (r.status_code, r.json()["type"]) == (409, "/problems/months-out-of-order")
         assert r.json()["errors"] == [
             {"field": "period", "message": f"{message}: months are billed in order"}
         ]

@@ -203,8 +203,9 @@ async def test_a_failed_run_says_why_and_the_month_runs_again(svc: RunningServic
     r = await svc.client.get("/v1/invoices", headers=ADMIN, params={"provider": bin_})
     assert r.json()["items"] == []
     r = await svc.client.post(f"/v1/runs/{january['id']}/approve", headers=APPROVER)
-    assert (r.status_code, r.json()["detail"]) == (
+    assert (r.status_code, r.json()["type"], r.json()["detail"]) == (
         409,
+        "/problems/run-not-completed",
         "the run is failed: only a completed run's invoices are approved",
     )
     # the month runs again, as a new run; the failed one stays as it was

@@ -1344,7 +1344,9 @@ _LOCATION = {
             "model": RunOut,
             "headers": _LOCATION,
         },
-        409: {"description": "The month breaks the order of runs, or a national run covered it"},
+        **refusals(
+            domain.RUN_OTHER_REGION, domain.MONTH_BILLED_NATIONALLY, domain.MONTHS_OUT_OF_ORDER
+        ),
     },
 )
 async def post_run(
@@ -1375,7 +1377,7 @@ async def get_run(run_id: str, principal: Read, conn: Conn) -> RunOut:
 @router.post(
     "/runs/{run_id}/approve",
     response_model=RunOut,
-    responses={409: {"description": "The run is not completed (queued, running or failed)"}},
+    responses=refusals(domain.RUN_FOUR_EYES, domain.RUN_NOT_COMPLETED),
 )
 async def approve_run(run_id: str, principal: Approve, conn: Conn) -> RunOut:
     """Approve a completed run's invoices: a second person, not the one that started it."""

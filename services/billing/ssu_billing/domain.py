@@ -511,6 +511,58 @@ RUN_FOUR_EYES = kind(
         "`started_by` называет его. Решает другой человек.",
     ),
 )
+RUN_OTHER_REGION = kind(
+    "run-other-region",
+    403,
+    title=Texts("Another region's run", "Басқа өңірдің есептеуі", "Расчёт другого региона"),
+    explanation=Texts(
+        "A regional key runs billing for its own region only; a national run needs a national key.",
+        "Өңірлік кілт тек өз өңірінің есептеуін іске қосады; ұлттық есептеуге ұлттық кілт қажет.",
+        "Региональный ключ запускает расчёт только своего региона; для национального расчёта "
+        "нужен национальный ключ.",
+    ),
+)
+MONTH_BILLED_NATIONALLY = kind(
+    "month-billed-nationally",
+    409,
+    title=Texts(
+        "Billed by a national run",
+        "Ұлттық есептеумен есептелген",
+        "Рассчитано национальным расчётом",
+    ),
+    explanation=Texts(
+        "A national run of the month covered every region, this one too: there is nothing left "
+        "to bill for it.",
+        "Айдың ұлттық есептеуі барлық өңірді, осы өңірді де қамтыды: есептейтін ештеңе қалмады.",
+        "Национальный расчёт месяца охватил все регионы, и этот тоже: рассчитывать нечего.",
+    ),
+)
+MONTHS_OUT_OF_ORDER = kind(
+    "months-out-of-order",
+    409,
+    title=Texts("Months in order", "Айлар ретімен", "Месяцы по порядку"),
+    explanation=Texts(
+        "Months are billed in order, per region: run the earlier month first; a later month "
+        "already billed is corrected by the next run's adjustments instead.",
+        "Айлар әр өңір бойынша ретімен есептеледі: алдымен ертерек айды есептеңіз; кейінгі ай "
+        "есептеліп қойса, оны келесі есептеудің түзетулері түзейді.",
+        "Месяцы рассчитываются по порядку в каждом регионе: сначала более ранний месяц; если "
+        "более поздний уже рассчитан, его исправят корректировки следующего расчёта.",
+    ),
+)
+RUN_NOT_COMPLETED = kind(
+    "run-not-completed",
+    409,
+    title=Texts("Run not completed", "Есептеу аяқталмаған", "Расчёт не завершён"),
+    explanation=Texts(
+        "Only a completed run has invoices to approve; `run_status` says where it is (queued, "
+        "running, failed).",
+        "Тек аяқталған есептеудің бекітетін шоттары бар; `run_status` оның күйін айтады "
+        "(кезекте, орындалуда, сәтсіз).",
+        "Счета для утверждения есть только у завершённого расчёта; `run_status` говорит, где "
+        "он (в очереди, выполняется, неудачен).",
+    ),
+)
 INVOICE_LINE_NOT_HELD = kind(
     "invoice-line-not-held",
     409,

@@ -655,9 +655,14 @@ def run_scope(*, requested: str | None, key_region: str | None) -> str | None:
     if key_region is None:
         return requested
     if requested is not None and requested != key_region:
-        raise Problem(
+        raise BillingError(
             403,
-            f"a key of region {key_region} runs billing for region {key_region} only",
+            Texts(
+                f"a key of region {key_region} runs billing for region {key_region} only",
+                f"{key_region} өңірінің кілті тек {key_region} өңірінің есептеуін іске қосады",
+                f"ключ региона {key_region} запускает расчёт только региона {key_region}",
+            ),
+            kind=domain.RUN_OTHER_REGION,
             errors=[{"field": "region", "message": f"not the key's region {key_region}"}],
         )
     return key_region
@@ -685,9 +690,14 @@ async def accept_run(
         if existing is not None:
             return RunOutcome(run=existing, repeated=True)
         if region is not None and await store.get_run_by_period(conn, period, None):
-            raise Problem(
+            raise BillingError(
                 409,
-                f"{period} was billed by a national run, which covered region {region}",
+                Texts(
+                    f"{period} was billed by a national run, which covered region {region}",
+                    f"{period} ұлттық есептеумен есептелді, ол {region} өңірін де қамтыды",
+                    f"{period} рассчитан национальным расчётом, который охватил регион {region}",
+                ),
+                kind=domain.MONTH_BILLED_NATIONALLY,
                 period=period,
             )
         out_of_order = domain.run_out_of_order(
@@ -696,9 +706,14 @@ async def accept_run(
             held=await store.runs_of_year(conn, month.first.year),
         )
         if out_of_order is not None:
-            raise Problem(
+            raise BillingError(
                 409,
-                out_of_order,
+                Texts(
+                    out_of_order,
+                    f"{period}: айлар ретімен есептеледі ({out_of_order})",
+                    f"{period}: месяцы рассчитываются по порядку ({out_of_order})",
+                ),
+                kind=domain.MONTHS_OUT_OF_ORDER,
                 errors=[{"field": "period", "message": out_of_order}],
             )
         run = await store.insert_run(
@@ -931,15 +946,25 @@ async def approve_run(
         if run is None or (region_scope is not None and run.region != region_scope):
             raise Problem(404, "no such billing run")
         if same_person(run.started_by, approver):
-            raise Problem(
+            raise BillingError(
                 403,
-                "four eyes: the client that started the run cannot approve its invoices",
+                Texts(
+                    "four eyes: the client that started the run cannot approve its invoices",
+                    "төрт көз: есептеуді бастаған клиент оның шоттарын бекіте алмайды",
+                    "четыре глаза: клиент, запустивший расчёт, не утверждает его счета",
+                ),
+                kind=domain.RUN_FOUR_EYES,
                 started_by=run.started_by,
             )
         if run.status != "completed":
-            raise Problem(
+            raise BillingError(
                 409,
-                f"the run is {run.status}: only a completed run's invoices are approved",
+                Texts(
+                    f"the run is {run.status}: only a completed run's invoices are approved",
+                    f"есептеу күйі {run.status}: тек аяқталған есептеудің шоттары бекітіледі",
+                    f"расчёт в состоянии {run.status}: утверждаются только счета завершённого",
+                ),
+                kind=domain.RUN_NOT_COMPLETED,
                 run_status=run.status,
             )
         if run.approved_by is not None:
