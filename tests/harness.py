@@ -430,8 +430,10 @@ class TcpProxy:
 # hashes, bytea printed as hex) is not an IIN, however its checksum falls (a CI run once met a
 # digest holding the valid-looking "881009175355").
 _IIN_LIKE = re.compile(r"(?<![0-9A-Za-z])\d{12}(?![0-9A-Za-z])")
+# A phone stands alone too: not the decimals of a number (a span's float attribute once gave
+# "…0.87343677042" in a CI run, read as 8 734 367 70 42).
 _PHONE_LIKE = re.compile(
-    r"(?<![\w*])(?:\+?7|8)[\s(-]*7\d{2}[\s)-]*\d{3}[\s-]*\d{2}[\s-]*\d{2}(?!\d)"
+    r"(?<![\w*.])(?:\+?7|8)[\s(-]*7\d{2}[\s)-]*\d{3}[\s-]*\d{2}[\s-]*\d{2}(?!\d)"
 )
 _EMAIL_LIKE = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 
