@@ -7,7 +7,7 @@ import json
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal, TypeAlias, TypedDict
 
@@ -67,20 +67,6 @@ class RegistryError(DomainError):
 class NotFound(RegistryError):
     def __init__(self, detail: str) -> None:
         super().__init__(404, detail)
-
-
-def recipient_contact(r: store.RecipientRow) -> domain.RecipientContact:
-    """How a recipient (or their guardian) is reached."""
-    return domain.RecipientContact(
-        full_name=r.full_name,
-        birth_date=r.birth_date,
-        language=r.language,
-        phone=r.phone,
-        email=r.email,
-        guardian_name=r.guardian_name,
-        guardian_phone=r.guardian_phone,
-        guardian_email=r.guardian_email,
-    )
 
 
 # Providers
@@ -381,20 +367,8 @@ WaitingEntry: TypeAlias = store.WaitingEntry
 OfferRow: TypeAlias = store.OfferRow
 
 
-_COMPARED = (
-    "full_name",
-    "birth_date",
-    "category",
-    "region",
-    "disability_group",
-    "language",
-    "phone",
-    "email",
-    "guardian_name",
-    "guardian_phone",
-    "guardian_email",
-    "guardian_iin",
-)
+# What a second registration of the same IIN must agree on: all it gives but the IIN.
+_COMPARED = tuple(f.name for f in fields(store.NewRecipient) if f.name != "iin")
 
 
 def _recipient(iin: str) -> Aggregate:
@@ -441,16 +415,7 @@ async def register_recipient(
             action="recipient.registered",
             reason=None,
         )
-        guardian = (
-            Guardian(
-                name=command.guardian_name,
-                phone=command.guardian_phone,
-                email=command.guardian_email,
-                iin=command.guardian_iin,
-            )
-            if command.guardian_name
-            else None
-        )
+        guardian = _guardian_of(command)
         await emit(
             conn,
             RecipientRegisteredV1(
@@ -540,21 +505,12 @@ async def list_recipients(
 
 
 # Fields a PATCH may change; a guardian is replaced (or removed) whole.
-UPDATABLE = (
-    "phone",
-    "email",
-    "category",
-    "disability_group",
-    "guardian_name",
-    "guardian_phone",
-    "guardian_email",
-    "guardian_iin",
-)
+UPDATABLE = store.UPDATABLE
 # Values of these fields are shown in the history only to keys with `registry:read-contacts`.
 CONTACT_FIELDS = frozenset({"phone", "email", "guardian_phone", "guardian_email", "guardian_iin"})
 
 
-def _guardian_of(row: RecipientRow) -> Guardian | None:
+def _guardian_of(row: RecipientRow | RegisterRecipient) -> Guardian | None:
     if not row.guardian_name:
         return None
     return Guardian(
@@ -580,23 +536,9 @@ class RecipientPatch:
     guardian_iin: str | None = None
 
     def applied_to(self, current: store.RecipientDetails) -> store.RecipientDetails:
-        given = self.given
-        return store.RecipientDetails(
-            phone=self.phone if "phone" in given else current.phone,
-            email=self.email if "email" in given else current.email,
-            category=(self.category if "category" in given and self.category else current.category),
-            disability_group=(
-                self.disability_group if "disability_group" in given else current.disability_group
-            ),
-            guardian_name=self.guardian_name if "guardian_name" in given else current.guardian_name,
-            guardian_phone=(
-                self.guardian_phone if "guardian_phone" in given else current.guardian_phone
-            ),
-            guardian_email=(
-                self.guardian_email if "guardian_email" in given else current.guardian_email
-            ),
-            guardian_iin=self.guardian_iin if "guardian_iin" in given else current.guardian_iin,
-        )
+        # A category is never cleared: null for it is refused before, and kept here.
+        given = [f for f in UPDATABLE if f in self.given and (f != "category" or self.category)]
+        return replace(current, **{f: getattr(self, f) for f in given})
 
 
 async def update_recipient(
@@ -913,7 +855,7 @@ async def enroll(
                     form=command.form,
                     category=category,
                     start_date=start_date,
-                    addressee=domain.addressee_for(recipient_contact(recipient), on=start_date),
+                    addressee=domain.addressee_for(recipient.contact, on=start_date),
                     seq=row.seq,
                 ),
                 str(row.id),
@@ -1731,7 +1673,7 @@ async def _join(
             position=row.position,
             waiting=row.waiting,
             reason=reason,
-            addressee=domain.addressee_for(recipient_contact(recipient), on=domain.today()),
+            addressee=domain.addressee_for(recipient.contact, on=domain.today()),
         ),
         subject=request_id,
     )
