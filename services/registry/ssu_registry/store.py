@@ -333,8 +333,9 @@ async def sites_of(conn: Connection, license_numbers: Sequence[str]) -> list[Sit
 # Recipients
 
 
-class _Reachable:
-    """A record carrying a recipient's contact fields (RecipientContact's, by the same names)."""
+@dataclass(frozen=True)
+class _Reachable(RecipientContact):
+    """A record carrying a recipient's contact fields (declared once, by RecipientContact)."""
 
     @property
     def contact(self) -> RecipientContact:
@@ -389,17 +390,9 @@ class RecipientRow(_Reachable):
 
     iin: str
     iin_index: bytes
-    full_name: str
-    birth_date: date
     category: str
     region: str
     disability_group: int | None
-    language: str
-    phone: str | None
-    email: str | None
-    guardian_name: str | None
-    guardian_phone: str | None
-    guardian_email: str | None
     guardian_iin: str | None
     registered_at: datetime
     status: str
@@ -950,14 +943,6 @@ class AffectedEnrollment(_Reachable):
     category: str
     start_date: date
     seq: int
-    full_name: str
-    birth_date: date
-    language: str
-    phone: str | None
-    email: str | None
-    guardian_name: str | None
-    guardian_phone: str | None
-    guardian_email: str | None
     end_date: date | None = None
     disrupted_on: date | None = None
     disability_group: int | None = None
@@ -1151,8 +1136,6 @@ class DisruptionRow(_Reachable):
 
     enrollment_id: str
     iin: str
-    full_name: str
-    birth_date: date
     region: str
     form: str
     category: str
@@ -1163,12 +1146,6 @@ class DisruptionRow(_Reachable):
     disrupted_on: date | None
     disruption_reason: str | None
     alternatives: str | None  # JSON text
-    language: str
-    phone: str | None
-    email: str | None
-    guardian_name: str | None
-    guardian_phone: str | None
-    guardian_email: str | None
     state: str
     unplaced_on: date | None
     end_reason: str | None
@@ -1738,14 +1715,6 @@ class WaitingRequest(_Reachable):
     closed_reason: str | None
     enrollment_id: str | None
     created_at: datetime
-    full_name: str
-    birth_date: date
-    language: str
-    phone: str | None
-    email: str | None
-    guardian_name: str | None
-    guardian_phone: str | None
-    guardian_email: str | None
 
 
 def _waiting(row: Record) -> WaitingRequest:
