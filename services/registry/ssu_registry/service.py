@@ -159,14 +159,9 @@ async def _disrupt(*, conn: Connection, event: LicenseEvent) -> None:
         events.append(
             (
                 EnrollmentDisruptedV1(
-                    enrollment_id=row.enrollment_id,
-                    iin=row.iin,
-                    provider_bin=row.provider_bin,
+                    **_placement(row),
                     provider_name=event.provider_name,
                     license_number=event.license_number,
-                    region=row.region,
-                    form=row.form,
-                    category=row.category,
                     disrupted_on=event.effective_date,
                     reason=reason,
                     alternatives=alternatives,
@@ -187,17 +182,34 @@ async def _disrupt(*, conn: Connection, event: LicenseEvent) -> None:
     log.info("enrollments.disrupted", license=event.license_number, count=len(events))
 
 
+class _Placement(TypedDict):
+    """What every event about an enrollment a license change moved says of it."""
+
+    enrollment_id: str
+    iin: str
+    provider_bin: str
+    region: str
+    form: str
+    category: str
+
+
+def _placement(row: store.AffectedEnrollment) -> _Placement:
+    return _Placement(
+        enrollment_id=row.enrollment_id,
+        iin=row.iin,
+        provider_bin=row.provider_bin,
+        region=row.region,
+        form=row.form,
+        category=row.category,
+    )
+
+
 async def _resume(*, conn: Connection, event: LicenseEvent) -> None:
     resumed = await store.resume_disrupted_enrollments(conn, license_number=event.license_number)
     events: list[tuple[Event, str | None]] = [
         (
             EnrollmentResumedV1(
-                enrollment_id=row.enrollment_id,
-                iin=row.iin,
-                provider_bin=row.provider_bin,
-                region=row.region,
-                form=row.form,
-                category=row.category,
+                **_placement(row),
                 resumed_on=event.effective_date,
                 addressee=domain.addressee_for(row.contact, on=event.effective_date),
                 seq=row.seq,
@@ -246,12 +258,7 @@ async def _end_all(*, conn: Connection, event: LicenseEvent) -> None:
         events.append(
             (
                 EnrollmentEndedV1(
-                    enrollment_id=row.enrollment_id,
-                    iin=row.iin,
-                    provider_bin=row.provider_bin,
-                    region=row.region,
-                    form=row.form,
-                    category=row.category,
+                    **_placement(row),
                     end_date=row.end_date,
                     reason=reason,
                     seq=row.seq - 1,
@@ -262,14 +269,9 @@ async def _end_all(*, conn: Connection, event: LicenseEvent) -> None:
         events.append(
             (
                 EnrollmentUnplacedV1(
-                    enrollment_id=row.enrollment_id,
-                    iin=row.iin,
-                    provider_bin=row.provider_bin,
+                    **_placement(row),
                     provider_name=event.provider_name,
                     license_number=event.license_number,
-                    region=row.region,
-                    form=row.form,
-                    category=row.category,
                     unplaced_on=event.effective_date,
                     reason=reason,
                     alternatives=alternatives,
