@@ -159,14 +159,8 @@ async def _disrupt(*, conn: Connection, event: LicenseEvent) -> None:
         events.append(
             (
                 EnrollmentDisruptedV1(
-                    **_placement(row),
-                    provider_name=event.provider_name,
-                    license_number=event.license_number,
+                    **_lost_place(row, event, reason=reason, alternatives=alternatives),
                     disrupted_on=event.effective_date,
-                    reason=reason,
-                    alternatives=alternatives,
-                    addressee=domain.addressee_for(row.contact, on=event.effective_date),
-                    seq=row.seq,
                 ),
                 row.enrollment_id,
             )
@@ -201,6 +195,36 @@ def _placement(row: store.AffectedEnrollment) -> _Placement:
         region=row.region,
         form=row.form,
         category=row.category,
+    )
+
+
+class _LostPlace(_Placement):
+    """What the events of a place lost (disrupted, unplaced) say alike: at which license,
+    why, the alternatives offered and whom they tell."""
+
+    provider_name: str
+    license_number: str
+    reason: str
+    alternatives: list[Alternative]
+    addressee: Addressee
+    seq: int
+
+
+def _lost_place(
+    row: store.AffectedEnrollment,
+    event: LicenseEvent,
+    *,
+    reason: str,
+    alternatives: list[Alternative],
+) -> _LostPlace:
+    return _LostPlace(
+        **_placement(row),
+        provider_name=event.provider_name,
+        license_number=event.license_number,
+        reason=reason,
+        alternatives=alternatives,
+        addressee=domain.addressee_for(row.contact, on=event.effective_date),
+        seq=row.seq,
     )
 
 
@@ -269,14 +293,8 @@ async def _end_all(*, conn: Connection, event: LicenseEvent) -> None:
         events.append(
             (
                 EnrollmentUnplacedV1(
-                    **_placement(row),
-                    provider_name=event.provider_name,
-                    license_number=event.license_number,
+                    **_lost_place(row, event, reason=reason, alternatives=alternatives),
                     unplaced_on=event.effective_date,
-                    reason=reason,
-                    alternatives=alternatives,
-                    addressee=domain.addressee_for(row.contact, on=event.effective_date),
-                    seq=row.seq,
                 ),
                 row.enrollment_id,
             )
