@@ -11,7 +11,7 @@ from ssu_common import Connection, FieldCipher, SealedTable
 from ssu_contracts import LicenseEvent
 from ssu_contracts.ids import region_of
 
-from ssu_registry.domain import ImportRecord, RecipientContact, normalised_name
+from ssu_registry.domain import IMPORT_COLUMNS, ImportRecord, RecipientContact, normalised_name
 
 Record = asyncpg.Record
 
@@ -1202,17 +1202,9 @@ async def list_disruptions(
 
 # Bulk import
 
+# A staged row: the ImportRecord (the file's columns and its line), then what _sealed_records adds.
 STAGING_COLUMNS = (
-    "iin",
-    "full_name",
-    "birth_date",
-    "category",
-    "region",
-    "disability_group",
-    "language",
-    "guardian_name",
-    "guardian_phone",
-    "guardian_email",
+    *IMPORT_COLUMNS,
     "line",
     "iin_index",
     "iin_sealed",
