@@ -7,7 +7,7 @@ import json
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal, TypeAlias, TypedDict
 
@@ -67,20 +67,6 @@ class RegistryError(DomainError):
 class NotFound(RegistryError):
     def __init__(self, detail: str) -> None:
         super().__init__(404, detail)
-
-
-def recipient_contact(r: store.RecipientRow) -> domain.RecipientContact:
-    """How a recipient (or their guardian) is reached."""
-    return domain.RecipientContact(
-        full_name=r.full_name,
-        birth_date=r.birth_date,
-        language=r.language,
-        phone=r.phone,
-        email=r.email,
-        guardian_name=r.guardian_name,
-        guardian_phone=r.guardian_phone,
-        guardian_email=r.guardian_email,
-    )
 
 
 # Providers
@@ -173,19 +159,8 @@ async def _disrupt(*, conn: Connection, event: LicenseEvent) -> None:
         events.append(
             (
                 EnrollmentDisruptedV1(
-                    enrollment_id=row.enrollment_id,
-                    iin=row.iin,
-                    provider_bin=row.provider_bin,
-                    provider_name=event.provider_name,
-                    license_number=event.license_number,
-                    region=row.region,
-                    form=row.form,
-                    category=row.category,
+                    **_lost_place(row, event, reason=reason, alternatives=alternatives),
                     disrupted_on=event.effective_date,
-                    reason=reason,
-                    alternatives=alternatives,
-                    addressee=domain.addressee_for(row.contact, on=event.effective_date),
-                    seq=row.seq,
                 ),
                 row.enrollment_id,
             )
@@ -201,17 +176,64 @@ async def _disrupt(*, conn: Connection, event: LicenseEvent) -> None:
     log.info("enrollments.disrupted", license=event.license_number, count=len(events))
 
 
+class _Placement(TypedDict):
+    """What every event about an enrollment a license change moved says of it."""
+
+    enrollment_id: str
+    iin: str
+    provider_bin: str
+    region: str
+    form: str
+    category: str
+
+
+def _placement(row: store.AffectedEnrollment) -> _Placement:
+    return _Placement(
+        enrollment_id=row.enrollment_id,
+        iin=row.iin,
+        provider_bin=row.provider_bin,
+        region=row.region,
+        form=row.form,
+        category=row.category,
+    )
+
+
+class _LostPlace(_Placement):
+    """What the events of a place lost (disrupted, unplaced) say alike: at which license,
+    why, the alternatives offered and whom they tell."""
+
+    provider_name: str
+    license_number: str
+    reason: str
+    alternatives: list[Alternative]
+    addressee: Addressee
+    seq: int
+
+
+def _lost_place(
+    row: store.AffectedEnrollment,
+    event: LicenseEvent,
+    *,
+    reason: str,
+    alternatives: list[Alternative],
+) -> _LostPlace:
+    return _LostPlace(
+        **_placement(row),
+        provider_name=event.provider_name,
+        license_number=event.license_number,
+        reason=reason,
+        alternatives=alternatives,
+        addressee=domain.addressee_for(row.contact, on=event.effective_date),
+        seq=row.seq,
+    )
+
+
 async def _resume(*, conn: Connection, event: LicenseEvent) -> None:
     resumed = await store.resume_disrupted_enrollments(conn, license_number=event.license_number)
     events: list[tuple[Event, str | None]] = [
         (
             EnrollmentResumedV1(
-                enrollment_id=row.enrollment_id,
-                iin=row.iin,
-                provider_bin=row.provider_bin,
-                region=row.region,
-                form=row.form,
-                category=row.category,
+                **_placement(row),
                 resumed_on=event.effective_date,
                 addressee=domain.addressee_for(row.contact, on=event.effective_date),
                 seq=row.seq,
@@ -260,12 +282,7 @@ async def _end_all(*, conn: Connection, event: LicenseEvent) -> None:
         events.append(
             (
                 EnrollmentEndedV1(
-                    enrollment_id=row.enrollment_id,
-                    iin=row.iin,
-                    provider_bin=row.provider_bin,
-                    region=row.region,
-                    form=row.form,
-                    category=row.category,
+                    **_placement(row),
                     end_date=row.end_date,
                     reason=reason,
                     seq=row.seq - 1,
@@ -276,19 +293,8 @@ async def _end_all(*, conn: Connection, event: LicenseEvent) -> None:
         events.append(
             (
                 EnrollmentUnplacedV1(
-                    enrollment_id=row.enrollment_id,
-                    iin=row.iin,
-                    provider_bin=row.provider_bin,
-                    provider_name=event.provider_name,
-                    license_number=event.license_number,
-                    region=row.region,
-                    form=row.form,
-                    category=row.category,
+                    **_lost_place(row, event, reason=reason, alternatives=alternatives),
                     unplaced_on=event.effective_date,
-                    reason=reason,
-                    alternatives=alternatives,
-                    addressee=domain.addressee_for(row.contact, on=event.effective_date),
-                    seq=row.seq,
                 ),
                 row.enrollment_id,
             )
@@ -381,20 +387,8 @@ WaitingEntry: TypeAlias = store.WaitingEntry
 OfferRow: TypeAlias = store.OfferRow
 
 
-_COMPARED = (
-    "full_name",
-    "birth_date",
-    "category",
-    "region",
-    "disability_group",
-    "language",
-    "phone",
-    "email",
-    "guardian_name",
-    "guardian_phone",
-    "guardian_email",
-    "guardian_iin",
-)
+# What a second registration of the same IIN must agree on: all it gives but the IIN.
+_COMPARED = tuple(f.name for f in fields(store.NewRecipient) if f.name != "iin")
 
 
 def _recipient(iin: str) -> Aggregate:
@@ -441,16 +435,7 @@ async def register_recipient(
             action="recipient.registered",
             reason=None,
         )
-        guardian = (
-            Guardian(
-                name=command.guardian_name,
-                phone=command.guardian_phone,
-                email=command.guardian_email,
-                iin=command.guardian_iin,
-            )
-            if command.guardian_name
-            else None
-        )
+        guardian = _guardian_of(command)
         await emit(
             conn,
             RecipientRegisteredV1(
@@ -540,21 +525,12 @@ async def list_recipients(
 
 
 # Fields a PATCH may change; a guardian is replaced (or removed) whole.
-UPDATABLE = (
-    "phone",
-    "email",
-    "category",
-    "disability_group",
-    "guardian_name",
-    "guardian_phone",
-    "guardian_email",
-    "guardian_iin",
-)
+UPDATABLE = store.UPDATABLE
 # Values of these fields are shown in the history only to keys with `registry:read-contacts`.
 CONTACT_FIELDS = frozenset({"phone", "email", "guardian_phone", "guardian_email", "guardian_iin"})
 
 
-def _guardian_of(row: RecipientRow) -> Guardian | None:
+def _guardian_of(row: RecipientRow | RegisterRecipient) -> Guardian | None:
     if not row.guardian_name:
         return None
     return Guardian(
@@ -580,23 +556,9 @@ class RecipientPatch:
     guardian_iin: str | None = None
 
     def applied_to(self, current: store.RecipientDetails) -> store.RecipientDetails:
-        given = self.given
-        return store.RecipientDetails(
-            phone=self.phone if "phone" in given else current.phone,
-            email=self.email if "email" in given else current.email,
-            category=(self.category if "category" in given and self.category else current.category),
-            disability_group=(
-                self.disability_group if "disability_group" in given else current.disability_group
-            ),
-            guardian_name=self.guardian_name if "guardian_name" in given else current.guardian_name,
-            guardian_phone=(
-                self.guardian_phone if "guardian_phone" in given else current.guardian_phone
-            ),
-            guardian_email=(
-                self.guardian_email if "guardian_email" in given else current.guardian_email
-            ),
-            guardian_iin=self.guardian_iin if "guardian_iin" in given else current.guardian_iin,
-        )
+        # A category is never cleared: null for it is refused before, and kept here.
+        given = [f for f in UPDATABLE if f in self.given and (f != "category" or self.category)]
+        return replace(current, **{f: getattr(self, f) for f in given})
 
 
 async def update_recipient(
@@ -913,7 +875,7 @@ async def enroll(
                     form=command.form,
                     category=category,
                     start_date=start_date,
-                    addressee=domain.addressee_for(recipient_contact(recipient), on=start_date),
+                    addressee=domain.addressee_for(recipient.contact, on=start_date),
                     seq=row.seq,
                 ),
                 str(row.id),
@@ -1731,7 +1693,7 @@ async def _join(
             position=row.position,
             waiting=row.waiting,
             reason=reason,
-            addressee=domain.addressee_for(recipient_contact(recipient), on=domain.today()),
+            addressee=domain.addressee_for(recipient.contact, on=domain.today()),
         ),
         subject=request_id,
     )

@@ -3,7 +3,7 @@
 import json
 import uuid
 from collections.abc import AsyncIterable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, date, datetime
 
 import asyncpg
@@ -11,28 +11,29 @@ from ssu_common import Connection, FieldCipher, SealedTable
 from ssu_contracts import LicenseEvent
 from ssu_contracts.ids import region_of
 
-from ssu_registry.domain import ImportRecord, RecipientContact, normalised_name
+from ssu_registry.domain import IMPORT_COLUMNS, ImportRecord, RecipientContact, normalised_name
 
 Record = asyncpg.Record
 
 # A recipient's personal fields are sealed (ssu_common.crypto); the IIN is looked up and
-# joined by its blind index `iin_index`. Rows leave this module with the fields opened.
+# joined by its blind index `iin_index`. Rows leave this module with the fields opened. The one
+# list of them: what is sealed on writing is what is opened on reading.
+PERSONAL_COLUMNS = (
+    "iin",
+    "full_name",
+    "birth_date",
+    "phone",
+    "email",
+    "guardian_name",
+    "guardian_phone",
+    "guardian_email",
+    "guardian_iin",
+)
 SEALED = (
     SealedTable(
         "recipients",
         ("iin_index", "bytea"),
-        (
-            "iin",
-            "full_name",
-            "birth_date",
-            "phone",
-            "email",
-            "guardian_name",
-            "guardian_phone",
-            "guardian_email",
-            "guardian_iin",
-            "search_name",
-        ),
+        (*PERSONAL_COLUMNS, "search_name"),
         {"iin_index": "iin", "name_index": "search_name"},
     ),
     SealedTable("enrollments", ("id", "uuid"), ("iin", "alternatives"), {"iin_index": "iin"}),
@@ -333,6 +334,20 @@ async def sites_of(conn: Connection, license_numbers: Sequence[str]) -> list[Sit
 
 
 @dataclass(frozen=True)
+class _Reachable(RecipientContact):
+    """A record carrying a recipient's contact fields (declared once, by RecipientContact)."""
+
+    @property
+    def contact(self) -> RecipientContact:
+        return RecipientContact(**{f: getattr(self, f) for f in CONTACT_COLUMNS})
+
+
+CONTACT_COLUMNS = tuple(f.name for f in fields(RecipientContact))
+# The same columns as a select list of the recipients table aliased `r`.
+_CONTACT_SELECT = ", ".join(f"r.{c}" for c in CONTACT_COLUMNS)
+
+
+@dataclass(frozen=True)
 class RecipientDetails:
     """What a recipient's PATCH may change; a guardian is replaced (or removed) whole."""
 
@@ -344,6 +359,10 @@ class RecipientDetails:
     guardian_phone: str | None
     guardian_email: str | None
     guardian_iin: str | None
+
+
+# Fields a PATCH may change, in RecipientDetails' order.
+UPDATABLE = tuple(f.name for f in fields(RecipientDetails))
 
 
 @dataclass(frozen=True)
@@ -366,22 +385,14 @@ class NewRecipient:
 
 
 @dataclass(frozen=True)
-class RecipientRow:
+class RecipientRow(_Reachable):
     """A registered (or de-registered) recipient, its personal fields opened."""
 
     iin: str
     iin_index: bytes
-    full_name: str
-    birth_date: date
     category: str
     region: str
     disability_group: int | None
-    language: str
-    phone: str | None
-    email: str | None
-    guardian_name: str | None
-    guardian_phone: str | None
-    guardian_email: str | None
     guardian_iin: str | None
     registered_at: datetime
     status: str
@@ -392,16 +403,7 @@ class RecipientRow:
 
     @property
     def details(self) -> RecipientDetails:
-        return RecipientDetails(
-            phone=self.phone,
-            email=self.email,
-            category=self.category,
-            disability_group=self.disability_group,
-            guardian_name=self.guardian_name,
-            guardian_phone=self.guardian_phone,
-            guardian_email=self.guardian_email,
-            guardian_iin=self.guardian_iin,
-        )
+        return RecipientDetails(**{f: getattr(self, f) for f in UPDATABLE})
 
 
 def _opened_text(row: Record, column: str) -> str | None:
@@ -415,23 +417,30 @@ def _required_text(row: Record, column: str) -> str:
     return value
 
 
-def _recipient(row: Record) -> RecipientRow:
+def _opened_contact(row: Record) -> RecipientContact:
+    """The contact fields of a row holding a recipient's (sealed) columns, opened."""
     birth_date = cipher().open_date(row["birth_date"], column="birth_date")
     assert birth_date is not None
-    return RecipientRow(
-        iin=_required_text(row, "iin"),
-        iin_index=bytes(row["iin_index"]),
+    return RecipientContact(
         full_name=_required_text(row, "full_name"),
         birth_date=birth_date,
-        category=row["category"],
-        region=row["region"],
-        disability_group=row["disability_group"],
         language=row["language"],
         phone=_opened_text(row, "phone"),
         email=_opened_text(row, "email"),
         guardian_name=_opened_text(row, "guardian_name"),
         guardian_phone=_opened_text(row, "guardian_phone"),
         guardian_email=_opened_text(row, "guardian_email"),
+    )
+
+
+def _recipient(row: Record) -> RecipientRow:
+    return RecipientRow(
+        iin=_required_text(row, "iin"),
+        iin_index=bytes(row["iin_index"]),
+        **asdict(_opened_contact(row)),
+        category=row["category"],
+        region=row["region"],
+        disability_group=row["disability_group"],
         guardian_iin=_opened_text(row, "guardian_iin"),
         registered_at=row["registered_at"],
         status=row["status"],
@@ -450,33 +459,40 @@ async def get_recipient(conn: Connection, iin: str, *, lock: bool = False) -> Re
     return _recipient(row) if row is not None else None
 
 
+def _sealed(record: object, columns: Sequence[str]) -> list[bytes | None]:
+    """A record's personal fields, each sealed under its column's name."""
+    c = cipher()
+    return [
+        c.seal_date(getattr(record, col), column=col)
+        if col == "birth_date"
+        else c.seal(getattr(record, col), column=col)
+        for col in columns
+    ]
+
+
+# The updatable fields that are sealed ($2.. of the UPDATE), in PERSONAL_COLUMNS' order.
+_SEALED_UPDATABLE = tuple(c for c in PERSONAL_COLUMNS if c in UPDATABLE)
+_SEALED_UPDATES = ", ".join(f"{col} = ${i}" for i, col in enumerate(_SEALED_UPDATABLE, 2))
+assert len(_SEALED_UPDATABLE) == 6  # category is $8
+
+
 async def insert_recipient(conn: Connection, r: NewRecipient) -> bool:
     """Insert a recipient; False when the IIN is already registered."""
-    c = cipher()
     inserted = await conn.fetchval(
-        """
-        INSERT INTO recipients (iin, full_name, birth_date, category, region, disability_group,
-                                language, phone, email, guardian_name, guardian_phone,
-                                guardian_email, guardian_iin, iin_index, sealed_digest,
+        f"""
+        INSERT INTO recipients ({", ".join(PERSONAL_COLUMNS)}, category, region,
+                                disability_group, language, iin_index, sealed_digest,
                                 search_name, name_index)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+        VALUES ({", ".join(f"${i}" for i in range(1, len(PERSONAL_COLUMNS) + 9))})
         ON CONFLICT (iin_index) DO NOTHING
         RETURNING true
-        """,
-        c.seal(r.iin, column="iin"),
-        c.seal(r.full_name, column="full_name"),
-        c.seal_date(r.birth_date, column="birth_date"),
+        """,  # noqa: S608 (constant column lists, no input)
+        *_sealed(r, PERSONAL_COLUMNS),
         r.category,
         r.region,
         r.disability_group,
         r.language,
-        c.seal(r.phone, column="phone"),
-        c.seal(r.email, column="email"),
-        c.seal(r.guardian_name, column="guardian_name"),
-        c.seal(r.guardian_phone, column="guardian_phone"),
-        c.seal(r.guardian_email, column="guardian_email"),
-        c.seal(r.guardian_iin, column="guardian_iin"),
-        c.blind_index(r.iin),
+        iin_index(r.iin),
         sealed_digest(
             r.full_name, r.birth_date, r.guardian_name, r.guardian_phone, r.guardian_email
         ),
@@ -532,22 +548,15 @@ async def update_recipient(
     conn: Connection, current: RecipientRow, wanted: RecipientDetails
 ) -> RecipientRow:
     """Write a recipient's updatable fields (all of them, as given) and count the version up."""
-    c = cipher()
     row = await conn.fetchrow(
-        """
-        UPDATE recipients SET phone = $2, email = $3, guardian_name = $4, guardian_phone = $5,
-               guardian_email = $6, guardian_iin = $7, category = $8, disability_group = $9,
+        f"""
+        UPDATE recipients SET {_SEALED_UPDATES}, category = $8, disability_group = $9,
                sealed_digest = $10, version = version + 1, updated_at = now()
         WHERE iin_index = $1
         RETURNING *
-        """,
+        """,  # noqa: S608 (constant column lists, no input)
         iin_index(current.iin),
-        c.seal(wanted.phone, column="phone"),
-        c.seal(wanted.email, column="email"),
-        c.seal(wanted.guardian_name, column="guardian_name"),
-        c.seal(wanted.guardian_phone, column="guardian_phone"),
-        c.seal(wanted.guardian_email, column="guardian_email"),
-        c.seal(wanted.guardian_iin, column="guardian_iin"),
+        *_sealed(wanted, _SEALED_UPDATABLE),
         wanted.category,
         wanted.disability_group,
         sealed_digest(
@@ -912,15 +921,16 @@ async def list_enrollments(
 # Continuity of care
 
 
-_ENROLLMENT_WITH_RECIPIENT = """
+_ENROLLMENT_WITH_RECIPIENT = (
+    """
     e.id::text AS enrollment_id, e.iin, e.provider_bin, e.license_number, e.region, e.form,
-    e.category, e.start_date, e.seq, r.full_name, r.birth_date, r.language, r.phone, r.email,
-    r.guardian_name, r.guardian_phone, r.guardian_email
-"""
+    e.category, e.start_date, e.seq, """
+    + _CONTACT_SELECT
+)
 
 
 @dataclass(frozen=True)
-class AffectedEnrollment:
+class AffectedEnrollment(_Reachable):
     """An enrollment a license change (or time) moved, with its recipient's contacts opened;
     `end_date`, `disrupted_on` and `disability_group` where the query reads them."""
 
@@ -933,35 +943,12 @@ class AffectedEnrollment:
     category: str
     start_date: date
     seq: int
-    full_name: str
-    birth_date: date
-    language: str
-    phone: str | None
-    email: str | None
-    guardian_name: str | None
-    guardian_phone: str | None
-    guardian_email: str | None
     end_date: date | None = None
     disrupted_on: date | None = None
     disability_group: int | None = None
 
-    @property
-    def contact(self) -> RecipientContact:
-        return RecipientContact(
-            full_name=self.full_name,
-            birth_date=self.birth_date,
-            language=self.language,
-            phone=self.phone,
-            email=self.email,
-            guardian_name=self.guardian_name,
-            guardian_phone=self.guardian_phone,
-            guardian_email=self.guardian_email,
-        )
-
 
 def _affected(row: Record) -> AffectedEnrollment:
-    birth_date = cipher().open_date(row["birth_date"], column="birth_date")
-    assert birth_date is not None
     return AffectedEnrollment(
         enrollment_id=row["enrollment_id"],
         iin=_required_text(row, "iin"),
@@ -972,14 +959,7 @@ def _affected(row: Record) -> AffectedEnrollment:
         category=row["category"],
         start_date=row["start_date"],
         seq=row["seq"],
-        full_name=_required_text(row, "full_name"),
-        birth_date=birth_date,
-        language=row["language"],
-        phone=_opened_text(row, "phone"),
-        email=_opened_text(row, "email"),
-        guardian_name=_opened_text(row, "guardian_name"),
-        guardian_phone=_opened_text(row, "guardian_phone"),
-        guardian_email=_opened_text(row, "guardian_email"),
+        **asdict(_opened_contact(row)),
         end_date=row.get("end_date"),
         disrupted_on=row.get("disrupted_on"),
         disability_group=row.get("disability_group"),
@@ -1150,14 +1130,12 @@ async def mark_placed_again(
 
 
 @dataclass(frozen=True)
-class DisruptionRow:
+class DisruptionRow(_Reachable):
     """A recipient without service: the enrollment disrupted, or unplaced and not placed again
     (`state`), with the recipient's contacts opened."""
 
     enrollment_id: str
     iin: str
-    full_name: str
-    birth_date: date
     region: str
     form: str
     category: str
@@ -1168,38 +1146,16 @@ class DisruptionRow:
     disrupted_on: date | None
     disruption_reason: str | None
     alternatives: str | None  # JSON text
-    language: str
-    phone: str | None
-    email: str | None
-    guardian_name: str | None
-    guardian_phone: str | None
-    guardian_email: str | None
     state: str
     unplaced_on: date | None
     end_reason: str | None
 
-    @property
-    def contact(self) -> RecipientContact:
-        return RecipientContact(
-            full_name=self.full_name,
-            birth_date=self.birth_date,
-            language=self.language,
-            phone=self.phone,
-            email=self.email,
-            guardian_name=self.guardian_name,
-            guardian_phone=self.guardian_phone,
-            guardian_email=self.guardian_email,
-        )
-
 
 def _disruption(row: Record) -> DisruptionRow:
-    birth_date = cipher().open_date(row["birth_date"], column="birth_date")
-    assert birth_date is not None
     return DisruptionRow(
         enrollment_id=row["enrollment_id"],
         iin=_required_text(row, "iin"),
-        full_name=_required_text(row, "full_name"),
-        birth_date=birth_date,
+        **asdict(_opened_contact(row)),
         region=row["region"],
         form=row["form"],
         category=row["category"],
@@ -1210,12 +1166,6 @@ def _disruption(row: Record) -> DisruptionRow:
         disrupted_on=row["disrupted_on"],
         disruption_reason=row["disruption_reason"],
         alternatives=_opened_text(row, "alternatives"),
-        language=row["language"],
-        phone=_opened_text(row, "phone"),
-        email=_opened_text(row, "email"),
-        guardian_name=_opened_text(row, "guardian_name"),
-        guardian_phone=_opened_text(row, "guardian_phone"),
-        guardian_email=_opened_text(row, "guardian_email"),
         state=row["state"],
         unplaced_on=row["unplaced_on"],
         end_reason=row["end_reason"],
@@ -1226,11 +1176,11 @@ async def list_disruptions(
     conn: Connection, *, region: str | None, after: str | None, limit: int
 ) -> list[DisruptionRow]:
     rows = await conn.fetch(
-        """
-        SELECT e.id::text AS enrollment_id, e.iin, r.full_name, r.birth_date, e.region, e.form,
+        f"""
+        SELECT e.id::text AS enrollment_id, e.iin, e.region, e.form,
                e.category, e.license_number, e.provider_bin, p.name AS provider_name,
                e.site_id, e.disrupted_on, e.disruption_reason, e.alternatives,
-               r.language, r.phone, r.email, r.guardian_name, r.guardian_phone, r.guardian_email,
+               {_CONTACT_SELECT},
                CASE WHEN e.status = 'disrupted' THEN 'disrupted' ELSE 'unplaced' END AS state,
                e.unplaced_on, e.end_reason
         FROM enrollments e
@@ -1242,7 +1192,7 @@ async def list_disruptions(
           AND ($2::uuid IS NULL OR e.id > $2::uuid)
         ORDER BY e.id
         LIMIT $3
-        """,
+        """,  # noqa: S608 (constant column lists, no input)
         region,
         after,
         limit,
@@ -1252,17 +1202,9 @@ async def list_disruptions(
 
 # Bulk import
 
+# A staged row: the ImportRecord (the file's columns and its line), then what _sealed_records adds.
 STAGING_COLUMNS = (
-    "iin",
-    "full_name",
-    "birth_date",
-    "category",
-    "region",
-    "disability_group",
-    "language",
-    "guardian_name",
-    "guardian_phone",
-    "guardian_email",
+    *IMPORT_COLUMNS,
     "line",
     "iin_index",
     "iin_sealed",
@@ -1736,17 +1678,17 @@ def _weights(weights: dict[str, int]) -> list[int]:
     return [weights["disrupted"], weights["child"], weights["group_one"]]
 
 
-_WAITING_COLUMNS = """
+_WAITING_COLUMNS = (
+    """
     w.id::text AS request_id, w.iin, w.region, w.form, w.category, w.preferred_bins,
     w.disrupted, w.child, w.group_one, w.asked_on, w.reason, w.status, w.closed_on,
-    w.closed_reason, w.enrollment_id::text AS enrollment_id, w.created_at,
-    r.full_name, r.birth_date, r.language, r.phone, r.email, r.guardian_name,
-    r.guardian_phone, r.guardian_email
-"""
+    w.closed_reason, w.enrollment_id::text AS enrollment_id, w.created_at, """
+    + _CONTACT_SELECT
+)
 
 
 @dataclass(frozen=True)
-class WaitingRequest:
+class WaitingRequest(_Reachable):
     """A request on a waiting line (waiting or closed), with its recipient's contacts opened."""
 
     request_id: str
@@ -1765,32 +1707,9 @@ class WaitingRequest:
     closed_reason: str | None
     enrollment_id: str | None
     created_at: datetime
-    full_name: str
-    birth_date: date
-    language: str
-    phone: str | None
-    email: str | None
-    guardian_name: str | None
-    guardian_phone: str | None
-    guardian_email: str | None
-
-    @property
-    def contact(self) -> RecipientContact:
-        return RecipientContact(
-            full_name=self.full_name,
-            birth_date=self.birth_date,
-            language=self.language,
-            phone=self.phone,
-            email=self.email,
-            guardian_name=self.guardian_name,
-            guardian_phone=self.guardian_phone,
-            guardian_email=self.guardian_email,
-        )
 
 
 def _waiting(row: Record) -> WaitingRequest:
-    birth_date = cipher().open_date(row["birth_date"], column="birth_date")
-    assert birth_date is not None
     return WaitingRequest(
         request_id=row["request_id"],
         iin=_required_text(row, "iin"),
@@ -1808,14 +1727,7 @@ def _waiting(row: Record) -> WaitingRequest:
         closed_reason=row["closed_reason"],
         enrollment_id=row["enrollment_id"],
         created_at=row["created_at"],
-        full_name=_required_text(row, "full_name"),
-        birth_date=birth_date,
-        language=row["language"],
-        phone=_opened_text(row, "phone"),
-        email=_opened_text(row, "email"),
-        guardian_name=_opened_text(row, "guardian_name"),
-        guardian_phone=_opened_text(row, "guardian_phone"),
-        guardian_email=_opened_text(row, "guardian_email"),
+        **asdict(_opened_contact(row)),
     )
 
 
