@@ -639,8 +639,8 @@ async def withdraw_attendance(
 # was kept and billing it from the start is safe. After this many beginnings it is failed
 # instead: a run that stops every process billing it must not stop them for ever.
 MAX_RUN_ATTEMPTS = 3
-# The invoices are written in at most this many statements (contracts in order), so a poller
-# sees the contracts done move while the set-based work stays a few statements.
+# The invoices' lines are written in at most this many statements (contracts in order), so a
+# poller sees the contracts done move while the set-based work stays a few statements.
 INVOICE_BATCHES = 10
 
 

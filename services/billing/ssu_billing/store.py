@@ -1514,28 +1514,25 @@ WITH inv AS (
     SELECT i.id, i.contract_number FROM invoices i
     WHERE i.period = $1 AND i.contract_number = ANY($2::text[])
 ),
-lines AS (
-    INSERT INTO invoice_lines (invoice_id, line_no, enrollment_id, iin, form, category, month,
-                               kind, amount, computed_amount, previously_billed, status,
-                               eligible_days, attended_days, eligible_mask, attended_mask,
-                               untariffed_mask, tariff_ids, counted_masks,
-                               source_invoice_id, source_line_no, checks, hold, held_amount)
-    SELECT inv.id, r.line_no, r.enrollment_id, r.iin, r.form, r.category, r.month, r.kind,
-           r.amount, r.computed, r.previously, r.status, r.eligible_days, r.attended_days,
-           r.eligible_mask, r.attended_mask, r.untariffed_mask, r.tariff_ids, r.counted_masks,
-           r.source_invoice_id, r.source_line_no, coalesce(v.checks, '[]'),
-           CASE WHEN v.held_amount > 0 THEN 'held' ELSE 'none' END, coalesce(v.held_amount, 0)
-    FROM run_lines r JOIN inv ON inv.contract_number = r.contract_number
-    LEFT JOIN run_verdicts v ON v.contract_number = r.contract_number AND v.line_no = r.line_no
-    WHERE r.contract_number = ANY($2::text[])
-),
 releases AS (
     UPDATE invoice_lines o SET released_by = inv.id
     FROM run_lines r JOIN inv ON inv.contract_number = r.contract_number
     WHERE r.kind = 'release' AND o.invoice_id = r.source_invoice_id
       AND o.line_no = r.source_line_no AND r.contract_number = ANY($2::text[])
 )
-SELECT count(*) FROM inv
+INSERT INTO invoice_lines (invoice_id, line_no, enrollment_id, iin, form, category, month,
+                           kind, amount, computed_amount, previously_billed, status,
+                           eligible_days, attended_days, eligible_mask, attended_mask,
+                           untariffed_mask, tariff_ids, counted_masks,
+                           source_invoice_id, source_line_no, checks, hold, held_amount)
+SELECT inv.id, r.line_no, r.enrollment_id, r.iin, r.form, r.category, r.month, r.kind,
+       r.amount, r.computed, r.previously, r.status, r.eligible_days, r.attended_days,
+       r.eligible_mask, r.attended_mask, r.untariffed_mask, r.tariff_ids, r.counted_masks,
+       r.source_invoice_id, r.source_line_no, coalesce(v.checks, '[]'),
+       CASE WHEN v.held_amount > 0 THEN 'held' ELSE 'none' END, coalesce(v.held_amount, 0)
+FROM run_lines r JOIN inv ON inv.contract_number = r.contract_number
+LEFT JOIN run_verdicts v ON v.contract_number = r.contract_number AND v.line_no = r.line_no
+WHERE r.contract_number = ANY($2::text[])
 """
 
 
